@@ -1,0 +1,50 @@
+/*
+ * buf.h - a growable byte buffer with a maximum and a sticky error.
+ *
+ * Append freely, check once: after any failed append (out of memory or over
+ * the maximum set at init) the buffer stays failed, every later append is a
+ * no-op, and sg_buf_failed() says so (curl's dynbuf, SQLite's mallocFailed).
+ * The contents are always NUL-terminated while not failed.
+ */
+#ifndef SG_CORE_BUF_H
+#define SG_CORE_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct sg_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+	size_t max; /* the most len may reach */
+	bool failed;
+	bool too_large; /* failed because of max, not memory */
+};
+
+/* Caller-owned storage; max is the largest length the buffer may reach. */
+void sg_buf_init(struct sg_buf *b, size_t max);
+void sg_buf_cleanup(struct sg_buf *b);
+void sg_buf_reset(struct sg_buf *b);
+
+void sg_buf_append(struct sg_buf *b, const void *data, size_t len);
+void sg_buf_puts(struct sg_buf *b, const char *s);
+void sg_buf_putc(struct sg_buf *b, char c);
+void sg_buf_printf(struct sg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s percent-encoded for a URL query component. */
+void sg_buf_put_urlenc(struct sg_buf *b, const char *s);
+
+static inline bool sg_buf_failed(const struct sg_buf *b)
+{
+	return b->failed;
+}
+
+/* The contents ("" when empty); borrowed, valid until the next append. */
+const char *sg_buf_str(const struct sg_buf *b);
+
+/*
+ * Hands the contents to the caller, who frees them; the buffer is left
+ * empty.  Returns NULL if the buffer failed.
+ */
+char *sg_buf_steal(struct sg_buf *b);
+
+#endif

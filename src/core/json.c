@@ -1,0 +1,99 @@
+/*
+ * json.c - lenient JSON parsing and small accessors.
+ */
+#include "core/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+
+/*
+ * Rewrites single-quoted strings as double-quoted ones, escaping any double
+ * quote inside them; double-quoted strings pass through untouched.
+ */
+static char *requote(const char *text, size_t len)
+{
+	struct sg_buf b;
+	sg_buf_init(&b, len * 2 + 16);
+	char quote = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+		if (!quote) {
+			if (c == '\'') {
+				quote = '\'';
+				sg_buf_putc(&b, '"');
+				continue;
+			}
+			if (c == '"')
+				quote = '"';
+			sg_buf_putc(&b, c);
+			continue;
+		}
+		if (c == '\\' && i + 1 < len) {
+			if (quote == '\'' && text[i + 1] == '\'') {
+				sg_buf_putc(&b, '\'');
+			} else {
+				sg_buf_putc(&b, c);
+				sg_buf_putc(&b, text[i + 1]);
+			}
+			i++;
+			continue;
+		}
+		if (c == quote) {
+			quote = 0;
+			sg_buf_putc(&b, '"');
+			continue;
+		}
+		if (quote == '\'' && c == '"') {
+			sg_buf_puts(&b, "\\\"");
+			continue;
+		}
+		sg_buf_putc(&b, c);
+	}
+	return sg_buf_steal(&b);
+}
+
+json_t *sg_json_parse_lenient(const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (v || !memchr(text, '\'', len))
+		return v;
+	char *fixed = requote(text, len);
+	if (!fixed)
+		return NULL;
+	v = json_loads(fixed, JSON_DECODE_ANY, &jerr);
+	free(fixed);
+	return v;
+}
+
+const char *sg_json_str(const json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+const char *sg_json_field_text(const json_t *v, char *scratch, size_t scratch_size)
+{
+	if (!v)
+		return NULL;
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return json_string_value(v);
+	case JSON_INTEGER:
+		snprintf(scratch, scratch_size, "%lld", (long long)json_integer_value(v));
+		return scratch;
+	case JSON_REAL:
+		snprintf(scratch, scratch_size, "%.15g", json_real_value(v));
+		return scratch;
+	case JSON_TRUE:
+		return "true";
+	case JSON_FALSE:
+		return "false";
+	case JSON_NULL:
+		return "";
+	default:
+		return NULL;
+	}
+}

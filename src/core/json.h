@@ -1,0 +1,30 @@
+/*
+ * json.h - jansson helpers: the lenient request-body parser and accessors.
+ */
+#ifndef SG_CORE_JSON_H
+#define SG_CORE_JSON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Parses a request body.  ServiceNow's own documentation sends
+ * single-quoted pseudo-JSON ({'short_description':'x'}), and the platform
+ * accepts it, so a body that is not strict JSON is retried with single
+ * quotes read as string delimiters.  Returns a new reference, or NULL when
+ * the body is not JSON either way.
+ */
+json_t *sg_json_parse_lenient(const char *text, size_t len);
+
+/* The string at key, or NULL when absent or not a string. Borrowed. */
+const char *sg_json_str(const json_t *obj, const char *key);
+
+/*
+ * The value at key as a ServiceNow field string: strings as they are,
+ * numbers and booleans as their text, null as "".  Writes into scratch for
+ * non-strings.  Returns NULL for objects/arrays or a missing key.
+ */
+const char *sg_json_field_text(const json_t *v, char *scratch, size_t scratch_size);
+
+#endif

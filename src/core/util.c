@@ -1,0 +1,207 @@
+/*
+ * util.c - ids, time and string helpers.
+ */
+#include "core/util.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void hex(char *out, const unsigned char *in, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void sg_id_new(char out[SG_ID_LEN + 1])
+{
+	unsigned char raw[SG_ID_LEN / 2];
+	randombytes_buf(raw, sizeof(raw));
+	hex(out, raw, sizeof(raw));
+}
+
+void sg_id_derive(char out[SG_ID_LEN + 1], const char *kind, const char *name)
+{
+	unsigned char raw[SG_ID_LEN / 2];
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, sizeof(raw));
+	crypto_generichash_update(&st, (const unsigned char *)kind, strlen(kind));
+	crypto_generichash_update(&st, (const unsigned char *)"\0", 1);
+	crypto_generichash_update(&st, (const unsigned char *)name, strlen(name));
+	crypto_generichash_final(&st, raw, sizeof(raw));
+	hex(out, raw, sizeof(raw));
+}
+
+bool sg_id_is_valid(const char *s)
+{
+	if (!s)
+		return false;
+	size_t i = 0;
+	for (; s[i]; i++) {
+		char c = s[i];
+		if (i >= SG_ID_LEN || !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return i == SG_ID_LEN;
+}
+
+void sg_random_token(char *out, size_t out_size, size_t nbytes)
+{
+	unsigned char raw[128];
+	if (nbytes > sizeof(raw))
+		nbytes = sizeof(raw);
+	randombytes_buf(raw, nbytes);
+	sodium_bin2base64(out, out_size, raw, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+static int64_t system_clock(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static int64_t (*clock_fn)(void) = system_clock;
+
+int64_t sg_time_now(void)
+{
+	return clock_fn();
+}
+
+void sg_time_set_clock(int64_t (*clock)(void))
+{
+	clock_fn = clock ? clock : system_clock;
+}
+
+void sg_time_format(int64_t t, char out[SG_DT_LEN + 1])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	memcpy(out, tmp, SG_DT_LEN);
+	out[SG_DT_LEN] = '\0';
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+bool sg_time_parse(const char *s, int64_t *out)
+{
+	int y, mo, d, h = 0, mi = 0, sec = 0;
+	if (!s || strlen(s) < 10 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || !digits(s + 8, 2, &d))
+		return false;
+	const char *p = s + 10;
+	if (*p == ' ' || *p == 'T') {
+		if (strlen(p) < 9 || !digits(p + 1, 2, &h) || p[3] != ':' ||
+		    !digits(p + 4, 2, &mi) || p[6] != ':' || !digits(p + 7, 2, &sec))
+			return false;
+		p += 9;
+		if (*p == '.')
+			for (p++; isdigit((unsigned char)*p); p++)
+				;
+		if (*p == 'Z')
+			p++;
+	}
+	if (*p)
+		return false;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	struct tm tm = {0};
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	*out = (int64_t)timegm(&tm);
+	return true;
+}
+
+bool sg_str_bool(const char *s, bool dflt)
+{
+	if (!s)
+		return dflt;
+	if (!strcasecmp(s, "true") || !strcmp(s, "1"))
+		return true;
+	if (!strcasecmp(s, "false") || !strcmp(s, "0"))
+		return false;
+	return dflt;
+}
+
+bool sg_str_eq(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) == 0;
+}
+
+bool sg_str_empty(const char *s)
+{
+	return !s || !*s;
+}
+
+bool sg_str_is_ident(const char *s, size_t max)
+{
+	if (!s || !*s || strlen(s) > max)
+		return false;
+	if (!(islower((unsigned char)s[0]) || s[0] == '_'))
+		return false;
+	for (; *s; s++)
+		if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '_'))
+			return false;
+	return true;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void sg_str_urldecode(char *s)
+{
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		if (*r == '+') {
+			*w++ = ' ';
+		} else if (*r == '%' && hexval(r[1]) >= 0 && hexval(r[2]) >= 0) {
+			*w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+size_t sg_str_utf8_prefix(const char *s, size_t max_chars)
+{
+	size_t i = 0, chars = 0;
+	while (s[i] && chars < max_chars) {
+		i++;
+		while ((s[i] & 0xC0) == 0x80)
+			i++;
+		chars++;
+	}
+	return i;
+}

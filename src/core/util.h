@@ -1,0 +1,56 @@
+/*
+ * util.h - ids, time, and small string helpers shared by every layer.
+ */
+#ifndef SG_CORE_UTIL_H
+#define SG_CORE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- sys_id ------------------------------------------------------------ */
+
+#define SG_ID_LEN 32
+
+/* Fills out (33 bytes) with a random 32-lowercase-hex sys_id. */
+void sg_id_new(char out[SG_ID_LEN + 1]);
+/* Fills out with a sys_id derived from kind and name: the same inputs always
+ * give the same id (base schema rows keep their ids across instances). */
+void sg_id_derive(char out[SG_ID_LEN + 1], const char *kind, const char *name);
+/* True for exactly 32 lowercase hex characters. */
+bool sg_id_is_valid(const char *s);
+
+/* Random URL-safe base64 (no padding) of nbytes random bytes; out must hold
+ * 4 * nbytes / 3 + 3 bytes. */
+void sg_random_token(char *out, size_t out_size, size_t nbytes);
+
+/* ---- time -------------------------------------------------------------- */
+
+#define SG_DT_LEN 19 /* "YYYY-MM-DD HH:MM:SS" */
+
+/* Seconds since the epoch; tests may replace the clock. */
+int64_t sg_time_now(void);
+/* Replaces the clock (NULL restores the system clock). */
+void sg_time_set_clock(int64_t (*clock)(void));
+/* Formats t as "YYYY-MM-DD HH:MM:SS" in UTC into out (20 bytes). */
+void sg_time_format(int64_t t, char out[SG_DT_LEN + 1]);
+/* Parses "YYYY-MM-DD[ HH:MM:SS]" (also with 'T' and a trailing 'Z') as UTC.
+ * Returns false when s is not such a date. */
+bool sg_time_parse(const char *s, int64_t *out);
+
+/* ---- strings ----------------------------------------------------------- */
+
+/* Parses a sysparm flag: true/false in any case, 1/0; anything else is
+ * dflt.  NULL is dflt. */
+bool sg_str_bool(const char *s, bool dflt);
+bool sg_str_eq(const char *a, const char *b);
+bool sg_str_empty(const char *s);
+/* True for a name made of [a-z0-9_], starting with a letter or '_', at most
+ * max characters: what a table or column name may be. */
+bool sg_str_is_ident(const char *s, size_t max);
+/* Decodes %XX and '+' in place. */
+void sg_str_urldecode(char *s);
+/* Length of at most max_chars UTF-8 characters of s, in bytes. */
+size_t sg_str_utf8_prefix(const char *s, size_t max_chars);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * store.c - backend dispatch, per-thread connections and the SQL builder.
+ */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+struct sg_conn {
+	sg_store *store;
+	void *impl;
+	struct sg_conn *next_in_store;
+	int depth; /* nested begin() calls; only the outermost reaches the backend */
+	bool failed;
+};
+
+struct sg_store {
+	const struct sg_store_ops *ops;
+	void *db;
+	unsigned long serial; /* tells this store from a later one at the same address */
+	pthread_mutex_t lock;
+	struct sg_conn *conns;
+};
+
+/* Each thread remembers its connection for a few stores at most. */
+#define CONN_SLOTS 4
+struct conn_slot {
+	unsigned long serial;
+	struct sg_conn *conn;
+};
+static __thread struct conn_slot thread_conns[CONN_SLOTS];
+static atomic_ulong next_serial = 1;
+
+/* ---- SQL builder ------------------------------------------------------- */
+
+void sg_sql_init(struct sg_sql *q)
+{
+	memset(q, 0, sizeof(*q));
+	sg_buf_init(&q->text, 4 * 1024 * 1024);
+}
+
+void sg_sql_reset(struct sg_sql *q)
+{
+	for (size_t i = 0; i < q->nparams; i++)
+		free(q->params[i].text);
+	q->nparams = 0;
+	q->failed = false;
+	sg_buf_reset(&q->text);
+}
+
+void sg_sql_cleanup(struct sg_sql *q)
+{
+	sg_sql_reset(q);
+	free(q->params);
+	sg_buf_cleanup(&q->text);
+	memset(q, 0, sizeof(*q));
+}
+
+void sg_sql_raw(struct sg_sql *q, const char *sql)
+{
+	sg_buf_puts(&q->text, sql);
+}
+
+void sg_sql_ident(struct sg_sql *q, const char *name)
+{
+	if (!sg_str_is_ident(name, 80)) {
+		q->failed = true;
+		return;
+	}
+	sg_buf_putc(&q->text, '"');
+	sg_buf_puts(&q->text, name);
+	sg_buf_putc(&q->text, '"');
+}
+
+void sg_sql_qual(struct sg_sql *q, const char *alias, const char *column)
+{
+	sg_sql_ident(q, alias);
+	sg_buf_putc(&q->text, '.');
+	sg_sql_ident(q, column);
+}
+
+static struct sg_param *add_param(struct sg_sql *q)
+{
+	if (q->nparams == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 8;
+		struct sg_param *p = realloc(q->params, cap * sizeof(*p));
+		if (!p) {
+			q->failed = true;
+			return NULL;
+		}
+		q->params = p;
+		q->cap = cap;
+	}
+	struct sg_param *p = &q->params[q->nparams++];
+	memset(p, 0, sizeof(*p));
+	sg_buf_putc(&q->text, '?');
+	return p;
+}
+
+void sg_sql_text(struct sg_sql *q, const char *value)
+{
+	struct sg_param *p = add_param(q);
+	if (!p)
+		return;
+	if (!value)
+		return; /* SG_PARAM_NULL */
+	p->text = strdup(value);
+	if (!p->text) {
+		q->failed = true;
+		return;
+	}
+	p->kind = SG_PARAM_TEXT;
+}
+
+void sg_sql_int(struct sg_sql *q, long long value)
+{
+	struct sg_param *p = add_param(q);
+	if (!p)
+		return;
+	p->kind = SG_PARAM_INT;
+	p->i = value;
+}
+
+/* ---- store and connections --------------------------------------------- */
+
+sg_err sg_store_open(const char *target, bool create, sg_store **out)
+{
+	sg_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return SG_ERR_NOMEM;
+	s->ops = &sg_store_sqlite;
+	s->serial = atomic_fetch_add(&next_serial, 1);
+	pthread_mutex_init(&s->lock, NULL);
+	sg_err err = s->ops->open(target, create, &s->db);
+	if (err) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return err;
+	}
+	*out = s;
+	return SG_ERR_OK;
+}
+
+void sg_store_close(sg_store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < CONN_SLOTS; i++)
+		if (thread_conns[i].serial == s->serial)
+			thread_conns[i].serial = 0;
+	struct sg_conn *c = s->conns;
+	while (c) {
+		struct sg_conn *next = c->next_in_store;
+		s->ops->conn_close(c->impl);
+		free(c);
+		c = next;
+	}
+	s->ops->close(s->db);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+const struct sg_store_ops *sg_store_backend(const sg_store *s)
+{
+	return s->ops;
+}
+
+sg_conn *sg_store_conn(sg_store *s)
+{
+	int free_slot = -1;
+	for (int i = 0; i < CONN_SLOTS; i++) {
+		if (thread_conns[i].serial == s->serial)
+			return thread_conns[i].conn;
+		if (free_slot < 0 && thread_conns[i].serial == 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		free_slot = 0; /* forget the oldest; the store still owns it */
+	struct sg_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->store = s;
+	if (s->ops->conn_open(s->db, &c->impl)) {
+		free(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->lock);
+	c->next_in_store = s->conns;
+	s->conns = c;
+	pthread_mutex_unlock(&s->lock);
+	thread_conns[free_slot].serial = s->serial;
+	thread_conns[free_slot].conn = c;
+	return c;
+}
+
+/*
+ * Transactions nest: the model opens one per operation, and a caller that
+ * groups several operations (nowctl loading demo data) wraps them in its own.
+ * A failure anywhere inside makes the outermost commit roll back.
+ */
+sg_err sg_conn_begin(sg_conn *c, bool write)
+{
+	if (c->depth++ > 0)
+		return SG_ERR_OK;
+	c->failed = false;
+	sg_err err = c->store->ops->begin(c->impl, write);
+	if (err)
+		c->depth = 0;
+	return err;
+}
+
+sg_err sg_conn_commit(sg_conn *c)
+{
+	if (c->depth == 0)
+		return SG_ERR_INTERNAL;
+	if (--c->depth > 0)
+		return SG_ERR_OK;
+	if (c->failed) {
+		c->store->ops->rollback(c->impl);
+		return SG_ERR_STORE;
+	}
+	sg_err err = c->store->ops->commit(c->impl);
+	if (err)
+		c->store->ops->rollback(c->impl);
+	return err;
+}
+
+void sg_conn_rollback(sg_conn *c)
+{
+	if (c->depth == 0)
+		return;
+	if (--c->depth > 0) {
+		c->failed = true;
+		return;
+	}
+	c->store->ops->rollback(c->impl);
+}
+
+sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
+		    long long *changes)
+{
+	if (q->failed || sg_buf_failed(&q->text))
+		return SG_ERR_INTERNAL;
+	sg_err err = c->store->ops->exec(c->impl, q, fn, ud, changes);
+	if (err && err != SG_ERR_BUSY)
+		sg_log_warn("store: %s", c->store->ops->errmsg(c->impl));
+	return err;
+}
+
+sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud)
+{
+	return c->store->ops->columns(c->impl, table, fn, ud);
+}
+
+const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
+{
+	return c->store->ops->type_name(type);
+}
+
+sg_err sg_conn_exec_raw(sg_conn *c, const char *sql)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, sql);
+	sg_err err = sg_conn_exec(c, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+static int first_value(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	char **out = ud;
+	if (ncol > 0 && vals[0]) {
+		*out = strdup(vals[0]);
+		if (!*out)
+			return 2;
+	}
+	return 1;
+}
+
+sg_err sg_conn_query_string(sg_conn *c, const struct sg_sql *q, char **out)
+{
+	*out = NULL;
+	sg_err err = sg_conn_exec(c, q, first_value, out, NULL);
+	if (err)
+		return err;
+	return SG_ERR_OK;
+}

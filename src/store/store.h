@@ -1,0 +1,111 @@
+/*
+ * store.h - the one storage interface.
+ *
+ * Everything above this layer speaks SQL through sg_sql: statement text with
+ * '?' placeholders, built with quoted identifiers and bound parameters only
+ * (never a value spliced into the text).  A backend is a table of function
+ * pointers (curl's vtls pattern); SQLite is the default, and a PostgreSQL
+ * backend rewrites the placeholders and plugs in beside it without any
+ * caller changing.
+ *
+ * Connections are per thread: sg_store_conn() hands each thread its own,
+ * opened on first use and closed with the store.
+ */
+#ifndef SG_STORE_STORE_H
+#define SG_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+enum sg_param_kind { SG_PARAM_NULL, SG_PARAM_TEXT, SG_PARAM_INT };
+
+struct sg_param {
+	enum sg_param_kind kind;
+	char *text; /* owned by the sg_sql */
+	long long i;
+};
+
+/* A statement under construction: text plus parameters, sticky failure. */
+struct sg_sql {
+	struct sg_buf text;
+	struct sg_param *params;
+	size_t nparams, cap;
+	bool failed;
+};
+
+void sg_sql_init(struct sg_sql *q);
+void sg_sql_cleanup(struct sg_sql *q);
+void sg_sql_reset(struct sg_sql *q);
+/* Appends SQL text written by the program (keywords, punctuation). */
+void sg_sql_raw(struct sg_sql *q, const char *sql);
+/* Appends a double-quoted identifier; a name that is not [a-z0-9_] fails q. */
+void sg_sql_ident(struct sg_sql *q, const char *name);
+/* Appends "table"."column". */
+void sg_sql_qual(struct sg_sql *q, const char *alias, const char *column);
+/* Appends '?' and binds value (copied); NULL binds SQL NULL. */
+void sg_sql_text(struct sg_sql *q, const char *value);
+void sg_sql_int(struct sg_sql *q, long long value);
+
+/*
+ * Called once per result row with the column names and values as text
+ * (NULL for SQL NULL), all borrowed for the call.  Return non-zero to stop.
+ */
+typedef int (*sg_row_fn)(void *ud, int ncol, const char *const *names, const char *const *vals);
+
+enum sg_coltype { SG_COL_TEXT, SG_COL_INTEGER, SG_COL_REAL };
+
+struct sg_store_ops {
+	const char *name;
+	sg_err (*open)(const char *target, bool create, void **db);
+	void (*close)(void *db);
+	sg_err (*conn_open)(void *db, void **conn);
+	void (*conn_close)(void *conn);
+	sg_err (*begin)(void *conn, bool write);
+	sg_err (*commit)(void *conn);
+	void (*rollback)(void *conn);
+	/* Runs q; rows go to fn (may be NULL); *changes gets rows changed. */
+	sg_err (*exec)(void *conn, const struct sg_sql *q, sg_row_fn fn, void *ud,
+		       long long *changes);
+	/* Lists the physical columns of a table to fn, one row per column
+	 * with a single value: the column name. */
+	sg_err (*columns)(void *conn, const char *table, sg_row_fn fn, void *ud);
+	/* The SQL type name used in DDL for a column type. */
+	const char *(*type_name)(enum sg_coltype type);
+	/* A description of the last error on conn, for logs. */
+	const char *(*errmsg)(void *conn);
+};
+
+typedef struct sg_store sg_store;
+typedef struct sg_conn sg_conn;
+
+extern const struct sg_store_ops sg_store_sqlite;
+
+/*
+ * Opens the store at target: a directory (SQLite file instance.db inside).
+ * create makes the database when missing.  *out is freed by sg_store_close.
+ */
+sg_err sg_store_open(const char *target, bool create, sg_store **out);
+void sg_store_close(sg_store *s);
+const struct sg_store_ops *sg_store_backend(const sg_store *s);
+
+/* This thread's connection to s, opened on first use.  NULL on failure.
+ * Borrowed: the store closes it. */
+sg_conn *sg_store_conn(sg_store *s);
+
+sg_err sg_conn_begin(sg_conn *c, bool write);
+sg_err sg_conn_commit(sg_conn *c);
+void sg_conn_rollback(sg_conn *c);
+sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
+		    long long *changes);
+sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud);
+const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type);
+/* Runs a statement with no parameters (DDL, pragmas). */
+sg_err sg_conn_exec_raw(sg_conn *c, const char *sql);
+/* Runs q and copies the first column of the first row into a new string
+ * (*out NULL when there is no row or the value is NULL); caller frees. */
+sg_err sg_conn_query_string(sg_conn *c, const struct sg_sql *q, char **out);
+
+#endif
