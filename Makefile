@@ -29,7 +29,7 @@ LDFLAGS_asan   := -fsanitize=address,undefined
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-CFLAGS  += -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS_$(MODE)) -Isrc $(PKG_CFLAGS) -MMD -MP
+CFLAGS  += -std=c17 -D_GNU_SOURCE -DSG_SHARE_DIR='"$(abspath .)"' $(WARN) $(CFLAGS_$(MODE)) -Isrc $(PKG_CFLAGS) -MMD -MP
 LDFLAGS += $(LDFLAGS_$(MODE))
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 

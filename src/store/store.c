@@ -126,6 +126,46 @@ void sg_sql_int(struct sg_sql *q, long long value)
 	p->i = value;
 }
 
+void sg_sql_append(struct sg_sql *q, const struct sg_sql *src)
+{
+	if (src->failed || sg_buf_failed(&src->text)) {
+		q->failed = true;
+		return;
+	}
+	/* Identifiers are [a-z0-9_] and program text has no '?', so every '?'
+	 * in src is one of its placeholders, in order. */
+	size_t pi = 0;
+	for (const char *p = sg_buf_str(&src->text); *p; p++) {
+		if (*p != '?' || pi >= src->nparams) {
+			sg_buf_putc(&q->text, *p);
+			continue;
+		}
+		const struct sg_param *sp = &src->params[pi++];
+		if (sp->kind == SG_PARAM_INT)
+			sg_sql_int(q, sp->i);
+		else
+			sg_sql_text(q, sp->kind == SG_PARAM_TEXT ? sp->text : NULL);
+	}
+}
+
+struct sg_sql_mark sg_sql_mark(const struct sg_sql *q)
+{
+	struct sg_sql_mark m = {q->text.len, q->nparams};
+	return m;
+}
+
+void sg_sql_rewind(struct sg_sql *q, struct sg_sql_mark m)
+{
+	if (sg_buf_failed(&q->text) || m.len > q->text.len || m.nparams > q->nparams)
+		return;
+	q->text.len = m.len;
+	if (q->text.data)
+		q->text.data[m.len] = '\0';
+	for (size_t i = m.nparams; i < q->nparams; i++)
+		free(q->params[i].text);
+	q->nparams = m.nparams;
+}
+
 /* ---- store and connections --------------------------------------------- */
 
 sg_err sg_store_open(const char *target, bool create, sg_store **out)

@@ -49,6 +49,16 @@ void sg_sql_qual(struct sg_sql *q, const char *alias, const char *column);
 void sg_sql_text(struct sg_sql *q, const char *value);
 void sg_sql_int(struct sg_sql *q, long long value);
 
+/* Appends src's text and parameters to q. */
+void sg_sql_append(struct sg_sql *q, const struct sg_sql *src);
+
+/* A point in a statement to rewind to, dropping what was appended since. */
+struct sg_sql_mark {
+	size_t len, nparams;
+};
+struct sg_sql_mark sg_sql_mark(const struct sg_sql *q);
+void sg_sql_rewind(struct sg_sql *q, struct sg_sql_mark m);
+
 /*
  * Called once per result row with the column names and values as text
  * (NULL for SQL NULL), all borrowed for the call.  Return non-zero to stop.

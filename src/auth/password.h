@@ -1,0 +1,16 @@
+/*
+ * password.h - one-way password hashes (argon2id, libsodium).
+ */
+#ifndef SG_AUTH_PASSWORD_H
+#define SG_AUTH_PASSWORD_H
+
+#include <stdbool.h>
+
+/* An argon2id hash string of password; new string the caller frees, or NULL. */
+char *sg_password_hash(const char *password);
+/* True when password matches the stored hash. */
+bool sg_password_verify(const char *hash, const char *password);
+/* True when s looks like a hash this module made (so it is not re-hashed). */
+bool sg_password_is_hash(const char *s);
+
+#endif

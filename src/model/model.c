@@ -1,0 +1,283 @@
+/*
+ * model.c - the process-wide model: opening an instance, the current
+ * dictionary, request contexts and the system property cache.
+ */
+#include "model/model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "model/internal.h"
+
+void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->err_arg, sizeof(ctx->err_arg), fmt, ap);
+	va_end(ap);
+}
+
+/* Collects rows as JSON objects of strings into an array. */
+int sg__rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	json_t *arr = ud;
+	json_t *row = json_object();
+	if (!row)
+		return 1;
+	for (int i = 0; i < ncol; i++)
+		json_object_set_new(row, names[i], json_string(vals[i] ? vals[i] : ""));
+	json_array_append_new(arr, row);
+	return 0;
+}
+
+/* Every row of a physical table, all columns. */
+static sg_err load_all(sg_conn *c, const char *table, json_t **out)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT * FROM ");
+	sg_sql_ident(&q, table);
+	json_t *arr = json_array();
+	sg_err err = arr ? sg_conn_exec(c, &q, sg__rows_to_json, arr, NULL) : SG_ERR_NOMEM;
+	sg_sql_cleanup(&q);
+	if (err) {
+		json_decref(arr);
+		return err;
+	}
+	*out = arr;
+	return SG_ERR_OK;
+}
+
+sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)
+{
+	json_t *objs = NULL, *dict = NULL, *choices = NULL, *ovr = NULL;
+	sg_err err = load_all(c, "sys_db_object", &objs);
+	if (!err)
+		err = load_all(c, "sys_dictionary", &dict);
+	if (!err)
+		err = load_all(c, "sys_choice", &choices);
+	if (!err)
+		err = load_all(c, "sys_dictionary_override", &ovr);
+	if (!err) {
+		*out = sg_dict_build(objs, dict, choices, ovr);
+		if (!*out)
+			err = SG_ERR_NOMEM;
+	}
+	json_decref(objs);
+	json_decref(dict);
+	json_decref(choices);
+	json_decref(ovr);
+	return err;
+}
+
+sg_err sg_model_reload_dict(struct sg_model *m)
+{
+	sg_conn *c = sg_store_conn(m->store);
+	if (!c)
+		return SG_ERR_STORE;
+	struct sg_dict *d;
+	sg_err err = sg__dict_load(c, &d);
+	if (err)
+		return err;
+	d->refs = 1;
+	pthread_mutex_lock(&m->lock);
+	struct sg_dict *old = m->dict;
+	m->dict = d;
+	bool free_old = old && --old->refs == 0;
+	pthread_mutex_unlock(&m->lock);
+	if (free_old)
+		sg_dict_free(old);
+	return SG_ERR_OK;
+}
+
+sg_err sg_model_open(const char *data_dir, struct sg_model **out)
+{
+	struct sg_model *m = calloc(1, sizeof(*m));
+	if (!m)
+		return SG_ERR_NOMEM;
+	pthread_mutex_init(&m->lock, NULL);
+	sg_map_init(&m->props);
+	sg_err err = sg_store_open(data_dir, false, &m->store);
+	if (!err)
+		err = sg_model_reload_dict(m);
+	if (err) {
+		sg_model_close(m);
+		return err;
+	}
+	*out = m;
+	return SG_ERR_OK;
+}
+
+static void props_clear(struct sg_model *m)
+{
+	for (size_t i = 0; i < m->props.cap; i++)
+		if (m->props.slots[i].key)
+			free(m->props.slots[i].value);
+	sg_map_cleanup(&m->props);
+	sg_map_init(&m->props);
+	m->props_valid = false;
+}
+
+void sg_model_close(struct sg_model *m)
+{
+	if (!m)
+		return;
+	if (m->dict)
+		sg_dict_free(m->dict);
+	props_clear(m);
+	sg_store_close(m->store);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+static void acquire(struct sg_ctx *ctx)
+{
+	pthread_mutex_lock(&ctx->model->lock);
+	ctx->dict = ctx->model->dict;
+	ctx->dict->refs++;
+	pthread_mutex_unlock(&ctx->model->lock);
+}
+
+static void release(struct sg_ctx *ctx)
+{
+	if (!ctx->dict)
+		return;
+	pthread_mutex_lock(&ctx->model->lock);
+	bool last = --ctx->dict->refs == 0;
+	pthread_mutex_unlock(&ctx->model->lock);
+	if (last)
+		sg_dict_free(ctx->dict);
+	ctx->dict = NULL;
+}
+
+sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user *user)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->model = m;
+	ctx->conn = sg_store_conn(m->store);
+	if (!ctx->conn)
+		return SG_ERR_STORE;
+	if (user) {
+		ctx->user = *user;
+	} else {
+		snprintf(ctx->user.user_name, sizeof(ctx->user.user_name), "system");
+		snprintf(ctx->user.name, sizeof(ctx->user.name), "System Administrator");
+	}
+	acquire(ctx);
+	return SG_ERR_OK;
+}
+
+void sg_ctx_end(struct sg_ctx *ctx)
+{
+	release(ctx);
+	json_decref(ctx->ref_cache);
+	ctx->ref_cache = NULL;
+}
+
+/* After a committed write that changed the dictionary: rebuild, and move
+ * this request to the new snapshot. */
+void sg__ctx_dict_changed(struct sg_ctx *ctx)
+{
+	if (!ctx->dict_dirty)
+		return;
+	ctx->dict_dirty = false;
+	if (sg_model_reload_dict(ctx->model)) {
+		sg_log_error("dictionary: reload failed");
+		return;
+	}
+	release(ctx);
+	acquire(ctx);
+}
+
+/* ---- system properties ------------------------------------------------- */
+
+static int collect_props(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct sg_map *m = ud;
+	if (ncol < 2 || !vals[0])
+		return 0;
+	char *v = strdup(vals[1] ? vals[1] : "");
+	if (!v)
+		return 1;
+	free(sg_map_get(m, vals[0]));
+	if (!sg_map_put(m, vals[0], v)) {
+		free(v);
+		return 1;
+	}
+	return 0;
+}
+
+char *sg_prop_get(struct sg_ctx *ctx, const char *name)
+{
+	struct sg_model *m = ctx->model;
+	unsigned long gen = atomic_load(&m->props_gen);
+	char *out = NULL;
+	pthread_mutex_lock(&m->lock);
+	if (!m->props_valid || m->props_loaded_gen != gen) {
+		props_clear(m);
+		struct sg_sql q;
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sys_properties\"");
+		if (!sg_conn_exec(ctx->conn, &q, collect_props, &m->props, NULL)) {
+			m->props_valid = true;
+			m->props_loaded_gen = gen;
+		}
+		sg_sql_cleanup(&q);
+	}
+	const char *v = sg_map_get(&m->props, name);
+	if (v)
+		out = strdup(v);
+	pthread_mutex_unlock(&m->lock);
+	return out;
+}
+
+bool sg_prop_bool(struct sg_ctx *ctx, const char *name, bool dflt)
+{
+	char *v = sg_prop_get(ctx, name);
+	bool b = sg_str_bool(v, dflt);
+	free(v);
+	return b;
+}
+
+long long sg_prop_int(struct sg_ctx *ctx, const char *name, long long dflt)
+{
+	char *v = sg_prop_get(ctx, name);
+	long long out = dflt;
+	if (v && *v) {
+		char *end;
+		long long n = strtoll(v, &end, 10);
+		if (!*end)
+			out = n;
+	}
+	free(v);
+	return out;
+}
+
+sg_err sg_prop_set(struct sg_ctx *ctx, const char *name, const char *value)
+{
+	struct sg_query q;
+	sg_query_init(&q);
+	sg_err err = sg_query_add_eq(&q, "name", name) ? SG_ERR_OK : SG_ERR_NOMEM;
+	json_t *rows = NULL;
+	struct sg_list_opts lo = {.query = &q, .limit = 1};
+	if (!err)
+		err = sg_rec_list(ctx, "sys_properties", &lo, &rows, NULL);
+	json_t *in = json_pack("{s:s, s:s}", "name", name, "value", value);
+	struct sg_write_opts wo = {0};
+	char id[SG_ID_LEN + 1];
+	if (!err && !in)
+		err = SG_ERR_NOMEM;
+	if (!err && json_array_size(rows) > 0)
+		err = sg_rec_update(ctx, "sys_properties",
+				    sg_json_str(json_array_get(rows, 0), "sys_id"), in, &wo);
+	else if (!err)
+		err = sg_rec_insert(ctx, "sys_properties", in, &wo, id);
+	json_decref(in);
+	json_decref(rows);
+	sg_query_cleanup(&q);
+	return err;
+}

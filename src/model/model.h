@@ -1,0 +1,158 @@
+/*
+ * model.h - the instance's data layer: records with ServiceNow semantics.
+ *
+ * Handlers never touch SQL or the dictionary rows; they call the record
+ * operations here, which stamp system fields, apply dictionary defaults and
+ * choices, number records, compute priorities, keep incident states
+ * consistent, append journal entries and write the audit trail, all inside
+ * one transaction per call.
+ *
+ * struct sg_model is the process-wide state (store, current dictionary,
+ * property cache); struct sg_ctx is one caller's view for one request: the
+ * acting user, the dictionary snapshot it started with, and this thread's
+ * connection.
+ */
+#ifndef SG_MODEL_MODEL_H
+#define SG_MODEL_MODEL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "core/err.h"
+#include "core/map.h"
+#include "model/dict.h"
+#include "store/store.h"
+
+struct sg_model {
+	sg_store *store;
+	pthread_mutex_t lock;
+	struct sg_dict *dict; /* current; guarded by lock, refcounted */
+	/* Bumped when a table's rows change in ways caches care about. */
+	atomic_ulong props_gen, users_gen;
+	struct sg_map props; /* name -> char *, guarded by lock */
+	unsigned long props_loaded_gen;
+	bool props_valid;
+};
+
+/* The acting user of a request. */
+struct sg_user {
+	char sys_id[SG_ID_LEN + 1];
+	char user_name[64];
+	char name[160];
+	char time_zone[64];
+};
+
+struct sg_ctx {
+	struct sg_model *model;
+	struct sg_dict *dict; /* snapshot held for the request */
+	sg_conn *conn;
+	struct sg_user user;
+	bool dict_dirty; /* a write changed the dictionary: reload at the end */
+	char err_arg[512]; /* argument for the error message of the last failure */
+	char err_arg2[64];
+	json_t *ref_cache; /* "table/sys_id" -> record, for display values */
+};
+
+/* Opens the instance in data_dir (must have been initialised) and loads
+ * the dictionary.  *out is freed with sg_model_close. */
+sg_err sg_model_open(const char *data_dir, struct sg_model **out);
+void sg_model_close(struct sg_model *m);
+
+/*
+ * Creates a new instance in data_dir from the base schema in schema_dir:
+ * the tables, the dictionary rows describing them, and the base records.
+ * Fails when data_dir already holds an instance.
+ */
+sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir);
+
+/* Loads every JSON file in dir (name order) of the form
+ * {"records": {"<table>": [{field: value, ...}, ...]}} through the record
+ * layer, so numbers, defaults and semantics apply; references may be given
+ * by display value.  One transaction: all or nothing. */
+sg_err sg_model_load_records(struct sg_model *m, const char *dir);
+
+/* Starts a request as user (NULL: the system user "system"). */
+sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user *user);
+/* Ends it: releases the snapshot, reloads the dictionary if it changed. */
+void sg_ctx_end(struct sg_ctx *ctx);
+
+/* Rebuilds the dictionary from its rows and makes it current. */
+sg_err sg_model_reload_dict(struct sg_model *m);
+
+/* A system property's value (new string the caller frees) or NULL when
+ * the property does not exist. */
+char *sg_prop_get(struct sg_ctx *ctx, const char *name);
+bool sg_prop_bool(struct sg_ctx *ctx, const char *name, bool dflt);
+long long sg_prop_int(struct sg_ctx *ctx, const char *name, long long dflt);
+/* Creates or updates a property. */
+sg_err sg_prop_set(struct sg_ctx *ctx, const char *name, const char *value);
+
+/* ---- records ----------------------------------------------------------- */
+
+struct sg_write_opts {
+	bool input_display_value; /* values are display values */
+	bool suppress_auto_sys_field;
+	bool allow_sys_fields; /* sys_* fields in the input are honoured */
+};
+
+/* Sort key for lists. */
+struct sg_order {
+	const char *field;
+	bool desc;
+};
+
+struct sg_query; /* query/query.h */
+
+struct sg_list_opts {
+	const struct sg_query *query; /* NULL: every row */
+	long long limit, offset;
+	bool count; /* compute *total */
+};
+
+/*
+ * Reads one record of table (or of a table extending it) as raw field
+ * strings: every field of table plus sys_class_name.  New reference in *out.
+ * SG_ERR_INVALID_TABLE (arg in ctx->err_arg) or SG_ERR_NO_RECORD.
+ */
+sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, json_t **out);
+
+/* Lists records: *rows gets a new array of raw records; *total the number
+ * matching the query when opts->count. */
+sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		   json_t **rows, long long *total);
+
+/*
+ * Inserts a record from input (an object of field values; unknown fields are
+ * ignored).  out_id receives the new sys_id.
+ */
+sg_err sg_rec_insert(struct sg_ctx *ctx, const char *table, json_t *input,
+		     const struct sg_write_opts *opts, char out_id[SG_ID_LEN + 1]);
+/* Updates the fields present in input. */
+sg_err sg_rec_update(struct sg_ctx *ctx, const char *table, const char *sys_id, json_t *input,
+		     const struct sg_write_opts *opts);
+sg_err sg_rec_delete(struct sg_ctx *ctx, const char *table, const char *sys_id);
+
+/*
+ * The display value of field f of a record of class cls with raw value raw:
+ * choice labels, referenced records' display fields, journal histories.
+ * Returns a new string the caller frees.
+ */
+char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
+		     const char *record_id, const char *raw);
+
+/*
+ * Follows a dot-walk path ("caller_id.manager.email") from record rec of
+ * table t: *field gets the final field, *cls its record's class, *raw its
+ * raw value (new string, NULL when the path breaks), *rec_id that record's
+ * sys_id.  Returns false when the path names no field.
+ */
+bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, const char *path,
+		 const struct sg_field **field, const struct sg_table **cls, char **raw,
+		 char rec_id[SG_ID_LEN + 1]);
+
+/* Sets ctx->err_arg from a format. */
+void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

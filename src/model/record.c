@@ -1,0 +1,830 @@
+/*
+ * record.c - reading and writing records with ServiceNow's semantics.
+ *
+ * Every write runs in one transaction: normalise the input against the
+ * dictionary, apply defaults (insert), let the table semantics (itsm.c) and
+ * the dictionary tables (schema.c) check and complete the record, store it,
+ * then append journal entries and audit rows.  Nothing is half-written: any
+ * failure rolls the whole write back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/password.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "model/internal.h"
+
+/* ---- reading ----------------------------------------------------------- */
+
+static bool is_secret(const struct sg_field *f)
+{
+	return f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2;
+}
+
+/* Appends the columns of t a record read returns, in t->fields order. */
+static void select_columns(struct sg_sql *q, const struct sg_table *t, const char *alias)
+{
+	bool first = true;
+	for (size_t i = 0; i < t->nfields; i++) {
+		const struct sg_field *f = t->fields[i];
+		if (!sg_field_is_stored(f) || is_secret(f))
+			continue;
+		if (!first)
+			sg_sql_raw(q, ", ");
+		sg_sql_qual(q, alias, f->element);
+		first = false;
+	}
+}
+
+struct row_reader {
+	const struct sg_table *t;
+	json_t *out; /* array */
+};
+
+/* Builds a record from a row selected with select_columns(): stored fields
+ * from the columns, the others ("comments", "sys_tags") as "". */
+static int read_row(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct row_reader *r = ud;
+	json_t *rec = json_object();
+	if (!rec)
+		return 1;
+	int col = 0;
+	for (size_t i = 0; i < r->t->nfields; i++) {
+		const struct sg_field *f = r->t->fields[i];
+		if (is_secret(f))
+			continue;
+		const char *v = "";
+		if (sg_field_is_stored(f) && col < ncol) {
+			v = vals[col] ? vals[col] : "";
+			col++;
+		}
+		json_object_set_new(rec, f->element, json_string(v));
+	}
+	json_array_append_new(r->out, rec);
+	return 0;
+}
+
+static void class_filter(struct sg_sql *q, const struct sg_table *t, const char *alias)
+{
+	if (!t->hierarchy || t == t->root)
+		return;
+	sg_sql_raw(q, " AND ");
+	sg_sql_qual(q, alias, "sys_class_name");
+	sg_sql_raw(q, " IN (");
+	for (size_t i = 0; i < t->nclasses; i++) {
+		if (i)
+			sg_sql_raw(q, ",");
+		sg_sql_text(q, t->classes[i]);
+	}
+	sg_sql_raw(q, ")");
+}
+
+static const struct sg_table *lookup_table(struct sg_ctx *ctx, const char *name)
+{
+	const struct sg_table *t = sg_dict_table(ctx->dict, name);
+	if (!t)
+		sg_ctx_set_err(ctx, "%s", name ? name : "");
+	return t;
+}
+
+/* Reads the record id as table t sees it. */
+static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
+		       json_t **out)
+{
+	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
+		return SG_ERR_NO_RECORD;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT ");
+	select_columns(&q, t, "t");
+	sg_sql_raw(&q, " FROM ");
+	sg_sql_ident(&q, t->root->name);
+	sg_sql_raw(&q, " t WHERE \"t\".\"sys_id\" = ");
+	sg_sql_text(&q, sys_id);
+	class_filter(&q, t, "t");
+	struct row_reader r = {.t = t, .out = json_array()};
+	sg_err err = r.out ? sg_conn_exec(ctx->conn, &q, read_row, &r, NULL) : SG_ERR_NOMEM;
+	sg_sql_cleanup(&q);
+	if (!err && json_array_size(r.out) == 0)
+		err = SG_ERR_NO_RECORD;
+	if (!err)
+		*out = json_incref(json_array_get(r.out, 0));
+	json_decref(r.out);
+	return err;
+}
+
+sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, json_t **out)
+{
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
+	return read_one(ctx, t, sys_id, out);
+}
+
+sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		   json_t **rows, long long *total)
+{
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
+	bool none = sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false);
+	bool invalid;
+	struct sg_sql where;
+	sg_sql_init(&where);
+	sg_query_compile_where(ctx, t, opts->query, "t", none, &where, &invalid);
+	class_filter(&where, t, "t");
+
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_err err = SG_ERR_OK;
+	if (opts->count && total) {
+		char *n = NULL;
+		sg_sql_raw(&q, "SELECT COUNT(*) FROM ");
+		sg_sql_ident(&q, t->root->name);
+		sg_sql_raw(&q, " t WHERE ");
+		sg_sql_append(&q, &where);
+		err = sg_conn_query_string(ctx->conn, &q, &n);
+		*total = n ? atoll(n) : 0;
+		free(n);
+		sg_sql_reset(&q);
+	}
+	if (!err) {
+		sg_sql_raw(&q, "SELECT ");
+		select_columns(&q, t, "t");
+		sg_sql_raw(&q, " FROM ");
+		sg_sql_ident(&q, t->root->name);
+		sg_sql_raw(&q, " t WHERE ");
+		sg_sql_append(&q, &where);
+		sg_query_compile_order(t, opts->query, "t", &q);
+		sg_sql_raw(&q, " LIMIT ");
+		sg_sql_int(&q, opts->limit);
+		sg_sql_raw(&q, " OFFSET ");
+		sg_sql_int(&q, opts->offset);
+	}
+	struct row_reader r = {.t = t, .out = json_array()};
+	if (!err && !r.out)
+		err = SG_ERR_NOMEM;
+	if (!err)
+		err = sg_conn_exec(ctx->conn, &q, read_row, &r, NULL);
+	sg_sql_cleanup(&q);
+	sg_sql_cleanup(&where);
+	if (err) {
+		json_decref(r.out);
+		return err;
+	}
+	*rows = r.out;
+	return SG_ERR_OK;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+const char *sg__val(const struct sg__write *w, const char *element)
+{
+	const char *v = sg_json_str(w->rec, element);
+	return v ? v : "";
+}
+
+void sg__set(struct sg__write *w, const char *element, const char *value)
+{
+	json_object_set_new(w->rec, element, json_string(value ? value : ""));
+}
+
+bool sg__changed(const struct sg__write *w, const char *element)
+{
+	if (w->insert)
+		return *sg__val(w, element) != '\0';
+	const char *o = sg_json_str(w->old, element);
+	return strcmp(o ? o : "", sg__val(w, element)) != 0;
+}
+
+enum apply { APPLY, SKIP };
+
+static bool is_integer(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static bool is_number(const char *s)
+{
+	char *end;
+	strtod(s, &end);
+	return end != s && *end == '\0';
+}
+
+/* A reference written as something other than a sys_id is looked up by the
+ * referenced table's display value, as the platform does. */
+static char *resolve_reference(struct sg_ctx *ctx, const struct sg_field *f, const char *v)
+{
+	const struct sg_table *rt = sg_dict_table(ctx->dict, f->reference);
+	if (sg_id_is_valid(v) || !rt || !rt->display)
+		return NULL;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"sys_id\" FROM ");
+	sg_sql_ident(&q, rt->root->name);
+	sg_sql_raw(&q, " t WHERE ");
+	sg_sql_qual(&q, "t", rt->display->element);
+	sg_sql_raw(&q, " = ");
+	sg_sql_text(&q, v);
+	class_filter(&q, rt, "t");
+	sg_sql_raw(&q, " ORDER BY \"sys_id\" LIMIT 1");
+	char *id = NULL;
+	sg_conn_query_string(ctx->conn, &q, &id);
+	sg_sql_cleanup(&q);
+	return id;
+}
+
+/*
+ * Turns an input value for f into its stored form in *out (a new string),
+ * or says the value is not applied (ServiceNow ignores what it cannot take).
+ */
+static enum apply normalize(struct sg__write *w, const struct sg_field *f, const char *v,
+			    const struct sg_write_opts *opts, char **out)
+{
+	struct sg_ctx *ctx = w->ctx;
+	size_t nch = 0;
+	const struct sg_choice *ch = sg_dict_choices(ctx->dict, w->cls, f->element, &nch);
+	*out = NULL;
+
+	if (ch) {
+		/* Empty does not clear a choice field [c_RESTAPI.md]. */
+		if (!*v)
+			return SKIP;
+		for (size_t i = 0; i < nch; i++)
+			if (strcmp(ch[i].value, v) == 0)
+				return (*out = strdup(v)) ? APPLY : SKIP;
+		if (opts->input_display_value)
+			for (size_t i = 0; i < nch; i++)
+				if (strcasecmp(ch[i].label, v) == 0)
+					return (*out = strdup(ch[i].value)) ? APPLY : SKIP;
+		if (!sg_prop_bool(ctx, "glide.rest.choice.allow_non_existing_value", false))
+			return SKIP;
+	}
+	if (!*v)
+		return (*out = strdup("")) ? APPLY : SKIP;
+
+	char buf[64];
+	int64_t t;
+	switch (f->type) {
+	case SG_FT_BOOLEAN:
+		*out = strdup(sg_str_bool(v, false) ? "true" : "false");
+		break;
+	case SG_FT_INTEGER:
+		if (!is_integer(v))
+			return SKIP;
+		snprintf(buf, sizeof(buf), "%lld", strtoll(v, NULL, 10));
+		*out = strdup(buf);
+		break;
+	case SG_FT_DECIMAL:
+		if (!is_number(v))
+			return SKIP;
+		*out = strdup(v);
+		break;
+	case SG_FT_DATETIME:
+	case SG_FT_DURATION:
+		if (!sg_time_parse(v, &t))
+			return SKIP;
+		sg_time_format(t, buf);
+		*out = strdup(buf);
+		break;
+	case SG_FT_DATE:
+		if (!sg_time_parse(v, &t))
+			return SKIP;
+		sg_time_format(t, buf);
+		buf[10] = '\0';
+		*out = strdup(buf);
+		break;
+	case SG_FT_REFERENCE:
+		*out = resolve_reference(ctx, f, v);
+		if (!*out)
+			*out = strdup(v);
+		break;
+	case SG_FT_PASSWORD:
+		*out = sg_password_is_hash(v) ? strdup(v) : sg_password_hash(v);
+		break;
+	default:
+		if (f->max_length > 0)
+			*out = strndup(v, sg_str_utf8_prefix(v, (size_t)f->max_length));
+		else
+			*out = strdup(v);
+		break;
+	}
+	return *out ? APPLY : SKIP;
+}
+
+static bool is_sys_field(const char *element)
+{
+	return strncmp(element, "sys_", 4) == 0;
+}
+
+/* Applies the caller's input to w->rec. */
+static sg_err apply_input(struct sg__write *w, json_t *input, const struct sg_write_opts *opts)
+{
+	const char *key;
+	json_t *value;
+	json_object_foreach(input, key, value)
+	{
+		const struct sg_field *f = sg_table_field(w->cls, key);
+		if (!f || !sg_table_field(w->table, key))
+			continue; /* unknown fields are ignored */
+		if (is_sys_field(key)) {
+			/* sys_class_name and sys_mod_count are the platform's;
+			 * the others are writable [sc-restrict-write-access...]. */
+			if (!opts->allow_sys_fields || !strcmp(key, "sys_class_name") ||
+			    !strcmp(key, "sys_mod_count") || !strcmp(key, "sys_tags") ||
+			    (!w->insert && !strcmp(key, "sys_id")))
+				continue;
+		}
+		char scratch[64];
+		const char *v = sg_json_field_text(value, scratch, sizeof(scratch));
+		if (!v && json_is_object(value)) /* {"value": …} as PySNC may echo back */
+			v = sg_json_field_text(json_object_get(value, opts->input_display_value
+									   ? "display_value"
+									   : "value"),
+					       scratch, sizeof(scratch));
+		if (!v)
+			continue;
+		if (f->type == SG_FT_JOURNAL_INPUT || f->type == SG_FT_JOURNAL) {
+			if (*v)
+				json_object_set_new(w->journal, key, json_string(v));
+			continue;
+		}
+		if (!sg_field_is_stored(f))
+			continue;
+		if (!strcmp(key, "sys_id") && !sg_id_is_valid(v))
+			continue;
+		char *norm;
+		if (normalize(w, f, v, opts, &norm) == SKIP)
+			continue;
+		sg__set(w, key, norm);
+		json_object_set_new(w->explicit, key, json_true());
+		free(norm);
+	}
+	return SG_ERR_OK;
+}
+
+/* Evaluates the dictionary default of f; new string or NULL. */
+static sg_err eval_default(struct sg__write *w, const struct sg_field *f, char **out)
+{
+	const char *d = sg_dict_default(w->ctx->dict, w->cls, f);
+	*out = NULL;
+	if (!d || !*d)
+		return SG_ERR_OK;
+	if (strncmp(d, "javascript:", 11) != 0) {
+		*out = strdup(d);
+		return *out ? SG_ERR_OK : SG_ERR_NOMEM;
+	}
+	/* A small whitelist of the scripts base dictionary defaults use. */
+	const char *js = d + 11;
+	while (*js == ' ')
+		js++;
+	if (!strncmp(js, "getNextObjNumberPadded()", 24))
+		return sg__number_next(w->ctx, w->cls, out);
+	if (!strncmp(js, "gs.getUserID()", 14)) {
+		*out = strdup(w->ctx->user.sys_id);
+	} else if (!strncmp(js, "gs.getUserName()", 16)) {
+		*out = strdup(w->ctx->user.user_name);
+	} else if (!strncmp(js, "gs.nowDateTime()", 16) || !strncmp(js, "gs.nowNoTZ()", 12)) {
+		char now[SG_DT_LEN + 1];
+		sg_time_format(sg_time_now(), now);
+		*out = strdup(now);
+	} else {
+		return SG_ERR_OK; /* anything else: no default */
+	}
+	return *out ? SG_ERR_OK : SG_ERR_NOMEM;
+}
+
+static sg_err apply_defaults(struct sg__write *w)
+{
+	for (size_t i = 0; i < w->cls->nfields; i++) {
+		const struct sg_field *f = w->cls->fields[i];
+		if (!sg_field_is_stored(f) || json_object_get(w->explicit, f->element))
+			continue;
+		char *v;
+		sg_err err = eval_default(w, f, &v);
+		if (err)
+			return err;
+		if (v)
+			sg__set(w, f->element, v);
+		free(v);
+	}
+	return SG_ERR_OK;
+}
+
+static void stamp(struct sg__write *w, const struct sg_write_opts *opts)
+{
+	char now[SG_DT_LEN + 1];
+	sg_time_format(sg_time_now(), now);
+	const char *user = w->ctx->user.user_name;
+	bool keep = opts->suppress_auto_sys_field;
+	if (w->insert) {
+		if (!*sg__val(w, "sys_id")) {
+			char id[SG_ID_LEN + 1];
+			sg_id_new(id);
+			sg__set(w, "sys_id", id);
+		}
+		if (!json_object_get(w->explicit, "sys_created_on"))
+			sg__set(w, "sys_created_on", now);
+		if (!json_object_get(w->explicit, "sys_created_by"))
+			sg__set(w, "sys_created_by", user);
+		sg__set(w, "sys_mod_count", "0");
+		if (w->cls->hierarchy)
+			sg__set(w, "sys_class_name", w->cls->name);
+		if (sg_table_field(w->cls, "sys_domain")) {
+			if (!*sg__val(w, "sys_domain"))
+				sg__set(w, "sys_domain", "global");
+			sg__set(w, "sys_domain_path", "/");
+		}
+	} else if (!keep) {
+		char n[32];
+		snprintf(n, sizeof(n), "%lld", atoll(sg__val(w, "sys_mod_count")) + 1);
+		sg__set(w, "sys_mod_count", n);
+	}
+	if (keep && !w->insert)
+		return;
+	if (!json_object_get(w->explicit, "sys_updated_on"))
+		sg__set(w, "sys_updated_on", now);
+	if (!json_object_get(w->explicit, "sys_updated_by"))
+		sg__set(w, "sys_updated_by", user);
+}
+
+/* The full stored record of class cls for id, every stored column. */
+static sg_err read_stored(struct sg_ctx *ctx, const struct sg_table *cls, const char *sys_id,
+			  json_t **out)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT * FROM ");
+	sg_sql_ident(&q, cls->root->name);
+	sg_sql_raw(&q, " WHERE \"sys_id\" = ");
+	sg_sql_text(&q, sys_id);
+	json_t *arr = json_array();
+	sg_err err = arr ? sg_conn_exec(ctx->conn, &q, sg__rows_to_json, arr, NULL) : SG_ERR_NOMEM;
+	sg_sql_cleanup(&q);
+	if (!err && json_array_size(arr) == 0)
+		err = SG_ERR_NO_RECORD;
+	if (!err)
+		*out = json_incref(json_array_get(arr, 0));
+	json_decref(arr);
+	return err;
+}
+
+sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec)
+{
+	char id[SG_ID_LEN + 1], now[SG_DT_LEN + 1];
+	sg_time_format(sg_time_now(), now);
+	if (!sg_id_is_valid(sg_json_str(rec, "sys_id"))) {
+		sg_id_new(id);
+		json_object_set_new(rec, "sys_id", json_string(id));
+	}
+	static const char *stamps[] = {"sys_created_on", "sys_updated_on"};
+	static const char *users[] = {"sys_created_by", "sys_updated_by"};
+	for (int i = 0; i < 2; i++) {
+		if (!sg_json_str(rec, stamps[i]))
+			json_object_set_new(rec, stamps[i], json_string(now));
+		if (!sg_json_str(rec, users[i]))
+			json_object_set_new(rec, users[i], json_string(ctx->user.user_name));
+	}
+	if (!sg_json_str(rec, "sys_mod_count"))
+		json_object_set_new(rec, "sys_mod_count", json_string("0"));
+	if (t->hierarchy && !sg_json_str(rec, "sys_class_name"))
+		json_object_set_new(rec, "sys_class_name", json_string(t->name));
+
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "INSERT INTO ");
+	sg_sql_ident(&q, t->root->name);
+	sg_sql_raw(&q, " (");
+	bool first = true;
+	const char *key;
+	json_t *v;
+	json_object_foreach(rec, key, v)
+	{
+		const struct sg_field *f = sg_table_field(t, key);
+		if (!f || !sg_field_is_stored(f))
+			continue;
+		if (!first)
+			sg_sql_raw(&q, ", ");
+		sg_sql_ident(&q, key);
+		first = false;
+	}
+	sg_sql_raw(&q, ") VALUES (");
+	first = true;
+	json_object_foreach(rec, key, v)
+	{
+		const struct sg_field *f = sg_table_field(t, key);
+		if (!f || !sg_field_is_stored(f))
+			continue;
+		if (!first)
+			sg_sql_raw(&q, ", ");
+		const char *s = json_string_value(v);
+		sg_sql_text(&q, (s && *s) ? s : NULL); /* empty is stored as NULL */
+		first = false;
+	}
+	sg_sql_raw(&q, ")");
+	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+static sg_err store_update(struct sg__write *w)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "UPDATE ");
+	sg_sql_ident(&q, w->cls->root->name);
+	sg_sql_raw(&q, " SET ");
+	bool first = true;
+	for (size_t i = 0; i < w->cls->nfields; i++) {
+		const struct sg_field *f = w->cls->fields[i];
+		if (!sg_field_is_stored(f) || !sg__changed(w, f->element) ||
+		    !strcmp(f->element, "sys_id"))
+			continue;
+		if (!first)
+			sg_sql_raw(&q, ", ");
+		sg_sql_ident(&q, f->element);
+		sg_sql_raw(&q, " = ");
+		const char *v = sg__val(w, f->element);
+		sg_sql_text(&q, *v ? v : NULL);
+		first = false;
+	}
+	sg_err err = SG_ERR_OK;
+	if (!first) {
+		sg_sql_raw(&q, " WHERE \"sys_id\" = ");
+		sg_sql_text(&q, sg__val(w, "sys_id"));
+		err = sg_conn_exec(w->ctx->conn, &q, NULL, NULL, NULL);
+	}
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+static sg_err write_journal(struct sg__write *w)
+{
+	const struct sg_table *jt = sg_dict_table(w->ctx->dict, "sys_journal_field");
+	const char *key;
+	json_t *v;
+	if (!jt)
+		return SG_ERR_OK;
+	json_object_foreach(w->journal, key, v)
+	{
+		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", w->cls->name, "element",
+					key, "element_id", sg__val(w, "sys_id"), "value",
+					json_string_value(v), "sys_created_on",
+					sg__val(w, "sys_updated_on"));
+		if (!row)
+			return SG_ERR_NOMEM;
+		sg_err err = sg__insert_plain(w->ctx, jt, row);
+		json_decref(row);
+		if (err)
+			return err;
+	}
+	return SG_ERR_OK;
+}
+
+static sg_err audit_row(struct sg__write *w, const struct sg_table *at, const char *field,
+			const char *oldv, const char *newv)
+{
+	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "tablename", w->cls->name,
+				"documentkey", sg__val(w, "sys_id"), "fieldname", field,
+				"oldvalue", oldv, "newvalue", newv, "user",
+				w->ctx->user.user_name, "record_checkpoint",
+				sg__val(w, "sys_mod_count"));
+	if (!row)
+		return SG_ERR_NOMEM;
+	sg_err err = sg__insert_plain(w->ctx, at, row);
+	json_decref(row);
+	return err;
+}
+
+/* One sys_audit row per changed field of an audited table. */
+static sg_err write_audit(struct sg__write *w)
+{
+	const struct sg_table *at = sg_dict_table(w->ctx->dict, "sys_audit");
+	bool audited = false;
+	for (const struct sg_table *p = w->cls; p; p = p->super)
+		audited |= p->audit;
+	if (!at || !audited)
+		return SG_ERR_OK;
+	if (w->insert && !sg_prop_bool(w->ctx, "glide.sys.audit_inserts", false))
+		return SG_ERR_OK;
+	for (size_t i = 0; i < w->cls->nfields; i++) {
+		const struct sg_field *f = w->cls->fields[i];
+		if (!sg_field_is_stored(f) || is_sys_field(f->element) ||
+		    !sg__changed(w, f->element))
+			continue;
+		const char *o = w->old ? sg_json_str(w->old, f->element) : "";
+		bool secret = is_secret(f);
+		sg_err err = audit_row(w, at, f->element, secret ? "" : (o ? o : ""),
+				       secret ? "" : sg__val(w, f->element));
+		if (err)
+			return err;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(w->journal, key, v)
+	{
+		sg_err err = audit_row(w, at, key, "", json_string_value(v));
+		if (err)
+			return err;
+	}
+	return SG_ERR_OK;
+}
+
+static void after_commit(struct sg_ctx *ctx, const struct sg_table *cls)
+{
+	const char *root = cls->root->name;
+	if (!strcmp(root, "sys_properties"))
+		atomic_fetch_add(&ctx->model->props_gen, 1);
+	if (!strcmp(root, "sys_user") || !strncmp(root, "sys_user_", 9) ||
+	    !strcmp(root, "sys_group_has_role"))
+		atomic_fetch_add(&ctx->model->users_gen, 1);
+	sg__ctx_dict_changed(ctx);
+}
+
+static void write_cleanup(struct sg__write *w)
+{
+	json_decref(w->old);
+	json_decref(w->rec);
+	json_decref(w->explicit);
+	json_decref(w->journal);
+}
+
+/* Runs the hooks, stores the record, and writes journal and audit rows. */
+static sg_err write_record(struct sg__write *w)
+{
+	sg_err err = sg__schema_before(w);
+	if (!err)
+		err = sg__itsm_before(w);
+	if (!err)
+		err = w->insert ? sg__insert_plain(w->ctx, w->cls, w->rec) : store_update(w);
+	if (!err)
+		err = write_journal(w);
+	if (!err)
+		err = write_audit(w);
+	if (!err)
+		err = sg__schema_after(w);
+	return err;
+}
+
+static sg_err finish(struct sg_ctx *ctx, const struct sg_table *cls, sg_err err)
+{
+	if (err) {
+		sg_conn_rollback(ctx->conn);
+		ctx->dict_dirty = false;
+		return err;
+	}
+	err = sg_conn_commit(ctx->conn);
+	if (!err)
+		after_commit(ctx, cls);
+	ctx->dict_dirty = ctx->dict_dirty && !err;
+	return err;
+}
+
+sg_err sg_rec_insert(struct sg_ctx *ctx, const char *table, json_t *input,
+		     const struct sg_write_opts *opts, char out_id[SG_ID_LEN + 1])
+{
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
+	struct sg__write w = {.ctx = ctx, .table = t, .cls = t, .insert = true};
+	w.rec = json_object();
+	w.explicit = json_object();
+	w.journal = json_object();
+	if (!w.rec || !w.explicit || !w.journal) {
+		write_cleanup(&w);
+		return SG_ERR_NOMEM;
+	}
+	sg_err err = sg_conn_begin(ctx->conn, true);
+	if (err) {
+		write_cleanup(&w);
+		return err;
+	}
+	err = apply_input(&w, input, opts);
+	if (!err)
+		err = apply_defaults(&w);
+	if (!err) {
+		stamp(&w, opts);
+		err = write_record(&w);
+	}
+	if (!err)
+		snprintf(out_id, SG_ID_LEN + 1, "%s", sg__val(&w, "sys_id"));
+	if (err == SG_ERR_INVALID_INSERT && !ctx->err_arg[0])
+		sg_ctx_set_err(ctx, "Error during insert of %s (%s)", t->name,
+			       sg__val(&w, "sys_id"));
+	err = finish(ctx, t, err);
+	write_cleanup(&w);
+	return err;
+}
+
+/* The class of the record id in t's hierarchy, or NULL when it is not there. */
+static const struct sg_table *record_class(struct sg_ctx *ctx, const struct sg_table *t,
+					   const char *sys_id, sg_err *err)
+{
+	*err = SG_ERR_OK;
+	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
+		return NULL;
+	if (!t->hierarchy) {
+		json_t *rec;
+		*err = read_one(ctx, t, sys_id, &rec);
+		if (*err)
+			return NULL;
+		json_decref(rec);
+		return t;
+	}
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"sys_class_name\" FROM ");
+	sg_sql_ident(&q, t->root->name);
+	sg_sql_raw(&q, " t WHERE \"sys_id\" = ");
+	sg_sql_text(&q, sys_id);
+	class_filter(&q, t, "t");
+	char *name = NULL;
+	*err = sg_conn_query_string(ctx->conn, &q, &name);
+	sg_sql_cleanup(&q);
+	const struct sg_table *cls = name ? sg_dict_table(ctx->dict, name) : NULL;
+	if (name && !cls)
+		cls = t; /* a class the dictionary no longer knows: treat as t */
+	if (!*err && !cls)
+		*err = SG_ERR_NO_RECORD;
+	free(name);
+	return cls;
+}
+
+sg_err sg_rec_update(struct sg_ctx *ctx, const char *table, const char *sys_id, json_t *input,
+		     const struct sg_write_opts *opts)
+{
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
+	sg_err err = sg_conn_begin(ctx->conn, true);
+	if (err)
+		return err;
+	const struct sg_table *cls = record_class(ctx, t, sys_id, &err);
+	if (!cls) {
+		sg_conn_rollback(ctx->conn);
+		return err ? err : SG_ERR_NO_RECORD;
+	}
+	struct sg__write w = {.ctx = ctx, .table = t, .cls = cls};
+	w.explicit = json_object();
+	w.journal = json_object();
+	err = read_stored(ctx, cls, sys_id, &w.old);
+	if (!err) {
+		w.rec = json_deep_copy(w.old);
+		if (!w.rec || !w.explicit || !w.journal)
+			err = SG_ERR_NOMEM;
+	}
+	if (!err)
+		err = apply_input(&w, input, opts);
+	bool any = false;
+	for (size_t i = 0; !err && i < cls->nfields && !any; i++)
+		any = sg_field_is_stored(cls->fields[i]) && sg__changed(&w, cls->fields[i]->element);
+	if (!err && (any || json_object_size(w.journal))) {
+		stamp(&w, opts);
+		err = write_record(&w);
+	}
+	err = finish(ctx, cls, err);
+	write_cleanup(&w);
+	return err;
+}
+
+sg_err sg_rec_delete(struct sg_ctx *ctx, const char *table, const char *sys_id)
+{
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
+	sg_err err = sg_conn_begin(ctx->conn, true);
+	if (err)
+		return err;
+	const struct sg_table *cls = record_class(ctx, t, sys_id, &err);
+	json_t *old = NULL;
+	if (!cls && !err)
+		err = SG_ERR_NO_RECORD;
+	if (!err)
+		err = read_stored(ctx, cls, sys_id, &old);
+	if (!err)
+		err = sg__schema_before_delete(ctx, cls, old);
+	if (!err) {
+		struct sg_sql q;
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "DELETE FROM ");
+		sg_sql_ident(&q, cls->root->name);
+		sg_sql_raw(&q, " WHERE \"sys_id\" = ");
+		sg_sql_text(&q, sys_id);
+		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+		sg_sql_cleanup(&q);
+	}
+	json_decref(old);
+	return finish(ctx, cls ? cls : t, err);
+}
