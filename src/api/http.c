@@ -1,0 +1,81 @@
+/*
+ * http.c - response building shared by every handler.
+ */
+#include "api/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_BODY (512u * 1024u * 1024u)
+
+void sg_resp_init(struct sg_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->status = 200;
+	sg_buf_init(&r->body, MAX_BODY);
+}
+
+void sg_resp_cleanup(struct sg_resp *r)
+{
+	for (size_t i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	sg_buf_cleanup(&r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+void sg_resp_header(struct sg_resp *r, const char *name, const char *value)
+{
+	if (r->nheaders >= SG_RESP_MAX_HEADERS)
+		return;
+	char *n = strdup(name), *v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return;
+	}
+	r->headers[r->nheaders].name = n;
+	r->headers[r->nheaders].value = v;
+	r->nheaders++;
+}
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+	struct sg_buf *b = data;
+	sg_buf_append(b, buffer, size);
+	return sg_buf_failed(b) ? -1 : 0;
+}
+
+void sg_resp_json(struct sg_resp *r, int status, const json_t *body)
+{
+	r->status = status;
+	sg_buf_reset(&r->body);
+	if (json_dump_callback(body, dump_cb, &r->body, JSON_COMPACT) != 0) {
+		sg_resp_error(r, SG_ERR_NOMEM, NULL, NULL);
+	}
+}
+
+void sg_resp_error(struct sg_resp *r, sg_err err, const char *arg1, const char *arg2)
+{
+	r->status = sg_err_status(err);
+	sg_buf_reset(&r->body);
+	char *s = sg_err_render(err, arg1, arg2);
+	sg_buf_puts(&r->body, s ? s : "{\"error\":{\"message\":\"Internal server error\","
+				      "\"detail\":null},\"status\":\"failure\"}");
+	free(s);
+}
+
+const char *sg_req_arg(const struct sg_req *req, const char *name)
+{
+	for (size_t i = 0; i < req->nargs; i++)
+		if (!strcmp(req->args[i].name, name))
+			return req->args[i].value;
+	return NULL;
+}
+
+const char *sg_req_header(const struct sg_req *req, const char *name)
+{
+	return req->header ? req->header(req->impl, name) : NULL;
+}

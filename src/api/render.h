@@ -1,0 +1,34 @@
+/*
+ * render.h - records as the Table API returns them.
+ *
+ * Every value is a string; references take one of the shapes reference
+ * section 1.3 lists for each sysparm_display_value x
+ * sysparm_exclude_reference_link combination; sysparm_fields picks and
+ * orders the fields, dot-walks coming back as flat "a.b" keys.
+ */
+#ifndef SG_API_RENDER_H
+#define SG_API_RENDER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "model/model.h"
+
+enum sg_dv { SG_DV_FALSE, SG_DV_TRUE, SG_DV_ALL };
+
+struct sg_render_opts {
+	enum sg_dv dv;
+	bool exclude_link;
+	const char *fields; /* sysparm_fields, or NULL for every field */
+	const char *base_url; /* ends with '/' */
+};
+
+/* Parses sysparm_display_value (true/false/all, any case). */
+enum sg_dv sg_render_parse_dv(const char *s);
+
+/* The output object for raw record rec of table t. New reference, or NULL
+ * on allocation failure. */
+json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
+			 const struct sg_render_opts *o);
+
+#endif

@@ -1,0 +1,309 @@
+/*
+ * table.c - the Table API: /api/now/[v1|v2/]table/{table}[/{sys_id}].
+ *
+ * Behaviour follows reference section 1: the result envelope, every value a
+ * string, X-Total-Count on every list, the Link header as captured from real
+ * instances, Location on 201, and v1's 404 on an empty list.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "api/render.h"
+#include "core/json.h"
+#include "core/util.h"
+#include "query/query.h"
+
+#define DEFAULT_LIMIT 10000
+
+static void render_opts(const struct sg_req *req, struct sg_render_opts *o)
+{
+	o->dv = sg_render_parse_dv(sg_req_arg(req, "sysparm_display_value"));
+	o->exclude_link = sg_str_bool(sg_req_arg(req, "sysparm_exclude_reference_link"), false);
+	o->fields = sg_req_arg(req, "sysparm_fields");
+	o->base_url = req->base_url;
+}
+
+static long long arg_int(const struct sg_req *req, const char *name, long long dflt)
+{
+	const char *s = sg_req_arg(req, name);
+	if (!s || !*s)
+		return dflt;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	return *end ? dflt : v;
+}
+
+/* Appends "<url>;rel="name"" to the Link header under construction. */
+static void link_entry(struct sg_buf *b, const struct sg_req *req, const char *kept, long long limit,
+		       long long offset, const char *rel)
+{
+	if (b->len)
+		sg_buf_putc(b, ',');
+	/* base_url ends with '/', the path starts with one */
+	sg_buf_printf(b, "<%.*s%s?%s%ssysparm_limit=%lld&sysparm_offset=%lld>;rel=\"%s\"",
+		      (int)(strlen(req->base_url) - 1), req->base_url, req->path, kept,
+		      *kept ? "&" : "", limit, offset, rel);
+}
+
+/*
+ * The Link header: first, prev, next, last.  The caller's other parameters
+ * are kept in their order and sysparm_limit/offset appended; prev appears
+ * even on the first page with a negative offset; next is omitted on the
+ * last page (reference 1.4).
+ */
+static void pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
+		       long long offset, long long total, bool counted, size_t rows)
+{
+	struct sg_buf kept, link;
+	sg_buf_init(&kept, 64 * 1024);
+	sg_buf_init(&link, 256 * 1024);
+	const char *p = req->raw_query;
+	while (p && *p) {
+		const char *amp = strchr(p, '&');
+		size_t n = amp ? (size_t)(amp - p) : strlen(p);
+		if (n && strncmp(p, "sysparm_limit=", 14) && strncmp(p, "sysparm_offset=", 15) &&
+		    !(n == 13 && !strncmp(p, "sysparm_limit", 13)) &&
+		    !(n == 14 && !strncmp(p, "sysparm_offset", 14))) {
+			if (kept.len)
+				sg_buf_putc(&kept, '&');
+			sg_buf_append(&kept, p, n);
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	const char *k = sg_buf_str(&kept);
+	link_entry(&link, req, k, limit, 0, "first");
+	link_entry(&link, req, k, limit, offset - limit, "prev");
+	bool more = counted ? offset + limit < total : (long long)rows >= limit;
+	if (more)
+		link_entry(&link, req, k, limit, offset + limit, "next");
+	if (counted)
+		link_entry(&link, req, k, limit, total - limit > 0 ? total - limit : 0, "last");
+	if (!sg_buf_failed(&link))
+		sg_resp_header(resp, "Link", sg_buf_str(&link));
+	sg_buf_cleanup(&kept);
+	sg_buf_cleanup(&link);
+}
+
+/* Query arguments that are not filters. */
+static bool is_sysparm(const char *name)
+{
+	return !strncmp(name, "sysparm_", 8) || !strcmp(name, "api_version");
+}
+
+sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+		     const struct sg_route_params *params, struct sg_resp *resp)
+{
+	(void)api;
+	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
+	if (!t) {
+		sg_ctx_set_err(ctx, "%s", params->table);
+		return SG_ERR_INVALID_TABLE;
+	}
+	struct sg_query q;
+	sg_query_init(&q);
+	sg_err err = SG_ERR_OK;
+	if (!sg_query_parse(&q, sg_req_arg(req, "sysparm_query")))
+		err = SG_ERR_NOMEM;
+	/* name=value filters [c_TableAPI.md], AND'ed with sysparm_query. */
+	for (size_t i = 0; !err && i < req->nargs; i++)
+		if (!is_sysparm(req->args[i].name) &&
+		    !sg_query_add_eq(&q, req->args[i].name, req->args[i].value))
+			err = SG_ERR_NOMEM;
+
+	long long limit = arg_int(req, "sysparm_limit", DEFAULT_LIMIT);
+	long long offset = arg_int(req, "sysparm_offset", 0);
+	if (limit <= 0)
+		limit = DEFAULT_LIMIT;
+	if (offset < 0)
+		offset = 0;
+	bool counted = !sg_str_bool(sg_req_arg(req, "sysparm_no_count"), false);
+	struct sg_list_opts lo = {.query = &q, .limit = limit, .offset = offset, .count = counted};
+	json_t *rows = NULL, *out = NULL;
+	long long total = 0;
+	if (!err)
+		err = sg_rec_list(ctx, t->name, &lo, &rows, &total);
+	if (!err && json_array_size(rows) == 0 && params->version == 1) {
+		err = SG_ERR_NO_RECORDS;
+		goto out;
+	}
+	struct sg_render_opts ro;
+	render_opts(req, &ro);
+	json_t *result = err ? NULL : json_array();
+	if (!err && !result)
+		err = SG_ERR_NOMEM;
+	size_t i;
+	json_t *rec;
+	json_array_foreach(rows, i, rec)
+	{
+		if (err)
+			break;
+		json_t *r = sg_render_record(ctx, t, rec, &ro);
+		if (!r)
+			err = SG_ERR_NOMEM;
+		else
+			json_array_append_new(result, r);
+	}
+	if (!err) {
+		out = json_pack("{s:o}", "result", result);
+		result = NULL;
+		if (!out)
+			err = SG_ERR_NOMEM;
+	}
+	json_decref(result);
+	if (err)
+		goto out;
+	sg_resp_json(resp, 200, out);
+	if (counted) {
+		char n[32];
+		snprintf(n, sizeof(n), "%lld", total);
+		sg_resp_header(resp, "X-Total-Count", n);
+	}
+	if (!sg_str_bool(sg_req_arg(req, "sysparm_suppress_pagination_header"), false))
+		pagination(req, resp, limit, offset, total, counted, json_array_size(rows));
+out:
+	json_decref(out);
+	json_decref(rows);
+	sg_query_cleanup(&q);
+	return err;
+}
+
+/* Reads id back and renders it as the response: status and body. */
+static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
+			     const char *sys_id, int status, struct sg_resp *resp)
+{
+	const struct sg_table *t = sg_dict_table(ctx->dict, table);
+	if (!t) {
+		sg_ctx_set_err(ctx, "%s", table);
+		return SG_ERR_INVALID_TABLE;
+	}
+	json_t *rec;
+	sg_err err = sg_rec_get(ctx, table, sys_id, &rec);
+	if (err)
+		return err;
+	const char *no_body = sg_req_header(req, "X-no-response-body");
+	if (status != 200 && no_body && sg_str_bool(no_body, false)) {
+		resp->status = status;
+		json_decref(rec);
+		return SG_ERR_OK;
+	}
+	struct sg_render_opts ro;
+	render_opts(req, &ro);
+	json_t *r = sg_render_record(ctx, t, rec, &ro);
+	json_t *out = r ? json_pack("{s:o}", "result", r) : NULL;
+	json_decref(rec);
+	if (!out)
+		return SG_ERR_NOMEM;
+	sg_resp_json(resp, status, out);
+	json_decref(out);
+	return SG_ERR_OK;
+}
+
+sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+		    const struct sg_route_params *params, struct sg_resp *resp)
+{
+	(void)api;
+	return respond_record(ctx, req, params->table, params->sys_id, 200, resp);
+}
+
+/* The body of a write: a JSON object (the first element of an array). */
+static sg_err read_body(const struct sg_req *req, json_t **out)
+{
+	*out = NULL;
+	if (!req->body || req->body_len == 0)
+		return SG_ERR_EMPTY_BODY;
+	json_t *j = sg_json_parse_lenient(req->body, req->body_len);
+	if (!j)
+		return SG_ERR_BAD_JSON;
+	if (json_is_array(j)) {
+		/* Only the first record of an array is processed [c_RESTAPI.md]. */
+		json_t *first = json_incref(json_array_get(j, 0));
+		json_decref(j);
+		j = first;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return SG_ERR_BAD_JSON;
+	}
+	*out = j;
+	return SG_ERR_OK;
+}
+
+static void write_opts(struct sg_ctx *ctx, const struct sg_req *req, struct sg_write_opts *wo)
+{
+	memset(wo, 0, sizeof(*wo));
+	wo->input_display_value = sg_str_bool(sg_req_arg(req, "sysparm_input_display_value"), false);
+	wo->suppress_auto_sys_field =
+		sg_str_bool(sg_req_arg(req, "sysparm_suppress_auto_sys_field"), false);
+	/* sys_* fields are writable unless the hardening property says admins only;
+	 * until roles arrive every authenticated user counts. */
+	wo->allow_sys_fields = true;
+	(void)ctx;
+}
+
+sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+		       const struct sg_route_params *params, struct sg_resp *resp)
+{
+	(void)api;
+	if (!sg_dict_table(ctx->dict, params->table)) {
+		sg_ctx_set_err(ctx, "%s", params->table);
+		return SG_ERR_INVALID_TABLE;
+	}
+	json_t *body;
+	sg_err err = read_body(req, &body);
+	if (err)
+		return err;
+	struct sg_write_opts wo;
+	write_opts(ctx, req, &wo);
+	char id[SG_ID_LEN + 1];
+	err = sg_rec_insert(ctx, params->table, body, &wo, id);
+	json_decref(body);
+	if (err)
+		return err;
+	/* Location: the new record under the path the client used. */
+	char loc[2048];
+	size_t plen = strlen(req->path);
+	if (plen && req->path[plen - 1] == '/')
+		plen--;
+	snprintf(loc, sizeof(loc), "%.*s%.*s/%s", (int)(strlen(req->base_url) - 1), req->base_url,
+		 (int)plen, req->path, id);
+	sg_resp_header(resp, "Location", loc);
+	return respond_record(ctx, req, params->table, id, 201, resp);
+}
+
+sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+		       const struct sg_route_params *params, struct sg_resp *resp)
+{
+	(void)api;
+	if (!sg_dict_table(ctx->dict, params->table)) {
+		sg_ctx_set_err(ctx, "%s", params->table);
+		return SG_ERR_INVALID_TABLE;
+	}
+	json_t *body;
+	sg_err err = read_body(req, &body);
+	if (err)
+		return err;
+	struct sg_write_opts wo;
+	write_opts(ctx, req, &wo);
+	/* PUT is PATCH: only the fields present change [c_TableAPI.md]. */
+	err = sg_rec_update(ctx, params->table, params->sys_id, body, &wo);
+	json_decref(body);
+	if (err)
+		return err;
+	return respond_record(ctx, req, params->table, params->sys_id, 200, resp);
+}
+
+sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+		       const struct sg_route_params *params, struct sg_resp *resp)
+{
+	(void)api;
+	(void)req;
+	sg_err err = sg_rec_delete(ctx, params->table, params->sys_id);
+	if (err)
+		return err;
+	resp->status = 204;
+	sg_buf_reset(&resp->body);
+	return SG_ERR_OK;
+}

@@ -1,0 +1,24 @@
+/*
+ * basic.h - HTTP Basic authentication against sys_user.
+ *
+ * A verified (user, password) pair is remembered, under a keyed hash with a
+ * per-process key (never the password itself), so repeated Basic calls do
+ * not pay argon2id each time.  Any write to sys_user or its role tables
+ * invalidates the cache (the model's users_gen), so a deactivated or locked
+ * user is refused on the very next request.
+ */
+#ifndef SG_AUTH_BASIC_H
+#define SG_AUTH_BASIC_H
+
+#include "core/err.h"
+#include "model/model.h"
+
+/* Checks an Authorization header value ("Basic …").  On success fills *user.
+ * SG_ERR_UNAUTHENTICATED for anything else. */
+sg_err sg_auth_basic(struct sg_model *m, const char *authorization, struct sg_user *user);
+
+/* Checks a user name and password (the same rules: active, not locked out). */
+sg_err sg_auth_password(struct sg_model *m, const char *user_name, const char *password,
+			struct sg_user *user);
+
+#endif
