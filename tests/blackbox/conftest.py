@@ -1,0 +1,124 @@
+"""Black-box fixtures: the real nowd binary on a free port with a fresh data dir.
+
+NOWD_BIN names the directory holding nowd and nowctl (make sets it to the
+sanitizer build).  Every server is stopped with SIGTERM and must exit 0 with
+no sanitizer report on stderr.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+BIN = os.environ.get("NOWD_BIN", os.path.join(os.path.dirname(__file__), "../../build/release/bin"))
+PASSWORD = "Snowglobe-test-1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, demo=True, tls=False, extra=()):
+        self.dir = tempfile.mkdtemp(prefix="sg-bb-")
+        self.data = os.path.join(self.dir, "data")
+        env = dict(os.environ, NOWD_ADMIN_PASSWORD=PASSWORD)
+        cmd = [os.path.join(BIN, "nowctl"), "init", "--data", self.data]
+        if demo:
+            cmd.append("--demo")
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        self.port = free_port()
+        args = [os.path.join(BIN, "nowd"), "--data", self.data, "--port", str(self.port), *extra]
+        scheme = "http"
+        if tls:
+            cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                            "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
+            args += ["--tls-cert", cert, "--tls-key", key]
+            scheme = "https"
+            self.cert = cert
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.log = open(os.path.join(self.dir, "nowd.log"), "w+")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("nowd exited: " + self.output())
+                time.sleep(0.05)
+        self.session = requests.Session()
+        self.session.auth = ("admin", PASSWORD)
+        self.session.headers["Accept"] = "application/json"
+        # Passed per request: REQUESTS_CA_BUNDLE would override a session-wide verify.
+        self.verify = self.cert if tls else True
+
+    def output(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def get(self, path, **kw):
+        kw.setdefault("verify", self.verify)
+        return self.session.get(self.url + path, **kw)
+
+    def post(self, path, **kw):
+        kw.setdefault("verify", self.verify)
+        return self.session.post(self.url + path, **kw)
+
+    def patch(self, path, **kw):
+        kw.setdefault("verify", self.verify)
+        return self.session.patch(self.url + path, **kw)
+
+    def put(self, path, **kw):
+        kw.setdefault("verify", self.verify)
+        return self.session.put(self.url + path, **kw)
+
+    def delete(self, path, **kw):
+        kw.setdefault("verify", self.verify)
+        return self.session.delete(self.url + path, **kw)
+
+    def set_property(self, name, value):
+        r = self.get("/api/now/table/sys_properties", params={"name": name, "sysparm_fields": "sys_id"})
+        rows = r.json()["result"]
+        if rows:
+            r = self.patch(f"/api/now/table/sys_properties/{rows[0]['sys_id']}", json={"value": value})
+            assert r.status_code == 200
+        else:
+            r = self.post("/api/now/table/sys_properties", json={"name": name, "value": value})
+            assert r.status_code == 201
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        out = self.output()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        assert code == 0, out[-4000:]
+        assert "Sanitizer" not in out and "runtime error" not in out, out[-8000:]
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def fresh():
+    """A server of its own, for tests that change properties or schema."""
+    s = Server()
+    yield s
+    s.stop()
