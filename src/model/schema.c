@@ -759,7 +759,7 @@ sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir)
 out:
 	if (ctx.model)
 		sg_ctx_end(&ctx);
-	else if (m.dict)
+	if (m.dict && --m.dict->refs == 0)
 		sg_dict_free(m.dict);
 	sg_store_close(m.store);
 	sg_map_cleanup(&m.props);
