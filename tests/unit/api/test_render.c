@@ -1,0 +1,87 @@
+/*
+ * Unit tests for record serialisation and routing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "../model/fixture.h"
+#include "api/api.h"
+#include "api/render.h"
+#include "core/json.h"
+
+static void shapes_for_each_display_mode(void **state)
+{
+	struct fixture *f = *state;
+	json_t *in = json_pack("{s:s, s:s, s:s}", "short_description", "r", "caller_id",
+			       "0123456789abcdef0123456789abcdef", "state", "2");
+	struct sg_write_opts wo = {0};
+	char id[SG_ID_LEN + 1];
+	assert_int_equal(sg_rec_insert(&f->ctx, "incident", in, &wo, id), SG_ERR_OK);
+	json_decref(in);
+	json_t *rec;
+	assert_int_equal(sg_rec_get(&f->ctx, "incident", id, &rec), SG_ERR_OK);
+	const struct sg_table *t = sg_dict_table(f->ctx.dict, "incident");
+	struct sg_render_opts o = {.dv = SG_DV_FALSE, .base_url = "https://x/",
+				   .fields = "caller_id,state,number,parent"};
+	json_t *out = sg_render_record(&f->ctx, t, rec, &o);
+	char *s = json_dumps(out, JSON_COMPACT);
+	assert_string_equal(s, "{\"caller_id\":{\"link\":\"https://x/api/now/table/sys_user/"
+			       "0123456789abcdef0123456789abcdef\",\"value\":"
+			       "\"0123456789abcdef0123456789abcdef\"},\"state\":\"2\",\"number\":"
+			       "\"INC0010001\",\"parent\":\"\"}");
+	free(s);
+	json_decref(out);
+	o.dv = SG_DV_ALL;
+	o.exclude_link = true;
+	out = sg_render_record(&f->ctx, t, rec, &o);
+	s = json_dumps(out, JSON_COMPACT);
+	/* a reference to a missing record has an empty display value */
+	assert_string_equal(s, "{\"caller_id\":{\"display_value\":\"\",\"value\":"
+			       "\"0123456789abcdef0123456789abcdef\"},\"state\":{\"display_value\":"
+			       "\"In Progress\",\"value\":\"2\"},\"number\":{\"display_value\":"
+			       "\"INC0010001\",\"value\":\"INC0010001\"},\"parent\":{\"display_value\":"
+			       "\"\",\"value\":\"\"}}");
+	free(s);
+	json_decref(out);
+	json_decref(rec);
+}
+
+static void routes_match_versions_and_methods(void **state)
+{
+	(void)state;
+	struct sg_route_params p;
+	char scratch[256];
+	sg_err err;
+	const struct sg_route *r =
+		sg_api_route("GET", "/api/now/v1/table/incident", &p, scratch, sizeof(scratch), &err);
+	assert_non_null(r);
+	assert_int_equal(p.version, 1);
+	assert_string_equal(p.table, "incident");
+	r = sg_api_route("HEAD", "/api/now/table/incident/abc", &p, scratch, sizeof(scratch), &err);
+	assert_non_null(r);
+	assert_string_equal(p.sys_id, "abc");
+	assert_int_equal(p.version, 0);
+	assert_null(sg_api_route("DELETE", "/api/now/table/incident", &p, scratch, sizeof(scratch),
+				 &err));
+	assert_int_equal(err, SG_ERR_BAD_METHOD);
+	assert_null(sg_api_route("GET", "/api/now/v3/table/incident", &p, scratch, sizeof(scratch),
+				 &err));
+	assert_int_equal(err, SG_ERR_NO_RESOURCE);
+	assert_null(sg_api_route("GET", "/api/now/table/", &p, scratch, sizeof(scratch), &err));
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(shapes_for_each_display_mode, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test(routes_match_versions_and_methods),
+	};
+	return cmocka_run_group_tests_name("api.render", tests, NULL, NULL);
+}

@@ -1,0 +1,209 @@
+/*
+ * Unit tests for the storage interface and its SQLite backend: bound
+ * parameters, identifier checks, nested transactions, per-thread
+ * connections, statement reuse across DDL.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+struct fx {
+	char dir[64];
+	sg_store *s;
+	sg_conn *c;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sg-store-XXXXXX");
+	if (!mkdtemp(f->dir) || sg_store_open(f->dir, true, &f->s))
+		return -1;
+	f->c = sg_store_conn(f->s);
+	if (!f->c || sg_conn_exec_raw(f->c, "CREATE TABLE \"t\" (\"sys_id\" TEXT PRIMARY KEY, "
+					   "\"name\" TEXT, \"n\" INTEGER)"))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	sg_store_close(f->s);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	int rc = system(cmd);
+	free(f);
+	return rc == 0 ? 0 : -1;
+}
+
+static void insert(sg_conn *c, const char *id, const char *name, long long n)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "INSERT INTO ");
+	sg_sql_ident(&q, "t");
+	sg_sql_raw(&q, " VALUES (");
+	sg_sql_text(&q, id);
+	sg_sql_raw(&q, ", ");
+	sg_sql_text(&q, name);
+	sg_sql_raw(&q, ", ");
+	sg_sql_int(&q, n);
+	sg_sql_raw(&q, ")");
+	assert_int_equal(sg_conn_exec(c, &q, NULL, NULL, NULL), SG_ERR_OK);
+	sg_sql_cleanup(&q);
+}
+
+static char *name_of(sg_conn *c, const char *id)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"name\" FROM \"t\" WHERE \"sys_id\" = ");
+	sg_sql_text(&q, id);
+	char *out = NULL;
+	assert_int_equal(sg_conn_query_string(c, &q, &out), SG_ERR_OK);
+	sg_sql_cleanup(&q);
+	return out;
+}
+
+static void values_are_bound_never_spliced(void **state)
+{
+	struct fx *f = *state;
+	const char *evil = "x'); DROP TABLE \"t\"; --";
+	insert(f->c, "a", evil, 1);
+	char *got = name_of(f->c, "a");
+	assert_string_equal(got, evil);
+	free(got);
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_ident(&q, "bad\"name");
+	assert_true(q.failed);
+	assert_int_equal(sg_conn_exec(f->c, &q, NULL, NULL, NULL), SG_ERR_INTERNAL);
+	sg_sql_cleanup(&q);
+}
+
+static void null_and_integer_affinity(void **state)
+{
+	struct fx *f = *state;
+	insert(f->c, "a", NULL, 10);
+	insert(f->c, "b", "b", 9);
+	char *got = name_of(f->c, "a");
+	assert_null(got);
+	/* integers compare as numbers even when bound as text */
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"sys_id\" FROM \"t\" WHERE \"n\" > ");
+	sg_sql_text(&q, "9");
+	char *id = NULL;
+	assert_int_equal(sg_conn_query_string(f->c, &q, &id), SG_ERR_OK);
+	assert_string_equal(id, "a");
+	free(id);
+	sg_sql_cleanup(&q);
+}
+
+static void nested_transactions_roll_back_whole(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(sg_conn_begin(f->c, true), SG_ERR_OK);
+	assert_int_equal(sg_conn_begin(f->c, true), SG_ERR_OK);
+	insert(f->c, "inner", "i", 1);
+	sg_conn_rollback(f->c); /* the inner failure dooms the outer */
+	insert(f->c, "outer", "o", 2);
+	assert_int_equal(sg_conn_commit(f->c), SG_ERR_STORE);
+	assert_null(name_of(f->c, "inner"));
+	assert_null(name_of(f->c, "outer"));
+	assert_int_equal(sg_conn_begin(f->c, true), SG_ERR_OK);
+	insert(f->c, "kept", "k", 3);
+	assert_int_equal(sg_conn_commit(f->c), SG_ERR_OK);
+	char *got = name_of(f->c, "kept");
+	assert_string_equal(got, "k");
+	free(got);
+}
+
+static void rewind_and_append(void **state)
+{
+	(void)state;
+	struct sg_sql a, b;
+	sg_sql_init(&a);
+	sg_sql_init(&b);
+	sg_sql_raw(&a, "x = ");
+	sg_sql_text(&a, "1");
+	struct sg_sql_mark m = sg_sql_mark(&a);
+	sg_sql_raw(&a, " AND y = ");
+	sg_sql_text(&a, "2");
+	sg_sql_rewind(&a, m);
+	assert_string_equal(sg_buf_str(&a.text), "x = ?");
+	assert_int_equal(a.nparams, 1);
+	sg_sql_raw(&b, "SELECT ");
+	sg_sql_append(&b, &a);
+	assert_string_equal(sg_buf_str(&b.text), "SELECT x = ?");
+	assert_string_equal(b.params[0].text, "1");
+	sg_sql_cleanup(&a);
+	sg_sql_cleanup(&b);
+}
+
+static void *other_thread(void *arg)
+{
+	struct fx *f = arg;
+	sg_conn *c = sg_store_conn(f->s);
+	return c;
+}
+
+static void connections_are_per_thread(void **state)
+{
+	struct fx *f = *state;
+	pthread_t t;
+	void *theirs;
+	pthread_create(&t, NULL, other_thread, f);
+	pthread_join(t, &theirs);
+	assert_non_null(theirs);
+	assert_ptr_not_equal(theirs, f->c);
+	assert_ptr_equal(sg_store_conn(f->s), f->c);
+}
+
+static int count_column(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	(void)ncol;
+	if (vals[0] && !strcmp(vals[0], "added"))
+		(*(int *)ud)++;
+	return 0;
+}
+
+static void statements_survive_ddl(void **state)
+{
+	struct fx *f = *state;
+	insert(f->c, "a", "a", 1);
+	char *before = name_of(f->c, "a");
+	free(before);
+	assert_int_equal(sg_conn_exec_raw(f->c, "ALTER TABLE \"t\" ADD COLUMN \"added\" TEXT"),
+			 SG_ERR_OK);
+	int found = 0;
+	assert_int_equal(sg_conn_columns(f->c, "t", count_column, &found), SG_ERR_OK);
+	assert_int_equal(found, 1);
+	char *after = name_of(f->c, "a");
+	assert_string_equal(after, "a");
+	free(after);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(values_are_bound_never_spliced, setup, teardown),
+		cmocka_unit_test_setup_teardown(null_and_integer_affinity, setup, teardown),
+		cmocka_unit_test_setup_teardown(nested_transactions_roll_back_whole, setup, teardown),
+		cmocka_unit_test(rewind_and_append),
+		cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("store.sqlite", tests, NULL, NULL);
+}
