@@ -66,7 +66,9 @@ static int journal_row(void *ud, int ncol, const char *const *names, const char 
 	sg_conn_query_string(r->ctx->conn, &q, &name);
 	sg_sql_cleanup(&q);
 	const char *label = !strcmp(element, "work_notes") ? "Work notes" : "Additional comments";
-	sg_buf_printf(r->out, "%s - %s (%s)\n%s\n\n", when, (name && *name) ? name : who, label,
+	char local[SG_DT_LEN + 1];
+	sg_ctx_local_time(r->ctx, when, local);
+	sg_buf_printf(r->out, "%s - %s (%s)\n%s\n\n", local, (name && *name) ? name : who, label,
 		      text);
 	free(name);
 	return 0;
@@ -117,6 +119,13 @@ char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struc
 		return strdup(t ? t->label : raw);
 	}
 	case SG_FT_DOMAIN:
+		return strdup(raw);
+	case SG_FT_DATETIME:
+		if (*raw) {
+			char local[SG_DT_LEN + 1];
+			sg_ctx_local_time(ctx, raw, local);
+			return strdup(local);
+		}
 		return strdup(raw);
 	default:
 		break;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/tz.h"
 #include "model/internal.h"
 
 void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...)
@@ -190,6 +191,32 @@ void sg__ctx_dict_changed(struct sg_ctx *ctx)
 	}
 	release(ctx);
 	acquire(ctx);
+}
+
+const char *sg_ctx_time_zone(struct sg_ctx *ctx)
+{
+	if (ctx->tz[0])
+		return ctx->tz;
+	if (ctx->user.time_zone[0]) {
+		snprintf(ctx->tz, sizeof(ctx->tz), "%s", ctx->user.time_zone);
+	} else {
+		char *p = sg_prop_get(ctx, "glide.sys.default.tz");
+		snprintf(ctx->tz, sizeof(ctx->tz), "%s", (p && *p) ? p : "UTC");
+		free(p);
+	}
+	return ctx->tz;
+}
+
+void sg_ctx_local_time(struct sg_ctx *ctx, const char *utc, char out[SG_DT_LEN + 1])
+{
+	int64_t t;
+	int off;
+	if (!sg_time_parse(utc, &t)) {
+		snprintf(out, SG_DT_LEN + 1, "%s", utc);
+		return;
+	}
+	sg_tz_offset(sg_ctx_time_zone(ctx), t, &off);
+	sg_time_format(t + off, out);
 }
 
 /* ---- system properties ------------------------------------------------- */

@@ -53,7 +53,14 @@ struct sg_ctx {
 	char err_arg[512]; /* argument for the error message of the last failure */
 	char err_arg2[64];
 	json_t *ref_cache; /* "table/sys_id" -> record, for display values */
+	char tz[64];	   /* resolved time zone, filled by sg_ctx_time_zone */
 };
+
+/* The time zone display values use: the user's, else the system property
+ * glide.sys.default.tz, else UTC.  Borrowed from ctx. */
+const char *sg_ctx_time_zone(struct sg_ctx *ctx);
+/* Formats a stored UTC date-time ("YYYY-MM-DD HH:MM:SS") in ctx's zone. */
+void sg_ctx_local_time(struct sg_ctx *ctx, const char *utc, char out[SG_DT_LEN + 1]);
 
 /* Opens the instance in data_dir (must have been initialised) and loads
  * the dictionary.  *out is freed with sg_model_close. */

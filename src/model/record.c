@@ -14,6 +14,7 @@
 
 #include "auth/password.h"
 #include "core/log.h"
+#include "core/tz.h"
 #include "core/util.h"
 #include "model/internal.h"
 
@@ -296,6 +297,9 @@ static enum apply normalize(struct sg__write *w, const struct sg_field *f, const
 	case SG_FT_DURATION:
 		if (!sg_time_parse(v, &t))
 			return SKIP;
+		/* Display-value input is in the user's time zone [c_TableAPI.md]. */
+		if (opts->input_display_value && f->type == SG_FT_DATETIME)
+			t = sg_tz_to_utc(sg_ctx_time_zone(ctx), t);
 		sg_time_format(t, buf);
 		*out = strdup(buf);
 		break;

@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "auth/basic.h"
 #include "core/log.h"
+#include "core/tz.h"
 #include "core/util.h"
 
 #define HEADER_MEMORY (256 * 1024) /* request line + headers: long queries fit */
@@ -451,6 +452,7 @@ int main(int argc, char **argv)
 	sg_log_info("nowd: signal %d, shutting down", sig);
 	MHD_stop_daemon(d);
 	sg_model_close(model);
+	sg_tz_cleanup();
 	free(cert_pem);
 	free(key_pem);
 	return 0;

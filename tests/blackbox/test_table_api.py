@@ -258,6 +258,22 @@ def test_input_display_value(server):
     assert rec["caller_id"]["value"] == users[0]["sys_id"]
 
 
+def test_time_zone_of_the_user(fresh):
+    users = fresh.get("/api/now/table/sys_user", params={"user_name": "beth.anglin"}).json()["result"]
+    path = f"/api/now/table/sys_user/{users[0]['sys_id']}"
+    fresh.patch(path, json={"user_password": "Beth-pass-1", "time_zone": "America/New_York"})
+    beth = requests.Session()
+    beth.auth = ("beth.anglin", "Beth-pass-1")
+    r = beth.post(fresh.url + "/api/now/table/incident", params={"sysparm_input_display_value": "true"},
+                  json={"short_description": "tz", "follow_up": "2026-01-15 09:30:00"})
+    rec = r.json()["result"]
+    assert rec["follow_up"] == "2026-01-15 14:30:00"  # stored in UTC
+    r = beth.get(fresh.url + f"/api/now/table/incident/{rec['sys_id']}",
+                 params={"sysparm_display_value": "all", "sysparm_fields": "follow_up"})
+    assert r.json()["result"]["follow_up"] == {"display_value": "2026-01-15 09:30:00",
+                                              "value": "2026-01-15 14:30:00"}
+
+
 # ---- ITSM semantics ---------------------------------------------------------
 
 def test_resolve_needs_code_and_notes(server):

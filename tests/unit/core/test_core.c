@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/map.h"
+#include "core/tz.h"
 #include "core/util.h"
 
 static void buf_appends_and_stays_terminated(void **state)
@@ -183,6 +184,28 @@ static void map_grows_and_finds(void **state)
 	sg_map_cleanup(&m);
 }
 
+static void time_zones_convert_both_ways(void **state)
+{
+	(void)state;
+	int64_t t;
+	int off;
+	assert_true(sg_time_parse("2026-01-15 12:00:00", &t));
+	assert_true(sg_tz_offset("America/New_York", t, &off));
+	assert_int_equal(off, -5 * 3600);
+	assert_true(sg_time_parse("2026-07-15 12:00:00", &t));
+	assert_true(sg_tz_offset("America/New_York", t, &off));
+	assert_int_equal(off, -4 * 3600); /* daylight saving */
+	assert_true(sg_tz_offset("Europe/Amsterdam", t, &off));
+	assert_int_equal(off, 2 * 3600);
+	assert_int_equal(sg_tz_to_utc("America/New_York", t), t + 4 * 3600);
+	assert_true(sg_tz_offset("", t, &off));
+	assert_int_equal(off, 0);
+	assert_false(sg_tz_offset("Nowhere/Land", t, &off));
+	assert_false(sg_tz_offset("../../etc/passwd", t, &off));
+	assert_int_equal(sg_tz_to_utc("Nowhere/Land", t), t);
+	sg_tz_cleanup();
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -198,6 +221,7 @@ int main(void)
 		cmocka_unit_test(json_accepts_single_quotes),
 		cmocka_unit_test(errors_render_servicenow_bodies),
 		cmocka_unit_test(map_grows_and_finds),
+		cmocka_unit_test(time_zones_convert_both_ways),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
