@@ -231,32 +231,34 @@ static sg_err read_body(const struct sg_req *req, json_t **out)
 	return SG_ERR_OK;
 }
 
-static void write_opts(struct sg_ctx *ctx, const struct sg_req *req, struct sg_write_opts *wo)
+/* The common start of a write: the table exists, the body is one object,
+ * and the sysparm write options are read. */
+static sg_err prepare_write(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
+			    json_t **body, struct sg_write_opts *wo)
 {
+	if (!sg_dict_table(ctx->dict, table)) {
+		sg_ctx_set_err(ctx, "%s", table);
+		return SG_ERR_INVALID_TABLE;
+	}
 	memset(wo, 0, sizeof(*wo));
 	wo->input_display_value = sg_str_bool(sg_req_arg(req, "sysparm_input_display_value"), false);
 	wo->suppress_auto_sys_field =
 		sg_str_bool(sg_req_arg(req, "sysparm_suppress_auto_sys_field"), false);
-	/* sys_* fields are writable unless the hardening property says admins only;
-	 * until roles arrive every authenticated user counts. */
+	/* sys_* fields are writable unless the hardening property says admins
+	 * only; until roles arrive every authenticated user may. */
 	wo->allow_sys_fields = true;
-	(void)ctx;
+	return read_body(req, body);
 }
 
 sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		       const struct sg_route_params *params, struct sg_resp *resp)
 {
 	(void)api;
-	if (!sg_dict_table(ctx->dict, params->table)) {
-		sg_ctx_set_err(ctx, "%s", params->table);
-		return SG_ERR_INVALID_TABLE;
-	}
 	json_t *body;
-	sg_err err = read_body(req, &body);
+	struct sg_write_opts wo;
+	sg_err err = prepare_write(ctx, req, params->table, &body, &wo);
 	if (err)
 		return err;
-	struct sg_write_opts wo;
-	write_opts(ctx, req, &wo);
 	char id[SG_ID_LEN + 1];
 	err = sg_rec_insert(ctx, params->table, body, &wo, id);
 	json_decref(body);
@@ -277,16 +279,11 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 		       const struct sg_route_params *params, struct sg_resp *resp)
 {
 	(void)api;
-	if (!sg_dict_table(ctx->dict, params->table)) {
-		sg_ctx_set_err(ctx, "%s", params->table);
-		return SG_ERR_INVALID_TABLE;
-	}
 	json_t *body;
-	sg_err err = read_body(req, &body);
+	struct sg_write_opts wo;
+	sg_err err = prepare_write(ctx, req, params->table, &body, &wo);
 	if (err)
 		return err;
-	struct sg_write_opts wo;
-	write_opts(ctx, req, &wo);
 	/* PUT is PATCH: only the fields present change [c_TableAPI.md]. */
 	err = sg_rec_update(ctx, params->table, params->sys_id, body, &wo);
 	json_decref(body);

@@ -70,21 +70,6 @@ static int read_row(void *ud, int ncol, const char *const *names, const char *co
 	return 0;
 }
 
-static void class_filter(struct sg_sql *q, const struct sg_table *t, const char *alias)
-{
-	if (!t->hierarchy || t == t->root)
-		return;
-	sg_sql_raw(q, " AND ");
-	sg_sql_qual(q, alias, "sys_class_name");
-	sg_sql_raw(q, " IN (");
-	for (size_t i = 0; i < t->nclasses; i++) {
-		if (i)
-			sg_sql_raw(q, ",");
-		sg_sql_text(q, t->classes[i]);
-	}
-	sg_sql_raw(q, ")");
-}
-
 static const struct sg_table *lookup_table(struct sg_ctx *ctx, const char *name)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, name);
@@ -107,7 +92,7 @@ static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char 
 	sg_sql_ident(&q, t->root->name);
 	sg_sql_raw(&q, " t WHERE \"t\".\"sys_id\" = ");
 	sg_sql_text(&q, sys_id);
-	class_filter(&q, t, "t");
+	sg_query_class_filter(&q, t, "t");
 	struct row_reader r = {.t = t, .out = json_array()};
 	sg_err err = r.out ? sg_conn_exec(ctx->conn, &q, read_row, &r, NULL) : SG_ERR_NOMEM;
 	sg_sql_cleanup(&q);
@@ -138,7 +123,7 @@ sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 	struct sg_sql where;
 	sg_sql_init(&where);
 	sg_query_compile_where(ctx, t, opts->query, "t", none, &where, &invalid);
-	class_filter(&where, t, "t");
+	sg_query_class_filter(&where, t, "t");
 
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -239,7 +224,7 @@ static char *resolve_reference(struct sg_ctx *ctx, const struct sg_field *f, con
 	sg_sql_qual(&q, "t", rt->display->element);
 	sg_sql_raw(&q, " = ");
 	sg_sql_text(&q, v);
-	class_filter(&q, rt, "t");
+	sg_query_class_filter(&q, rt, "t");
 	sg_sql_raw(&q, " ORDER BY \"sys_id\" LIMIT 1");
 	char *id = NULL;
 	sg_conn_query_string(ctx->conn, &q, &id);
@@ -506,8 +491,10 @@ sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *re
 	if (t->hierarchy && !sg_json_str(rec, "sys_class_name"))
 		json_object_set_new(rec, "sys_class_name", json_string(t->name));
 
-	struct sg_sql q;
+	/* Columns and values in one pass: empty values are stored as NULL. */
+	struct sg_sql q, vals;
 	sg_sql_init(&q);
+	sg_sql_init(&vals);
 	sg_sql_raw(&q, "INSERT INTO ");
 	sg_sql_ident(&q, t->root->name);
 	sg_sql_raw(&q, " (");
@@ -519,24 +506,17 @@ sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *re
 		const struct sg_field *f = sg_table_field(t, key);
 		if (!f || !sg_field_is_stored(f))
 			continue;
-		if (!first)
-			sg_sql_raw(&q, ", ");
+		const char *sep = first ? "" : ", ";
+		const char *s = json_string_value(v);
+		sg_sql_raw(&q, sep);
 		sg_sql_ident(&q, key);
+		sg_sql_raw(&vals, sep);
+		sg_sql_text(&vals, (s && *s) ? s : NULL);
 		first = false;
 	}
 	sg_sql_raw(&q, ") VALUES (");
-	first = true;
-	json_object_foreach(rec, key, v)
-	{
-		const struct sg_field *f = sg_table_field(t, key);
-		if (!f || !sg_field_is_stored(f))
-			continue;
-		if (!first)
-			sg_sql_raw(&q, ", ");
-		const char *s = json_string_value(v);
-		sg_sql_text(&q, (s && *s) ? s : NULL); /* empty is stored as NULL */
-		first = false;
-	}
+	sg_sql_append(&q, &vals);
+	sg_sql_cleanup(&vals);
 	sg_sql_raw(&q, ")");
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
@@ -753,7 +733,7 @@ static const struct sg_table *record_class(struct sg_ctx *ctx, const struct sg_t
 	sg_sql_ident(&q, t->root->name);
 	sg_sql_raw(&q, " t WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id);
-	class_filter(&q, t, "t");
+	sg_query_class_filter(&q, t, "t");
 	char *name = NULL;
 	*err = sg_conn_query_string(ctx->conn, &q, &name);
 	sg_sql_cleanup(&q);

@@ -473,6 +473,30 @@ struct base_rows {
 	json_t *objs, *dict, *choices, *overrides, *types, *numbers, *records;
 };
 
+static bool base_rows_init(struct base_rows *b)
+{
+	b->objs = json_array();
+	b->dict = json_array();
+	b->choices = json_array();
+	b->overrides = json_array();
+	b->types = json_array();
+	b->numbers = json_array();
+	b->records = json_object();
+	return b->objs && b->dict && b->choices && b->overrides && b->types && b->numbers &&
+	       b->records;
+}
+
+static void base_rows_cleanup(struct base_rows *b)
+{
+	json_decref(b->objs);
+	json_decref(b->dict);
+	json_decref(b->choices);
+	json_decref(b->overrides);
+	json_decref(b->types);
+	json_decref(b->numbers);
+	json_decref(b->records);
+}
+
 static const char *jstr(json_t *o, const char *k, const char *dflt)
 {
 	const char *s = sg_json_str(o, k);
@@ -694,18 +718,13 @@ sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir)
 		sg_log_error("init: %s already holds an instance", data_dir);
 		return SG_ERR_INTERNAL;
 	}
-	struct base_rows b = {json_array(), json_array(), json_array(), json_array(),
-			      json_array(), json_array(), json_object()};
+	struct base_rows b;
+	bool ok = base_rows_init(&b);
 	struct sg_model m = {0};
 	pthread_mutex_init(&m.lock, NULL);
 	sg_map_init(&m.props);
 	struct sg_ctx ctx = {0};
-	sg_err err = SG_ERR_OK;
-	if (!b.objs || !b.dict || !b.choices || !b.overrides || !b.types || !b.numbers ||
-	    !b.records)
-		err = SG_ERR_NOMEM;
-	if (!err)
-		err = read_schema(schema_dir, &b);
+	sg_err err = ok ? read_schema(schema_dir, &b) : SG_ERR_NOMEM;
 	if (!err)
 		err = sg_store_open(data_dir, true, &m.store);
 	if (!err) {
@@ -764,13 +783,7 @@ out:
 	sg_store_close(m.store);
 	sg_map_cleanup(&m.props);
 	pthread_mutex_destroy(&m.lock);
-	json_decref(b.objs);
-	json_decref(b.dict);
-	json_decref(b.choices);
-	json_decref(b.overrides);
-	json_decref(b.types);
-	json_decref(b.numbers);
-	json_decref(b.records);
+	base_rows_cleanup(&b);
 	if (err) {
 		unlink(path);
 		snprintf(path, sizeof(path), "%s/instance.db-wal", data_dir);
@@ -783,10 +796,10 @@ out:
 
 sg_err sg_model_load_records(struct sg_model *m, const char *dir)
 {
-	struct base_rows b = {json_array(), json_array(), json_array(), json_array(),
-			      json_array(), json_array(), json_object()};
+	struct base_rows b;
+	bool ok = base_rows_init(&b);
 	struct sg_ctx ctx;
-	sg_err err = read_schema(dir, &b);
+	sg_err err = ok ? read_schema(dir, &b) : SG_ERR_NOMEM;
 	if (!err)
 		err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
@@ -816,12 +829,6 @@ sg_err sg_model_load_records(struct sg_model *m, const char *dir)
 		err = sg_conn_commit(ctx.conn);
 	sg_ctx_end(&ctx);
 out:
-	json_decref(b.objs);
-	json_decref(b.dict);
-	json_decref(b.choices);
-	json_decref(b.overrides);
-	json_decref(b.types);
-	json_decref(b.numbers);
-	json_decref(b.records);
+	base_rows_cleanup(&b);
 	return err;
 }

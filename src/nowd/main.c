@@ -421,25 +421,21 @@ int main(int argc, char **argv)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	if (s.tls)
 		flags |= MHD_USE_TLS;
-	struct MHD_Daemon *d;
-	if (s.tls)
-		d = MHD_start_daemon(flags, s.port, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, &sa,
-				     MHD_OPTION_THREAD_POOL_SIZE, threads,
-				     MHD_OPTION_CONNECTION_LIMIT, max_conn,
-				     MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
-				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-				     MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
-				     key_pem, MHD_OPTION_END);
-	else
-		d = MHD_start_daemon(flags, s.port, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, &sa,
-				     MHD_OPTION_THREAD_POOL_SIZE, threads,
-				     MHD_OPTION_CONNECTION_LIMIT, max_conn,
-				     MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
-				     MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	/* Two-argument options carry the function in value, its closure in ptr_value. */
+	struct MHD_OptionItem options[] = {
+		{MHD_OPTION_SOCK_ADDR, 0, &sa},
+		{MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, max_conn, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, timeout, NULL},
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, HEADER_MEMORY, NULL},
+		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
+		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+		{s.tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, cert_pem},
+		{MHD_OPTION_HTTPS_MEM_KEY, 0, key_pem},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	struct MHD_Daemon *d = MHD_start_daemon(flags, s.port, NULL, NULL, handle, &s,
+						MHD_OPTION_ARRAY, options, MHD_OPTION_END);
 	if (!d) {
 		sg_log_error("cannot listen on %s:%u", listen_addr, s.port);
 		sg_model_close(model);

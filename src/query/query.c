@@ -245,7 +245,7 @@ static const char *norm_value(struct compiler *c, const struct sg_table *t,
 	return v;
 }
 
-static void class_filter(struct sg_sql *out, const struct sg_table *t, const char *alias)
+void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const char *alias)
 {
 	if (!t->hierarchy || t == t->root)
 		return;
@@ -330,7 +330,7 @@ static bool compile_walk(struct compiler *c, const struct sg_table *t, const cha
 	sg_sql_ident(c->out, sub);
 	sg_sql_raw(c->out, " WHERE ");
 	bool ok = compile_cond(c, rt, sub, dot + 1, cond);
-	class_filter(c->out, rt, sub);
+	sg_query_class_filter(c->out, rt, sub);
 	sg_sql_raw(c->out, ")");
 	c->depth--;
 	return ok;

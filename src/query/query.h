@@ -91,6 +91,10 @@ void sg_query_compile_where(struct sg_ctx *ctx, const struct sg_table *t, const 
 			    const char *alias, bool invalid_matches_nothing, struct sg_sql *out,
 			    bool *had_invalid);
 
+/* Appends " AND sys_class_name IN (<t and its descendants>)" when t is a
+ * child in a hierarchy (its rows share the root's storage); nothing else. */
+void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const char *alias);
+
 /* Appends " ORDER BY ..." for q's sort keys (sys_id last, always). */
 void sg_query_compile_order(const struct sg_table *t, const struct sg_query *q, const char *alias,
 			    struct sg_sql *out);
