@@ -146,7 +146,7 @@ sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 		sg_sql_ident(&q, t->root->name);
 		sg_sql_raw(&q, " t WHERE ");
 		sg_sql_append(&q, &where);
-		sg_query_compile_order(t, opts->query, "t", &q);
+		sg_query_compile_order(ctx, t, opts->query, "t", &q);
 		sg_sql_raw(&q, " LIMIT ");
 		sg_sql_int(&q, opts->limit);
 		sg_sql_raw(&q, " OFFSET ");

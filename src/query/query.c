@@ -1,37 +1,87 @@
 /*
  * query.c - encoded query parser and SQL compiler.
+ *
+ * The parser never fails on bad input: a term it cannot read becomes an
+ * invalid condition, which the compiler drops (or turns into "no rows" when
+ * glide.invalid_query.returns_no_rows is set), as the platform does.  The
+ * compiler types every value by the field's dictionary type, binds it as a
+ * parameter, and expresses dot-walks, joins and related-list queries as
+ * subqueries so the SQL stays portable across backends.
  */
 #include "query/query.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/util.h"
+#include "query/js.h"
 
 static const struct {
 	const char *text;
 	enum sg_qop op;
 } operators[] = {
-	/* Longest first where one is a prefix of another. */
-	{"NOT LIKE", SG_Q_NOT_LIKE}, {"NOT IN", SG_Q_NOT_IN},	  {"ISNOTEMPTY", SG_Q_ISNOTEMPTY},
-	{"ISEMPTY", SG_Q_ISEMPTY},   {"EMPTYSTRING", SG_Q_EMPTYSTRING}, {"ANYTHING", SG_Q_ANYTHING},
-	{"STARTSWITH", SG_Q_STARTSWITH}, {"ENDSWITH", SG_Q_ENDSWITH}, {"INSTANCEOF", SG_Q_INSTANCEOF},
-	{"BETWEEN", SG_Q_BETWEEN},   {"NSAMEAS", SG_Q_NSAMEAS},	  {"SAMEAS", SG_Q_SAMEAS},
-	{"LIKE", SG_Q_LIKE},	     {"IN", SG_Q_IN},		  {"!=", SG_Q_NE},
-	{"<=", SG_Q_LE},	     {">=", SG_Q_GE},		  {"=", SG_Q_EQ},
-	{"<", SG_Q_LT},		     {">", SG_Q_GT},
+	{"=", SG_Q_EQ},
+	{"!=", SG_Q_NE},
+	{"<", SG_Q_LT},
+	{"<=", SG_Q_LE},
+	{">", SG_Q_GT},
+	{">=", SG_Q_GE},
+	{"IN", SG_Q_IN},
+	{"NOT IN", SG_Q_NOT_IN},
+	{"LIKE", SG_Q_LIKE},
+	{"NOT LIKE", SG_Q_NOT_LIKE},
+	{"NOTLIKE", SG_Q_NOT_LIKE},
+	{"STARTSWITH", SG_Q_STARTSWITH},
+	{"ENDSWITH", SG_Q_ENDSWITH},
+	{"ISEMPTY", SG_Q_ISEMPTY},
+	{"ISNOTEMPTY", SG_Q_ISNOTEMPTY},
+	{"EMPTYSTRING", SG_Q_EMPTYSTRING},
+	{"ANYTHING", SG_Q_ANYTHING},
+	{"BETWEEN", SG_Q_BETWEEN},
+	{"SAMEAS", SG_Q_SAMEAS},
+	{"NSAMEAS", SG_Q_NSAMEAS},
+	{"GT_FIELD", SG_Q_GT_FIELD},
+	{"LT_FIELD", SG_Q_LT_FIELD},
+	{"GT_OR_EQUALS_FIELD", SG_Q_GE_FIELD},
+	{"LT_OR_EQUALS_FIELD", SG_Q_LE_FIELD},
+	{"INSTANCEOF", SG_Q_INSTANCEOF},
+	{"DYNAMIC", SG_Q_DYNAMIC},
+	{"ON", SG_Q_ON},
+	{"NOTON", SG_Q_NOTON},
+	{"DATEPART", SG_Q_DATEPART},
+	{"RELATIVEGT", SG_Q_RELATIVEGT},
+	{"RELATIVELT", SG_Q_RELATIVELT},
+	{"RELATIVEGE", SG_Q_RELATIVEGE},
+	{"RELATIVELE", SG_Q_RELATIVELE},
+	{"RELATIVEEE", SG_Q_RELATIVEEE},
+	{"MORETHAN", SG_Q_MORETHAN},
+	{"LESSTHAN", SG_Q_LESSTHAN},
+	{"VALCHANGES", SG_Q_VALCHANGES},
+	{"CHANGESFROM", SG_Q_CHANGESFROM},
+	{"CHANGESTO", SG_Q_CHANGESTO},
+	{"IN_HIERARCHY", SG_Q_IN_HIERARCHY},
 };
+
+#define TEXT_QUERY "123TEXTQUERY321"
+
+static void init_in(struct sg_query *q, struct sg_arena *arena)
+{
+	memset(q, 0, sizeof(*q));
+	q->arena = arena;
+}
 
 void sg_query_init(struct sg_query *q)
 {
-	memset(q, 0, sizeof(*q));
-	sg_arena_init(&q->arena, 0);
+	init_in(q, NULL);
+	sg_arena_init(&q->own, 0);
+	q->arena = &q->own;
 }
 
 void sg_query_cleanup(struct sg_query *q)
 {
-	sg_arena_cleanup(&q->arena);
+	sg_arena_cleanup(&q->own);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -57,7 +107,7 @@ static void *grow(struct sg_arena *a, void *arr, size_t n, size_t *cap, size_t e
 
 static struct sg_qgroup *new_group(struct sg_query *q)
 {
-	void *g = grow(&q->arena, q->groups, q->ngroups, &q->gcap, sizeof(*q->groups));
+	void *g = grow(q->arena, q->groups, q->ngroups, &q->gcap, sizeof(*q->groups));
 	if (!g)
 		return NULL;
 	q->groups = g;
@@ -68,7 +118,7 @@ static struct sg_qgroup *new_group(struct sg_query *q)
 
 static struct sg_qclause *new_clause(struct sg_query *q, struct sg_qgroup *g)
 {
-	void *c = grow(&q->arena, g->clauses, g->n, &g->cap, sizeof(*g->clauses));
+	void *c = grow(q->arena, g->clauses, g->n, &g->cap, sizeof(*g->clauses));
 	if (!c)
 		return NULL;
 	g->clauses = c;
@@ -79,7 +129,7 @@ static struct sg_qclause *new_clause(struct sg_query *q, struct sg_qgroup *g)
 
 static struct sg_qcond *new_cond(struct sg_query *q, struct sg_qclause *cl)
 {
-	void *c = grow(&q->arena, cl->conds, cl->n, &cl->cap, sizeof(*cl->conds));
+	void *c = grow(q->arena, cl->conds, cl->n, &cl->cap, sizeof(*cl->conds));
 	if (!c)
 		return NULL;
 	cl->conds = c;
@@ -93,74 +143,177 @@ static bool is_field_char(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
 }
 
-/* Parses "<field><OP><value>" into cond. */
+/* Parses "<field><OP><value>" into cond: the longest operator wins. */
 static bool parse_cond(struct sg_query *q, const char *term, struct sg_qcond *cond)
 {
+	cond->kind = SG_QK_FIELD;
+	if (!strncmp(term, TEXT_QUERY, strlen(TEXT_QUERY))) {
+		const char *eq = strchr(term, '=');
+		cond->kind = SG_QK_TEXT;
+		cond->field = sg_arena_strdup(q->arena, TEXT_QUERY);
+		cond->value = sg_arena_strdup(q->arena, eq ? eq + 1 : "");
+		cond->op = eq ? SG_Q_LIKE : SG_Q_UNKNOWN;
+		return cond->field && cond->value;
+	}
 	size_t n = 0;
 	while (is_field_char(term[n]))
 		n++;
-	cond->field = sg_arena_strndup(&q->arena, term, n);
+	cond->field = sg_arena_strndup(q->arena, term, n);
 	cond->op = SG_Q_UNKNOWN;
 	const char *rest = term + n;
+	size_t best = 0;
 	for (size_t i = 0; i < sizeof(operators) / sizeof(operators[0]); i++) {
 		size_t len = strlen(operators[i].text);
-		if (strncmp(rest, operators[i].text, len) == 0) {
+		if (len > best && strncmp(rest, operators[i].text, len) == 0) {
 			cond->op = operators[i].op;
-			rest += len;
-			break;
+			best = len;
 		}
 	}
 	if (n == 0)
 		cond->op = SG_Q_UNKNOWN;
-	cond->value = sg_arena_strdup(&q->arena, rest);
+	cond->value = sg_arena_strdup(q->arena, rest + best);
 	return cond->field && cond->value;
 }
 
 static bool add_order(struct sg_query *q, const char *field, bool desc)
 {
-	void *o = grow(&q->arena, q->order, q->norder, &q->ocap, sizeof(*q->order));
+	void *o = grow(q->arena, q->order, q->norder, &q->ocap, sizeof(*q->order));
 	if (!o)
 		return false;
 	q->order = o;
-	q->order[q->norder].field = sg_arena_strdup(&q->arena, field);
+	q->order[q->norder].field = sg_arena_strdup(q->arena, field);
 	q->order[q->norder].desc = desc;
 	return q->order[q->norder++].field != NULL;
 }
 
-static bool add_term(struct sg_query *q, struct sg_qgroup **group, const char *term)
+/* Where the next condition goes: the top-level query, or the sub-query of
+ * an open JOIN or RLQUERY. */
+struct parser {
+	struct sg_query *root;
+	struct sg_qgroup *group; /* root's current group */
+	struct sg_query *sub;	 /* open sub-query, or NULL */
+	struct sg_qgroup *sub_group;
+	bool in_related; /* the open sub-query ends at ENDRLQUERY */
+};
+
+static struct sg_qcond *add_clause_cond(struct sg_query *q, struct sg_qgroup **group, bool or)
 {
-	if (!*term || strcmp(term, "EQ") == 0)
-		return true;
-	if (strncmp(term, "ORDERBYDESC", 11) == 0)
-		return add_order(q, term + 11, true);
-	if (strncmp(term, "ORDERBY", 7) == 0)
-		return add_order(q, term + 7, false);
-	if (strncmp(term, "GROUPBY", 7) == 0)
-		return true; /* grouping is the Aggregate API's business */
-	if (strncmp(term, "NQ", 2) == 0) {
-		*group = new_group(q);
+	if (!*group) {
+		*group = q->ngroups ? &q->groups[q->ngroups - 1] : new_group(q);
 		if (!*group)
+			return NULL;
+	}
+	struct sg_qclause *cl = (or && (*group)->n) ? &(*group)->clauses[(*group)->n - 1]
+						   : new_clause(q, *group);
+	return cl ? new_cond(q, cl) : NULL;
+}
+
+static struct sg_query *new_sub(struct sg_query *parent)
+{
+	struct sg_query *s = sg_arena_alloc(parent->arena, sizeof(*s));
+	if (s)
+		init_in(s, parent->arena);
+	return s;
+}
+
+/* "JOINincident.sys_id=task_sla.task!stage=paused" */
+static bool open_join(struct parser *p, const char *spec)
+{
+	struct sg_qcond *c = add_clause_cond(p->root, &p->group, false);
+	if (!c)
+		return false;
+	c->kind = SG_QK_JOIN;
+	c->op = SG_Q_UNKNOWN;
+	const char *bang = strchr(spec, '!');
+	size_t len = bang ? (size_t)(bang - spec) : strlen(spec);
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), spec);
+	char *eq = strchr(buf, '=');
+	char *d1 = strchr(buf, '.');
+	char *d2 = eq ? strchr(eq, '.') : NULL;
+	c->sub = new_sub(p->root);
+	if (!c->sub)
+		return false;
+	if (eq && d1 && d1 < eq && d2) {
+		*eq = *d1 = *d2 = '\0';
+		c->field = sg_arena_strdup(p->root->arena, d1 + 1);
+		c->table = sg_arena_strdup(p->root->arena, eq + 1);
+		c->other_field = sg_arena_strdup(p->root->arena, d2 + 1);
+		c->op = SG_Q_EQ;
+	}
+	p->sub = c->sub;
+	p->sub_group = NULL;
+	p->in_related = false;
+	if (bang && bang[1]) {
+		struct sg_qcond *first = add_clause_cond(p->sub, &p->sub_group, false);
+		return first && parse_cond(p->sub, bang + 1, first);
+	}
+	return true;
+}
+
+/* "RLQUERYtask_sla.task,>=1[,m2m]" */
+static bool open_related(struct parser *p, const char *spec)
+{
+	struct sg_qcond *c = add_clause_cond(p->root, &p->group, false);
+	if (!c)
+		return false;
+	c->kind = SG_QK_RELATED;
+	c->op = SG_Q_UNKNOWN;
+	c->sub = new_sub(p->root);
+	if (!c->sub)
+		return false;
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", spec);
+	char *dot = strchr(buf, '.'), *comma = strchr(buf, ',');
+	if (dot && comma && dot < comma) {
+		*dot = *comma = '\0';
+		char *count = comma + 1, *extra = strchr(count, ',');
+		if (extra)
+			*extra = '\0';
+		c->table = sg_arena_strdup(p->root->arena, buf);
+		c->field = sg_arena_strdup(p->root->arena, dot + 1);
+		c->value = sg_arena_strdup(p->root->arena, count);
+		c->op = SG_Q_EQ;
+	}
+	p->sub = c->sub;
+	p->sub_group = NULL;
+	p->in_related = true;
+	return true;
+}
+
+static bool add_term(struct parser *p, const char *term)
+{
+	if (!*term || !strcmp(term, "EQ"))
+		return true;
+	if (!strncmp(term, "ORDERBYDESC", 11))
+		return add_order(p->root, term + 11, true);
+	if (!strncmp(term, "ORDERBY", 7))
+		return add_order(p->root, term + 7, false);
+	if (!strncmp(term, "GROUPBY", 7))
+		return true; /* grouping is the Aggregate API's business */
+	if (!strcmp(term, "ENDRLQUERY")) {
+		p->sub = NULL;
+		return true;
+	}
+	if (!strncmp(term, "RLQUERY", 7))
+		return open_related(p, term + 7);
+	if (!strncmp(term, "JOIN", 4))
+		return open_join(p, term + 4);
+	if (!strncmp(term, "NQ", 2)) {
+		p->sub = NULL;
+		p->group = new_group(p->root);
+		if (!p->group)
 			return false;
 		term += 2;
 		if (!*term)
 			return true;
 	}
-	if (!*group) {
-		*group = q->ngroups ? &q->groups[q->ngroups - 1] : new_group(q);
-		if (!*group)
-			return false;
-	}
-	struct sg_qclause *cl;
-	if (strncmp(term, "OR", 2) == 0 && (*group)->n > 0) {
-		cl = &(*group)->clauses[(*group)->n - 1];
+	bool or = !strncmp(term, "OR", 2);
+	if (or)
 		term += 2;
-	} else {
-		cl = new_clause(q, *group);
-	}
-	if (!cl)
-		return false;
-	struct sg_qcond *cond = new_cond(q, cl);
-	return cond && parse_cond(q, term, cond);
+	struct sg_qcond *c = p->sub ? add_clause_cond(p->sub, &p->sub_group, or)
+				    : add_clause_cond(p->root, &p->group, or);
+	return c && parse_cond(p->sub ? p->sub : p->root, term, c);
 }
 
 bool sg_query_parse(struct sg_query *q, const char *encoded)
@@ -168,10 +321,10 @@ bool sg_query_parse(struct sg_query *q, const char *encoded)
 	if (!encoded)
 		return true;
 	size_t len = strlen(encoded);
-	char *term = sg_arena_alloc(&q->arena, len + 1);
+	char *term = sg_arena_alloc(q->arena, len + 1);
 	if (!term)
 		return false;
-	struct sg_qgroup *group = NULL;
+	struct parser p = {.root = q, .group = q->ngroups ? &q->groups[q->ngroups - 1] : NULL};
 	size_t t = 0;
 	for (size_t i = 0; i <= len; i++) {
 		char c = encoded[i];
@@ -182,7 +335,7 @@ bool sg_query_parse(struct sg_query *q, const char *encoded)
 		}
 		if (c == '^' || c == '\0') {
 			term[t] = '\0';
-			if (!add_term(q, &group, term))
+			if (!add_term(&p, term))
 				return false;
 			t = 0;
 			continue;
@@ -201,8 +354,9 @@ bool sg_query_add_eq(struct sg_query *q, const char *field, const char *value)
 		struct sg_qcond *cond = cl ? new_cond(q, cl) : NULL;
 		if (!cond)
 			return false;
-		cond->field = sg_arena_strdup(&q->arena, field);
-		cond->value = sg_arena_strdup(&q->arena, value);
+		cond->kind = SG_QK_FIELD;
+		cond->field = sg_arena_strdup(q->arena, field);
+		cond->value = sg_arena_strdup(q->arena, value);
 		cond->op = SG_Q_EQ;
 		if (!cond->field || !cond->value)
 			return false;
@@ -215,49 +369,123 @@ bool sg_query_add_eq(struct sg_query *q, const char *field, const char *value)
 struct compiler {
 	struct sg_ctx *ctx;
 	struct sg_sql *out;
-	bool invalid_none;
 	bool *had_invalid;
-	int depth;
+	int depth; /* subquery nesting, for aliases and a bound */
 };
 
-/* Normalises a value written in a query to the stored form of field f. */
-static const char *norm_value(struct compiler *c, const struct sg_table *t,
-			      const struct sg_field *f, const char *v)
+#define MAX_DEPTH 8
+
+static bool is_date(const struct sg_field *f)
 {
+	return f->type == SG_FT_DATETIME || f->type == SG_FT_DATE;
+}
+
+/*
+ * Normalises a value written in a query to the stored form of field f:
+ * javascript: helpers evaluated, dates made canonical, booleans spelled
+ * true/false, a choice's label turned into its value.  False when the
+ * value cannot be read (the condition is invalid).
+ */
+static bool norm_value(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
+		       const char *v, char *out, size_t size)
+{
+	char js[128];
+	if (!strncmp(v, "javascript:", 11)) {
+		if (!sg_js_eval(c->ctx, v, js, sizeof(js)))
+			return false;
+		v = js;
+	}
+	if (is_date(f) && *v) {
+		int64_t tm;
+		char buf[SG_DT_LEN + 1];
+		if (!sg_time_parse(v, &tm))
+			return false;
+		sg_time_format(tm, buf);
+		if (f->type == SG_FT_DATE)
+			buf[10] = '\0';
+		snprintf(out, size, "%s", buf);
+		return true;
+	}
 	if (f->type == SG_FT_BOOLEAN) {
 		if (!strcasecmp(v, "true") || !strcmp(v, "1"))
-			return "true";
-		if (!strcasecmp(v, "false") || !strcmp(v, "0"))
-			return "false";
-		return v;
+			v = "true";
+		else if (!strcasecmp(v, "false") || !strcmp(v, "0"))
+			v = "false";
+		snprintf(out, size, "%s", v);
+		return true;
 	}
 	size_t n;
 	const struct sg_choice *ch = sg_dict_choices(c->ctx->dict, t, f->element, &n);
-	if (ch) {
-		for (size_t i = 0; i < n; i++)
-			if (strcmp(ch[i].value, v) == 0)
-				return v;
-		/* Name=value filters accept a choice's label (state=Closed). */
-		for (size_t i = 0; i < n; i++)
-			if (strcasecmp(ch[i].label, v) == 0)
-				return ch[i].value;
-	}
-	return v;
+	bool is_value = false;
+	for (size_t i = 0; ch && i < n && !is_value; i++)
+		is_value = !strcmp(ch[i].value, v);
+	/* Name=value filters accept a choice's label (state=Closed). */
+	for (size_t i = 0; ch && i < n && !is_value; i++)
+		if (!strcasecmp(ch[i].label, v)) {
+			v = ch[i].value;
+			break;
+		}
+	snprintf(out, size, "%s", v);
+	return true;
 }
 
-void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const char *alias)
+static void column(struct compiler *c, const char *alias, const struct sg_field *f)
 {
-	if (!t->hierarchy || t == t->root)
-		return;
-	sg_sql_raw(out, " AND ");
-	sg_sql_qual(out, alias, "sys_class_name");
-	sg_sql_raw(out, " IN (");
-	for (size_t i = 0; i < t->nclasses; i++) {
-		if (i)
-			sg_sql_raw(out, ",");
-		sg_sql_text(out, t->classes[i]);
+	sg_sql_qual(c->out, alias, f->element);
+}
+
+static void is_empty(struct compiler *c, const char *alias, const struct sg_field *f)
+{
+	sg_sql_raw(c->out, "(");
+	column(c, alias, f);
+	sg_sql_raw(c->out, " IS NULL OR ");
+	column(c, alias, f);
+	sg_sql_raw(c->out, " = '')");
+}
+
+/* "(col OP ?)", with NULL rows included when the operator is a negation. */
+static void compare(struct compiler *c, const char *alias, const struct sg_field *f,
+		    const char *sqlop, const char *value, bool or_null)
+{
+	sg_sql_raw(c->out, "(");
+	if (or_null) {
+		column(c, alias, f);
+		sg_sql_raw(c->out, " IS NULL OR ");
 	}
-	sg_sql_raw(out, ")");
+	column(c, alias, f);
+	sg_sql_raw(c->out, sqlop);
+	sg_sql_text(c->out, value);
+	sg_sql_raw(c->out, ")");
+}
+
+static void compare_instant(struct compiler *c, const char *alias, const struct sg_field *f,
+			    const char *sqlop, int64_t t)
+{
+	char buf[SG_DT_LEN + 1];
+	sg_time_format(t, buf);
+	if (f->type == SG_FT_DATE)
+		buf[10] = '\0';
+	compare(c, alias, f, sqlop, buf, false);
+}
+
+static void between(struct compiler *c, const char *alias, const struct sg_field *f,
+		    const char *lo, const char *hi, bool negate)
+{
+	sg_sql_raw(c->out, negate ? "(" : "");
+	if (negate) {
+		column(c, alias, f);
+		sg_sql_raw(c->out, " IS NULL OR ");
+		column(c, alias, f);
+		sg_sql_raw(c->out, " NOT BETWEEN ");
+	} else {
+		sg_sql_raw(c->out, "(");
+		column(c, alias, f);
+		sg_sql_raw(c->out, " BETWEEN ");
+	}
+	sg_sql_text(c->out, lo);
+	sg_sql_raw(c->out, " AND ");
+	sg_sql_text(c->out, hi);
+	sg_sql_raw(c->out, ")");
 }
 
 static void like_value(struct sg_sql *out, const char *v, bool pre, bool post)
@@ -280,89 +508,250 @@ static void like_value(struct sg_sql *out, const char *v, bool pre, bool post)
 	sg_sql_raw(out, " ESCAPE '\\'");
 }
 
-static void value_list(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
+static bool value_list(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
 		       const char *v)
 {
 	sg_sql_raw(c->out, "(");
 	const char *p = v;
-	bool first = true;
-	for (;;) {
+	for (bool first = true;; first = false) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		char item[512];
+		char item[512], norm[512];
 		snprintf(item, sizeof(item), "%.*s", (int)(n < sizeof(item) ? n : sizeof(item) - 1),
 			 p);
+		if (!norm_value(c, t, f, item, norm, sizeof(norm)))
+			return false;
 		if (!first)
 			sg_sql_raw(c->out, ",");
-		sg_sql_text(c->out, norm_value(c, t, f, item));
-		first = false;
+		sg_sql_text(c->out, norm);
 		if (!comma)
 			break;
 		p = comma + 1;
 	}
 	sg_sql_raw(c->out, ")");
+	return true;
 }
 
+void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const char *alias)
+{
+	if (!t->hierarchy || t == t->root)
+		return;
+	sg_sql_raw(out, " AND ");
+	sg_sql_qual(out, alias, "sys_class_name");
+	sg_sql_raw(out, " IN (");
+	for (size_t i = 0; i < t->nclasses; i++) {
+		if (i)
+			sg_sql_raw(out, ",");
+		sg_sql_text(out, t->classes[i]);
+	}
+	sg_sql_raw(out, ")");
+}
+
+static bool compile_query(struct compiler *c, const struct sg_table *t, const struct sg_query *q,
+			  const char *alias);
 static bool compile_cond(struct compiler *c, const struct sg_table *t, const char *alias,
 			 const char *path, const struct sg_qcond *cond);
+
+/* "FROM <root> <alias> WHERE" for a subquery over table t; alias is written
+ * into buf. */
+static void sub_from(struct compiler *c, const struct sg_table *t, char *alias, size_t size)
+{
+	snprintf(alias, size, "s%d", ++c->depth);
+	sg_sql_raw(c->out, " FROM ");
+	sg_sql_ident(c->out, t->root->name);
+	sg_sql_raw(c->out, " ");
+	sg_sql_ident(c->out, alias);
+	sg_sql_raw(c->out, " WHERE ");
+}
 
 /* a.b.c on t: a IN (SELECT sys_id FROM <a's table> WHERE <b.c ...>) */
 static bool compile_walk(struct compiler *c, const struct sg_table *t, const char *alias,
 			 const char *path, const struct sg_qcond *cond)
 {
 	const char *dot = strchr(path, '.');
-	char head[128];
+	char head[128], sub[16];
 	snprintf(head, sizeof(head), "%.*s", (int)(dot - path), path);
 	const struct sg_field *f = sg_table_field(t, head);
-	if (!f || f->type != SG_FT_REFERENCE || c->depth > 8)
+	if (!f || f->type != SG_FT_REFERENCE || c->depth >= MAX_DEPTH)
 		return false;
 	const struct sg_table *rt = sg_dict_table(c->ctx->dict, f->reference);
 	if (!rt)
 		return false;
-	char sub[16];
-	snprintf(sub, sizeof(sub), "w%d", ++c->depth);
-	sg_sql_qual(c->out, alias, f->element);
+	/* An empty reference walks to an empty value (the platform joins
+	 * outward), so conditions an empty value meets also take it. */
+	bool empty_matches = cond->op == SG_Q_ISEMPTY || cond->op == SG_Q_EMPTYSTRING ||
+			     cond->op == SG_Q_NE || cond->op == SG_Q_NOT_IN ||
+			     cond->op == SG_Q_NOT_LIKE || cond->op == SG_Q_ANYTHING ||
+			     cond->op == SG_Q_NOTON || (cond->op == SG_Q_EQ && !*cond->value);
+	sg_sql_raw(c->out, "(");
+	if (empty_matches) {
+		is_empty(c, alias, f);
+		sg_sql_raw(c->out, " OR ");
+	}
+	column(c, alias, f);
 	sg_sql_raw(c->out, " IN (SELECT ");
+	int depth = c->depth;
+	snprintf(sub, sizeof(sub), "s%d", depth + 1);
 	sg_sql_qual(c->out, sub, "sys_id");
-	sg_sql_raw(c->out, " FROM ");
-	sg_sql_ident(c->out, rt->root->name);
-	sg_sql_raw(c->out, " ");
-	sg_sql_ident(c->out, sub);
-	sg_sql_raw(c->out, " WHERE ");
+	sub_from(c, rt, sub, sizeof(sub));
 	bool ok = compile_cond(c, rt, sub, dot + 1, cond);
 	sg_query_class_filter(c->out, rt, sub);
-	sg_sql_raw(c->out, ")");
-	c->depth--;
+	sg_sql_raw(c->out, "))");
+	c->depth = depth;
 	return ok;
 }
 
-static void column(struct compiler *c, const char *alias, const struct sg_field *f)
+static bool date_shift_compare(struct compiler *c, const char *alias, const struct sg_field *f,
+			       const char *sqlop, const struct sg_field *g, long long n,
+			       const char *unit)
 {
-	sg_sql_qual(c->out, alias, f->element);
-}
-
-static void is_empty(struct compiler *c, const char *alias, const struct sg_field *f)
-{
-	sg_sql_raw(c->out, "(");
-	column(c, alias, f);
-	sg_sql_raw(c->out, " IS NULL OR ");
-	column(c, alias, f);
-	sg_sql_raw(c->out, " = '')");
-}
-
-/* "col OP ?" with NULLs included when the operator is a negation. */
-static void compare(struct compiler *c, const char *alias, const struct sg_field *f,
-		    const char *sqlop, const char *value, bool or_null)
-{
-	sg_sql_raw(c->out, "(");
-	if (or_null) {
-		column(c, alias, f);
-		sg_sql_raw(c->out, " IS NULL OR ");
+	long long k = n;
+	const char *u = unit;
+	if (!strcmp(unit, "week")) {
+		k = n * 7;
+		u = "day";
+	} else if (!strcmp(unit, "quarter")) {
+		k = n * 3;
+		u = "month";
+	} else if (strcmp(unit, "second") && strcmp(unit, "minute") && strcmp(unit, "hour") &&
+		   strcmp(unit, "day") && strcmp(unit, "month") && strcmp(unit, "year")) {
+		return false;
 	}
 	column(c, alias, f);
 	sg_sql_raw(c->out, sqlop);
-	sg_sql_text(c->out, value);
+	sg_conn_ops(c->ctx->conn)->date_add(c->out, alias, g->element, k, u);
+	return true;
+}
+
+/* MORETHAN / LESSTHAN: "<other field>@<unit>@<before|after>@<n>" */
+static bool gap(struct compiler *c, const struct sg_table *t, const char *alias,
+		const struct sg_field *f, const struct sg_qcond *cond)
+{
+	char other[128], unit[32], dir[16];
+	long long n;
+	if (sscanf(cond->value, "%127[^@]@%31[^@]@%15[^@]@%lld", other, unit, dir, &n) != 4)
+		return false;
+	const struct sg_field *g = sg_table_field(t, other);
+	bool before = !strcmp(dir, "before");
+	if (!g || !is_date(g) || !is_date(f) || (!before && strcmp(dir, "after")))
+		return false;
+	sg_sql_raw(c->out, "(");
+	bool ok;
+	if (cond->op == SG_Q_MORETHAN) {
+		ok = before ? date_shift_compare(c, alias, f, " < ", g, -n, unit)
+			    : date_shift_compare(c, alias, f, " > ", g, n, unit);
+	} else {
+		ok = before ? date_shift_compare(c, alias, f, " >= ", g, -n, unit)
+			    : date_shift_compare(c, alias, f, " <= ", g, n, unit);
+		sg_sql_raw(c->out, " AND ");
+		column(c, alias, f);
+		sg_sql_raw(c->out, before ? " <= " : " >= ");
+		column(c, alias, g);
+	}
 	sg_sql_raw(c->out, ")");
+	return ok;
+}
+
+/* RELATIVEGT and kin: "@<unit>@<ago|ahead>@<n>" */
+static bool relative(struct compiler *c, const char *alias, const struct sg_field *f,
+		     const struct sg_qcond *cond)
+{
+	char unit[32], dir[16];
+	long long n;
+	if (!is_date(f) || sscanf(cond->value, "@%31[^@]@%15[^@]@%lld", unit, dir, &n) != 3)
+		return false;
+	bool ago = !strcmp(dir, "ago");
+	if (!ago && strcmp(dir, "ahead"))
+		return false;
+	const char *tz = sg_ctx_time_zone(c->ctx);
+	int64_t t, s, e;
+	if (!sg_js_shift(tz, sg_time_now(), unit, ago ? -n : n, &t))
+		return false;
+	switch (cond->op) {
+	case SG_Q_RELATIVEGT:
+		compare_instant(c, alias, f, " > ", t);
+		break;
+	case SG_Q_RELATIVELT:
+		compare_instant(c, alias, f, " < ", t);
+		break;
+	case SG_Q_RELATIVEGE:
+		compare_instant(c, alias, f, " >= ", t);
+		break;
+	case SG_Q_RELATIVELE:
+		compare_instant(c, alias, f, " <= ", t);
+		break;
+	default: {
+		if (!sg_js_period(tz, t, unit, &s, &e))
+			return false;
+		char lo[SG_DT_LEN + 1], hi[SG_DT_LEN + 1];
+		sg_time_format(s, lo);
+		sg_time_format(e, hi);
+		between(c, alias, f, lo, hi, false);
+	}
+	}
+	return true;
+}
+
+/* ON / NOTON: "<label>@<start>@<end>", the bounds as dates or helpers. */
+static bool on_day(struct compiler *c, const struct sg_table *t, const char *alias,
+		   const struct sg_field *f, const struct sg_qcond *cond)
+{
+	const char *a = strchr(cond->value, '@');
+	const char *b = a ? strchr(a + 1, '@') : NULL;
+	if (!b || !is_date(f))
+		return false;
+	char lo_in[256], lo[64], hi[64];
+	snprintf(lo_in, sizeof(lo_in), "%.*s", (int)(b - a - 1), a + 1);
+	if (!norm_value(c, t, f, lo_in, lo, sizeof(lo)) || !norm_value(c, t, f, b + 1, hi, sizeof(hi)))
+		return false;
+	between(c, alias, f, lo, hi, cond->op == SG_Q_NOTON);
+	return true;
+}
+
+/* DATEPART: "<label>@javascript:gs.datePart('dayofweek','monday','EE')" */
+static bool date_part(struct compiler *c, const char *alias, const struct sg_field *f,
+		      const struct sg_qcond *cond)
+{
+	static const char *days[] = {"sunday",	 "monday", "tuesday", "wednesday",
+				     "thursday", "friday", "saturday"};
+	static const char *months[] = {"january", "february", "march",	   "april",
+				       "may",	  "june",     "july",	   "august",
+				       "september", "october", "november", "december"};
+	const char *p = strstr(cond->value, "datePart(");
+	char part[32], val[32], op[8];
+	if (!p || !is_date(f) ||
+	    sscanf(p, "datePart('%31[^']','%31[^']','%7[^']')", part, val, op) != 3)
+		return false;
+	long long n = -1;
+	for (int i = 0; i < 7; i++)
+		if (!strcasecmp(val, days[i]))
+			n = i;
+	for (int i = 0; i < 12; i++)
+		if (!strcasecmp(val, months[i]))
+			n = i + 1;
+	if (n < 0) {
+		char *end;
+		n = strtoll(val, &end, 10);
+		if (*end)
+			return false;
+	}
+	static const struct {
+		const char *code, *sql;
+	} ops[] = {{"EE", " = "}, {"GT", " > "}, {"LT", " < "}, {"GE", " >= "}, {"LE", " <= "},
+		   {"NE", " != "}};
+	const char *sqlop = NULL;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(op, ops[i].code))
+			sqlop = ops[i].sql;
+	if (!sqlop)
+		return false;
+	sg_sql_raw(c->out, "(");
+	if (!sg_conn_ops(c->ctx->conn)->date_part(c->out, alias, f->element, part))
+		return false;
+	sg_sql_raw(c->out, sqlop);
+	sg_sql_int(c->out, n);
+	sg_sql_raw(c->out, ")");
+	return true;
 }
 
 /* A reference compared by equality also matches the referenced record's
@@ -390,8 +779,37 @@ static void ref_equals(struct compiler *c, const char *alias, const struct sg_fi
 	sg_sql_raw(c->out, "))");
 }
 
-static bool compile_cond(struct compiler *c, const struct sg_table *t, const char *alias,
-			 const char *path, const struct sg_qcond *cond)
+/* DYNAMIC: the value names a sys_filter_option_dynamic row whose script is
+ * one the whitelist knows ("Me", "One of My Groups"). */
+static bool dynamic(struct compiler *c, const char *alias, const struct sg_field *f,
+		    const char *id)
+{
+	json_t *opt = NULL;
+	if (sg_rec_get(c->ctx, "sys_filter_option_dynamic", id, &opt))
+		return false;
+	const char *script = json_string_value(json_object_get(opt, "script"));
+	bool ok = true;
+	char buf[128];
+	if (script && strstr(script, "getMyGroups()")) {
+		column(c, alias, f);
+		sg_sql_raw(c->out, " IN (SELECT \"group\" FROM \"sys_user_grmember\" WHERE \"user\" = ");
+		sg_sql_text(c->out, c->ctx->user.sys_id);
+		sg_sql_raw(c->out, ")");
+	} else if (script) {
+		char js[160];
+		snprintf(js, sizeof(js), "javascript:%s", script);
+		ok = sg_js_eval(c->ctx, js, buf, sizeof(buf));
+		if (ok)
+			compare(c, alias, f, " = ", buf, false);
+	} else {
+		ok = false;
+	}
+	json_decref(opt);
+	return ok;
+}
+
+static bool compile_field(struct compiler *c, const struct sg_table *t, const char *alias,
+			  const char *path, const struct sg_qcond *cond)
 {
 	if (strchr(path, '.'))
 		return compile_walk(c, t, alias, path, cond);
@@ -400,36 +818,45 @@ static bool compile_cond(struct compiler *c, const struct sg_table *t, const cha
 		return false;
 	const char *v = cond->value;
 	struct sg_sql *out = c->out;
+	char nv[512];
+	static const char *cmp_ops[] = {[SG_Q_LT] = " < ", [SG_Q_LE] = " <= ", [SG_Q_GT] = " > ",
+					[SG_Q_GE] = " >= "};
+	static const char *field_ops[] = {[SG_Q_GT_FIELD] = " > ", [SG_Q_LT_FIELD] = " < ",
+					  [SG_Q_GE_FIELD] = " >= ", [SG_Q_LE_FIELD] = " <= ",
+					  [SG_Q_SAMEAS] = " = ", [SG_Q_NSAMEAS] = " != "};
 	switch (cond->op) {
 	case SG_Q_EQ:
-		if (!*v)
+		if (!*v) {
 			is_empty(c, alias, f);
-		else if (f->type == SG_FT_REFERENCE)
-			ref_equals(c, alias, f, v);
-		else if (f->type == SG_FT_BOOLEAN && !strcmp(norm_value(c, t, f, v), "false"))
-			compare(c, alias, f, " = ", "false", true);
-		else
-			compare(c, alias, f, " = ", norm_value(c, t, f, v), false);
+		} else if (!norm_value(c, t, f, v, nv, sizeof(nv))) {
+			return false;
+		} else if (f->type == SG_FT_REFERENCE) {
+			ref_equals(c, alias, f, nv);
+		} else if (f->type == SG_FT_BOOLEAN && !strcmp(nv, "false")) {
+			compare(c, alias, f, " = ", "false", true); /* empty booleans are false */
+		} else {
+			compare(c, alias, f, " = ", nv, false);
+		}
 		break;
 	case SG_Q_NE:
 		if (!*v) {
 			sg_sql_raw(out, "NOT ");
 			is_empty(c, alias, f);
+		} else if (!norm_value(c, t, f, v, nv, sizeof(nv))) {
+			return false;
+		} else if (f->type == SG_FT_BOOLEAN && !strcmp(nv, "true")) {
+			compare(c, alias, f, " != ", "true", true);
 		} else {
-			compare(c, alias, f, " != ", norm_value(c, t, f, v), true);
+			compare(c, alias, f, " != ", nv, true);
 		}
 		break;
 	case SG_Q_LT:
-		compare(c, alias, f, " < ", v, false);
-		break;
 	case SG_Q_LE:
-		compare(c, alias, f, " <= ", v, false);
-		break;
 	case SG_Q_GT:
-		compare(c, alias, f, " > ", v, false);
-		break;
 	case SG_Q_GE:
-		compare(c, alias, f, " >= ", v, false);
+		if (!norm_value(c, t, f, v, nv, sizeof(nv)))
+			return false;
+		compare(c, alias, f, cmp_ops[cond->op], nv, false);
 		break;
 	case SG_Q_IN:
 	case SG_Q_NOT_IN:
@@ -440,7 +867,8 @@ static bool compile_cond(struct compiler *c, const struct sg_table *t, const cha
 		}
 		column(c, alias, f);
 		sg_sql_raw(out, cond->op == SG_Q_IN ? " IN " : " NOT IN ");
-		value_list(c, t, f, v);
+		if (!value_list(c, t, f, v))
+			return false;
 		sg_sql_raw(out, ")");
 		break;
 	case SG_Q_LIKE:
@@ -462,7 +890,7 @@ static bool compile_cond(struct compiler *c, const struct sg_table *t, const cha
 		sg_sql_raw(out, ")");
 		break;
 	case SG_Q_ISEMPTY:
-	case SG_Q_EMPTYSTRING:
+	case SG_Q_EMPTYSTRING: /* empty strings are stored as NULL */
 		is_empty(c, alias, f);
 		break;
 	case SG_Q_ISNOTEMPTY:
@@ -470,41 +898,43 @@ static bool compile_cond(struct compiler *c, const struct sg_table *t, const cha
 		is_empty(c, alias, f);
 		break;
 	case SG_Q_ANYTHING:
+	case SG_Q_VALCHANGES:
+	case SG_Q_CHANGESFROM:
+	case SG_Q_CHANGESTO:
 		sg_sql_raw(out, "1=1");
 		break;
 	case SG_Q_BETWEEN: {
 		const char *at = strchr(v, '@');
+		char lo_in[256], lo[64], hi[64];
 		if (!at)
 			return false;
-		char lo[256];
-		snprintf(lo, sizeof(lo), "%.*s", (int)(at - v), v);
-		sg_sql_raw(out, "(");
-		column(c, alias, f);
-		sg_sql_raw(out, " BETWEEN ");
-		sg_sql_text(out, lo);
-		sg_sql_raw(out, " AND ");
-		sg_sql_text(out, at + 1);
-		sg_sql_raw(out, ")");
+		snprintf(lo_in, sizeof(lo_in), "%.*s", (int)(at - v), v);
+		if (!norm_value(c, t, f, lo_in, lo, sizeof(lo)) ||
+		    !norm_value(c, t, f, at + 1, hi, sizeof(hi)))
+			return false;
+		between(c, alias, f, lo, hi, false);
 		break;
 	}
 	case SG_Q_SAMEAS:
-	case SG_Q_NSAMEAS: {
+	case SG_Q_NSAMEAS:
+	case SG_Q_GT_FIELD:
+	case SG_Q_LT_FIELD:
+	case SG_Q_GE_FIELD:
+	case SG_Q_LE_FIELD: {
 		const struct sg_field *g = sg_table_field(t, v);
 		if (!g || !sg_field_is_stored(g))
 			return false;
 		sg_sql_raw(out, "(");
 		column(c, alias, f);
-		sg_sql_raw(out, cond->op == SG_Q_SAMEAS ? " = " : " != ");
+		sg_sql_raw(out, field_ops[cond->op]);
 		column(c, alias, g);
 		sg_sql_raw(out, ")");
 		break;
 	}
 	case SG_Q_INSTANCEOF: {
 		const struct sg_table *cls = sg_dict_table(c->ctx->dict, v);
-		if (f->type != SG_FT_CLASS_NAME || !cls) {
-			sg_sql_raw(out, "1=0");
-			break;
-		}
+		if (f->type != SG_FT_CLASS_NAME || !cls)
+			return false;
 		sg_sql_raw(out, "(");
 		column(c, alias, f);
 		sg_sql_raw(out, " IN (");
@@ -516,39 +946,137 @@ static bool compile_cond(struct compiler *c, const struct sg_table *t, const cha
 		sg_sql_raw(out, "))");
 		break;
 	}
+	case SG_Q_DYNAMIC:
+		return dynamic(c, alias, f, v);
+	case SG_Q_ON:
+	case SG_Q_NOTON:
+		return on_day(c, t, alias, f, cond);
+	case SG_Q_DATEPART:
+		return date_part(c, alias, f, cond);
+	case SG_Q_RELATIVEGT:
+	case SG_Q_RELATIVELT:
+	case SG_Q_RELATIVEGE:
+	case SG_Q_RELATIVELE:
+	case SG_Q_RELATIVEEE:
+		return relative(c, alias, f, cond);
+	case SG_Q_MORETHAN:
+	case SG_Q_LESSTHAN:
+		return gap(c, t, alias, f, cond);
+	case SG_Q_IN_HIERARCHY:
 	case SG_Q_UNKNOWN:
 		return false;
 	}
 	return true;
 }
 
-void sg_query_compile_where(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q,
-			    const char *alias, bool invalid_matches_nothing, struct sg_sql *out,
-			    bool *had_invalid)
+/* 123TEXTQUERY321=words: any text field of the table contains the words. */
+static bool text_search(struct compiler *c, const struct sg_table *t, const char *alias,
+			const char *words)
 {
-	struct compiler c = {.ctx = ctx, .out = out, .invalid_none = invalid_matches_nothing,
-			     .had_invalid = had_invalid};
-	*had_invalid = false;
-	if (!q || q->ngroups == 0) {
-		sg_sql_raw(out, "1=1");
-		return;
+	if (!*words)
+		return false;
+	bool any = false;
+	sg_sql_raw(c->out, "(");
+	for (size_t i = 0; i < t->nfields; i++) {
+		const struct sg_field *f = t->fields[i];
+		if (!sg_field_is_stored(f) || !strncmp(f->element, "sys_", 4) ||
+		    (f->type != SG_FT_STRING || sg_dict_choices(c->ctx->dict, t, f->element,
+								  &(size_t){0})))
+			continue;
+		sg_sql_raw(c->out, any ? " OR " : "");
+		column(c, alias, f);
+		sg_sql_raw(c->out, " LIKE ");
+		like_value(c->out, words, true, true);
+		any = true;
 	}
+	sg_sql_raw(c->out, ")");
+	return any;
+}
+
+/* JOIN: EXISTS a row of the other table linked to this one and matching
+ * the sub-query; RLQUERY: the number of related rows passes the test. */
+static bool compile_link(struct compiler *c, const struct sg_table *t, const char *alias,
+			 const struct sg_qcond *cond)
+{
+	const struct sg_table *ot = sg_dict_table(c->ctx->dict, cond->table);
+	if (!ot || cond->op == SG_Q_UNKNOWN || c->depth >= MAX_DEPTH)
+		return false;
+	const struct sg_field *own, *other;
+	char sub[16], cmp[4] = "";
+	long long n = 0;
+	if (cond->kind == SG_QK_JOIN) {
+		own = sg_table_field(t, cond->field);
+		other = sg_table_field(ot, cond->other_field);
+	} else {
+		own = sg_table_field(t, "sys_id");
+		other = sg_table_field(ot, cond->field);
+		if (sscanf(cond->value, "%3[<>=!]%lld", cmp, &n) != 2 ||
+		    (strcmp(cmp, "=") && strcmp(cmp, "!=") && strcmp(cmp, ">") && strcmp(cmp, ">=") &&
+		     strcmp(cmp, "<") && strcmp(cmp, "<=")))
+			return false;
+	}
+	if (!own || !other || !sg_field_is_stored(own) || !sg_field_is_stored(other))
+		return false;
+	int depth = c->depth;
+	snprintf(sub, sizeof(sub), "s%d", depth + 1);
+	sg_sql_raw(c->out, cond->kind == SG_QK_JOIN ? "EXISTS (SELECT 1" : "((SELECT COUNT(*)");
+	sub_from(c, ot, sub, sizeof(sub));
+	sg_sql_qual(c->out, sub, other->element);
+	sg_sql_raw(c->out, " = ");
+	sg_sql_qual(c->out, alias, own->element);
+	sg_query_class_filter(c->out, ot, sub);
+	sg_sql_raw(c->out, " AND ");
+	bool ok = compile_query(c, ot, cond->sub, sub);
+	sg_sql_raw(c->out, ")");
+	if (cond->kind == SG_QK_RELATED) {
+		sg_sql_raw(c->out, " ");
+		sg_sql_raw(c->out, cmp);
+		sg_sql_raw(c->out, " ");
+		sg_sql_int(c->out, n);
+		sg_sql_raw(c->out, ")");
+	}
+	c->depth = depth;
+	return ok;
+}
+
+static bool compile_cond(struct compiler *c, const struct sg_table *t, const char *alias,
+			 const char *path, const struct sg_qcond *cond)
+{
+	switch (cond->kind) {
+	case SG_QK_TEXT:
+		return text_search(c, t, alias, cond->value);
+	case SG_QK_JOIN:
+	case SG_QK_RELATED:
+		return compile_link(c, t, alias, cond);
+	default:
+		return compile_field(c, t, alias, path, cond);
+	}
+}
+
+/* (group OR group ...), each group (clause AND clause ...), each clause
+ * (cond OR cond ...).  Invalid conditions are dropped whole. */
+static bool compile_query(struct compiler *c, const struct sg_table *t, const struct sg_query *q,
+			  const char *alias)
+{
+	if (!q || q->ngroups == 0) {
+		sg_sql_raw(c->out, "1=1");
+		return true;
+	}
+	struct sg_sql *out = c->out;
 	sg_sql_raw(out, "(");
 	for (size_t g = 0; g < q->ngroups; g++) {
-		if (g)
-			sg_sql_raw(out, " OR ");
-		sg_sql_raw(out, "(1=1");
+		sg_sql_raw(out, g ? " OR (1=1" : "(1=1");
 		for (size_t k = 0; k < q->groups[g].n; k++) {
 			const struct sg_qclause *cl = &q->groups[g].clauses[k];
 			bool any = false;
 			for (size_t i = 0; i < cl->n; i++) {
-				/* An invalid condition is dropped whole: rewind to here. */
 				struct sg_sql_mark m = sg_sql_mark(out);
+				int depth = c->depth;
 				sg_sql_raw(out, any ? " OR " : " AND (");
-				c.depth = 0;
-				if (!compile_cond(&c, t, alias, cl->conds[i].field, &cl->conds[i])) {
+				if (!compile_cond(c, t, alias, cl->conds[i].field, &cl->conds[i])) {
 					sg_sql_rewind(out, m);
-					*had_invalid = true;
+					c->depth = depth;
+					*c->had_invalid = true;
 					continue;
 				}
 				any = true;
@@ -559,29 +1087,72 @@ void sg_query_compile_where(struct sg_ctx *ctx, const struct sg_table *t, const 
 		sg_sql_raw(out, ")");
 	}
 	sg_sql_raw(out, ")");
+	return true;
+}
+
+void sg_query_compile_where(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q,
+			    const char *alias, bool invalid_matches_nothing, struct sg_sql *out,
+			    bool *had_invalid)
+{
+	struct compiler c = {.ctx = ctx, .out = out, .had_invalid = had_invalid};
+	*had_invalid = false;
+	compile_query(&c, t, q, alias);
 	if (*had_invalid && invalid_matches_nothing)
 		sg_sql_raw(out, " AND 1=0");
 }
 
-void sg_query_compile_order(const struct sg_table *t, const struct sg_query *q, const char *alias,
-			    struct sg_sql *out)
+/* An ORDER BY key: the column, or for a dot-walk the far column through
+ * correlated subqueries. */
+static bool order_key(struct sg_ctx *ctx, const struct sg_table *t, const char *alias,
+		      const char *path, struct sg_sql *out, int depth)
+{
+	const char *dot = strchr(path, '.');
+	char head[128];
+	snprintf(head, sizeof(head), "%.*s", (int)(dot ? (size_t)(dot - path) : strlen(path)), path);
+	const struct sg_field *f = sg_table_field(t, head);
+	if (!f || !sg_field_is_stored(f) || depth > MAX_DEPTH)
+		return false;
+	if (!dot) {
+		sg_sql_qual(out, alias, f->element);
+		return true;
+	}
+	const struct sg_table *rt =
+		f->type == SG_FT_REFERENCE ? sg_dict_table(ctx->dict, f->reference) : NULL;
+	if (!rt)
+		return false;
+	char sub[16];
+	snprintf(sub, sizeof(sub), "o%d", depth + 1);
+	sg_sql_raw(out, "(SELECT ");
+	bool ok = order_key(ctx, rt, sub, dot + 1, out, depth + 1);
+	sg_sql_raw(out, " FROM ");
+	sg_sql_ident(out, rt->root->name);
+	sg_sql_raw(out, " ");
+	sg_sql_ident(out, sub);
+	sg_sql_raw(out, " WHERE ");
+	sg_sql_qual(out, sub, "sys_id");
+	sg_sql_raw(out, " = ");
+	sg_sql_qual(out, alias, f->element);
+	sg_sql_raw(out, ")");
+	return ok;
+}
+
+void sg_query_compile_order(struct sg_ctx *ctx, const struct sg_table *t,
+			    const struct sg_query *q, const char *alias, struct sg_sql *out)
 {
 	sg_sql_raw(out, " ORDER BY ");
-	bool by_id = false;
 	for (size_t i = 0; q && i < q->norder; i++) {
-		const struct sg_field *f = sg_table_field(t, q->order[i].field);
-		if (!f || !sg_field_is_stored(f))
+		if (!strcmp(q->order[i].field, "sys_id")) {
+			sg_sql_qual(out, alias, "sys_id");
+			sg_sql_raw(out, q->order[i].desc ? " DESC" : "");
+			return; /* unique: nothing after it matters */
+		}
+		struct sg_sql_mark m = sg_sql_mark(out);
+		if (!order_key(ctx, t, alias, q->order[i].field, out, 0)) {
+			sg_sql_rewind(out, m);
 			continue;
-		sg_sql_qual(out, alias, f->element);
+		}
 		sg_sql_raw(out, q->order[i].desc ? " DESC, " : ", ");
-		if (!strcmp(f->element, "sys_id"))
-			by_id = true;
 	}
-	if (by_id) {
-		/* drop the trailing ", " */
-		out->text.len -= 2;
-		out->text.data[out->text.len] = '\0';
-		return;
-	}
+	/* Equal keys are broken by sys_id, so paging is stable. */
 	sg_sql_qual(out, alias, "sys_id");
 }

@@ -41,14 +41,47 @@ enum sg_qop {
 	SG_Q_BETWEEN,
 	SG_Q_SAMEAS,
 	SG_Q_NSAMEAS,
+	SG_Q_GT_FIELD,
+	SG_Q_LT_FIELD,
+	SG_Q_GE_FIELD,
+	SG_Q_LE_FIELD,
 	SG_Q_INSTANCEOF,
-	SG_Q_UNKNOWN, /* parsed but not supported: treated as an invalid condition */
+	SG_Q_DYNAMIC,
+	SG_Q_ON,
+	SG_Q_NOTON,
+	SG_Q_DATEPART,
+	SG_Q_RELATIVEGT,
+	SG_Q_RELATIVELT,
+	SG_Q_RELATIVEGE,
+	SG_Q_RELATIVELE,
+	SG_Q_RELATIVEEE,
+	SG_Q_MORETHAN,
+	SG_Q_LESSTHAN,
+	SG_Q_VALCHANGES, /* the CHANGES family only means something in business rules */
+	SG_Q_CHANGESFROM,
+	SG_Q_CHANGESTO,
+	SG_Q_IN_HIERARCHY,
+	SG_Q_UNKNOWN, /* parsed but not an operator: an invalid condition */
 };
 
+enum sg_qkind {
+	SG_QK_FIELD,   /* <field><op><value> */
+	SG_QK_JOIN,    /* JOIN<table>.<field>=<other>.<field>!<conditions on other> */
+	SG_QK_RELATED, /* RLQUERY<other>.<field>,<op><n>^<conditions>^ENDRLQUERY */
+	SG_QK_TEXT,    /* 123TEXTQUERY321=<words> */
+};
+
+struct sg_query;
+
 struct sg_qcond {
-	char *field; /* may be a dot-walk path */
+	enum sg_qkind kind;
+	char *field; /* FIELD: a path (may dot-walk); JOIN: this table's field; RELATED: the
+			other table's field that references this one */
 	enum sg_qop op;
-	char *value;
+	char *value;	    /* FIELD, TEXT: the value; RELATED: the count test (">=1") */
+	char *table;	    /* JOIN, RELATED: the other table */
+	char *other_field;  /* JOIN: the other table's field */
+	struct sg_query *sub; /* JOIN, RELATED: conditions on the other table */
 };
 
 struct sg_qclause { /* conditions OR'ed together */
@@ -62,7 +95,8 @@ struct sg_qgroup { /* clauses AND'ed together */
 };
 
 struct sg_query {
-	struct sg_arena arena; /* every string and array of the query */
+	struct sg_arena own;	/* a top-level query's memory */
+	struct sg_arena *arena; /* &own, or the parent's for a sub-query */
 	struct sg_qgroup *groups; /* OR'ed together (^NQ) */
 	size_t ngroups, gcap;
 	struct sg_order *order;
@@ -95,8 +129,9 @@ void sg_query_compile_where(struct sg_ctx *ctx, const struct sg_table *t, const 
  * child in a hierarchy (its rows share the root's storage); nothing else. */
 void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const char *alias);
 
-/* Appends " ORDER BY ..." for q's sort keys (sys_id last, always). */
-void sg_query_compile_order(const struct sg_table *t, const struct sg_query *q, const char *alias,
-			    struct sg_sql *out);
+/* Appends " ORDER BY ..." for q's sort keys, dot-walks included; sys_id
+ * breaks ties, always. */
+void sg_query_compile_order(struct sg_ctx *ctx, const struct sg_table *t,
+			    const struct sg_query *q, const char *alias, struct sg_sql *out);
 
 #endif

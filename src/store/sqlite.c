@@ -292,7 +292,9 @@ static const char *sq_type_name(enum sg_coltype type)
 	case SG_COL_REAL:
 		return "REAL";
 	default:
-		return "TEXT";
+		/* Text compares and sorts case-insensitively, as on the platform's
+		 * database; indexes follow the column's collation. */
+		return "TEXT COLLATE NOCASE";
 	}
 }
 
@@ -300,6 +302,39 @@ static const char *sq_errmsg(void *connp)
 {
 	struct sq_conn *c = connp;
 	return sqlite3_errmsg(c->db);
+}
+
+static void sq_date_add(struct sg_sql *q, const char *alias, const char *col, long long n,
+			const char *unit)
+{
+	char mod[64];
+	snprintf(mod, sizeof(mod), "%+lld %ss", n, unit);
+	sg_sql_raw(q, "datetime(");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, ", ");
+	sg_sql_text(q, mod);
+	sg_sql_raw(q, ")");
+}
+
+static bool sq_date_part(struct sg_sql *q, const char *alias, const char *col, const char *part)
+{
+	static const struct {
+		const char *part, *fmt;
+	} parts[] = {{"dayofweek", "%w"}, {"month", "%m"}, {"year", "%Y"},
+		     {"hour", "%H"},	  {"dayofmonth", "%d"}, {"day", "%d"},
+		     {"minute", "%M"},	  {"week", "%W"},	{"quarter", "%m"}};
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (strcmp(part, parts[i].part) != 0)
+			continue;
+		bool quarter = !strcmp(part, "quarter");
+		sg_sql_raw(q, quarter ? "((CAST(strftime(" : "CAST(strftime(");
+		sg_sql_text(q, parts[i].fmt);
+		sg_sql_raw(q, ", ");
+		sg_sql_qual(q, alias, col);
+		sg_sql_raw(q, quarter ? ") AS INTEGER) + 2) / 3)" : ") AS INTEGER)");
+		return true;
+	}
+	return false;
 }
 
 const struct sg_store_ops sg_store_sqlite = {
@@ -315,4 +350,6 @@ const struct sg_store_ops sg_store_sqlite = {
 	.columns = sq_columns,
 	.type_name = sq_type_name,
 	.errmsg = sq_errmsg,
+	.date_add = sq_date_add,
+	.date_part = sq_date_part,
 };

@@ -302,6 +302,11 @@ const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
 	return c->store->ops->type_name(type);
 }
 
+const struct sg_store_ops *sg_conn_ops(sg_conn *c)
+{
+	return c->store->ops;
+}
+
 sg_err sg_conn_exec_raw(sg_conn *c, const char *sql)
 {
 	struct sg_sql q;

@@ -86,6 +86,14 @@ struct sg_store_ops {
 	const char *(*type_name)(enum sg_coltype type);
 	/* A description of the last error on conn, for logs. */
 	const char *(*errmsg)(void *conn);
+	/* Dialect: appends an expression for the date-time column alias.col
+	 * shifted by n units (second, minute, hour, day, month, year). */
+	void (*date_add)(struct sg_sql *q, const char *alias, const char *col, long long n,
+			 const char *unit);
+	/* Dialect: appends an integer expression for part of a date-time column
+	 * (dayofweek 0=Sunday, month 1-12, year, hour, dayofmonth, quarter).
+	 * False when the part is unknown (nothing appended). */
+	bool (*date_part)(struct sg_sql *q, const char *alias, const char *col, const char *part);
 };
 
 typedef struct sg_store sg_store;
@@ -112,6 +120,8 @@ sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
 		    long long *changes);
 sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud);
 const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type);
+/* The backend's SQL dialect hooks. */
+const struct sg_store_ops *sg_conn_ops(sg_conn *c);
 /* Runs a statement with no parameters (DDL, pragmas). */
 sg_err sg_conn_exec_raw(sg_conn *c, const char *sql);
 /* Runs q and copies the first column of the first row into a new string

@@ -73,6 +73,19 @@ static void operators_are_recognised(void **state)
 		{"sys_class_nameINSTANCEOFcmdb_ci_computer", "sys_class_name", SG_Q_INSTANCEOF,
 		 "cmdb_ci_computer"},
 		{"impactBETWEEN1@3", "impact", SG_Q_BETWEEN, "1@3"},
+		{"reassignment_countGT_FIELDreopen_count", "reassignment_count", SG_Q_GT_FIELD,
+		 "reopen_count"},
+		{"reassignment_countGT_OR_EQUALS_FIELDreopen_count", "reassignment_count",
+		 SG_Q_GE_FIELD, "reopen_count"},
+		{"caller_idDYNAMIC90d1921e5f510100a9ad2572f2b477fe", "caller_id", SG_Q_DYNAMIC,
+		 "90d1921e5f510100a9ad2572f2b477fe"},
+		{"sla_dueRELATIVEGT@hour@ago@1", "sla_due", SG_Q_RELATIVEGT, "@hour@ago@1"},
+		{"sla_dueMORETHANactivity_due@day@before@1", "sla_due", SG_Q_MORETHAN,
+		 "activity_due@day@before@1"},
+		{"opened_atONToday@a@b", "opened_at", SG_Q_ON, "Today@a@b"},
+		{"opened_atNOTONToday@a@b", "opened_at", SG_Q_NOTON, "Today@a@b"},
+		{"stateCHANGESTO6", "state", SG_Q_CHANGESTO, "6"},
+		{"NotAField=1", "", SG_Q_UNKNOWN, "NotAField=1"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sg_query q;
@@ -109,6 +122,42 @@ static void name_value_pairs_and_into_every_group(void **state)
 	sg_query_cleanup(&q);
 }
 
+static void joins_and_related_lists(void **state)
+{
+	(void)state;
+	struct sg_query q;
+	sg_query_init(&q);
+	assert_true(sg_query_parse(&q, "active=true^JOINincident.sys_id=task_sla.task!stage=paused"
+				       "^has_breached=true^ORDERBYnumber"));
+	assert_int_equal(q.groups[0].n, 2);
+	const struct sg_qcond *j = &q.groups[0].clauses[1].conds[0];
+	assert_int_equal(j->kind, SG_QK_JOIN);
+	assert_string_equal(j->field, "sys_id");
+	assert_string_equal(j->table, "task_sla");
+	assert_string_equal(j->other_field, "task");
+	assert_int_equal(j->sub->groups[0].n, 2); /* both conditions belong to the join */
+	assert_int_equal(q.norder, 1);
+	sg_query_cleanup(&q);
+
+	sg_query_init(&q);
+	assert_true(sg_query_parse(&q, "RLQUERYtask_sla.task,>=1^stage=paused^ENDRLQUERY^active=true"));
+	assert_int_equal(q.groups[0].n, 2);
+	const struct sg_qcond *r = &q.groups[0].clauses[0].conds[0];
+	assert_int_equal(r->kind, SG_QK_RELATED);
+	assert_string_equal(r->table, "task_sla");
+	assert_string_equal(r->field, "task");
+	assert_string_equal(r->value, ">=1");
+	assert_int_equal(r->sub->groups[0].n, 1);
+	assert_string_equal(q.groups[0].clauses[1].conds[0].field, "active");
+	sg_query_cleanup(&q);
+
+	sg_query_init(&q);
+	assert_true(sg_query_parse(&q, "123TEXTQUERY321=printer broken"));
+	assert_int_equal(q.groups[0].clauses[0].conds[0].kind, SG_QK_TEXT);
+	assert_string_equal(q.groups[0].clauses[0].conds[0].value, "printer broken");
+	sg_query_cleanup(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +167,7 @@ int main(void)
 		cmocka_unit_test(operators_are_recognised),
 		cmocka_unit_test(escaped_caret_is_literal),
 		cmocka_unit_test(name_value_pairs_and_into_every_group),
+		cmocka_unit_test(joins_and_related_lists),
 	};
 	return cmocka_run_group_tests_name("query.parse", tests, NULL, NULL);
 }

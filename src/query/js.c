@@ -1,0 +1,293 @@
+/*
+ * js.c - the javascript: date helpers of encoded queries.
+ */
+#include "query/js.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/tz.h"
+#include "core/util.h"
+
+/* Wall-clock arithmetic on a broken-down time, normalised by timegm(). */
+static int64_t wall_of(const char *tz, int64_t utc, struct tm *tm)
+{
+	int off;
+	sg_tz_offset(tz, utc, &off);
+	time_t w = (time_t)(utc + off);
+	gmtime_r(&w, tm);
+	return utc + off;
+}
+
+static int64_t utc_of(const char *tz, struct tm *tm)
+{
+	return sg_tz_to_utc(tz, (int64_t)timegm(tm));
+}
+
+bool sg_js_shift(const char *tz, int64_t t, const char *unit, long long n, int64_t *out)
+{
+	struct tm tm;
+	if (!strcmp(unit, "second")) {
+		*out = t + n;
+	} else if (!strcmp(unit, "minute")) {
+		*out = t + n * 60;
+	} else if (!strcmp(unit, "hour")) {
+		*out = t + n * 3600;
+	} else {
+		wall_of(tz, t, &tm);
+		if (!strcmp(unit, "day"))
+			tm.tm_mday += (int)n;
+		else if (!strcmp(unit, "week"))
+			tm.tm_mday += (int)n * 7;
+		else if (!strcmp(unit, "month"))
+			tm.tm_mon += (int)n;
+		else if (!strcmp(unit, "quarter"))
+			tm.tm_mon += (int)n * 3;
+		else if (!strcmp(unit, "year"))
+			tm.tm_year += (int)n;
+		else
+			return false;
+		*out = utc_of(tz, &tm);
+	}
+	return true;
+}
+
+bool sg_js_period(const char *tz, int64_t t, const char *unit, int64_t *start, int64_t *end)
+{
+	struct tm s;
+	wall_of(tz, t, &s);
+	struct tm e;
+	if (!strcmp(unit, "minute")) {
+		s.tm_sec = 0;
+		e = s;
+		e.tm_min += 1;
+	} else if (!strcmp(unit, "hour")) {
+		s.tm_sec = s.tm_min = 0;
+		e = s;
+		e.tm_hour += 1;
+	} else {
+		s.tm_sec = s.tm_min = s.tm_hour = 0;
+		if (!strcmp(unit, "week")) {
+			/* Weeks start on Monday. */
+			s.tm_mday -= (s.tm_wday + 6) % 7;
+		} else if (!strcmp(unit, "month")) {
+			s.tm_mday = 1;
+		} else if (!strcmp(unit, "quarter")) {
+			s.tm_mday = 1;
+			s.tm_mon -= s.tm_mon % 3;
+		} else if (!strcmp(unit, "year")) {
+			s.tm_mday = 1;
+			s.tm_mon = 0;
+		} else if (strcmp(unit, "day") != 0) {
+			return false;
+		}
+		e = s;
+		if (!strcmp(unit, "day"))
+			e.tm_mday += 1;
+		else if (!strcmp(unit, "week"))
+			e.tm_mday += 7;
+		else if (!strcmp(unit, "month"))
+			e.tm_mon += 1;
+		else if (!strcmp(unit, "quarter"))
+			e.tm_mon += 3;
+		else
+			e.tm_year += 1;
+	}
+	*start = utc_of(tz, &s);
+	*end = utc_of(tz, &e) - 1;
+	return true;
+}
+
+/* A call "name(arg, ...)" split into its name and up to 3 arguments. */
+struct call {
+	char name[64];
+	char args[3][64];
+	int nargs;
+};
+
+static bool parse_call(const char *s, struct call *c)
+{
+	memset(c, 0, sizeof(*c));
+	size_t n = 0;
+	while (isalnum((unsigned char)*s) || *s == '_' || *s == '.') {
+		if (n + 1 >= sizeof(c->name))
+			return false;
+		c->name[n++] = *s++;
+	}
+	if (*s++ != '(')
+		return false;
+	while (*s == ' ')
+		s++;
+	while (*s && *s != ')') {
+		if (c->nargs == 3)
+			return false;
+		char *a = c->args[c->nargs++];
+		size_t k = 0;
+		char quote = (*s == '\'' || *s == '"') ? *s++ : 0;
+		while (*s && (quote ? *s != quote : (*s != ',' && *s != ')'))) {
+			if (k + 1 >= sizeof(c->args[0]))
+				return false;
+			a[k++] = *s++;
+		}
+		if (quote && *s == quote)
+			s++;
+		while (*s == ' ')
+			s++;
+		if (*s == ',')
+			s++;
+		while (*s == ' ')
+			s++;
+	}
+	if (*s != ')')
+		return false;
+	s++;
+	while (*s == ' ' || *s == ';')
+		s++;
+	return *s == '\0';
+}
+
+static long long arg_int(const struct call *c, int i, long long dflt)
+{
+	if (i >= c->nargs || !c->args[i][0])
+		return dflt;
+	return strtoll(c->args[i], NULL, 10);
+}
+
+static void put_time(int64_t t, char *out, size_t size)
+{
+	char buf[SG_DT_LEN + 1];
+	sg_time_format(t, buf);
+	snprintf(out, size, "%s", buf);
+}
+
+/* xAgo / xAgoStart / xAgoEnd for units minutes, hours, days, months, ... */
+static bool ago(const char *tz, int64_t now, const char *name, long long n, int64_t *out)
+{
+	static const struct {
+		const char *prefix, *unit;
+	} units[] = {{"minutesAgo", "minute"}, {"hoursAgo", "hour"},	 {"daysAgo", "day"},
+		     {"weeksAgo", "week"},     {"monthsAgo", "month"}, {"quartersAgo", "quarter"},
+		     {"yearsAgo", "year"}};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		size_t len = strlen(units[i].prefix);
+		if (strncmp(name, units[i].prefix, len) != 0)
+			continue;
+		const char *suffix = name + len;
+		int64_t t, s, e;
+		if (!sg_js_shift(tz, now, units[i].unit, -n, &t))
+			return false;
+		if (!*suffix) {
+			*out = t;
+			return true;
+		}
+		if (!sg_js_period(tz, t, units[i].unit, &s, &e))
+			return false;
+		if (!strcmp(suffix, "Start"))
+			*out = s;
+		else if (!strcmp(suffix, "End"))
+			*out = e;
+		else
+			return false;
+		return true;
+	}
+	return false;
+}
+
+/* beginningOfX / endOfX for Today, Yesterday, ThisWeek, LastMonth, ... */
+static bool boundary(const char *tz, int64_t now, const char *name, int64_t *out)
+{
+	bool begin;
+	if (!strncmp(name, "beginningOf", 11)) {
+		begin = true;
+		name += 11;
+	} else if (!strncmp(name, "endOf", 5)) {
+		begin = false;
+		name += 5;
+	} else {
+		return false;
+	}
+	static const struct {
+		const char *word, *unit;
+		int delta;
+	} names[] = {
+		{"Today", "day", 0},	    {"Yesterday", "day", -1},	  {"Tomorrow", "day", 1},
+		{"ThisWeek", "week", 0},    {"LastWeek", "week", -1},	  {"NextWeek", "week", 1},
+		{"ThisMonth", "month", 0},  {"LastMonth", "month", -1},	  {"NextMonth", "month", 1},
+		{"ThisQuarter", "quarter", 0}, {"LastQuarter", "quarter", -1},
+		{"NextQuarter", "quarter", 1}, {"ThisYear", "year", 0},	  {"LastYear", "year", -1},
+		{"NextYear", "year", 1},
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i].word) != 0)
+			continue;
+		int64_t t, s, e;
+		if (!sg_js_shift(tz, now, names[i].unit, names[i].delta, &t) ||
+		    !sg_js_period(tz, t, names[i].unit, &s, &e))
+			return false;
+		*out = begin ? s : e;
+		return true;
+	}
+	return false;
+}
+
+static bool date_generate(const char *tz, const struct call *c, int64_t *out)
+{
+	int64_t day;
+	if (c->nargs < 1 || !sg_time_parse(c->args[0], &day))
+		return false;
+	const char *when = c->nargs > 1 ? c->args[1] : "start";
+	int64_t wall = day;
+	if (!strcmp(when, "end")) {
+		wall = day + 86399;
+	} else if (strcmp(when, "start") != 0) {
+		int h, m, s;
+		if (sscanf(when, "%d:%d:%d", &h, &m, &s) != 3)
+			return false;
+		wall = day + h * 3600 + m * 60 + s;
+	}
+	*out = sg_tz_to_utc(tz, wall);
+	return true;
+}
+
+bool sg_js_eval(struct sg_ctx *ctx, const char *value, char *out, size_t size)
+{
+	if (strncmp(value, "javascript:", 11) != 0)
+		return false;
+	const char *expr = value + 11;
+	while (*expr == ' ')
+		expr++;
+	struct call c;
+	if (!parse_call(expr, &c))
+		return false;
+	const char *name = c.name;
+	if (!strncmp(name, "gs.", 3))
+		name += 3;
+	const char *tz = sg_ctx_time_zone(ctx);
+	int64_t now = sg_time_now(), t;
+	if (!strcmp(name, "getUserID")) {
+		snprintf(out, size, "%s", ctx->user.sys_id);
+		return true;
+	}
+	if (!strcmp(name, "getUserName")) {
+		snprintf(out, size, "%s", ctx->user.user_name);
+		return true;
+	}
+	if (!strcmp(name, "nowDateTime") || !strcmp(name, "nowNoTZ") || !strcmp(name, "now")) {
+		put_time(now, out, size);
+		return true;
+	}
+	if (!strcmp(name, "dateGenerate")) {
+		if (!date_generate(tz, &c, &t))
+			return false;
+		put_time(t, out, size);
+		return true;
+	}
+	if (ago(tz, now, name, arg_int(&c, 0, 0), &t) || boundary(tz, now, name, &t)) {
+		put_time(t, out, size);
+		return true;
+	}
+	return false;
+}

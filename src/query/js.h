@@ -1,0 +1,31 @@
+/*
+ * js.h - the javascript: values integrations put in queries, and nothing
+ * more: a whitelist evaluator, never a script engine.
+ *
+ * javascript:gs.daysAgoStart(1), gs.beginningOfThisWeek(), gs.dateGenerate(
+ * '2026-01-01','start'), gs.getUserID() and their kin (reference 2.2).  Day,
+ * week, month, quarter and year boundaries are taken in the user's time zone
+ * and every date-time comes back as UTC "YYYY-MM-DD HH:MM:SS", as stored.
+ */
+#ifndef SG_QUERY_JS_H
+#define SG_QUERY_JS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+/* Evaluates value when it starts with "javascript:"; writes the result to
+ * out.  Returns false for anything outside the whitelist. */
+bool sg_js_eval(struct sg_ctx *ctx, const char *value, char *out, size_t size);
+
+/* Shifts instant t by n units (second, minute, hour, day, week, month,
+ * quarter, year) in the calendar of zone tz. */
+bool sg_js_shift(const char *tz, int64_t t, const char *unit, long long n, int64_t *out);
+
+/* The start and end (inclusive, to the second) of the unit period that
+ * contains t, in zone tz. */
+bool sg_js_period(const char *tz, int64_t t, const char *unit, int64_t *start, int64_t *end);
+
+#endif
