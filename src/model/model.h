@@ -130,6 +130,11 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
 		   json_t **rows, long long *total);
 
+/* The statement sg_rec_list runs (the COUNT(*) one when count), appended
+ * to out: for query-plan tests and diagnostics. */
+sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		       bool count, struct sg_sql *out);
+
 /*
  * Inserts a record from input (an object of field values; unknown fields are
  * ignored).  out_id receives the new sys_id.

@@ -112,53 +112,61 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 	return read_one(ctx, t, sys_id, out);
 }
 
-sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		   json_t **rows, long long *total)
+sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		       bool count, struct sg_sql *out)
 {
 	const struct sg_table *t = lookup_table(ctx, table);
 	if (!t)
 		return SG_ERR_INVALID_TABLE;
 	bool none = sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false);
 	bool invalid;
-	struct sg_sql where;
-	sg_sql_init(&where);
-	sg_query_compile_where(ctx, t, opts->query, "t", none, &where, &invalid);
-	sg_query_class_filter(&where, t, "t");
+	if (count) {
+		sg_sql_raw(out, "SELECT COUNT(*)");
+	} else {
+		sg_sql_raw(out, "SELECT ");
+		select_columns(out, t, "t");
+	}
+	sg_sql_raw(out, " FROM ");
+	sg_sql_ident(out, t->root->name);
+	sg_sql_raw(out, " t WHERE ");
+	sg_query_compile_where(ctx, t, opts->query, "t", none, out, &invalid);
+	sg_query_class_filter(out, t, "t");
+	if (!count) {
+		sg_query_compile_order(ctx, t, opts->query, "t", out);
+		sg_sql_raw(out, " LIMIT ");
+		sg_sql_int(out, opts->limit);
+		sg_sql_raw(out, " OFFSET ");
+		sg_sql_int(out, opts->offset);
+	}
+	return out->failed ? SG_ERR_INTERNAL : SG_ERR_OK;
+}
 
+sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		   json_t **rows, long long *total)
+{
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_err err = SG_ERR_OK;
 	if (opts->count && total) {
 		char *n = NULL;
-		sg_sql_raw(&q, "SELECT COUNT(*) FROM ");
-		sg_sql_ident(&q, t->root->name);
-		sg_sql_raw(&q, " t WHERE ");
-		sg_sql_append(&q, &where);
-		err = sg_conn_query_string(ctx->conn, &q, &n);
+		err = sg_rec_list_sql(ctx, table, opts, true, &q);
+		if (!err)
+			err = sg_conn_query_string(ctx->conn, &q, &n);
 		*total = n ? atoll(n) : 0;
 		free(n);
 		sg_sql_reset(&q);
 	}
-	if (!err) {
-		sg_sql_raw(&q, "SELECT ");
-		select_columns(&q, t, "t");
-		sg_sql_raw(&q, " FROM ");
-		sg_sql_ident(&q, t->root->name);
-		sg_sql_raw(&q, " t WHERE ");
-		sg_sql_append(&q, &where);
-		sg_query_compile_order(ctx, t, opts->query, "t", &q);
-		sg_sql_raw(&q, " LIMIT ");
-		sg_sql_int(&q, opts->limit);
-		sg_sql_raw(&q, " OFFSET ");
-		sg_sql_int(&q, opts->offset);
-	}
+	if (!err)
+		err = sg_rec_list_sql(ctx, table, opts, false, &q);
 	struct row_reader r = {.t = t, .out = json_array()};
 	if (!err && !r.out)
 		err = SG_ERR_NOMEM;
 	if (!err)
 		err = sg_conn_exec(ctx->conn, &q, read_row, &r, NULL);
 	sg_sql_cleanup(&q);
-	sg_sql_cleanup(&where);
 	if (err) {
 		json_decref(r.out);
 		return err;

@@ -337,6 +337,41 @@ static bool sq_date_part(struct sg_sql *q, const char *alias, const char *col, c
 	return false;
 }
 
+/*
+ * Without statistics SQLite guesses every equality is selective and may
+ * prefer a class index to a unique number.  A sqlite_stat1 row for the
+ * index says otherwise; a real ANALYZE later replaces it.
+ */
+static sg_err sq_index_hint(void *connp, const char *table, const char *index, int fraction)
+{
+	struct sq_conn *c = connp;
+	sg_err err = run(c, "ANALYZE sqlite_schema");
+	char stat[64];
+	snprintf(stat, sizeof(stat), "1000000 %d 1", 1000000 / (fraction > 0 ? fraction : 1));
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "DELETE FROM sqlite_stat1 WHERE idx = ");
+	sg_sql_text(&q, index);
+	if (!err)
+		err = sq_exec(connp, &q, NULL, NULL, NULL);
+	sg_sql_reset(&q);
+	sg_sql_raw(&q, "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (");
+	sg_sql_text(&q, table);
+	sg_sql_raw(&q, ", ");
+	sg_sql_text(&q, index);
+	sg_sql_raw(&q, ", ");
+	sg_sql_text(&q, stat);
+	sg_sql_raw(&q, ")");
+	if (!err)
+		err = sq_exec(connp, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	/* Reload the statistics into this connection's planner. */
+	if (!err)
+		err = run(c, "ANALYZE sqlite_schema");
+	flush_cache(c);
+	return err;
+}
+
 const struct sg_store_ops sg_store_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -352,4 +387,5 @@ const struct sg_store_ops sg_store_sqlite = {
 	.errmsg = sq_errmsg,
 	.date_add = sq_date_add,
 	.date_part = sq_date_part,
+	.index_hint = sq_index_hint,
 };

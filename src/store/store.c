@@ -302,6 +302,12 @@ const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
 	return c->store->ops->type_name(type);
 }
 
+sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, int fraction)
+{
+	return c->store->ops->index_hint ? c->store->ops->index_hint(c->impl, table, index, fraction)
+					 : SG_ERR_OK;
+}
+
 const struct sg_store_ops *sg_conn_ops(sg_conn *c)
 {
 	return c->store->ops;
