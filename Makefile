@@ -25,6 +25,9 @@ CFLAGS_release := -O2 -g
 CFLAGS_asan    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
                   -fno-sanitize-recover=undefined
 LDFLAGS_asan   := -fsanitize=address,undefined
+CFLAGS_fuzz    := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+LDFLAGS_fuzz   := -fsanitize=address,undefined
+FUZZ_TIME      ?= 30
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -42,7 +45,7 @@ PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl
 UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit blackbox check-clang format clean
+.PHONY: all deps run test unit blackbox check-clang fuzz format clean
 all: $(PROGS)
 
 deps:
@@ -75,7 +78,9 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory MODE=asan all units
 	@$(MAKE) --no-print-directory check-clang
-	@$(MAKE) --no-print-directory MODE=asan unit blackbox
+	@$(MAKE) --no-print-directory MODE=asan unit
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory MODE=asan blackbox
 
 units: $(UNIT_BIN)
 
@@ -84,6 +89,19 @@ unit: $(UNIT_BIN)
 
 blackbox: $(PROGS)
 	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) -m pytest -q -p no:cacheprovider tests/blackbox
+
+# The query parser under libFuzzer, bounded in time, from the seed corpus.
+$(BUILD)/fuzz/fuzz_query: $(BUILD)/tests/fuzz/fuzz_query.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+fuzz:
+	@$(MAKE) --no-print-directory MODE=fuzz CC=clang build/fuzz-clang/fuzz/fuzz_query
+	@mkdir -p build/fuzz-corpus
+	@build/fuzz-clang/fuzz/fuzz_query -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 \
+		-max_len=4096 build/fuzz-corpus tests/fuzz/corpus/query > build/fuzz.log 2>&1 \
+		|| (tail -n 60 build/fuzz.log; echo "fuzz: FAILED"; exit 1)
+	@grep -E "^Done [0-9]+ runs" build/fuzz.log | sed 's/^/fuzz: /'
 
 # A second compiler keeps us honest: clang must build the tree warning-free.
 check-clang:

@@ -62,4 +62,8 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		       const struct sg_route_params *params, struct sg_resp *resp);
 
+/* Aggregate API handler (stats.c). */
+sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+		    const struct sg_route_params *params, struct sg_resp *resp);
+
 #endif

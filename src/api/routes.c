@@ -20,6 +20,8 @@ static const struct sg_route routes[] = {
 	TABLE_ROUTES("/api/now", 0),
 	TABLE_ROUTES("/api/now/v1", 1),
 	TABLE_ROUTES("/api/now/v2", 2),
+	{"GET", "/api/now/stats/{table}", sg_stats_get, SG_NEEDS_USER, 0},
+	{"GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_NEEDS_USER, 1},
 };
 
 /* Matches path against pattern, capturing {name} segments into scratch. */

@@ -29,6 +29,7 @@
 	X(TOO_LARGE, 400, "Exception while reading request",                                        \
 	  "Rejected large REST payload with content-length = %s bytes. Max allowed: %s bytes.")     \
 	X(BAD_PARAM, 400, "Invalid parameter", "%s")                                                \
+	X(NO_AGGREGATE, 400, "No request parameter for aggregate operation specified", NULL)        \
 	X(UNAUTHENTICATED, 401, "User Not Authenticated", "Required to provide Auth information")    \
 	X(DATA_POLICY, 403, "Operation Failed",                                                     \
 	  "Data Policy Exception: \nThe following fields are mandatory: %s")                        \

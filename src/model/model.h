@@ -135,6 +135,49 @@ sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
 		       bool count, struct sg_sql *out);
 
+/* ---- aggregates (aggregate.c) -------------------------------------------- */
+
+struct sg_agg {
+	char fn[8];	 /* avg, min, max, sum */
+	char field[128];
+	bool valid; /* set by sg_rec_aggregate: the field exists */
+};
+
+struct sg_having { /* sysparm_having: fn^field^op^value */
+	char fn[8];
+	char field[128];
+	char op[4];
+	char value[64];
+};
+
+struct sg_agg_order { /* a group-by field, or an aggregate ("count", "avg" + field) */
+	char key[128];
+	char field[128];
+	bool desc;
+};
+
+struct sg_agg_request {
+	const struct sg_query *query;
+	bool count;
+	struct sg_agg *aggs;
+	size_t naggs;
+	const char **group_by; /* unknown fields are removed */
+	size_t ngroup;
+	struct sg_having *having;
+	size_t nhaving;
+	struct sg_agg_order *order;
+	size_t norder;
+};
+
+/*
+ * Aggregates table's rows matching r->query.  *rows gets a new array, one
+ * object per group (one in all when ungrouped):
+ * {"groups": [raw values in group_by order], "count": "3",
+ *  "avg": {"field": "1.2500"}, "sum": {...}, ...}.
+ */
+sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_request *r,
+			json_t **rows);
+
 /*
  * Inserts a record from input (an object of field values; unknown fields are
  * ignored).  out_id receives the new sys_id.
