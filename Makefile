@@ -12,7 +12,7 @@ ifeq ($(origin CC),default)
 CC       := gcc
 endif
 BUILD    := build/$(MODE)$(if $(filter clang,$(notdir $(CC))),-clang)
-PKGS     := libmicrohttpd jansson sqlite3 libsodium
+PKGS     := libmicrohttpd jansson sqlite3 libsodium libcurl
 PY       := /usr/bin/python3
 
 PORT     ?= 8080
@@ -59,15 +59,18 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/%: $(BUILD)/src/%/main.o $(LIB)
+# A program is every .c file in its folder, linked with the library.
+.SECONDEXPANSION:
+$(BUILD)/bin/%: $$(subst .c,.o,$$(addprefix $(BUILD)/,$$(wildcard src/$$*/*.c))) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-.SECONDARY: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(BUILD)/src/nowd/main.o $(BUILD)/src/nowctl/main.o
+PROG_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/nowd/*.c src/nowctl/*.c))
+.SECONDARY: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_OBJ)
 
 # ---- run -----------------------------------------------------------------
 run: deps
@@ -113,4 +116,4 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(BUILD)/src/nowd/main.d $(BUILD)/src/nowctl/main.d
+-include $(LIB_OBJ:.o=.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(PROG_OBJ:.o=.d) $(BUILD)/tests/fuzz/fuzz_query.d

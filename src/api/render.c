@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/acl.h"
 #include "core/json.h"
 
 enum sg_dv sg_render_parse_dv(const char *s)
@@ -79,6 +80,15 @@ static bool add_field(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
 	if (f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2) {
 		free(raw);
 		return true; /* never returned */
+	}
+	/* A field the user may not read is left out [c_RESTAPI.md]. */
+	char head[128];
+	const char *dot = strchr(name, '.');
+	snprintf(head, sizeof(head), "%.*s", (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
+	if (!sg_acl_field(ctx, t, head, SG_ACL_READ, rec) ||
+	    (dot && !sg_acl_field(ctx, f->table, f->element, SG_ACL_READ, NULL))) {
+		free(raw);
+		return true;
 	}
 	json_t *v = shape(ctx, cls, f, rec_id, raw ? raw : "", o);
 	free(raw);

@@ -98,6 +98,7 @@ void sg_api_dispatch(struct sg_api *api, const struct sg_route *route,
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, api->model, req->user);
 	if (!err) {
+		ctx.elevate = sg_req_header(req, "X-Snowglobe-Elevate");
 		err = route->handler(api, &ctx, req, params, resp);
 		if (err)
 			sg_resp_error(resp, err, ctx.err_arg, ctx.err_arg2);

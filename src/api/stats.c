@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/render.h"
+#include "auth/acl.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "query/query.h"
@@ -98,9 +99,15 @@ sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req 
 		sg_ctx_set_err(ctx, "%s", params->table);
 		return SG_ERR_INVALID_TABLE;
 	}
+	if (!sg_acl_table_may(ctx, t, SG_ACL_READ)) {
+		sg_ctx_set_err(ctx, "%s", t->name);
+		return SG_ERR_ACL_READ_TABLE;
+	}
 	struct sg_query q;
 	sg_query_init(&q);
 	sg_err err = sg_query_parse(&q, sg_req_arg(req, "sysparm_query")) ? SG_ERR_OK : SG_ERR_NOMEM;
+	if (!err && !sg_acl_query_fields(ctx, t, &q))
+		err = SG_ERR_ACL_QUERY_FIELD;
 	for (size_t i = 0; !err && i < req->nargs; i++)
 		if (!is_sysparm(req->args[i].name) &&
 		    !sg_query_add_eq(&q, req->args[i].name, req->args[i].value))

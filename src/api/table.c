@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "api/render.h"
+#include "auth/acl.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "query/query.h"
@@ -113,6 +114,17 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 		    !sg_query_add_eq(&q, req->args[i].name, req->args[i].value))
 			err = SG_ERR_NOMEM;
 
+	/* Role-only table check before the query, then the query's fields. */
+	if (!err && !sg_acl_table_may(ctx, t, SG_ACL_READ)) {
+		sg_ctx_set_err(ctx, "%s", t->name);
+		err = SG_ERR_ACL_READ_TABLE;
+	}
+	if (!err && !sg_acl_query_fields(ctx, t, &q))
+		err = SG_ERR_ACL_QUERY_FIELD;
+	if (err) {
+		sg_query_cleanup(&q);
+		return err;
+	}
 	long long limit = arg_int(req, "sysparm_limit", DEFAULT_LIMIT);
 	long long offset = arg_int(req, "sysparm_offset", 0);
 	if (limit <= 0)
@@ -125,6 +137,10 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 	long long total = 0;
 	if (!err)
 		err = sg_rec_list(ctx, t->name, &lo, &rows, &total);
+	/* Rows the user may not read are dropped from the page; the limit and
+	 * X-Total-Count were applied before, as on the platform. */
+	if (!err)
+		err = sg_acl_filter_rows(ctx, t, rows);
 	if (!err && json_array_size(rows) == 0 && params->version == 1) {
 		err = SG_ERR_NO_RECORDS;
 		goto out;
@@ -170,9 +186,10 @@ out:
 	return err;
 }
 
-/* Reads id back and renders it as the response: status and body. */
+/* Reads id back and renders it as the response: status and body.  A read
+ * (status 200 of GET) is refused as missing when ACLs hide the record. */
 static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
-			     const char *sys_id, int status, struct sg_resp *resp)
+			     const char *sys_id, int status, bool check_read, struct sg_resp *resp)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	if (!t) {
@@ -183,6 +200,10 @@ static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const
 	sg_err err = sg_rec_get(ctx, table, sys_id, &rec);
 	if (err)
 		return err;
+	if (check_read && !sg_acl_record(ctx, t, SG_ACL_READ, rec)) {
+		json_decref(rec);
+		return SG_ERR_NO_RECORD;
+	}
 	const char *no_body = sg_req_header(req, "X-no-response-body");
 	if (status != 200 && no_body && sg_str_bool(no_body, false)) {
 		resp->status = status;
@@ -205,7 +226,23 @@ sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req 
 		    const struct sg_route_params *params, struct sg_resp *resp)
 {
 	(void)api;
-	return respond_record(ctx, req, params->table, params->sys_id, 200, resp);
+	return respond_record(ctx, req, params->table, params->sys_id, 200, true, resp);
+}
+
+/* The record id of t as the user may see it: NO_RECORD when missing or
+ * hidden by ACLs.  New reference in *out. */
+static sg_err visible_record(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
+			     json_t **out)
+{
+	sg_err err = sg_rec_get(ctx, t->name, sys_id, out);
+	if (err)
+		return err;
+	if (!sg_acl_record(ctx, t, SG_ACL_READ, *out)) {
+		json_decref(*out);
+		*out = NULL;
+		return SG_ERR_NO_RECORD;
+	}
+	return SG_ERR_OK;
 }
 
 /* The body of a write: a JSON object (the first element of an array). */
@@ -259,6 +296,13 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 	sg_err err = prepare_write(ctx, req, params->table, &body, &wo);
 	if (err)
 		return err;
+	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
+	if (!sg_acl_table_may(ctx, t, SG_ACL_CREATE)) {
+		json_decref(body);
+		return SG_ERR_ACL_INSERT;
+	}
+	/* Fields the user may not write are ignored, not refused. */
+	sg_acl_strip_input(ctx, t, SG_ACL_CREATE, body, NULL);
 	char id[SG_ID_LEN + 1];
 	err = sg_rec_insert(ctx, params->table, body, &wo, id);
 	json_decref(body);
@@ -272,7 +316,7 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 	snprintf(loc, sizeof(loc), "%.*s%.*s/%s", (int)(strlen(req->base_url) - 1), req->base_url,
 		 (int)plen, req->path, id);
 	sg_resp_header(resp, "Location", loc);
-	return respond_record(ctx, req, params->table, id, 201, resp);
+	return respond_record(ctx, req, params->table, id, 201, false, resp);
 }
 
 sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
@@ -284,12 +328,21 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 	sg_err err = prepare_write(ctx, req, params->table, &body, &wo);
 	if (err)
 		return err;
+	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
+	json_t *current = NULL;
+	err = visible_record(ctx, t, params->sys_id, &current);
+	if (!err && !sg_acl_record(ctx, t, SG_ACL_WRITE, current))
+		err = SG_ERR_ACL_UPDATE;
+	if (!err)
+		sg_acl_strip_input(ctx, t, SG_ACL_WRITE, body, current);
 	/* PUT is PATCH: only the fields present change [c_TableAPI.md]. */
-	err = sg_rec_update(ctx, params->table, params->sys_id, body, &wo);
+	if (!err)
+		err = sg_rec_update(ctx, params->table, params->sys_id, body, &wo);
+	json_decref(current);
 	json_decref(body);
 	if (err)
 		return err;
-	return respond_record(ctx, req, params->table, params->sys_id, 200, resp);
+	return respond_record(ctx, req, params->table, params->sys_id, 200, false, resp);
 }
 
 sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
@@ -297,7 +350,18 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 {
 	(void)api;
 	(void)req;
-	sg_err err = sg_rec_delete(ctx, params->table, params->sys_id);
+	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
+	if (!t) {
+		sg_ctx_set_err(ctx, "%s", params->table);
+		return SG_ERR_INVALID_TABLE;
+	}
+	json_t *current = NULL;
+	sg_err err = visible_record(ctx, t, params->sys_id, &current);
+	if (!err && !sg_acl_record(ctx, t, SG_ACL_DELETE, current))
+		err = SG_ERR_ACL_DELETE;
+	json_decref(current);
+	if (!err)
+		err = sg_rec_delete(ctx, params->table, params->sys_id);
 	if (err)
 		return err;
 	resp->status = 204;

@@ -34,7 +34,14 @@
 	X(DATA_POLICY, 403, "Operation Failed",                                                     \
 	  "Data Policy Exception: \nThe following fields are mandatory: %s")                        \
 	X(INVALID_INSERT, 403, "Operation Failed", "%s")                                            \
-	X(NOT_ACCEPTABLE, 406, "Not Acceptable", "%s")
+	X(NOT_ACCEPTABLE, 406, "Not Acceptable", "%s")                                             \
+	X(ACL_READ_TABLE, 403, "Insufficient rights to query records",                              \
+	  "No permission to read table '%s'")                                                       \
+	X(ACL_QUERY_FIELD, 403, "Insufficient rights to query records",                             \
+	  "Field(s) present in the query do not have permission to be read")                        \
+	X(ACL_INSERT, 403, "Operation Failed", "ACL Exception Insert Failed due to security constraints") \
+	X(ACL_UPDATE, 403, "Operation Failed", "ACL Exception Update Failed due to security constraints") \
+	X(ACL_DELETE, 403, "Operation Failed", "ACL Exception Delete Failed due to security constraints")
 
 enum sg_err {
 #define SG__ERR_ENUM(name, status, msg, detail) SG_ERR_##name,

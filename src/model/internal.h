@@ -14,6 +14,8 @@
 int sg__rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals);
 /* Builds a dictionary from the dictionary tables through c. */
 sg_err sg__dict_load(sg_conn *c, struct sg_dict **out);
+/* Frees the property cache's values and empties it. */
+void sg__props_clear(struct sg_model *m);
 /* Reloads the dictionary if this request changed it. */
 void sg__ctx_dict_changed(struct sg_ctx *ctx);
 

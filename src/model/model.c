@@ -112,7 +112,9 @@ sg_err sg_model_open(const char *data_dir, struct sg_model **out)
 	return SG_ERR_OK;
 }
 
-static void props_clear(struct sg_model *m)
+void (*sg_model_close_hook)(struct sg_model *m);
+
+void sg__props_clear(struct sg_model *m)
 {
 	for (size_t i = 0; i < m->props.cap; i++)
 		if (m->props.slots[i].key)
@@ -128,7 +130,9 @@ void sg_model_close(struct sg_model *m)
 		return;
 	if (m->dict)
 		sg_dict_free(m->dict);
-	props_clear(m);
+	sg__props_clear(m);
+	if (sg_model_close_hook)
+		sg_model_close_hook(m);
 	sg_store_close(m->store);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
@@ -164,6 +168,7 @@ sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user
 	if (user) {
 		ctx->user = *user;
 	} else {
+		ctx->system = true;
 		snprintf(ctx->user.user_name, sizeof(ctx->user.user_name), "system");
 		snprintf(ctx->user.name, sizeof(ctx->user.name), "System Administrator");
 	}
@@ -171,8 +176,14 @@ sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user
 	return SG_ERR_OK;
 }
 
+void (*sg_ctx_end_hook)(struct sg_ctx *ctx);
+
 void sg_ctx_end(struct sg_ctx *ctx)
 {
+	if (sg_ctx_end_hook)
+		sg_ctx_end_hook(ctx);
+	json_decref(ctx->roles);
+	ctx->roles = NULL;
 	release(ctx);
 	json_decref(ctx->ref_cache);
 	ctx->ref_cache = NULL;
@@ -245,7 +256,7 @@ char *sg_prop_get(struct sg_ctx *ctx, const char *name)
 	char *out = NULL;
 	pthread_mutex_lock(&m->lock);
 	if (!m->props_valid || m->props_loaded_gen != gen) {
-		props_clear(m);
+		sg__props_clear(m);
 		struct sg_sql q;
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sys_properties\"");

@@ -30,7 +30,9 @@ struct sg_model {
 	pthread_mutex_t lock;
 	struct sg_dict *dict; /* current; guarded by lock, refcounted */
 	/* Bumped when a table's rows change in ways caches care about. */
-	atomic_ulong props_gen, users_gen;
+	atomic_ulong props_gen, users_gen, acl_gen;
+	void *acl_cache;  /* auth/acl.c: compiled access controls */
+	void *role_cache; /* auth/acl.c: users' effective roles */
 	struct sg_map props; /* name -> char *, guarded by lock */
 	unsigned long props_loaded_gen;
 	bool props_valid;
@@ -54,6 +56,10 @@ struct sg_ctx {
 	char err_arg2[64];
 	json_t *ref_cache; /* "table/sys_id" -> record, for display values */
 	char tz[64];	   /* resolved time zone, filled by sg_ctx_time_zone */
+	bool system;	   /* no acting user: access controls do not apply */
+	json_t *roles;	   /* the user's roles in effect (role -> true), NULL until needed */
+	const char *elevate; /* roles the request asks to elevate to ("security_admin") */
+	void *acl_memo;	   /* auth/acl.c: decisions made during this request */
 };
 
 /* The time zone display values use: the user's, else the system property
@@ -84,6 +90,10 @@ sg_err sg_model_load_records(struct sg_model *m, const char *dir);
 sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user *user);
 /* Ends it: releases the snapshot, reloads the dictionary if it changed. */
 void sg_ctx_end(struct sg_ctx *ctx);
+
+/* Set by the auth layer to free its per-request and per-model state. */
+extern void (*sg_ctx_end_hook)(struct sg_ctx *ctx);
+extern void (*sg_model_close_hook)(struct sg_model *m);
 
 /* Rebuilds the dictionary from its rows and makes it current. */
 sg_err sg_model_reload_dict(struct sg_model *m);

@@ -642,6 +642,8 @@ static void after_commit(struct sg_ctx *ctx, const struct sg_table *cls)
 	if (!strcmp(root, "sys_user") || !strncmp(root, "sys_user_", 9) ||
 	    !strcmp(root, "sys_group_has_role"))
 		atomic_fetch_add(&ctx->model->users_gen, 1);
+	if (!strncmp(root, "sys_security_acl", 16))
+		atomic_fetch_add(&ctx->model->acl_gen, 1);
 	sg__ctx_dict_changed(ctx);
 }
 

@@ -811,6 +811,7 @@ out:
 	if (m.dict && --m.dict->refs == 0)
 		sg_dict_free(m.dict);
 	sg_store_close(m.store);
+	sg__props_clear(&m);
 	sg_map_cleanup(&m.props);
 	pthread_mutex_destroy(&m.lock);
 	base_rows_cleanup(&b);

@@ -1,8 +1,7 @@
 /*
  * nowctl - the admin's command line: every set-up step an admin does in
- * ServiceNow's UI, as one command.
- *
- *   nowctl init --data DIR [--demo] [--schema DIR]
+ * ServiceNow's UI, as one command, offline on a data directory or online
+ * against a running instance (see usage()).
  *
  * init creates an instance: the base schema, the out-of-box roles and
  * properties, and the admin user (sys_id 6816f79cc0a8016401c5a33be04be441,
@@ -16,7 +15,10 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "core/tz.h"
+#include "auth/acl.h"
 #include "model/model.h"
+#include "nowctl/commands.h"
 
 #define ADMIN_SYS_ID "6816f79cc0a8016401c5a33be04be441"
 #define ADMIN_ROLE_ID "2831a114c611228501d4ea6c309d626d"
@@ -24,11 +26,43 @@
 static void usage(FILE *f)
 {
 	fputs("usage: nowctl init --data DIR [--demo] [--schema DIR]\n"
+	      "       nowctl [WHERE] [--json] COMMAND ...\n"
 	      "\n"
-	      "  init    create a new instance in DIR with the base schema and an admin\n"
-	      "          user; the password is $NOWD_ADMIN_PASSWORD or generated and\n"
-	      "          printed once\n"
-	      "  --demo  also load demo data (companies, users, groups, CIs, incidents)\n",
+	      "WHERE is one of\n"
+	      "  --data DIR                     an instance's data directory (offline; acts as\n"
+	      "                                 the system: no access control applies)\n"
+	      "  --instance URL --user NAME     a running instance, through its Table API, as\n"
+	      "                                 that user; the password comes from --password\n"
+	      "                                 or NOWCTL_PASSWORD (also NOWCTL_DATA,\n"
+	      "                                 NOWCTL_INSTANCE, NOWCTL_USER)\n"
+	      "\n"
+	      "Commands\n"
+	      "  init                           create an instance; the admin password is\n"
+	      "                                 $NOWD_ADMIN_PASSWORD or generated and shown once\n"
+	      "  user add NAME [--first F] [--last L] [--email E] [--machine]\n"
+	      "       [--web-service-only] [--password P | --generate-password] [--role R]...\n"
+	      "       [--inactive] [--locked-out] [--password-needs-reset] [--internal-integration]\n"
+	      "  user set-password NAME (--password P | --generate-password)\n"
+	      "  user set NAME FIELD=VALUE...   e.g. active=false, locked_out=false\n"
+	      "  role add NAME [--description D] [--elevated]\n"
+	      "  role grant|revoke ROLE (--user NAME | --group NAME)\n"
+	      "  group add NAME [--description D] [--manager USER] [--email E]\n"
+	      "  member add|remove --group NAME --user NAME\n"
+	      "  acl add NAME --operation read|write|create|delete [--role R]...\n"
+	      "       [--condition QUERY] [--deny-unless] [--no-admin-overrides] [--inactive]\n"
+	      "       NAME is table, table.field, table.* or *\n"
+	      "  property get NAME\n"
+	      "  property set NAME VALUE [--type T] [--description D]\n"
+	      "  table list TABLE [--query Q] [--limit N]\n"
+	      "  table get TABLE SYS_ID\n"
+	      "  table create TABLE FIELD=VALUE...\n"
+	      "  table update TABLE SYS_ID FIELD=VALUE...\n"
+	      "  table delete TABLE SYS_ID\n"
+	      "\n"
+	      "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
+	      "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
+	      "true; otherwise run the command offline.\n"
+	      "Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 bad usage.\n",
 	      f);
 }
 
@@ -49,13 +83,17 @@ static sg_err create_admin(struct sg_model *m, const char *password)
 				 "Administrator", "email", "admin@example.com", "user_password",
 				 password);
 	json_t *grant = json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID);
+	/* In the base system only admin holds security_admin (elevated on use). */
+	json_t *security = json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", "security_admin");
 	struct sg_write_opts wo = {.allow_sys_fields = true};
 	char id[SG_ID_LEN + 1];
-	err = (user && grant) ? sg_conn_begin(ctx.conn, true) : SG_ERR_NOMEM;
+	err = (user && grant && security) ? sg_conn_begin(ctx.conn, true) : SG_ERR_NOMEM;
 	if (!err) {
 		err = sg_rec_insert(&ctx, "sys_user", user, &wo, id);
 		if (!err)
 			err = sg_rec_insert(&ctx, "sys_user_has_role", grant, &wo, id);
+		if (!err)
+			err = sg_rec_insert(&ctx, "sys_user_has_role", security, &wo, id);
 		if (err)
 			sg_conn_rollback(ctx.conn);
 		else
@@ -63,6 +101,7 @@ static sg_err create_admin(struct sg_model *m, const char *password)
 	}
 	json_decref(user);
 	json_decref(grant);
+	json_decref(security);
 	sg_ctx_end(&ctx);
 	return err;
 }
@@ -137,6 +176,15 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 }
 
+static const struct {
+	const char *name;
+	int (*fn)(struct cmd_env *e, int argc, char **argv);
+} commands[] = {
+	{"user", cmd_user},	{"role", cmd_role},	    {"group", cmd_group},
+	{"member", cmd_member}, {"acl", cmd_acl},	    {"property", cmd_property},
+	{"table", cmd_table},
+};
+
 int main(int argc, char **argv)
 {
 	if (sodium_init() < 0) {
@@ -144,13 +192,69 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sg_log_set_level(SG_LOG_WARN);
+	sg_acl_install();
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
 	if (!strcmp(argv[1], "init"))
 		return cmd_init(argc - 1, argv + 1);
-	fprintf(stderr, "nowctl: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+
+	const char *data = getenv("NOWCTL_DATA"), *instance = getenv("NOWCTL_INSTANCE");
+	const char *user = getenv("NOWCTL_USER"), *password = getenv("NOWCTL_PASSWORD");
+	struct cmd_env env = {0};
+	int i = 1;
+	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+		const char *opt = argv[i];
+		if (!strcmp(opt, "--json")) {
+			env.json = true;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "nowctl: %s needs a value\n", opt);
+			return 2;
+		}
+		if (!strcmp(opt, "--data"))
+			data = argv[++i];
+		else if (!strcmp(opt, "--instance"))
+			instance = argv[++i];
+		else if (!strcmp(opt, "--user"))
+			user = argv[++i];
+		else if (!strcmp(opt, "--password"))
+			password = argv[++i];
+		else {
+			fprintf(stderr, "nowctl: unknown option %s\n", opt);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	int (*fn)(struct cmd_env *, int, char **) = NULL;
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(argv[i], commands[k].name))
+			fn = commands[k].fn;
+	if (!fn) {
+		fprintf(stderr, "nowctl: unknown command '%s'\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	if ((data && *data) == (instance && *instance)) {
+		fputs("nowctl: say where: --data DIR or --instance URL (one of them)\n", stderr);
+		return 2;
+	}
+	if (instance && *instance && (!user || !password)) {
+		fputs("nowctl: --instance needs --user and a password (--password or "
+		      "NOWCTL_PASSWORD)\n",
+		      stderr);
+		return 2;
+	}
+	env.c = (data && *data) ? client_local(data) : client_remote(instance, user, password);
+	if (!env.c)
+		return 1;
+	int rc = fn(&env, argc - i - 1, argv + i + 1);
+	env.c->close(env.c);
+	sg_tz_cleanup();
+	return rc;
 }

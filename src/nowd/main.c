@@ -22,6 +22,7 @@
 #include <sys/time.h>
 
 #include "api/api.h"
+#include "auth/acl.h"
 #include "auth/basic.h"
 #include "core/log.h"
 #include "core/tz.h"
@@ -401,6 +402,7 @@ int main(int argc, char **argv)
 		}
 		s.tls = true;
 	}
+	sg_acl_install();
 	struct sg_model *model;
 	sg_err err = sg_model_open(data, &model);
 	if (err) {

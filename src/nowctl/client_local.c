@@ -1,0 +1,128 @@
+/*
+ * client_local.c - nowctl acting directly on a data directory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nowctl/client.h"
+#include "query/query.h"
+
+struct local {
+	struct client c;
+	struct sg_model *model;
+};
+
+static void fail(struct client *c, struct sg_ctx *ctx, sg_err err)
+{
+	char *body = sg_err_render(err, ctx->err_arg, ctx->err_arg2);
+	json_t *j = body ? json_loads(body, 0, NULL) : NULL;
+	json_t *e = json_object_get(j, "error");
+	const char *msg = json_string_value(json_object_get(e, "message"));
+	const char *detail = json_string_value(json_object_get(e, "detail"));
+	snprintf(c->errmsg, sizeof(c->errmsg), "%s%s%s", msg ? msg : sg_err_name(err),
+		 detail ? ": " : "", detail ? detail : "");
+	c->status = sg_err_status(err);
+	json_decref(j);
+	free(body);
+}
+
+static int with_ctx(struct client *c, struct sg_ctx *ctx)
+{
+	struct local *l = (struct local *)c;
+	sg_err err = sg_ctx_begin(ctx, l->model, NULL);
+	if (err)
+		snprintf(c->errmsg, sizeof(c->errmsg), "cannot open the instance (%s)",
+			 sg_err_name(err));
+	return err;
+}
+
+static int l_list(struct client *c, const char *table, const char *query, long limit,
+		  json_t **out)
+{
+	struct sg_ctx ctx;
+	if (with_ctx(c, &ctx))
+		return 1;
+	struct sg_query q;
+	sg_query_init(&q);
+	sg_err err = sg_query_parse(&q, query) ? SG_ERR_OK : SG_ERR_NOMEM;
+	struct sg_list_opts lo = {.query = &q, .limit = limit > 0 ? limit : 10000};
+	if (!err)
+		err = sg_rec_list(&ctx, table, &lo, out, NULL);
+	if (err)
+		fail(c, &ctx, err);
+	sg_query_cleanup(&q);
+	sg_ctx_end(&ctx);
+	return err != SG_ERR_OK;
+}
+
+static int l_insert(struct client *c, const char *table, json_t *in, json_t **out)
+{
+	struct sg_ctx ctx;
+	if (with_ctx(c, &ctx))
+		return 1;
+	struct sg_write_opts wo = {.allow_sys_fields = true};
+	char id[SG_ID_LEN + 1];
+	sg_err err = sg_rec_insert(&ctx, table, in, &wo, id);
+	if (!err)
+		err = sg_rec_get(&ctx, table, id, out);
+	if (err)
+		fail(c, &ctx, err);
+	sg_ctx_end(&ctx);
+	return err != SG_ERR_OK;
+}
+
+static int l_update(struct client *c, const char *table, const char *sys_id, json_t *in,
+		    json_t **out)
+{
+	struct sg_ctx ctx;
+	if (with_ctx(c, &ctx))
+		return 1;
+	struct sg_write_opts wo = {.allow_sys_fields = true};
+	sg_err err = sg_rec_update(&ctx, table, sys_id, in, &wo);
+	if (!err)
+		err = sg_rec_get(&ctx, table, sys_id, out);
+	if (err)
+		fail(c, &ctx, err);
+	sg_ctx_end(&ctx);
+	return err != SG_ERR_OK;
+}
+
+static int l_remove(struct client *c, const char *table, const char *sys_id)
+{
+	struct sg_ctx ctx;
+	if (with_ctx(c, &ctx))
+		return 1;
+	sg_err err = sg_rec_delete(&ctx, table, sys_id);
+	if (err)
+		fail(c, &ctx, err);
+	sg_ctx_end(&ctx);
+	return err != SG_ERR_OK;
+}
+
+static void l_close(struct client *c)
+{
+	struct local *l = (struct local *)c;
+	sg_model_close(l->model);
+	free(l);
+}
+
+struct client *client_local(const char *dir)
+{
+	struct local *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	sg_err err = sg_model_open(dir, &l->model);
+	if (err) {
+		fprintf(stderr, "nowctl: no instance in %s (%s); create one with 'nowctl init'\n",
+			dir, sg_err_name(err));
+		free(l);
+		return NULL;
+	}
+	l->c.list = l_list;
+	l->c.insert = l_insert;
+	l->c.update = l_update;
+	l->c.remove = l_remove;
+	l->c.close = l_close;
+	return &l->c;
+}

@@ -1,0 +1,28 @@
+/*
+ * commands.h - nowctl's admin commands, each one set-up step of the
+ * ServiceNow UI.
+ */
+#ifndef SG_NOWCTL_COMMANDS_H
+#define SG_NOWCTL_COMMANDS_H
+
+#include <stdbool.h>
+
+#include "nowctl/client.h"
+
+struct cmd_env {
+	struct client *c;
+	bool json; /* --json: machine-readable output */
+};
+
+/* Each takes the arguments after its words ("user add" -> argv[0] is the
+ * first argument) and returns the process exit code: 0 done, 1 refused or
+ * failed, 2 bad usage. */
+int cmd_user(struct cmd_env *e, int argc, char **argv);
+int cmd_role(struct cmd_env *e, int argc, char **argv);
+int cmd_group(struct cmd_env *e, int argc, char **argv);
+int cmd_member(struct cmd_env *e, int argc, char **argv);
+int cmd_acl(struct cmd_env *e, int argc, char **argv);
+int cmd_property(struct cmd_env *e, int argc, char **argv);
+int cmd_table(struct cmd_env *e, int argc, char **argv);
+
+#endif
