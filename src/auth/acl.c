@@ -47,6 +47,8 @@ struct caches {
 	pthread_mutex_t lock;
 	struct acl_set *set;
 	struct sg_map users; /* user sys_id -> struct role_entry * */
+	json_t *elevated;    /* names of elevated-privilege roles, as of elevated_gen */
+	unsigned long elevated_gen;
 };
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,6 +104,7 @@ static void model_closed(struct sg_model *m)
 		}
 	}
 	sg_map_cleanup(&c->users);
+	json_decref(c->elevated);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 	m->acl_cache = NULL;
@@ -338,15 +341,40 @@ static json_t *granted_roles(struct sg_ctx *ctx)
 	return roles;
 }
 
-/* Roles marked elevated_privilege are in effect only when elevated. */
-static void drop_unelevated(struct sg_ctx *ctx, json_t *roles)
+/* The elevated-privilege roles, read once per change to the role tables. */
+static json_t *elevated_roles(struct sg_ctx *ctx)
 {
-	json_t *elevated = json_object();
+	struct caches *c = caches_of(ctx->model);
+	unsigned long gen = atomic_load(&ctx->model->users_gen);
+	json_t *out = NULL;
+	if (c) {
+		pthread_mutex_lock(&c->lock);
+		if (c->elevated && c->elevated_gen == gen)
+			out = json_deep_copy(c->elevated);
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (out)
+		return out;
+	out = json_object();
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"name\" FROM \"sys_user_role\" WHERE \"elevated_privilege\" = 'true'");
-	sg_conn_exec(ctx->conn, &q, collect_names, elevated, NULL);
+	sg_conn_exec(ctx->conn, &q, collect_names, out, NULL);
 	sg_sql_cleanup(&q);
+	if (c) {
+		pthread_mutex_lock(&c->lock);
+		json_decref(c->elevated);
+		c->elevated = json_deep_copy(out);
+		c->elevated_gen = gen;
+		pthread_mutex_unlock(&c->lock);
+	}
+	return out;
+}
+
+/* Roles marked elevated_privilege are in effect only when elevated. */
+static void drop_unelevated(struct sg_ctx *ctx, json_t *roles)
+{
+	json_t *elevated = elevated_roles(ctx);
 	bool strict = sg_prop_bool(ctx, "glide.security.strict_elevate_privilege", true);
 	bool rest_elevation = sg_prop_bool(ctx, "snowglobe.rest.allow_elevation", false);
 	const char *name;
