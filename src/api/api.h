@@ -66,4 +66,10 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		    const struct sg_route_params *params, struct sg_resp *resp);
 
+/* OAuth endpoints (oauth.c). */
+sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+			       const struct sg_route_params *params, struct sg_resp *resp);
+sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+				const struct sg_route_params *params, struct sg_resp *resp);
+
 #endif

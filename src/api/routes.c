@@ -22,6 +22,11 @@ static const struct sg_route routes[] = {
 	TABLE_ROUTES("/api/now/v2", 2),
 	{"GET", "/api/now/stats/{table}", sg_stats_get, SG_NEEDS_USER, 0},
 	{"GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_NEEDS_USER, 1},
+	{"POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_NEEDS_NOTHING, 0},
+	{"POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
+	{"GET", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
+	{"POST", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
+	{"GET", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
 };
 
 /* Matches path against pattern, capturing {name} segments into scratch. */

@@ -27,14 +27,35 @@ char *sg_password_hash(const char *password)
 	return out;
 }
 
+#define FAST_PREFIX "$sg-b2$"
+
+char *sg_secret_hash(const char *secret)
+{
+	unsigned char raw[32];
+	crypto_generichash(raw, sizeof(raw), (const unsigned char *)secret, strlen(secret), NULL, 0);
+	char *out = malloc(sizeof(FAST_PREFIX) + 64);
+	if (!out)
+		return NULL;
+	memcpy(out, FAST_PREFIX, sizeof(FAST_PREFIX) - 1);
+	sodium_bin2hex(out + sizeof(FAST_PREFIX) - 1, 65, raw, sizeof(raw));
+	return out;
+}
+
 bool sg_password_verify(const char *hash, const char *password)
 {
 	if (!hash || !password || !sg_password_is_hash(hash))
 		return false;
+	if (!strncmp(hash, FAST_PREFIX, sizeof(FAST_PREFIX) - 1)) {
+		char *h = sg_secret_hash(password);
+		bool ok = h && strlen(h) == strlen(hash) && sodium_memcmp(h, hash, strlen(h)) == 0;
+		free(h);
+		return ok;
+	}
 	return crypto_pwhash_str_verify(hash, password, strlen(password)) == 0;
 }
 
 bool sg_password_is_hash(const char *s)
 {
-	return s && strncmp(s, "$argon2id$", 10) == 0;
+	return s && (strncmp(s, "$argon2id$", 10) == 0 ||
+		     strncmp(s, FAST_PREFIX, sizeof(FAST_PREFIX) - 1) == 0);
 }

@@ -12,5 +12,11 @@ char *sg_password_hash(const char *password);
 bool sg_password_verify(const char *hash, const char *password);
 /* True when s looks like a hash this module made (so it is not re-hashed). */
 bool sg_password_is_hash(const char *s);
+/*
+ * A fast one-way hash for secrets that are long random strings already
+ * (tokens, generated client secrets): "$sg-b2$" + hex BLAKE2b-256.  Such
+ * secrets need no work factor; a guessable password does.  New string.
+ */
+char *sg_secret_hash(const char *secret);
 
 #endif

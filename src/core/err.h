@@ -41,7 +41,9 @@
 	  "Field(s) present in the query do not have permission to be read")                        \
 	X(ACL_INSERT, 403, "Operation Failed", "ACL Exception Insert Failed due to security constraints") \
 	X(ACL_UPDATE, 403, "Operation Failed", "ACL Exception Update Failed due to security constraints") \
-	X(ACL_DELETE, 403, "Operation Failed", "ACL Exception Delete Failed due to security constraints")
+	X(ACL_DELETE, 403, "Operation Failed", "ACL Exception Delete Failed due to security constraints") \
+	X(SCOPE_MISSING, 403, "User Not Authorized", "Missing required api access scope")           \
+	X(OAUTH_DENIED, 401, "access_denied", "server_error") /* rendered specially: oauth.c */
 
 enum sg_err {
 #define SG__ERR_ENUM(name, status, msg, detail) SG_ERR_##name,

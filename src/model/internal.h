@@ -16,6 +16,11 @@ int sg__rows_to_json(void *ud, int ncol, const char *const *names, const char *c
 sg_err sg__dict_load(sg_conn *c, struct sg_dict **out);
 /* Frees the property cache's values and empties it. */
 void sg__props_clear(struct sg_model *m);
+/* Counts a change to a cached domain ("dict", "props", "users", "acl",
+ * "oauth") inside the current write transaction. */
+sg_err sg__gen_bump(struct sg_ctx *ctx, const char *name);
+/* Creates the change-counter table (new instances). */
+sg_err sg__gen_create(struct sg_ctx *ctx);
 /* Reloads the dictionary if this request changed it. */
 void sg__ctx_dict_changed(struct sg_ctx *ctx);
 

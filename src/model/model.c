@@ -34,6 +34,11 @@ int sg__rows_to_json(void *ud, int ncol, const char *const *names, const char *c
 	return 0;
 }
 
+int sg_rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	return sg__rows_to_json(ud, ncol, names, vals);
+}
+
 /* Every row of a physical table, all columns. */
 static sg_err load_all(sg_conn *c, const char *table, json_t **out)
 {
@@ -74,10 +79,85 @@ sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)
 	return err;
 }
 
+static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth"};
+
+sg_err sg__gen_create(struct sg_ctx *ctx)
+{
+	sg_err err = sg_conn_exec_raw(ctx->conn, "CREATE TABLE IF NOT EXISTS \"sg_generation\" "
+						 "(\"name\" TEXT PRIMARY KEY NOT NULL, "
+						 "\"value\" INTEGER NOT NULL DEFAULT 0)");
+	for (size_t i = 0; !err && i < sizeof(gen_names) / sizeof(gen_names[0]); i++) {
+		struct sg_sql q;
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "INSERT INTO \"sg_generation\" (\"name\", \"value\") VALUES (");
+		sg_sql_text(&q, gen_names[i]);
+		sg_sql_raw(&q, ", 1)");
+		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+		sg_sql_cleanup(&q);
+	}
+	return err;
+}
+
+sg_err sg__gen_bump(struct sg_ctx *ctx, const char *name)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "UPDATE \"sg_generation\" SET \"value\" = \"value\" + 1 WHERE \"name\" = ");
+	sg_sql_text(&q, name);
+	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+struct gens {
+	unsigned long v[5];
+};
+
+static int read_gen(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct gens *g = ud;
+	for (size_t i = 0; ncol >= 2 && vals[0] && i < sizeof(gen_names) / sizeof(gen_names[0]); i++)
+		if (!strcmp(vals[0], gen_names[i]))
+			g->v[i] = strtoul(vals[1] ? vals[1] : "0", NULL, 10);
+	return 0;
+}
+
+static bool read_gens(sg_conn *c, struct gens *g)
+{
+	memset(g, 0, sizeof(*g));
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sg_generation\"");
+	sg_err err = sg_conn_exec(c, &q, read_gen, g, NULL);
+	sg_sql_cleanup(&q);
+	return !err;
+}
+
+void sg_model_sync(struct sg_model *m)
+{
+	sg_conn *c = sg_store_conn(m->store);
+	struct gens g;
+	if (!c || !read_gens(c, &g))
+		return;
+	atomic_store(&m->props_gen, g.v[1]);
+	atomic_store(&m->users_gen, g.v[2]);
+	atomic_store(&m->acl_gen, g.v[3]);
+	atomic_store(&m->oauth_gen, g.v[4]);
+	pthread_mutex_lock(&m->lock);
+	bool stale = m->dict_gen != g.v[0];
+	pthread_mutex_unlock(&m->lock);
+	if (stale && sg_model_reload_dict(m))
+		sg_log_error("dictionary: reload failed");
+}
+
 sg_err sg_model_reload_dict(struct sg_model *m)
 {
 	sg_conn *c = sg_store_conn(m->store);
 	if (!c)
+		return SG_ERR_STORE;
+	struct gens g;
+	if (!read_gens(c, &g))
 		return SG_ERR_STORE;
 	struct sg_dict *d;
 	sg_err err = sg__dict_load(c, &d);
@@ -87,6 +167,7 @@ sg_err sg_model_reload_dict(struct sg_model *m)
 	pthread_mutex_lock(&m->lock);
 	struct sg_dict *old = m->dict;
 	m->dict = d;
+	m->dict_gen = g.v[0];
 	bool free_old = old && --old->refs == 0;
 	pthread_mutex_unlock(&m->lock);
 	if (free_old)
@@ -104,6 +185,8 @@ sg_err sg_model_open(const char *data_dir, struct sg_model **out)
 	sg_err err = sg_store_open(data_dir, false, &m->store);
 	if (!err)
 		err = sg_model_reload_dict(m);
+	if (!err)
+		sg_model_sync(m);
 	if (err) {
 		sg_model_close(m);
 		return err;
@@ -193,15 +276,15 @@ void sg_ctx_end(struct sg_ctx *ctx)
  * this request to the new snapshot. */
 void sg__ctx_dict_changed(struct sg_ctx *ctx)
 {
-	if (!ctx->dict_dirty)
-		return;
 	ctx->dict_dirty = false;
-	if (sg_model_reload_dict(ctx->model)) {
-		sg_log_error("dictionary: reload failed");
-		return;
+	sg_model_sync(ctx->model);
+	pthread_mutex_lock(&ctx->model->lock);
+	bool moved = ctx->dict != ctx->model->dict;
+	pthread_mutex_unlock(&ctx->model->lock);
+	if (moved) {
+		release(ctx);
+		acquire(ctx);
 	}
-	release(ctx);
-	acquire(ctx);
 }
 
 const char *sg_ctx_time_zone(struct sg_ctx *ctx)

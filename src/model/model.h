@@ -30,7 +30,13 @@ struct sg_model {
 	pthread_mutex_t lock;
 	struct sg_dict *dict; /* current; guarded by lock, refcounted */
 	/* Bumped when a table's rows change in ways caches care about. */
-	atomic_ulong props_gen, users_gen, acl_gen;
+	/* Change counters, mirrored from the sg_generation table so that every
+	 * process serving the instance (nowd threads, nowctl offline, other
+	 * nodes) sees the others' changes: caches compare against them. */
+	atomic_ulong props_gen, users_gen, acl_gen, oauth_gen;
+	unsigned long dict_gen; /* the value the current dictionary was built at */
+	bool bootstrapping;	/* creating the instance: no counters yet */
+	void *bearer_cache; /* auth/oauth.c: validated bearer tokens */
 	void *acl_cache;  /* auth/acl.c: compiled access controls */
 	void *role_cache; /* auth/acl.c: users' effective roles */
 	struct sg_map props; /* name -> char *, guarded by lock */
@@ -94,6 +100,10 @@ void sg_ctx_end(struct sg_ctx *ctx);
 /* Set by the auth layer to free its per-request and per-model state. */
 extern void (*sg_ctx_end_hook)(struct sg_ctx *ctx);
 extern void (*sg_model_close_hook)(struct sg_model *m);
+
+/* Reads the change counters; rebuilds the dictionary when another writer
+ * changed it.  Called at the start of every request. */
+void sg_model_sync(struct sg_model *m);
 
 /* Rebuilds the dictionary from its rows and makes it current. */
 sg_err sg_model_reload_dict(struct sg_model *m);
@@ -216,6 +226,10 @@ char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struc
 bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, const char *path,
 		 const struct sg_field **field, const struct sg_table **cls, char **raw,
 		 char rec_id[SG_ID_LEN + 1]);
+
+/* An sg_row_fn appending each row, as an object of strings, to the json
+ * array ud. */
+int sg_rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals);
 
 /* Sets ctx->err_arg from a format. */
 void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -634,17 +634,33 @@ static sg_err write_audit(struct sg__write *w)
 	return SG_ERR_OK;
 }
 
-static void after_commit(struct sg_ctx *ctx, const struct sg_table *cls)
+/* Counts the change in every cache domain the table belongs to, inside the
+ * write's transaction, so every process sees it with the commit. */
+static sg_err bump_domains(struct sg_ctx *ctx, const struct sg_table *cls)
 {
 	const char *root = cls->root->name;
-	if (!strcmp(root, "sys_properties"))
-		atomic_fetch_add(&ctx->model->props_gen, 1);
-	if (!strcmp(root, "sys_user") || !strncmp(root, "sys_user_", 9) ||
-	    !strcmp(root, "sys_group_has_role"))
-		atomic_fetch_add(&ctx->model->users_gen, 1);
-	if (!strncmp(root, "sys_security_acl", 16))
-		atomic_fetch_add(&ctx->model->acl_gen, 1);
-	sg__ctx_dict_changed(ctx);
+	sg_err err = SG_ERR_OK;
+	if (ctx->model->bootstrapping)
+		return SG_ERR_OK;
+	if (ctx->dict_dirty)
+		err = sg__gen_bump(ctx, "dict");
+	if (!err && !strcmp(root, "sys_properties"))
+		err = sg__gen_bump(ctx, "props");
+	if (!err && (!strcmp(root, "sys_user") || !strncmp(root, "sys_user_", 9) ||
+		     !strcmp(root, "sys_group_has_role")))
+		err = sg__gen_bump(ctx, "users");
+	if (!err && !strncmp(root, "sys_security_acl", 16))
+		err = sg__gen_bump(ctx, "acl");
+	if (!err && (!strncmp(root, "oauth_", 6) || !strcmp(root, "sys_api_access_scope") ||
+		     !strcmp(root, "sys_auth_scope")))
+		err = sg__gen_bump(ctx, "oauth");
+	return err;
+}
+
+static void after_commit(struct sg_ctx *ctx)
+{
+	if (!ctx->model->bootstrapping)
+		sg__ctx_dict_changed(ctx);
 }
 
 static void write_cleanup(struct sg__write *w)
@@ -669,6 +685,8 @@ static sg_err write_record(struct sg__write *w)
 		err = write_audit(w);
 	if (!err)
 		err = sg__schema_after(w);
+	if (!err)
+		err = bump_domains(w->ctx, w->cls);
 	return err;
 }
 
@@ -679,9 +697,10 @@ static sg_err finish(struct sg_ctx *ctx, const struct sg_table *cls, sg_err err)
 		ctx->dict_dirty = false;
 		return err;
 	}
+	(void)cls;
 	err = sg_conn_commit(ctx->conn);
 	if (!err)
-		after_commit(ctx, cls);
+		after_commit(ctx);
 	ctx->dict_dirty = ctx->dict_dirty && !err;
 	return err;
 }
@@ -809,6 +828,8 @@ sg_err sg_rec_delete(struct sg_ctx *ctx, const char *table, const char *sys_id)
 		err = read_stored(ctx, cls, sys_id, &old);
 	if (!err)
 		err = sg__schema_before_delete(ctx, cls, old);
+	if (!err)
+		err = bump_domains(ctx, cls);
 	if (!err) {
 		struct sg_sql q;
 		sg_sql_init(&q);

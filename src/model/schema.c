@@ -25,7 +25,8 @@ static bool wants_index(const char *element, enum sg_ftype type)
 	static const char *names[] = {"number",		"correlation_id", "sys_updated_on",
 				      "sys_created_on", "name",
 				      "user_name",	"element_id",	  "documentkey",
-				      "category",	"element",	  "active"};
+				      "category",	"element",	  "active",
+				      "token",		"client_id"};
 	if (type == SG_FT_REFERENCE)
 		return true;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -764,12 +765,14 @@ sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir)
 		else
 			m.dict->refs = 1;
 	}
+	m.bootstrapping = true;
 	if (!err)
 		err = sg_ctx_begin(&ctx, &m, NULL);
 	if (!err)
 		err = sg_conn_begin(ctx.conn, true);
 	if (err)
 		goto out;
+	err = sg__gen_create(&ctx);
 	for (size_t i = 0; !err && i < ctx.dict->ntables; i++)
 		if (ctx.dict->list[i]->root == ctx.dict->list[i])
 			err = sg__ddl_create_table(&ctx, ctx.dict->list[i]);

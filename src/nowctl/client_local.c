@@ -30,6 +30,7 @@ static void fail(struct client *c, struct sg_ctx *ctx, sg_err err)
 static int with_ctx(struct client *c, struct sg_ctx *ctx)
 {
 	struct local *l = (struct local *)c;
+	sg_model_sync(l->model); /* a running nowd may have changed things */
 	sg_err err = sg_ctx_begin(ctx, l->model, NULL);
 	if (err)
 		snprintf(c->errmsg, sizeof(c->errmsg), "cannot open the instance (%s)",

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "auth/password.h"
 #include "core/json.h"
 #include "core/util.h"
 #include "nowctl/commands.h"
@@ -692,4 +695,297 @@ int cmd_table(struct cmd_env *e, int argc, char **argv)
 	json_decref(rec);
 	json_decref(in);
 	return rc ? 1 : 0;
+}
+
+/* ---- OAuth: application registry, auth scopes, tokens ------------------------ */
+
+
+static int oauth_secret(struct cmd_env *e, json_t *in, char *secret, size_t size)
+{
+	(void)e;
+	sg_random_token(secret, size, 24); /* 32 characters */
+	/* A random secret needs no work factor: store its fast hash. */
+	char *hash = sg_secret_hash(secret);
+	if (!hash)
+		return 1;
+	json_object_set_new(in, "client_secret", json_string(hash));
+	free(hash);
+	return 0;
+}
+
+static void report_client(struct cmd_env *e, const char *what, json_t *rec, const char *secret)
+{
+	if (e->json) {
+		json_t *out = json_pack("{s:s, s:s, s:s, s:O}", "sys_id", sg_json_str(rec, "sys_id"),
+					"client_id", sg_json_str(rec, "client_id"), "client_secret",
+					secret, "record", rec);
+		char *s = json_dumps(out, JSON_INDENT(2));
+		printf("%s\n", s ? s : "{}");
+		free(s);
+		json_decref(out);
+		return;
+	}
+	printf("%s %s (sys_id %s)\nclient_id: %s\nclient_secret (shown once): %s\n", what,
+	       sg_json_str(rec, "name"), sg_json_str(rec, "sys_id"), sg_json_str(rec, "client_id"),
+	       secret);
+}
+
+static int attach_scope(struct cmd_env *e, const char *scope, const char *entity_id)
+{
+	json_t *s = find_one(e, "sys_auth_scope", "name", scope), *out = NULL;
+	if (!s)
+		return 1;
+	json_t *in = json_pack("{s:s, s:s}", "oauth_entity", entity_id, "auth_scope",
+			       sg_json_str(s, "sys_id"));
+	int rc = e->c->insert(e->c, "oauth_entity_auth_scope", in, &out);
+	json_decref(in);
+	json_decref(out);
+	json_decref(s);
+	return rc ? failed(e, "scope attach") : 0;
+}
+
+static int oauth_add(struct cmd_env *e, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"grant", required_argument, NULL, 'g'},
+		{"user", required_argument, NULL, 'u'},
+		{"scope", required_argument, NULL, 's'},
+		{"access-lifespan", required_argument, NULL, 'a'},
+		{"refresh-lifespan", required_argument, NULL, 'r'},
+		{"client-type", required_argument, NULL, 't'},
+		{"redirect-url", required_argument, NULL, 'R'},
+		{"logo-url", required_argument, NULL, 'L'},
+		{"inactive", no_argument, NULL, 'i'},
+		{NULL, 0, NULL, 0}};
+	json_t *in = json_pack("{s:s, s:s}", "type", "client", "active", "true");
+	const char *user = NULL, *scopes[MAX_ROLES];
+	size_t nscopes = 0;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "g:u:s:a:r:t:R:L:i", opts, NULL)) != -1) {
+		switch (c) {
+		case 'g': json_object_set_new(in, "default_grant_type", json_string(optarg)); break;
+		case 'u': user = optarg; break;
+		case 's':
+			if (nscopes < MAX_ROLES)
+				scopes[nscopes++] = optarg;
+			break;
+		case 'a': json_object_set_new(in, "access_token_lifespan", json_string(optarg)); break;
+		case 'r': json_object_set_new(in, "refresh_token_lifespan", json_string(optarg)); break;
+		case 't': json_object_set_new(in, "client_type", json_string(optarg)); break;
+		case 'R': json_object_set_new(in, "redirect_url", json_string(optarg)); break;
+		case 'L': json_object_set_new(in, "logo_url", json_string(optarg)); break;
+		case 'i': json_object_set_new(in, "active", json_string("false")); break;
+		default: json_decref(in); return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		json_decref(in);
+		return usage_error("oauth add NAME [--grant G] [--user U] [--scope S]... [options]");
+	}
+	json_object_set_new(in, "name", json_string(argv[optind]));
+	char client_id[SG_ID_LEN + 1], secret[64];
+	sg_id_new(client_id);
+	json_object_set_new(in, "client_id", json_string(client_id));
+	int rc = oauth_secret(e, in, secret, sizeof(secret));
+	if (!rc && user) {
+		json_t *u = find_one(e, "sys_user", "user_name", user);
+		if (u)
+			json_object_set_new(in, "oauth_user", json_string(sg_json_str(u, "sys_id")));
+		else
+			rc = 1;
+		json_decref(u);
+	}
+	/* "useraccount" is implied, not attached */
+	for (size_t i = 0; !rc && i < nscopes; i++) {
+		if (!strcmp(scopes[i], "useraccount"))
+			continue;
+		json_t *s = find_one(e, "sys_auth_scope", "name", scopes[i]);
+		rc = s ? 0 : 1;
+		json_decref(s);
+	}
+	json_t *rec = NULL;
+	if (!rc && (rc = e->c->insert(e->c, "oauth_entity", in, &rec)))
+		failed(e, "oauth add");
+	for (size_t i = 0; !rc && i < nscopes; i++)
+		if (strcmp(scopes[i], "useraccount"))
+			rc = attach_scope(e, scopes[i], sg_json_str(rec, "sys_id"));
+	if (!rc)
+		report_client(e, "application", rec, secret);
+	sodium_memzero(secret, sizeof(secret));
+	json_decref(in);
+	json_decref(rec);
+	return rc ? 1 : 0;
+}
+
+static int oauth_change(struct cmd_env *e, const char *name, json_t *in, const char *what)
+{
+	json_t *app = find_one(e, "oauth_entity", "name", name), *rec = NULL;
+	int rc = app ? e->c->update(e->c, "oauth_entity", sg_json_str(app, "sys_id"), in, &rec) : 1;
+	if (app && rc)
+		failed(e, what);
+	json_decref(app);
+	json_decref(rec);
+	return rc ? 1 : 0;
+}
+
+int cmd_oauth(struct cmd_env *e, int argc, char **argv)
+{
+	if (argc >= 1 && !strcmp(argv[0], "add"))
+		return oauth_add(e, argc, argv);
+	if (argc != 2)
+		return usage_error("oauth add|rotate-secret|enable|disable NAME");
+	json_t *in = json_object();
+	int rc;
+	if (!strcmp(argv[0], "rotate-secret")) {
+		char secret[64];
+		rc = oauth_secret(e, in, secret, sizeof(secret));
+		if (!rc)
+			rc = oauth_change(e, argv[1], in, "rotate-secret");
+		if (!rc) {
+			json_t *app = find_one(e, "oauth_entity", "name", argv[1]);
+			if (app)
+				report_client(e, "new secret for", app, secret);
+			json_decref(app);
+		}
+		sodium_memzero(secret, sizeof(secret));
+	} else if (!strcmp(argv[0], "enable") || !strcmp(argv[0], "disable")) {
+		bool on = !strcmp(argv[0], "enable");
+		json_object_set_new(in, "active", json_string(on ? "true" : "false"));
+		rc = oauth_change(e, argv[1], in, argv[0]);
+		if (!rc && !e->json)
+			printf("application %s %s\n", argv[1], on ? "enabled" : "disabled");
+	} else {
+		rc = usage_error("oauth add|rotate-secret|enable|disable NAME");
+	}
+	json_decref(in);
+	return rc;
+}
+
+int cmd_scope(struct cmd_env *e, int argc, char **argv)
+{
+	if (argc >= 1 && !strcmp(argv[0], "attach")) {
+		static const struct option opts[] = {{"app", required_argument, NULL, 'a'},
+						     {NULL, 0, NULL, 0}};
+		const char *app_name = NULL;
+		int c;
+		optind = 1;
+		while ((c = getopt_long(argc, argv, "a:", opts, NULL)) != -1) {
+			if (c == 'a')
+				app_name = optarg;
+			else
+				return 2;
+		}
+		if (optind != argc - 1 || !app_name)
+			return usage_error("scope attach SCOPE --app NAME");
+		json_t *app = find_one(e, "oauth_entity", "name", app_name);
+		int rc = app ? attach_scope(e, argv[optind], sg_json_str(app, "sys_id")) : 1;
+		if (!rc && !e->json)
+			printf("attached %s to %s\n", argv[optind], app_name);
+		json_decref(app);
+		return rc;
+	}
+	if (argc < 1 || strcmp(argv[0], "add") != 0)
+		return usage_error("scope add NAME [--api PATH] [--methods GET,POST|all] | "
+				   "scope attach SCOPE --app NAME");
+	static const struct option opts[] = {{"api", required_argument, NULL, 'p'},
+					     {"api-name", required_argument, NULL, 'n'},
+					     {"methods", required_argument, NULL, 'm'},
+					     {"description", required_argument, NULL, 'd'},
+					     {NULL, 0, NULL, 0}};
+	const char *api = "now/table", *api_name = "Table API", *methods = "all", *desc = "";
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:n:m:d:", opts, NULL)) != -1) {
+		if (c == 'p')
+			api = optarg;
+		else if (c == 'n')
+			api_name = optarg;
+		else if (c == 'm')
+			methods = optarg;
+		else if (c == 'd')
+			desc = optarg;
+		else
+			return 2;
+	}
+	if (optind != argc - 1)
+		return usage_error("scope add NAME [--api PATH] [--methods GET,POST|all]");
+	const char *name = argv[optind];
+	json_t *in = json_pack("{s:s, s:s}", "name", name, "description", desc), *scope = NULL;
+	int rc = e->c->insert(e->c, "sys_auth_scope", in, &scope);
+	json_decref(in);
+	if (rc)
+		return failed(e, "scope add");
+	bool all = !strcasecmp(methods, "all");
+	in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", name, "auth_scope",
+		       sg_json_str(scope, "sys_id"), "rest_api", api_name, "rest_api_path", api,
+		       "apply_to_all_methods", all ? "true" : "false", "http_methods",
+		       all ? "" : methods);
+	json_t *rec = NULL;
+	rc = e->c->insert(e->c, "sys_api_access_scope", in, &rec);
+	if (rc)
+		failed(e, "scope add");
+	else
+		report(e, "scope", name, scope, NULL);
+	json_decref(in);
+	json_decref(rec);
+	json_decref(scope);
+	return rc ? 1 : 0;
+}
+
+int cmd_token(struct cmd_env *e, int argc, char **argv)
+{
+	if (argc < 1 || (strcmp(argv[0], "list") && strcmp(argv[0], "revoke")))
+		return usage_error("token list|revoke [--app NAME] [--user NAME] [SYS_ID]");
+	static const struct option opts[] = {{"app", required_argument, NULL, 'a'},
+					     {"user", required_argument, NULL, 'u'},
+					     {NULL, 0, NULL, 0}};
+	const char *app = NULL, *user = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "a:u:", opts, NULL)) != -1) {
+		if (c == 'a')
+			app = optarg;
+		else if (c == 'u')
+			user = optarg;
+		else
+			return 2;
+	}
+	char q[512] = "";
+	if (optind < argc)
+		snprintf(q, sizeof(q), "sys_id=%s", argv[optind]);
+	else if (app)
+		snprintf(q, sizeof(q), "peer.name=%s", app);
+	else if (user)
+		snprintf(q, sizeof(q), "user.user_name=%s", user);
+	bool revoke = !strcmp(argv[0], "revoke");
+	if (revoke && !q[0])
+		return usage_error("token revoke needs --app, --user or a SYS_ID");
+	size_t len = strlen(q);
+	snprintf(q + len, sizeof(q) - len, "%sORDERBYDESCsys_created_on", len ? "^" : "");
+	json_t *rows = NULL;
+	if (e->c->list(e->c, "oauth_credential", q, 10000, &rows))
+		return failed(e, "token");
+	int rc = 0;
+	if (revoke) {
+		char past[SG_DT_LEN + 1];
+		sg_time_format(sg_time_now() - 1, past);
+		size_t i;
+		json_t *row;
+		json_array_foreach(rows, i, row)
+		{
+			json_t *in = json_pack("{s:s}", "expires", past), *out = NULL;
+			if (!rc && e->c->update(e->c, "oauth_credential", sg_json_str(row, "sys_id"), in,
+						&out))
+				rc = failed(e, "token revoke");
+			json_decref(in);
+			json_decref(out);
+		}
+		if (!rc && !e->json)
+			printf("revoked %zu token(s)\n", json_array_size(rows));
+	} else {
+		print_records(e, rows);
+	}
+	json_decref(rows);
+	return rc;
 }

@@ -24,5 +24,8 @@ int cmd_member(struct cmd_env *e, int argc, char **argv);
 int cmd_acl(struct cmd_env *e, int argc, char **argv);
 int cmd_property(struct cmd_env *e, int argc, char **argv);
 int cmd_table(struct cmd_env *e, int argc, char **argv);
+int cmd_oauth(struct cmd_env *e, int argc, char **argv);
+int cmd_scope(struct cmd_env *e, int argc, char **argv);
+int cmd_token(struct cmd_env *e, int argc, char **argv);
 
 #endif

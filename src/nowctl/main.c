@@ -58,6 +58,15 @@ static void usage(FILE *f)
 	      "  table create TABLE FIELD=VALUE...\n"
 	      "  table update TABLE SYS_ID FIELD=VALUE...\n"
 	      "  table delete TABLE SYS_ID\n"
+	      "  oauth add NAME [--grant password|client_credentials] [--user USER]\n"
+	      "       [--scope SCOPE]... [--access-lifespan S] [--refresh-lifespan S]\n"
+	      "       [--client-type integration_user|integration_service] [--redirect-url U]\n"
+	      "       [--logo-url U] [--inactive]     prints the client id and secret once\n"
+	      "  oauth rotate-secret|enable|disable NAME\n"
+	      "  scope add NAME [--api now/table] [--methods GET,POST|all]\n"
+	      "  scope attach SCOPE --app NAME\n"
+	      "  token list [--app NAME | --user NAME]\n"
+	      "  token revoke (--app NAME | --user NAME | SYS_ID)\n"
 	      "\n"
 	      "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	      "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -182,7 +191,8 @@ static const struct {
 } commands[] = {
 	{"user", cmd_user},	{"role", cmd_role},	    {"group", cmd_group},
 	{"member", cmd_member}, {"acl", cmd_acl},	    {"property", cmd_property},
-	{"table", cmd_table},
+	{"table", cmd_table},	{"oauth", cmd_oauth},	    {"scope", cmd_scope},
+	{"token", cmd_token},
 };
 
 int main(int argc, char **argv)

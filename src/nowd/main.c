@@ -24,6 +24,7 @@
 #include "api/api.h"
 #include "auth/acl.h"
 #include "auth/basic.h"
+#include "auth/oauth.h"
 #include "core/log.h"
 #include "core/tz.h"
 #include "core/util.h"
@@ -234,6 +235,17 @@ static enum MHD_Result too_large(struct MHD_Connection *conn, struct request *r,
 	return ret;
 }
 
+/* Basic or Bearer, from the Authorization header. */
+static sg_err authenticate(struct server *s, struct MHD_Connection *conn, struct sg_user *user,
+			   struct sg_bearer *bearer, bool *is_bearer)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	*is_bearer = h && !strncasecmp(h, "Bearer ", 7);
+	if (*is_bearer)
+		return sg_auth_bearer(s->api.model, h, user, bearer);
+	return sg_auth_basic(s->api.model, h, user);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
@@ -267,7 +279,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 
-	/* The whole request is here. */
+	/* The whole request is here.  First see what other writers changed. */
+	sg_model_sync(s->api.model);
 	struct sg_resp resp;
 	sg_resp_init(&resp);
 	struct args args = {0};
@@ -294,27 +307,31 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		.body_len = r->body.len,
 		.base_url = burl,
 	};
-	if (strncmp(url, "/api/", 5) != 0) {
+	struct sg_route_params params;
+	char scratch[1024];
+	sg_err rerr;
+	const struct sg_route *route = sg_api_route(m, url, &params, scratch, sizeof(scratch), &rerr);
+	if (route && !(route->needs & SG_NEEDS_USER)) {
+		sg_api_dispatch(&s->api, route, &params, &req, &resp);
+	} else if (strncmp(url, "/api/", 5) != 0) {
 		error_response(&resp, SG_ERR_NO_RESOURCE, NULL, NULL);
 		resp.status = 404;
 	} else {
-		sg_err err = sg_auth_basic(s->api.model,
-					   MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-								       "Authorization"),
-					   &user);
+		struct sg_bearer bearer;
+		bool is_bearer = false;
+		sg_err err = authenticate(s, conn, &user, &bearer, &is_bearer);
+		if (!err && is_bearer && route &&
+		    !sg_oauth_scope_allows(s->api.model, &bearer, url, m))
+			err = SG_ERR_SCOPE_MISSING;
+		if (!err)
+			snprintf(r->user, sizeof(r->user), "%s", user.user_name);
 		if (err) {
 			error_response(&resp, err, NULL, NULL);
+		} else if (!route) {
+			error_response(&resp, rerr, m, NULL);
 		} else {
-			snprintf(r->user, sizeof(r->user), "%s", user.user_name);
 			req.user = &user;
-			struct sg_route_params params;
-			char scratch[1024];
-			const struct sg_route *route = sg_api_route(m, url, &params, scratch,
-								    sizeof(scratch), &err);
-			if (!route)
-				error_response(&resp, err, m, NULL);
-			else
-				sg_api_dispatch(&s->api, route, &params, &req, &resp);
+			sg_api_dispatch(&s->api, route, &params, &req, &resp);
 		}
 	}
 	enum MHD_Result ret = send_resp(conn, r, &resp);

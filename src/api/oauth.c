@@ -1,0 +1,109 @@
+/*
+ * oauth.c - the OAuth endpoints: POST /oauth_token.do and the revocation
+ * URLs.  They need no user: the client authenticates in the request.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "auth/oauth.h"
+#include "core/util.h"
+
+#define MAX_FIELDS 32
+
+/* Splits an x-www-form-urlencoded body into fields (decoded in place in a
+ * copy the caller frees). */
+static char *parse_form(const char *body, size_t len, struct sg_kv *fields, size_t *n)
+{
+	char *copy = malloc(len + 1);
+	*n = 0;
+	if (!copy)
+		return NULL;
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	for (char *p = copy; p && *p && *n < MAX_FIELDS;) {
+		char *amp = strchr(p, '&');
+		if (amp)
+			*amp = '\0';
+		char *eq = strchr(p, '=');
+		if (eq) {
+			*eq = '\0';
+			sg_str_urldecode(p);
+			sg_str_urldecode(eq + 1);
+			fields[*n].name = p;
+			fields[*n].value = eq + 1;
+			(*n)++;
+		}
+		p = amp ? amp + 1 : NULL;
+	}
+	return copy;
+}
+
+static void denied(struct sg_resp *resp)
+{
+	resp->status = 401;
+	sg_buf_reset(&resp->body);
+	sg_buf_puts(&resp->body, sg_oauth_denied_body());
+}
+
+sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+			       const struct sg_route_params *params, struct sg_resp *resp)
+{
+	(void)ctx;
+	(void)params;
+	struct sg_kv fields[MAX_FIELDS];
+	size_t n = 0;
+	const char *ct = sg_req_header(req, "Content-Type");
+	char *copy = NULL;
+	/* The token service reads form-encoded bodies only [r_OAuthAPIRequestParameters.md]. */
+	if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && req->body)
+		copy = parse_form(req->body, req->body_len, fields, &n);
+	/* Fields given only in the URL count, but mark the request. */
+	bool in_query = req->nargs > 0;
+	for (size_t i = 0; i < req->nargs && n < MAX_FIELDS; i++)
+		fields[n++] = req->args[i];
+	struct sg_token_grant g;
+	sg_err err = sg_oauth_grant(api->model, fields, n, sg_req_header(req, "Authorization"),
+				    in_query, &g);
+	free(copy);
+	if (err) {
+		denied(resp);
+		return SG_ERR_OK;
+	}
+	json_t *out = json_pack("{s:s, s:s, s:I}", "scope", g.scope, "token_type", "Bearer",
+				"expires_in", (json_int_t)g.expires_in);
+	if (out && g.refresh_token[0])
+		json_object_set_new(out, "refresh_token", json_string(g.refresh_token));
+	if (out)
+		json_object_set_new(out, "access_token", json_string(g.access_token));
+	if (!out)
+		return SG_ERR_NOMEM;
+	sg_resp_json(resp, 200, out);
+	json_decref(out);
+	return SG_ERR_OK;
+}
+
+sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
+				const struct sg_route_params *params, struct sg_resp *resp)
+{
+	(void)ctx;
+	(void)params;
+	struct sg_kv fields[MAX_FIELDS];
+	size_t n = 0;
+	char *copy = NULL;
+	const char *token = sg_req_arg(req, "token");
+	if (!token && req->body) {
+		copy = parse_form(req->body, req->body_len, fields, &n);
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(fields[i].name, "token"))
+				token = fields[i].value;
+	}
+	sg_err err = sg_oauth_revoke(api->model, token);
+	free(copy);
+	if (err)
+		return err;
+	resp->status = 200;
+	sg_buf_reset(&resp->body);
+	return SG_ERR_OK;
+}

@@ -1,0 +1,61 @@
+/*
+ * oauth.h - the OAuth 2.0 token service (reference 4.2-4.6): grants,
+ * bearer tokens, revocation and REST API auth scopes.
+ *
+ * Tokens are 86 characters of URL-safe base64 (64 random bytes) and are
+ * stored only as hashes in oauth_credential; client secrets likewise in
+ * oauth_entity.  Every refusal of the token endpoint is the same 401
+ * {"error_description":"access_denied","error":"server_error"}: the reason
+ * goes to the log only, as on the platform.
+ */
+#ifndef SG_AUTH_OAUTH_H
+#define SG_AUTH_OAUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/http.h"
+#include "model/model.h"
+
+#define SG_TOKEN_LEN 86
+
+struct sg_token_grant {
+	char access_token[SG_TOKEN_LEN + 8];
+	char refresh_token[SG_TOKEN_LEN + 8]; /* "" when the grant gives none */
+	char scope[512];
+	long long expires_in;
+};
+
+/* A validated bearer token. */
+struct sg_bearer {
+	char entity[SG_ID_LEN + 1]; /* oauth_entity sys_id */
+	char scope[512];
+};
+
+/*
+ * Runs a token request: params are the form fields (in order), basic_auth
+ * the Authorization header (client credentials may come there), in_query
+ * whether any parameter came in the URL.  SG_ERR_OAUTH_DENIED for every
+ * refusal.
+ */
+sg_err sg_oauth_grant(struct sg_model *m, const struct sg_kv *params, size_t n,
+		      const char *basic_auth, bool in_query, struct sg_token_grant *out);
+
+/* Marks an access or refresh token (and, for a refresh token, the access
+ * tokens issued from it) expired.  Unknown tokens are not an error. */
+sg_err sg_oauth_revoke(struct sg_model *m, const char *token);
+
+/* Checks "Bearer <token>": valid, unexpired, its application active, its
+ * user active and not locked out.  Cached; never runs a password hash. */
+sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_user *user,
+		      struct sg_bearer *bearer);
+
+/* Whether the token may call the REST API at path (e.g. "/api/now/v2/table/x")
+ * with method, under the REST API auth scopes. */
+bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const char *path,
+			   const char *method);
+
+/* Renders the token endpoint's refusal body. */
+const char *sg_oauth_denied_body(void);
+
+#endif
