@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "auth/oauth.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #define MAX_FIELDS 32
@@ -68,6 +69,8 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const str
 				    in_query, &g);
 	free(copy);
 	if (err) {
+		if (err != SG_ERR_OAUTH_DENIED)
+			sg_log_error("oauth: token request failed: %s", sg_err_name(err));
 		denied(resp);
 		return SG_ERR_OK;
 	}

@@ -225,7 +225,7 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 	const char *asked = param(p, n, "scope");
 	json_t *user = NULL;
 	const char *scope = "useraccount";
-	char refresh_id[SG_ID_LEN + 1] = "", id[SG_ID_LEN + 1];
+	char refresh_id[SG_ID_LEN + 1] = "", id[SG_ID_LEN + 1], kept_scope[512];
 	memset(out, 0, sizeof(*out));
 
 	if (!strcmp(grant, "password")) {
@@ -276,7 +276,9 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 			/* The refresh token stays the same while it is valid. */
 			snprintf(out->refresh_token, sizeof(out->refresh_token), "%s", rt);
 			snprintf(refresh_id, sizeof(refresh_id), "%s", sg_json_str(cred, "sys_id"));
-			scope = sg_json_str(cred, "scope");
+			/* the refresh token's scope, copied: cred goes before it is used */
+			snprintf(kept_scope, sizeof(kept_scope), "%s", sg_json_str(cred, "scope"));
+			scope = kept_scope;
 		}
 		json_decref(cred);
 	} else {
@@ -303,18 +305,13 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 sg_err sg_oauth_grant(struct sg_model *m, const struct sg_kv *params, size_t n,
 		      const char *basic_auth, bool in_query, struct sg_token_grant *out)
 {
+	/* No transaction around the grant: a refused password must still be
+	 * counted against the user (basic.c writes it). */
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
 		return err;
-	err = sg_conn_begin(ctx.conn, true);
-	if (!err) {
-		err = grant_in_ctx(&ctx, params, n, basic_auth, in_query, out);
-		if (err)
-			sg_conn_rollback(ctx.conn);
-		else
-			err = sg_conn_commit(ctx.conn);
-	}
+	err = grant_in_ctx(&ctx, params, n, basic_auth, in_query, out);
 	sg_ctx_end(&ctx);
 	return err;
 }
