@@ -389,7 +389,11 @@ static sg_err eval_default(struct sg__write *w, const struct sg_field *f, char *
 		js++;
 	if (!strncmp(js, "getNextObjNumberPadded()", 24))
 		return sg__number_next(w->ctx, w->cls, out);
-	if (!strncmp(js, "gs.getUserID()", 14)) {
+	if (!strncmp(js, "gs.generateGUID()", 17)) {
+		char id[SG_ID_LEN + 1];
+		sg_id_new(id);
+		*out = strdup(id);
+	} else if (!strncmp(js, "gs.getUserID()", 14)) {
 		*out = strdup(w->ctx->user.sys_id);
 	} else if (!strncmp(js, "gs.getUserName()", 16)) {
 		*out = strdup(w->ctx->user.user_name);

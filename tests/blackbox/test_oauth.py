@@ -150,6 +150,9 @@ def test_finout_integration_as_a_service(fresh):
     rows = fresh.get("/api/now/table/oauth_credential", params={"peer": entity["sys_id"]}).json()["result"]
     assert len(rows) == 2 and all("token" not in row for row in rows)
     assert {row["type"] for row in rows} == {"access_token", "refresh_token"}
+    # an application made through the Table API gets a generated client id
+    r = fresh.post("/api/now/table/oauth_entity", json={"name": "Made by hand"})
+    assert re.fullmatch(r"[0-9a-f]{32}", r.json()["result"]["client_id"])
     out = nowctl(fresh, "token", "list", "--app", "Finout").stdout
     assert tok not in out and "refresh_token" in out
     nowctl(fresh, "token", "revoke", "--app", "Finout")
