@@ -35,7 +35,11 @@ class Server:
             cmd.append("--demo")
         subprocess.run(cmd, check=True, env=env, capture_output=True)
         self.port = free_port()
-        args = [os.path.join(BIN, "nowd"), "--data", self.data, "--port", str(self.port), *extra]
+        self.extra = list(extra)
+        self.start(tls)
+
+    def start(self, tls=False):
+        args = [os.path.join(BIN, "nowd"), "--data", self.data, "--port", str(self.port), *self.extra]
         scheme = "http"
         if tls:
             cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
@@ -47,7 +51,7 @@ class Server:
             scheme = "https"
             self.cert = cert
         self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self.log = open(os.path.join(self.dir, "nowd.log"), "w+")
+        self.log = open(os.path.join(self.dir, "nowd.log"), "a+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -63,6 +67,12 @@ class Server:
         self.session.headers["Accept"] = "application/json"
         # Passed per request: REQUESTS_CA_BUNDLE would override a session-wide verify.
         self.verify = self.cert if tls else True
+
+    def kill(self):
+        """SIGKILL: no shutdown at all, as a crash or power cut would leave it."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.log.close()
 
     def output(self):
         self.log.flush()
