@@ -45,7 +45,7 @@ PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl
 UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit blackbox check-clang fuzz format clean
+.PHONY: all deps run test unit blackbox check-clang fuzz bench format clean
 all: $(PROGS)
 
 deps:
@@ -105,6 +105,12 @@ fuzz:
 		-max_len=4096 build/fuzz-corpus tests/fuzz/corpus/query > build/fuzz.log 2>&1 \
 		|| (tail -n 60 build/fuzz.log; echo "fuzz: FAILED"; exit 1)
 	@grep -E "^Done [0-9]+ runs" build/fuzz.log | sed 's/^/fuzz: /'
+
+# nowd beside nginx, json-server and a raw SQLite loop (bench/run.py); never part of make test.
+bench: deps
+	@sh scripts/bench-deps.sh
+	@$(MAKE) --no-print-directory MODE=release all
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 # A second compiler keeps us honest: clang must build the tree warning-free.
 check-clang:

@@ -1,0 +1,362 @@
+#!/usr/bin/python3
+"""make bench: nowd side by side with its peers and the machine's limit, in one run.
+
+Targets, all on loopback, all with the same records:
+  nowd         the release build, on a generated instance of N incidents
+  nginx        the same record and page bytes served as static files: what HTTP on
+               this machine allows
+  json-server  the JSON mock many projects use, with the same N incidents
+  sqlite loop  single-row durable inserts (WAL, synchronous=FULL) from one process:
+               the database's bound for a durable POST
+
+Every load is wrk, bounded in time, at 1 and 64 connections.  The table (requests/s,
+p50, p99, errors, start-up time, RSS after load, and the ratios the issue sets goals
+for) is printed and written to build/bench/results.md.  Goals are never asserted.
+
+    /usr/bin/python3 bench/run.py [--incidents 100000] [--duration 5] [--quick]
+"""
+import argparse
+import base64
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+import requests
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BIN = os.path.join(ROOT, "build", "release", "bin")
+PASSWORD = "Bench-pass-1"
+sys.path.insert(0, HERE)
+from query_times import load  # noqa: E402  the same generated incidents
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url, headers=None, timeout=60):
+    """Seconds until url first answers 2xx."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        try:
+            if requests.get(url, headers=headers, timeout=2).status_code < 300:
+                return time.perf_counter() - t0
+        except requests.RequestException:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def lua(work, name, method="GET", body=None, headers=None, paths=None, mix=None):
+    """Writes a wrk script; paths cycles through request paths, mix alternates requests."""
+    lines = []
+    for k, v in (headers or {}).items():
+        lines.append(f'wrk.headers["{k}"] = {json.dumps(v)}')
+    if method != "GET":
+        lines.append(f'wrk.method = "{method}"')
+    if body is not None:
+        lines.append(f"wrk.body = {json.dumps(body)}")
+    if paths:
+        lines.append("local paths = {" + ",".join(json.dumps(p) for p in paths) + "}")
+        lines.append("local i = 0")
+        lines.append("request = function() i = i % #paths + 1; return wrk.format(nil, paths[i]) end")
+    if mix:
+        get_path, post_path, post_body = mix
+        lines.append("local n = 0")
+        lines.append("request = function() n = n + 1\n"
+                     f"  if n % 5 == 0 then return wrk.format('POST', {json.dumps(post_path)}, nil, "
+                     f"{json.dumps(post_body)}) end\n"
+                     f"  return wrk.format('GET', {json.dumps(get_path)}) end")
+    path = os.path.join(work, name + ".lua")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def wrk(url, script, conns, duration):
+    threads = 1 if conns == 1 else 2
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s", "-s",
+           script, url]
+    out = subprocess.run(cmd, capture_output=True, text=True).stdout
+
+    def ms(label):
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if not m:
+            return float("nan")
+        v = float(m.group(1))
+        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "p50": ms("50"), "p99": ms("99"), "errors": errors}
+
+
+def sqlite_loop(work, seconds):
+    """Single-row durable inserts, one transaction each, as fast as one process can."""
+    db = os.path.join(work, "loop.db")
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE t (sys_id TEXT PRIMARY KEY, number TEXT, short_description TEXT, "
+                "state INTEGER, priority INTEGER, sys_created_on TEXT, sys_updated_on TEXT)")
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO t VALUES (?,?,?,?,?,?,?)",
+                    (uuid.uuid4().hex, f"INC{n:07d}", "bench", 1, 4, "2026-01-01 00:00:00", "2026-01-01 00:00:00"))
+        con.execute("COMMIT")
+        n += 1
+    con.close()
+    return n / (time.perf_counter() - t0)
+
+
+class Proc:
+    def __init__(self, args, log, cwd=None):
+        self.log = open(log, "w")
+        self.p = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+        self.log.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--incidents", type=int, default=100000)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="10,000 incidents, 2 s loads")
+    args = ap.parse_args()
+    if args.quick:
+        args.incidents, args.duration = 10000, 2
+    work = tempfile.mkdtemp(prefix="sg-bench-")
+    out_dir = os.path.join(ROOT, "build", "bench")
+    os.makedirs(out_dir, exist_ok=True)
+    rows, notes = [], {}
+    procs = []
+    try:
+        # ---- nowd -------------------------------------------------------------
+        data = os.path.join(work, "data")
+        env = dict(os.environ, NOWD_ADMIN_PASSWORD=PASSWORD)
+        subprocess.run([os.path.join(BIN, "nowctl"), "init", "--data", data], check=True, env=env,
+                       capture_output=True)
+        t0 = time.time()
+        groups, users, incs = load(os.path.join(data, "instance.db"), args.incidents)
+        print(f"loaded {args.incidents} incidents in {time.time() - t0:.1f} s", flush=True)
+        ctl = [os.path.join(BIN, "nowctl"), "--data", data]
+        subprocess.run(ctl + ["user", "add", "bench", "--password", PASSWORD, "--role", "itil"], check=True,
+                       capture_output=True)
+        subprocess.run(ctl + ["property", "set", "glide.oauth.inbound.client.credential.grant_type.enabled",
+                              "true"], check=True, capture_output=True)
+        app = json.loads(subprocess.run(ctl + ["--json", "oauth", "add", "bench", "--grant", "client_credentials",
+                                               "--user", "bench"], check=True, capture_output=True,
+                                              text=True).stdout)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+        sid = incs[len(incs) // 2][0]
+        nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port)], os.path.join(work, "nowd.log"))
+        procs.append(nowd)
+        start = wait_ready(f"{base}/api/now/table/incident/{sid}", {"Authorization": basic})
+        notes["nowd start-up"] = start
+        tok = requests.post(base + "/oauth_token.do", data={"grant_type": "client_credentials",
+                            "client_id": app["client_id"], "client_secret": app["client_secret"]}).json()["access_token"]
+        bearer = f"Bearer {tok}"
+        page_q = "/api/now/table/incident?sysparm_query=active%3Dtrue%5Epriority%3C%3D2%5EORDERBYDESCsys_updated_on&sysparm_limit=100"
+        record_bytes = requests.get(f"{base}/api/now/table/incident/{sid}", headers={"Authorization": basic}).content
+        page_bytes = requests.get(base + page_q, headers={"Authorization": basic}).content
+        post_body = json.dumps({"short_description": "bench incident", "impact": "2", "urgency": "2",
+                                "caller_id": users[1], "assignment_group": groups[2]})
+        ops = [
+            ("GET one (Basic)", f"/api/now/table/incident/{sid}", lua(work, "get_basic", headers={"Authorization": basic})),
+            ("GET one (Bearer)", f"/api/now/table/incident/{sid}", lua(work, "get_bearer", headers={"Authorization": bearer})),
+            ("page of 100", page_q, lua(work, "page", headers={"Authorization": basic})),
+            ("page of 100, display_value=all", page_q + "&sysparm_display_value=all",
+             lua(work, "page_all", headers={"Authorization": basic})),
+            ("POST incident", "/api/now/table/incident",
+             lua(work, "post", "POST", post_body, {"Authorization": basic, "Content-Type": "application/json"})),
+            ("PATCH incident", f"/api/now/table/incident/{sid}",
+             lua(work, "patch", "PATCH", json.dumps({"urgency": "1"}),
+                 {"Authorization": basic, "Content-Type": "application/json"})),
+            ("token: password grant", "/oauth_token.do",
+             lua(work, "tok_pw", "POST", f"grant_type=password&client_id={app['client_id']}&client_secret="
+                 f"{app['client_secret']}&username=bench&password={PASSWORD}",
+                 {"Content-Type": "application/x-www-form-urlencoded"})),
+            ("token: client credentials", "/oauth_token.do",
+             lua(work, "tok_cc", "POST", f"grant_type=client_credentials&client_id={app['client_id']}&client_secret="
+                 f"{app['client_secret']}", {"Content-Type": "application/x-www-form-urlencoded"})),
+            ("80/20 read/write mix", "/",
+             lua(work, "mix", headers={"Authorization": basic, "Content-Type": "application/json"},
+                 mix=(f"/api/now/table/incident/{sid}", "/api/now/table/incident", post_body))),
+        ]
+        for name, path, script in ops:
+            for conns in (1, 64):
+                r = wrk(base + path, script, conns, args.duration)
+                rows.append(("nowd", name, conns, r))
+                print(f"nowd {name} c={conns}: {r['rps']:.0f} req/s", flush=True)
+        notes["nowd RSS after load (MiB)"] = rss_mib(nowd.p.pid)
+        nowd.stop()
+        procs.remove(nowd)
+
+        # ---- nginx: the same bytes, static ----------------------------------------
+        www = os.path.join(work, "www")
+        os.makedirs(www)
+        with open(os.path.join(www, "record.json"), "wb") as f:
+            f.write(record_bytes)
+        with open(os.path.join(www, "page.json"), "wb") as f:
+            f.write(page_bytes)
+        nport = free_port()
+        conf = os.path.join(work, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 2;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/nginx-tmp;
+  server {{
+    listen 127.0.0.1:{nport};
+    root {www};
+    location / {{ default_type application/json; }}
+  }}
+}}
+""")
+        os.chmod(work, 0o755)
+        os.chmod(www, 0o755)
+        ng = Proc(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"], os.path.join(work, "nginx.log"))
+        procs.append(ng)
+        notes["nginx start-up"] = wait_ready(f"http://127.0.0.1:{nport}/record.json")
+        plain = lua(work, "plain")
+        for name, path in (("GET one (Basic)", "/record.json"), ("page of 100", "/page.json")):
+            for conns in (1, 64):
+                r = wrk(f"http://127.0.0.1:{nport}{path}", plain, conns, args.duration)
+                rows.append(("nginx", name, conns, r))
+                print(f"nginx {name} c={conns}: {r['rps']:.0f} req/s", flush=True)
+        notes["nginx RSS after load (MiB)"] = rss_mib(ng.p.pid)
+        ng.stop()
+        procs.remove(ng)
+
+        # ---- json-server with the same incidents ------------------------------------
+        js = os.path.join(HERE, "node_modules", ".bin", "json-server")
+        if os.path.exists(js):
+            con = sqlite3.connect(os.path.join(data, "instance.db"))
+            con.row_factory = sqlite3.Row
+            cur = con.execute("SELECT * FROM task WHERE sys_class_name = 'incident'")
+            db = {"incidents": [{k: ("" if r[k] is None else str(r[k])) for k in r.keys()} | {"id": r["sys_id"]}
+                                for r in cur]}
+            con.close()
+            with open(os.path.join(work, "db.json"), "w") as f:
+                json.dump(db, f)
+            del db
+            jport = free_port()
+            jsrv = Proc([js, "--port", str(jport), "--host", "127.0.0.1", "--quiet", os.path.join(work, "db.json")],
+                        os.path.join(work, "json-server.log"), cwd=work)
+            procs.append(jsrv)
+            notes["json-server start-up"] = wait_ready(f"http://127.0.0.1:{jport}/incidents/{sid}", timeout=120)
+            jb = f"http://127.0.0.1:{jport}"
+            for name, path, script in (
+                    ("GET one (Basic)", f"/incidents/{sid}", plain),
+                    ("page of 100", "/incidents?active=true&_sort=sys_updated_on&_order=desc&_limit=100", plain),
+                    ("POST incident", "/incidents",
+                     lua(work, "js_post", "POST", post_body, {"Content-Type": "application/json"}))):
+                for conns in (1, 64):
+                    r = wrk(jb + path, script, conns, min(args.duration, 5))
+                    rows.append(("json-server", name, conns, r))
+                    print(f"json-server {name} c={conns}: {r['rps']:.0f} req/s", flush=True)
+            notes["json-server RSS after load (MiB)"] = rss_mib(jsrv.p.pid)
+            jsrv.stop()
+            procs.remove(jsrv)
+        else:
+            print("json-server not installed (scripts/bench-deps.sh): skipped", flush=True)
+
+        # ---- the database's bound ----------------------------------------------------
+        loop = sqlite_loop(work, args.duration)
+        rows.append(("sqlite loop", "POST incident", 1, {"rps": loop, "p50": float("nan"),
+                                                         "p99": float("nan"), "errors": 0}))
+        print(f"sqlite durable insert loop: {loop:.0f} rows/s", flush=True)
+    finally:
+        for p in procs:
+            p.stop()
+
+    report = render(rows, notes, args)
+    print(report)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(report)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def render(rows, notes, args):
+    def get(target, name, conns):
+        for t, n, c, r in rows:
+            if (t, n, c) == (target, name, conns):
+                return r
+        return None
+
+    out = [f"# make bench — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
+           f"{args.incidents} incidents; wrk on loopback, {args.duration} s per load; "
+           f"{os.cpu_count()} cores.", "",
+           "| target | operation | conns | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|---|"]
+    for t, n, c, r in rows:
+        out.append(f"| {t} | {n} | {c} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
+    out += ["", "| measure | value |", "|---|---|"]
+    for k, v in notes.items():
+        out.append(f"| {k} | {v * 1000:.0f} ms |" if "start-up" in k else f"| {k} | {v:.1f} |")
+    out += ["", "## Ratios against the goals", "", "| goal | ratio | met |", "|---|---|---|"]
+
+    def ratio(label, a, b, goal):
+        if a and b and b["rps"]:
+            v = a["rps"] / b["rps"]
+            out.append(f"| {label} ≥ {goal} | {v:.2f} | {'yes' if v >= goal else 'no'} |")
+
+    for c in (1, 64):
+        ratio(f"GET one / nginx record, c={c}", get("nowd", "GET one (Basic)", c), get("nginx", "GET one (Basic)", c), 0.5)
+        ratio(f"page of 100 / nginx page, c={c}", get("nowd", "page of 100", c), get("nginx", "page of 100", c), 0.35)
+        ratio(f"durable POST / sqlite loop, c={c}", get("nowd", "POST incident", c),
+              get("sqlite loop", "POST incident", 1), 1.0)
+        for name in ("GET one (Basic)", "page of 100", "POST incident"):
+            a, b = get("nowd", name, c), get("json-server", name, c)
+            if a and b and b["rps"]:
+                out.append(f"| {name} / json-server, c={c} (info) | {a['rps'] / b['rps']:.1f} | |")
+    start = notes.get("nowd start-up")
+    rss = notes.get("nowd RSS after load (MiB)")
+    if start is not None:
+        out.append(f"| start-up ≤ 100 ms | {start * 1000:.0f} ms | {'yes' if start <= 0.1 else 'no'} |")
+    if rss is not None:
+        out.append(f"| RSS ≤ 64 MiB | {rss:.1f} MiB | {'yes' if rss <= 64 else 'no'} |")
+    errs = sum(r["errors"] for t, n, c, r in rows if t == "nowd" and c == 64)
+    out.append(f"| no errors at 64 connections | {errs} | {'yes' if errs == 0 else 'no'} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main()
