@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "auth/acl.h"
+#include "core/buf.h"
 #include "core/json.h"
 
 enum sg_dv sg_render_parse_dv(const char *s)
@@ -22,13 +23,15 @@ enum sg_dv sg_render_parse_dv(const char *s)
 
 static json_t *link_to(const struct sg_render_opts *o, const char *table, const char *id)
 {
-	size_t n = strlen(o->base_url) + strlen(table) + strlen(id) + 32;
-	char *s = malloc(n);
-	if (!s)
-		return NULL;
-	snprintf(s, n, "%sapi/now/table/%s/%s", o->base_url, table, id);
-	json_t *j = json_string(s);
-	free(s);
+	struct sg_buf b;
+	sg_buf_init(&b, 64 * 1024);
+	sg_buf_puts(&b, o->base_url);
+	sg_buf_puts(&b, "api/now/table/");
+	sg_buf_puts(&b, table);
+	sg_buf_putc(&b, '/');
+	sg_buf_puts(&b, id);
+	json_t *j = sg_buf_failed(&b) ? NULL : json_stringn_nocheck(sg_buf_str(&b), b.len);
+	sg_buf_cleanup(&b);
 	return j;
 }
 
@@ -44,7 +47,7 @@ static json_t *shape(struct sg_ctx *ctx, const struct sg_table *cls, const struc
 
 	if (o->dv == SG_DV_FALSE) {
 		if (!ref_table || !*raw || o->exclude_link)
-			return json_string(raw);
+			return json_string_nocheck(raw);
 		return json_pack("{s:o, s:s}", "link", link_to(o, ref_table, raw), "value", raw);
 	}
 	char *dv = sg_rec_display(ctx, cls, f, rec_id, raw);
@@ -66,6 +69,47 @@ static json_t *shape(struct sg_ctx *ctx, const struct sg_table *cls, const struc
 	return out;
 }
 
+/* The position of f in t->fields (sorted by element), or -1. */
+static long field_index(const struct sg_table *t, const char *element)
+{
+	size_t lo = 0, hi = t->nfields;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(t->fields[mid]->element, element);
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* A plain field of t (no dot-walk): the common case, kept cheap. */
+static bool add_plain(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_table *cls,
+		      json_t *rec, json_t *out, const char *name, const struct sg_render_opts *o)
+{
+	long i = field_index(t, name);
+	if (i < 0)
+		return true; /* unknown names are ignored */
+	const struct sg_field *f = t->fields[i];
+	if (f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2)
+		return true; /* never returned */
+	/* A field the user may not read is left out [c_RESTAPI.md]. */
+	const signed char *plan = sg_acl_read_plan(ctx, t);
+	if (plan && (plan[i] == 0 ||
+		     (plan[i] < 0 && !sg_acl_field(ctx, t, name, SG_ACL_READ, rec))))
+		return true;
+	const char *raw = sg_json_str(rec, name);
+	const char *id = sg_json_str(rec, "sys_id");
+	json_t *v = shape(ctx, cls, f, id ? id : "", raw ? raw : "", o);
+	if (!v)
+		return false;
+	json_object_set_new_nocheck(out, name, v);
+	return true;
+}
+
 static bool add_field(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, json_t *out,
 		      const char *name, const struct sg_render_opts *o)
 {
@@ -75,6 +119,10 @@ static bool add_field(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
 	char rec_id[SG_ID_LEN + 1] = "";
 	if (json_object_get(out, name))
 		return true;
+	if (!strchr(name, '.')) {
+		const struct sg_table *rc = sg_dict_table(ctx->dict, sg_json_str(rec, "sys_class_name"));
+		return add_plain(ctx, t, rc ? rc : t, rec, out, name, o);
+	}
 	if (!sg_rec_walk(ctx, t, rec, name, &f, &cls, &raw, rec_id))
 		return true; /* unknown names are ignored */
 	if (f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2) {
@@ -127,11 +175,12 @@ json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *r
 			p = comma + 1;
 		}
 	} else {
+		const struct sg_table *rc = sg_dict_table(ctx->dict, sg_json_str(rec, "sys_class_name"));
 		const char *key;
 		json_t *v;
 		json_object_foreach(rec, key, v)
 		{
-			if (!(ok = add_field(ctx, t, rec, out, key, o)))
+			if (!(ok = add_plain(ctx, t, rc ? rc : t, rec, out, key, o)))
 				break;
 		}
 	}

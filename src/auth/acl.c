@@ -225,6 +225,7 @@ struct memo {
 	json_t *cond;	   /* rule sys_id -> {record sys_id: true/false} */
 	json_t *page;	   /* sys_ids of the rows being filtered, or NULL */
 	unsigned long cond_evals; /* conditions consulted so far */
+	struct sg_map plans; /* table name -> field read plan (malloc'd) */
 };
 
 static struct memo *memo_of(struct sg_ctx *ctx)
@@ -252,6 +253,7 @@ static struct memo *memo_of(struct sg_ctx *ctx)
 	pthread_mutex_unlock(&c->lock);
 	m->decisions = json_object();
 	m->cond = json_object();
+	sg_map_init(&m->plans);
 	ctx->acl_memo = m;
 	return m;
 }
@@ -270,6 +272,10 @@ static void ctx_ended(struct sg_ctx *ctx)
 	json_decref(m->decisions);
 	json_decref(m->cond);
 	json_decref(m->page);
+	for (size_t i = 0; i < m->plans.cap; i++)
+		if (m->plans.slots[i].key)
+			free(m->plans.slots[i].value);
+	sg_map_cleanup(&m->plans);
 	free(m);
 	ctx->acl_memo = NULL;
 }
@@ -640,8 +646,11 @@ sg_err sg_acl_filter_rows(struct sg_ctx *ctx, const struct sg_table *t, json_t *
 	return SG_ERR_OK;
 }
 
-static enum verdict field_level(struct sg_ctx *ctx, struct memo *m, const struct sg_table *t,
-				const char *element, enum sg_acl_op op, json_t *rec)
+/* The field-level verdict; *conditional (when given) tells whether the
+ * deciding level holds an ACL whose answer depends on the record. */
+static enum verdict field_level_ex(struct sg_ctx *ctx, struct memo *m, const struct sg_table *t,
+				   const char *element, enum sg_acl_op op, json_t *rec,
+				   bool *conditional)
 {
 	char name[256];
 	/* t.f, parents' .f, *.f, then t.*, parents' .*, *.* */
@@ -649,14 +658,48 @@ static enum verdict field_level(struct sg_ctx *ctx, struct memo *m, const struct
 		const char *suffix = pass == 0 ? element : "*";
 		for (const struct sg_table *p = t;; p = p->super) {
 			snprintf(name, sizeof(name), "%s.%s", p ? p->name : "*", suffix);
-			enum verdict v = level_verdict(ctx, m, rules_at(m, op, name), t, rec);
-			if (v != V_NONE)
+			const struct rule_list *l = rules_at(m, op, name);
+			enum verdict v = level_verdict(ctx, m, l, t, rec);
+			if (v != V_NONE) {
+				for (size_t i = 0; conditional && l && i < l->n; i++)
+					*conditional |= *l->rules[i]->condition || l->rules[i]->script;
 				return v;
+			}
 			if (!p)
 				break;
 		}
 	}
 	return V_NONE;
+}
+
+static enum verdict field_level(struct sg_ctx *ctx, struct memo *m, const struct sg_table *t,
+				const char *element, enum sg_acl_op op, json_t *rec)
+{
+	return field_level_ex(ctx, m, t, element, op, rec, NULL);
+}
+
+const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t)
+{
+	if (ctx->system)
+		return NULL;
+	struct memo *m = memo_of(ctx);
+	if (!m)
+		return NULL;
+	signed char *plan = sg_map_get(&m->plans, t->name);
+	if (plan)
+		return plan;
+	plan = malloc(t->nfields ? t->nfields : 1);
+	if (!plan || !sg_map_put(&m->plans, t->name, plan)) {
+		free(plan);
+		return NULL;
+	}
+	for (size_t i = 0; i < t->nfields; i++) {
+		bool conditional = false;
+		enum verdict v = field_level_ex(ctx, m, t, t->fields[i]->element, SG_ACL_READ, NULL,
+						&conditional);
+		plan[i] = conditional ? -1 : v == V_DENY ? 0 : 1;
+	}
+	return plan;
 }
 
 bool sg_acl_field(struct sg_ctx *ctx, const struct sg_table *cls, const char *element,

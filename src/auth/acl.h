@@ -50,6 +50,11 @@ sg_err sg_acl_filter_rows(struct sg_ctx *ctx, const struct sg_table *t, json_t *
 bool sg_acl_field(struct sg_ctx *ctx, const struct sg_table *cls, const char *element,
 		  enum sg_acl_op op, json_t *rec);
 
+/* Read decisions for every field of t (in t->fields order), made once per
+ * request: 1 readable, 0 not, -1 depends on the record (ask sg_acl_field).
+ * NULL when no ACL applies (the system).  Borrowed. */
+const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t);
+
 /* True when every field the query names (first segment of each path) may
  * be read. */
 bool sg_acl_query_fields(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q);

@@ -64,7 +64,7 @@ static int read_row(void *ud, int ncol, const char *const *names, const char *co
 			v = vals[col] ? vals[col] : "";
 			col++;
 		}
-		json_object_set_new(rec, f->element, json_string(v));
+		json_object_set_new_nocheck(rec, f->element, json_string_nocheck(v));
 	}
 	json_array_append_new(r->out, rec);
 	return 0;

@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,6 +357,27 @@ static char *read_file(const char *path)
 	return sg_buf_steal(&b);
 }
 
+/* Background upkeep until stop is set: a passive checkpoint every 200 ms,
+ * planner statistics a second after start and then every ten minutes. */
+struct upkeep {
+	struct sg_model *model;
+	atomic_bool stop;
+};
+
+static void *upkeep_main(void *arg)
+{
+	struct upkeep *u = arg;
+	sg_conn *c = sg_store_conn(u->model->store);
+	for (long tick = 0; c && !atomic_load(&u->stop); tick++) {
+		sg_err err = sg_conn_maintain(c, tick % 3000 == 5);
+		if (err && err != SG_ERR_BUSY)
+			sg_log_warn("upkeep: %s", sg_err_name(err));
+		struct timespec ts = {0, 200 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
 static void usage(FILE *f)
 {
 	fputs("usage: nowd --data DIR [--listen ADDR] [--port N] [--base-url URL]\n"
@@ -462,10 +485,17 @@ int main(int argc, char **argv)
 	}
 	sg_log_info("nowd listening on %s://%s:%u (data %s)", s.tls ? "https" : "http",
 		    listen_addr, s.port, data);
+	struct upkeep upkeep = {.model = model};
+	pthread_t upkeep_thread;
+	bool upkeep_running = pthread_create(&upkeep_thread, NULL, upkeep_main, &upkeep) == 0;
 	int sig;
 	sigwait(&set, &sig);
 	sg_log_info("nowd: signal %d, shutting down", sig);
 	MHD_stop_daemon(d);
+	if (upkeep_running) {
+		atomic_store(&upkeep.stop, true);
+		pthread_join(upkeep_thread, NULL);
+	}
 	sg_model_close(model);
 	sg_tz_cleanup();
 	free(cert_pem);

@@ -17,6 +17,7 @@ struct sg_conn {
 	struct sg_conn *next_in_store;
 	int depth; /* nested begin() calls; only the outermost reaches the backend */
 	bool failed;
+	bool writing; /* holds the store's write lock */
 };
 
 struct sg_store {
@@ -25,6 +26,9 @@ struct sg_store {
 	unsigned long serial; /* tells this store from a later one at the same address */
 	pthread_mutex_t lock;
 	struct sg_conn *conns;
+	/* Writers of this process queue here rather than in the database's
+	 * busy handler, whose sleeps make waits long and unfair. */
+	pthread_mutex_t write_lock;
 };
 
 /* Each thread remembers its connection for a few stores at most. */
@@ -176,6 +180,7 @@ sg_err sg_store_open(const char *target, bool create, sg_store **out)
 	s->ops = &sg_store_sqlite;
 	s->serial = atomic_fetch_add(&next_serial, 1);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->write_lock, NULL);
 	sg_err err = s->ops->open(target, create, &s->db);
 	if (err) {
 		pthread_mutex_destroy(&s->lock);
@@ -202,6 +207,7 @@ void sg_store_close(sg_store *s)
 	}
 	s->ops->close(s->db);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->write_lock);
 	free(s);
 }
 
@@ -243,14 +249,28 @@ sg_conn *sg_store_conn(sg_store *s)
  * groups several operations (nowctl loading demo data) wraps them in its own.
  * A failure anywhere inside makes the outermost commit roll back.
  */
+static void release_write(sg_conn *c)
+{
+	if (c->writing) {
+		c->writing = false;
+		pthread_mutex_unlock(&c->store->write_lock);
+	}
+}
+
 sg_err sg_conn_begin(sg_conn *c, bool write)
 {
 	if (c->depth++ > 0)
 		return SG_ERR_OK;
 	c->failed = false;
+	if (write) {
+		pthread_mutex_lock(&c->store->write_lock);
+		c->writing = true;
+	}
 	sg_err err = c->store->ops->begin(c->impl, write);
-	if (err)
+	if (err) {
 		c->depth = 0;
+		release_write(c);
+	}
 	return err;
 }
 
@@ -262,11 +282,13 @@ sg_err sg_conn_commit(sg_conn *c)
 		return SG_ERR_OK;
 	if (c->failed) {
 		c->store->ops->rollback(c->impl);
+		release_write(c);
 		return SG_ERR_STORE;
 	}
 	sg_err err = c->store->ops->commit(c->impl);
 	if (err)
 		c->store->ops->rollback(c->impl);
+	release_write(c);
 	return err;
 }
 
@@ -279,6 +301,7 @@ void sg_conn_rollback(sg_conn *c)
 		return;
 	}
 	c->store->ops->rollback(c->impl);
+	release_write(c);
 }
 
 sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
@@ -306,6 +329,11 @@ sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, int 
 {
 	return c->store->ops->index_hint ? c->store->ops->index_hint(c->impl, table, index, fraction)
 					 : SG_ERR_OK;
+}
+
+sg_err sg_conn_maintain(sg_conn *c, bool analyze)
+{
+	return c->store->ops->maintain ? c->store->ops->maintain(c->impl, analyze) : SG_ERR_OK;
 }
 
 const struct sg_store_ops *sg_conn_ops(sg_conn *c)

@@ -98,6 +98,10 @@ struct sg_store_ops {
 	 * 1 row in fraction (a class in a hierarchy: low selectivity), so the
 	 * planner prefers selective indexes.  May do nothing. */
 	sg_err (*index_hint)(void *conn, const char *table, const char *index, int fraction);
+	/* Upkeep run from a background thread: move committed pages out of the
+	 * log (so no request pays for it), and refresh planner statistics when
+	 * analyze is set.  May do nothing. */
+	sg_err (*maintain)(void *conn, bool analyze);
 };
 
 typedef struct sg_store sg_store;
@@ -125,6 +129,7 @@ sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
 sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud);
 const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type);
 sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, int fraction);
+sg_err sg_conn_maintain(sg_conn *c, bool analyze);
 /* The backend's SQL dialect hooks. */
 const struct sg_store_ops *sg_conn_ops(sg_conn *c);
 /* Runs a statement with no parameters (DDL, pragmas). */
