@@ -57,7 +57,7 @@ static sg_err create_index(struct sg_ctx *ctx, const char *table, const char *el
 	 * reads half the table through this index instead of walking a better
 	 * one (active=true^...^ORDERBYsys_updated_on). */
 	if (!err && type == SG_FT_BOOLEAN)
-		err = sg_conn_index_hint(ctx->conn, table, name, 2);
+		err = sg_conn_index_hint(ctx->conn, table, name, "1000000 500000");
 	return err;
 }
 
@@ -83,7 +83,44 @@ static sg_err create_class_index(struct sg_ctx *ctx, const char *root)
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
 	if (!err)
-		err = sg_conn_index_hint(ctx->conn, root, name, 5);
+		err = sg_conn_index_hint(ctx->conn, root, name, "1000000 200000 1");
+	return err;
+}
+
+/*
+ * Lists integrations poll most are "active=true^...^ORDERBYDESCsys_updated_on"
+ * with X-Total-Count: an index on (class, active, updated) carrying the
+ * usual extra filters lets both the page and its count read the index
+ * alone, in order.
+ */
+static sg_err create_active_index(struct sg_ctx *ctx, const struct sg_table *root)
+{
+	static const char *tail[] = {"priority", "state", "assignment_group"};
+	if (!sg_table_field(root, "active") || !sg_table_field(root, "sys_updated_on"))
+		return SG_ERR_OK;
+	char name[200];
+	snprintf(name, sizeof(name), "ix_%s_class_active", root->name);
+	if (!sg_str_is_ident(name, 80))
+		return SG_ERR_OK;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "CREATE INDEX IF NOT EXISTS ");
+	sg_sql_ident(&q, name);
+	sg_sql_raw(&q, " ON ");
+	sg_sql_ident(&q, root->name);
+	sg_sql_raw(&q, " (\"sys_class_name\", \"active\", \"sys_updated_on\"");
+	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
+		const struct sg_field *f = sg_table_field(root, tail[i]);
+		if (!f || !sg_field_is_stored(f))
+			continue;
+		sg_sql_raw(&q, ", ");
+		sg_sql_ident(&q, tail[i]);
+	}
+	sg_sql_raw(&q, ")");
+	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	if (!err)
+		err = sg_conn_index_hint(ctx->conn, root->name, name, "1000000 200000 100000 1 1 1 1");
 	return err;
 }
 
@@ -123,6 +160,8 @@ sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root)
 	}
 	if (!err && root->hierarchy)
 		err = create_class_index(ctx, root->name);
+	if (!err && root->hierarchy)
+		err = create_active_index(ctx, root);
 	sg_map_cleanup(&seen);
 	return err;
 }

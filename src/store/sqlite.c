@@ -342,12 +342,10 @@ static bool sq_date_part(struct sg_sql *q, const char *alias, const char *col, c
  * prefer a class index to a unique number.  A sqlite_stat1 row for the
  * index says otherwise; a real ANALYZE later replaces it.
  */
-static sg_err sq_index_hint(void *connp, const char *table, const char *index, int fraction)
+static sg_err sq_index_hint(void *connp, const char *table, const char *index, const char *stat)
 {
 	struct sq_conn *c = connp;
 	sg_err err = run(c, "ANALYZE sqlite_schema");
-	char stat[64];
-	snprintf(stat, sizeof(stat), "1000000 %d 1", 1000000 / (fraction > 0 ? fraction : 1));
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "DELETE FROM sqlite_stat1 WHERE idx = ");

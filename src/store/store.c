@@ -325,9 +325,9 @@ const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
 	return c->store->ops->type_name(type);
 }
 
-sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, int fraction)
+sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, const char *stat)
 {
-	return c->store->ops->index_hint ? c->store->ops->index_hint(c->impl, table, index, fraction)
+	return c->store->ops->index_hint ? c->store->ops->index_hint(c->impl, table, index, stat)
 					 : SG_ERR_OK;
 }
 

@@ -94,10 +94,10 @@ struct sg_store_ops {
 	 * (dayofweek 0=Sunday, month 1-12, year, hour, dayofmonth, quarter).
 	 * False when the part is unknown (nothing appended). */
 	bool (*date_part)(struct sg_sql *q, const char *alias, const char *col, const char *part);
-	/* Planner hint: equality on the first column of index matches about
-	 * 1 row in fraction (a class in a hierarchy: low selectivity), so the
-	 * planner prefers selective indexes.  May do nothing. */
-	sg_err (*index_hint)(void *conn, const char *table, const char *index, int fraction);
+	/* Planner hint: stat is sqlite_stat1's "rows per-prefix-rows..." for
+	 * index, for indexes whose leading columns are not selective (a class,
+	 * a flag), so the planner prefers selective ones.  May do nothing. */
+	sg_err (*index_hint)(void *conn, const char *table, const char *index, const char *stat);
 	/* Upkeep run from a background thread: move committed pages out of the
 	 * log (so no request pays for it), and refresh planner statistics when
 	 * analyze is set.  May do nothing. */
@@ -128,7 +128,7 @@ sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
 		    long long *changes);
 sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud);
 const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type);
-sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, int fraction);
+sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, const char *stat);
 sg_err sg_conn_maintain(sg_conn *c, bool analyze);
 /* The backend's SQL dialect hooks. */
 const struct sg_store_ops *sg_conn_ops(sg_conn *c);
