@@ -49,6 +49,15 @@ struct caches {
 	struct sg_map users; /* user sys_id -> struct role_entry * */
 	json_t *elevated;    /* names of elevated-privilege roles, as of elevated_gen */
 	unsigned long elevated_gen;
+	struct sg_map plans; /* "user:elevate:table" -> struct plan_entry * */
+};
+
+/* A field read plan kept across requests while roles and ACLs stand still. */
+struct plan_entry {
+	unsigned long users_gen, acl_gen;
+	void *dict; /* the dictionary the field order comes from */
+	size_t n;
+	signed char plan[];
 };
 
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -83,6 +92,7 @@ static struct caches *caches_of(struct sg_model *m)
 		if (c) {
 			pthread_mutex_init(&c->lock, NULL);
 			sg_map_init(&c->users);
+			sg_map_init(&c->plans);
 		}
 		m->acl_cache = c;
 	}
@@ -104,6 +114,10 @@ static void model_closed(struct sg_model *m)
 		}
 	}
 	sg_map_cleanup(&c->users);
+	for (size_t i = 0; i < c->plans.cap; i++)
+		if (c->plans.slots[i].key)
+			free(c->plans.slots[i].value);
+	sg_map_cleanup(&c->plans);
 	json_decref(c->elevated);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -693,11 +707,45 @@ const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t
 		free(plan);
 		return NULL;
 	}
+	/* The same user with the same roles and ACLs gets the same plan: keep
+	 * it across requests (computing it walks ~10 ACL levels per field). */
+	struct caches *c = caches_of(ctx->model);
+	unsigned long ug = atomic_load(&ctx->model->users_gen);
+	unsigned long ag = atomic_load(&ctx->model->acl_gen);
+	char key[300];
+	snprintf(key, sizeof(key), "%s:%s:%s", ctx->user.sys_id, ctx->elevate ? ctx->elevate : "",
+		 t->name);
+	bool found = false;
+	if (c) {
+		pthread_mutex_lock(&c->lock);
+		struct plan_entry *e = sg_map_get(&c->plans, key);
+		if (e && e->users_gen == ug && e->acl_gen == ag && e->dict == (void *)ctx->dict &&
+		    e->n == t->nfields) {
+			memcpy(plan, e->plan, t->nfields);
+			found = true;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (found)
+		return plan;
 	for (size_t i = 0; i < t->nfields; i++) {
 		bool conditional = false;
 		enum verdict v = field_level_ex(ctx, m, t, t->fields[i]->element, SG_ACL_READ, NULL,
 						&conditional);
 		plan[i] = conditional ? -1 : v == V_DENY ? 0 : 1;
+	}
+	struct plan_entry *e = c ? malloc(sizeof(*e) + t->nfields) : NULL;
+	if (e) {
+		e->users_gen = ug;
+		e->acl_gen = ag;
+		e->dict = ctx->dict;
+		e->n = t->nfields;
+		memcpy(e->plan, plan, t->nfields);
+		pthread_mutex_lock(&c->lock);
+		free(sg_map_get(&c->plans, key));
+		if (!sg_map_put(&c->plans, key, e))
+			free(e);
+		pthread_mutex_unlock(&c->lock);
 	}
 	return plan;
 }
