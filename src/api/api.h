@@ -62,6 +62,14 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		       const struct sg_route_params *params, struct sg_resp *resp);
 
+/* The query of a read: the table (INVALID_TABLE), its read ACL by roles
+ * (ACL_READ_TABLE), sysparm_query and name=value filters into q, and read
+ * access to every field q names (ACL_QUERY_FIELD).  *t is set when the
+ * table exists. */
+struct sg_query;
+sg_err sg_api_read_query(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
+			 const struct sg_table **t, struct sg_query *q);
+
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		    const struct sg_route_params *params, struct sg_resp *resp);

@@ -47,11 +47,6 @@ static void copy(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%.*s", (int)size - 1, src);
 }
 
-static bool is_sysparm(const char *name)
-{
-	return !strncmp(name, "sysparm_", 8) || !strcmp(name, "api_version");
-}
-
 static void add_aggs(const struct sg_req *req, const char *param, const char *fn,
 		     struct sg_agg *aggs, size_t *n)
 {
@@ -94,24 +89,14 @@ sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req 
 		    const struct sg_route_params *params, struct sg_resp *resp)
 {
 	(void)api;
-	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
-	if (!t) {
-		sg_ctx_set_err(ctx, "%s", params->table);
-		return SG_ERR_INVALID_TABLE;
-	}
-	if (!sg_acl_table_may(ctx, t, SG_ACL_READ)) {
-		sg_ctx_set_err(ctx, "%s", t->name);
-		return SG_ERR_ACL_READ_TABLE;
-	}
+	const struct sg_table *t;
 	struct sg_query q;
 	sg_query_init(&q);
-	sg_err err = sg_query_parse(&q, sg_req_arg(req, "sysparm_query")) ? SG_ERR_OK : SG_ERR_NOMEM;
-	if (!err && !sg_acl_query_fields(ctx, t, &q))
-		err = SG_ERR_ACL_QUERY_FIELD;
-	for (size_t i = 0; !err && i < req->nargs; i++)
-		if (!is_sysparm(req->args[i].name) &&
-		    !sg_query_add_eq(&q, req->args[i].name, req->args[i].value))
-			err = SG_ERR_NOMEM;
+	sg_err err = sg_api_read_query(ctx, req, params->table, &t, &q);
+	if (err) {
+		sg_query_cleanup(&q);
+		return err;
+	}
 
 	static __thread struct sg_agg aggs[MAX_ITEMS * 4];
 	static __thread struct sg_having having[MAX_ITEMS];

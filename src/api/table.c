@@ -94,33 +94,40 @@ static bool is_sysparm(const char *name)
 	return !strncmp(name, "sysparm_", 8) || !strcmp(name, "api_version");
 }
 
+sg_err sg_api_read_query(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
+			 const struct sg_table **out, struct sg_query *q)
+{
+	const struct sg_table *t = sg_dict_table(ctx->dict, table);
+	*out = t;
+	if (!t) {
+		sg_ctx_set_err(ctx, "%s", table);
+		return SG_ERR_INVALID_TABLE;
+	}
+	/* Role-only table check before the query runs [5.3]. */
+	if (!sg_acl_table_may(ctx, t, SG_ACL_READ)) {
+		sg_ctx_set_err(ctx, "%s", t->name);
+		return SG_ERR_ACL_READ_TABLE;
+	}
+	if (!sg_query_parse(q, sg_req_arg(req, "sysparm_query")))
+		return SG_ERR_NOMEM;
+	/* name=value filters [c_TableAPI.md], AND'ed with sysparm_query. */
+	for (size_t i = 0; i < req->nargs; i++)
+		if (!is_sysparm(req->args[i].name) &&
+		    !sg_query_add_eq(q, req->args[i].name, req->args[i].value))
+			return SG_ERR_NOMEM;
+	if (!sg_acl_query_fields(ctx, t, q))
+		return SG_ERR_ACL_QUERY_FIELD;
+	return SG_ERR_OK;
+}
+
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		     const struct sg_route_params *params, struct sg_resp *resp)
 {
 	(void)api;
-	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
-	if (!t) {
-		sg_ctx_set_err(ctx, "%s", params->table);
-		return SG_ERR_INVALID_TABLE;
-	}
+	const struct sg_table *t;
 	struct sg_query q;
 	sg_query_init(&q);
-	sg_err err = SG_ERR_OK;
-	if (!sg_query_parse(&q, sg_req_arg(req, "sysparm_query")))
-		err = SG_ERR_NOMEM;
-	/* name=value filters [c_TableAPI.md], AND'ed with sysparm_query. */
-	for (size_t i = 0; !err && i < req->nargs; i++)
-		if (!is_sysparm(req->args[i].name) &&
-		    !sg_query_add_eq(&q, req->args[i].name, req->args[i].value))
-			err = SG_ERR_NOMEM;
-
-	/* Role-only table check before the query, then the query's fields. */
-	if (!err && !sg_acl_table_may(ctx, t, SG_ACL_READ)) {
-		sg_ctx_set_err(ctx, "%s", t->name);
-		err = SG_ERR_ACL_READ_TABLE;
-	}
-	if (!err && !sg_acl_query_fields(ctx, t, &q))
-		err = SG_ERR_ACL_QUERY_FIELD;
+	sg_err err = sg_api_read_query(ctx, req, params->table, &t, &q);
 	if (err) {
 		sg_query_cleanup(&q);
 		return err;

@@ -35,11 +35,11 @@ static bool wants_index(const char *element, enum sg_ftype type)
 	return false;
 }
 
-static sg_err create_index(struct sg_ctx *ctx, const char *table, const char *element,
-			   enum sg_ftype type)
+/* CREATE INDEX name ON table (cols...), with a planner hint when stat is
+ * given (sqlite_stat1 form: for leading columns that are not selective). */
+static sg_err index_on(struct sg_ctx *ctx, const char *table, const char *name,
+		       const char *const *cols, size_t ncols, const char *stat)
 {
-	char name[200];
-	snprintf(name, sizeof(name), "ix_%s_%s", table, element);
 	if (!sg_str_is_ident(name, 80))
 		return SG_ERR_OK;
 	struct sg_sql q;
@@ -49,16 +49,28 @@ static sg_err create_index(struct sg_ctx *ctx, const char *table, const char *el
 	sg_sql_raw(&q, " ON ");
 	sg_sql_ident(&q, table);
 	sg_sql_raw(&q, " (");
-	sg_sql_ident(&q, element);
+	for (size_t i = 0; i < ncols; i++) {
+		sg_sql_raw(&q, i ? ", " : "");
+		sg_sql_ident(&q, cols[i]);
+	}
 	sg_sql_raw(&q, ")");
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
+	if (!err && stat)
+		err = sg_conn_index_hint(ctx->conn, table, name, stat);
+	return err;
+}
+
+static sg_err create_index(struct sg_ctx *ctx, const char *table, const char *element,
+			   enum sg_ftype type)
+{
+	char name[200];
+	snprintf(name, sizeof(name), "ix_%s_%s", table, element);
 	/* A true/false column splits the rows in two: tell the planner, or it
 	 * reads half the table through this index instead of walking a better
 	 * one (active=true^...^ORDERBYsys_updated_on). */
-	if (!err && type == SG_FT_BOOLEAN)
-		err = sg_conn_index_hint(ctx->conn, table, name, "1000000 500000");
-	return err;
+	return index_on(ctx, table, name, &element, 1,
+			type == SG_FT_BOOLEAN ? "1000000 500000" : NULL);
 }
 
 /*
@@ -69,22 +81,10 @@ static sg_err create_index(struct sg_ctx *ctx, const char *table, const char *el
  */
 static sg_err create_class_index(struct sg_ctx *ctx, const char *root)
 {
+	static const char *cols[] = {"sys_class_name", "sys_updated_on"};
 	char name[200];
 	snprintf(name, sizeof(name), "ix_%s_class_updated", root);
-	if (!sg_str_is_ident(name, 80))
-		return SG_ERR_OK;
-	struct sg_sql q;
-	sg_sql_init(&q);
-	sg_sql_raw(&q, "CREATE INDEX IF NOT EXISTS ");
-	sg_sql_ident(&q, name);
-	sg_sql_raw(&q, " ON ");
-	sg_sql_ident(&q, root);
-	sg_sql_raw(&q, " (\"sys_class_name\", \"sys_updated_on\")");
-	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
-	sg_sql_cleanup(&q);
-	if (!err)
-		err = sg_conn_index_hint(ctx->conn, root, name, "1000000 200000 1");
-	return err;
+	return index_on(ctx, root, name, cols, 2, "1000000 200000 1");
 }
 
 /*
@@ -96,32 +96,20 @@ static sg_err create_class_index(struct sg_ctx *ctx, const char *root)
 static sg_err create_active_index(struct sg_ctx *ctx, const struct sg_table *root)
 {
 	static const char *tail[] = {"priority", "state", "assignment_group"};
+	const char *cols[6] = {"sys_class_name", "active", "sys_updated_on"};
+	size_t n = 3;
 	if (!sg_table_field(root, "active") || !sg_table_field(root, "sys_updated_on"))
 		return SG_ERR_OK;
-	char name[200];
-	snprintf(name, sizeof(name), "ix_%s_class_active", root->name);
-	if (!sg_str_is_ident(name, 80))
-		return SG_ERR_OK;
-	struct sg_sql q;
-	sg_sql_init(&q);
-	sg_sql_raw(&q, "CREATE INDEX IF NOT EXISTS ");
-	sg_sql_ident(&q, name);
-	sg_sql_raw(&q, " ON ");
-	sg_sql_ident(&q, root->name);
-	sg_sql_raw(&q, " (\"sys_class_name\", \"active\", \"sys_updated_on\"");
 	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
 		const struct sg_field *f = sg_table_field(root, tail[i]);
-		if (!f || !sg_field_is_stored(f))
-			continue;
-		sg_sql_raw(&q, ", ");
-		sg_sql_ident(&q, tail[i]);
+		if (f && sg_field_is_stored(f))
+			cols[n++] = tail[i];
 	}
-	sg_sql_raw(&q, ")");
-	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
-	sg_sql_cleanup(&q);
-	if (!err)
-		err = sg_conn_index_hint(ctx->conn, root->name, name, "1000000 200000 100000 1 1 1 1");
-	return err;
+	char name[200], stat[64] = "1000000 200000 100000";
+	snprintf(name, sizeof(name), "ix_%s_class_active", root->name);
+	for (size_t i = 2; i < n; i++)
+		strcat(stat, " 1");
+	return index_on(ctx, root->name, name, cols, n, stat);
 }
 
 sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root)
