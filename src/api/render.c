@@ -21,55 +21,103 @@ enum sg_dv sg_render_parse_dv(const char *s)
 	return sg_str_bool(s, false) ? SG_DV_TRUE : SG_DV_FALSE;
 }
 
-static json_t *link_to(const struct sg_render_opts *o, const char *table, const char *id)
+/* Appends s as a JSON string: quotes, backslashes and control characters
+ * escaped, UTF-8 passed through (as jansson writes it). */
+static void put_str(struct sg_buf *b, const char *s)
 {
-	struct sg_buf b;
-	sg_buf_init(&b, 64 * 1024);
-	sg_buf_puts(&b, o->base_url);
-	sg_buf_puts(&b, "api/now/table/");
-	sg_buf_puts(&b, table);
-	sg_buf_putc(&b, '/');
-	sg_buf_puts(&b, id);
-	json_t *j = sg_buf_failed(&b) ? NULL : json_stringn_nocheck(sg_buf_str(&b), b.len);
-	sg_buf_cleanup(&b);
-	return j;
+	static const char hex[] = "0123456789abcdef";
+	sg_buf_putc(b, '"');
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sg_buf_append(b, run, (size_t)(s - run));
+		switch (c) {
+		case '"': sg_buf_puts(b, "\\\""); break;
+		case '\\': sg_buf_puts(b, "\\\\"); break;
+		case '\n': sg_buf_puts(b, "\\n"); break;
+		case '\r': sg_buf_puts(b, "\\r"); break;
+		case '\t': sg_buf_puts(b, "\\t"); break;
+		case '\b': sg_buf_puts(b, "\\b"); break;
+		case '\f': sg_buf_puts(b, "\\f"); break;
+		default: {
+			char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+			sg_buf_puts(b, u);
+		}
+		}
+		run = s + 1;
+	}
+	sg_buf_append(b, run, (size_t)(s - run));
+	sg_buf_putc(b, '"');
 }
 
-/* The value of one field in the shape the options ask for. */
-static json_t *shape(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
-		     const char *rec_id, const char *raw, const struct sg_render_opts *o)
+static void put_link(struct sg_buf *b, const struct sg_render_opts *o, const char *table,
+		     const char *id)
+{
+	struct sg_buf url;
+	sg_buf_init(&url, 64 * 1024);
+	sg_buf_puts(&url, o->base_url);
+	sg_buf_puts(&url, "api/now/table/");
+	sg_buf_puts(&url, table);
+	sg_buf_putc(&url, '/');
+	sg_buf_puts(&url, id);
+	put_str(b, sg_buf_str(&url));
+	sg_buf_cleanup(&url);
+}
+
+/* Writes the value of one field in the shape the options ask for
+ * (reference 1.3: the six reference shapes, display values). */
+static bool write_value(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
+			const char *rec_id, const char *raw, const struct sg_render_opts *o,
+			struct sg_buf *b)
 {
 	const char *ref_table = NULL;
 	if (f->type == SG_FT_REFERENCE)
 		ref_table = f->reference;
 	else if (f->type == SG_FT_DOMAIN)
 		ref_table = "sys_user_group"; /* sys_domain renders as a group reference */
+	bool linked = ref_table && *raw && !o->exclude_link;
 
 	if (o->dv == SG_DV_FALSE) {
-		if (!ref_table || !*raw || o->exclude_link)
-			return json_string_nocheck(raw);
-		return json_pack("{s:o, s:s}", "link", link_to(o, ref_table, raw), "value", raw);
+		if (!linked) {
+			put_str(b, raw);
+			return true;
+		}
+		sg_buf_puts(b, "{\"link\":");
+		put_link(b, o, ref_table, raw);
+		sg_buf_puts(b, ",\"value\":");
+		put_str(b, raw);
+		sg_buf_putc(b, '}');
+		return true;
 	}
 	char *dv = sg_rec_display(ctx, cls, f, rec_id, raw);
 	if (!dv)
-		return NULL;
-	json_t *out;
-	if (o->dv == SG_DV_TRUE) {
-		if (!ref_table || !*raw || o->exclude_link)
-			out = json_string(dv);
-		else
-			out = json_pack("{s:s, s:o}", "display_value", dv, "link",
-					link_to(o, ref_table, raw));
+		return false;
+	if (o->dv == SG_DV_TRUE && !linked) {
+		put_str(b, dv);
+	} else if (o->dv == SG_DV_TRUE) {
+		sg_buf_puts(b, "{\"display_value\":");
+		put_str(b, dv);
+		sg_buf_puts(b, ",\"link\":");
+		put_link(b, o, ref_table, raw);
+		sg_buf_putc(b, '}');
 	} else {
-		out = json_pack("{s:s, s:s}", "display_value", dv, "value", raw);
-		if (out && ref_table && *raw && !o->exclude_link)
-			json_object_set_new(out, "link", link_to(o, ref_table, raw));
+		sg_buf_puts(b, "{\"display_value\":");
+		put_str(b, dv);
+		sg_buf_puts(b, ",\"value\":");
+		put_str(b, raw);
+		if (linked) {
+			sg_buf_puts(b, ",\"link\":");
+			put_link(b, o, ref_table, raw);
+		}
+		sg_buf_putc(b, '}');
 	}
 	free(dv);
-	return out;
+	return true;
 }
 
-/* The position of f in t->fields (sorted by element), or -1. */
+/* The position of element in t->fields (sorted by element), or -1. */
 static long field_index(const struct sg_table *t, const char *element)
 {
 	size_t lo = 0, hi = t->nfields;
@@ -86,9 +134,19 @@ static long field_index(const struct sg_table *t, const char *element)
 	return -1;
 }
 
+static void key(struct sg_buf *b, const char *name, bool *first)
+{
+	if (!*first)
+		sg_buf_putc(b, ',');
+	*first = false;
+	put_str(b, name);
+	sg_buf_putc(b, ':');
+}
+
 /* A plain field of t (no dot-walk): the common case, kept cheap. */
-static bool add_plain(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_table *cls,
-		      json_t *rec, json_t *out, const char *name, const struct sg_render_opts *o)
+static bool write_plain(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_table *cls,
+			json_t *rec, const char *name, const struct sg_render_opts *o,
+			struct sg_buf *b, bool *first)
 {
 	long i = field_index(t, name);
 	if (i < 0)
@@ -103,57 +161,44 @@ static bool add_plain(struct sg_ctx *ctx, const struct sg_table *t, const struct
 		return true;
 	const char *raw = sg_json_str(rec, name);
 	const char *id = sg_json_str(rec, "sys_id");
-	json_t *v = shape(ctx, cls, f, id ? id : "", raw ? raw : "", o);
-	if (!v)
-		return false;
-	json_object_set_new_nocheck(out, name, v);
-	return true;
+	key(b, name, first);
+	return write_value(ctx, cls, f, id ? id : "", raw ? raw : "", o, b);
 }
 
-static bool add_field(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, json_t *out,
-		      const char *name, const struct sg_render_opts *o)
+/* A dot-walked field ("caller_id.email"), written under its flat name. */
+static bool write_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
+		       const char *name, const struct sg_render_opts *o, struct sg_buf *b,
+		       bool *first)
 {
 	const struct sg_field *f;
 	const struct sg_table *cls;
 	char *raw = NULL;
 	char rec_id[SG_ID_LEN + 1] = "";
-	if (json_object_get(out, name))
-		return true;
-	if (!strchr(name, '.')) {
-		const struct sg_table *rc = sg_dict_table(ctx->dict, sg_json_str(rec, "sys_class_name"));
-		return add_plain(ctx, t, rc ? rc : t, rec, out, name, o);
-	}
 	if (!sg_rec_walk(ctx, t, rec, name, &f, &cls, &raw, rec_id))
 		return true; /* unknown names are ignored */
-	if (f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2) {
-		free(raw);
-		return true; /* never returned */
-	}
-	/* A field the user may not read is left out [c_RESTAPI.md]. */
+	bool ok = true;
 	char head[128];
 	const char *dot = strchr(name, '.');
-	snprintf(head, sizeof(head), "%.*s", (int)(dot ? (size_t)(dot - name) : strlen(name)), name);
-	if (!sg_acl_field(ctx, t, head, SG_ACL_READ, rec) ||
-	    (dot && !sg_acl_field(ctx, f->table, f->element, SG_ACL_READ, NULL))) {
-		free(raw);
-		return true;
+	snprintf(head, sizeof(head), "%.*s", (int)(dot - name), name);
+	if (f->type != SG_FT_PASSWORD && f->type != SG_FT_PASSWORD2 &&
+	    sg_acl_field(ctx, t, head, SG_ACL_READ, rec) &&
+	    sg_acl_field(ctx, f->table, f->element, SG_ACL_READ, NULL)) {
+		key(b, name, first);
+		ok = write_value(ctx, cls, f, rec_id, raw ? raw : "", o, b);
 	}
-	json_t *v = shape(ctx, cls, f, rec_id, raw ? raw : "", o);
 	free(raw);
-	if (!v)
-		return false;
-	json_object_set_new(out, name, v);
-	return true;
+	return ok;
 }
 
-json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
-			 const struct sg_render_opts *o)
+bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
+		     const struct sg_render_opts *o, struct sg_buf *b)
 {
-	json_t *out = json_object();
-	if (!out)
-		return NULL;
-	bool ok = true;
+	const struct sg_table *rc = sg_dict_table(ctx->dict, sg_json_str(rec, "sys_class_name"));
+	const struct sg_table *cls = rc ? rc : t;
+	bool ok = true, first = true;
+	sg_buf_putc(b, '{');
 	if (o->fields && *o->fields) {
+		json_t *seen = json_object();
 		const char *p = o->fields;
 		while (ok && *p) {
 			const char *comma = strchr(p, ',');
@@ -168,25 +213,39 @@ json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *r
 			if (n && n < sizeof(name)) {
 				memcpy(name, p, n);
 				name[n] = '\0';
-				ok = add_field(ctx, t, rec, out, name, o);
+				if (!json_object_get(seen, name)) {
+					json_object_set_new(seen, name, json_true());
+					ok = strchr(name, '.')
+						     ? write_walk(ctx, t, rec, name, o, b, &first)
+						     : write_plain(ctx, t, cls, rec, name, o, b, &first);
+				}
 			}
 			if (!comma)
 				break;
 			p = comma + 1;
 		}
+		json_decref(seen);
 	} else {
-		const struct sg_table *rc = sg_dict_table(ctx->dict, sg_json_str(rec, "sys_class_name"));
-		const char *key;
+		const char *k;
 		json_t *v;
-		json_object_foreach(rec, key, v)
+		json_object_foreach(rec, k, v)
 		{
-			if (!(ok = add_plain(ctx, t, rc ? rc : t, rec, out, key, o)))
+			if (!(ok = write_plain(ctx, t, cls, rec, k, o, b, &first)))
 				break;
 		}
 	}
-	if (!ok) {
-		json_decref(out);
-		return NULL;
-	}
+	sg_buf_putc(b, '}');
+	return ok && !sg_buf_failed(b);
+}
+
+json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
+			 const struct sg_render_opts *o)
+{
+	struct sg_buf b;
+	sg_buf_init(&b, 256 * 1024 * 1024);
+	json_t *out = sg_render_write(ctx, t, rec, o, &b)
+			      ? json_loadb(sg_buf_str(&b), b.len, JSON_DECODE_ANY, NULL)
+			      : NULL;
+	sg_buf_cleanup(&b);
 	return out;
 }

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "core/buf.h"
 #include "model/model.h"
 
 enum sg_dv { SG_DV_FALSE, SG_DV_TRUE, SG_DV_ALL };
@@ -26,8 +27,13 @@ struct sg_render_opts {
 /* Parses sysparm_display_value (true/false/all, any case). */
 enum sg_dv sg_render_parse_dv(const char *s);
 
-/* The output object for raw record rec of table t. New reference, or NULL
- * on allocation failure. */
+/* Writes raw record rec of table t as the Table API returns it, straight
+ * into b (no intermediate tree).  False on allocation failure. */
+bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
+		     const struct sg_render_opts *o, struct sg_buf *b);
+
+/* The same as a jansson value (new reference), for tests and callers that
+ * need a tree; NULL on allocation failure. */
 json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
 			 const struct sg_render_opts *o);
 

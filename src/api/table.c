@@ -140,7 +140,7 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 		offset = 0;
 	bool counted = !sg_str_bool(sg_req_arg(req, "sysparm_no_count"), false);
 	struct sg_list_opts lo = {.query = &q, .limit = limit, .offset = offset, .count = counted};
-	json_t *rows = NULL, *out = NULL;
+	json_t *rows = NULL;
 	long long total = 0;
 	if (!err)
 		err = sg_rec_list(ctx, t->name, &lo, &rows, &total);
@@ -154,31 +154,28 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 	}
 	struct sg_render_opts ro;
 	render_opts(req, &ro);
-	json_t *result = err ? NULL : json_array();
-	if (!err && !result)
-		err = SG_ERR_NOMEM;
+	/* Records are written straight into the response body. */
+	struct sg_buf *body = &resp->body;
+	sg_buf_reset(body);
+	sg_buf_puts(body, "{\"result\":[");
 	size_t i;
 	json_t *rec;
 	json_array_foreach(rows, i, rec)
 	{
-		if (err)
+		if (i)
+			sg_buf_putc(body, ',');
+		if (!sg_render_write(ctx, t, rec, &ro, body)) {
+			err = SG_ERR_NOMEM;
 			break;
-		json_t *r = sg_render_record(ctx, t, rec, &ro);
-		if (!r)
-			err = SG_ERR_NOMEM;
-		else
-			json_array_append_new(result, r);
+		}
 	}
-	if (!err) {
-		out = json_pack("{s:o}", "result", result);
-		result = NULL;
-		if (!out)
-			err = SG_ERR_NOMEM;
-	}
-	json_decref(result);
+	sg_buf_puts(body, "]}");
+	if (!err && sg_buf_failed(body))
+		err = SG_ERR_NOMEM;
 	if (err)
 		goto out;
-	sg_resp_json(resp, 200, out);
+	resp->status = 200;
+
 	if (counted) {
 		char n[32];
 		snprintf(n, sizeof(n), "%lld", total);
@@ -187,7 +184,6 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 	if (!sg_str_bool(sg_req_arg(req, "sysparm_suppress_pagination_header"), false))
 		pagination(req, resp, limit, offset, total, counted, json_array_size(rows));
 out:
-	json_decref(out);
 	json_decref(rows);
 	sg_query_cleanup(&q);
 	return err;
@@ -219,13 +215,14 @@ static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const
 	}
 	struct sg_render_opts ro;
 	render_opts(req, &ro);
-	json_t *r = sg_render_record(ctx, t, rec, &ro);
-	json_t *out = r ? json_pack("{s:o}", "result", r) : NULL;
+	sg_buf_reset(&resp->body);
+	sg_buf_puts(&resp->body, "{\"result\":");
+	bool ok = sg_render_write(ctx, t, rec, &ro, &resp->body);
+	sg_buf_putc(&resp->body, '}');
 	json_decref(rec);
-	if (!out)
+	if (!ok || sg_buf_failed(&resp->body))
 		return SG_ERR_NOMEM;
-	sg_resp_json(resp, status, out);
-	json_decref(out);
+	resp->status = status;
 	return SG_ERR_OK;
 }
 
