@@ -338,6 +338,8 @@ sg_err sg_oauth_revoke(struct sg_model *m, const char *token)
 		sg_sql_cleanup(&q);
 		if (!err)
 			err = sg__gen_bump(&ctx, "oauth");
+		if (!err)
+			err = sg__gen_bump(&ctx, "data");
 		sg_model_sync(m);
 	}
 	json_decref(cred);

@@ -14,6 +14,8 @@
 int sg__rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals);
 /* Builds a dictionary from the dictionary tables through c. */
 sg_err sg__dict_load(sg_conn *c, struct sg_dict **out);
+/* Empties the cache of list counts (caller holds m->lock or owns m). */
+void sg__counts_clear(struct sg_model *m);
 /* Frees the property cache's values and empties it. */
 void sg__props_clear(struct sg_model *m);
 /* Counts a change to a cached domain ("dict", "props", "users", "acl",

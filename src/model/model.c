@@ -79,7 +79,7 @@ sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)
 	return err;
 }
 
-static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth"};
+static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth", "data"};
 
 sg_err sg__gen_create(struct sg_ctx *ctx)
 {
@@ -102,15 +102,17 @@ sg_err sg__gen_bump(struct sg_ctx *ctx, const char *name)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "UPDATE \"sg_generation\" SET \"value\" = \"value\" + 1 WHERE \"name\" = ");
+	/* An upsert, so counters added after an instance was made appear. */
+	sg_sql_raw(&q, "INSERT INTO \"sg_generation\" (\"name\", \"value\") VALUES (");
 	sg_sql_text(&q, name);
+	sg_sql_raw(&q, ", 2) ON CONFLICT (\"name\") DO UPDATE SET \"value\" = \"sg_generation\".\"value\" + 1");
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
 	return err;
 }
 
 struct gens {
-	unsigned long v[5];
+	unsigned long v[6];
 };
 
 static int read_gen(void *ud, int ncol, const char *const *names, const char *const *vals)
@@ -144,6 +146,7 @@ void sg_model_sync(struct sg_model *m)
 	atomic_store(&m->users_gen, g.v[2]);
 	atomic_store(&m->acl_gen, g.v[3]);
 	atomic_store(&m->oauth_gen, g.v[4]);
+	atomic_store(&m->data_gen, g.v[5]);
 	pthread_mutex_lock(&m->lock);
 	bool stale = m->dict_gen != g.v[0];
 	pthread_mutex_unlock(&m->lock);
@@ -207,10 +210,20 @@ void sg__props_clear(struct sg_model *m)
 	m->props_valid = false;
 }
 
+void sg__counts_clear(struct sg_model *m)
+{
+	for (size_t i = 0; i < m->counts.cap; i++)
+		if (m->counts.slots[i].key)
+			free(m->counts.slots[i].value);
+	sg_map_cleanup(&m->counts);
+	sg_map_init(&m->counts);
+}
+
 void sg_model_close(struct sg_model *m)
 {
 	if (!m)
 		return;
+	sg__counts_clear(m);
 	if (m->dict)
 		sg_dict_free(m->dict);
 	sg__props_clear(m);

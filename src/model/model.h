@@ -34,6 +34,9 @@ struct sg_model {
 	 * process serving the instance (nowd threads, nowctl offline, other
 	 * nodes) sees the others' changes: caches compare against them. */
 	atomic_ulong props_gen, users_gen, acl_gen, oauth_gen;
+	atomic_ulong data_gen; /* any record written anywhere (0: unknown) */
+	struct sg_map counts;  /* list COUNT(*) results at data_gen, guarded by lock */
+	unsigned long counts_gen;
 	unsigned long dict_gen; /* the value the current dictionary was built at */
 	bool bootstrapping;	/* creating the instance: no counters yet */
 	void *bearer_cache; /* auth/oauth.c: validated bearer tokens */

@@ -141,6 +141,63 @@ sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_li
 	return out->failed ? SG_ERR_INTERNAL : SG_ERR_OK;
 }
 
+#define MAX_COUNTS 512
+
+/*
+ * X-Total-Count: the COUNT(*) of a list, remembered until any record is
+ * written anywhere (the "data" change counter, shared by every process), so
+ * a client paging through a list pays for it once.
+ */
+static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long *total)
+{
+	struct sg_model *m = ctx->model;
+	unsigned long gen = atomic_load(&m->data_gen);
+	struct sg_buf key;
+	sg_buf_init(&key, 8 * 1024 * 1024);
+	sg_buf_puts(&key, sg_buf_str(&q->text));
+	for (size_t i = 0; i < q->nparams; i++) {
+		sg_buf_putc(&key, '\x1f');
+		if (q->params[i].kind == SG_PARAM_TEXT)
+			sg_buf_puts(&key, q->params[i].text);
+		else if (q->params[i].kind == SG_PARAM_INT)
+			sg_buf_printf(&key, "%lld", q->params[i].i);
+	}
+	bool cacheable = gen != 0 && !sg_buf_failed(&key) && !sg_conn_in_transaction(ctx->conn);
+	if (cacheable) {
+		pthread_mutex_lock(&m->lock);
+		if (m->counts_gen != gen) {
+			sg__counts_clear(m);
+			m->counts_gen = gen;
+		}
+		long long *hit = sg_map_get(&m->counts, sg_buf_str(&key));
+		if (hit)
+			*total = *hit;
+		pthread_mutex_unlock(&m->lock);
+		if (hit) {
+			sg_buf_cleanup(&key);
+			return SG_ERR_OK;
+		}
+	}
+	char *n = NULL;
+	sg_err err = sg_conn_query_string(ctx->conn, q, &n);
+	*total = n ? atoll(n) : 0;
+	free(n);
+	if (!err && cacheable) {
+		long long *v = malloc(sizeof(*v));
+		pthread_mutex_lock(&m->lock);
+		if (v && m->counts_gen == gen && m->counts.count < MAX_COUNTS) {
+			*v = *total;
+			free(sg_map_get(&m->counts, sg_buf_str(&key)));
+			if (sg_map_put(&m->counts, sg_buf_str(&key), v))
+				v = NULL;
+		}
+		pthread_mutex_unlock(&m->lock);
+		free(v);
+	}
+	sg_buf_cleanup(&key);
+	return err;
+}
+
 sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
 		   json_t **rows, long long *total)
 {
@@ -151,12 +208,9 @@ sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 	sg_sql_init(&q);
 	sg_err err = SG_ERR_OK;
 	if (opts->count && total) {
-		char *n = NULL;
 		err = sg_rec_list_sql(ctx, table, opts, true, &q);
 		if (!err)
-			err = sg_conn_query_string(ctx->conn, &q, &n);
-		*total = n ? atoll(n) : 0;
-		free(n);
+			err = cached_count(ctx, &q, total);
 		sg_sql_reset(&q);
 	}
 	if (!err)
@@ -646,7 +700,8 @@ static sg_err bump_domains(struct sg_ctx *ctx, const struct sg_table *cls)
 	sg_err err = SG_ERR_OK;
 	if (ctx->model->bootstrapping)
 		return SG_ERR_OK;
-	if (ctx->dict_dirty)
+	err = sg__gen_bump(ctx, "data");
+	if (!err && ctx->dict_dirty)
 		err = sg__gen_bump(ctx, "dict");
 	if (!err && !strcmp(root, "sys_properties"))
 		err = sg__gen_bump(ctx, "props");

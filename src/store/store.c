@@ -331,6 +331,11 @@ sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, cons
 					 : SG_ERR_OK;
 }
 
+bool sg_conn_in_transaction(const sg_conn *c)
+{
+	return c->depth > 0;
+}
+
 sg_err sg_conn_maintain(sg_conn *c, bool analyze)
 {
 	return c->store->ops->maintain ? c->store->ops->maintain(c->impl, analyze) : SG_ERR_OK;

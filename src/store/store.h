@@ -130,6 +130,8 @@ sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud);
 const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type);
 sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, const char *stat);
 sg_err sg_conn_maintain(sg_conn *c, bool analyze);
+/* True inside begin()..commit()/rollback(). */
+bool sg_conn_in_transaction(const sg_conn *c);
 /* The backend's SQL dialect hooks. */
 const struct sg_store_ops *sg_conn_ops(sg_conn *c);
 /* Runs a statement with no parameters (DDL, pragmas). */

@@ -375,3 +375,21 @@ def test_https():
         assert rec.headers["Location"].startswith(f"https://127.0.0.1:{s.port}/api/now/table/incident/")
     finally:
         s.stop()
+
+
+def test_total_count_follows_every_write(fresh):
+    """X-Total-Count is remembered between requests, never past a write (in or out of process)."""
+    count = lambda: int(fresh.get("/api/now/table/incident", params={"sysparm_limit": "1",
+                                                                   "active": "true"}).headers["X-Total-Count"])
+    before = count()
+    assert count() == before
+    rec = incident(fresh)
+    assert count() == before + 1
+    fresh.patch(f"/api/now/table/incident/{rec['sys_id']}", json={"state": "8"})
+    assert count() == before
+    import os
+    import subprocess
+    from conftest import BIN
+    subprocess.run([os.path.join(BIN, "nowctl"), "--data", fresh.data, "table", "create", "incident",
+                    "short_description=offline"], check=True, capture_output=True)
+    assert count() == before + 1
