@@ -774,6 +774,31 @@ static sg_err insert_all(struct sg_ctx *ctx, const char *table, json_t *rows)
 	return SG_ERR_OK;
 }
 
+/* Inserts {"<table>": [rows]} through the record layer, stopping at the
+ * first failure (logged with the row). */
+static sg_err insert_records(struct sg_ctx *ctx, json_t *records)
+{
+	const char *table;
+	json_t *rows;
+	json_object_foreach(records, table, rows)
+	{
+		size_t i;
+		json_t *row;
+		struct sg_write_opts wo = {.allow_sys_fields = true};
+		char id[SG_ID_LEN + 1];
+		json_array_foreach(rows, i, row)
+		{
+			sg_err err = sg_rec_insert(ctx, table, row, &wo, id);
+			if (err) {
+				sg_log_error("records: %s row %zu: %s %s", table, i,
+					     sg_err_name(err), ctx->err_arg);
+				return err;
+			}
+		}
+	}
+	return SG_ERR_OK;
+}
+
 sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir)
 {
 	char path[4096];
@@ -822,20 +847,8 @@ sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir)
 		err = insert_all(&ctx, "sys_glide_object", b.types);
 	if (!err)
 		err = insert_all(&ctx, "sys_number", b.numbers);
-	const char *table;
-	json_t *rows;
-	json_object_foreach(b.records, table, rows)
-	{
-		size_t i;
-		json_t *row;
-		struct sg_write_opts wo = {.allow_sys_fields = true};
-		char id[SG_ID_LEN + 1];
-		json_array_foreach(rows, i, row)
-		{
-			if (!err)
-				err = sg_rec_insert(&ctx, table, row, &wo, id);
-		}
-	}
+	if (!err)
+		err = insert_records(&ctx, b.records);
 	if (err) {
 		sg_conn_rollback(ctx.conn);
 		sg_log_error("init: %s (%s)", sg_err_name(err), ctx.err_arg);
@@ -873,24 +886,8 @@ sg_err sg_model_load_records(struct sg_model *m, const char *dir)
 	if (err)
 		goto out;
 	err = sg_conn_begin(ctx.conn, true);
-	const char *table;
-	json_t *rows;
-	json_object_foreach(b.records, table, rows)
-	{
-		size_t i;
-		json_t *row;
-		struct sg_write_opts wo = {.allow_sys_fields = true};
-		char id[SG_ID_LEN + 1];
-		json_array_foreach(rows, i, row)
-		{
-			if (err)
-				break;
-			err = sg_rec_insert(&ctx, table, row, &wo, id);
-			if (err)
-				sg_log_error("load: %s row %zu: %s %s", table, i, sg_err_name(err),
-					     ctx.err_arg);
-		}
-	}
+	if (!err)
+		err = insert_records(&ctx, b.records);
 	if (err)
 		sg_conn_rollback(ctx.conn);
 	else
