@@ -25,6 +25,8 @@ CFLAGS_release := -O2 -g
 CFLAGS_asan    := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
                   -fno-sanitize-recover=undefined
 LDFLAGS_asan   := -fsanitize=address,undefined
+CFLAGS_tsan    := -O1 -g -fsanitize=thread
+LDFLAGS_tsan   := -fsanitize=thread
 CFLAGS_fuzz    := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 LDFLAGS_fuzz   := -fsanitize=address,undefined
 FUZZ_TIME      ?= 30
@@ -45,7 +47,7 @@ PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl
 UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit blackbox check-clang fuzz bench format clean
+.PHONY: all deps run test unit blackbox check-clang fuzz stress bench format clean
 all: $(PROGS)
 
 deps:
@@ -83,6 +85,7 @@ test: deps
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory MODE=asan unit
 	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory stress
 	@$(MAKE) --no-print-directory MODE=asan blackbox
 
 units: $(UNIT_BIN)
@@ -111,6 +114,11 @@ bench: deps
 	@sh scripts/bench-deps.sh
 	@$(MAKE) --no-print-directory MODE=release all
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Readers, writers and schema changes at once under ThreadSanitizer.
+stress:
+	@$(MAKE) --no-print-directory MODE=tsan CC=clang all
+	@$(PY) tests/stress/concurrency.py build/tsan-clang/bin 10
 
 # A second compiler keeps us honest: clang must build the tree warning-free.
 check-clang:

@@ -294,10 +294,16 @@ static void ctx_ended(struct sg_ctx *ctx)
 	ctx->acl_memo = NULL;
 }
 
-void sg_acl_install(void)
+static void install_hooks(void)
 {
 	sg_ctx_end_hook = ctx_ended;
 	sg_model_close_hook = model_closed;
+}
+
+void sg_acl_install(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, install_hooks);
 }
 
 /* ---- roles --------------------------------------------------------------- */

@@ -203,19 +203,12 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 		if (rc != SQLITE_OK)
 			return map_rc(rc);
 	}
-	int ncol = sqlite3_column_count(st);
+	/* Column names and counts are read per row: a statement re-prepared
+	 * inside sqlite3_step (another thread altered the schema) frees the
+	 * previous ones, and SELECT * may come back wider. */
 	const char *names_small[64], *vals_small[64];
 	const char **names = names_small, **vals = vals_small;
-	if (ncol > 64) {
-		names = malloc(sizeof(char *) * (size_t)ncol);
-		vals = malloc(sizeof(char *) * (size_t)ncol);
-		if (!names || !vals) {
-			err = SG_ERR_NOMEM;
-			goto out;
-		}
-	}
-	for (int i = 0; i < ncol; i++)
-		names[i] = sqlite3_column_name(st, i);
+	int cap = 64;
 	for (;;) {
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_DONE)
@@ -228,8 +221,28 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 		}
 		if (!fn)
 			continue;
-		for (int i = 0; i < ncol; i++)
+		int ncol = sqlite3_data_count(st);
+		if (ncol > cap) {
+			const char **n2 = malloc(sizeof(char *) * (size_t)ncol);
+			const char **v2 = malloc(sizeof(char *) * (size_t)ncol);
+			if (!n2 || !v2) {
+				free(n2);
+				free(v2);
+				err = SG_ERR_NOMEM;
+				goto out;
+			}
+			if (names != names_small) {
+				free(names);
+				free(vals);
+			}
+			names = n2;
+			vals = v2;
+			cap = ncol;
+		}
+		for (int i = 0; i < ncol; i++) {
 			vals[i] = (const char *)sqlite3_column_text(st, i);
+			names[i] = sqlite3_column_name(st, i);
+		}
 		if (fn(ud, ncol, names, vals))
 			break;
 	}
