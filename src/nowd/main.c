@@ -34,12 +34,49 @@
 #define HEADER_MEMORY (256 * 1024) /* request line + headers: long queries fit */
 #define DEFAULT_MAX_BODY 10485760LL
 
+/* The properties every request needs, read once per property change. */
+struct settings {
+	unsigned long gen;
+	bool valid;
+	char servlet_uri[1024]; /* "" unless replace_request_host_with_property */
+	long long max_body;
+};
+
 struct server {
 	struct sg_api api;
 	const char *base_url; /* --base-url, overrides glide.servlet.uri */
 	bool tls;
 	unsigned short port;
+	pthread_mutex_t lock;
+	struct settings cfg; /* guarded by lock */
 };
+
+static void settings(struct server *s, struct settings *out)
+{
+	unsigned long gen = atomic_load(&s->api.model->props_gen);
+	pthread_mutex_lock(&s->lock);
+	if (!s->cfg.valid || s->cfg.gen != gen) {
+		struct sg_ctx ctx;
+		memset(&s->cfg, 0, sizeof(s->cfg));
+		s->cfg.max_body = DEFAULT_MAX_BODY;
+		if (!sg_ctx_begin(&ctx, s->api.model, NULL)) {
+			if (sg_prop_bool(&ctx, "glide.rest.replace_request_host_with_property", true)) {
+				char *uri = sg_prop_get(&ctx, "glide.servlet.uri");
+				snprintf(s->cfg.servlet_uri, sizeof(s->cfg.servlet_uri), "%s",
+					 uri ? uri : "");
+				free(uri);
+			}
+			long long max = sg_prop_int(&ctx, "glide.rest.max_content_length",
+						    DEFAULT_MAX_BODY);
+			s->cfg.max_body = max > 0 ? max : DEFAULT_MAX_BODY;
+			sg_ctx_end(&ctx);
+		}
+		s->cfg.gen = gen;
+		s->cfg.valid = true;
+	}
+	*out = s->cfg;
+	pthread_mutex_unlock(&s->lock);
+}
 
 /* Per-request state, created by the URI log callback. */
 struct request {
@@ -189,38 +226,34 @@ static void error_response(struct sg_resp *resp, sg_err err, const char *a1, con
  * else the request's own scheme and Host. */
 static void base_url(struct server *s, struct MHD_Connection *conn, char *out, size_t size)
 {
+	struct settings cfg;
 	const char *b = s->base_url;
-	char *prop = NULL;
 	if (!b || !*b) {
-		struct sg_ctx ctx;
-		if (!sg_ctx_begin(&ctx, s->api.model, NULL)) {
-			if (sg_prop_bool(&ctx, "glide.rest.replace_request_host_with_property", true))
-				prop = sg_prop_get(&ctx, "glide.servlet.uri");
-			sg_ctx_end(&ctx);
-		}
-		b = prop;
+		settings(s, &cfg);
+		b = cfg.servlet_uri;
 	}
-	if (b && *b) {
+	if (*b) {
+		/* the base URL, ending in exactly one '/' */
 		size_t n = strlen(b);
-		snprintf(out, size, "%s%s", b, b[n - 1] == '/' ? "" : "/");
+		if (n + 2 > size)
+			n = size - 2;
+		memcpy(out, b, n);
+		if (n == 0 || out[n - 1] != '/')
+			out[n++] = '/';
+		out[n] = '\0';
 	} else {
 		const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 		char fallback[64];
 		snprintf(fallback, sizeof(fallback), "127.0.0.1:%u", s->port);
 		snprintf(out, size, "%s://%s/", s->tls ? "https" : "http", host ? host : fallback);
 	}
-	free(prop);
 }
 
 static long long max_body(struct server *s)
 {
-	struct sg_ctx ctx;
-	long long max = DEFAULT_MAX_BODY;
-	if (!sg_ctx_begin(&ctx, s->api.model, NULL)) {
-		max = sg_prop_int(&ctx, "glide.rest.max_content_length", DEFAULT_MAX_BODY);
-		sg_ctx_end(&ctx);
-	}
-	return max > 0 ? max : DEFAULT_MAX_BODY;
+	struct settings cfg;
+	settings(s, &cfg);
+	return cfg.max_body;
 }
 
 static enum MHD_Result too_large(struct MHD_Connection *conn, struct request *r,
@@ -394,7 +427,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	const char *data = NULL, *listen_addr = "127.0.0.1", *cert = NULL, *key = NULL;
-	struct server s = {.port = 8080};
+	struct server s = {.port = 8080, .lock = PTHREAD_MUTEX_INITIALIZER};
 	unsigned threads = 4, max_conn = 256, timeout = 60;
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, 'd'},	   {"listen", required_argument, NULL, 'l'},
