@@ -150,11 +150,6 @@ bool sg_str_eq(const char *a, const char *b)
 	return a && b && strcmp(a, b) == 0;
 }
 
-bool sg_str_empty(const char *s)
-{
-	return !s || !*s;
-}
-
 bool sg_str_is_ident(const char *s, size_t max)
 {
 	if (!s || !*s || strlen(s) > max)

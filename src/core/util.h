@@ -44,7 +44,6 @@ bool sg_time_parse(const char *s, int64_t *out);
  * dflt.  NULL is dflt. */
 bool sg_str_bool(const char *s, bool dflt);
 bool sg_str_eq(const char *a, const char *b);
-bool sg_str_empty(const char *s);
 /* True for a name made of [a-z0-9_], starting with a letter or '_', at most
  * max characters: what a table or column name may be. */
 bool sg_str_is_ident(const char *s, size_t max);

@@ -85,11 +85,6 @@ void sg_query_cleanup(struct sg_query *q)
 	memset(q, 0, sizeof(*q));
 }
 
-bool sg_query_is_empty(const struct sg_query *q)
-{
-	return q->ngroups == 0 && q->norder == 0;
-}
-
 /* Grows an arena array of elem-sized items to hold one more. */
 static void *grow(struct sg_arena *a, void *arr, size_t n, size_t *cap, size_t elem)
 {

@@ -113,7 +113,6 @@ void sg_query_cleanup(struct sg_query *q);
 bool sg_query_parse(struct sg_query *q, const char *encoded);
 /* Adds field=value, AND'ed to every group. */
 bool sg_query_add_eq(struct sg_query *q, const char *field, const char *value);
-bool sg_query_is_empty(const struct sg_query *q);
 
 /*
  * Appends to out a SQL boolean expression for q over table t, whose row

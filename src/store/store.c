@@ -211,11 +211,6 @@ void sg_store_close(sg_store *s)
 	free(s);
 }
 
-const struct sg_store_ops *sg_store_backend(const sg_store *s)
-{
-	return s->ops;
-}
-
 sg_conn *sg_store_conn(sg_store *s)
 {
 	int free_slot = -1;

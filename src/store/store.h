@@ -115,7 +115,6 @@ extern const struct sg_store_ops sg_store_sqlite;
  */
 sg_err sg_store_open(const char *target, bool create, sg_store **out);
 void sg_store_close(sg_store *s);
-const struct sg_store_ops *sg_store_backend(const sg_store *s);
 
 /* This thread's connection to s, opened on first use.  NULL on failure.
  * Borrowed: the store closes it. */
