@@ -285,6 +285,12 @@ static void sq_rollback(void *connp)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+static bool sq_in_transaction(void *connp)
+{
+	struct sq_conn *c = connp;
+	return !sqlite3_get_autocommit(c->db);
+}
+
 static sg_err sq_columns(void *connp, const char *table, sg_row_fn fn, void *ud)
 {
 	struct sg_sql q;
@@ -415,6 +421,7 @@ const struct sg_store_ops sg_store_sqlite = {
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
+	.in_transaction = sq_in_transaction,
 	.exec = sq_exec,
 	.columns = sq_columns,
 	.type_name = sq_type_name,

@@ -13,7 +13,8 @@
 
 struct sg_conn {
 	sg_store *store;
-	void *impl;
+	void *impl; /* this thread's backend connection */
+	void *cur;  /* where statements run: impl, or the store's writer while writing */
 	struct sg_conn *next_in_store;
 	int depth; /* nested begin() calls; only the outermost reaches the backend */
 	bool failed;
@@ -29,7 +30,24 @@ struct sg_store {
 	/* Writers of this process queue here rather than in the database's
 	 * busy handler, whose sleeps make waits long and unfair. */
 	pthread_mutex_t write_lock;
+	/* Group commit (see sg_conn_commit); all under write_lock but queued. */
+	void *writer;		     /* the backend connection every write runs on */
+	atomic_int queued;	     /* threads waiting for write_lock to write */
+	bool batch_open;	     /* writer has a transaction open */
+	size_t batch_len;	     /* writes settled in it, awaiting its commit */
+	struct batch_waiter *batch;  /* their threads */
+	pthread_cond_t batch_done;   /* signalled when the batch commits or fails */
 };
+
+/* A write settled in the open batch, waiting for its commit. */
+struct batch_waiter {
+	struct batch_waiter *next;
+	sg_err err;
+	bool done;
+};
+
+/* More writes than this wait for the next commit. */
+#define MAX_BATCH 64
 
 /* Each thread remembers its connection for a few stores at most. */
 #define CONN_SLOTS 4
@@ -181,9 +199,12 @@ sg_err sg_store_open(const char *target, bool create, sg_store **out)
 	s->serial = atomic_fetch_add(&next_serial, 1);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->write_lock, NULL);
+	pthread_cond_init(&s->batch_done, NULL);
 	sg_err err = s->ops->open(target, create, &s->db);
 	if (err) {
 		pthread_mutex_destroy(&s->lock);
+		pthread_mutex_destroy(&s->write_lock);
+		pthread_cond_destroy(&s->batch_done);
 		free(s);
 		return err;
 	}
@@ -205,9 +226,12 @@ void sg_store_close(sg_store *s)
 		free(c);
 		c = next;
 	}
+	if (s->writer)
+		s->ops->conn_close(s->writer);
 	s->ops->close(s->db);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->write_lock);
+	pthread_cond_destroy(&s->batch_done);
 	free(s);
 }
 
@@ -230,6 +254,7 @@ sg_conn *sg_store_conn(sg_store *s)
 		free(c);
 		return NULL;
 	}
+	c->cur = c->impl;
 	pthread_mutex_lock(&s->lock);
 	c->next_in_store = s->conns;
 	s->conns = c;
@@ -243,13 +268,111 @@ sg_conn *sg_store_conn(sg_store *s)
  * Transactions nest: the model opens one per operation, and a caller that
  * groups several operations (nowctl loading demo data) wraps them in its own.
  * A failure anywhere inside makes the outermost commit roll back.
+ *
+ * Group commit.  Every write transaction of this process runs on one backend
+ * connection, the store's writer, as a savepoint inside a batch transaction.
+ * A write that ends while other writers are queued leaves the batch open for
+ * them and waits; the write that ends with nobody queued (or fills the batch)
+ * commits it, with one sync to disk for all of them, and wakes them.  Nobody
+ * returns success before the commit that holds its write is durable, and a
+ * write that fails is rolled back to its savepoint alone.  With one writer
+ * at a time this is exactly one commit per write.
  */
-static void release_write(sg_conn *c)
+static sg_err run_on(sg_conn *c, void *conn, const char *sql)
 {
-	if (c->writing) {
-		c->writing = false;
-		pthread_mutex_unlock(&c->store->write_lock);
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, sql);
+	sg_err err = q.failed ? SG_ERR_NOMEM : c->store->ops->exec(conn, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+/* Settles every write waiting in the batch with err and wakes them. */
+static void settle_batch(sg_store *s, sg_err err)
+{
+	for (struct batch_waiter *w = s->batch; w; w = w->next) {
+		w->err = err;
+		w->done = true;
 	}
+	s->batch = NULL;
+	s->batch_len = 0;
+	s->batch_open = false;
+	pthread_cond_broadcast(&s->batch_done);
+}
+
+/* Under write_lock: a savepoint for c's write in the batch transaction. */
+static sg_err open_write(sg_conn *c)
+{
+	sg_store *s = c->store;
+	sg_err err = SG_ERR_OK;
+	if (!s->writer)
+		err = s->ops->conn_open(s->db, &s->writer);
+	if (!err && !s->batch_open) {
+		err = s->ops->begin(s->writer, true);
+		s->batch_open = !err;
+	}
+	if (!err)
+		err = run_on(c, s->writer, "SAVEPOINT sg_write");
+	if (!err)
+		c->cur = s->writer;
+	return err;
+}
+
+/*
+ * Ends c's write (kept: released into the batch; otherwise rolled back to
+ * its savepoint), then commits the batch or leaves it to a queued writer,
+ * and gives up write_lock.  Returns the fate of a kept write: the batch's
+ * commit.
+ */
+static sg_err end_write(sg_conn *c, bool keep, bool opened)
+{
+	sg_store *s = c->store;
+	sg_err err = SG_ERR_OK;
+	c->cur = c->impl;
+	c->writing = false;
+	if (opened && keep)
+		err = run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
+	if (opened && (!keep || err)) {
+		run_on(c, s->writer, "ROLLBACK TO SAVEPOINT sg_write");
+		run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
+		keep = false;
+	}
+	if (s->batch_open && !s->ops->in_transaction(s->writer)) {
+		/* The backend ended the transaction on an error (disk full, I/O):
+		 * every write in the batch is gone, none acknowledged yet. */
+		sg_log_error("store: a batch of %zu writes was rolled back by the database",
+			     s->batch_len + (keep ? 1 : 0));
+		settle_batch(s, SG_ERR_STORE);
+		pthread_mutex_unlock(&s->write_lock);
+		return keep ? SG_ERR_STORE : err;
+	}
+	struct batch_waiter me = {.err = SG_ERR_OK};
+	if (keep) {
+		me.next = s->batch;
+		s->batch = &me;
+		s->batch_len++;
+	}
+	if (s->batch_open && atomic_load(&s->queued) > 0 && s->batch_len < MAX_BATCH) {
+		/* A queued writer will commit the batch, or pass it on. */
+		if (keep) {
+			while (!me.done)
+				pthread_cond_wait(&s->batch_done, &s->write_lock);
+		}
+		pthread_mutex_unlock(&s->write_lock);
+		return keep ? me.err : err;
+	}
+	if (s->batch_open) {
+		sg_err cerr = s->batch_len ? s->ops->commit(s->writer) : SG_ERR_OK;
+		if (!s->batch_len || cerr)
+			s->ops->rollback(s->writer);
+		if (cerr)
+			sg_log_error("store: commit of %zu writes failed: %s", s->batch_len,
+				     s->ops->errmsg(s->writer));
+		settle_batch(s, cerr);
+	}
+	pthread_mutex_unlock(&s->write_lock);
+	return keep ? me.err : err;
 }
 
 sg_err sg_conn_begin(sg_conn *c, bool write)
@@ -257,14 +380,21 @@ sg_err sg_conn_begin(sg_conn *c, bool write)
 	if (c->depth++ > 0)
 		return SG_ERR_OK;
 	c->failed = false;
-	if (write) {
-		pthread_mutex_lock(&c->store->write_lock);
-		c->writing = true;
+	if (!write) {
+		sg_err err = c->store->ops->begin(c->impl, false);
+		if (err)
+			c->depth = 0;
+		return err;
 	}
-	sg_err err = c->store->ops->begin(c->impl, write);
+	sg_store *s = c->store;
+	atomic_fetch_add(&s->queued, 1);
+	pthread_mutex_lock(&s->write_lock);
+	atomic_fetch_sub(&s->queued, 1);
+	c->writing = true;
+	sg_err err = open_write(c);
 	if (err) {
 		c->depth = 0;
-		release_write(c);
+		end_write(c, false, c->cur == s->writer);
 	}
 	return err;
 }
@@ -275,15 +405,20 @@ sg_err sg_conn_commit(sg_conn *c)
 		return SG_ERR_INTERNAL;
 	if (--c->depth > 0)
 		return SG_ERR_OK;
+	if (c->writing) {
+		if (c->failed) {
+			end_write(c, false, true);
+			return SG_ERR_STORE;
+		}
+		return end_write(c, true, true);
+	}
 	if (c->failed) {
 		c->store->ops->rollback(c->impl);
-		release_write(c);
 		return SG_ERR_STORE;
 	}
 	sg_err err = c->store->ops->commit(c->impl);
 	if (err)
 		c->store->ops->rollback(c->impl);
-	release_write(c);
 	return err;
 }
 
@@ -295,8 +430,10 @@ void sg_conn_rollback(sg_conn *c)
 		c->failed = true;
 		return;
 	}
-	c->store->ops->rollback(c->impl);
-	release_write(c);
+	if (c->writing)
+		end_write(c, false, true);
+	else
+		c->store->ops->rollback(c->impl);
 }
 
 sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
@@ -304,15 +441,15 @@ sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
 {
 	if (q->failed || sg_buf_failed(&q->text))
 		return SG_ERR_INTERNAL;
-	sg_err err = c->store->ops->exec(c->impl, q, fn, ud, changes);
+	sg_err err = c->store->ops->exec(c->cur, q, fn, ud, changes);
 	if (err && err != SG_ERR_BUSY)
-		sg_log_warn("store: %s", c->store->ops->errmsg(c->impl));
+		sg_log_warn("store: %s", c->store->ops->errmsg(c->cur));
 	return err;
 }
 
 sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud)
 {
-	return c->store->ops->columns(c->impl, table, fn, ud);
+	return c->store->ops->columns(c->cur, table, fn, ud);
 }
 
 const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
@@ -322,7 +459,7 @@ const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
 
 sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, const char *stat)
 {
-	return c->store->ops->index_hint ? c->store->ops->index_hint(c->impl, table, index, stat)
+	return c->store->ops->index_hint ? c->store->ops->index_hint(c->cur, table, index, stat)
 					 : SG_ERR_OK;
 }
 
@@ -333,7 +470,7 @@ bool sg_conn_in_transaction(const sg_conn *c)
 
 sg_err sg_conn_maintain(sg_conn *c, bool analyze)
 {
-	return c->store->ops->maintain ? c->store->ops->maintain(c->impl, analyze) : SG_ERR_OK;
+	return c->store->ops->maintain ? c->store->ops->maintain(c->cur, analyze) : SG_ERR_OK;
 }
 
 const struct sg_store_ops *sg_conn_ops(sg_conn *c)
