@@ -62,7 +62,7 @@ static bool reserve(struct sg_buf *b, size_t extra)
 	return true;
 }
 
-void sg_buf_append(struct sg_buf *b, const void *data, size_t len)
+void sg_buf_append_grow(struct sg_buf *b, const void *data, size_t len)
 {
 	if (!reserve(b, len))
 		return;
@@ -70,16 +70,6 @@ void sg_buf_append(struct sg_buf *b, const void *data, size_t len)
 		memcpy(b->data + b->len, data, len);
 	b->len += len;
 	b->data[b->len] = '\0';
-}
-
-void sg_buf_puts(struct sg_buf *b, const char *s)
-{
-	sg_buf_append(b, s, strlen(s));
-}
-
-void sg_buf_putc(struct sg_buf *b, char c)
-{
-	sg_buf_append(b, &c, 1);
 }
 
 void sg_buf_printf(struct sg_buf *b, const char *fmt, ...)

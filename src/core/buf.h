@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 struct sg_buf {
 	char *data;
@@ -26,9 +27,31 @@ void sg_buf_init(struct sg_buf *b, size_t max);
 void sg_buf_cleanup(struct sg_buf *b);
 void sg_buf_reset(struct sg_buf *b);
 
-void sg_buf_append(struct sg_buf *b, const void *data, size_t len);
-void sg_buf_puts(struct sg_buf *b, const char *s);
-void sg_buf_putc(struct sg_buf *b, char c);
+/* Appends len bytes, growing the buffer (the rest of sg_buf_append). */
+void sg_buf_append_grow(struct sg_buf *b, const void *data, size_t len);
+
+/* Appends len bytes; inline while they fit, since the renderer appends a
+ * few bytes at a time. */
+static inline void sg_buf_append(struct sg_buf *b, const void *data, size_t len)
+{
+	if (!b->failed && len && len < b->cap - b->len && len <= b->max - b->len) {
+		memcpy(b->data + b->len, data, len);
+		b->len += len;
+		b->data[b->len] = '\0';
+		return;
+	}
+	sg_buf_append_grow(b, data, len);
+}
+
+static inline void sg_buf_puts(struct sg_buf *b, const char *s)
+{
+	sg_buf_append(b, s, strlen(s));
+}
+
+static inline void sg_buf_putc(struct sg_buf *b, char c)
+{
+	sg_buf_append(b, &c, 1);
+}
 void sg_buf_printf(struct sg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s percent-encoded for a URL query component. */
 void sg_buf_put_urlenc(struct sg_buf *b, const char *s);
