@@ -117,21 +117,29 @@ static bool write_value(struct sg_ctx *ctx, const struct sg_table *cls, const st
 	return true;
 }
 
-/* The position of element in t->fields (sorted by element), or -1. */
-static long field_index(const struct sg_table *t, const char *element)
+/* A record being written: its values straight from the read (vals, in
+ * t->fields order) or as a JSON object; the object is built from the values
+ * only when an ACL condition or a dot-walk needs it. */
+struct row {
+	const struct sg_table *t;
+	const char *const *vals;
+	json_t *rec;
+	bool built; /* rec is ours */
+};
+
+static const char *row_value(const struct row *r, long i)
 {
-	size_t lo = 0, hi = t->nfields;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(t->fields[mid]->element, element);
-		if (!c)
-			return (long)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	const char *v = r->vals ? r->vals[i] : sg_json_str(r->rec, r->t->fields[i]->element);
+	return v ? v : "";
+}
+
+static json_t *row_record(struct row *r)
+{
+	if (!r->rec && r->vals) {
+		r->rec = sg_rec_from_values(r->t, r->vals);
+		r->built = r->rec != NULL;
 	}
-	return -1;
+	return r->rec;
 }
 
 static void key(struct sg_buf *b, const char *name, bool *first)
@@ -143,45 +151,48 @@ static void key(struct sg_buf *b, const char *name, bool *first)
 	sg_buf_putc(b, ':');
 }
 
-/* A plain field of t (no dot-walk): the common case, kept cheap. */
-static bool write_plain(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_table *cls,
-			json_t *rec, const char *name, const struct sg_render_opts *o,
-			struct sg_buf *b, bool *first)
+/* Field i of t (no dot-walk): the common case, kept cheap.  plan is the
+ * user's read plan for t (NULL: everything readable). */
+static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table *cls,
+			const signed char *plan, long i, const char *id,
+			const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
-	long i = field_index(t, name);
-	if (i < 0)
-		return true; /* unknown names are ignored */
-	const struct sg_field *f = t->fields[i];
+	const struct sg_field *f = r->t->fields[i];
 	if (f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2)
 		return true; /* never returned */
 	/* A field the user may not read is left out [c_RESTAPI.md]. */
-	const signed char *plan = sg_acl_read_plan(ctx, t);
-	if (plan && (plan[i] == 0 ||
-		     (plan[i] < 0 && !sg_acl_field(ctx, t, name, SG_ACL_READ, rec))))
+	if (plan && plan[i] == 0)
 		return true;
-	const char *raw = sg_json_str(rec, name);
-	const char *id = sg_json_str(rec, "sys_id");
-	key(b, name, first);
-	return write_value(ctx, cls, f, id ? id : "", raw ? raw : "", o, b);
+	if (plan && plan[i] < 0) {
+		json_t *rec = row_record(r);
+		if (!rec)
+			return false;
+		if (!sg_acl_field(ctx, r->t, f->element, SG_ACL_READ, rec))
+			return true;
+	}
+	key(b, f->element, first);
+	return write_value(ctx, cls, f, id, row_value(r, i), o, b);
 }
 
 /* A dot-walked field ("caller_id.email"), written under its flat name. */
-static bool write_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
-		       const char *name, const struct sg_render_opts *o, struct sg_buf *b,
-		       bool *first)
+static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
+		       const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
+	json_t *rec = row_record(r);
+	if (!rec)
+		return false;
 	const struct sg_field *f;
 	const struct sg_table *cls;
 	char *raw = NULL;
 	char rec_id[SG_ID_LEN + 1] = "";
-	if (!sg_rec_walk(ctx, t, rec, name, &f, &cls, &raw, rec_id))
+	if (!sg_rec_walk(ctx, r->t, rec, name, &f, &cls, &raw, rec_id))
 		return true; /* unknown names are ignored */
 	bool ok = true;
 	char head[128];
 	const char *dot = strchr(name, '.');
 	snprintf(head, sizeof(head), "%.*s", (int)(dot - name), name);
 	if (f->type != SG_FT_PASSWORD && f->type != SG_FT_PASSWORD2 &&
-	    sg_acl_field(ctx, t, head, SG_ACL_READ, rec) &&
+	    sg_acl_field(ctx, r->t, head, SG_ACL_READ, rec) &&
 	    sg_acl_field(ctx, f->table, f->element, SG_ACL_READ, NULL)) {
 		key(b, name, first);
 		ok = write_value(ctx, cls, f, rec_id, raw ? raw : "", o, b);
@@ -190,52 +201,92 @@ static bool write_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec
 	return ok;
 }
 
-bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
-		     const struct sg_render_opts *o, struct sg_buf *b)
+/* sysparm_fields: the names asked for, in their order, each once. */
+static bool write_chosen(struct sg_ctx *ctx, struct row *r, const struct sg_table *cls,
+			 const signed char *plan, const char *id, const struct sg_render_opts *o,
+			 struct sg_buf *b, bool *first)
 {
-	const struct sg_table *rc = sg_dict_table(ctx->dict, sg_json_str(rec, "sys_class_name"));
+	bool ok = true;
+	json_t *seen = json_object();
+	const char *p = o->fields;
+	while (ok && *p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char name[256];
+		while (n && *p == ' ') {
+			p++;
+			n--;
+		}
+		while (n && p[n - 1] == ' ')
+			n--;
+		if (n && n < sizeof(name)) {
+			memcpy(name, p, n);
+			name[n] = '\0';
+			if (!json_object_get(seen, name)) {
+				json_object_set_new(seen, name, json_true());
+				long i = sg_table_field_pos(r->t, name);
+				if (strchr(name, '.'))
+					ok = write_walk(ctx, r, name, o, b, first);
+				else if (i >= 0) /* unknown names are ignored */
+					ok = write_plain(ctx, r, cls, plan, i, id, o, b, first);
+			}
+		}
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	json_decref(seen);
+	return ok;
+}
+
+static bool render(struct sg_ctx *ctx, struct row *r, const struct sg_render_opts *o,
+		   struct sg_buf *b)
+{
+	const struct sg_table *t = r->t;
+	long cls_pos = sg_table_field_pos(t, "sys_class_name");
+	long id_pos = sg_table_field_pos(t, "sys_id");
+	const struct sg_table *rc =
+		cls_pos >= 0 ? sg_dict_table(ctx->dict, row_value(r, cls_pos)) : NULL;
 	const struct sg_table *cls = rc ? rc : t;
+	const char *id = id_pos >= 0 ? row_value(r, id_pos) : "";
+	const signed char *plan = sg_acl_read_plan(ctx, t);
 	bool ok = true, first = true;
 	sg_buf_putc(b, '{');
 	if (o->fields && *o->fields) {
-		json_t *seen = json_object();
-		const char *p = o->fields;
-		while (ok && *p) {
-			const char *comma = strchr(p, ',');
-			size_t n = comma ? (size_t)(comma - p) : strlen(p);
-			char name[256];
-			while (n && *p == ' ') {
-				p++;
-				n--;
-			}
-			while (n && p[n - 1] == ' ')
-				n--;
-			if (n && n < sizeof(name)) {
-				memcpy(name, p, n);
-				name[n] = '\0';
-				if (!json_object_get(seen, name)) {
-					json_object_set_new(seen, name, json_true());
-					ok = strchr(name, '.')
-						     ? write_walk(ctx, t, rec, name, o, b, &first)
-						     : write_plain(ctx, t, cls, rec, name, o, b, &first);
-				}
-			}
-			if (!comma)
-				break;
-			p = comma + 1;
-		}
-		json_decref(seen);
+		ok = write_chosen(ctx, r, cls, plan, id, o, b, &first);
+	} else if (r->vals) {
+		for (size_t i = 0; ok && i < t->nfields; i++)
+			if (r->vals[i])
+				ok = write_plain(ctx, r, cls, plan, (long)i, id, o, b, &first);
 	} else {
 		const char *k;
 		json_t *v;
-		json_object_foreach(rec, k, v)
+		json_object_foreach(r->rec, k, v)
 		{
-			if (!(ok = write_plain(ctx, t, cls, rec, k, o, b, &first)))
+			long i = sg_table_field_pos(t, k);
+			if (i >= 0 && !(ok = write_plain(ctx, r, cls, plan, i, id, o, b, &first)))
 				break;
 		}
 	}
 	sg_buf_putc(b, '}');
+	if (r->built)
+		json_decref(r->rec);
 	return ok && !sg_buf_failed(b);
+}
+
+bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
+		     const struct sg_render_opts *o, struct sg_buf *b)
+{
+	struct row r = {.t = t, .rec = rec};
+	return render(ctx, &r, o, b);
+}
+
+bool sg_render_write_values(struct sg_ctx *ctx, const struct sg_table *t,
+			    const char *const *vals, const struct sg_render_opts *o,
+			    struct sg_buf *b)
+{
+	struct row r = {.t = t, .vals = vals};
+	return render(ctx, &r, o, b);
 }
 
 json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,

@@ -32,6 +32,11 @@ enum sg_dv sg_render_parse_dv(const char *s);
 bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
 		     const struct sg_render_opts *o, struct sg_buf *b);
 
+/* The same from a row's values as read (struct sg_rows: t->fields order). */
+bool sg_render_write_values(struct sg_ctx *ctx, const struct sg_table *t,
+			    const char *const *vals, const struct sg_render_opts *o,
+			    struct sg_buf *b);
+
 /* The same as a jansson value (new reference), for tests and callers that
  * need a tree; NULL on allocation failure. */
 json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,

@@ -120,6 +120,41 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, const struct sg_req *req, const cha
 	return SG_ERR_OK;
 }
 
+/*
+ * Drops the rows the user may not read.  When the table-level decision does
+ * not depend on the record, it keeps or drops the page whole; otherwise (ACL
+ * conditions) the page goes through sg_acl_filter_rows as JSON records,
+ * returned in *slow, which then replaces rs.
+ */
+static sg_err readable_rows(struct sg_ctx *ctx, const struct sg_table *t, struct sg_rows *rs,
+			    json_t **slow)
+{
+	*slow = NULL;
+	int decision = sg_acl_read_uniform(ctx, t);
+	if (decision == 0) {
+		for (size_t i = 0; i < rs->n; i++)
+			free(rs->vals[i]);
+		rs->n = 0;
+	}
+	if (decision >= 0)
+		return SG_ERR_OK;
+	json_t *rows = json_array();
+	for (size_t i = 0; rows && i < rs->n; i++)
+		if (json_array_append_new(rows, sg_rec_from_values(t, rs->vals[i]))) {
+			json_decref(rows);
+			rows = NULL;
+		}
+	if (!rows)
+		return SG_ERR_NOMEM;
+	sg_err err = sg_acl_filter_rows(ctx, t, rows);
+	if (err) {
+		json_decref(rows);
+		return err;
+	}
+	*slow = rows;
+	return SG_ERR_OK;
+}
+
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		     const struct sg_route_params *params, struct sg_resp *resp)
 {
@@ -140,31 +175,33 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 		offset = 0;
 	bool counted = !sg_str_bool(sg_req_arg(req, "sysparm_no_count"), false);
 	struct sg_list_opts lo = {.query = &q, .limit = limit, .offset = offset, .count = counted};
-	json_t *rows = NULL;
+	struct sg_rows rs = {0};
+	json_t *slow = NULL;
 	long long total = 0;
-	if (!err)
-		err = sg_rec_list(ctx, t->name, &lo, &rows, &total);
+	err = sg_rec_rows(ctx, t->name, &lo, &rs, &total);
 	/* Rows the user may not read are dropped from the page; the limit and
 	 * X-Total-Count were applied before, as on the platform. */
 	if (!err)
-		err = sg_acl_filter_rows(ctx, t, rows);
-	if (!err && json_array_size(rows) == 0 && params->version == 1) {
+		err = readable_rows(ctx, t, &rs, &slow);
+	size_t n = slow ? json_array_size(slow) : rs.n;
+	if (!err && n == 0 && params->version == 1) {
 		err = SG_ERR_NO_RECORDS;
 		goto out;
 	}
+	if (err)
+		goto out;
 	struct sg_render_opts ro;
 	render_opts(req, &ro);
 	/* Records are written straight into the response body. */
 	struct sg_buf *body = &resp->body;
 	sg_buf_reset(body);
 	sg_buf_puts(body, "{\"result\":[");
-	size_t i;
-	json_t *rec;
-	json_array_foreach(rows, i, rec)
-	{
+	for (size_t i = 0; i < n; i++) {
 		if (i)
 			sg_buf_putc(body, ',');
-		if (!sg_render_write(ctx, t, rec, &ro, body)) {
+		bool ok = slow ? sg_render_write(ctx, t, json_array_get(slow, i), &ro, body)
+			       : sg_render_write_values(ctx, t, rs.vals[i], &ro, body);
+		if (!ok) {
 			err = SG_ERR_NOMEM;
 			break;
 		}
@@ -177,14 +214,15 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 	resp->status = 200;
 
 	if (counted) {
-		char n[32];
-		snprintf(n, sizeof(n), "%lld", total);
-		sg_resp_header(resp, "X-Total-Count", n);
+		char num[32];
+		snprintf(num, sizeof(num), "%lld", total);
+		sg_resp_header(resp, "X-Total-Count", num);
 	}
 	if (!sg_str_bool(sg_req_arg(req, "sysparm_suppress_pagination_header"), false))
-		pagination(req, resp, limit, offset, total, counted, json_array_size(rows));
+		pagination(req, resp, limit, offset, total, counted, n);
 out:
-	json_decref(rows);
+	json_decref(slow);
+	sg_rows_cleanup(&rs);
 	sg_query_cleanup(&q);
 	return err;
 }
@@ -199,31 +237,39 @@ static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const
 		sg_ctx_set_err(ctx, "%s", table);
 		return SG_ERR_INVALID_TABLE;
 	}
-	json_t *rec;
-	sg_err err = sg_rec_get(ctx, table, sys_id, &rec);
+	struct sg_rows rs;
+	sg_err err = sg_rec_get_row(ctx, table, sys_id, &rs);
 	if (err)
 		return err;
-	if (check_read && !sg_acl_record(ctx, t, SG_ACL_READ, rec)) {
+	if (check_read) {
+		int decision = sg_acl_read_uniform(ctx, t);
+		json_t *rec = decision < 0 ? sg_rec_from_values(rs.t, rs.vals[0]) : NULL;
+		if (decision < 0 && !rec)
+			err = SG_ERR_NOMEM;
+		else if (decision == 0 || (decision < 0 && !sg_acl_record(ctx, t, SG_ACL_READ, rec)))
+			err = SG_ERR_NO_RECORD;
 		json_decref(rec);
-		return SG_ERR_NO_RECORD;
 	}
 	const char *no_body = sg_req_header(req, "X-no-response-body");
-	if (status != 200 && no_body && sg_str_bool(no_body, false)) {
+	if (!err && status != 200 && no_body && sg_str_bool(no_body, false)) {
 		resp->status = status;
-		json_decref(rec);
+		sg_rows_cleanup(&rs);
 		return SG_ERR_OK;
 	}
-	struct sg_render_opts ro;
-	render_opts(req, &ro);
-	sg_buf_reset(&resp->body);
-	sg_buf_puts(&resp->body, "{\"result\":");
-	bool ok = sg_render_write(ctx, t, rec, &ro, &resp->body);
-	sg_buf_putc(&resp->body, '}');
-	json_decref(rec);
-	if (!ok || sg_buf_failed(&resp->body))
-		return SG_ERR_NOMEM;
-	resp->status = status;
-	return SG_ERR_OK;
+	if (!err) {
+		struct sg_render_opts ro;
+		render_opts(req, &ro);
+		sg_buf_reset(&resp->body);
+		sg_buf_puts(&resp->body, "{\"result\":");
+		bool ok = sg_render_write_values(ctx, rs.t, rs.vals[0], &ro, &resp->body);
+		sg_buf_putc(&resp->body, '}');
+		if (!ok || sg_buf_failed(&resp->body))
+			err = SG_ERR_NOMEM;
+	}
+	sg_rows_cleanup(&rs);
+	if (!err)
+		resp->status = status;
+	return err;
 }
 
 sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,

@@ -12,6 +12,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/map.h"
+#include "core/util.h"
 
 /* ---- compiled access controls ------------------------------------------- */
 
@@ -480,7 +481,7 @@ enum verdict { V_NONE, V_ALLOW, V_DENY };
 static const struct rule_list *rules_at(struct memo *m, enum sg_acl_op op, const char *name)
 {
 	char key[256];
-	snprintf(key, sizeof(key), "%s:%s", op_name(op), name);
+	sg_str_join(key, sizeof(key), op_name(op), ":", name);
 	const struct rule_list *l = m->set ? sg_map_get(&m->set->by_key, key) : NULL;
 	return (l && l->n) ? l : NULL;
 }
@@ -578,17 +579,24 @@ static bool rule_passes(struct sg_ctx *ctx, struct memo *m, const struct rule *r
 	return true;
 }
 
+/* Whether admin may override the ACLs of a level: with accessterm off, one
+ * non-overriding ACL turns override off for the set. */
+static bool level_override(struct sg_ctx *ctx, const struct rule_list *l)
+{
+	bool override = true;
+	if (!sg_prop_bool(ctx, "glide.security.admin.override.accessterm", true))
+		for (size_t i = 0; i < l->n; i++)
+			override &= l->rules[i]->admin_overrides;
+	return override;
+}
+
 /* The verdict of one level's rules: Deny-Unless first, then any Allow-If. */
 static enum verdict level_verdict(struct sg_ctx *ctx, struct memo *m, const struct rule_list *l,
 				  const struct sg_table *t, json_t *rec)
 {
 	if (!l)
 		return V_NONE;
-	/* With accessterm off, one non-overriding ACL turns override off for the set. */
-	bool override = true;
-	if (!sg_prop_bool(ctx, "glide.security.admin.override.accessterm", true))
-		for (size_t i = 0; i < l->n; i++)
-			override &= l->rules[i]->admin_overrides;
+	bool override = level_override(ctx, l);
 	bool any_allow = false, allowed = false;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct rule *r = l->rules[i];
@@ -603,8 +611,51 @@ static enum verdict level_verdict(struct sg_ctx *ctx, struct memo *m, const stru
 	return (!any_allow || allowed) ? V_ALLOW : V_DENY;
 }
 
-static bool table_decision(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op,
-			   json_t *rec)
+/* Whether rule_passes() needs a record to answer for r. */
+static bool rule_depends(struct sg_ctx *ctx, const struct rule *r, bool override)
+{
+	for (size_t i = 0; i < r->nroles; i++)
+		if (!strcmp(r->roles[i], "nobody"))
+			return false;
+	if (override && r->admin_overrides && is_admin(ctx))
+		return false;
+	bool held = !r->nroles;
+	for (size_t i = 0; i < r->nroles && !held; i++)
+		held = sg_acl_has_role(ctx, r->roles[i]);
+	return held && !r->script && *r->condition;
+}
+
+/* Whether level_verdict() for l may answer differently from one record to
+ * the next: a Deny-Unless that needs the record, or no Allow-If that passes
+ * whatever the record while one needs it. */
+static bool level_depends(struct sg_ctx *ctx, struct memo *m, const struct rule_list *l,
+			  const struct sg_table *t)
+{
+	if (!l)
+		return false;
+	bool override = level_override(ctx, l);
+	for (size_t i = 0; i < l->n; i++)
+		if (l->rules[i]->deny && rule_depends(ctx, l->rules[i], override))
+			return true;
+	bool allow_depends = false;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct rule *r = l->rules[i];
+		if (r->deny)
+			continue;
+		if (!rule_depends(ctx, r, override)) {
+			if (rule_passes(ctx, m, r, override, t, NULL))
+				return false;
+		} else {
+			allow_depends = true;
+		}
+	}
+	return allow_depends;
+}
+
+/* The table-level decision; *depends (when given) is set when a level it
+ * consulted could answer otherwise for another record. */
+static bool table_decision_ex(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op,
+			      json_t *rec, bool *depends)
 {
 	if (ctx->system)
 		return true;
@@ -615,7 +666,10 @@ static bool table_decision(struct sg_ctx *ctx, const struct sg_table *t, enum sg
 	bool matched = false;
 	for (const struct sg_table *p = t;; p = p->super) {
 		const char *name = p ? p->name : "*";
-		enum verdict v = level_verdict(ctx, m, rules_at(m, op, name), t, rec);
+		const struct rule_list *l = rules_at(m, op, name);
+		if (depends && level_depends(ctx, m, l, t))
+			*depends = true;
+		enum verdict v = level_verdict(ctx, m, l, t, rec);
 		if (v == V_ALLOW)
 			return true;
 		if (v == V_DENY) {
@@ -633,6 +687,19 @@ static bool table_decision(struct sg_ctx *ctx, const struct sg_table *t, enum sg
 	bool deny = !mode || strcmp(mode, "allow") != 0;
 	free(mode);
 	return !deny || is_admin(ctx);
+}
+
+static bool table_decision(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op,
+			   json_t *rec)
+{
+	return table_decision_ex(ctx, t, op, rec, NULL);
+}
+
+int sg_acl_read_uniform(struct sg_ctx *ctx, const struct sg_table *t)
+{
+	bool depends = false;
+	bool ok = table_decision_ex(ctx, t, SG_ACL_READ, NULL, &depends);
+	return depends ? -1 : ok;
 }
 
 bool sg_acl_table_may(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op)
@@ -677,7 +744,7 @@ static enum verdict field_level_ex(struct sg_ctx *ctx, struct memo *m, const str
 	for (int pass = 0; pass < 2; pass++) {
 		const char *suffix = pass == 0 ? element : "*";
 		for (const struct sg_table *p = t;; p = p->super) {
-			snprintf(name, sizeof(name), "%s.%s", p ? p->name : "*", suffix);
+			sg_str_join(name, sizeof(name), p ? p->name : "*", ".", suffix);
 			const struct rule_list *l = rules_at(m, op, name);
 			enum verdict v = level_verdict(ctx, m, l, t, rec);
 			if (v != V_NONE) {

@@ -41,6 +41,10 @@ bool sg_acl_table_may(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_
  * ACL chain). */
 bool sg_acl_record(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op, json_t *rec);
 
+/* The table-level read decision on t when it is the same for every record:
+ * 1 readable, 0 not; -1 when it depends on the record (ask sg_acl_record or
+ * sg_acl_filter_rows). */
+int sg_acl_read_uniform(struct sg_ctx *ctx, const struct sg_table *t);
 /* Removes from rows (an array of raw records of t) those the user may not
  * read.  Conditions are evaluated for the whole page at once. */
 sg_err sg_acl_filter_rows(struct sg_ctx *ctx, const struct sg_table *t, json_t *rows);

@@ -145,6 +145,20 @@ bool sg_str_bool(const char *s, bool dflt)
 	return dflt;
 }
 
+void sg_str_join(char *out, size_t cap, const char *a, const char *sep, const char *b)
+{
+	const char *parts[3] = {a, sep, b};
+	size_t len = 0;
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(parts[i]);
+		if (n > cap - 1 - len)
+			n = cap - 1 - len;
+		memcpy(out + len, parts[i], n);
+		len += n;
+	}
+	out[len] = '\0';
+}
+
 bool sg_str_eq(const char *a, const char *b)
 {
 	return a && b && strcmp(a, b) == 0;

@@ -44,6 +44,9 @@ bool sg_time_parse(const char *s, int64_t *out);
  * dflt.  NULL is dflt. */
 bool sg_str_bool(const char *s, bool dflt);
 bool sg_str_eq(const char *a, const char *b);
+/* Writes a, sep and b joined into out (cap > 0 bytes), truncated as snprintf
+ * would; the hot paths' lookup keys, without the printf machinery. */
+void sg_str_join(char *out, size_t cap, const char *a, const char *sep, const char *b);
 /* True for a name made of [a-z0-9_], starting with a letter or '_', at most
  * max characters: what a table or column name may be. */
 bool sg_str_is_ident(const char *s, size_t max);

@@ -9,6 +9,7 @@
 #include "core/arena.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/util.h"
 
 struct choice_list {
 	struct sg_choice *items;
@@ -386,6 +387,22 @@ const struct sg_table *sg_dict_table(const struct sg_dict *d, const char *name)
 	return name ? sg_map_get(&d->tables, name) : NULL;
 }
 
+long sg_table_field_pos(const struct sg_table *t, const char *element)
+{
+	size_t lo = 0, hi = t->nfields;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(t->fields[mid]->element, element);
+		if (!c)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 const struct sg_field *sg_table_field(const struct sg_table *t, const char *element)
 {
 	return element ? sg_map_get(&t->by_element, element) : NULL;
@@ -404,7 +421,7 @@ const struct sg_choice *sg_dict_choices(const struct sg_dict *d, const struct sg
 {
 	char key[200];
 	for (; t; t = t->super) {
-		snprintf(key, sizeof(key), "%s.%s", t->name, element);
+		sg_str_join(key, sizeof(key), t->name, ".", element);
 		struct choice_list *cl = sg_map_get(&d->choices, key);
 		if (cl && cl->n) {
 			*n = cl->n;
@@ -431,7 +448,7 @@ const char *sg_dict_default(const struct sg_dict *d, const struct sg_table *t,
 {
 	char key[200];
 	for (; t && t != f->table->super; t = t->super) {
-		snprintf(key, sizeof(key), "%s.%s", t->name, f->element);
+		sg_str_join(key, sizeof(key), t->name, ".", f->element);
 		const char *v = sg_map_get(&d->overrides, key);
 		if (v)
 			return v;

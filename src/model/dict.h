@@ -78,7 +78,7 @@ struct sg_table {
 
 	struct sg_field **own; /* fields this table defines */
 	size_t nown;
-	struct sg_field **fields; /* every field: inherited first, then own */
+	struct sg_field **fields; /* every field, inherited and own, sorted by element */
 	size_t nfields;
 	struct sg_map by_element; /* element -> struct sg_field *, all fields */
 	const struct sg_field *display;
@@ -112,6 +112,8 @@ void sg_dict_free(struct sg_dict *d);
 
 const struct sg_table *sg_dict_table(const struct sg_dict *d, const char *name);
 const struct sg_field *sg_table_field(const struct sg_table *t, const char *element);
+/* The position of element in t->fields, or -1. */
+long sg_table_field_pos(const struct sg_table *t, const char *element);
 /* True when t is other or extends it. */
 bool sg_table_is_a(const struct sg_table *t, const struct sg_table *other);
 

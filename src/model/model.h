@@ -153,6 +153,30 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
 		   json_t **rows, long long *total);
 
+/*
+ * Rows as read, without a JSON tree per record: row i's raw value of field
+ * t->fields[k] is vals[i][k] ("" for fields not stored, NULL for secrets,
+ * which are never read).  The list pages of the Table API read these and
+ * write them straight out.
+ */
+struct sg_rows {
+	const struct sg_table *t;
+	size_t n, cap;
+	const char ***vals;
+	bool failed; /* out of memory while reading */
+};
+
+/* sg_rec_list into rs (initialised here; sg_rows_cleanup frees it). */
+sg_err sg_rec_rows(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		   struct sg_rows *rs, long long *total);
+/* sg_rec_get into rs: one row (rs initialised here; free with sg_rows_cleanup). */
+sg_err sg_rec_get_row(struct sg_ctx *ctx, const char *table, const char *sys_id,
+		      struct sg_rows *rs);
+/* One row's values (t->fields order, as in struct sg_rows) as a raw record,
+ * as sg_rec_list returns it; NULL on allocation failure. */
+json_t *sg_rec_from_values(const struct sg_table *t, const char *const *vals);
+void sg_rows_cleanup(struct sg_rows *rs);
+
 /* The statement sg_rec_list runs (the COUNT(*) one when count), appended
  * to out: for query-plan tests and diagnostics. */
 sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,

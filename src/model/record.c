@@ -40,34 +40,74 @@ static void select_columns(struct sg_sql *q, const struct sg_table *t, const cha
 	}
 }
 
-struct row_reader {
-	const struct sg_table *t;
-	json_t *out; /* array */
-};
-
-/* Builds a record from a row selected with select_columns(): stored fields
- * from the columns, the others ("comments", "sys_tags") as "". */
-static int read_row(void *ud, int ncol, const char *const *names, const char *const *vals)
+/* Keeps a row selected with select_columns(): stored fields from the
+ * columns, the others ("comments", "sys_tags") as "", in one allocation. */
+static int collect_row(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
-	struct row_reader *r = ud;
-	json_t *rec = json_object();
-	if (!rec)
-		return 1;
+	struct sg_rows *rs = ud;
+	const struct sg_table *t = rs->t;
+	size_t bytes = t->nfields * sizeof(char *);
 	int col = 0;
-	for (size_t i = 0; i < r->t->nfields; i++) {
-		const struct sg_field *f = r->t->fields[i];
+	for (size_t i = 0; i < t->nfields && col < ncol; i++)
+		if (!is_secret(t->fields[i]) && sg_field_is_stored(t->fields[i]))
+			bytes += strlen(vals[col] ? vals[col] : "") + 1, col++;
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 16;
+		const char ***grown = realloc(rs->vals, cap * sizeof(*grown));
+		if (!grown) {
+			rs->failed = true;
+			return 1;
+		}
+		rs->vals = grown;
+		rs->cap = cap;
+	}
+	const char **row = malloc(bytes);
+	if (!row) {
+		rs->failed = true;
+		return 1;
+	}
+	char *text = (char *)(row + t->nfields);
+	col = 0;
+	for (size_t i = 0; i < t->nfields; i++) {
+		const struct sg_field *f = t->fields[i];
+		row[i] = NULL;
 		if (is_secret(f))
 			continue;
-		const char *v = "";
+		row[i] = "";
 		if (sg_field_is_stored(f) && col < ncol) {
-			v = vals[col] ? vals[col] : "";
+			const char *v = vals[col] ? vals[col] : "";
+			size_t n = strlen(v) + 1;
+			memcpy(text, v, n);
+			row[i] = text;
+			text += n;
 			col++;
 		}
-		json_object_set_new_nocheck(rec, f->element, json_string_nocheck(v));
 	}
-	json_array_append_new(r->out, rec);
+	rs->vals[rs->n++] = row;
 	return 0;
+}
+
+json_t *sg_rec_from_values(const struct sg_table *t, const char *const *vals)
+{
+	json_t *rec = json_object();
+	for (size_t k = 0; rec && k < t->nfields; k++) {
+		const char *v = vals[k];
+		if (v && json_object_set_new_nocheck(rec, t->fields[k]->element,
+						     json_string_nocheck(v))) {
+			json_decref(rec);
+			rec = NULL;
+		}
+	}
+	return rec;
+}
+
+void sg_rows_cleanup(struct sg_rows *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		free(rs->vals[i]);
+	free(rs->vals);
+	memset(rs, 0, sizeof(*rs));
 }
 
 static const struct sg_table *lookup_table(struct sg_ctx *ctx, const char *name)
@@ -79,9 +119,12 @@ static const struct sg_table *lookup_table(struct sg_ctx *ctx, const char *name)
 }
 
 /* Reads the record id as table t sees it. */
+/* Reads the record id as table t sees it into rs (one row). */
 static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
-		       json_t **out)
+		       struct sg_rows *rs)
 {
+	memset(rs, 0, sizeof(*rs));
+	rs->t = t;
 	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
 		return SG_ERR_NO_RECORD;
 	struct sg_sql q;
@@ -93,23 +136,35 @@ static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char 
 	sg_sql_raw(&q, " t WHERE \"t\".\"sys_id\" = ");
 	sg_sql_text(&q, sys_id);
 	sg_query_class_filter(&q, t, "t");
-	struct row_reader r = {.t = t, .out = json_array()};
-	sg_err err = r.out ? sg_conn_exec(ctx->conn, &q, read_row, &r, NULL) : SG_ERR_NOMEM;
+	sg_err err = sg_conn_exec(ctx->conn, &q, collect_row, rs, NULL);
 	sg_sql_cleanup(&q);
-	if (!err && json_array_size(r.out) == 0)
+	if (!err && rs->failed)
+		err = SG_ERR_NOMEM;
+	if (!err && rs->n == 0)
 		err = SG_ERR_NO_RECORD;
-	if (!err)
-		*out = json_incref(json_array_get(r.out, 0));
-	json_decref(r.out);
+	if (err)
+		sg_rows_cleanup(rs);
 	return err;
+}
+
+sg_err sg_rec_get_row(struct sg_ctx *ctx, const char *table, const char *sys_id,
+		      struct sg_rows *rs)
+{
+	memset(rs, 0, sizeof(*rs));
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
+	return read_one(ctx, t, sys_id, rs);
 }
 
 sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, json_t **out)
 {
-	const struct sg_table *t = lookup_table(ctx, table);
-	if (!t)
-		return SG_ERR_INVALID_TABLE;
-	return read_one(ctx, t, sys_id, out);
+	struct sg_rows rs;
+	sg_err err = sg_rec_get_row(ctx, table, sys_id, &rs);
+	if (!err && !(*out = sg_rec_from_values(rs.t, rs.vals[0])))
+		err = SG_ERR_NOMEM;
+	sg_rows_cleanup(&rs);
+	return err;
 }
 
 sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
@@ -198,12 +253,14 @@ static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long
 	return err;
 }
 
-sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		   json_t **rows, long long *total)
+sg_err sg_rec_rows(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		   struct sg_rows *rs, long long *total)
 {
+	memset(rs, 0, sizeof(*rs));
 	const struct sg_table *t = lookup_table(ctx, table);
 	if (!t)
 		return SG_ERR_INVALID_TABLE;
+	rs->t = t;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_err err = SG_ERR_OK;
@@ -215,17 +272,34 @@ sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 	}
 	if (!err)
 		err = sg_rec_list_sql(ctx, table, opts, false, &q);
-	struct row_reader r = {.t = t, .out = json_array()};
-	if (!err && !r.out)
-		err = SG_ERR_NOMEM;
 	if (!err)
-		err = sg_conn_exec(ctx->conn, &q, read_row, &r, NULL);
+		err = sg_conn_exec(ctx->conn, &q, collect_row, rs, NULL);
 	sg_sql_cleanup(&q);
-	if (err) {
-		json_decref(r.out);
+	if (!err && rs->failed)
+		err = SG_ERR_NOMEM;
+	if (err)
+		sg_rows_cleanup(rs);
+	return err;
+}
+
+sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		   json_t **rows, long long *total)
+{
+	struct sg_rows rs;
+	sg_err err = sg_rec_rows(ctx, table, opts, &rs, total);
+	if (err)
 		return err;
+	json_t *out = json_array();
+	for (size_t i = 0; out && i < rs.n; i++) {
+		if (json_array_append_new(out, sg_rec_from_values(rs.t, rs.vals[i]))) {
+			json_decref(out);
+			out = NULL;
+		}
 	}
-	*rows = r.out;
+	sg_rows_cleanup(&rs);
+	if (!out)
+		return SG_ERR_NOMEM;
+	*rows = out;
 	return SG_ERR_OK;
 }
 
@@ -808,11 +882,11 @@ static const struct sg_table *record_class(struct sg_ctx *ctx, const struct sg_t
 	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
 		return NULL;
 	if (!t->hierarchy) {
-		json_t *rec;
-		*err = read_one(ctx, t, sys_id, &rec);
+		struct sg_rows rs;
+		*err = read_one(ctx, t, sys_id, &rs);
 		if (*err)
 			return NULL;
-		json_decref(rec);
+		sg_rows_cleanup(&rs);
 		return t;
 	}
 	struct sg_sql q;

@@ -170,6 +170,18 @@ def test_row_and_field_acls(fresh):
                          "Field(s) present in the query do not have permission to be read")
     # nobody blocks even admin
     assert "description" not in fresh.get("/api/now/table/incident", params={"sysparm_limit": "1"}).json()["result"][0]
+    # a field ACL with a condition decides record by record, in lists and single reads
+    nowctl(fresh, "acl", "add", "incident.short_description", "--operation", "read", "--role", "snc_internal",
+           "--condition", "urgency=1")
+    mine = {x["number"]: x["sys_id"] for x in abel("GET", "/api/now/table/incident",
+                                                    params={"sysparm_fields": "number,sys_id"}).json()["result"]}
+    fresh.patch(f"/api/now/table/incident/{mine['INC0010001']}", json={"urgency": "1"})
+    fresh.patch(f"/api/now/table/incident/{mine['INC0010003']}", json={"urgency": "3"})
+    rows = {x["number"]: x for x in abel("GET", "/api/now/table/incident").json()["result"]}
+    assert "short_description" in rows["INC0010001"] and "short_description" not in rows["INC0010003"]
+    one = abel("GET", f"/api/now/table/incident/{mine['INC0010003']}").json()["result"]
+    assert "short_description" not in one and one["number"] == "INC0010003"
+    assert "short_description" in fresh.get(f"/api/now/table/incident/{mine['INC0010003']}").json()["result"]
 
 
 def test_admin_and_elevation(fresh):
