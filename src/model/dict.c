@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -337,6 +338,52 @@ static bool add_overrides(struct builder *b, json_t *rows)
 	return true;
 }
 
+static const char *default_of(const struct sg_dict *d, const struct sg_table *t,
+			      const struct sg_field *f);
+
+static const struct choice_list *choices_of(const struct sg_dict *d, const struct sg_table *t,
+					    const char *element);
+
+/* t->defaults and t->choice_lists: each field's default (overrides applied)
+ * and choices as t sees them, looked up once. */
+static bool set_field_views(const struct sg_dict *d, struct sg_arena *arena, struct sg_table *t)
+{
+	size_t n = t->nfields ? t->nfields : 1;
+	const char **v = sg_arena_alloc(arena, n * sizeof(*v));
+	const struct choice_list **c = sg_arena_alloc(arena, n * sizeof(*c));
+	if (!v || !c)
+		return false;
+	for (size_t i = 0; i < t->nfields; i++) {
+		v[i] = default_of(d, t, t->fields[i]);
+		c[i] = choices_of(d, t, t->fields[i]->element);
+	}
+	t->defaults = v;
+	t->choice_lists = c;
+	return true;
+}
+
+/* t->columns: built once, since every record read selects them. */
+static const char *select_list(struct sg_arena *arena, const struct sg_table *t)
+{
+	struct sg_buf b;
+	sg_buf_init(&b, 1024 * 1024);
+	bool ok = true;
+	for (size_t i = 0; ok && i < t->nfields; i++) {
+		const struct sg_field *f = t->fields[i];
+		if (!sg_field_is_stored(f) || f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2)
+			continue;
+		ok = sg_str_is_ident(f->element, 80);
+		if (b.len)
+			sg_buf_puts(&b, ", ");
+		sg_buf_puts(&b, "\"t\".\"");
+		sg_buf_puts(&b, f->element);
+		sg_buf_putc(&b, '"');
+	}
+	const char *out = ok && !sg_buf_failed(&b) ? sg_arena_strdup(arena, sg_buf_str(&b)) : NULL;
+	sg_buf_cleanup(&b);
+	return out;
+}
+
 struct sg_dict *sg_dict_build(json_t *db_objects, json_t *dictionary, json_t *choices,
 			      json_t *overrides)
 {
@@ -358,8 +405,11 @@ struct sg_dict *sg_dict_build(json_t *db_objects, json_t *dictionary, json_t *ch
 		  add_choices(&b, choices) && add_overrides(&b, overrides);
 	for (size_t k = 0; ok && k < d->ntables; k++)
 		ok = collect_fields(&b, d->list[k]);
-	for (size_t k = 0; ok && k < d->ntables; k++)
+	for (size_t k = 0; ok && k < d->ntables; k++) {
 		d->list[k]->display = find_display(d->list[k]);
+		d->list[k]->columns = select_list(arena, d->list[k]);
+		ok = set_field_views(d, arena, d->list[k]);
+	}
 	sg_map_cleanup(&b.by_id);
 	if (!ok) {
 		sg_dict_free(d);
@@ -416,20 +466,27 @@ bool sg_table_is_a(const struct sg_table *t, const struct sg_table *other)
 	return false;
 }
 
-const struct sg_choice *sg_dict_choices(const struct sg_dict *d, const struct sg_table *t,
-					const char *element, size_t *n)
+/* The choices of element as t sees them, looked up level by level. */
+static const struct choice_list *choices_of(const struct sg_dict *d, const struct sg_table *t,
+					    const char *element)
 {
 	char key[200];
 	for (; t; t = t->super) {
 		sg_str_join(key, sizeof(key), t->name, ".", element);
 		struct choice_list *cl = sg_map_get(&d->choices, key);
-		if (cl && cl->n) {
-			*n = cl->n;
-			return cl->items;
-		}
+		if (cl && cl->n)
+			return cl;
 	}
-	*n = 0;
 	return NULL;
+}
+
+const struct sg_choice *sg_dict_choices(const struct sg_dict *d, const struct sg_table *t,
+					const char *element, size_t *n)
+{
+	long i = t->choice_lists ? sg_table_field_pos(t, element) : -1;
+	const struct choice_list *cl = i >= 0 ? t->choice_lists[i] : choices_of(d, t, element);
+	*n = cl ? cl->n : 0;
+	return cl ? cl->items : NULL;
 }
 
 const char *sg_dict_choice_label(const struct sg_dict *d, const struct sg_table *t,
@@ -443,8 +500,9 @@ const char *sg_dict_choice_label(const struct sg_dict *d, const struct sg_table 
 	return NULL;
 }
 
-const char *sg_dict_default(const struct sg_dict *d, const struct sg_table *t,
-			    const struct sg_field *f)
+/* The default with overrides looked up level by level (sg_dict_default). */
+static const char *default_of(const struct sg_dict *d, const struct sg_table *t,
+			      const struct sg_field *f)
 {
 	char key[200];
 	for (; t && t != f->table->super; t = t->super) {
@@ -454,4 +512,13 @@ const char *sg_dict_default(const struct sg_dict *d, const struct sg_table *t,
 			return v;
 	}
 	return f->default_value;
+}
+
+const char *sg_dict_default(const struct sg_dict *d, const struct sg_table *t,
+			    const struct sg_field *f)
+{
+	long i = t->defaults ? sg_table_field_pos(t, f->element) : -1;
+	if (i >= 0 && t->fields[i] == f)
+		return t->defaults[i];
+	return default_of(d, t, f);
 }

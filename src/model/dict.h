@@ -65,6 +65,8 @@ struct sg_field {
 	char sys_id[SG_ID_LEN + 1];
 };
 
+struct choice_list; /* dict.c */
+
 struct sg_table {
 	char *name;
 	char *label;
@@ -82,6 +84,11 @@ struct sg_table {
 	size_t nfields;
 	struct sg_map by_element; /* element -> struct sg_field *, all fields */
 	const struct sg_field *display;
+	/* The select list of a record read, alias "t": the stored fields but
+	 * secrets, in fields order; NULL when a name is not an identifier. */
+	const char *columns;
+	const char **defaults; /* each field's default for t (sg_dict_default) */
+	const struct choice_list **choice_lists; /* each field's choices for t, or NULL */
 
 	/* self and every descendant's name, for sys_class_name IN (...) */
 	const char **classes;

@@ -28,6 +28,10 @@ static bool is_secret(const struct sg_field *f)
 /* Appends the columns of t a record read returns, in t->fields order. */
 static void select_columns(struct sg_sql *q, const struct sg_table *t, const char *alias)
 {
+	if (t->columns && !strcmp(alias, "t")) {
+		sg_sql_raw(q, t->columns);
+		return;
+	}
 	bool first = true;
 	for (size_t i = 0; i < t->nfields; i++) {
 		const struct sg_field *f = t->fields[i];
