@@ -91,8 +91,9 @@ static bool write_value(struct sg_ctx *ctx, const struct sg_table *cls, const st
 		sg_buf_putc(b, '}');
 		return true;
 	}
-	char *dv = sg_rec_display(ctx, cls, f, rec_id, raw);
-	if (!dv)
+	char *owned = NULL;
+	const char *dv = sg_rec_display_plain(ctx, cls, f, raw);
+	if (!dv && !(dv = owned = sg_rec_display(ctx, cls, f, rec_id, raw)))
 		return false;
 	if (o->dv == SG_DV_TRUE && !linked) {
 		put_str(b, dv);
@@ -113,7 +114,7 @@ static bool write_value(struct sg_ctx *ctx, const struct sg_table *cls, const st
 		}
 		sg_buf_putc(b, '}');
 	}
-	free(dv);
+	free(owned);
 	return true;
 }
 

@@ -155,6 +155,29 @@ static sg_err readable_rows(struct sg_ctx *ctx, const struct sg_table *t, struct
 	return SG_ERR_OK;
 }
 
+/* Display values show journal histories: read the page's in one query. */
+static sg_err prefetch_journals(struct sg_ctx *ctx, const struct sg_table *t,
+				const struct sg_rows *rs, json_t *slow)
+{
+	bool journals = false;
+	for (size_t i = 0; i < t->nfields && !journals; i++) {
+		enum sg_ftype ft = t->fields[i]->type;
+		journals = ft == SG_FT_JOURNAL || ft == SG_FT_JOURNAL_INPUT || ft == SG_FT_JOURNAL_LIST;
+	}
+	long id_pos = sg_table_field_pos(t, "sys_id");
+	size_t n = slow ? json_array_size(slow) : rs->n;
+	if (!journals || id_pos < 0 || n < 2)
+		return SG_ERR_OK;
+	const char **ids = malloc(n * sizeof(*ids));
+	if (!ids)
+		return SG_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = slow ? sg_json_str(json_array_get(slow, i), "sys_id") : rs->vals[i][id_pos];
+	sg_err err = sg_rec_prefetch_journal(ctx, ids, n);
+	free(ids);
+	return err;
+}
+
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
 		     const struct sg_route_params *params, struct sg_resp *resp)
 {
@@ -192,6 +215,10 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 		goto out;
 	struct sg_render_opts ro;
 	render_opts(req, &ro);
+	if (ro.dv != SG_DV_FALSE)
+		err = prefetch_journals(ctx, t, &rs, slow);
+	if (err)
+		goto out;
 	/* Records are written straight into the response body. */
 	struct sg_buf *body = &resp->body;
 	sg_buf_reset(body);

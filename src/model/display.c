@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/util.h"
 #include "model/internal.h"
 
 /* Referenced records are read once per request. */
@@ -25,23 +26,75 @@ static json_t *cached_record(struct sg_ctx *ctx, const struct sg_table *t, const
 	return rec;
 }
 
+/* The display value of record sys_id of t, read without a JSON tree. */
+static char *read_display(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id)
+{
+	struct sg_rows rs;
+	if (sg_rec_get_row(ctx, t->name, sys_id, &rs))
+		return strdup("");
+	/* The referenced record's own class may choose a different display field. */
+	long cls_pos = sg_table_field_pos(t, "sys_class_name");
+	const struct sg_table *cls =
+		cls_pos >= 0 ? sg_dict_table(ctx->dict, rs.vals[0][cls_pos]) : NULL;
+	const struct sg_field *df = (cls && cls->display) ? cls->display : t->display;
+	long pos = df ? sg_table_field_pos(t, df->element) : -1;
+	char *out;
+	if (!df)
+		out = strdup(sys_id);
+	else if (pos < 0 || !rs.vals[0][pos])
+		out = strdup("");
+	else if (df->type == SG_FT_REFERENCE ||
+		 sg_dict_choices(ctx->dict, t, df->element, &(size_t){0}))
+		out = sg_rec_display(ctx, t, df, sys_id, rs.vals[0][pos]);
+	else
+		out = strdup(rs.vals[0][pos]);
+	sg_rows_cleanup(&rs);
+	return out;
+}
+
 char *sg__ref_display(struct sg_ctx *ctx, const char *table, const char *sys_id)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	if (!t || !*sys_id)
 		return strdup("");
-	json_t *rec = cached_record(ctx, t, sys_id);
-	if (!rec)
-		return strdup("");
-	/* The referenced record's own class may choose a different display field. */
-	const struct sg_table *cls = sg_dict_table(ctx->dict, sg_json_str(rec, "sys_class_name"));
-	const struct sg_field *df = (cls && cls->display) ? cls->display : t->display;
-	if (!df)
-		return strdup(sys_id);
-	const char *v = sg_json_str(rec, df->element);
-	if (df->type == SG_FT_REFERENCE || sg_dict_choices(ctx->dict, t, df->element, &(size_t){0}))
-		return sg_rec_display(ctx, t, df, sys_id, v ? v : "");
-	return strdup(v ? v : "");
+	/* Referenced records' display values are read once per request. */
+	char key[200];
+	sg_str_join(key, sizeof(key), t->name, "/", sys_id);
+	if (!ctx->display_cache)
+		ctx->display_cache = json_object();
+	const char *known = json_string_value(json_object_get(ctx->display_cache, key));
+	if (known)
+		return strdup(known);
+	char *v = read_display(ctx, t, sys_id);
+	if (v && ctx->display_cache)
+		json_object_set_new(ctx->display_cache, key, json_string(v));
+	return v;
+}
+
+/* Appends one journal entry as its history shows it:
+ * "<when> - <who> (Work notes)\n<text>\n\n". */
+static void format_entry(struct sg_ctx *ctx, struct sg_buf *out, const char *when,
+			 const char *who, const char *element, const char *text)
+{
+	/* The author's display name, looked up by user_name. */
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"name\" FROM \"sys_user\" WHERE \"user_name\" = ");
+	sg_sql_text(&q, who);
+	char *name = NULL;
+	sg_conn_query_string(ctx->conn, &q, &name);
+	sg_sql_cleanup(&q);
+	const char *label = !strcmp(element, "work_notes") ? "Work notes" : "Additional comments";
+	char local[SG_DT_LEN + 1];
+	sg_ctx_local_time(ctx, when, local);
+	sg_buf_printf(out, "%s - %s (%s)\n%s\n\n", local, (name && *name) ? name : who, label, text);
+	free(name);
+}
+
+/* Whether a history of element (NULL: comments and work notes) shows entries of e. */
+static bool shows(const char *element, const char *e)
+{
+	return element ? !strcmp(e, element) : (!strcmp(e, "comments") || !strcmp(e, "work_notes"));
 }
 
 struct journal_reader {
@@ -55,54 +108,154 @@ static int journal_row(void *ud, int ncol, const char *const *names, const char 
 	struct journal_reader *r = ud;
 	if (ncol < 4)
 		return 0;
-	const char *when = vals[0] ? vals[0] : "", *who = vals[1] ? vals[1] : "";
-	const char *element = vals[2] ? vals[2] : "", *text = vals[3] ? vals[3] : "";
-	/* The author's display name, looked up by user_name. */
-	struct sg_sql q;
-	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"name\" FROM \"sys_user\" WHERE \"user_name\" = ");
-	sg_sql_text(&q, who);
-	char *name = NULL;
-	sg_conn_query_string(r->ctx->conn, &q, &name);
-	sg_sql_cleanup(&q);
-	const char *label = !strcmp(element, "work_notes") ? "Work notes" : "Additional comments";
-	char local[SG_DT_LEN + 1];
-	sg_ctx_local_time(r->ctx, when, local);
-	sg_buf_printf(r->out, "%s - %s (%s)\n%s\n\n", local, (name && *name) ? name : who, label,
-		      text);
-	free(name);
+	format_entry(r->ctx, r->out, vals[0] ? vals[0] : "", vals[1] ? vals[1] : "",
+		     vals[2] ? vals[2] : "", vals[3] ? vals[3] : "");
 	return 0;
 }
 
-/* The journal history of one or all journal elements, newest first:
- * "<when> - <who> (Work notes)\n<text>\n\n" per entry. */
+static const char JOURNAL_COLUMNS[] =
+	"SELECT \"sys_created_on\", \"sys_created_by\", \"element\", \"value\"";
+static const char JOURNAL_ORDER[] = " ORDER BY \"sys_created_on\" DESC, \"sys_id\" DESC";
+
+/* The journal history of one or all journal elements, newest first. */
 static char *journal_history(struct sg_ctx *ctx, const char *record_id, const char *element)
 {
 	struct sg_buf out;
 	sg_buf_init(&out, 16 * 1024 * 1024);
-	struct sg_sql q;
-	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"sys_created_on\", \"sys_created_by\", \"element\", \"value\" "
-		       "FROM \"sys_journal_field\" WHERE \"element_id\" = ");
-	sg_sql_text(&q, record_id);
-	if (element) {
-		sg_sql_raw(&q, " AND \"element\" = ");
-		sg_sql_text(&q, element);
+	json_t *entries = ctx->journal_cache ? json_object_get(ctx->journal_cache, record_id) : NULL;
+	if (entries) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(entries, i, e)
+		{
+			const char *el = json_string_value(json_array_get(e, 2));
+			if (el && shows(element, el))
+				format_entry(ctx, &out, json_string_value(json_array_get(e, 0)),
+					     json_string_value(json_array_get(e, 1)), el,
+					     json_string_value(json_array_get(e, 3)));
+		}
 	} else {
-		sg_sql_raw(&q, " AND \"element\" IN ('comments', 'work_notes')");
+		struct sg_sql q;
+		sg_sql_init(&q);
+		sg_sql_raw(&q, JOURNAL_COLUMNS);
+		sg_sql_raw(&q, " FROM \"sys_journal_field\" WHERE \"element_id\" = ");
+		sg_sql_text(&q, record_id);
+		if (element) {
+			sg_sql_raw(&q, " AND \"element\" = ");
+			sg_sql_text(&q, element);
+		} else {
+			sg_sql_raw(&q, " AND \"element\" IN ('comments', 'work_notes')");
+		}
+		sg_sql_raw(&q, JOURNAL_ORDER);
+		struct journal_reader r = {ctx, &out};
+		sg_conn_exec(ctx->conn, &q, journal_row, &r, NULL);
+		sg_sql_cleanup(&q);
 	}
-	sg_sql_raw(&q, " ORDER BY \"sys_created_on\" DESC, \"sys_id\" DESC");
-	struct journal_reader r = {ctx, &out};
-	sg_conn_exec(ctx->conn, &q, journal_row, &r, NULL);
-	sg_sql_cleanup(&q);
 	char *s = sg_buf_steal(&out);
 	sg_buf_cleanup(&out);
 	return s ? s : strdup("");
 }
 
+struct prefetch {
+	json_t *cache;
+	bool failed;
+};
+
+static int cache_entry(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct prefetch *p = ud;
+	if (ncol < 5 || !vals[4])
+		return 0;
+	json_t *entries = json_object_get(p->cache, vals[4]);
+	if (!entries)
+		return 0; /* not asked for */
+	json_t *e = json_array();
+	for (int i = 0; e && i < 4; i++)
+		if (json_array_append_new(e, json_string(vals[i] ? vals[i] : "")))
+			p->failed = true;
+	if (!e || json_array_append_new(entries, e))
+		p->failed = true;
+	return p->failed;
+}
+
+sg_err sg_rec_prefetch_journal(struct sg_ctx *ctx, const char *const *ids, size_t n)
+{
+	enum { CHUNK = 500 };
+	json_t *cache = json_object();
+	if (!cache)
+		return SG_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] && *ids[i] && !json_object_get(cache, ids[i]) &&
+		    json_object_set_new(cache, ids[i], json_array())) {
+			json_decref(cache);
+			return SG_ERR_NOMEM;
+		}
+	sg_err err = SG_ERR_OK;
+	for (size_t at = 0; !err && at < n; at += CHUNK) {
+		struct sg_sql q;
+		sg_sql_init(&q);
+		sg_sql_raw(&q, JOURNAL_COLUMNS);
+		sg_sql_raw(&q, ", \"element_id\" FROM \"sys_journal_field\" WHERE \"element_id\" IN (");
+		for (size_t i = at; i < n && i < at + CHUNK; i++) {
+			if (i > at)
+				sg_sql_raw(&q, ", ");
+			sg_sql_text(&q, ids[i] ? ids[i] : "");
+		}
+		sg_sql_raw(&q, ")");
+		sg_sql_raw(&q, JOURNAL_ORDER);
+		struct prefetch p = {cache, false};
+		err = sg_conn_exec(ctx->conn, &q, cache_entry, &p, NULL);
+		if (!err && p.failed)
+			err = SG_ERR_NOMEM;
+		sg_sql_cleanup(&q);
+	}
+	if (err) {
+		json_decref(cache);
+		return err;
+	}
+	json_decref(ctx->journal_cache);
+	ctx->journal_cache = cache;
+	return SG_ERR_OK;
+}
+
+const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
+				 const struct sg_field *f, const char *raw)
+{
+	switch (f->type) {
+	case SG_FT_REFERENCE:
+	case SG_FT_JOURNAL_INPUT:
+	case SG_FT_JOURNAL:
+	case SG_FT_JOURNAL_LIST:
+		return NULL;
+	case SG_FT_DATETIME:
+		return *raw ? NULL : raw;
+	case SG_FT_PASSWORD:
+	case SG_FT_PASSWORD2:
+		return "";
+	case SG_FT_CLASS_NAME: {
+		const struct sg_table *t = sg_dict_table(ctx->dict, raw);
+		return t ? t->label : raw;
+	}
+	case SG_FT_DOMAIN:
+		return raw;
+	default:
+		break;
+	}
+	if (*raw) {
+		const char *label = sg_dict_choice_label(ctx->dict, cls, f->element, raw);
+		if (label)
+			return label;
+	}
+	return raw;
+}
+
 char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
 		     const char *record_id, const char *raw)
 {
+	const char *plain = sg_rec_display_plain(ctx, cls, f, raw);
+	if (plain)
+		return strdup(plain);
 	switch (f->type) {
 	case SG_FT_REFERENCE:
 		return sg__ref_display(ctx, f->reference, raw);
@@ -111,31 +264,12 @@ char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struc
 		return journal_history(ctx, record_id, f->element);
 	case SG_FT_JOURNAL_LIST:
 		return journal_history(ctx, record_id, NULL);
-	case SG_FT_PASSWORD:
-	case SG_FT_PASSWORD2:
-		return strdup("");
-	case SG_FT_CLASS_NAME: {
-		const struct sg_table *t = sg_dict_table(ctx->dict, raw);
-		return strdup(t ? t->label : raw);
+	default: { /* a date-time, shown in the user's time zone */
+		char local[SG_DT_LEN + 1];
+		sg_ctx_local_time(ctx, raw, local);
+		return strdup(local);
 	}
-	case SG_FT_DOMAIN:
-		return strdup(raw);
-	case SG_FT_DATETIME:
-		if (*raw) {
-			char local[SG_DT_LEN + 1];
-			sg_ctx_local_time(ctx, raw, local);
-			return strdup(local);
-		}
-		return strdup(raw);
-	default:
-		break;
 	}
-	if (*raw) {
-		const char *label = sg_dict_choice_label(ctx->dict, cls, f->element, raw);
-		if (label)
-			return strdup(label);
-	}
-	return strdup(raw);
 }
 
 bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, const char *path,

@@ -283,6 +283,10 @@ void sg_ctx_end(struct sg_ctx *ctx)
 	release(ctx);
 	json_decref(ctx->ref_cache);
 	ctx->ref_cache = NULL;
+	json_decref(ctx->journal_cache);
+	ctx->journal_cache = NULL;
+	json_decref(ctx->display_cache);
+	ctx->display_cache = NULL;
 }
 
 /* After a committed write that changed the dictionary: rebuild, and move

@@ -64,6 +64,8 @@ struct sg_ctx {
 	char err_arg[512]; /* argument for the error message of the last failure */
 	char err_arg2[64];
 	json_t *ref_cache; /* "table/sys_id" -> record, for display values */
+	json_t *journal_cache; /* record sys_id -> its journal entries, for a page's display values */
+	json_t *display_cache; /* "table/sys_id" -> the record's display value */
 	char tz[64];	   /* resolved time zone, filled by sg_ctx_time_zone */
 	bool system;	   /* no acting user: access controls do not apply */
 	json_t *roles;	   /* the user's roles in effect (role -> true), NULL until needed */
@@ -241,6 +243,15 @@ sg_err sg_rec_delete(struct sg_ctx *ctx, const char *table, const char *sys_id);
  * choice labels, referenced records' display fields, journal histories.
  * Returns a new string the caller frees.
  */
+/* Reads the journal entries of the records ids (a page about to be written
+ * with display values) in one query, so that each record's history does not
+ * cost one. */
+sg_err sg_rec_prefetch_journal(struct sg_ctx *ctx, const char *const *ids, size_t n);
+
+/* The display value when it needs no lookup or formatting: borrowed from the
+ * dictionary, or raw itself; NULL when sg_rec_display must be asked. */
+const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
+				 const struct sg_field *f, const char *raw);
 char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
 		     const char *record_id, const char *raw);
 

@@ -1,6 +1,7 @@
 """The Table API over HTTP, checked against reference section 1 byte for byte."""
 import json
 import re
+import uuid
 
 import requests
 
@@ -239,6 +240,35 @@ def test_journal_fields(server):
     assert got["work_notes"].endswith(" - System Administrator (Work notes)\na work note\n\n")
     r = server.get("/api/now/table/sys_journal_field", params={"element_id": rec["sys_id"]})
     assert sorted(x["element"] for x in r.json()["result"]) == ["comments", "work_notes"]
+
+
+def test_list_display_values_match_single_reads(server):
+    """A page's journal histories are read in one query and referenced records once; every
+    record of the page must still show exactly what reading it alone shows."""
+    tag = uuid.uuid4().hex[:8]
+    recs = [incident(server, short_description=f"{tag}-{i}", caller_id=ADMIN if i % 2 else "")
+            for i in range(4)]
+    for i, rec in enumerate(recs[:3]):
+        for k in range(i + 1):
+            server.patch(f"/api/now/table/incident/{rec['sys_id']}",
+                         json={"comments": f"c{i}{k}", "work_notes": f"w{i}{k}"})
+    fields = "sys_id,comments,work_notes,comments_and_work_notes,caller_id,state,opened_at"
+    for dv in ("true", "all"):
+        page = server.get("/api/now/table/incident", params={
+            "sysparm_query": f"short_descriptionSTARTSWITH{tag}",
+            "sysparm_display_value": dv, "sysparm_fields": fields}).json()["result"]
+        assert len(page) == 4
+        for row in page:
+            sid = row["sys_id"] if dv == "true" else row["sys_id"]["value"]
+            alone = server.get(f"/api/now/table/incident/{sid}",
+                               params={"sysparm_display_value": dv, "sysparm_fields": fields}).json()["result"]
+            assert row == alone
+    texts = {r["sys_id"]: r for r in server.get("/api/now/table/incident", params={
+        "sysparm_query": f"short_descriptionSTARTSWITH{tag}", "sysparm_display_value": "true",
+        "sysparm_fields": "sys_id,comments_and_work_notes,caller_id"}).json()["result"]}
+    assert texts[recs[2]["sys_id"]]["comments_and_work_notes"].count("(Work notes)") == 3
+    assert texts[recs[3]["sys_id"]]["comments_and_work_notes"] == ""
+    assert texts[recs[1]["sys_id"]]["caller_id"]["display_value"] == "System Administrator"
 
 
 def test_booleans_are_case_insensitive(server):
