@@ -54,8 +54,10 @@ struct caches {
 };
 
 /* A field read plan kept across requests while roles and ACLs stand still. */
+/* A user's read plan for a table: one decision per field, then the
+ * table-level one when it does not depend on the record (-1 when it does). */
 struct plan_entry {
-	unsigned long users_gen, acl_gen;
+	unsigned long users_gen, acl_gen, props_gen;
 	void *dict; /* the dictionary the field order comes from */
 	size_t n;
 	signed char plan[];
@@ -695,13 +697,6 @@ static bool table_decision(struct sg_ctx *ctx, const struct sg_table *t, enum sg
 	return table_decision_ex(ctx, t, op, rec, NULL);
 }
 
-int sg_acl_read_uniform(struct sg_ctx *ctx, const struct sg_table *t)
-{
-	bool depends = false;
-	bool ok = table_decision_ex(ctx, t, SG_ACL_READ, NULL, &depends);
-	return depends ? -1 : ok;
-}
-
 bool sg_acl_table_may(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op)
 {
 	return table_decision(ctx, t, op, NULL);
@@ -765,6 +760,14 @@ static enum verdict field_level(struct sg_ctx *ctx, struct memo *m, const struct
 	return field_level_ex(ctx, m, t, element, op, rec, NULL);
 }
 
+static int read_uniform(struct sg_ctx *ctx, const struct sg_table *t)
+{
+	bool depends = false;
+	bool ok = table_decision_ex(ctx, t, SG_ACL_READ, NULL, &depends);
+	return depends ? -1 : ok;
+}
+
+/* The plan has t->nfields field decisions and, after them, read_uniform(). */
 const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t)
 {
 	if (ctx->system)
@@ -775,16 +778,19 @@ const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t
 	signed char *plan = sg_map_get(&m->plans, t->name);
 	if (plan)
 		return plan;
-	plan = malloc(t->nfields ? t->nfields : 1);
+	size_t n = t->nfields + 1;
+	plan = malloc(n);
 	if (!plan || !sg_map_put(&m->plans, t->name, plan)) {
 		free(plan);
 		return NULL;
 	}
-	/* The same user with the same roles and ACLs gets the same plan: keep
-	 * it across requests (computing it walks ~10 ACL levels per field). */
+	/* The same user with the same roles, ACLs and properties gets the same
+	 * plan: keep it across requests (computing it walks ~10 ACL levels per
+	 * field). */
 	struct caches *c = caches_of(ctx->model);
 	unsigned long ug = atomic_load(&ctx->model->users_gen);
 	unsigned long ag = atomic_load(&ctx->model->acl_gen);
+	unsigned long pg = atomic_load(&ctx->model->props_gen);
 	char key[300];
 	snprintf(key, sizeof(key), "%s:%s:%s", ctx->user.sys_id, ctx->elevate ? ctx->elevate : "",
 		 t->name);
@@ -792,9 +798,9 @@ const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t
 	if (c) {
 		pthread_mutex_lock(&c->lock);
 		struct plan_entry *e = sg_map_get(&c->plans, key);
-		if (e && e->users_gen == ug && e->acl_gen == ag && e->dict == (void *)ctx->dict &&
-		    e->n == t->nfields) {
-			memcpy(plan, e->plan, t->nfields);
+		if (e && e->users_gen == ug && e->acl_gen == ag && e->props_gen == pg &&
+		    e->dict == (void *)ctx->dict && e->n == n) {
+			memcpy(plan, e->plan, n);
 			found = true;
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -807,13 +813,15 @@ const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t
 						&conditional);
 		plan[i] = conditional ? -1 : v == V_DENY ? 0 : 1;
 	}
-	struct plan_entry *e = c ? malloc(sizeof(*e) + t->nfields) : NULL;
+	plan[t->nfields] = (signed char)read_uniform(ctx, t);
+	struct plan_entry *e = c ? malloc(sizeof(*e) + n) : NULL;
 	if (e) {
 		e->users_gen = ug;
 		e->acl_gen = ag;
+		e->props_gen = pg;
 		e->dict = ctx->dict;
-		e->n = t->nfields;
-		memcpy(e->plan, plan, t->nfields);
+		e->n = n;
+		memcpy(e->plan, plan, n);
 		pthread_mutex_lock(&c->lock);
 		free(sg_map_get(&c->plans, key));
 		if (!sg_map_put(&c->plans, key, e))
@@ -821,6 +829,14 @@ const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t
 		pthread_mutex_unlock(&c->lock);
 	}
 	return plan;
+}
+
+int sg_acl_read_uniform(struct sg_ctx *ctx, const struct sg_table *t)
+{
+	if (ctx->system)
+		return 1;
+	const signed char *plan = sg_acl_read_plan(ctx, t);
+	return plan ? plan[t->nfields] : read_uniform(ctx, t);
 }
 
 bool sg_acl_field(struct sg_ctx *ctx, const struct sg_table *cls, const char *element,
