@@ -18,6 +18,7 @@
 #include "query/query.h"
 
 #define DEFAULT_LIMIT 10000
+#define LINK_MAX (32 * 1024)
 
 static void render_opts(const struct sg_req *req, struct sg_render_opts *o)
 {
@@ -60,7 +61,10 @@ static void pagination(const struct sg_req *req, struct sg_resp *resp, long long
 {
 	struct sg_buf kept, link;
 	sg_buf_init(&kept, 64 * 1024);
-	sg_buf_init(&link, 256 * 1024);
+	/* Four URLs each repeating the query: a Link header for a very long
+	 * query would not fit the connection's memory, and the server would
+	 * drop the connection instead of answering; it is left out. */
+	sg_buf_init(&link, LINK_MAX);
 	const char *p = req->raw_query;
 	while (p && *p) {
 		const char *amp = strchr(p, '&');

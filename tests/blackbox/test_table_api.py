@@ -271,6 +271,21 @@ def test_list_display_values_match_single_reads(server):
     assert texts[recs[1]["sys_id"]]["caller_id"]["display_value"] == "System Administrator"
 
 
+def test_long_queries_are_answered(server):
+    """A sys_idIN list of 1,500 ids (~50 KB of URL) is answered; the Link header, which
+    repeats the query four times, is left out when it would not fit the connection's memory
+    (the connection used to be dropped without an answer)."""
+    rec = incident(server, short_description="long query")
+    for n, link in ((100, True), (1500, False)):
+        ids = [uuid.uuid4().hex for _ in range(n - 1)] + [rec["sys_id"]]
+        r = server.get("/api/now/table/incident", params={"sysparm_query": "sys_idIN" + ",".join(ids),
+                                                           "sysparm_fields": "sys_id"})
+        assert r.status_code == 200
+        assert r.json()["result"] == [{"sys_id": rec["sys_id"]}]
+        assert r.headers["X-Total-Count"] == "1"
+        assert ("Link" in r.headers) == link
+
+
 def test_booleans_are_case_insensitive(server):
     rec = incident(server, caller_id=ADMIN)
     r = server.get(f"/api/now/table/incident/{rec['sys_id']}",
