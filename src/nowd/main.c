@@ -418,7 +418,7 @@ static void usage(FILE *f)
 	      "            [--max-connections N] [--timeout SECONDS]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init').  Defaults: listen\n"
-	      "127.0.0.1, port 8080, 4 threads, 256 connections, 60 s idle timeout.\n"
+	      "127.0.0.1, port 8080, 8 threads, 256 connections, 60 s idle timeout.\n"
 	      "--base-url sets the public URL used in every absolute link (otherwise\n"
 	      "the glide.servlet.uri property, otherwise the request's Host).\n",
 	      f);
@@ -428,7 +428,7 @@ int main(int argc, char **argv)
 {
 	const char *data = NULL, *listen_addr = "127.0.0.1", *cert = NULL, *key = NULL;
 	struct server s = {.port = 8080, .lock = PTHREAD_MUTEX_INITIALIZER};
-	unsigned threads = 4, max_conn = 256, timeout = 60;
+	unsigned threads = 8, max_conn = 256, timeout = 60;
 	static const struct option opts[] = {
 		{"data", required_argument, NULL, 'd'},	   {"listen", required_argument, NULL, 'l'},
 		{"port", required_argument, NULL, 'p'},	   {"base-url", required_argument, NULL, 'b'},
