@@ -3,6 +3,7 @@
  */
 #include "api/render.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +22,48 @@ enum sg_dv sg_render_parse_dv(const char *s)
 	return sg_str_bool(s, false) ? SG_DV_TRUE : SG_DV_FALSE;
 }
 
+/* The length of the prefix of s[0..n) that JSON takes as it is: no control
+ * character, quote or backslash.  Eight bytes at a time while none is
+ * there (bit tricks on a 64-bit word), then byte by byte. */
+static size_t plain_prefix(const unsigned char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t i = 0;
+	while (i < n) {
+		if (n - i >= 8) {
+			uint64_t x;
+			memcpy(&x, s + i, 8);
+			uint64_t ctl = (x - ones * 0x20) & ~x; /* a byte below 0x20 */
+			uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+			q = (q - ones) & ~q; /* a quote */
+			b = (b - ones) & ~b; /* a backslash */
+			if (!((ctl | q | b) & highs)) {
+				i += 8;
+				continue;
+			}
+		}
+		unsigned char c = s[i];
+		if (c < 0x20 || c == '"' || c == '\\')
+			break;
+		i++;
+	}
+	return i;
+}
+
 /* Appends s as a JSON string: quotes, backslashes and control characters
  * escaped, UTF-8 passed through (as jansson writes it). */
 static void put_str(struct sg_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
 	sg_buf_putc(b, '"');
-	const char *run = s;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		sg_buf_append(b, run, (size_t)(s - run));
+	for (;;) {
+		size_t run = plain_prefix(p, n);
+		sg_buf_append(b, p, run);
+		if (run == n)
+			break;
+		unsigned char c = p[run];
 		switch (c) {
 		case '"': sg_buf_puts(b, "\\\""); break;
 		case '\\': sg_buf_puts(b, "\\\\"); break;
@@ -46,9 +77,9 @@ static void put_str(struct sg_buf *b, const char *s)
 			sg_buf_puts(b, u);
 		}
 		}
-		run = s + 1;
+		p += run + 1;
+		n -= run + 1;
 	}
-	sg_buf_append(b, run, (size_t)(s - run));
 	sg_buf_putc(b, '"');
 }
 

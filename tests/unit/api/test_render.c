@@ -50,6 +50,76 @@ static void shapes_for_each_display_mode(void **state)
 	json_decref(rec);
 }
 
+/* The escaping put_str must produce, byte by byte, written the plain way. */
+static void reference_escape(struct sg_buf *b, const char *s)
+{
+	sg_buf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"')
+			sg_buf_puts(b, "\\\"");
+		else if (c == '\\')
+			sg_buf_puts(b, "\\\\");
+		else if (c == '\n')
+			sg_buf_puts(b, "\\n");
+		else if (c == '\r')
+			sg_buf_puts(b, "\\r");
+		else if (c == '\t')
+			sg_buf_puts(b, "\\t");
+		else if (c == '\b')
+			sg_buf_puts(b, "\\b");
+		else if (c == '\f')
+			sg_buf_puts(b, "\\f");
+		else if (c < 0x20)
+			sg_buf_printf(b, "\\u%04x", c);
+		else
+			sg_buf_putc(b, (char)c);
+	}
+	sg_buf_putc(b, '"');
+}
+
+/* Strings of every length up to 40 with each special byte at each position:
+ * the word-at-a-time scan must escape exactly what the plain loop does. */
+static void strings_escape_at_every_position(void **state)
+{
+	struct fixture *f = *state;
+	const struct sg_table *t = sg_dict_table(f->ctx.dict, "incident");
+	struct sg_render_opts o = {.dv = SG_DV_FALSE, .base_url = "https://x/",
+				   .fields = "short_description"};
+	static const char specials[] = {'"', '\\', '\n', '\t', 0x01, 0x1f, 0x7f, ' ', 'a'};
+	for (size_t len = 1; len <= 40; len++) {
+		for (size_t at = 0; at < len; at++) {
+			for (size_t k = 0; k < sizeof(specials); k++) {
+				char s[64];
+				for (size_t i = 0; i < len; i++)
+					s[i] = (char)('a' + i % 26);
+				if (len > 3 && at < len - 2)
+					memcpy(s + len - 2, "\xc3\xa9", 2); /* UTF-8 passes through */
+				s[at] = specials[k];
+				s[len] = '\0';
+				json_t *rec = json_pack("{s:s, s:s}", "short_description", s, "sys_id",
+							"0123456789abcdef0123456789abcdef");
+				assert_non_null(rec);
+				struct sg_buf got, want;
+				sg_buf_init(&got, 4096);
+				sg_buf_init(&want, 4096);
+				assert_true(sg_render_write(&f->ctx, t, rec, &o, &got));
+				sg_buf_puts(&want, "{\"short_description\":");
+				reference_escape(&want, s);
+				sg_buf_putc(&want, '}');
+				assert_string_equal(sg_buf_str(&got), sg_buf_str(&want));
+				json_t *back = json_loads(sg_buf_str(&got), 0, NULL);
+				assert_non_null(back);
+				assert_string_equal(sg_json_str(back, "short_description"), s);
+				json_decref(back);
+				json_decref(rec);
+				sg_buf_cleanup(&got);
+				sg_buf_cleanup(&want);
+			}
+		}
+	}
+}
+
 static void routes_match_versions_and_methods(void **state)
 {
 	(void)state;
@@ -80,6 +150,8 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(shapes_for_each_display_mode, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(strings_escape_at_every_position, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test(routes_match_versions_and_methods),
 	};
