@@ -362,9 +362,12 @@ static sg_err prepare_write(struct sg_ctx *ctx, const struct sg_req *req, const 
 	wo->input_display_value = sg_str_bool(sg_req_arg(req, "sysparm_input_display_value"), false);
 	wo->suppress_auto_sys_field =
 		sg_str_bool(sg_req_arg(req, "sysparm_suppress_auto_sys_field"), false);
-	/* sys_* fields are writable unless the hardening property says admins
-	 * only; until roles arrive every authenticated user may. */
-	wo->allow_sys_fields = true;
+	/* sys_* fields (a chosen sys_id, created/updated stamps) are writable by
+	 * anyone who may write the record, unless the hardening property keeps
+	 * them to admins; then the others' values are ignored [2.2]. */
+	wo->allow_sys_fields =
+		!sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false) ||
+		sg_acl_has_role(ctx, "admin");
 	return read_body(req, body);
 }
 

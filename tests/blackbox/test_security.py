@@ -184,6 +184,26 @@ def test_row_and_field_acls(fresh):
     assert "short_description" in fresh.get(f"/api/now/table/incident/{mine['INC0010003']}").json()["result"]
 
 
+def test_admin_only_sys_fields(fresh):
+    """glide.rest.table_api.admin_only_sys_fields: off by default, anyone who may create an
+    incident may choose its sys_id; on, only admins may, and other users' sys_* values are
+    ignored (the record gets its own)."""
+    nowctl(fresh, "user", "add", "sysf.itil", "--password", "Sysf-pass-12", "--role", "itil")
+    itil = as_user(fresh, "sysf.itil", "Sysf-pass-12")
+    chosen = "a" * 31 + "1"
+    r = itil("POST", "/api/now/table/incident", json={"sys_id": chosen, "short_description": "mine"})
+    assert r.status_code == 201 and r.json()["result"]["sys_id"] == chosen
+    fresh.set_property("glide.rest.table_api.admin_only_sys_fields", "true")
+    chosen = "b" * 31 + "2"
+    r = itil("POST", "/api/now/table/incident", json={"sys_id": chosen, "short_description": "mine",
+                                                       "sys_created_by": "someone.else"})
+    assert r.status_code == 201
+    got = r.json()["result"]
+    assert got["sys_id"] != chosen and got["sys_created_by"] == "sysf.itil"
+    r = fresh.post("/api/now/table/incident", json={"sys_id": chosen, "short_description": "admin's"})
+    assert r.status_code == 201 and r.json()["result"]["sys_id"] == chosen
+
+
 def test_admin_and_elevation(fresh):
     r = fresh.get("/api/now/table/sys_security_acl")
     assert r.status_code == 403  # security_admin is not in effect without elevation
