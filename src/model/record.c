@@ -51,11 +51,6 @@ static int collect_row(void *ud, int ncol, const char *const *names, const char 
 	(void)names;
 	struct sg_rows *rs = ud;
 	const struct sg_table *t = rs->t;
-	size_t bytes = t->nfields * sizeof(char *);
-	int col = 0;
-	for (size_t i = 0; i < t->nfields && col < ncol; i++)
-		if (!is_secret(t->fields[i]) && sg_field_is_stored(t->fields[i]))
-			bytes += strlen(vals[col] ? vals[col] : "") + 1, col++;
 	if (rs->n == rs->cap) {
 		size_t cap = rs->cap ? rs->cap * 2 : 16;
 		const char ***grown = realloc(rs->vals, cap * sizeof(*grown));
@@ -66,13 +61,27 @@ static int collect_row(void *ud, int ncol, const char *const *names, const char 
 		rs->vals = grown;
 		rs->cap = cap;
 	}
+	/* Column lengths once: sized, then copied. */
+	size_t len_small[128], *len = len_small;
+	if ((size_t)ncol > sizeof(len_small) / sizeof(len_small[0]) &&
+	    !(len = malloc((size_t)ncol * sizeof(*len)))) {
+		rs->failed = true;
+		return 1;
+	}
+	size_t bytes = t->nfields * sizeof(char *);
+	for (int i = 0; i < ncol; i++) {
+		len[i] = vals[i] ? strlen(vals[i]) : 0;
+		bytes += len[i] + 1;
+	}
 	const char **row = malloc(bytes);
 	if (!row) {
+		if (len != len_small)
+			free(len);
 		rs->failed = true;
 		return 1;
 	}
 	char *text = (char *)(row + t->nfields);
-	col = 0;
+	int col = 0;
 	for (size_t i = 0; i < t->nfields; i++) {
 		const struct sg_field *f = t->fields[i];
 		row[i] = NULL;
@@ -80,14 +89,16 @@ static int collect_row(void *ud, int ncol, const char *const *names, const char 
 			continue;
 		row[i] = "";
 		if (sg_field_is_stored(f) && col < ncol) {
-			const char *v = vals[col] ? vals[col] : "";
-			size_t n = strlen(v) + 1;
-			memcpy(text, v, n);
+			if (vals[col])
+				memcpy(text, vals[col], len[col]);
+			text[len[col]] = '\0';
 			row[i] = text;
-			text += n;
+			text += len[col] + 1;
 			col++;
 		}
 	}
+	if (len != len_small)
+		free(len);
 	rs->vals[rs->n++] = row;
 	return 0;
 }

@@ -203,12 +203,14 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 		if (rc != SQLITE_OK)
 			return map_rc(rc);
 	}
-	/* Column names and counts are read per row: a statement re-prepared
-	 * inside sqlite3_step (another thread altered the schema) frees the
-	 * previous ones, and SELECT * may come back wider. */
+	/* Column names and counts are read once a row is there: a statement
+	 * re-prepared inside sqlite3_step (another thread altered the schema)
+	 * frees the previous names, and SELECT * may come back wider.  That
+	 * happens only before the first row (the statement then holds its read
+	 * snapshot), so names are read again only if the width changes. */
 	const char *names_small[64], *vals_small[64];
 	const char **names = names_small, **vals = vals_small;
-	int cap = 64;
+	int cap = 64, named = -1;
 	for (;;) {
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_DONE)
@@ -238,11 +240,15 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 			names = n2;
 			vals = v2;
 			cap = ncol;
+			named = -1;
 		}
-		for (int i = 0; i < ncol; i++) {
+		if (ncol != named) {
+			for (int i = 0; i < ncol; i++)
+				names[i] = sqlite3_column_name(st, i);
+			named = ncol;
+		}
+		for (int i = 0; i < ncol; i++)
 			vals[i] = (const char *)sqlite3_column_text(st, i);
-			names[i] = sqlite3_column_name(st, i);
-		}
 		if (fn(ud, ncol, names, vals))
 			break;
 	}
