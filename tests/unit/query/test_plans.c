@@ -76,6 +76,17 @@ static void integration_queries_use_indexes(void **state)
 	uses(f, "sys_journal_field", "element_id=0123456789abcdef0123456789abcdef",
 	     "ix_sys_journal_field_element_id");
 	uses(f, "core_company", "name=ACME", "ix_core_company_name");
+	/* lookups by reference value, and for records missing one (a partial index
+	 * without the empty ones made inserts ~20% faster but this query a full
+	 * scan: 0.8 -> 190 ms on 100,000 incidents) */
+	uses(f, "incident", "caller_idISEMPTY", "ix_task_caller_id");
+	uses(f, "incident",
+	     "caller_idIN0123456789abcdef0123456789abcdef,abcdef0123456789abcdef0123456789",
+	     "ix_task_caller_id");
+	uses(f, "incident", "caller_id.user_name=admin", "ix_task_caller_id");
+	uses(f, "incident", "active=true^assigned_to=0123456789abcdef0123456789abcdef^"
+			    "ORDERBYDESCsys_updated_on",
+	     "ix_task_assigned_to");
 }
 
 static void every_reference_field_is_indexed(void **state)
