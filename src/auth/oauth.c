@@ -334,12 +334,19 @@ sg_err sg_oauth_revoke(struct sg_model *m, const char *token)
 		sg_sql_text(&q, sg_json_str(cred, "sys_id"));
 		sg_sql_raw(&q, " OR \"refresh_token\" = ");
 		sg_sql_text(&q, sg_json_str(cred, "sys_id"));
-		err = sg_conn_exec(ctx.conn, &q, NULL, NULL, NULL);
+		/* One write transaction, in the process's write queue like any other. */
+		err = sg_conn_begin(ctx.conn, true);
+		if (!err)
+			err = sg_conn_exec(ctx.conn, &q, NULL, NULL, NULL);
 		sg_sql_cleanup(&q);
 		if (!err)
 			err = sg__gen_bump(&ctx, "oauth");
 		if (!err)
 			err = sg__gen_bump(&ctx, "data");
+		if (err)
+			sg_conn_rollback(ctx.conn);
+		else
+			err = sg_conn_commit(ctx.conn);
 		sg_model_sync(m);
 	}
 	json_decref(cred);
