@@ -338,7 +338,7 @@ static sg_err end_write(sg_conn *c, bool keep, bool opened)
 		run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
 		keep = false;
 	}
-	if (s->batch_open && !s->ops->in_transaction(s->writer)) {
+	if (s->batch_open && s->ops->in_transaction && !s->ops->in_transaction(s->writer)) {
 		/* The backend ended the transaction on an error (disk full, I/O):
 		 * every write in the batch is gone, none acknowledged yet. */
 		sg_log_error("store: a batch of %zu writes was rolled back by the database",

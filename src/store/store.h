@@ -77,7 +77,8 @@ struct sg_store_ops {
 	sg_err (*commit)(void *conn);
 	void (*rollback)(void *conn);
 	/* True while conn has a transaction open (the backend may end one on
-	 * its own after an I/O error or a full disk). */
+	 * its own after an I/O error or a full disk).  May be NULL: a backend
+	 * that never does. */
 	bool (*in_transaction)(void *conn);
 	/* Runs q; rows go to fn (may be NULL); *changes gets rows changed. */
 	sg_err (*exec)(void *conn, const struct sg_sql *q, sg_row_fn fn, void *ud,
