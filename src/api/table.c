@@ -142,12 +142,7 @@ static sg_err readable_rows(struct sg_ctx *ctx, const struct sg_table *t, struct
 	}
 	if (decision >= 0)
 		return SG_ERR_OK;
-	json_t *rows = json_array();
-	for (size_t i = 0; rows && i < rs->n; i++)
-		if (json_array_append_new(rows, sg_rec_from_values(t, rs->vals[i]))) {
-			json_decref(rows);
-			rows = NULL;
-		}
+	json_t *rows = sg_rows_records(rs);
 	if (!rows)
 		return SG_ERR_NOMEM;
 	sg_err err = sg_acl_filter_rows(ctx, t, rows);

@@ -53,7 +53,6 @@ struct caches {
 	struct sg_map plans; /* "user:elevate:table" -> struct plan_entry * */
 };
 
-/* A field read plan kept across requests while roles and ACLs stand still. */
 /* A user's read plan for a table: one decision per field, then the
  * table-level one when it does not depend on the record (-1 when it does). */
 struct plan_entry {

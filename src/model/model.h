@@ -177,6 +177,8 @@ sg_err sg_rec_get_row(struct sg_ctx *ctx, const char *table, const char *sys_id,
 /* One row's values (t->fields order, as in struct sg_rows) as a raw record,
  * as sg_rec_list returns it; NULL on allocation failure. */
 json_t *sg_rec_from_values(const struct sg_table *t, const char *const *vals);
+/* Every row of rs as raw records (a new array); NULL on allocation failure. */
+json_t *sg_rows_records(const struct sg_rows *rs);
 void sg_rows_cleanup(struct sg_rows *rs);
 
 /* The statement sg_rec_list runs (the COUNT(*) one when count), appended
@@ -238,11 +240,6 @@ sg_err sg_rec_update(struct sg_ctx *ctx, const char *table, const char *sys_id, 
 		     const struct sg_write_opts *opts);
 sg_err sg_rec_delete(struct sg_ctx *ctx, const char *table, const char *sys_id);
 
-/*
- * The display value of field f of a record of class cls with raw value raw:
- * choice labels, referenced records' display fields, journal histories.
- * Returns a new string the caller frees.
- */
 /* Reads the journal entries of the records ids (a page about to be written
  * with display values) in one query, so that each record's history does not
  * cost one. */
@@ -252,6 +249,11 @@ sg_err sg_rec_prefetch_journal(struct sg_ctx *ctx, const char *const *ids, size_
  * dictionary, or raw itself; NULL when sg_rec_display must be asked. */
 const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
 				 const struct sg_field *f, const char *raw);
+/*
+ * The display value of field f of a record of class cls with raw value raw:
+ * choice labels, referenced records' display fields, journal histories.
+ * Returns a new string the caller frees.
+ */
 char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
 		     const char *record_id, const char *raw);
 

@@ -117,6 +117,18 @@ json_t *sg_rec_from_values(const struct sg_table *t, const char *const *vals)
 	return rec;
 }
 
+json_t *sg_rows_records(const struct sg_rows *rs)
+{
+	json_t *out = json_array();
+	for (size_t i = 0; out && i < rs->n; i++) {
+		if (json_array_append_new(out, sg_rec_from_values(rs->t, rs->vals[i]))) {
+			json_decref(out);
+			out = NULL;
+		}
+	}
+	return out;
+}
+
 void sg_rows_cleanup(struct sg_rows *rs)
 {
 	for (size_t i = 0; i < rs->n; i++)
@@ -133,7 +145,6 @@ static const struct sg_table *lookup_table(struct sg_ctx *ctx, const char *name)
 	return t;
 }
 
-/* Reads the record id as table t sees it. */
 /* Reads the record id as table t sees it into rs (one row). */
 static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
 		       struct sg_rows *rs)
@@ -304,13 +315,7 @@ sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 	sg_err err = sg_rec_rows(ctx, table, opts, &rs, total);
 	if (err)
 		return err;
-	json_t *out = json_array();
-	for (size_t i = 0; out && i < rs.n; i++) {
-		if (json_array_append_new(out, sg_rec_from_values(rs.t, rs.vals[i]))) {
-			json_decref(out);
-			out = NULL;
-		}
-	}
+	json_t *out = sg_rows_records(&rs);
 	sg_rows_cleanup(&rs);
 	if (!out)
 		return SG_ERR_NOMEM;
