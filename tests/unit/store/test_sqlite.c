@@ -1,7 +1,7 @@
 /*
  * Unit tests for the storage interface and its SQLite backend: bound
  * parameters, identifier checks, nested transactions, per-thread
- * connections, statement reuse across DDL.
+ * connections, statement reuse across DDL, planner statistics.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -195,6 +195,53 @@ static void statements_survive_ddl(void **state)
 	free(after);
 }
 
+static int append_row(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	char *out = ud;
+	for (int i = 0; i < ncol; i++) {
+		strncat(out, vals[i] ? vals[i] : "-", 4095 - strlen(out));
+		strncat(out, i + 1 < ncol ? " | " : "\n", 4095 - strlen(out));
+	}
+	return 0;
+}
+
+static void stats_of(sg_conn *c, char out[4096])
+{
+	out[0] = '\0';
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT tbl, idx, stat FROM sqlite_stat1 ORDER BY tbl, idx");
+	assert_int_equal(sg_conn_exec(c, &q, append_row, out, NULL), SG_ERR_OK);
+	sg_sql_cleanup(&q);
+}
+
+/* Maintenance analyzes index by index, and every table without an index;
+ * the statistics are a full ANALYZE's. */
+static void maintenance_gathers_statistics(void **state)
+{
+	struct fx *f = *state;
+	char id[16];
+	for (int i = 0; i < 50; i++) {
+		snprintf(id, sizeof(id), "r%d", i);
+		insert(f->c, id, i % 2 ? "odd" : "even", i);
+	}
+	assert_int_equal(sg_conn_exec_raw(f->c, "CREATE INDEX \"ix_t_name\" ON \"t\" (\"name\")"),
+			 SG_ERR_OK);
+	assert_int_equal(sg_conn_exec_raw(f->c, "CREATE TABLE \"u\" (\"x\" TEXT)"), SG_ERR_OK);
+	assert_int_equal(sg_conn_exec_raw(f->c, "INSERT INTO \"u\" VALUES ('a'), ('b'), ('c')"),
+			 SG_ERR_OK);
+	assert_int_equal(sg_conn_maintain(f->c, true), SG_ERR_OK);
+	char each[4096], full[4096];
+	stats_of(f->c, each);
+	assert_non_null(strstr(each, "t | ix_t_name | 50 25\n"));
+	assert_non_null(strstr(each, "t | sqlite_autoindex_t_1 | 50 1\n"));
+	assert_non_null(strstr(each, "u | - | 3\n"));
+	assert_int_equal(sg_conn_exec_raw(f->c, "ANALYZE"), SG_ERR_OK);
+	stats_of(f->c, full);
+	assert_string_equal(each, full);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +251,7 @@ int main(void)
 		cmocka_unit_test(rewind_and_append),
 		cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, teardown),
+		cmocka_unit_test_setup_teardown(maintenance_gathers_statistics, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store.sqlite", tests, NULL, NULL);
 }
