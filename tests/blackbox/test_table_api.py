@@ -284,6 +284,10 @@ def test_long_queries_are_answered(server):
         assert r.json()["result"] == [{"sys_id": rec["sys_id"]}]
         assert r.headers["X-Total-Count"] == "1"
         assert ("Link" in r.headers) == link
+    # Beyond the connection's memory (~60 KB of URL) the request is refused, not dropped.
+    ids = [uuid.uuid4().hex for _ in range(2500)]
+    r = server.get("/api/now/table/incident", params={"sysparm_query": "sys_idIN" + ",".join(ids)})
+    assert r.status_code == 414
 
 
 def test_booleans_are_case_insensitive(server):
