@@ -19,6 +19,7 @@ struct sg_conn {
 	int depth; /* nested begin() calls; only the outermost reaches the backend */
 	bool failed;
 	bool writing; /* holds the store's write lock */
+	bool savepoint; /* the write has its own savepoint in the batch */
 };
 
 struct sg_store {
@@ -270,13 +271,15 @@ sg_conn *sg_store_conn(sg_store *s)
  * A failure anywhere inside makes the outermost commit roll back.
  *
  * Group commit.  Every write transaction of this process runs on one backend
- * connection, the store's writer, as a savepoint inside a batch transaction.
+ * connection, the store's writer, inside a batch transaction: the write that
+ * opens the batch as the transaction itself, each later one as a savepoint.
  * A write that ends while other writers are queued leaves the batch open for
  * them and waits; the write that ends with nobody queued (or fills the batch)
  * commits it, with one sync to disk for all of them, and wakes them.  Nobody
  * returns success before the commit that holds its write is durable, and a
- * write that fails is rolled back to its savepoint alone.  With one writer
- * at a time this is exactly one commit per write.
+ * write that fails is rolled back alone: to its savepoint, or, when it opened
+ * the batch, with the whole transaction, which holds nothing else.  With one
+ * writer at a time this is exactly one transaction per write.
  */
 static sg_err run_on(sg_conn *c, void *conn, const char *sql)
 {
@@ -301,29 +304,31 @@ static void settle_batch(sg_store *s, sg_err err)
 	pthread_cond_broadcast(&s->batch_done);
 }
 
-/* Under write_lock: a savepoint for c's write in the batch transaction. */
+/* Under write_lock: c's write opens the batch transaction, or a savepoint
+ * in the open one. */
 static sg_err open_write(sg_conn *c)
 {
 	sg_store *s = c->store;
 	sg_err err = SG_ERR_OK;
+	c->savepoint = false;
 	if (!s->writer)
 		err = s->ops->conn_open(s->db, &s->writer);
 	if (!err && !s->batch_open) {
 		err = s->ops->begin(s->writer, true);
 		s->batch_open = !err;
-	}
-	if (!err)
+	} else if (!err) {
 		err = run_on(c, s->writer, "SAVEPOINT sg_write");
+		c->savepoint = !err;
+	}
 	if (!err)
 		c->cur = s->writer;
 	return err;
 }
 
 /*
- * Ends c's write (kept: released into the batch; otherwise rolled back to
- * its savepoint), then commits the batch or leaves it to a queued writer,
- * and gives up write_lock.  Returns the fate of a kept write: the batch's
- * commit.
+ * Ends c's write (kept: released into the batch; otherwise rolled back
+ * alone), then commits the batch or leaves it to a queued writer, and gives
+ * up write_lock.  Returns the fate of a kept write: the batch's commit.
  */
 static sg_err end_write(sg_conn *c, bool keep, bool opened)
 {
@@ -331,13 +336,19 @@ static sg_err end_write(sg_conn *c, bool keep, bool opened)
 	sg_err err = SG_ERR_OK;
 	c->cur = c->impl;
 	c->writing = false;
-	if (opened && keep)
+	if (opened && c->savepoint && keep)
 		err = run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
-	if (opened && (!keep || err)) {
+	if (opened && c->savepoint && (!keep || err)) {
 		run_on(c, s->writer, "ROLLBACK TO SAVEPOINT sg_write");
 		run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
 		keep = false;
 	}
+	if (opened && !c->savepoint && !keep) {
+		/* It opened the batch: the transaction holds this write alone. */
+		s->ops->rollback(s->writer);
+		s->batch_open = false;
+	}
+	c->savepoint = false;
 	if (s->batch_open && s->ops->in_transaction && !s->ops->in_transaction(s->writer)) {
 		/* The backend ended the transaction on an error (disk full, I/O):
 		 * every write in the batch is gone, none acknowledged yet. */
