@@ -265,6 +265,11 @@ sg_conn *sg_store_conn(sg_store *s)
 	return c;
 }
 
+int sg_store_queued_writers(sg_store *s)
+{
+	return atomic_load(&s->queued);
+}
+
 /*
  * Transactions nest: the model opens one per operation, and a caller that
  * groups several operations (nowctl loading demo data) wraps them in its own.

@@ -123,6 +123,9 @@ void sg_store_close(sg_store *s);
 /* This thread's connection to s, opened on first use.  NULL on failure.
  * Borrowed: the store closes it. */
 sg_conn *sg_store_conn(sg_store *s);
+/* Threads of this process waiting for the write lock (a write that ends
+ * while some wait leaves the batch open for them). */
+int sg_store_queued_writers(sg_store *s);
 
 sg_err sg_conn_begin(sg_conn *c, bool write);
 sg_err sg_conn_commit(sg_conn *c);

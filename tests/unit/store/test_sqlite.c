@@ -13,37 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
-
-struct fx {
-	char dir[64];
-	sg_store *s;
-	sg_conn *c;
-};
+#include "fixture.h"
 
 static int setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sg-store-XXXXXX");
-	if (!mkdtemp(f->dir) || sg_store_open(f->dir, true, &f->s))
-		return -1;
-	f->c = sg_store_conn(f->s);
-	if (!f->c || sg_conn_exec_raw(f->c, "CREATE TABLE \"t\" (\"sys_id\" TEXT PRIMARY KEY, "
-					   "\"name\" TEXT, \"n\" INTEGER)"))
-		return -1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	sg_store_close(f->s);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	int rc = system(cmd);
-	free(f);
-	return rc == 0 ? 0 : -1;
+	static const char *const ddl[] = {
+		"CREATE TABLE \"t\" (\"sys_id\" TEXT PRIMARY KEY, \"name\" TEXT, \"n\" INTEGER)",
+		NULL};
+	return store_fx_setup(state, ddl);
 }
 
 static void insert(sg_conn *c, const char *id, const char *name, long long n)
@@ -245,13 +222,13 @@ static void maintenance_gathers_statistics(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(values_are_bound_never_spliced, setup, teardown),
-		cmocka_unit_test_setup_teardown(null_and_integer_affinity, setup, teardown),
-		cmocka_unit_test_setup_teardown(nested_transactions_roll_back_whole, setup, teardown),
+		cmocka_unit_test_setup_teardown(values_are_bound_never_spliced, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(null_and_integer_affinity, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(nested_transactions_roll_back_whole, setup, store_fx_teardown),
 		cmocka_unit_test(rewind_and_append),
-		cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, teardown),
-		cmocka_unit_test_setup_teardown(maintenance_gathers_statistics, setup, teardown),
+		cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(maintenance_gathers_statistics, setup, store_fx_teardown),
 	};
 	return cmocka_run_group_tests_name("store.sqlite", tests, NULL, NULL);
 }
