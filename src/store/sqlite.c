@@ -9,6 +9,7 @@
  * makes an acknowledged commit survive power loss.
  */
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,8 +55,21 @@ static sg_err map_rc(int rc)
 	}
 }
 
+/*
+ * Process-wide settings, before SQLite initializes.  Memory statistics off:
+ * with them on, every allocation SQLite makes takes one global mutex (all
+ * worker threads contend for it) to count bytes nobody reads here.
+ */
+static void configure_once(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* refused if too late: harmless */
+	sqlite3_initialize();
+}
+
 static sg_err sq_open(const char *target, bool create, void **out)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, configure_once);
 	struct stat st;
 	if (stat(target, &st) != 0) {
 		if (!create)
