@@ -26,29 +26,95 @@ static json_t *cached_record(struct sg_ctx *ctx, const struct sg_table *t, const
 	return rec;
 }
 
-/* The display value of record sys_id of t, read without a JSON tree. */
+struct display_row {
+	bool found;
+	char *cls, *value;
+};
+
+static int keep_display_row(void *ud, int ncol, const char *const *names,
+			    const char *const *vals)
+{
+	(void)names;
+	struct display_row *r = ud;
+	r->found = true;
+	r->cls = ncol > 0 && vals[0] ? strdup(vals[0]) : NULL;
+	r->value = ncol > 1 && vals[1] ? strdup(vals[1]) : NULL;
+	return 1;
+}
+
+/* A display field whose column can be read. */
+static bool readable(const struct sg_field *df)
+{
+	return df && sg_field_is_stored(df) && df->type != SG_FT_PASSWORD &&
+	       df->type != SG_FT_PASSWORD2;
+}
+
+/* Record sys_id of t: its class (when t has a hierarchy) and the column of
+ * df (NULL: none) into r. */
+static sg_err read_columns(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
+			   const struct sg_field *df, struct display_row *r)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT ");
+	if (t->hierarchy)
+		sg_sql_qual(&q, "t", "sys_class_name");
+	else
+		sg_sql_raw(&q, "NULL");
+	sg_sql_raw(&q, ", ");
+	if (readable(df))
+		sg_sql_qual(&q, "t", df->element);
+	else
+		sg_sql_raw(&q, "NULL");
+	sg_sql_raw(&q, " FROM ");
+	sg_sql_ident(&q, t->root->name);
+	sg_sql_raw(&q, " t WHERE \"t\".\"sys_id\" = ");
+	sg_sql_text(&q, sys_id);
+	sg_query_class_filter(&q, t, "t");
+	sg_err err = sg_conn_exec(ctx->conn, &q, keep_display_row, r, NULL);
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+/*
+ * The display value of record sys_id of t: the display field of the
+ * record's own class (a subclass may choose its own), else t's.  Only the
+ * class and that one column are read, not the whole row (~100 columns for
+ * a task).
+ */
 static char *read_display(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id)
 {
-	struct sg_rows rs;
-	if (sg_rec_get_row(ctx, t->name, sys_id, &rs))
+	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
 		return strdup("");
-	/* The referenced record's own class may choose a different display field. */
-	long cls_pos = sg_table_field_pos(t, "sys_class_name");
-	const struct sg_table *cls =
-		cls_pos >= 0 ? sg_dict_table(ctx->dict, rs.vals[0][cls_pos]) : NULL;
-	const struct sg_field *df = (cls && cls->display) ? cls->display : t->display;
-	long pos = df ? sg_table_field_pos(t, df->element) : -1;
+	const struct sg_field *df = t->display;
+	struct display_row r = {0};
+	sg_err err = read_columns(ctx, t, sys_id, df, &r);
+	const struct sg_table *cls = r.cls ? sg_dict_table(ctx->dict, r.cls) : NULL;
+	const struct sg_table *shown = t;
+	if (!err && cls && cls->display && (!df || strcmp(cls->display->element, df->element))) {
+		/* The record's class shows another field: read that one. */
+		struct display_row c = {0};
+		df = cls->display;
+		shown = cls;
+		err = read_columns(ctx, cls, sys_id, df, &c);
+		free(r.value);
+		r.value = c.value;
+		free(c.cls);
+	}
 	char *out;
-	if (!df)
+	if (err || !r.found)
+		out = strdup("");
+	else if (!df)
 		out = strdup(sys_id);
-	else if (pos < 0 || !rs.vals[0][pos])
+	else if (!r.value || !readable(df))
 		out = strdup("");
 	else if (df->type == SG_FT_REFERENCE ||
-		 sg_dict_choices(ctx->dict, t, df->element, &(size_t){0}))
-		out = sg_rec_display(ctx, t, df, sys_id, rs.vals[0][pos]);
+		 sg_dict_choices(ctx->dict, shown, df->element, &(size_t){0}))
+		out = sg_rec_display(ctx, shown, df, sys_id, r.value);
 	else
-		out = strdup(rs.vals[0][pos]);
-	sg_rows_cleanup(&rs);
+		out = strdup(r.value);
+	free(r.cls);
+	free(r.value);
 	return out;
 }
 

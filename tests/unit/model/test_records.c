@@ -218,6 +218,41 @@ static void dictionary_rows_change_the_schema(void **state)
 	assert_null(sg_dict_table(f->ctx.dict, "Bad Name"));
 }
 
+/* A reference shows the display field of the referenced record's own class:
+ * read with two columns when it is the reference table's, whole otherwise. */
+static void reference_display_follows_the_record_class(void **state)
+{
+	struct fixture *f = *state;
+	char id[SG_ID_LEN + 1], w[SG_ID_LEN + 1], g[SG_ID_LEN + 1], bare[SG_ID_LEN + 1];
+	insert(f, "sys_db_object", "{\"name\":\"u_widget\",\"is_extendable\":\"true\"}", id);
+	insert(f, "sys_dictionary", "{\"name\":\"u_widget\",\"element\":\"u_name\",\"display\":\"true\"}",
+	       id);
+	insert(f, "sys_db_object", "{\"name\":\"u_gadget\",\"super_class\":\"u_widget\"}", id);
+	insert(f, "sys_dictionary", "{\"name\":\"u_gadget\",\"element\":\"u_label\",\"display\":\"true\"}",
+	       id);
+	insert(f, "sys_db_object", "{\"name\":\"u_holder\"}", id);
+	insert(f, "sys_dictionary",
+	       "{\"name\":\"u_holder\",\"element\":\"u_ref\",\"internal_type\":\"reference\","
+	       "\"reference\":\"u_widget\"}",
+	       id);
+	insert(f, "u_widget", "{\"u_name\":\"w1\"}", w);
+	insert(f, "u_gadget", "{\"u_name\":\"g1\",\"u_label\":\"G-one\"}", g);
+	insert(f, "u_widget", "{}", bare);
+	const struct sg_table *h = sg_dict_table(f->ctx.dict, "u_holder");
+	assert_non_null(h);
+	const struct sg_field *ref = sg_table_field(h, "u_ref");
+	assert_non_null(ref);
+	static const char missing[] = "0123456789abcdef0123456789abcdef";
+	struct {
+		const char *raw, *shown;
+	} cases[] = {{w, "w1"}, {g, "G-one"}, {bare, ""}, {missing, ""}, {"not-an-id", ""}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *v = sg_rec_display(&f->ctx, h, ref, id, cases[i].raw);
+		assert_string_equal(v, cases[i].shown);
+		free(v);
+	}
+}
+
 static void parent_table_returns_children(void **state)
 {
 	struct fixture *f = *state;
@@ -305,6 +340,8 @@ int main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(dictionary_rows_change_the_schema, fixture_setup,
 						fixture_teardown),
+		cmocka_unit_test_setup_teardown(reference_display_follows_the_record_class,
+						fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(parent_table_returns_children, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(numbers_are_unique_under_concurrent_inserts,
