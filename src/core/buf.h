@@ -31,9 +31,11 @@ void sg_buf_reset(struct sg_buf *b);
 void sg_buf_append_grow(struct sg_buf *b, const void *data, size_t len);
 
 /* Appends len bytes; inline while they fit, since the renderer appends a
- * few bytes at a time. */
+ * few bytes at a time (and often none: an empty value). */
 static inline void sg_buf_append(struct sg_buf *b, const void *data, size_t len)
 {
+	if (!len && b->data)
+		return; /* already terminated; a failed buffer has no data */
 	if (!b->failed && len && len < b->cap - b->len && len <= b->max - b->len) {
 		memcpy(b->data + b->len, data, len);
 		b->len += len;

@@ -82,10 +82,28 @@ void sg_time_format(int64_t t, char out[SG_DT_LEN + 1])
 	time_t tt = (time_t)t;
 	struct tm tm;
 	gmtime_r(&tt, &tm);
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	memcpy(out, tmp, SG_DT_LEN);
+	/* "YYYY-MM-DD hh:mm:ss" by hand: snprintf was most of a display value
+	 * (~2,800 instructions, three date-times a row). */
+	int year = tm.tm_year + 1900;
+	if (year < 0 || year > 9999) {
+		char tmp[64];
+		snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d", year, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		memcpy(out, tmp, SG_DT_LEN);
+		out[SG_DT_LEN] = '\0';
+		return;
+	}
+	const int parts[] = {tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+	static const char seps[] = "-- ::";
+	out[0] = (char)('0' + year / 1000);
+	out[1] = (char)('0' + year / 100 % 10);
+	out[2] = (char)('0' + year / 10 % 10);
+	out[3] = (char)('0' + year % 10);
+	for (int i = 0; i < 5; i++) {
+		out[4 + 3 * i] = seps[i];
+		out[5 + 3 * i] = (char)('0' + parts[i] / 10);
+		out[6 + 3 * i] = (char)('0' + parts[i] % 10);
+	}
 	out[SG_DT_LEN] = '\0';
 }
 

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <time.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,18 @@ static void time_round_trips(void **state)
 	assert_false(sg_time_parse("2015-13-01", &t));
 	assert_false(sg_time_parse("yesterday", &t));
 	assert_false(sg_time_parse("2015-11-01 22:05", &t));
+	/* Formatting by hand writes what "%04d-%02d-%02d %02d:%02d:%02d" does,
+	 * from year 1 to 9999 and across leap days. */
+	for (int64_t u = -62135596800LL; u < 253402300800LL; u += 86399LL * 997 + 7) {
+		time_t tt = (time_t)u;
+		struct tm tm;
+		gmtime_r(&tt, &tm);
+		char want[64];
+		snprintf(want, sizeof(want), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		sg_time_format(u, out);
+		assert_string_equal(out, want);
+	}
 }
 
 static void flags_parse_case_insensitively(void **state)
