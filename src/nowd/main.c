@@ -398,8 +398,9 @@ static char *read_file(const char *path)
 	return sg_buf_steal(&b);
 }
 
-/* Background upkeep until stop is set: a passive checkpoint every 200 ms,
- * planner statistics a second after start and then every ten minutes. */
+/* Background upkeep until stop is set: the held access-log lines written and
+ * a passive checkpoint every 200 ms, planner statistics a second after start
+ * and then every ten minutes. */
 struct upkeep {
 	struct sg_model *model;
 	atomic_bool stop;
@@ -409,8 +410,9 @@ static void *upkeep_main(void *arg)
 {
 	struct upkeep *u = arg;
 	sg_conn *c = sg_store_conn(u->model->store);
-	for (long tick = 0; c && !atomic_load(&u->stop); tick++) {
-		sg_err err = sg_conn_maintain(c, tick % 3000 == 5);
+	for (long tick = 0; !atomic_load(&u->stop); tick++) {
+		sg_log_flush();
+		sg_err err = c ? sg_conn_maintain(c, tick % 3000 == 5) : SG_ERR_OK;
 		if (err && err != SG_ERR_BUSY)
 			sg_log_warn("upkeep: %s", sg_err_name(err));
 		struct timespec ts = {0, 200 * 1000 * 1000};
@@ -529,6 +531,7 @@ int main(int argc, char **argv)
 	struct upkeep upkeep = {.model = model};
 	pthread_t upkeep_thread;
 	bool upkeep_running = pthread_create(&upkeep_thread, NULL, upkeep_main, &upkeep) == 0;
+	sg_log_buffer(upkeep_running); /* upkeep writes the held lines */
 	int sig;
 	sigwait(&set, &sig);
 	sg_log_info("nowd: signal %d, shutting down", sig);
@@ -541,5 +544,6 @@ int main(int argc, char **argv)
 	sg_tz_cleanup();
 	free(cert_pem);
 	free(key_pem);
+	sg_log_buffer(false);
 	return 0;
 }

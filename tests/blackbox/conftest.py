@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 
 import pytest
 import requests
@@ -75,9 +76,23 @@ class Server:
         self.log.close()
 
     def output(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        """Everything nowd has logged so far.  While it runs, its access-log lines are held
+        up to 200 ms: a marker request is made and its line waited for, so every line
+        before it is in."""
+        marker = None
+        if self.proc.poll() is None:
+            marker = "log-marker-" + uuid.uuid4().hex
+            requests.get(self.url + "/api/now/table/sys_properties", params={"sysparm_limit": "1", marker: "1"},
+                         auth=("admin", PASSWORD), verify=self.verify)
+        deadline = time.time() + 10
+        while True:
+            self.log.flush()
+            self.log.seek(0)
+            out = self.log.read()
+            if marker is None or marker in out:
+                return out
+            assert time.time() < deadline, "a request's access-log line did not appear within 10 s"
+            time.sleep(0.05)
 
     def get(self, path, **kw):
         kw.setdefault("verify", self.verify)
