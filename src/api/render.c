@@ -190,7 +190,7 @@ static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table
 			const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
 	const struct sg_field *f = r->t->fields[i];
-	if (f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2)
+	if (sg_field_is_secret(f))
 		return true; /* never returned */
 	/* A field the user may not read is left out [c_RESTAPI.md]. */
 	if (plan && plan[i] == 0)
@@ -223,8 +223,7 @@ static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
 	char head[128];
 	const char *dot = strchr(name, '.');
 	snprintf(head, sizeof(head), "%.*s", (int)(dot - name), name);
-	if (f->type != SG_FT_PASSWORD && f->type != SG_FT_PASSWORD2 &&
-	    sg_acl_field(ctx, r->t, head, SG_ACL_READ, rec) &&
+	if (!sg_field_is_secret(f) && sg_acl_field(ctx, r->t, head, SG_ACL_READ, rec) &&
 	    sg_acl_field(ctx, f->table, f->element, SG_ACL_READ, NULL)) {
 		key(b, name, first);
 		ok = write_value(ctx, cls, f, rec_id, raw ? raw : "", o, b);

@@ -63,6 +63,11 @@ bool sg_field_is_stored(const struct sg_field *f)
 	       f->type != SG_FT_JOURNAL_LIST;
 }
 
+bool sg_field_is_secret(const struct sg_field *f)
+{
+	return f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2;
+}
+
 static const char *str(json_t *row, const char *key)
 {
 	const char *s = sg_json_str(row, key);
@@ -370,7 +375,7 @@ static const char *select_list(struct sg_arena *arena, const struct sg_table *t)
 	bool ok = true;
 	for (size_t i = 0; ok && i < t->nfields; i++) {
 		const struct sg_field *f = t->fields[i];
-		if (!sg_field_is_stored(f) || f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2)
+		if (!sg_field_is_stored(f) || sg_field_is_secret(f))
 			continue;
 		ok = sg_str_is_ident(f->element, 80);
 		if (b.len)

@@ -140,5 +140,7 @@ enum sg_ftype sg_ftype_from_name(const char *type_name);
 enum sg_coltype sg_ftype_column(enum sg_ftype type);
 /* Fields with no storage column of their own. */
 bool sg_field_is_stored(const struct sg_field *f);
+/* Passwords: stored hashed or encrypted, never read back or returned. */
+bool sg_field_is_secret(const struct sg_field *f);
 
 #endif

@@ -45,8 +45,7 @@ static int keep_display_row(void *ud, int ncol, const char *const *names,
 /* A display field whose column can be read. */
 static bool readable(const struct sg_field *df)
 {
-	return df && sg_field_is_stored(df) && df->type != SG_FT_PASSWORD &&
-	       df->type != SG_FT_PASSWORD2;
+	return df && sg_field_is_stored(df) && !sg_field_is_secret(df);
 }
 
 /* Record sys_id of t: its class (when t has a hierarchy) and the column of
@@ -106,7 +105,7 @@ static char *read_display(struct sg_ctx *ctx, const struct sg_table *t, const ch
 		out = strdup("");
 	else if (!df)
 		out = strdup(sys_id);
-	else if (!r.value || !readable(df))
+	else if (!r.value) /* empty, or a column not read */
 		out = strdup("");
 	else if (df->type == SG_FT_REFERENCE ||
 		 sg_dict_choices(ctx->dict, shown, df->element, &(size_t){0}))

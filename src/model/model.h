@@ -63,7 +63,7 @@ struct sg_ctx {
 	bool dict_dirty; /* a write changed the dictionary: reload at the end */
 	char err_arg[512]; /* argument for the error message of the last failure */
 	char err_arg2[64];
-	json_t *ref_cache; /* "table/sys_id" -> record, for display values */
+	json_t *ref_cache; /* "table/sys_id" -> record, for dot-walks */
 	json_t *journal_cache; /* record sys_id -> its journal entries, for a page's display values */
 	json_t *display_cache; /* "table/sys_id" -> the record's display value */
 	char tz[64];	   /* resolved time zone, filled by sg_ctx_time_zone */

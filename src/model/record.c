@@ -20,28 +20,15 @@
 
 /* ---- reading ----------------------------------------------------------- */
 
-static bool is_secret(const struct sg_field *f)
+/* Appends the columns of t a record read returns, in t->fields order, as
+ * the dictionary lists them (t->columns, alias "t"). */
+static void select_columns(struct sg_sql *q, const struct sg_table *t)
 {
-	return f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2;
-}
-
-/* Appends the columns of t a record read returns, in t->fields order. */
-static void select_columns(struct sg_sql *q, const struct sg_table *t, const char *alias)
-{
-	if (t->columns && !strcmp(alias, "t")) {
-		sg_sql_raw(q, t->columns);
+	if (!t->columns) {
+		q->failed = true; /* a field name that is not an identifier */
 		return;
 	}
-	bool first = true;
-	for (size_t i = 0; i < t->nfields; i++) {
-		const struct sg_field *f = t->fields[i];
-		if (!sg_field_is_stored(f) || is_secret(f))
-			continue;
-		if (!first)
-			sg_sql_raw(q, ", ");
-		sg_sql_qual(q, alias, f->element);
-		first = false;
-	}
+	sg_sql_raw(q, t->columns);
 }
 
 /* Keeps a row selected with select_columns(): stored fields from the
@@ -85,7 +72,7 @@ static int collect_row(void *ud, int ncol, const char *const *names, const char 
 	for (size_t i = 0; i < t->nfields; i++) {
 		const struct sg_field *f = t->fields[i];
 		row[i] = NULL;
-		if (is_secret(f))
+		if (sg_field_is_secret(f))
 			continue;
 		row[i] = "";
 		if (sg_field_is_stored(f) && col < ncol) {
@@ -156,7 +143,7 @@ static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char 
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT ");
-	select_columns(&q, t, "t");
+	select_columns(&q, t);
 	sg_sql_raw(&q, " FROM ");
 	sg_sql_ident(&q, t->root->name);
 	sg_sql_raw(&q, " t WHERE \"t\".\"sys_id\" = ");
@@ -205,7 +192,7 @@ sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_li
 		sg_sql_raw(out, "SELECT COUNT(*)");
 	} else {
 		sg_sql_raw(out, "SELECT ");
-		select_columns(out, t, "t");
+		select_columns(out, t);
 	}
 	sg_sql_raw(out, " FROM ");
 	sg_sql_ident(out, t->root->name);
@@ -769,7 +756,7 @@ static sg_err write_audit(struct sg__write *w)
 		    !sg__changed(w, f->element))
 			continue;
 		const char *o = w->old ? sg_json_str(w->old, f->element) : "";
-		bool secret = is_secret(f);
+		bool secret = sg_field_is_secret(f);
 		sg_err err = audit_row(w, at, f->element, secret ? "" : (o ? o : ""),
 				       secret ? "" : sg__val(w, f->element));
 		if (err)

@@ -341,14 +341,15 @@ static sg_err end_write(sg_conn *c, bool keep, bool opened)
 	sg_err err = SG_ERR_OK;
 	c->cur = c->impl;
 	c->writing = false;
-	if (opened && c->savepoint && keep)
-		err = run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
-	if (opened && c->savepoint && (!keep || err)) {
-		run_on(c, s->writer, "ROLLBACK TO SAVEPOINT sg_write");
-		run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
-		keep = false;
-	}
-	if (opened && !c->savepoint && !keep) {
+	if (opened && c->savepoint) {
+		if (keep)
+			err = run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
+		if (!keep || err) {
+			run_on(c, s->writer, "ROLLBACK TO SAVEPOINT sg_write");
+			run_on(c, s->writer, "RELEASE SAVEPOINT sg_write");
+			keep = false;
+		}
+	} else if (opened && !keep) {
 		/* It opened the batch: the transaction holds this write alone. */
 		s->ops->rollback(s->writer);
 		s->batch_open = false;
