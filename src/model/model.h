@@ -22,7 +22,7 @@
 
 #include "core/err.h"
 #include "core/map.h"
-#include "model/dict.h"
+#include "dict/dict.h"
 #include "store/store.h"
 
 struct sg_model {

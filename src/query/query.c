@@ -614,7 +614,7 @@ static bool date_shift_compare(struct compiler *c, const char *alias, const stru
 	}
 	column(c, alias, f);
 	sg_sql_raw(c->out, sqlop);
-	sg_conn_ops(c->ctx->conn)->date_add(c->out, alias, g->element, k, u);
+	sg_conn_dialect(c->ctx->conn)->date_add(c->out, alias, g->element, k, u);
 	return true;
 }
 
@@ -741,7 +741,7 @@ static bool date_part(struct compiler *c, const char *alias, const struct sg_fie
 	if (!sqlop)
 		return false;
 	sg_sql_raw(c->out, "(");
-	if (!sg_conn_ops(c->ctx->conn)->date_part(c->out, alias, f->element, part))
+	if (!sg_conn_dialect(c->ctx->conn)->date_part(c->out, alias, f->element, part))
 		return false;
 	sg_sql_raw(c->out, sqlop);
 	sg_sql_int(c->out, n);

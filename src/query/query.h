@@ -17,7 +17,7 @@
 #include <stddef.h>
 
 #include "core/arena.h"
-#include "model/dict.h"
+#include "dict/dict.h"
 #include "model/model.h"
 #include "store/store.h"
 

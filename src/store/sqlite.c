@@ -474,6 +474,13 @@ static sg_err sq_maintain(void *connp, bool analyze)
 	return err;
 }
 
+const struct sg_dialect sg_dialect_sqlite = {
+	.name = "sqlite",
+	.type_name = sq_type_name,
+	.date_add = sq_date_add,
+	.date_part = sq_date_part,
+};
+
 const struct sg_store_ops sg_store_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -486,10 +493,8 @@ const struct sg_store_ops sg_store_sqlite = {
 	.in_transaction = sq_in_transaction,
 	.exec = sq_exec,
 	.columns = sq_columns,
-	.type_name = sq_type_name,
 	.errmsg = sq_errmsg,
-	.date_add = sq_date_add,
-	.date_part = sq_date_part,
+	.dialect = &sg_dialect_sqlite,
 	.index_hint = sq_index_hint,
 	.maintain = sq_maintain,
 };

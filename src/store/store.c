@@ -471,7 +471,7 @@ sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud)
 
 const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
 {
-	return c->store->ops->type_name(type);
+	return c->store->ops->dialect->type_name(type);
 }
 
 sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, const char *stat)
@@ -490,9 +490,9 @@ sg_err sg_conn_maintain(sg_conn *c, bool analyze)
 	return c->store->ops->maintain ? c->store->ops->maintain(c->cur, analyze) : SG_ERR_OK;
 }
 
-const struct sg_store_ops *sg_conn_ops(sg_conn *c)
+const struct sg_dialect *sg_conn_dialect(sg_conn *c)
 {
-	return c->store->ops;
+	return c->store->ops->dialect;
 }
 
 sg_err sg_conn_exec_raw(sg_conn *c, const char *sql)

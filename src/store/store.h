@@ -17,55 +17,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "core/buf.h"
 #include "core/err.h"
-
-enum sg_param_kind { SG_PARAM_NULL, SG_PARAM_TEXT, SG_PARAM_INT };
-
-struct sg_param {
-	enum sg_param_kind kind;
-	char *text; /* owned by the sg_sql */
-	long long i;
-};
-
-/* A statement under construction: text plus parameters, sticky failure. */
-struct sg_sql {
-	struct sg_buf text;
-	struct sg_param *params;
-	size_t nparams, cap;
-	bool failed;
-};
-
-void sg_sql_init(struct sg_sql *q);
-void sg_sql_cleanup(struct sg_sql *q);
-void sg_sql_reset(struct sg_sql *q);
-/* Appends SQL text written by the program (keywords, punctuation). */
-void sg_sql_raw(struct sg_sql *q, const char *sql);
-/* Appends a double-quoted identifier; a name that is not [a-z0-9_] fails q. */
-void sg_sql_ident(struct sg_sql *q, const char *name);
-/* Appends "table"."column". */
-void sg_sql_qual(struct sg_sql *q, const char *alias, const char *column);
-/* Appends '?' and binds value (copied); NULL binds SQL NULL. */
-void sg_sql_text(struct sg_sql *q, const char *value);
-void sg_sql_int(struct sg_sql *q, long long value);
-
-/* Appends src's text and parameters to q. */
-void sg_sql_append(struct sg_sql *q, const struct sg_sql *src);
-
-/* A point in a statement to rewind to, dropping what was appended since. */
-struct sg_sql_mark {
-	size_t len, nparams;
-};
-struct sg_sql_mark sg_sql_mark(const struct sg_sql *q);
-void sg_sql_rewind(struct sg_sql *q, struct sg_sql_mark m);
+#include "store/dialect.h"
+#include "store/sql.h"
 
 /*
  * Called once per result row with the column names and values as text
  * (NULL for SQL NULL), all borrowed for the call.  Return non-zero to stop.
  */
 typedef int (*sg_row_fn)(void *ud, int ncol, const char *const *names, const char *const *vals);
-
-enum sg_coltype { SG_COL_TEXT, SG_COL_INTEGER, SG_COL_REAL };
 
 struct sg_store_ops {
 	const char *name;
@@ -86,18 +46,9 @@ struct sg_store_ops {
 	/* Lists the physical columns of a table to fn, one row per column
 	 * with a single value: the column name. */
 	sg_err (*columns)(void *conn, const char *table, sg_row_fn fn, void *ud);
-	/* The SQL type name used in DDL for a column type. */
-	const char *(*type_name)(enum sg_coltype type);
 	/* A description of the last error on conn, for logs. */
 	const char *(*errmsg)(void *conn);
-	/* Dialect: appends an expression for the date-time column alias.col
-	 * shifted by n units (second, minute, hour, day, month, year). */
-	void (*date_add)(struct sg_sql *q, const char *alias, const char *col, long long n,
-			 const char *unit);
-	/* Dialect: appends an integer expression for part of a date-time column
-	 * (dayofweek 0=Sunday, month 1-12, year, hour, dayofmonth, quarter).
-	 * False when the part is unknown (nothing appended). */
-	bool (*date_part)(struct sg_sql *q, const char *alias, const char *col, const char *part);
+	const struct sg_dialect *dialect;
 	/* Planner hint: stat is sqlite_stat1's "rows per-prefix-rows..." for
 	 * index, for indexes whose leading columns are not selective (a class,
 	 * a flag), so the planner prefers selective ones.  May do nothing. */
@@ -138,8 +89,8 @@ sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, cons
 sg_err sg_conn_maintain(sg_conn *c, bool analyze);
 /* True inside begin()..commit()/rollback(). */
 bool sg_conn_in_transaction(const sg_conn *c);
-/* The backend's SQL dialect hooks. */
-const struct sg_store_ops *sg_conn_ops(sg_conn *c);
+/* The SQL dialect of c's backend.  Borrowed, static. */
+const struct sg_dialect *sg_conn_dialect(sg_conn *c);
 /* Runs a statement with no parameters (DDL, pragmas). */
 sg_err sg_conn_exec_raw(sg_conn *c, const char *sql);
 /* Runs q and copies the first column of the first row into a new string

@@ -1,7 +1,7 @@
 /*
  * dict.c - builds the in-memory dictionary from dictionary rows.
  */
-#include "model/dict.h"
+#include "dict/dict.h"
 
 #include <stdlib.h>
 #include <string.h>

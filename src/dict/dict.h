@@ -12,8 +12,8 @@
  * in "task", told apart by sys_class_name.  table->root->name is the
  * physical table.
  */
-#ifndef SG_MODEL_DICT_H
-#define SG_MODEL_DICT_H
+#ifndef SG_DICT_DICT_H
+#define SG_DICT_DICT_H
 
 #include <jansson.h>
 #include <stdbool.h>

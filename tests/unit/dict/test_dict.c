@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-#include "model/dict.h"
+#include "dict/dict.h"
 
 static struct sg_dict *build(void)
 {

@@ -1,0 +1,55 @@
+/*
+ * sql.h - statements under construction.
+ *
+ * Everything above the store speaks SQL through sg_sql: statement text with
+ * '?' placeholders, built with quoted identifiers and bound parameters only
+ * (never a value spliced into the text).
+ */
+#ifndef SG_STORE_SQL_H
+#define SG_STORE_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+enum sg_param_kind { SG_PARAM_NULL, SG_PARAM_TEXT, SG_PARAM_INT };
+
+struct sg_param {
+	enum sg_param_kind kind;
+	char *text; /* owned by the sg_sql */
+	long long i;
+};
+
+/* A statement under construction: text plus parameters, sticky failure. */
+struct sg_sql {
+	struct sg_buf text;
+	struct sg_param *params;
+	size_t nparams, cap;
+	bool failed;
+};
+
+void sg_sql_init(struct sg_sql *q);
+void sg_sql_cleanup(struct sg_sql *q);
+void sg_sql_reset(struct sg_sql *q);
+/* Appends SQL text written by the program (keywords, punctuation). */
+void sg_sql_raw(struct sg_sql *q, const char *sql);
+/* Appends a double-quoted identifier; a name that is not [a-z0-9_] fails q. */
+void sg_sql_ident(struct sg_sql *q, const char *name);
+/* Appends "table"."column". */
+void sg_sql_qual(struct sg_sql *q, const char *alias, const char *column);
+/* Appends '?' and binds value (copied); NULL binds SQL NULL. */
+void sg_sql_text(struct sg_sql *q, const char *value);
+void sg_sql_int(struct sg_sql *q, long long value);
+
+/* Appends src's text and parameters to q. */
+void sg_sql_append(struct sg_sql *q, const struct sg_sql *src);
+
+/* A point in a statement to rewind to, dropping what was appended since. */
+struct sg_sql_mark {
+	size_t len, nparams;
+};
+struct sg_sql_mark sg_sql_mark(const struct sg_sql *q);
+void sg_sql_rewind(struct sg_sql *q, struct sg_sql_mark m);
+
+#endif
