@@ -13,12 +13,8 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/kv.h"
 #include "model/model.h"
-
-struct sg_kv {
-	char *name;
-	char *value;
-};
 
 struct sg_req {
 	const char *method; /* after X-HTTP-Method-Override */

@@ -8,38 +8,11 @@
 
 #include "api/api.h"
 #include "auth/oauth.h"
+#include "core/kv.h"
 #include "core/log.h"
 #include "core/util.h"
 
 #define MAX_FIELDS 32
-
-/* Splits an x-www-form-urlencoded body into fields (decoded in place in a
- * copy the caller frees). */
-static char *parse_form(const char *body, size_t len, struct sg_kv *fields, size_t *n)
-{
-	char *copy = malloc(len + 1);
-	*n = 0;
-	if (!copy)
-		return NULL;
-	memcpy(copy, body, len);
-	copy[len] = '\0';
-	for (char *p = copy; p && *p && *n < MAX_FIELDS;) {
-		char *amp = strchr(p, '&');
-		if (amp)
-			*amp = '\0';
-		char *eq = strchr(p, '=');
-		if (eq) {
-			*eq = '\0';
-			sg_str_urldecode(p);
-			sg_str_urldecode(eq + 1);
-			fields[*n].name = p;
-			fields[*n].value = eq + 1;
-			(*n)++;
-		}
-		p = amp ? amp + 1 : NULL;
-	}
-	return copy;
-}
 
 static void denied(struct sg_resp *resp)
 {
@@ -59,7 +32,7 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const str
 	char *copy = NULL;
 	/* The token service reads form-encoded bodies only [r_OAuthAPIRequestParameters.md]. */
 	if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && req->body)
-		copy = parse_form(req->body, req->body_len, fields, &n);
+		copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n);
 	/* Fields given only in the URL count, but mark the request. */
 	bool in_query = req->nargs > 0;
 	for (size_t i = 0; i < req->nargs && n < MAX_FIELDS; i++)
@@ -97,7 +70,7 @@ sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, const st
 	char *copy = NULL;
 	const char *token = sg_req_arg(req, "token");
 	if (!token && req->body) {
-		copy = parse_form(req->body, req->body_len, fields, &n);
+		copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n);
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(fields[i].name, "token"))
 				token = fields[i].value;

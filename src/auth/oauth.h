@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "api/http.h"
+#include "core/kv.h"
 #include "model/model.h"
 
 #define SG_TOKEN_LEN 86
