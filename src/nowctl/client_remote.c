@@ -1,76 +1,68 @@
 /*
  * client_remote.c - nowctl acting on a running instance through its Table
- * API, with libcurl.  Requests ask for raw values without reference links,
- * so records look as they do offline.
+ * API, with the HTTP client of src/net.  Requests ask for raw values
+ * without reference links, so records look as they do offline.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+#include "net/http.h"
 #include "nowctl/client.h"
 
 struct remote {
 	struct client c;
-	CURL *curl;
+	struct sg_http_client *http;
 	char *url; /* without a trailing slash */
 	char *user, *password;
 };
-
-static size_t on_body(char *data, size_t size, size_t n, void *ud)
-{
-	sg_buf_append(ud, data, size * n);
-	return sg_buf_failed(ud) ? 0 : size * n;
-}
 
 /* Performs one request; *out gets the parsed body ("result" member). */
 static int call(struct client *c, const char *method, const char *path, json_t *body,
 		json_t **out)
 {
-	struct remote *r = (struct remote *)c;
-	struct sg_buf url, resp;
-	sg_buf_init(&url, 64 * 1024);
-	sg_buf_init(&resp, 256 * 1024 * 1024);
-	sg_buf_printf(&url, "%s%s", r->url, path);
-	char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	struct curl_slist *headers = NULL;
-	headers = curl_slist_append(headers, "Accept: application/json");
-	headers = curl_slist_append(headers, "Content-Type: application/json");
 	/* Editing ACLs needs security_admin in effect; the instance honours
 	 * this only when snowglobe.rest.allow_elevation is true. */
-	headers = curl_slist_append(headers, "X-Snowglobe-Elevate: security_admin");
-	curl_easy_reset(r->curl);
-	curl_easy_setopt(r->curl, CURLOPT_URL, sg_buf_str(&url));
-	curl_easy_setopt(r->curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(r->curl, CURLOPT_USERNAME, r->user);
-	curl_easy_setopt(r->curl, CURLOPT_PASSWORD, r->password);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, 60L);
-	if (payload)
-		curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, payload);
-	CURLcode cc = curl_easy_perform(r->curl);
-	long status = 0;
-	curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+	static const struct sg_kv headers[] = {
+		{"Accept", "application/json"},
+		{"Content-Type", "application/json"},
+		{"X-Snowglobe-Elevate", "security_admin"},
+	};
+	struct remote *r = (struct remote *)c;
+	struct sg_buf url;
+	struct sg_http_response resp;
+	sg_buf_init(&url, 64 * 1024);
+	sg_http_response_init(&resp);
+	sg_buf_printf(&url, "%s%s", r->url, path);
+	char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct sg_http_request req = {
+		.method = method,
+		.url = sg_buf_str(&url),
+		.headers = headers,
+		.n_headers = sizeof(headers) / sizeof(headers[0]),
+		.body = payload,
+		.body_len = payload ? strlen(payload) : 0,
+		.user = r->user,
+		.password = r->password,
+	};
+	sg_http_client_do(r->http, &req, &resp);
 	int rc = 0;
-	c->status = (int)status;
-	if (cc != CURLE_OK) {
-		snprintf(c->errmsg, sizeof(c->errmsg), "cannot reach %s: %s", r->url,
-			 curl_easy_strerror(cc));
+	c->status = resp.status;
+	if (resp.err) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "cannot reach %s: %s", r->url, resp.errmsg);
 		rc = 1;
-	} else if (status >= 400) {
-		json_t *j = json_loads(sg_buf_str(&resp), 0, NULL);
+	} else if (resp.status >= 400) {
+		json_t *j = json_loads(sg_buf_str(&resp.body), 0, NULL);
 		json_t *e = json_object_get(j, "error");
 		const char *msg = json_string_value(json_object_get(e, "message"));
 		const char *detail = json_string_value(json_object_get(e, "detail"));
-		snprintf(c->errmsg, sizeof(c->errmsg), "HTTP %ld: %s%s%s", status,
+		snprintf(c->errmsg, sizeof(c->errmsg), "HTTP %d: %s%s%s", resp.status,
 			 msg ? msg : "request failed", detail ? ": " : "", detail ? detail : "");
 		json_decref(j);
 		rc = 1;
 	} else if (out) {
-		json_t *j = resp.len ? json_loads(sg_buf_str(&resp), 0, NULL) : NULL;
+		json_t *j = resp.body.len ? json_loads(sg_buf_str(&resp.body), 0, NULL) : NULL;
 		*out = json_incref(json_object_get(j, "result"));
 		json_decref(j);
 		if (!*out) {
@@ -78,10 +70,9 @@ static int call(struct client *c, const char *method, const char *path, json_t *
 			rc = 1;
 		}
 	}
-	curl_slist_free_all(headers);
 	free(payload);
 	sg_buf_cleanup(&url);
-	sg_buf_cleanup(&resp);
+	sg_http_response_cleanup(&resp);
 	return rc;
 }
 
@@ -125,25 +116,31 @@ static int r_remove(struct client *c, const char *table, const char *sys_id)
 static void r_close(struct client *c)
 {
 	struct remote *r = (struct remote *)c;
-	curl_easy_cleanup(r->curl);
+	sg_http_client_free(r->http);
 	free(r->url);
 	free(r->user);
 	free(r->password);
 	free(r);
-	curl_global_cleanup();
 }
 
 struct client *client_remote(const char *url, const char *user, const char *password)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct remote *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
-	r->curl = curl_easy_init();
+	/* As nowctl always did: one attempt, 60 s, libcurl's defaults for the
+	 * rest (connect timeout, the system's CAs, the environment's proxy). */
+	struct sg_http_options opt;
+	sg_http_options_init(&opt);
+	opt.connect_timeout_ms = 0;
+	opt.timeout_ms = 60000;
+	opt.max_body = 256 * 1024 * 1024;
+	opt.retry.max_attempts = 1;
+	r->http = sg_http_client_new(&opt);
 	r->url = strdup(url);
 	r->user = strdup(user ? user : "");
 	r->password = strdup(password ? password : "");
-	if (!r->curl || !r->url || !r->user || !r->password) {
+	if (!r->http || !r->url || !r->user || !r->password) {
 		r->c.close = r_close;
 		r_close(&r->c);
 		return NULL;
