@@ -38,8 +38,8 @@ CFLAGS  += -std=c17 -D_GNU_SOURCE -DSG_SHARE_DIR='"$(abspath .)"' $(WARN) $(CFLA
 LDFLAGS += $(LDFLAGS_$(MODE))
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/store/*.c src/dict/*.c src/query/*.c src/model/*.c \
-                       src/auth/*.c src/api/*.c)
+LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/store/*.c src/dict/*.c src/query/*.c \
+                       src/model/*.c src/auth/*.c src/api/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libsnowglobe.a
 PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl
