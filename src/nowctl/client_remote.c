@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "net/http.h"
+#include "net/client.h"
 #include "nowctl/client.h"
 
 struct remote {

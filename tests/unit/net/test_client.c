@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "net/http.h"
+#include "net/client.h"
 #include "net/redact.h"
 
 /* ---- the server ---------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /*
- * http.h - the outbound HTTP client (libcurl): what nowctl uses to reach an
+ * client.h - the outbound HTTP client (libcurl): what nowctl uses to reach an
  * instance today, and what the outbound engine and nowsync will use next.
  *
  * A client holds the options every request shares (timeouts, TLS, proxy,
@@ -16,8 +16,8 @@
  * turns into its own message or status.  An HTTP error status is not a
  * failure here: the exchange worked and the response carries the status.
  */
-#ifndef SG_NET_HTTP_H
-#define SG_NET_HTTP_H
+#ifndef SG_NET_CLIENT_H
+#define SG_NET_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,9 +1,9 @@
 /*
- * http.c - the outbound HTTP client over libcurl: one easy handle per
+ * client.c - the outbound HTTP client over libcurl: one easy handle per
  * client (reset before each attempt, so connections are kept), options
  * applied afresh each time, the retry loop, and redacted logging.
  */
-#include "net/http.h"
+#include "net/client.h"
 
 #include <curl/curl.h>
 #include <errno.h>
