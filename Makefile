@@ -47,7 +47,7 @@ PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl
 UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test unit blackbox check-clang fuzz stress bench format clean
+.PHONY: all deps run test unit alloc blackbox check-clang fuzz stress bench format clean
 all: $(PROGS)
 
 deps:
@@ -72,7 +72,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 PROG_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/nowd/*.c src/nowctl/*.c))
-.SECONDARY: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_OBJ)
+.SECONDARY: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_OBJ) $(BUILD)/tests/alloc/alloc_fail.o
 
 # ---- run -----------------------------------------------------------------
 run: deps
@@ -84,6 +84,7 @@ test: deps
 	@$(MAKE) --no-print-directory MODE=asan all units
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory MODE=asan unit
+	@$(MAKE) --no-print-directory MODE=asan alloc
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory stress
 	@$(MAKE) --no-print-directory MODE=asan blackbox
@@ -95,6 +96,17 @@ unit: $(UNIT_BIN)
 
 blackbox: $(PROGS)
 	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) -m pytest -q -p no:cacheprovider tests/blackbox
+
+# The allocation-failure pass (tests/alloc): the main request paths with the
+# Nth allocation failed, for N = 1..K.  Our objects' allocations are counted
+# through --wrap; jansson's and SQLite's through their allocator hooks.
+ALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(BUILD)/tests/alloc_fail: $(BUILD)/tests/alloc/alloc_fail.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(ALLOC_WRAP) -o $@ $< $(LIB) $(LDLIBS)
+
+alloc: $(BUILD)/tests/alloc_fail
+	@$(BUILD)/tests/alloc_fail
 
 # The query parser under libFuzzer, bounded in time, from the seed corpus.
 $(BUILD)/fuzz/fuzz_query: $(BUILD)/tests/fuzz/fuzz_query.o $(LIB)
@@ -130,4 +142,5 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(PROG_OBJ:.o=.d) $(BUILD)/tests/fuzz/fuzz_query.d
+-include $(LIB_OBJ:.o=.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(PROG_OBJ:.o=.d) $(BUILD)/tests/fuzz/fuzz_query.d \
+            $(BUILD)/tests/alloc/alloc_fail.d

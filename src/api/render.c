@@ -93,7 +93,10 @@ static void put_link(struct sg_buf *b, const struct sg_render_opts *o, const cha
 	sg_buf_puts(&url, table);
 	sg_buf_putc(&url, '/');
 	sg_buf_puts(&url, id);
-	put_str(b, sg_buf_str(&url));
+	if (sg_buf_failed(&url))
+		sg_buf_set_failed(b);
+	else
+		put_str(b, sg_buf_str(&url));
 	sg_buf_cleanup(&url);
 }
 
@@ -219,6 +222,8 @@ static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
 	char rec_id[SG_ID_LEN + 1] = "";
 	if (!sg_rec_walk(ctx, r->t, rec, name, &f, &cls, &raw, rec_id))
 		return true; /* unknown names are ignored */
+	if (!f)
+		return false; /* a record on the path could not be read */
 	bool ok = true;
 	char head[128];
 	const char *dot = strchr(name, '.');
@@ -237,8 +242,8 @@ static bool write_chosen(struct sg_ctx *ctx, struct row *r, const struct sg_tabl
 			 const signed char *plan, const char *id, const struct sg_render_opts *o,
 			 struct sg_buf *b, bool *first)
 {
-	bool ok = true;
 	json_t *seen = json_object();
+	bool ok = seen != NULL;
 	const char *p = o->fields;
 	while (ok && *p) {
 		const char *comma = strchr(p, ',');
@@ -254,8 +259,11 @@ static bool write_chosen(struct sg_ctx *ctx, struct row *r, const struct sg_tabl
 			memcpy(name, p, n);
 			name[n] = '\0';
 			if (!json_object_get(seen, name)) {
-				json_object_set_new(seen, name, json_true());
+				if (json_object_set_new(seen, name, json_true()))
+					ok = false;
 				long i = sg_table_field_pos(r->t, name);
+				if (!ok)
+					break;
 				if (strchr(name, '.'))
 					ok = write_walk(ctx, r, name, o, b, first);
 				else if (i >= 0) /* unknown names are ignored */

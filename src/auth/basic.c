@@ -51,7 +51,7 @@ static void cache_key(const char *user, const char *password, unsigned char out[
 struct user_row {
 	struct sg_user user;
 	char *hash;
-	bool active, locked, found;
+	bool active, locked, found, nomem;
 	int failed_attempts;
 };
 
@@ -66,6 +66,7 @@ static int read_user(void *ud, int ncol, const char *const *names, const char *c
 	snprintf(r->user.user_name, sizeof(r->user.user_name), "%s", vals[1] ? vals[1] : "");
 	snprintf(r->user.name, sizeof(r->user.name), "%s", vals[2] ? vals[2] : "");
 	r->hash = vals[3] ? strdup(vals[3]) : NULL;
+	r->nomem = vals[3] && !r->hash; /* not "no password": that would count a failed login */
 	r->active = sg_str_bool(vals[4], true);
 	r->locked = sg_str_bool(vals[5], false);
 	snprintf(r->user.time_zone, sizeof(r->user.time_zone), "%s", vals[6] ? vals[6] : "");
@@ -128,6 +129,8 @@ sg_err sg_auth_password(struct sg_model *m, const char *user_name, const char *p
 	struct user_row r = {0};
 	sg_err err = sg_conn_exec(c, &q, read_user, &r, NULL);
 	sg_sql_cleanup(&q);
+	if (!err && r.nomem)
+		err = SG_ERR_NOMEM;
 	if (err) {
 		free(r.hash);
 		return err;

@@ -39,30 +39,32 @@ static sg_err deny(const char *why, const char *who)
 	return SG_ERR_OAUTH_DENIED;
 }
 
-/* The first row of q as an object of strings, or NULL. New reference. */
-static json_t *one_row(struct sg_ctx *ctx, struct sg_sql *q)
+/* The first row of q as an object of strings into *row (new reference),
+ * NULL when there is none; an error when q could not be run. */
+static sg_err one_row(struct sg_ctx *ctx, struct sg_sql *q, json_t **row)
 {
+	*row = NULL;
 	json_t *rows = json_array();
-	json_t *row = NULL;
-	if (rows && !sg_conn_exec(ctx->conn, q, sg_rows_to_json, rows, NULL))
-		row = json_incref(json_array_get(rows, 0));
+	sg_err err = rows ? sg_conn_exec(ctx->conn, q, sg_rows_to_json, rows, NULL) : SG_ERR_NOMEM;
+	if (!err)
+		*row = json_incref(json_array_get(rows, 0));
 	json_decref(rows);
-	return row;
+	return err;
 }
 
-static json_t *entity_by_client_id(struct sg_ctx *ctx, const char *client_id)
+static sg_err entity_by_client_id(struct sg_ctx *ctx, const char *client_id, json_t **row)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT * FROM \"oauth_entity\" WHERE \"client_id\" = ");
 	sg_sql_text(&q, client_id);
 	sg_sql_raw(&q, " AND (\"type\" = 'client' OR \"type\" IS NULL)");
-	json_t *row = one_row(ctx, &q);
+	sg_err err = one_row(ctx, &q, row);
 	sg_sql_cleanup(&q);
-	return row;
+	return err;
 }
 
-static json_t *user_by_id(struct sg_ctx *ctx, const char *sys_id)
+static sg_err user_by_id(struct sg_ctx *ctx, const char *sys_id, json_t **row)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -70,9 +72,9 @@ static json_t *user_by_id(struct sg_ctx *ctx, const char *sys_id)
 		       "\"password_needs_reset\", \"web_service_access_only\", \"time_zone\" "
 		       "FROM \"sys_user\" WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id ? sys_id : "");
-	json_t *row = one_row(ctx, &q);
+	sg_err err = one_row(ctx, &q, row);
 	sg_sql_cleanup(&q);
-	return row;
+	return err;
 }
 
 static bool user_usable(const json_t *u)
@@ -115,8 +117,9 @@ static bool client_credentials(const struct sg_kv *p, size_t n, const char *basi
 	return true;
 }
 
-/* The names of the auth scopes attached to an application, space-separated. */
-static void entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, size_t size)
+/* The names of the auth scopes attached to an application, space-separated.
+ * An error when they cannot be read: a token must not be issued with fewer. */
+static sg_err entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, size_t size)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -125,7 +128,7 @@ static void entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, siz
 	sg_sql_text(&q, entity);
 	sg_sql_raw(&q, " AND (s.\"active\" IS NULL OR s.\"active\" != 'false') ORDER BY s.\"name\"");
 	json_t *rows = json_array();
-	sg_conn_exec(ctx->conn, &q, sg_rows_to_json, rows, NULL);
+	sg_err err = rows ? sg_conn_exec(ctx->conn, &q, sg_rows_to_json, rows, NULL) : SG_ERR_NOMEM;
 	sg_sql_cleanup(&q);
 	out[0] = '\0';
 	size_t i;
@@ -136,6 +139,7 @@ static void entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, siz
 		snprintf(out + len, size - len, "%s%s", len ? " " : "", sg_json_str(row, "name"));
 	}
 	json_decref(rows);
+	return err;
 }
 
 /* Stores one token (as a hash) and returns its credential sys_id in id. */
@@ -170,21 +174,23 @@ static void new_token(char out[SG_TOKEN_LEN + 8])
 	sg_random_token(out, SG_TOKEN_LEN + 8, 64);
 }
 
-/* The credential row for a presented token, or NULL. */
-static json_t *credential(struct sg_ctx *ctx, const char *token)
+/* The credential row for a presented token into *row (new reference), NULL
+ * when there is none. */
+static sg_err credential(struct sg_ctx *ctx, const char *token, json_t **row)
 {
+	*row = NULL;
 	char *hash = sg_secret_hash(token);
 	if (!hash)
-		return NULL;
+		return SG_ERR_NOMEM;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"type\", \"expires\", \"peer\", \"user\", \"scope\" "
 		       "FROM \"oauth_credential\" WHERE \"token\" = ");
 	sg_sql_text(&q, hash);
-	json_t *row = one_row(ctx, &q);
+	sg_err err = one_row(ctx, &q, row);
 	sg_sql_cleanup(&q);
 	free(hash);
-	return row;
+	return err;
 }
 
 static bool unexpired(const json_t *cred)
@@ -206,11 +212,12 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 		return deny("no grant_type", NULL);
 	if (!client_credentials(p, n, basic, cid, sizeof(cid), secret, sizeof(secret)))
 		return deny("no client authentication", NULL);
-	json_t *entity = entity_by_client_id(ctx, cid);
-	sg_err err = SG_ERR_OK;
-	if (!entity || !sg_password_verify(sg_json_str(entity, "client_secret"), secret))
+	json_t *entity = NULL;
+	/* out of memory or the store is not a refusal */
+	sg_err err = entity_by_client_id(ctx, cid, &entity);
+	if (!err && (!entity || !sg_password_verify(sg_json_str(entity, "client_secret"), secret)))
 		err = deny("bad client id or secret", cid);
-	else if (!sg_str_bool(sg_json_str(entity, "active"), true))
+	else if (!err && !sg_str_bool(sg_json_str(entity, "active"), true))
 		err = deny("application inactive", cid);
 	sodium_memzero(secret, sizeof(secret));
 	if (err) {
@@ -221,20 +228,26 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 	long long access_life = lifespan(entity, "access_token_lifespan", 1800);
 	long long refresh_life = lifespan(entity, "refresh_token_lifespan", 8640000);
 	char scopes[512];
-	entity_scopes(ctx, eid, scopes, sizeof(scopes));
+	err = entity_scopes(ctx, eid, scopes, sizeof(scopes));
 	const char *asked = param(p, n, "scope");
 	json_t *user = NULL;
 	const char *scope = "useraccount";
 	char refresh_id[SG_ID_LEN + 1] = "", id[SG_ID_LEN + 1], kept_scope[512];
+	bool with_refresh = false;
 	memset(out, 0, sizeof(*out));
+	if (err)
+		goto out;
 
 	if (!strcmp(grant, "password")) {
 		struct sg_user u;
 		const char *name = param(p, n, "username"), *pw = param(p, n, "password");
-		if (!name || !pw || sg_auth_password(ctx->model, name, pw, &u))
+		err = name && pw ? sg_auth_password(ctx->model, name, pw, &u)
+				 : SG_ERR_UNAUTHENTICATED;
+		if (err == SG_ERR_UNAUTHENTICATED)
 			err = deny("bad user credentials", name);
+		if (!err)
+			err = user_by_id(ctx, u.sys_id, &user);
 		if (!err) {
-			user = user_by_id(ctx, u.sys_id);
 			if (sg_str_bool(sg_json_str(user, "password_needs_reset"), false))
 				err = deny("password needs reset", name);
 			else if (sg_str_bool(sg_json_str(user, "web_service_access_only"), false) &&
@@ -244,34 +257,30 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 		}
 		if (!err && asked && *asked && strcmp(asked, "useraccount") && !strstr(scopes, asked))
 			err = deny("scope not granted", asked);
-		if (!err) {
-			new_token(out->refresh_token);
-			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
-					  sg_json_str(user, "sys_id"), scope, NULL, refresh_id);
-		}
+		with_refresh = true;
 	} else if (!strcmp(grant, "client_credentials")) {
 		/* Only with the property and an OAuth application user [client-credentials.md]. */
 		if (!sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled", false))
 			err = deny("client credentials grant disabled", cid);
 		else if (!*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user") : ""))
 			err = deny("no OAuth application user", cid);
-		if (!err) {
-			user = user_by_id(ctx, sg_json_str(entity, "oauth_user"));
-			if (!user_usable(user))
-				err = deny("application user inactive or locked out", cid);
-		}
+		if (!err)
+			err = user_by_id(ctx, sg_json_str(entity, "oauth_user"), &user);
+		if (!err && !user_usable(user))
+			err = deny("application user inactive or locked out", cid);
 		scope = scopes;
 	} else if (!strcmp(grant, "refresh_token")) {
 		const char *rt = param(p, n, "refresh_token");
-		json_t *cred = rt ? credential(ctx, rt) : NULL;
-		if (!cred || strcmp(sg_json_str(cred, "type"), "refresh_token") ||
-		    strcmp(sg_json_str(cred, "peer"), eid) || !unexpired(cred))
+		json_t *cred = NULL;
+		if (rt)
+			err = credential(ctx, rt, &cred);
+		if (!err && (!cred || strcmp(sg_json_str(cred, "type"), "refresh_token") ||
+			     strcmp(sg_json_str(cred, "peer"), eid) || !unexpired(cred)))
 			err = deny("invalid or expired refresh token", cid);
-		if (!err) {
-			user = user_by_id(ctx, sg_json_str(cred, "user"));
-			if (!user_usable(user))
-				err = deny("user inactive or locked out", cid);
-		}
+		if (!err)
+			err = user_by_id(ctx, sg_json_str(cred, "user"), &user);
+		if (!err && !user_usable(user))
+			err = deny("user inactive or locked out", cid);
 		if (!err) {
 			/* The refresh token stays the same while it is valid. */
 			snprintf(out->refresh_token, sizeof(out->refresh_token), "%s", rt);
@@ -284,17 +293,32 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 	} else {
 		err = deny("unsupported grant type", grant);
 	}
+	/* The tokens of one grant are stored together or not at all. */
+	if (!err)
+		err = sg_conn_begin(ctx->conn, true);
 	if (!err) {
-		new_token(out->access_token);
-		err = store_token(ctx, out->access_token, "access_token", access_life, eid,
-				  sg_json_str(user, "sys_id"), scope ? scope : "",
-				  refresh_id[0] ? refresh_id : NULL, id);
+		if (with_refresh) {
+			new_token(out->refresh_token);
+			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
+					  sg_json_str(user, "sys_id"), scope, NULL, refresh_id);
+		}
+		if (!err) {
+			new_token(out->access_token);
+			err = store_token(ctx, out->access_token, "access_token", access_life, eid,
+					  sg_json_str(user, "sys_id"), scope ? scope : "",
+					  refresh_id[0] ? refresh_id : NULL, id);
+		}
+		if (err)
+			sg_conn_rollback(ctx->conn);
+		else
+			err = sg_conn_commit(ctx->conn);
 	}
 	if (!err) {
 		snprintf(out->scope, sizeof(out->scope), "%s", scope ? scope : "");
 		/* The remaining lifetime, rounded down: 1799 for a fresh 1800 s token. */
 		out->expires_in = access_life - 1;
 	}
+out:
 	if (err)
 		memset(out, 0, sizeof(*out));
 	json_decref(user);
@@ -322,7 +346,9 @@ sg_err sg_oauth_revoke(struct sg_model *m, const char *token)
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
 		return err;
-	json_t *cred = token && *token ? credential(&ctx, token) : NULL;
+	json_t *cred = NULL;
+	if (token && *token)
+		err = credential(&ctx, token, &cred);
 	if (cred) {
 		char past[SG_DT_LEN + 1];
 		sg_time_format(sg_time_now() - 1, past);
@@ -400,19 +426,22 @@ sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_u
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
 		return err;
-	json_t *cred = credential(&ctx, token), *u = NULL, *entity = NULL;
-	err = SG_ERR_UNAUTHENTICATED;
-	if (cred && !strcmp(sg_json_str(cred, "type"), "access_token") && unexpired(cred)) {
+	json_t *cred = NULL, *u = NULL, *entity = NULL;
+	err = credential(&ctx, token, &cred);
+	if (!err && !(cred && !strcmp(sg_json_str(cred, "type"), "access_token") && unexpired(cred)))
+		err = SG_ERR_UNAUTHENTICATED;
+	if (!err) {
 		struct sg_sql q;
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "SELECT \"active\" FROM \"oauth_entity\" WHERE \"sys_id\" = ");
 		sg_sql_text(&q, sg_json_str(cred, "peer"));
-		entity = one_row(&ctx, &q);
+		err = one_row(&ctx, &q, &entity);
 		sg_sql_cleanup(&q);
-		u = user_by_id(&ctx, sg_json_str(cred, "user"));
-		if (entity && sg_str_bool(sg_json_str(entity, "active"), true) && user_usable(u))
-			err = SG_ERR_OK;
 	}
+	if (!err)
+		err = user_by_id(&ctx, sg_json_str(cred, "user"), &u);
+	if (!err && !(entity && sg_str_bool(sg_json_str(entity, "active"), true) && user_usable(u)))
+		err = SG_ERR_UNAUTHENTICATED;
 	if (!err) {
 		memset(user, 0, sizeof(*user));
 		snprintf(user->sys_id, sizeof(user->sys_id), "%s", sg_json_str(u, "sys_id"));

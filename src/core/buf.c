@@ -38,6 +38,12 @@ static void fail(struct sg_buf *b, bool too_large)
 	b->too_large = too_large;
 }
 
+void sg_buf_set_failed(struct sg_buf *b)
+{
+	if (!b->failed)
+		fail(b, false);
+}
+
 static bool reserve(struct sg_buf *b, size_t extra)
 {
 	if (b->failed)

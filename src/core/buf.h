@@ -58,6 +58,10 @@ void sg_buf_printf(struct sg_buf *b, const char *fmt, ...) __attribute__((format
 /* Appends s percent-encoded for a URL query component. */
 void sg_buf_put_urlenc(struct sg_buf *b, const char *s);
 
+/* Marks b failed (out of memory), as a failed append would: a builder that
+ * used a scratch buffer carries its failure into b. */
+void sg_buf_set_failed(struct sg_buf *b);
+
 static inline bool sg_buf_failed(const struct sg_buf *b)
 {
 	return b->failed;

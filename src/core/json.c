@@ -55,17 +55,30 @@ static char *requote(const char *text, size_t len)
 	return sg_buf_steal(&b);
 }
 
-json_t *sg_json_parse_lenient(const char *text, size_t len)
+sg_err sg_json_parse_body(const char *text, size_t len, json_t **out)
 {
 	json_error_t jerr;
-	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (v || !memchr(text, '\'', len))
-		return v;
+	*out = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (*out)
+		return SG_ERR_OK;
+	if (json_error_code(&jerr) == json_error_out_of_memory)
+		return SG_ERR_NOMEM;
+	if (!memchr(text, '\'', len))
+		return SG_ERR_BAD_JSON;
 	char *fixed = requote(text, len);
 	if (!fixed)
-		return NULL;
-	v = json_loads(fixed, JSON_DECODE_ANY, &jerr);
+		return SG_ERR_NOMEM;
+	*out = json_loads(fixed, JSON_DECODE_ANY, &jerr);
 	free(fixed);
+	if (*out)
+		return SG_ERR_OK;
+	return json_error_code(&jerr) == json_error_out_of_memory ? SG_ERR_NOMEM : SG_ERR_BAD_JSON;
+}
+
+json_t *sg_json_parse_lenient(const char *text, size_t len)
+{
+	json_t *v;
+	sg_json_parse_body(text, len, &v);
 	return v;
 }
 

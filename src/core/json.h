@@ -8,14 +8,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/err.h"
+
 /*
  * Parses a request body.  ServiceNow's own documentation sends
  * single-quoted pseudo-JSON ({'short_description':'x'}), and the platform
  * accepts it, so a body that is not strict JSON is retried with single
  * quotes read as string delimiters.  Returns a new reference, or NULL when
- * the body is not JSON either way.
+ * the body is not JSON either way (or memory ran out: see sg_json_parse_body).
  */
 json_t *sg_json_parse_lenient(const char *text, size_t len);
+
+/* The same, telling the two failures apart: *out gets a new reference, or
+ * NULL with SG_ERR_BAD_JSON (not JSON either way) or SG_ERR_NOMEM. */
+sg_err sg_json_parse_body(const char *text, size_t len, json_t **out);
 
 /* The string at key, or NULL when absent or not a string. Borrowed. */
 const char *sg_json_str(const json_t *obj, const char *key);

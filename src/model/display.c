@@ -10,24 +10,36 @@
 #include "core/util.h"
 #include "model/internal.h"
 
-/* Referenced records are read once per request. */
-static json_t *cached_record(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id)
+/* Referenced records are read once per request.  *out is borrowed from the
+ * cache, NULL when there is no such record; an error when it could not be
+ * read (nothing is cached then). */
+static sg_err cached_record(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
+			    json_t **out)
 {
 	char key[200];
 	snprintf(key, sizeof(key), "%s/%s", t->name, sys_id);
-	if (!ctx->ref_cache)
-		ctx->ref_cache = json_object();
+	*out = NULL;
+	if (!ctx->ref_cache && !(ctx->ref_cache = json_object()))
+		return SG_ERR_NOMEM;
 	json_t *rec = json_object_get(ctx->ref_cache, key);
-	if (rec)
-		return json_is_null(rec) ? NULL : rec;
-	if (sg_rec_get(ctx, t->name, sys_id, &rec))
+	if (rec) {
+		*out = json_is_null(rec) ? NULL : rec;
+		return SG_ERR_OK;
+	}
+	sg_err err = sg_rec_get(ctx, t->name, sys_id, &rec);
+	if (err == SG_ERR_NO_RECORD || err == SG_ERR_INVALID_TABLE)
 		rec = NULL;
-	json_object_set_new(ctx->ref_cache, key, rec ? rec : json_null());
-	return rec;
+	else if (err)
+		return err;
+	json_t *entry = rec ? rec : json_null();
+	if (json_object_set_new(ctx->ref_cache, key, entry))
+		return SG_ERR_NOMEM; /* entry is released */
+	*out = rec;
+	return SG_ERR_OK;
 }
 
 struct display_row {
-	bool found;
+	bool found, nomem;
 	char *cls, *value;
 };
 
@@ -39,6 +51,7 @@ static int keep_display_row(void *ud, int ncol, const char *const *names,
 	r->found = true;
 	r->cls = ncol > 0 && vals[0] ? strdup(vals[0]) : NULL;
 	r->value = ncol > 1 && vals[1] ? strdup(vals[1]) : NULL;
+	r->nomem = (ncol > 0 && vals[0] && !r->cls) || (ncol > 1 && vals[1] && !r->value);
 	return 1;
 }
 
@@ -72,14 +85,14 @@ static sg_err read_columns(struct sg_ctx *ctx, const struct sg_table *t, const c
 	sg_query_class_filter(&q, t, "t");
 	sg_err err = sg_conn_exec(ctx->conn, &q, keep_display_row, r, NULL);
 	sg_sql_cleanup(&q);
-	return err;
+	return !err && r->nomem ? SG_ERR_NOMEM : err;
 }
 
 /*
  * The display value of record sys_id of t: the display field of the
  * record's own class (a subclass may choose its own), else t's.  Only the
  * class and that one column are read, not the whole row (~100 columns for
- * a task).
+ * a task).  NULL when it cannot be read (out of memory, the store).
  */
 static char *read_display(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id)
 {
@@ -101,7 +114,9 @@ static char *read_display(struct sg_ctx *ctx, const struct sg_table *t, const ch
 		free(c.cls);
 	}
 	char *out;
-	if (err || !r.found)
+	if (err)
+		out = NULL;
+	else if (!r.found)
 		out = strdup("");
 	else if (!df)
 		out = strdup(sys_id);
@@ -138,7 +153,7 @@ char *sg__ref_display(struct sg_ctx *ctx, const char *table, const char *sys_id)
 
 /* Appends one journal entry as its history shows it:
  * "<when> - <who> (Work notes)\n<text>\n\n". */
-static void format_entry(struct sg_ctx *ctx, struct sg_buf *out, const char *when,
+static sg_err format_entry(struct sg_ctx *ctx, struct sg_buf *out, const char *when,
 			 const char *who, const char *element, const char *text)
 {
 	/* The author's display name, looked up by user_name. */
@@ -147,13 +162,16 @@ static void format_entry(struct sg_ctx *ctx, struct sg_buf *out, const char *whe
 	sg_sql_raw(&q, "SELECT \"name\" FROM \"sys_user\" WHERE \"user_name\" = ");
 	sg_sql_text(&q, who);
 	char *name = NULL;
-	sg_conn_query_string(ctx->conn, &q, &name);
+	sg_err err = sg_conn_query_string(ctx->conn, &q, &name);
 	sg_sql_cleanup(&q);
+	if (err)
+		return err;
 	const char *label = !strcmp(element, "work_notes") ? "Work notes" : "Additional comments";
 	char local[SG_DT_LEN + 1];
 	sg_ctx_local_time(ctx, when, local);
 	sg_buf_printf(out, "%s - %s (%s)\n%s\n\n", local, (name && *name) ? name : who, label, text);
 	free(name);
+	return sg_buf_failed(out) ? SG_ERR_NOMEM : SG_ERR_OK;
 }
 
 /* Whether a history of element (NULL: comments and work notes) shows entries of e. */
@@ -165,6 +183,7 @@ static bool shows(const char *element, const char *e)
 struct journal_reader {
 	struct sg_ctx *ctx;
 	struct sg_buf *out;
+	sg_err err;
 };
 
 static int journal_row(void *ud, int ncol, const char *const *names, const char *const *vals)
@@ -173,20 +192,22 @@ static int journal_row(void *ud, int ncol, const char *const *names, const char 
 	struct journal_reader *r = ud;
 	if (ncol < 4)
 		return 0;
-	format_entry(r->ctx, r->out, vals[0] ? vals[0] : "", vals[1] ? vals[1] : "",
-		     vals[2] ? vals[2] : "", vals[3] ? vals[3] : "");
-	return 0;
+	r->err = format_entry(r->ctx, r->out, vals[0] ? vals[0] : "", vals[1] ? vals[1] : "",
+			      vals[2] ? vals[2] : "", vals[3] ? vals[3] : "");
+	return r->err != SG_ERR_OK;
 }
 
 static const char JOURNAL_COLUMNS[] =
 	"SELECT \"sys_created_on\", \"sys_created_by\", \"element\", \"value\"";
 static const char JOURNAL_ORDER[] = " ORDER BY \"sys_created_on\" DESC, \"sys_id\" DESC";
 
-/* The journal history of one or all journal elements, newest first. */
+/* The journal history of one or all journal elements, newest first; NULL
+ * when it cannot be read. */
 static char *journal_history(struct sg_ctx *ctx, const char *record_id, const char *element)
 {
 	struct sg_buf out;
 	sg_buf_init(&out, 16 * 1024 * 1024);
+	sg_err err = SG_ERR_OK;
 	json_t *entries = ctx->journal_cache ? json_object_get(ctx->journal_cache, record_id) : NULL;
 	if (entries) {
 		size_t i;
@@ -194,10 +215,10 @@ static char *journal_history(struct sg_ctx *ctx, const char *record_id, const ch
 		json_array_foreach(entries, i, e)
 		{
 			const char *el = json_string_value(json_array_get(e, 2));
-			if (el && shows(element, el))
-				format_entry(ctx, &out, json_string_value(json_array_get(e, 0)),
-					     json_string_value(json_array_get(e, 1)), el,
-					     json_string_value(json_array_get(e, 3)));
+			if (!err && el && shows(element, el))
+				err = format_entry(ctx, &out, json_string_value(json_array_get(e, 0)),
+						   json_string_value(json_array_get(e, 1)), el,
+						   json_string_value(json_array_get(e, 3)));
 		}
 	} else {
 		struct sg_sql q;
@@ -212,13 +233,15 @@ static char *journal_history(struct sg_ctx *ctx, const char *record_id, const ch
 			sg_sql_raw(&q, " AND \"element\" IN ('comments', 'work_notes')");
 		}
 		sg_sql_raw(&q, JOURNAL_ORDER);
-		struct journal_reader r = {ctx, &out};
-		sg_conn_exec(ctx->conn, &q, journal_row, &r, NULL);
+		struct journal_reader r = {ctx, &out, SG_ERR_OK};
+		err = sg_conn_exec(ctx->conn, &q, journal_row, &r, NULL);
+		if (!err)
+			err = r.err;
 		sg_sql_cleanup(&q);
 	}
-	char *s = sg_buf_steal(&out);
+	char *s = err ? NULL : sg_buf_steal(&out);
 	sg_buf_cleanup(&out);
-	return s ? s : strdup("");
+	return s;
 }
 
 struct prefetch {
@@ -361,10 +384,10 @@ bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, cons
 		if (!dot) {
 			*field = f;
 			*cls = rc ? rc : cur;
-			if (cur_rec)
-				*raw = strdup(sg_json_str(cur_rec, f->element)
-						      ? sg_json_str(cur_rec, f->element)
-						      : "");
+			if (cur_rec && !(*raw = strdup(sg_json_str(cur_rec, f->element)
+								? sg_json_str(cur_rec, f->element)
+								: "")))
+				*field = NULL; /* out of memory */
 			return true;
 		}
 		if (f->type != SG_FT_REFERENCE)
@@ -373,7 +396,12 @@ bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, cons
 		if (!next)
 			return false;
 		const char *id = cur_rec ? sg_json_str(cur_rec, f->element) : NULL;
-		cur_rec = (id && *id) ? cached_record(ctx, next, id) : NULL;
+		json_t *ref = NULL;
+		if (id && *id && cached_record(ctx, next, id, &ref)) {
+			*field = NULL; /* the referenced record could not be read */
+			return true;
+		}
+		cur_rec = ref;
 		cur = next;
 		p = dot + 1;
 	}

@@ -252,7 +252,8 @@ const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
 /*
  * The display value of field f of a record of class cls with raw value raw:
  * choice labels, referenced records' display fields, journal histories.
- * Returns a new string the caller frees.
+ * Returns a new string the caller frees, or NULL when it could not be made
+ * (out of memory, a read that failed): the caller answers 500.
  */
 char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
 		     const char *record_id, const char *raw);
@@ -261,7 +262,9 @@ char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struc
  * Follows a dot-walk path ("caller_id.manager.email") from record rec of
  * table t: *field gets the final field, *cls its record's class, *raw its
  * raw value (new string, NULL when the path breaks), *rec_id that record's
- * sys_id.  Returns false when the path names no field.
+ * sys_id.  Returns false when the path names no field.  When a record on
+ * the path cannot be read (out of memory, the store), returns true with
+ * *field NULL: the caller answers 500.
  */
 bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, const char *path,
 		 const struct sg_field **field, const struct sg_table **cls, char **raw,
