@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "model/model.h"
+#include "model/rules.h"
 #include "query/query.h"
 
 /* sg_row_fn that appends each row, as an object of strings, to a json array. */
@@ -26,34 +27,58 @@ sg_err sg__gen_create(struct sg_ctx *ctx);
 /* Reloads the dictionary if this request changed it. */
 void sg__ctx_dict_changed(struct sg_ctx *ctx);
 
-/* ---- writes (record.c, itsm.c, schema.c) ------------------------------- */
+/* ---- the write pipeline (rules.c) --------------------------------------- */
 
-/* A record being written: what hooks see and may change. */
-struct sg__write {
-	struct sg_ctx *ctx;
-	const struct sg_table *table; /* the table named by the caller */
-	const struct sg_table *cls;   /* the record's own class */
-	json_t *old;		      /* the stored record (update), NULL on insert */
-	json_t *rec;		      /* the record as it will be stored */
-	json_t *explicit;	      /* fields the caller set: element -> true */
-	json_t *journal;	      /* journal field -> text to append */
-	bool insert;
+/* Runs the rules of phase that apply to w, in order.  The first error stops
+ * them and is returned, except after commit, where errors are logged and
+ * SG_ERR_OK is returned.  A rule that left w->failed set fails with
+ * SG_ERR_NOMEM. */
+sg_err sg__rules_run(struct sg_write *w, enum sg_rule_phase phase);
+/* Frees the rules added to m (sg_model_add_rules). */
+void sg__rules_free(struct sg_model *m);
+
+/* Rows as objects of strings (NULL as "") appended to rows; failed is set
+ * (and the rows stop) when an allocation fails.  For sg_conn_exec. */
+struct sg__json_rows {
+	json_t *rows;
+	bool failed;
 };
+int sg__json_rows_add(void *ud, int ncol, const char *const *names, const char *const *vals);
 
-/* True when element's value differs between old and rec (or on insert). */
-bool sg__changed(const struct sg__write *w, const char *element);
-/* The value of element in rec ("" when absent). Borrowed. */
-const char *sg__val(const struct sg__write *w, const char *element);
-void sg__set(struct sg__write *w, const char *element, const char *value);
+/* Inserts a row with no semantics beyond system fields (journal, audit,
+ * bootstrap rows).  rec is an object of element -> string, completed here
+ * with the system fields. */
+sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec);
 
-/* Table semantics before a write is stored (itsm.c): computed fields,
- * state models, data policies.  An error aborts the write. */
-sg_err sg__itsm_before(struct sg__write *w);
+/* The model's rules, listed in rules.c's table.  Each is a phase of a write:
+ * see rules.h. */
+sg_err sg__journal_write(struct sg_write *w);		/* record.c */
+sg_err sg__audit_write(struct sg_write *w);
+sg_err sg__number_assign(struct sg_write *w);		/* number.c */
+sg_err sg__itsm_user_name(struct sg_write *w);		/* itsm.c */
+sg_err sg__itsm_machine_identity(struct sg_write *w);
+sg_err sg__itsm_priority(struct sg_write *w);
+sg_err sg__itsm_incident_state_mirror(struct sg_write *w);
+sg_err sg__itsm_problem_state_mirror(struct sg_write *w);
+sg_err sg__itsm_resolution_policy(struct sg_write *w);
+sg_err sg__itsm_incident_resolution(struct sg_write *w);
+sg_err sg__itsm_problem_resolution(struct sg_write *w);
+sg_err sg__itsm_task_active(struct sg_write *w);
+sg_err sg__dict_table_check(struct sg_write *w);	/* schema.c */
+sg_err sg__dict_column_check(struct sg_write *w);
+sg_err sg__dict_create_table(struct sg_write *w);
+sg_err sg__dict_add_column(struct sg_write *w);
+sg_err sg__dict_drop_table(struct sg_write *w);
+sg_err sg__dict_touched(struct sg_write *w);
 
-/* Dictionary tables (schema.c): checks before a write, DDL after. */
-sg_err sg__schema_before(struct sg__write *w);
-sg_err sg__schema_after(struct sg__write *w);
-sg_err sg__schema_before_delete(struct sg_ctx *ctx, const struct sg_table *t, json_t *old);
+/* ---- numbering (number.c) ---------------------------------------------- */
+
+/* The next number for table t ("INC0010001"); new string in *out, NULL when t has none. */
+sg_err sg__number_next(struct sg_ctx *ctx, const struct sg_table *t, char **out);
+/* True when a dictionary default asks for the next number. */
+bool sg__default_is_number(const char *dflt);
+
+/* ---- storage in step with the dictionary (schema.c) --------------------- */
 
 /* Creates the physical table for root t (every column of its hierarchy). */
 sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root);
@@ -61,12 +86,20 @@ sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root);
 sg_err sg__ddl_add_column(struct sg_ctx *ctx, const struct sg_table *root, const char *element,
 			  enum sg_ftype type);
 
-/* Inserts a row with no semantics beyond system fields (journal, audit,
- * bootstrap rows).  rec is an object of element -> string. */
-sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec);
-
-/* The next number for table t ("INC0010001"); new string in *out, NULL when t has none. */
-sg_err sg__number_next(struct sg_ctx *ctx, const struct sg_table *t, char **out);
+/* A field as the base schema describes it. */
+struct sg__field_def {
+	const char *element, *type, *label, *dflt;
+	int len;
+	bool is_virtual;
+};
+/* The sys_dictionary row describing f of table: new reference, NULL on failure. */
+json_t *sg__dict_row(const char *table, const struct sg__field_def *f);
+/* The sys_dictionary row describing table itself: new reference, NULL on failure. */
+json_t *sg__collection_row(const char *table, const char *label, bool audit);
+/* Appends to into the dictionary rows of a root table's system fields
+ * (sys_id, stamps...), sys_class_name when extendable, the domain fields
+ * when domain-separated. */
+sg_err sg__sys_field_rows(json_t *into, const char *table, bool extendable, bool domain);
 
 /* The display value of the record table/sys_id (its display field). New string. */
 char *sg__ref_display(struct sg_ctx *ctx, const char *table, const char *sys_id);

@@ -4,6 +4,9 @@
  * (never in handlers): incident priority from impact x urgency, the state
  * models with active / resolved / closed stamps, the data policy requiring a
  * resolution code and notes, and computed user names.
+ *
+ * Each is a rule of the write pipeline's before phase; the table in
+ * rules.c says which table each applies to and in which order they run.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,17 +34,14 @@ static const char *inactive_for(const struct sg_table *cls)
 	return NULL;
 }
 
+/* True when v is one of the comma-separated values of list (",a,b,"). */
 static bool in_list(const char *list, const char *v)
 {
-	char key[48];
-	snprintf(key, sizeof(key), ",%s,", v);
-	return *v && strstr(list, key) != NULL;
-}
-
-static bool is_a(const struct sg__write *w, const char *name)
-{
-	const struct sg_table *t = sg_dict_table(w->ctx->dict, name);
-	return t && sg_table_is_a(w->cls, t);
+	size_t len = strlen(v);
+	for (const char *p = strchr(list, ','); len && p && p[1]; p = strchr(p + 1, ','))
+		if (!strncmp(p + 1, v, len) && p[1 + len] == ',')
+			return true;
+	return false;
 }
 
 static void now_str(char out[SG_DT_LEN + 1])
@@ -50,38 +50,51 @@ static void now_str(char out[SG_DT_LEN + 1])
 }
 
 /* Priority lookup [def-prio-lookup-rules.md]: impact x urgency -> 1..5. */
-static void compute_priority(struct sg__write *w)
+sg_err sg__itsm_priority(struct sg_write *w)
 {
-	int impact = atoi(sg__val(w, "impact")), urgency = atoi(sg__val(w, "urgency"));
+	int impact = atoi(sg_write_val(w, "impact")), urgency = atoi(sg_write_val(w, "urgency"));
 	if (impact < 1 || impact > 3 || urgency < 1 || urgency > 3)
-		return;
+		return SG_ERR_OK;
 	char p[16];
 	snprintf(p, sizeof(p), "%d", impact + urgency - 1);
-	sg__set(w, "priority", p);
+	sg_write_set(w, "priority", p);
+	return SG_ERR_OK;
 }
 
 /* Keeps a legacy mirror (incident_state, problem_state) equal to state. */
-static void mirror_state(struct sg__write *w, const char *mirror)
+static void mirror_state(struct sg_write *w, const char *mirror)
 {
 	if (!sg_table_field(w->cls, mirror))
 		return;
-	if (sg__changed(w, "state") || json_object_get(w->explicit, "state"))
-		sg__set(w, mirror, sg__val(w, "state"));
-	else if (sg__changed(w, mirror) && *sg__val(w, mirror))
-		sg__set(w, "state", sg__val(w, mirror));
+	if (sg_write_changed(w, "state") || json_object_get(w->explicit, "state"))
+		sg_write_set(w, mirror, sg_write_val(w, "state"));
+	else if (sg_write_changed(w, mirror) && *sg_write_val(w, mirror))
+		sg_write_set(w, "state", sg_write_val(w, mirror));
+}
+
+sg_err sg__itsm_incident_state_mirror(struct sg_write *w)
+{
+	mirror_state(w, "incident_state");
+	return SG_ERR_OK;
+}
+
+sg_err sg__itsm_problem_state_mirror(struct sg_write *w)
+{
+	mirror_state(w, "problem_state");
+	return SG_ERR_OK;
 }
 
 /* Data policy: resolving or closing an incident needs a resolution code and
  * notes; the 403 names the missing fields by label. */
-static sg_err resolution_policy(struct sg__write *w)
+sg_err sg__itsm_resolution_policy(struct sg_write *w)
 {
-	const char *state = sg__val(w, "state");
+	const char *state = sg_write_val(w, "state");
 	if (strcmp(state, "6") && strcmp(state, "7"))
 		return SG_ERR_OK;
 	static const char *needed[] = {"close_code", "close_notes"};
 	char missing[256] = "";
 	for (size_t i = 0; i < 2; i++) {
-		if (*sg__val(w, needed[i]))
+		if (*sg_write_val(w, needed[i]))
 			continue;
 		const struct sg_field *f = sg_table_field(w->cls, needed[i]);
 		size_t len = strlen(missing);
@@ -94,100 +107,101 @@ static sg_err resolution_policy(struct sg__write *w)
 	return SG_ERR_DATA_POLICY;
 }
 
-static void incident_states(struct sg__write *w)
+/* Resolved stamps, and a reopened incident's counters. */
+sg_err sg__itsm_incident_resolution(struct sg_write *w)
 {
-	const char *state = sg__val(w, "state");
+	const char *state = sg_write_val(w, "state");
 	const char *old = w->old ? sg_json_str(w->old, "state") : "";
-	bool entering = w->insert || sg__changed(w, "state");
+	bool entering = w->insert || sg_write_changed(w, "state");
 	char now[SG_DT_LEN + 1];
 	now_str(now);
 	if (!entering)
-		return;
+		return SG_ERR_OK;
 	bool was_done = old && (!strcmp(old, "6") || !strcmp(old, "7"));
 	if (!strcmp(state, "6") || !strcmp(state, "7")) {
-		if (!*sg__val(w, "resolved_at"))
-			sg__set(w, "resolved_at", now);
-		if (!*sg__val(w, "resolved_by"))
-			sg__set(w, "resolved_by", w->ctx->user.sys_id);
+		if (!*sg_write_val(w, "resolved_at"))
+			sg_write_set(w, "resolved_at", now);
+		if (!*sg_write_val(w, "resolved_by"))
+			sg_write_set(w, "resolved_by", w->ctx->user.sys_id);
 	} else if (was_done && !w->insert && strcmp(state, "8")) {
 		/* Reopened: the resolution no longer holds. */
 		char n[16];
-		snprintf(n, sizeof(n), "%d", atoi(sg__val(w, "reopen_count")) + 1);
-		sg__set(w, "reopen_count", n);
-		sg__set(w, "reopened_time", now);
-		sg__set(w, "reopened_by", w->ctx->user.sys_id);
-		sg__set(w, "resolved_at", "");
-		sg__set(w, "resolved_by", "");
-		sg__set(w, "closed_at", "");
-		sg__set(w, "closed_by", "");
+		snprintf(n, sizeof(n), "%d", atoi(sg_write_val(w, "reopen_count")) + 1);
+		sg_write_set(w, "reopen_count", n);
+		sg_write_set(w, "reopened_time", now);
+		sg_write_set(w, "reopened_by", w->ctx->user.sys_id);
+		sg_write_set(w, "resolved_at", "");
+		sg_write_set(w, "resolved_by", "");
+		sg_write_set(w, "closed_at", "");
+		sg_write_set(w, "closed_by", "");
 	}
+	return SG_ERR_OK;
+}
+
+/* A problem entering Resolved is stamped. */
+sg_err sg__itsm_problem_resolution(struct sg_write *w)
+{
+	if (sg_write_changed(w, "state") && !strcmp(sg_write_val(w, "state"), "106") &&
+	    !*sg_write_val(w, "resolved_at")) {
+		char now[SG_DT_LEN + 1];
+		now_str(now);
+		sg_write_set(w, "resolved_at", now);
+		sg_write_set(w, "resolved_by", w->ctx->user.sys_id);
+	}
+	return SG_ERR_OK;
 }
 
 /* active, closed_at and closed_by follow the state model of the table. */
-static void task_active(struct sg__write *w)
+sg_err sg__itsm_task_active(struct sg_write *w)
 {
 	const char *inactive = inactive_for(w->cls);
-	if (!inactive || !(w->insert || sg__changed(w, "state")))
-		return;
+	if (!inactive || !(w->insert || sg_write_changed(w, "state")))
+		return SG_ERR_OK;
 	char now[SG_DT_LEN + 1];
 	now_str(now);
-	if (in_list(inactive, sg__val(w, "state"))) {
-		sg__set(w, "active", "false");
-		if (!*sg__val(w, "closed_at"))
-			sg__set(w, "closed_at", now);
-		if (!*sg__val(w, "closed_by"))
-			sg__set(w, "closed_by", w->ctx->user.sys_id);
+	if (in_list(inactive, sg_write_val(w, "state"))) {
+		sg_write_set(w, "active", "false");
+		if (!*sg_write_val(w, "closed_at"))
+			sg_write_set(w, "closed_at", now);
+		if (!*sg_write_val(w, "closed_by"))
+			sg_write_set(w, "closed_by", w->ctx->user.sys_id);
 	} else {
-		sg__set(w, "active", "true");
+		sg_write_set(w, "active", "true");
 		if (!w->insert && !json_object_get(w->explicit, "closed_at")) {
-			sg__set(w, "closed_at", "");
-			sg__set(w, "closed_by", "");
+			sg_write_set(w, "closed_at", "");
+			sg_write_set(w, "closed_by", "");
 		}
 	}
+	return SG_ERR_OK;
 }
 
-static void user_rules(struct sg__write *w)
+/* A user's name follows first and last name unless the caller set it. */
+sg_err sg__itsm_user_name(struct sg_write *w)
 {
-	if ((sg__changed(w, "first_name") || sg__changed(w, "last_name")) &&
-	    !json_object_get(w->explicit, "name")) {
-		char name[256];
-		const char *first = sg__val(w, "first_name"), *last = sg__val(w, "last_name");
-		snprintf(name, sizeof(name), "%s%s%s", first, (*first && *last) ? " " : "", last);
-		sg__set(w, "name", name);
-	}
-	/* Machine identities are web-service-only [t_CreateAUser.md]. */
-	if (sg__changed(w, "identity_type") &&
+	if ((!sg_write_changed(w, "first_name") && !sg_write_changed(w, "last_name")) ||
+	    json_object_get(w->explicit, "name"))
+		return SG_ERR_OK;
+	const char *first = sg_write_val(w, "first_name"), *last = sg_write_val(w, "last_name");
+	size_t nf = strlen(first), nl = strlen(last);
+	char *name = malloc(nf + nl + 2);
+	if (!name)
+		return SG_ERR_NOMEM;
+	memcpy(name, first, nf);
+	size_t n = nf;
+	if (nf && nl)
+		name[n++] = ' ';
+	memcpy(name + n, last, nl + 1);
+	sg_write_set(w, "name", name);
+	free(name);
+	return SG_ERR_OK;
+}
+
+/* Machine identities are web-service-only [t_CreateAUser.md]. */
+sg_err sg__itsm_machine_identity(struct sg_write *w)
+{
+	if (sg_write_changed(w, "identity_type") &&
 	    !json_object_get(w->explicit, "web_service_access_only"))
-		sg__set(w, "web_service_access_only",
-			!strcmp(sg__val(w, "identity_type"), "machine") ? "true" : "false");
-}
-
-sg_err sg__itsm_before(struct sg__write *w)
-{
-	if (is_a(w, "sys_user")) {
-		user_rules(w);
-		return SG_ERR_OK;
-	}
-	if (!is_a(w, "task"))
-		return SG_ERR_OK;
-	if (is_a(w, "incident")) {
-		compute_priority(w);
-		mirror_state(w, "incident_state");
-		sg_err err = resolution_policy(w);
-		if (err)
-			return err;
-		incident_states(w);
-	} else if (is_a(w, "problem")) {
-		compute_priority(w);
-		mirror_state(w, "problem_state");
-		if (sg__changed(w, "state") && !strcmp(sg__val(w, "state"), "106") &&
-		    !*sg__val(w, "resolved_at")) {
-			char now[SG_DT_LEN + 1];
-			now_str(now);
-			sg__set(w, "resolved_at", now);
-			sg__set(w, "resolved_by", w->ctx->user.sys_id);
-		}
-	}
-	task_active(w);
+		sg_write_set(w, "web_service_access_only",
+			     !strcmp(sg_write_val(w, "identity_type"), "machine") ? "true" : "false");
 	return SG_ERR_OK;
 }

@@ -229,6 +229,7 @@ void sg_model_close(struct sg_model *m)
 	sg__props_clear(m);
 	if (sg_model_close_hook)
 		sg_model_close_hook(m);
+	sg__rules_free(m);
 	sg_store_close(m->store);
 	pthread_mutex_destroy(&m->lock);
 	free(m);

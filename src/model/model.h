@@ -39,6 +39,7 @@ struct sg_model {
 	unsigned long counts_gen;
 	unsigned long dict_gen; /* the value the current dictionary was built at */
 	bool bootstrapping;	/* creating the instance: no counters yet */
+	void *write_rules;	/* model/rules.c: with upper layers' rules; NULL: the model's */
 	void *bearer_cache; /* auth/oauth.c: validated bearer tokens */
 	void *acl_cache;  /* auth/acl.c: compiled access controls */
 	void *role_cache; /* auth/acl.c: users' effective roles */
@@ -87,9 +88,12 @@ void sg_model_close(struct sg_model *m);
 /*
  * Creates a new instance in data_dir from the base schema in schema_dir:
  * the tables, the dictionary rows describing them, and the base records.
- * Fails when data_dir already holds an instance.
+ * add_rules (may be NULL) adds upper layers' write rules (rules.h) to the
+ * model that writes them, as sg_auth_add_rules does.  Fails when data_dir
+ * already holds an instance.
  */
-sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir);
+sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
+			      sg_err (*add_rules)(struct sg_model *m));
 
 /* Loads every JSON file in dir (name order) of the form
  * {"records": {"<table>": [{field: value, ...}, ...]}} through the record

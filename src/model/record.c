@@ -1,18 +1,19 @@
 /*
  * record.c - reading and writing records with ServiceNow's semantics.
  *
- * Every write runs in one transaction: normalise the input against the
- * dictionary, apply defaults (insert), let the table semantics (itsm.c) and
- * the dictionary tables (schema.c) check and complete the record, store it,
- * then append journal entries and audit rows.  Nothing is half-written: any
- * failure rolls the whole write back.
+ * A write runs the prepare rules on the caller's input (no lock held), then
+ * in one transaction: normalise the input against the dictionary, apply
+ * defaults (insert), stamp the system fields, run the before rules (numbers,
+ * table semantics, dictionary checks), store the record, run the after rules
+ * (journal, audit, DDL, change counters); once committed, the after-commit
+ * rules.  The rules are a table (rules.c, rules.h).  Nothing is half-written:
+ * any failure, an allocation's included, rolls the whole write back.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "auth/password.h"
 #include "core/log.h"
 #include "core/tz.h"
 #include "core/util.h"
@@ -312,26 +313,46 @@ sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 
 /* ---- writing ----------------------------------------------------------- */
 
-const char *sg__val(const struct sg__write *w, const char *element)
+const char *sg_write_val(const struct sg_write *w, const char *element)
 {
 	const char *v = sg_json_str(w->rec, element);
 	return v ? v : "";
 }
 
-void sg__set(struct sg__write *w, const char *element, const char *value)
+void sg_write_set(struct sg_write *w, const char *element, const char *value)
 {
-	json_object_set_new(w->rec, element, json_string(value ? value : ""));
+	if (json_object_set_new(w->rec, element, json_string(value ? value : "")))
+		w->failed = true;
 }
 
-bool sg__changed(const struct sg__write *w, const char *element)
+bool sg_write_changed(const struct sg_write *w, const char *element)
 {
 	if (w->insert)
-		return *sg__val(w, element) != '\0';
+		return *sg_write_val(w, element) != '\0';
 	const char *o = sg_json_str(w->old, element);
-	return strcmp(o ? o : "", sg__val(w, element)) != 0;
+	return strcmp(o ? o : "", sg_write_val(w, element)) != 0;
 }
 
-enum apply { APPLY, SKIP };
+/* The text an input value gives: a string, a number or boolean as text, or
+ * {"value": ...} as PySNC may echo back ("display_value" with display-value
+ * input).  NULL when it gives none. */
+static const char *input_text(const json_t *value, const struct sg_write_opts *opts,
+			      char *scratch, size_t scratch_size)
+{
+	const char *v = sg_json_field_text(value, scratch, scratch_size);
+	if (!v && json_is_object(value))
+		v = sg_json_field_text(json_object_get(value, opts->input_display_value
+								      ? "display_value"
+								      : "value"),
+				       scratch, scratch_size);
+	return v;
+}
+
+const char *sg_write_input_text(const struct sg_write *w, const char *element, char *scratch,
+				size_t scratch_size)
+{
+	return input_text(json_object_get(w->input, element), w->opts, scratch, scratch_size);
+}
 
 static bool is_integer(const char *s)
 {
@@ -353,12 +374,15 @@ static bool is_number(const char *s)
 }
 
 /* A reference written as something other than a sys_id is looked up by the
- * referenced table's display value, as the platform does. */
-static char *resolve_reference(struct sg_ctx *ctx, const struct sg_field *f, const char *v)
+ * referenced table's display value, as the platform does: *id a new string,
+ * NULL when there is nothing to look up or no record has that value. */
+static sg_err resolve_reference(struct sg_ctx *ctx, const struct sg_field *f, const char *v,
+				char **id)
 {
 	const struct sg_table *rt = sg_dict_table(ctx->dict, f->reference);
+	*id = NULL;
 	if (sg_id_is_valid(v) || !rt || !rt->display)
-		return NULL;
+		return SG_ERR_OK;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\" FROM ");
@@ -369,91 +393,96 @@ static char *resolve_reference(struct sg_ctx *ctx, const struct sg_field *f, con
 	sg_sql_text(&q, v);
 	sg_query_class_filter(&q, rt, "t");
 	sg_sql_raw(&q, " ORDER BY \"sys_id\" LIMIT 1");
-	char *id = NULL;
-	sg_conn_query_string(ctx->conn, &q, &id);
+	sg_err err = sg_conn_query_string(ctx->conn, &q, id);
 	sg_sql_cleanup(&q);
-	return id;
+	return err;
+}
+
+/* *out = a copy of v. */
+static sg_err dup(const char *v, char **out)
+{
+	*out = strdup(v);
+	return *out ? SG_ERR_OK : SG_ERR_NOMEM;
 }
 
 /*
- * Turns an input value for f into its stored form in *out (a new string),
- * or says the value is not applied (ServiceNow ignores what it cannot take).
+ * Turns an input value for f into its stored form: *out a new string, or
+ * NULL when the value is not applied (ServiceNow ignores what it cannot
+ * take).  Errors: SG_ERR_NOMEM, a store error, or SG_ERR_INTERNAL for a
+ * password no rule sealed.
  */
-static enum apply normalize(struct sg__write *w, const struct sg_field *f, const char *v,
-			    const struct sg_write_opts *opts, char **out)
+static sg_err normalize(struct sg_write *w, const struct sg_field *f, const char *v, char **out)
 {
 	struct sg_ctx *ctx = w->ctx;
+	*out = NULL;
+	/* One-way secrets are stored as a prepare rule sealed them (auth hashes
+	 * passwords before the lock), never as given. */
+	if (f->type == SG_FT_PASSWORD && *v) {
+		if (json_object_get(w->sealed, f->element))
+			return dup(v, out);
+		sg_log_error("write: %s.%s: no rule hashes password fields; not stored",
+			     w->cls->name, f->element);
+		return SG_ERR_INTERNAL;
+	}
 	size_t nch = 0;
 	const struct sg_choice *ch = sg_dict_choices(ctx->dict, w->cls, f->element, &nch);
-	*out = NULL;
-
 	if (ch) {
 		/* Empty does not clear a choice field [c_RESTAPI.md]. */
 		if (!*v)
-			return SKIP;
+			return SG_ERR_OK;
 		for (size_t i = 0; i < nch; i++)
 			if (strcmp(ch[i].value, v) == 0)
-				return (*out = strdup(v)) ? APPLY : SKIP;
-		if (opts->input_display_value)
+				return dup(v, out);
+		if (w->opts->input_display_value)
 			for (size_t i = 0; i < nch; i++)
 				if (strcasecmp(ch[i].label, v) == 0)
-					return (*out = strdup(ch[i].value)) ? APPLY : SKIP;
+					return dup(ch[i].value, out);
 		if (!sg_prop_bool(ctx, "glide.rest.choice.allow_non_existing_value", false))
-			return SKIP;
+			return SG_ERR_OK;
 	}
 	if (!*v)
-		return (*out = strdup("")) ? APPLY : SKIP;
+		return dup("", out);
 
 	char buf[64];
 	int64_t t;
 	switch (f->type) {
 	case SG_FT_BOOLEAN:
-		*out = strdup(sg_str_bool(v, false) ? "true" : "false");
-		break;
+		return dup(sg_str_bool(v, false) ? "true" : "false", out);
 	case SG_FT_INTEGER:
 		if (!is_integer(v))
-			return SKIP;
+			return SG_ERR_OK;
 		snprintf(buf, sizeof(buf), "%lld", strtoll(v, NULL, 10));
-		*out = strdup(buf);
-		break;
+		return dup(buf, out);
 	case SG_FT_DECIMAL:
-		if (!is_number(v))
-			return SKIP;
-		*out = strdup(v);
-		break;
+		return is_number(v) ? dup(v, out) : SG_ERR_OK;
 	case SG_FT_DATETIME:
 	case SG_FT_DURATION:
 		if (!sg_time_parse(v, &t))
-			return SKIP;
+			return SG_ERR_OK;
 		/* Display-value input is in the user's time zone [c_TableAPI.md]. */
-		if (opts->input_display_value && f->type == SG_FT_DATETIME)
+		if (w->opts->input_display_value && f->type == SG_FT_DATETIME)
 			t = sg_tz_to_utc(sg_ctx_time_zone(ctx), t);
 		sg_time_format(t, buf);
-		*out = strdup(buf);
-		break;
+		return dup(buf, out);
 	case SG_FT_DATE:
 		if (!sg_time_parse(v, &t))
-			return SKIP;
+			return SG_ERR_OK;
 		sg_time_format(t, buf);
 		buf[10] = '\0';
-		*out = strdup(buf);
-		break;
-	case SG_FT_REFERENCE:
-		*out = resolve_reference(ctx, f, v);
-		if (!*out)
-			*out = strdup(v);
-		break;
-	case SG_FT_PASSWORD:
-		*out = sg_password_is_hash(v) ? strdup(v) : sg_password_hash(v);
-		break;
+		return dup(buf, out);
+	case SG_FT_REFERENCE: {
+		sg_err err = resolve_reference(ctx, f, v, out);
+		return err || *out ? err : dup(v, out);
+	}
 	default:
+		/* Longer strings are cut to the field's length, as the platform's
+		 * columns do. */
 		if (f->max_length > 0)
 			*out = strndup(v, sg_str_utf8_prefix(v, (size_t)f->max_length));
 		else
 			*out = strdup(v);
-		break;
+		return *out ? SG_ERR_OK : SG_ERR_NOMEM;
 	}
-	return *out ? APPLY : SKIP;
 }
 
 static bool is_sys_field(const char *element)
@@ -461,12 +490,13 @@ static bool is_sys_field(const char *element)
 	return strncmp(element, "sys_", 4) == 0;
 }
 
-/* Applies the caller's input to w->rec. */
-static sg_err apply_input(struct sg__write *w, json_t *input, const struct sg_write_opts *opts)
+/* Applies the (prepared) input to w->rec. */
+static sg_err apply_input(struct sg_write *w)
 {
+	const struct sg_write_opts *opts = w->opts;
 	const char *key;
 	json_t *value;
-	json_object_foreach(input, key, value)
+	json_object_foreach(w->input, key, value)
 	{
 		const struct sg_field *f = sg_table_field(w->cls, key);
 		if (!f || !sg_table_field(w->table, key))
@@ -480,17 +510,12 @@ static sg_err apply_input(struct sg__write *w, json_t *input, const struct sg_wr
 				continue;
 		}
 		char scratch[64];
-		const char *v = sg_json_field_text(value, scratch, sizeof(scratch));
-		if (!v && json_is_object(value)) /* {"value": …} as PySNC may echo back */
-			v = sg_json_field_text(json_object_get(value, opts->input_display_value
-									   ? "display_value"
-									   : "value"),
-					       scratch, sizeof(scratch));
+		const char *v = input_text(value, opts, scratch, sizeof(scratch));
 		if (!v)
 			continue;
 		if (f->type == SG_FT_JOURNAL_INPUT || f->type == SG_FT_JOURNAL) {
-			if (*v)
-				json_object_set_new(w->journal, key, json_string(v));
+			if (*v && json_object_set_new(w->journal, key, json_string(v)))
+				return SG_ERR_NOMEM;
 			continue;
 		}
 		if (!sg_field_is_stored(f))
@@ -498,51 +523,51 @@ static sg_err apply_input(struct sg__write *w, json_t *input, const struct sg_wr
 		if (!strcmp(key, "sys_id") && !sg_id_is_valid(v))
 			continue;
 		char *norm;
-		if (normalize(w, f, v, opts, &norm) == SKIP)
+		sg_err err = normalize(w, f, v, &norm);
+		if (err)
+			return err;
+		if (!norm)
 			continue;
-		sg__set(w, key, norm);
-		json_object_set_new(w->explicit, key, json_true());
+		sg_write_set(w, key, norm);
 		free(norm);
+		if (json_object_set_new(w->explicit, key, json_true()))
+			return SG_ERR_NOMEM;
 	}
-	return SG_ERR_OK;
+	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
 }
 
-/* Evaluates the dictionary default of f; new string or NULL. */
-static sg_err eval_default(struct sg__write *w, const struct sg_field *f, char **out)
+/* Evaluates the dictionary default of f; new string or NULL.  Numbers are
+ * the numbering rule's (number.c). */
+static sg_err eval_default(struct sg_write *w, const struct sg_field *f, char **out)
 {
 	const char *d = sg_dict_default(w->ctx->dict, w->cls, f);
 	*out = NULL;
-	if (!d || !*d)
+	if (!d || !*d || sg__default_is_number(d))
 		return SG_ERR_OK;
-	if (strncmp(d, "javascript:", 11) != 0) {
-		*out = strdup(d);
-		return *out ? SG_ERR_OK : SG_ERR_NOMEM;
-	}
+	if (strncmp(d, "javascript:", 11) != 0)
+		return dup(d, out);
 	/* A small whitelist of the scripts base dictionary defaults use. */
 	const char *js = d + 11;
 	while (*js == ' ')
 		js++;
-	if (!strncmp(js, "getNextObjNumberPadded()", 24))
-		return sg__number_next(w->ctx, w->cls, out);
 	if (!strncmp(js, "gs.generateGUID()", 17)) {
 		char id[SG_ID_LEN + 1];
 		sg_id_new(id);
-		*out = strdup(id);
-	} else if (!strncmp(js, "gs.getUserID()", 14)) {
-		*out = strdup(w->ctx->user.sys_id);
-	} else if (!strncmp(js, "gs.getUserName()", 16)) {
-		*out = strdup(w->ctx->user.user_name);
-	} else if (!strncmp(js, "gs.nowDateTime()", 16) || !strncmp(js, "gs.nowNoTZ()", 12)) {
+		return dup(id, out);
+	}
+	if (!strncmp(js, "gs.getUserID()", 14))
+		return dup(w->ctx->user.sys_id, out);
+	if (!strncmp(js, "gs.getUserName()", 16))
+		return dup(w->ctx->user.user_name, out);
+	if (!strncmp(js, "gs.nowDateTime()", 16) || !strncmp(js, "gs.nowNoTZ()", 12)) {
 		char now[SG_DT_LEN + 1];
 		sg_time_format(sg_time_now(), now);
-		*out = strdup(now);
-	} else {
-		return SG_ERR_OK; /* anything else: no default */
+		return dup(now, out);
 	}
-	return *out ? SG_ERR_OK : SG_ERR_NOMEM;
+	return SG_ERR_OK; /* anything else: no default */
 }
 
-static sg_err apply_defaults(struct sg__write *w)
+static sg_err apply_defaults(struct sg_write *w)
 {
 	for (size_t i = 0; i < w->cls->nfields; i++) {
 		const struct sg_field *f = w->cls->fields[i];
@@ -553,47 +578,66 @@ static sg_err apply_defaults(struct sg__write *w)
 		if (err)
 			return err;
 		if (v)
-			sg__set(w, f->element, v);
+			sg_write_set(w, f->element, v);
 		free(v);
 	}
-	return SG_ERR_OK;
+	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
 }
 
-static void stamp(struct sg__write *w, const struct sg_write_opts *opts)
+static sg_err stamp(struct sg_write *w)
 {
 	char now[SG_DT_LEN + 1];
 	sg_time_format(sg_time_now(), now);
 	const char *user = w->ctx->user.user_name;
-	bool keep = opts->suppress_auto_sys_field;
+	bool keep = w->opts->suppress_auto_sys_field;
 	if (w->insert) {
-		if (!*sg__val(w, "sys_id")) {
+		if (!*sg_write_val(w, "sys_id")) {
 			char id[SG_ID_LEN + 1];
 			sg_id_new(id);
-			sg__set(w, "sys_id", id);
+			sg_write_set(w, "sys_id", id);
 		}
 		if (!json_object_get(w->explicit, "sys_created_on"))
-			sg__set(w, "sys_created_on", now);
+			sg_write_set(w, "sys_created_on", now);
 		if (!json_object_get(w->explicit, "sys_created_by"))
-			sg__set(w, "sys_created_by", user);
-		sg__set(w, "sys_mod_count", "0");
+			sg_write_set(w, "sys_created_by", user);
+		sg_write_set(w, "sys_mod_count", "0");
 		if (w->cls->hierarchy)
-			sg__set(w, "sys_class_name", w->cls->name);
+			sg_write_set(w, "sys_class_name", w->cls->name);
 		if (sg_table_field(w->cls, "sys_domain")) {
-			if (!*sg__val(w, "sys_domain"))
-				sg__set(w, "sys_domain", "global");
-			sg__set(w, "sys_domain_path", "/");
+			if (!*sg_write_val(w, "sys_domain"))
+				sg_write_set(w, "sys_domain", "global");
+			sg_write_set(w, "sys_domain_path", "/");
 		}
 	} else if (!keep) {
 		char n[32];
-		snprintf(n, sizeof(n), "%lld", atoll(sg__val(w, "sys_mod_count")) + 1);
-		sg__set(w, "sys_mod_count", n);
+		snprintf(n, sizeof(n), "%lld", atoll(sg_write_val(w, "sys_mod_count")) + 1);
+		sg_write_set(w, "sys_mod_count", n);
 	}
-	if (keep && !w->insert)
-		return;
-	if (!json_object_get(w->explicit, "sys_updated_on"))
-		sg__set(w, "sys_updated_on", now);
-	if (!json_object_get(w->explicit, "sys_updated_by"))
-		sg__set(w, "sys_updated_by", user);
+	if (!keep || w->insert) {
+		if (!json_object_get(w->explicit, "sys_updated_on"))
+			sg_write_set(w, "sys_updated_on", now);
+		if (!json_object_get(w->explicit, "sys_updated_by"))
+			sg_write_set(w, "sys_updated_by", user);
+	}
+	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
+}
+
+int sg__json_rows_add(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	struct sg__json_rows *r = ud;
+	json_t *row = json_object();
+	if (!row || json_array_append_new(r->rows, row)) {
+		r->failed = true;
+		return 1;
+	}
+	for (int i = 0; i < ncol; i++) {
+		if (json_object_set_new_nocheck(row, names[i],
+						json_string_nocheck(vals[i] ? vals[i] : ""))) {
+			r->failed = true;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 /* The full stored record of class cls for id, every stored column. */
@@ -606,37 +650,43 @@ static sg_err read_stored(struct sg_ctx *ctx, const struct sg_table *cls, const 
 	sg_sql_ident(&q, cls->root->name);
 	sg_sql_raw(&q, " WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id);
-	json_t *arr = json_array();
-	sg_err err = arr ? sg_conn_exec(ctx->conn, &q, sg__rows_to_json, arr, NULL) : SG_ERR_NOMEM;
+	struct sg__json_rows rows = {.rows = json_array()};
+	sg_err err = rows.rows ? sg_conn_exec(ctx->conn, &q, sg__json_rows_add, &rows, NULL)
+			       : SG_ERR_NOMEM;
 	sg_sql_cleanup(&q);
-	if (!err && json_array_size(arr) == 0)
+	if (!err && rows.failed)
+		err = SG_ERR_NOMEM;
+	if (!err && json_array_size(rows.rows) == 0)
 		err = SG_ERR_NO_RECORD;
 	if (!err)
-		*out = json_incref(json_array_get(arr, 0));
-	json_decref(arr);
+		*out = json_incref(json_array_get(rows.rows, 0));
+	json_decref(rows.rows);
 	return err;
 }
 
 sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec)
 {
 	char id[SG_ID_LEN + 1], now[SG_DT_LEN + 1];
+	bool ok = true;
 	sg_time_format(sg_time_now(), now);
 	if (!sg_id_is_valid(sg_json_str(rec, "sys_id"))) {
 		sg_id_new(id);
-		json_object_set_new(rec, "sys_id", json_string(id));
+		ok &= !json_object_set_new(rec, "sys_id", json_string(id));
 	}
 	static const char *stamps[] = {"sys_created_on", "sys_updated_on"};
 	static const char *users[] = {"sys_created_by", "sys_updated_by"};
 	for (int i = 0; i < 2; i++) {
 		if (!sg_json_str(rec, stamps[i]))
-			json_object_set_new(rec, stamps[i], json_string(now));
+			ok &= !json_object_set_new(rec, stamps[i], json_string(now));
 		if (!sg_json_str(rec, users[i]))
-			json_object_set_new(rec, users[i], json_string(ctx->user.user_name));
+			ok &= !json_object_set_new(rec, users[i], json_string(ctx->user.user_name));
 	}
 	if (!sg_json_str(rec, "sys_mod_count"))
-		json_object_set_new(rec, "sys_mod_count", json_string("0"));
+		ok &= !json_object_set_new(rec, "sys_mod_count", json_string("0"));
 	if (t->hierarchy && !sg_json_str(rec, "sys_class_name"))
-		json_object_set_new(rec, "sys_class_name", json_string(t->name));
+		ok &= !json_object_set_new(rec, "sys_class_name", json_string(t->name));
+	if (!ok)
+		return SG_ERR_NOMEM;
 
 	/* Columns and values in one pass: empty values are stored as NULL. */
 	struct sg_sql q, vals;
@@ -670,7 +720,7 @@ sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *re
 	return err;
 }
 
-static sg_err store_update(struct sg__write *w)
+static sg_err store_update(struct sg_write *w)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -680,28 +730,29 @@ static sg_err store_update(struct sg__write *w)
 	bool first = true;
 	for (size_t i = 0; i < w->cls->nfields; i++) {
 		const struct sg_field *f = w->cls->fields[i];
-		if (!sg_field_is_stored(f) || !sg__changed(w, f->element) ||
+		if (!sg_field_is_stored(f) || !sg_write_changed(w, f->element) ||
 		    !strcmp(f->element, "sys_id"))
 			continue;
 		if (!first)
 			sg_sql_raw(&q, ", ");
 		sg_sql_ident(&q, f->element);
 		sg_sql_raw(&q, " = ");
-		const char *v = sg__val(w, f->element);
+		const char *v = sg_write_val(w, f->element);
 		sg_sql_text(&q, *v ? v : NULL);
 		first = false;
 	}
 	sg_err err = SG_ERR_OK;
 	if (!first) {
 		sg_sql_raw(&q, " WHERE \"sys_id\" = ");
-		sg_sql_text(&q, sg__val(w, "sys_id"));
+		sg_sql_text(&q, sg_write_val(w, "sys_id"));
 		err = sg_conn_exec(w->ctx->conn, &q, NULL, NULL, NULL);
 	}
 	sg_sql_cleanup(&q);
 	return err;
 }
 
-static sg_err write_journal(struct sg__write *w)
+/* After rule: one sys_journal_field row per journal entry written. */
+sg_err sg__journal_write(struct sg_write *w)
 {
 	const struct sg_table *jt = sg_dict_table(w->ctx->dict, "sys_journal_field");
 	const char *key;
@@ -711,9 +762,9 @@ static sg_err write_journal(struct sg__write *w)
 	json_object_foreach(w->journal, key, v)
 	{
 		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", w->cls->name, "element",
-					key, "element_id", sg__val(w, "sys_id"), "value",
+					key, "element_id", sg_write_val(w, "sys_id"), "value",
 					json_string_value(v), "sys_created_on",
-					sg__val(w, "sys_updated_on"));
+					sg_write_val(w, "sys_updated_on"));
 		if (!row)
 			return SG_ERR_NOMEM;
 		sg_err err = sg__insert_plain(w->ctx, jt, row);
@@ -724,14 +775,14 @@ static sg_err write_journal(struct sg__write *w)
 	return SG_ERR_OK;
 }
 
-static sg_err audit_row(struct sg__write *w, const struct sg_table *at, const char *field,
+static sg_err audit_row(struct sg_write *w, const struct sg_table *at, const char *field,
 			const char *oldv, const char *newv)
 {
 	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "tablename", w->cls->name,
-				"documentkey", sg__val(w, "sys_id"), "fieldname", field,
+				"documentkey", sg_write_val(w, "sys_id"), "fieldname", field,
 				"oldvalue", oldv, "newvalue", newv, "user",
 				w->ctx->user.user_name, "record_checkpoint",
-				sg__val(w, "sys_mod_count"));
+				sg_write_val(w, "sys_mod_count"));
 	if (!row)
 		return SG_ERR_NOMEM;
 	sg_err err = sg__insert_plain(w->ctx, at, row);
@@ -739,8 +790,8 @@ static sg_err audit_row(struct sg__write *w, const struct sg_table *at, const ch
 	return err;
 }
 
-/* One sys_audit row per changed field of an audited table. */
-static sg_err write_audit(struct sg__write *w)
+/* After rule: one sys_audit row per changed field of an audited table. */
+sg_err sg__audit_write(struct sg_write *w)
 {
 	const struct sg_table *at = sg_dict_table(w->ctx->dict, "sys_audit");
 	bool audited = false;
@@ -753,12 +804,12 @@ static sg_err write_audit(struct sg__write *w)
 	for (size_t i = 0; i < w->cls->nfields; i++) {
 		const struct sg_field *f = w->cls->fields[i];
 		if (!sg_field_is_stored(f) || is_sys_field(f->element) ||
-		    !sg__changed(w, f->element))
+		    !sg_write_changed(w, f->element))
 			continue;
 		const char *o = w->old ? sg_json_str(w->old, f->element) : "";
 		bool secret = sg_field_is_secret(f);
 		sg_err err = audit_row(w, at, f->element, secret ? "" : (o ? o : ""),
-				       secret ? "" : sg__val(w, f->element));
+				       secret ? "" : sg_write_val(w, f->element));
 		if (err)
 			return err;
 	}
@@ -773,74 +824,46 @@ static sg_err write_audit(struct sg__write *w)
 	return SG_ERR_OK;
 }
 
-/* Counts the change in every cache domain the table belongs to, inside the
- * write's transaction, so every process sees it with the commit. */
-static sg_err bump_domains(struct sg_ctx *ctx, const struct sg_table *cls)
-{
-	const char *root = cls->root->name;
-	sg_err err = SG_ERR_OK;
-	if (ctx->model->bootstrapping)
-		return SG_ERR_OK;
-	err = sg__gen_bump(ctx, "data");
-	if (!err && ctx->dict_dirty)
-		err = sg__gen_bump(ctx, "dict");
-	if (!err && !strcmp(root, "sys_properties"))
-		err = sg__gen_bump(ctx, "props");
-	if (!err && (!strcmp(root, "sys_user") || !strncmp(root, "sys_user_", 9) ||
-		     !strcmp(root, "sys_group_has_role")))
-		err = sg__gen_bump(ctx, "users");
-	if (!err && !strncmp(root, "sys_security_acl", 16))
-		err = sg__gen_bump(ctx, "acl");
-	if (!err && (!strncmp(root, "oauth_", 6) || !strcmp(root, "sys_api_access_scope") ||
-		     !strcmp(root, "sys_auth_scope")))
-		err = sg__gen_bump(ctx, "oauth");
-	return err;
-}
-
-static void after_commit(struct sg_ctx *ctx)
-{
-	if (!ctx->model->bootstrapping)
-		sg__ctx_dict_changed(ctx);
-}
-
-static void write_cleanup(struct sg__write *w)
+static void write_cleanup(struct sg_write *w)
 {
 	json_decref(w->old);
 	json_decref(w->rec);
 	json_decref(w->explicit);
 	json_decref(w->journal);
+	json_decref(w->sealed);
+	if (w->input_owned)
+		json_decref(w->input);
 }
 
-/* Runs the hooks, stores the record, and writes journal and audit rows. */
-static sg_err write_record(struct sg__write *w)
+/* In the write's transaction: the before rules, the record stored, the
+ * after rules. */
+static sg_err store_record(struct sg_write *w)
 {
-	sg_err err = sg__schema_before(w);
-	if (!err)
-		err = sg__itsm_before(w);
+	sg_err err = sg__rules_run(w, SG_RULE_BEFORE);
 	if (!err)
 		err = w->insert ? sg__insert_plain(w->ctx, w->cls, w->rec) : store_update(w);
 	if (!err)
-		err = write_journal(w);
-	if (!err)
-		err = write_audit(w);
-	if (!err)
-		err = sg__schema_after(w);
-	if (!err)
-		err = bump_domains(w->ctx, w->cls);
+		err = sg__rules_run(w, SG_RULE_AFTER);
 	return err;
 }
 
-static sg_err finish(struct sg_ctx *ctx, const struct sg_table *cls, sg_err err)
+/*
+ * Ends the write's transaction: rolled back on err, else committed and, when
+ * that commit ended the outermost transaction, followed by the after-commit
+ * rules.  A write nested in a caller's transaction (loading records) leaves
+ * that work to the caller, after its own commit.
+ */
+static sg_err finish(struct sg_write *w, sg_err err)
 {
+	struct sg_ctx *ctx = w->ctx;
 	if (err) {
 		sg_conn_rollback(ctx->conn);
 		ctx->dict_dirty = false;
 		return err;
 	}
-	(void)cls;
 	err = sg_conn_commit(ctx->conn);
-	if (!err)
-		after_commit(ctx);
+	if (!err && !sg_conn_in_transaction(ctx->conn))
+		sg__rules_run(w, SG_RULE_AFTER_COMMIT);
 	ctx->dict_dirty = ctx->dict_dirty && !err;
 	return err;
 }
@@ -851,32 +874,32 @@ sg_err sg_rec_insert(struct sg_ctx *ctx, const char *table, json_t *input,
 	const struct sg_table *t = lookup_table(ctx, table);
 	if (!t)
 		return SG_ERR_INVALID_TABLE;
-	struct sg__write w = {.ctx = ctx, .table = t, .cls = t, .insert = true};
+	struct sg_write w = {.ctx = ctx, .table = t, .cls = t, .opts = opts, .input = input,
+			     .op = SG_OP_INSERT, .insert = true};
 	w.rec = json_object();
 	w.explicit = json_object();
 	w.journal = json_object();
-	if (!w.rec || !w.explicit || !w.journal) {
-		write_cleanup(&w);
-		return SG_ERR_NOMEM;
-	}
-	sg_err err = sg_conn_begin(ctx->conn, true);
-	if (err) {
-		write_cleanup(&w);
-		return err;
-	}
-	err = apply_input(&w, input, opts);
+	sg_err err = w.rec && w.explicit && w.journal ? SG_ERR_OK : SG_ERR_NOMEM;
+	if (!err)
+		err = sg__rules_run(&w, SG_RULE_PREPARE);
+	if (!err)
+		err = sg_conn_begin(ctx->conn, true);
+	if (err)
+		goto out;
+	err = apply_input(&w);
 	if (!err)
 		err = apply_defaults(&w);
-	if (!err) {
-		stamp(&w, opts);
-		err = write_record(&w);
-	}
 	if (!err)
-		snprintf(out_id, SG_ID_LEN + 1, "%s", sg__val(&w, "sys_id"));
+		err = stamp(&w);
+	if (!err)
+		err = store_record(&w);
+	if (!err)
+		snprintf(out_id, SG_ID_LEN + 1, "%s", sg_write_val(&w, "sys_id"));
 	if (err == SG_ERR_INVALID_INSERT && !ctx->err_arg[0])
 		sg_ctx_set_err(ctx, "Error during insert of %s (%s)", t->name,
-			       sg__val(&w, "sys_id"));
-	err = finish(ctx, t, err);
+			       sg_write_val(&w, "sys_id"));
+	err = finish(&w, err);
+out:
 	write_cleanup(&w);
 	return err;
 }
@@ -921,15 +944,22 @@ sg_err sg_rec_update(struct sg_ctx *ctx, const char *table, const char *sys_id, 
 	const struct sg_table *t = lookup_table(ctx, table);
 	if (!t)
 		return SG_ERR_INVALID_TABLE;
-	sg_err err = sg_conn_begin(ctx->conn, true);
+	/* Before the transaction the record's class is not known: prepare
+	 * rules see the table named. */
+	struct sg_write w = {.ctx = ctx, .table = t, .cls = t, .opts = opts, .input = input,
+			     .op = SG_OP_UPDATE};
+	sg_err err = sg__rules_run(&w, SG_RULE_PREPARE);
+	if (!err)
+		err = sg_conn_begin(ctx->conn, true);
 	if (err)
-		return err;
+		goto out;
 	const struct sg_table *cls = record_class(ctx, t, sys_id, &err);
 	if (!cls) {
 		sg_conn_rollback(ctx->conn);
-		return err ? err : SG_ERR_NO_RECORD;
+		err = err ? err : SG_ERR_NO_RECORD;
+		goto out;
 	}
-	struct sg__write w = {.ctx = ctx, .table = t, .cls = cls};
+	w.cls = cls;
 	w.explicit = json_object();
 	w.journal = json_object();
 	err = read_stored(ctx, cls, sys_id, &w.old);
@@ -939,15 +969,18 @@ sg_err sg_rec_update(struct sg_ctx *ctx, const char *table, const char *sys_id, 
 			err = SG_ERR_NOMEM;
 	}
 	if (!err)
-		err = apply_input(&w, input, opts);
+		err = apply_input(&w);
 	bool any = false;
 	for (size_t i = 0; !err && i < cls->nfields && !any; i++)
-		any = sg_field_is_stored(cls->fields[i]) && sg__changed(&w, cls->fields[i]->element);
+		any = sg_field_is_stored(cls->fields[i]) &&
+		      sg_write_changed(&w, cls->fields[i]->element);
 	if (!err && (any || json_object_size(w.journal))) {
-		stamp(&w, opts);
-		err = write_record(&w);
+		err = stamp(&w);
+		if (!err)
+			err = store_record(&w);
 	}
-	err = finish(ctx, cls, err);
+	err = finish(&w, err);
+out:
 	write_cleanup(&w);
 	return err;
 }
@@ -960,26 +993,29 @@ sg_err sg_rec_delete(struct sg_ctx *ctx, const char *table, const char *sys_id)
 	sg_err err = sg_conn_begin(ctx->conn, true);
 	if (err)
 		return err;
-	const struct sg_table *cls = record_class(ctx, t, sys_id, &err);
-	json_t *old = NULL;
-	if (!cls && !err)
+	struct sg_write w = {.ctx = ctx, .table = t, .op = SG_OP_DELETE};
+	w.cls = record_class(ctx, t, sys_id, &err);
+	if (!w.cls && !err)
 		err = SG_ERR_NO_RECORD;
 	if (!err)
-		err = read_stored(ctx, cls, sys_id, &old);
+		err = read_stored(ctx, w.cls, sys_id, &w.old);
 	if (!err)
-		err = sg__schema_before_delete(ctx, cls, old);
-	if (!err)
-		err = bump_domains(ctx, cls);
+		err = sg__rules_run(&w, SG_RULE_BEFORE);
 	if (!err) {
 		struct sg_sql q;
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "DELETE FROM ");
-		sg_sql_ident(&q, cls->root->name);
+		sg_sql_ident(&q, w.cls->root->name);
 		sg_sql_raw(&q, " WHERE \"sys_id\" = ");
 		sg_sql_text(&q, sys_id);
 		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 		sg_sql_cleanup(&q);
 	}
-	json_decref(old);
-	return finish(ctx, cls ? cls : t, err);
+	if (!err)
+		err = sg__rules_run(&w, SG_RULE_AFTER);
+	if (!w.cls)
+		w.cls = t;
+	err = finish(&w, err);
+	write_cleanup(&w);
+	return err;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/rules.h"
 #include "nowctl/client.h"
 #include "query/query.h"
 
@@ -114,6 +115,8 @@ struct client *client_local(const char *dir)
 	if (!l)
 		return NULL;
 	sg_err err = sg_model_open(dir, &l->model);
+	if (!err && (err = sg_auth_add_rules(l->model)))
+		sg_model_close(l->model);
 	if (err) {
 		fprintf(stderr, "nowctl: no instance in %s (%s); create one with 'nowctl init'\n",
 			dir, sg_err_name(err));

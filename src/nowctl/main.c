@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/tz.h"
 #include "auth/acl.h"
+#include "auth/rules.h"
 #include "model/model.h"
 #include "nowctl/commands.h"
 
@@ -162,13 +163,15 @@ static int cmd_init(int argc, char **argv)
 		password = generated;
 		printed = true;
 	}
-	sg_err err = sg_model_init_instance(data, schema);
+	sg_err err = sg_model_init_instance(data, schema, sg_auth_add_rules);
 	if (err) {
 		fprintf(stderr, "nowctl: init failed: %s\n", sg_err_name(err));
 		return 1;
 	}
 	struct sg_model *m = NULL;
 	err = sg_model_open(data, &m);
+	if (!err)
+		err = sg_auth_add_rules(m);
 	if (!err)
 		err = create_admin(m, password);
 	if (!err && demo)

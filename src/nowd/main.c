@@ -27,6 +27,7 @@
 #include "auth/acl.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
+#include "auth/rules.h"
 #include "core/log.h"
 #include "core/tz.h"
 #include "core/util.h"
@@ -488,6 +489,8 @@ int main(int argc, char **argv)
 	sg_acl_install();
 	struct sg_model *model;
 	sg_err err = sg_model_open(data, &model);
+	if (!err && (err = sg_auth_add_rules(model)))
+		sg_model_close(model);
 	if (err) {
 		sg_log_error("cannot open the instance in %s (%s); create it with 'nowctl init'",
 			     data, sg_err_name(err));

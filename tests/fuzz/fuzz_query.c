@@ -47,7 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	atexit(remove_instance);
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	if (sg_model_init_instance(dir, schema) || sg_model_open(dir, &model))
+	if (sg_model_init_instance(dir, schema, NULL) || sg_model_open(dir, &model))
 		abort();
 	struct sg_user u = {.sys_id = "6816f79cc0a8016401c5a33be04be441", .user_name = "admin",
 			    .time_zone = "Europe/Amsterdam"};

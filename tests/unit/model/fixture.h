@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/rules.h"
 #include "model/model.h"
 
 struct fixture {
@@ -26,7 +27,8 @@ static inline int fixture_setup(void **state)
 		return -1;
 	char schema[512];
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	if (sg_model_init_instance(f->dir, schema) || sg_model_open(f->dir, &f->model))
+	if (sg_model_init_instance(f->dir, schema, sg_auth_add_rules) ||
+	    sg_model_open(f->dir, &f->model) || sg_auth_add_rules(f->model))
 		return -1;
 	struct sg_user u = {.sys_id = "6816f79cc0a8016401c5a33be04be441", .user_name = "admin",
 			    .name = "System Administrator"};

@@ -1,0 +1,86 @@
+/*
+ * rules.c - auth's rules in the model's write pipeline (model/rules.h).
+ *
+ * Hashing a password costs tens of milliseconds by design (argon2id), so it
+ * runs in the prepare phase, on the caller's input, before the write takes
+ * the process's write lock: other writers are not held up by it.  The change
+ * counters of auth's caches (users, acl, oauth) are counted in the write's
+ * transaction, like the model's own.
+ */
+#include "auth/rules.h"
+
+#include <stdlib.h>
+
+#include "auth/password.h"
+#include "model/rules.h"
+
+/* Replaces each password in the input by its hash (a value that is a hash
+ * already is kept, so hashes can be copied between instances). */
+static sg_err hash_passwords(struct sg_write *w)
+{
+	for (size_t i = 0; i < w->table->nfields; i++) {
+		const struct sg_field *f = w->table->fields[i];
+		if (f->type != SG_FT_PASSWORD)
+			continue;
+		char scratch[64];
+		const char *v = sg_write_input_text(w, f->element, scratch, sizeof(scratch));
+		if (!v || !*v)
+			continue;
+		if (sg_password_is_hash(v)) {
+			sg_err err = sg_write_seal(w, f->element, v);
+			if (err)
+				return err;
+			continue;
+		}
+		char *hash = sg_password_hash(v);
+		sg_err err = hash ? sg_write_seal(w, f->element, hash) : SG_ERR_NOMEM;
+		free(hash);
+		if (err)
+			return err;
+	}
+	return SG_ERR_OK;
+}
+
+static sg_err bump_users(struct sg_write *w)
+{
+	return sg_write_bump(w, "users");
+}
+
+static sg_err bump_acl(struct sg_write *w)
+{
+	return sg_write_bump(w, "acl");
+}
+
+static sg_err bump_oauth(struct sg_write *w)
+{
+	return sg_write_bump(w, "oauth");
+}
+
+#define AFTER SG_RULE_AFTER
+#define ANY SG_OP_ANY
+
+static const struct sg_rule auth_rules[] = {
+	{"auth.password_hash", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, hash_passwords},
+	/* users and their roles: basic.c's credentials, acl.c's effective roles */
+	{"auth.counter.users", "sys_user", AFTER, ANY, 90, bump_users},
+	{"auth.counter.users", "sys_user_group", AFTER, ANY, 90, bump_users},
+	{"auth.counter.users", "sys_user_grmember", AFTER, ANY, 90, bump_users},
+	{"auth.counter.users", "sys_user_role", AFTER, ANY, 90, bump_users},
+	{"auth.counter.users", "sys_user_has_role", AFTER, ANY, 90, bump_users},
+	{"auth.counter.users", "sys_user_role_contains", AFTER, ANY, 90, bump_users},
+	{"auth.counter.users", "sys_group_has_role", AFTER, ANY, 90, bump_users},
+	/* access controls: acl.c's compiled rules */
+	{"auth.counter.acl", "sys_security_acl", AFTER, ANY, 90, bump_acl},
+	{"auth.counter.acl", "sys_security_acl_role", AFTER, ANY, 90, bump_acl},
+	/* OAuth: oauth.c's applications, bearer tokens and scopes */
+	{"auth.counter.oauth", "oauth_entity", AFTER, ANY, 90, bump_oauth},
+	{"auth.counter.oauth", "oauth_credential", AFTER, ANY, 90, bump_oauth},
+	{"auth.counter.oauth", "oauth_entity_auth_scope", AFTER, ANY, 90, bump_oauth},
+	{"auth.counter.oauth", "sys_api_access_scope", AFTER, ANY, 90, bump_oauth},
+	{"auth.counter.oauth", "sys_auth_scope", AFTER, ANY, 90, bump_oauth},
+};
+
+sg_err sg_auth_add_rules(struct sg_model *m)
+{
+	return sg_model_add_rules(m, auth_rules, sizeof(auth_rules) / sizeof(auth_rules[0]));
+}
