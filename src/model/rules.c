@@ -176,8 +176,11 @@ sg_err sg_write_seal(struct sg_write *w, const char *element, const char *stored
 	if (!w->input_owned) {
 		/* The caller's input stays as it was: seal a shallow copy. */
 		json_t *copy = json_copy(w->input);
-		if (!copy)
+		/* jansson's shallow copy drops members it fails to set. */
+		if (!copy || json_object_size(copy) != json_object_size(w->input)) {
+			json_decref(copy);
 			return SG_ERR_NOMEM;
+		}
 		w->input = copy;
 		w->input_owned = true;
 	}

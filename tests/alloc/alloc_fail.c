@@ -46,6 +46,7 @@
 #include "auth/basic.h"
 #include "auth/oauth.h"
 #include "auth/password.h"
+#include "auth/rules.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -861,7 +862,7 @@ static int run_path(const char *dir)
 {
 	struct runner r = {0};
 	seen_findings = json_object();
-	if (sg_model_open(dir, &r.api.model)) {
+	if (sg_model_open(dir, &r.api.model) || sg_auth_add_rules(r.api.model)) {
 		fprintf(stderr, "alloc: %s: cannot open the instance\n", cur->name);
 		return EXIT_SETUP;
 	}
@@ -973,9 +974,11 @@ static int make_instance(const char *dir)
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
 	snprintf(demo, sizeof(demo), "%s/demo", SG_SHARE_DIR);
 	struct sg_model *m = NULL;
-	sg_err err = sg_model_init_instance(dir, schema);
+	sg_err err = sg_model_init_instance(dir, schema, sg_auth_add_rules);
 	if (!err)
 		err = sg_model_open(dir, &m);
+	if (!err)
+		err = sg_auth_add_rules(m);
 	if (!err)
 		err = insert_as_system(m, "sys_user",
 				       json_pack("{s:s, s:s, s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID,
