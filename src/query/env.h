@@ -19,7 +19,7 @@
 struct sg_qenv {
 	const struct sg_dict *dict;
 	const struct sg_dialect *dialect;
-	const char *tz;	       /* IANA zone of the date helpers ("UTC") */
+	const char *tz;        /* IANA zone of the date helpers ("UTC") */
 	const char *user_id;   /* the acting user's sys_id ("" for the system) */
 	const char *user_name; /* gs.getUserName() */
 	/*
@@ -30,7 +30,7 @@ struct sg_qenv {
 	 * May be NULL: every lookup finds nothing.
 	 */
 	sg_err (*lookup)(void *ud, const char *table, const char *sys_id, const char *field,
-			 char **out);
+	                 char **out);
 	void *lookup_ud;
 };
 

@@ -29,8 +29,8 @@ static char *repeat(char c, size_t n)
 
 static void insert_incident(struct fixture *f, const char *description)
 {
-	json_t *in = json_pack("{s:s, s:s}", "short_description", "long", "description",
-			       description);
+	json_t *in =
+	    json_pack("{s:s, s:s}", "short_description", "long", "description", description);
 	assert_non_null(in);
 	char id[SG_ID_LEN + 1];
 	assert_int_equal(sg_rec_insert(&f->ctx, "incident", in, &WO, id), SG_ERR_OK);
@@ -39,7 +39,7 @@ static void insert_incident(struct fixture *f, const char *description)
 
 /* The number of incidents matching "<prefix><value><suffix>". */
 static size_t count_matching(struct fixture *f, const char *prefix, const char *value,
-			     const char *suffix)
+                             const char *suffix)
 {
 	size_t len = strlen(prefix) + strlen(value) + strlen(suffix) + 1;
 	char *text = malloc(len);
@@ -100,7 +100,7 @@ static void long_dynamic_scripts_are_whole(void **state)
 	json_t *in = json_pack("{s:s, s:s}", "label", "Long", "script", script);
 	assert_non_null(in);
 	assert_int_equal(sg_rec_insert(&f->ctx, "sys_filter_option_dynamic", in, &WO, id),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	json_decref(in);
 	in = json_pack("{s:s, s:s}", "short_description", "mine", "caller_id", f->ctx.user.sys_id);
 	assert_non_null(in);
@@ -108,11 +108,10 @@ static void long_dynamic_scripts_are_whole(void **state)
 	assert_int_equal(sg_rec_insert(&f->ctx, "incident", in, &WO, inc), SG_ERR_OK);
 	json_decref(in);
 	assert_int_equal(sg_prop_set(&f->ctx, "glide.invalid_query.returns_no_rows", "true"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_int_equal(count_matching(f, "caller_idDYNAMIC", id, ""), 0);
-	assert_int_equal(count_matching(f, "caller_idDYNAMIC", "90d1921e5f510100a9ad2572f2b477fe",
-					""),
-			 1);
+	assert_int_equal(
+	    count_matching(f, "caller_idDYNAMIC", "90d1921e5f510100a9ad2572f2b477fe", ""), 1);
 }
 
 /* ---- a compiler environment without a model ------------------------------ */
@@ -126,8 +125,7 @@ struct resolver {
 	int calls;
 };
 
-static sg_err lookup(void *ud, const char *table, const char *sys_id, const char *field,
-		     char **out)
+static sg_err lookup(void *ud, const char *table, const char *sys_id, const char *field, char **out)
 {
 	struct resolver *r = ud;
 	r->calls++;
@@ -144,18 +142,18 @@ static sg_err lookup(void *ud, const char *table, const char *sys_id, const char
 static struct sg_qenv env_of(struct fixture *f, struct resolver *r)
 {
 	struct sg_qenv env = {.dict = f->ctx.dict,
-			      .dialect = &sg_dialect_sqlite,
-			      .tz = "UTC",
-			      .user_id = USER,
-			      .user_name = "beth",
-			      .lookup = lookup,
-			      .lookup_ud = r};
+	                      .dialect = &sg_dialect_sqlite,
+	                      .tz = "UTC",
+	                      .user_id = USER,
+	                      .user_name = "beth",
+	                      .lookup = lookup,
+	                      .lookup_ud = r};
 	return env;
 }
 
 /* Compiles query over incident; *sql gets the statement (caller cleans up). */
 static sg_err compile(const struct sg_qenv *env, const char *query, struct sg_sql *sql,
-		      bool *invalid)
+                      bool *invalid)
 {
 	const struct sg_table *t = sg_dict_table(env->dict, "incident");
 	assert_non_null(t);
@@ -184,13 +182,13 @@ static void user_helpers_come_from_the_environment(void **state)
 	struct sg_sql sql;
 	bool invalid;
 	assert_int_equal(compile(&env, "caller_id=javascript:gs.getUserID()", &sql, &invalid),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_false(invalid);
 	assert_true(binds(&sql, USER));
 	sg_sql_cleanup(&sql);
-	assert_int_equal(compile(&env, "short_description=javascript:gs.getUserName()", &sql,
-				 &invalid),
-			 SG_ERR_OK);
+	assert_int_equal(
+	    compile(&env, "short_description=javascript:gs.getUserName()", &sql, &invalid),
+	    SG_ERR_OK);
 	assert_true(binds(&sql, "beth"));
 	sg_sql_cleanup(&sql);
 	assert_int_equal(r.calls, 0);
@@ -216,7 +214,7 @@ static void dynamic_reads_through_the_resolver(void **state)
 	sg_sql_cleanup(&sql);
 	/* no such option: the condition is invalid, the compile goes on */
 	assert_int_equal(compile(&env, "caller_idDYNAMICnone^active=true", &sql, &invalid),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_true(invalid);
 	sg_sql_cleanup(&sql);
 }
@@ -230,12 +228,12 @@ static void resolver_errors_stop_the_compile(void **state)
 	struct sg_sql sql;
 	bool invalid;
 	assert_int_equal(compile(&env, "active=true^caller_idDYNAMICdyn", &sql, &invalid),
-			 SG_ERR_NOMEM);
+	                 SG_ERR_NOMEM);
 	sg_sql_cleanup(&sql);
 	r.err = SG_ERR_STORE;
-	assert_int_equal(compile(&env, "caller_id.manager.manager=x^ORcaller_idDYNAMICdyn", &sql,
-				 &invalid),
-			 SG_ERR_STORE);
+	assert_int_equal(
+	    compile(&env, "caller_id.manager.manager=x^ORcaller_idDYNAMICdyn", &sql, &invalid),
+	    SG_ERR_STORE);
 	sg_sql_cleanup(&sql);
 	r.err = SG_ERR_INVALID_TABLE; /* an instance without the table: nothing to read */
 	assert_int_equal(compile(&env, "caller_idDYNAMICdyn", &sql, &invalid), SG_ERR_OK);
@@ -248,18 +246,18 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(long_values_are_compared_whole, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(long_between_bounds_are_whole, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(long_dynamic_scripts_are_whole, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(user_helpers_come_from_the_environment, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(dynamic_reads_through_the_resolver, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(resolver_errors_stop_the_compile, fixture_setup,
-						fixture_teardown),
+	    cmocka_unit_test_setup_teardown(long_values_are_compared_whole, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(long_between_bounds_are_whole, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(long_dynamic_scripts_are_whole, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(user_helpers_come_from_the_environment, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(dynamic_reads_through_the_resolver, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(resolver_errors_stop_the_compile, fixture_setup,
+	                                    fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("query.compile", tests, NULL, NULL);
 }
