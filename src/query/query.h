@@ -6,9 +6,11 @@
  *   group 1: a=1 AND (b=2 OR b=3)
  *   group 2: c=4                       (groups are OR'ed: ^NQ)
  *   order:   sys_updated_on descending
- * and compiles, against the dictionary, to a WHERE expression whose every
- * value is a bound parameter.  Name=value URL filters and (later) ACL
- * conditions are built as the same AST and go through the same compiler.
+ * and compiles, against an environment (query/env.h: the dictionary, the
+ * dialect, the user, a resolver), to a WHERE expression whose every value
+ * is a bound parameter; the compiler itself reads no request and no record.
+ * Name=value URL filters and ACL conditions are built as the same AST and
+ * go through the same compiler.
  */
 #ifndef SG_QUERY_QUERY_H
 #define SG_QUERY_QUERY_H
