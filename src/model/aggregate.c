@@ -53,27 +53,36 @@ struct agg_reader {
 	const struct sg_agg_request *r;
 	size_t ngroup;
 	json_t *out;
+	bool failed; /* out of memory: the rows are incomplete */
 };
+
+/* Sets key of obj to a new string of v; false when memory ran out. */
+static bool put_str(json_t *obj, const char *key, const char *v)
+{
+	return json_object_set_new(obj, key, json_string(v)) == 0;
+}
 
 static int read_agg(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
 	struct agg_reader *a = ud;
 	json_t *row = json_object(), *groups = json_array();
-	if (!row || !groups) {
+	bool ok = row && groups && !json_array_append_new(a->out, row);
+	if (!ok) {
 		json_decref(row);
 		json_decref(groups);
+		a->failed = true;
 		return 1;
 	}
+	ok = !json_object_set_new(row, "groups", groups);
 	int col = 0;
-	for (size_t i = 0; i < a->ngroup && col < ncol; i++, col++)
-		json_array_append_new(groups, json_string(vals[col] ? vals[col] : ""));
-	json_object_set_new(row, "groups", groups);
-	if (a->r->count && col < ncol) {
-		json_object_set_new(row, "count", json_string(vals[col] ? vals[col] : "0"));
+	for (size_t i = 0; ok && i < a->ngroup && col < ncol; i++, col++)
+		ok = !json_array_append_new(groups, json_string(vals[col] ? vals[col] : ""));
+	if (ok && a->r->count && col < ncol) {
+		ok = put_str(row, "count", vals[col] ? vals[col] : "0");
 		col++;
 	}
-	for (size_t i = 0; i < a->r->naggs && col < ncol; i++, col++) {
+	for (size_t i = 0; ok && i < a->r->naggs && col < ncol; i++, col++) {
 		const struct sg_agg *ag = &a->r->aggs[i];
 		if (!ag->valid) {
 			col--;
@@ -82,7 +91,10 @@ static int read_agg(void *ud, int ncol, const char *const *names, const char *co
 		json_t *bucket = json_object_get(row, ag->fn);
 		if (!bucket) {
 			bucket = json_object();
-			json_object_set_new(row, ag->fn, bucket);
+			if (json_object_set_new(row, ag->fn, bucket)) {
+				ok = false;
+				break;
+			}
 		}
 		char buf[64];
 		const char *v = vals[col] ? vals[col] : "";
@@ -90,9 +102,12 @@ static int read_agg(void *ud, int ncol, const char *const *names, const char *co
 			snprintf(buf, sizeof(buf), "%.4f", strtod(v, NULL)); /* "1.2500" */
 			v = buf;
 		}
-		json_object_set_new(bucket, ag->field, json_string(v));
+		ok = put_str(bucket, ag->field, v);
 	}
-	json_array_append_new(a->out, row);
+	if (!ok) {
+		a->failed = true;
+		return 1;
+	}
 	return 0;
 }
 
@@ -143,9 +158,11 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 	sg_sql_ident(&q, t->root->name);
 	sg_sql_raw(&q, " t WHERE ");
 	bool invalid;
-	sg_query_compile_where(ctx, t, r->query, "t",
-			       sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false), &q,
-			       &invalid);
+	struct sg_qenv env;
+	sg_ctx_qenv(ctx, &env);
+	sg_err err = sg_query_compile_where(
+		&env, t, r->query, "t", sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false),
+		&q, &invalid);
 	sg_query_class_filter(&q, t, "t");
 	if (ngroup) {
 		sg_sql_raw(&q, " GROUP BY ");
@@ -188,8 +205,15 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 		}
 		sg_sql_append(&q, &group);
 	}
-	struct agg_reader a = {.r = r, .ngroup = ngroup, .out = json_array()};
-	sg_err err = a.out ? sg_conn_exec(ctx->conn, &q, read_agg, &a, NULL) : SG_ERR_NOMEM;
+	struct agg_reader a = {.r = r, .ngroup = ngroup, .out = NULL};
+	if (!err && sg_buf_failed(&q.text) && !q.text.too_large)
+		err = SG_ERR_NOMEM;
+	if (!err && !(a.out = json_array()))
+		err = SG_ERR_NOMEM;
+	if (!err)
+		err = sg_conn_exec(ctx->conn, &q, read_agg, &a, NULL);
+	if (!err && a.failed)
+		err = SG_ERR_NOMEM;
 	sg_sql_cleanup(&q);
 	sg_sql_cleanup(&group);
 	if (err) {

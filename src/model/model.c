@@ -319,6 +319,36 @@ const char *sg_ctx_time_zone(struct sg_ctx *ctx)
 	return ctx->tz;
 }
 
+/* The query compiler's resolver: field of a record, read as the request. */
+static sg_err qenv_lookup(void *ud, const char *table, const char *sys_id, const char *field,
+			  char **out)
+{
+	struct sg_ctx *ctx = ud;
+	json_t *rec = NULL;
+	*out = NULL;
+	sg_err err = sg_rec_get(ctx, table, sys_id, &rec);
+	if (err)
+		return err;
+	const char *v = json_string_value(json_object_get(rec, field));
+	if (v && !(*out = strdup(v)))
+		err = SG_ERR_NOMEM;
+	json_decref(rec);
+	return err;
+}
+
+void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env)
+{
+	*env = (struct sg_qenv){
+		.dict = ctx->dict,
+		.dialect = sg_conn_dialect(ctx->conn),
+		.tz = sg_ctx_time_zone(ctx),
+		.user_id = ctx->user.sys_id,
+		.user_name = ctx->user.user_name,
+		.lookup = qenv_lookup,
+		.lookup_ud = ctx,
+	};
+}
+
 void sg_ctx_local_time(struct sg_ctx *ctx, const char *utc, char out[SG_DT_LEN + 1])
 {
 	int64_t t;

@@ -80,6 +80,15 @@ const char *sg_ctx_time_zone(struct sg_ctx *ctx);
 /* Formats a stored UTC date-time ("YYYY-MM-DD HH:MM:SS") in ctx's zone. */
 void sg_ctx_local_time(struct sg_ctx *ctx, const char *utc, char out[SG_DT_LEN + 1]);
 
+struct sg_qenv; /* query/query.h */
+/*
+ * Fills env for compiling queries in ctx's request: its dictionary, its
+ * connection's dialect, the acting user and their time zone; the conditions
+ * that read records (DYNAMIC) read them with sg_rec_get.  Everything is
+ * borrowed from ctx: env is valid while ctx holds the same dictionary.
+ */
+void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env);
+
 /* Opens the instance in data_dir (must have been initialised) and loads
  * the dictionary.  *out is freed with sg_model_close. */
 sg_err sg_model_open(const char *data_dir, struct sg_model **out);
@@ -131,12 +140,6 @@ struct sg_write_opts {
 	bool input_display_value; /* values are display values */
 	bool suppress_auto_sys_field;
 	bool allow_sys_fields; /* sys_* fields in the input are honoured */
-};
-
-/* Sort key for lists. */
-struct sg_order {
-	const char *field;
-	bool desc;
 };
 
 struct sg_query; /* query/query.h */

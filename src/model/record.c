@@ -181,33 +181,69 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 	return err;
 }
 
-sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		       bool count, struct sg_sql *out)
+/* An error for a statement that could not be built: out of memory, or
+ * (over its maximum, an identifier that is not one) a bug. */
+static sg_err sql_err(const struct sg_sql *q)
 {
-	const struct sg_table *t = lookup_table(ctx, table);
-	if (!t)
-		return SG_ERR_INVALID_TABLE;
+	if (sg_buf_failed(&q->text) && !q->text.too_large)
+		return SG_ERR_NOMEM;
+	return q->failed || sg_buf_failed(&q->text) ? SG_ERR_INTERNAL : SG_ERR_OK;
+}
+
+/* " FROM <t's storage> t WHERE <opts->query and t's class>" into out:
+ * compiled once, shared by a list's count and its page. */
+static sg_err list_where(struct sg_ctx *ctx, const struct sg_qenv *env, const struct sg_table *t,
+			 const struct sg_list_opts *opts, struct sg_sql *out)
+{
 	bool none = sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false);
 	bool invalid;
+	sg_sql_raw(out, " FROM ");
+	sg_sql_ident(out, t->root->name);
+	sg_sql_raw(out, " t WHERE ");
+	sg_err err = sg_query_compile_where(env, t, opts->query, "t", none, out, &invalid);
+	sg_query_class_filter(out, t, "t");
+	return err ? err : sql_err(out);
+}
+
+/* The COUNT(*) statement of a list (count), or its page, over where (from
+ * list_where), appended to out. */
+static sg_err list_statement(const struct sg_qenv *env, const struct sg_table *t,
+			     const struct sg_list_opts *opts, const struct sg_sql *where, bool count,
+			     struct sg_sql *out)
+{
+	sg_err err = SG_ERR_OK;
 	if (count) {
 		sg_sql_raw(out, "SELECT COUNT(*)");
 	} else {
 		sg_sql_raw(out, "SELECT ");
 		select_columns(out, t);
 	}
-	sg_sql_raw(out, " FROM ");
-	sg_sql_ident(out, t->root->name);
-	sg_sql_raw(out, " t WHERE ");
-	sg_query_compile_where(ctx, t, opts->query, "t", none, out, &invalid);
-	sg_query_class_filter(out, t, "t");
+	sg_sql_append(out, where);
 	if (!count) {
-		sg_query_compile_order(ctx, t, opts->query, "t", out);
+		err = sg_query_compile_order(env, t, opts->query, "t", out);
 		sg_sql_raw(out, " LIMIT ");
 		sg_sql_int(out, opts->limit);
 		sg_sql_raw(out, " OFFSET ");
 		sg_sql_int(out, opts->offset);
 	}
-	return out->failed ? SG_ERR_INTERNAL : SG_ERR_OK;
+	return err ? err : sql_err(out);
+}
+
+sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
+		       bool count, struct sg_sql *out)
+{
+	const struct sg_table *t = lookup_table(ctx, table);
+	if (!t)
+		return SG_ERR_INVALID_TABLE;
+	struct sg_qenv env;
+	sg_ctx_qenv(ctx, &env);
+	struct sg_sql where;
+	sg_sql_init(&where);
+	sg_err err = list_where(ctx, &env, t, opts, &where);
+	if (!err)
+		err = list_statement(&env, t, opts, &where, count, out);
+	sg_sql_cleanup(&where);
+	return err;
 }
 
 #define MAX_COUNTS 512
@@ -215,12 +251,18 @@ sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_li
 /*
  * X-Total-Count: the COUNT(*) of a list, remembered until any record is
  * written anywhere (the "data" change counter, shared by every process), so
- * a client paging through a list pays for it once.
+ * a client paging through a list pays for it once.  When it runs q outside
+ * a caller's transaction it opens a read transaction first and sets *began:
+ * the caller reads the page in it, so count and page see the same rows, and
+ * ends it.
  */
-static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long *total)
+static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long *total,
+			   bool *began)
 {
 	struct sg_model *m = ctx->model;
 	unsigned long gen = atomic_load(&m->data_gen);
+	bool outer = sg_conn_in_transaction(ctx->conn);
+	sg_err err = SG_ERR_OK;
 	struct sg_buf key;
 	sg_buf_init(&key, 8 * 1024 * 1024);
 	sg_buf_puts(&key, sg_buf_str(&q->text));
@@ -231,7 +273,12 @@ static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long
 		else if (q->params[i].kind == SG_PARAM_INT)
 			sg_buf_printf(&key, "%lld", q->params[i].i);
 	}
-	bool cacheable = gen != 0 && !sg_buf_failed(&key) && !sg_conn_in_transaction(ctx->conn);
+	if (sg_buf_failed(&key) && !key.too_large) {
+		err = SG_ERR_NOMEM;
+		goto out;
+	}
+	/* Counts seen inside a caller's (write) transaction are not shared. */
+	bool cacheable = gen != 0 && !sg_buf_failed(&key) && !outer;
 	if (cacheable) {
 		pthread_mutex_lock(&m->lock);
 		if (m->counts_gen != gen) {
@@ -242,16 +289,21 @@ static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long
 		if (hit)
 			*total = *hit;
 		pthread_mutex_unlock(&m->lock);
-		if (hit) {
-			sg_buf_cleanup(&key);
-			return SG_ERR_OK;
-		}
+		if (hit)
+			goto out;
+	}
+	if (!outer) {
+		err = sg_conn_begin(ctx->conn, false);
+		if (err)
+			goto out;
+		*began = true;
 	}
 	char *n = NULL;
-	sg_err err = sg_conn_query_string(ctx->conn, q, &n);
+	err = sg_conn_query_string(ctx->conn, q, &n);
 	*total = n ? atoll(n) : 0;
 	free(n);
 	if (!err && cacheable) {
+		/* Out of memory here only costs the next request a COUNT. */
 		long long *v = malloc(sizeof(*v));
 		pthread_mutex_lock(&m->lock);
 		if (v && m->counts_gen == gen && m->counts.count < MAX_COUNTS) {
@@ -263,6 +315,7 @@ static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long
 		pthread_mutex_unlock(&m->lock);
 		free(v);
 	}
+out:
 	sg_buf_cleanup(&key);
 	return err;
 }
@@ -275,22 +328,31 @@ sg_err sg_rec_rows(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 	if (!t)
 		return SG_ERR_INVALID_TABLE;
 	rs->t = t;
-	struct sg_sql q;
+	struct sg_qenv env;
+	sg_ctx_qenv(ctx, &env);
+	struct sg_sql where, q;
+	sg_sql_init(&where);
 	sg_sql_init(&q);
-	sg_err err = SG_ERR_OK;
-	if (opts->count && total) {
-		err = sg_rec_list_sql(ctx, table, opts, true, &q);
+	bool began = false;
+	sg_err err = list_where(ctx, &env, t, opts, &where);
+	if (!err && opts->count && total) {
+		err = list_statement(&env, t, opts, &where, true, &q);
 		if (!err)
-			err = cached_count(ctx, &q, total);
+			err = cached_count(ctx, &q, total, &began);
 		sg_sql_reset(&q);
 	}
 	if (!err)
-		err = sg_rec_list_sql(ctx, table, opts, false, &q);
+		err = list_statement(&env, t, opts, &where, false, &q);
 	if (!err)
 		err = sg_conn_exec(ctx->conn, &q, collect_row, rs, NULL);
-	sg_sql_cleanup(&q);
 	if (!err && rs->failed)
 		err = SG_ERR_NOMEM;
+	if (began && err)
+		sg_conn_rollback(ctx->conn);
+	else if (began)
+		err = sg_conn_commit(ctx->conn);
+	sg_sql_cleanup(&q);
+	sg_sql_cleanup(&where);
 	if (err)
 		sg_rows_cleanup(rs);
 	return err;

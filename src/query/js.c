@@ -156,11 +156,12 @@ static long long arg_int(const struct call *c, int i, long long dflt)
 	return strtoll(c->args[i], NULL, 10);
 }
 
-static void put_time(int64_t t, char *out, size_t size)
+/* The date-time t as stored, in arena a; NULL when memory ran out. */
+static const char *put_time(int64_t t, struct sg_arena *a)
 {
 	char buf[SG_DT_LEN + 1];
 	sg_time_format(t, buf);
-	snprintf(out, size, "%s", buf);
+	return sg_arena_strdup(a, buf);
 }
 
 /* xAgo / xAgoStart / xAgoEnd for units minutes, hours, days, months, ... */
@@ -252,42 +253,38 @@ static bool date_generate(const char *tz, const struct call *c, int64_t *out)
 	return true;
 }
 
-bool sg_js_eval(struct sg_ctx *ctx, const char *value, char *out, size_t size)
+sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
+		  const char **out)
 {
+	*out = NULL;
 	if (strncmp(value, "javascript:", 11) != 0)
-		return false;
+		return SG_ERR_BAD_PARAM;
 	const char *expr = value + 11;
 	while (*expr == ' ')
 		expr++;
 	struct call c;
 	if (!parse_call(expr, &c))
-		return false;
+		return SG_ERR_BAD_PARAM;
 	const char *name = c.name;
 	if (!strncmp(name, "gs.", 3))
 		name += 3;
-	const char *tz = sg_ctx_time_zone(ctx);
+	const char *tz = env->tz ? env->tz : "UTC";
 	int64_t now = sg_time_now(), t;
 	if (!strcmp(name, "getUserID")) {
-		snprintf(out, size, "%s", ctx->user.sys_id);
-		return true;
-	}
-	if (!strcmp(name, "getUserName")) {
-		snprintf(out, size, "%s", ctx->user.user_name);
-		return true;
-	}
-	if (!strcmp(name, "nowDateTime") || !strcmp(name, "nowNoTZ") || !strcmp(name, "now")) {
-		put_time(now, out, size);
-		return true;
-	}
-	if (!strcmp(name, "dateGenerate")) {
+		*out = sg_arena_strdup(a, env->user_id ? env->user_id : "");
+	} else if (!strcmp(name, "getUserName")) {
+		*out = sg_arena_strdup(a, env->user_name ? env->user_name : "");
+	} else if (!strcmp(name, "nowDateTime") || !strcmp(name, "nowNoTZ") ||
+		   !strcmp(name, "now")) {
+		*out = put_time(now, a);
+	} else if (!strcmp(name, "dateGenerate")) {
 		if (!date_generate(tz, &c, &t))
-			return false;
-		put_time(t, out, size);
-		return true;
+			return SG_ERR_BAD_PARAM;
+		*out = put_time(t, a);
+	} else if (ago(tz, now, name, arg_int(&c, 0, 0), &t) || boundary(tz, now, name, &t)) {
+		*out = put_time(t, a);
+	} else {
+		return SG_ERR_BAD_PARAM;
 	}
-	if (ago(tz, now, name, arg_int(&c, 0, 0), &t) || boundary(tz, now, name, &t)) {
-		put_time(t, out, size);
-		return true;
-	}
-	return false;
+	return *out ? SG_ERR_OK : SG_ERR_NOMEM;
 }

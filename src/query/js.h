@@ -14,11 +14,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/model.h"
+#include "core/arena.h"
+#include "core/err.h"
+#include "query/env.h"
 
-/* Evaluates value when it starts with "javascript:"; writes the result to
- * out.  Returns false for anything outside the whitelist. */
-bool sg_js_eval(struct sg_ctx *ctx, const char *value, char *out, size_t size);
+/*
+ * Evaluates value ("javascript:" and a helper of the whitelist) in env's
+ * zone and for env's user.  *out gets the result as stored (a UTC date-time,
+ * a sys_id, a user name), a string from arena a.  SG_ERR_BAD_PARAM for
+ * anything outside the whitelist; SG_ERR_NOMEM.
+ */
+sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
+		  const char **out);
 
 /* Shifts instant t by n units (second, minute, hour, day, week, month,
  * quarter, year) in the calendar of zone tz. */

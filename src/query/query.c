@@ -221,8 +221,9 @@ static bool open_join(struct parser *p, const char *spec)
 	c->op = SG_Q_UNKNOWN;
 	const char *bang = strchr(spec, '!');
 	size_t len = bang ? (size_t)(bang - spec) : strlen(spec);
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), spec);
+	char *buf = sg_arena_strndup(p->root->arena, spec, len); /* cut into the parts kept */
+	if (!buf)
+		return false;
 	char *eq = strchr(buf, '=');
 	char *d1 = strchr(buf, '.');
 	char *d2 = eq ? strchr(eq, '.') : NULL;
@@ -231,9 +232,9 @@ static bool open_join(struct parser *p, const char *spec)
 		return false;
 	if (eq && d1 && d1 < eq && d2) {
 		*eq = *d1 = *d2 = '\0';
-		c->field = sg_arena_strdup(p->root->arena, d1 + 1);
-		c->table = sg_arena_strdup(p->root->arena, eq + 1);
-		c->other_field = sg_arena_strdup(p->root->arena, d2 + 1);
+		c->field = d1 + 1;
+		c->table = eq + 1;
+		c->other_field = d2 + 1;
 		c->op = SG_Q_EQ;
 	}
 	p->sub = c->sub;
@@ -257,17 +258,18 @@ static bool open_related(struct parser *p, const char *spec)
 	c->sub = new_sub(p->root);
 	if (!c->sub)
 		return false;
-	char buf[256];
-	snprintf(buf, sizeof(buf), "%s", spec);
+	char *buf = sg_arena_strdup(p->root->arena, spec); /* cut into the parts kept */
+	if (!buf)
+		return false;
 	char *dot = strchr(buf, '.'), *comma = strchr(buf, ',');
 	if (dot && comma && dot < comma) {
 		*dot = *comma = '\0';
 		char *count = comma + 1, *extra = strchr(count, ',');
 		if (extra)
 			*extra = '\0';
-		c->table = sg_arena_strdup(p->root->arena, buf);
-		c->field = sg_arena_strdup(p->root->arena, dot + 1);
-		c->value = sg_arena_strdup(p->root->arena, count);
+		c->table = buf;
+		c->field = dot + 1;
+		c->value = count;
 		c->op = SG_Q_EQ;
 	}
 	p->sub = c->sub;
@@ -362,13 +364,33 @@ bool sg_query_add_eq(struct sg_query *q, const char *field, const char *value)
 /* ---- compiling --------------------------------------------------------- */
 
 struct compiler {
-	struct sg_ctx *ctx;
+	const struct sg_qenv *env;
 	struct sg_sql *out;
+	struct sg_arena scratch; /* values made while compiling; freed at the end */
 	bool *had_invalid;
-	int depth; /* subquery nesting, for aliases and a bound */
+	int depth;  /* subquery nesting, for aliases and a bound */
+	sg_err err; /* what stops the compile: memory, the resolver */
 };
 
 #define MAX_DEPTH 8
+
+/* Records the first error that stops the compile; false, for returning. */
+static bool fail(struct compiler *c, sg_err err)
+{
+	if (!c->err)
+		c->err = err;
+	return false;
+}
+
+/* A copy of n bytes of s in the scratch arena; NULL (c failed) when memory
+ * ran out. */
+static char *scratch_strndup(struct compiler *c, const char *s, size_t n)
+{
+	char *p = sg_arena_strndup(&c->scratch, s, n);
+	if (!p)
+		fail(c, SG_ERR_NOMEM);
+	return p;
+}
 
 static bool is_date(const struct sg_field *f)
 {
@@ -378,17 +400,17 @@ static bool is_date(const struct sg_field *f)
 /*
  * Normalises a value written in a query to the stored form of field f:
  * javascript: helpers evaluated, dates made canonical, booleans spelled
- * true/false, a choice's label turned into its value.  False when the
- * value cannot be read (the condition is invalid).
+ * true/false, a choice's label turned into its value.  *out points into v,
+ * the dictionary, static text or the scratch arena.  False when the value
+ * cannot be read (the condition is invalid) or c failed.
  */
 static bool norm_value(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
-		       const char *v, char *out, size_t size)
+		       const char *v, const char **out)
 {
-	char js[128];
 	if (!strncmp(v, "javascript:", 11)) {
-		if (!sg_js_eval(c->ctx, v, js, sizeof(js)))
-			return false;
-		v = js;
+		sg_err err = sg_js_eval(c->env, v, &c->scratch, &v);
+		if (err)
+			return err == SG_ERR_BAD_PARAM ? false : fail(c, err);
 	}
 	if (is_date(f) && *v) {
 		int64_t tm;
@@ -398,19 +420,19 @@ static bool norm_value(struct compiler *c, const struct sg_table *t, const struc
 		sg_time_format(tm, buf);
 		if (f->type == SG_FT_DATE)
 			buf[10] = '\0';
-		snprintf(out, size, "%s", buf);
-		return true;
+		*out = scratch_strndup(c, buf, strlen(buf));
+		return *out != NULL;
 	}
 	if (f->type == SG_FT_BOOLEAN) {
 		if (!strcasecmp(v, "true") || !strcmp(v, "1"))
 			v = "true";
 		else if (!strcasecmp(v, "false") || !strcmp(v, "0"))
 			v = "false";
-		snprintf(out, size, "%s", v);
+		*out = v;
 		return true;
 	}
 	size_t n;
-	const struct sg_choice *ch = sg_dict_choices(c->ctx->dict, t, f->element, &n);
+	const struct sg_choice *ch = sg_dict_choices(c->env->dict, t, f->element, &n);
 	bool is_value = false;
 	for (size_t i = 0; ch && i < n && !is_value; i++)
 		is_value = !strcmp(ch[i].value, v);
@@ -420,7 +442,7 @@ static bool norm_value(struct compiler *c, const struct sg_table *t, const struc
 			v = ch[i].value;
 			break;
 		}
-	snprintf(out, size, "%s", v);
+	*out = v;
 	return true;
 }
 
@@ -483,7 +505,8 @@ static void between(struct compiler *c, const char *alias, const struct sg_field
 	sg_sql_raw(c->out, ")");
 }
 
-static void like_value(struct sg_sql *out, const char *v, bool pre, bool post)
+/* Binds v as a LIKE pattern (wildcards in v escaped); false when c failed. */
+static bool like_value(struct compiler *c, const char *v, bool pre, bool post)
 {
 	struct sg_buf b;
 	sg_buf_init(&b, strlen(v) * 2 + 3);
@@ -496,11 +519,12 @@ static void like_value(struct sg_sql *out, const char *v, bool pre, bool post)
 	}
 	if (post)
 		sg_buf_putc(&b, '%');
-	sg_sql_text(out, sg_buf_str(&b));
-	if (sg_buf_failed(&b))
-		out->failed = true;
+	bool ok = !sg_buf_failed(&b); /* the maximum fits: only memory fails */
+	if (ok)
+		sg_sql_text(c->out, sg_buf_str(&b));
 	sg_buf_cleanup(&b);
-	sg_sql_raw(out, " ESCAPE '\\'");
+	sg_sql_raw(c->out, " ESCAPE '\\'");
+	return ok ? true : fail(c, SG_ERR_NOMEM);
 }
 
 static bool value_list(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
@@ -511,10 +535,8 @@ static bool value_list(struct compiler *c, const struct sg_table *t, const struc
 	for (bool first = true;; first = false) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-		char item[512], norm[512];
-		snprintf(item, sizeof(item), "%.*s", (int)(n < sizeof(item) ? n : sizeof(item) - 1),
-			 p);
-		if (!norm_value(c, t, f, item, norm, sizeof(norm)))
+		const char *item = scratch_strndup(c, p, n), *norm;
+		if (!item || !norm_value(c, t, f, item, &norm))
 			return false;
 		if (!first)
 			sg_sql_raw(c->out, ",");
@@ -564,12 +586,14 @@ static bool compile_walk(struct compiler *c, const struct sg_table *t, const cha
 			 const char *path, const struct sg_qcond *cond)
 {
 	const char *dot = strchr(path, '.');
-	char head[128], sub[16];
-	snprintf(head, sizeof(head), "%.*s", (int)(dot - path), path);
+	char sub[16];
+	const char *head = scratch_strndup(c, path, (size_t)(dot - path));
+	if (!head)
+		return false;
 	const struct sg_field *f = sg_table_field(t, head);
 	if (!f || f->type != SG_FT_REFERENCE || c->depth >= MAX_DEPTH)
 		return false;
-	const struct sg_table *rt = sg_dict_table(c->ctx->dict, f->reference);
+	const struct sg_table *rt = sg_dict_table(c->env->dict, f->reference);
 	if (!rt)
 		return false;
 	/* An empty reference walks to an empty value (the platform joins
@@ -614,7 +638,7 @@ static bool date_shift_compare(struct compiler *c, const char *alias, const stru
 	}
 	column(c, alias, f);
 	sg_sql_raw(c->out, sqlop);
-	sg_conn_dialect(c->ctx->conn)->date_add(c->out, alias, g->element, k, u);
+	c->env->dialect->date_add(c->out, alias, g->element, k, u);
 	return true;
 }
 
@@ -658,7 +682,7 @@ static bool relative(struct compiler *c, const char *alias, const struct sg_fiel
 	bool ago = !strcmp(dir, "ago");
 	if (!ago && strcmp(dir, "ahead"))
 		return false;
-	const char *tz = sg_ctx_time_zone(c->ctx);
+	const char *tz = c->env->tz ? c->env->tz : "UTC";
 	int64_t t, s, e;
 	if (!sg_js_shift(tz, sg_time_now(), unit, ago ? -n : n, &t))
 		return false;
@@ -695,9 +719,8 @@ static bool on_day(struct compiler *c, const struct sg_table *t, const char *ali
 	const char *b = a ? strchr(a + 1, '@') : NULL;
 	if (!b || !is_date(f))
 		return false;
-	char lo_in[256], lo[64], hi[64];
-	snprintf(lo_in, sizeof(lo_in), "%.*s", (int)(b - a - 1), a + 1);
-	if (!norm_value(c, t, f, lo_in, lo, sizeof(lo)) || !norm_value(c, t, f, b + 1, hi, sizeof(hi)))
+	const char *lo_in = scratch_strndup(c, a + 1, (size_t)(b - a - 1)), *lo, *hi;
+	if (!lo_in || !norm_value(c, t, f, lo_in, &lo) || !norm_value(c, t, f, b + 1, &hi))
 		return false;
 	between(c, alias, f, lo, hi, cond->op == SG_Q_NOTON);
 	return true;
@@ -741,7 +764,7 @@ static bool date_part(struct compiler *c, const char *alias, const struct sg_fie
 	if (!sqlop)
 		return false;
 	sg_sql_raw(c->out, "(");
-	if (!sg_conn_dialect(c->ctx->conn)->date_part(c->out, alias, f->element, part))
+	if (!c->env->dialect->date_part(c->out, alias, f->element, part))
 		return false;
 	sg_sql_raw(c->out, sqlop);
 	sg_sql_int(c->out, n);
@@ -754,7 +777,7 @@ static bool date_part(struct compiler *c, const char *alias, const struct sg_fie
 static void ref_equals(struct compiler *c, const char *alias, const struct sg_field *f,
 		       const char *v)
 {
-	const struct sg_table *rt = sg_dict_table(c->ctx->dict, f->reference);
+	const struct sg_table *rt = sg_dict_table(c->env->dict, f->reference);
 	if (sg_id_is_valid(v) || !rt || !rt->display) {
 		compare(c, alias, f, " = ", v, false);
 		return;
@@ -779,27 +802,42 @@ static void ref_equals(struct compiler *c, const char *alias, const struct sg_fi
 static bool dynamic(struct compiler *c, const char *alias, const struct sg_field *f,
 		    const char *id)
 {
-	json_t *opt = NULL;
-	if (sg_rec_get(c->ctx, "sys_filter_option_dynamic", id, &opt))
+	const struct sg_qenv *env = c->env;
+	char *script = NULL;
+	sg_err err = env->lookup ? env->lookup(env->lookup_ud, "sys_filter_option_dynamic", id,
+					       "script", &script)
+				 : SG_ERR_NO_RECORD;
+	if (err == SG_ERR_NO_RECORD || err == SG_ERR_INVALID_TABLE)
 		return false;
-	const char *script = json_string_value(json_object_get(opt, "script"));
-	bool ok = true;
-	char buf[128];
+	if (err)
+		return fail(c, err);
+	bool ok = false;
 	if (script && strstr(script, "getMyGroups()")) {
 		column(c, alias, f);
 		sg_sql_raw(c->out, " IN (SELECT \"group\" FROM \"sys_user_grmember\" WHERE \"user\" = ");
-		sg_sql_text(c->out, c->ctx->user.sys_id);
+		sg_sql_text(c->out, env->user_id ? env->user_id : "");
 		sg_sql_raw(c->out, ")");
+		ok = true;
 	} else if (script) {
-		char js[160];
-		snprintf(js, sizeof(js), "javascript:%s", script);
-		ok = sg_js_eval(c->ctx, js, buf, sizeof(buf));
-		if (ok)
-			compare(c, alias, f, " = ", buf, false);
-	} else {
-		ok = false;
+		size_t len = strlen(script);
+		char *js = sg_arena_alloc(&c->scratch, len + 12);
+		const char *v;
+		if (!js) {
+			ok = fail(c, SG_ERR_NOMEM);
+			goto out;
+		}
+		memcpy(js, "javascript:", 11);
+		memcpy(js + 11, script, len + 1);
+		err = sg_js_eval(env, js, &c->scratch, &v);
+		if (!err) {
+			compare(c, alias, f, " = ", v, false);
+			ok = true;
+		} else if (err != SG_ERR_BAD_PARAM) {
+			ok = fail(c, err);
+		}
 	}
-	json_decref(opt);
+out:
+	free(script);
 	return ok;
 }
 
@@ -813,7 +851,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		return false;
 	const char *v = cond->value;
 	struct sg_sql *out = c->out;
-	char nv[512];
+	const char *nv;
 	static const char *cmp_ops[] = {[SG_Q_LT] = " < ", [SG_Q_LE] = " <= ", [SG_Q_GT] = " > ",
 					[SG_Q_GE] = " >= "};
 	static const char *field_ops[] = {[SG_Q_GT_FIELD] = " > ", [SG_Q_LT_FIELD] = " < ",
@@ -823,7 +861,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 	case SG_Q_EQ:
 		if (!*v) {
 			is_empty(c, alias, f);
-		} else if (!norm_value(c, t, f, v, nv, sizeof(nv))) {
+		} else if (!norm_value(c, t, f, v, &nv)) {
 			return false;
 		} else if (f->type == SG_FT_REFERENCE) {
 			ref_equals(c, alias, f, nv);
@@ -837,7 +875,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		if (!*v) {
 			sg_sql_raw(out, "NOT ");
 			is_empty(c, alias, f);
-		} else if (!norm_value(c, t, f, v, nv, sizeof(nv))) {
+		} else if (!norm_value(c, t, f, v, &nv)) {
 			return false;
 		} else if (f->type == SG_FT_BOOLEAN && !strcmp(nv, "true")) {
 			compare(c, alias, f, " != ", "true", true);
@@ -849,7 +887,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 	case SG_Q_LE:
 	case SG_Q_GT:
 	case SG_Q_GE:
-		if (!norm_value(c, t, f, v, nv, sizeof(nv)))
+		if (!norm_value(c, t, f, v, &nv))
 			return false;
 		compare(c, alias, f, cmp_ops[cond->op], nv, false);
 		break;
@@ -872,7 +910,8 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		sg_sql_raw(out, "(");
 		column(c, alias, f);
 		sg_sql_raw(out, " LIKE ");
-		like_value(out, v, cond->op != SG_Q_STARTSWITH, cond->op != SG_Q_ENDSWITH);
+		if (!like_value(c, v, cond->op != SG_Q_STARTSWITH, cond->op != SG_Q_ENDSWITH))
+			return false;
 		sg_sql_raw(out, ")");
 		break;
 	case SG_Q_NOT_LIKE:
@@ -881,7 +920,8 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		sg_sql_raw(out, " IS NULL OR ");
 		column(c, alias, f);
 		sg_sql_raw(out, " NOT LIKE ");
-		like_value(out, v, true, true);
+		if (!like_value(c, v, true, true))
+			return false;
 		sg_sql_raw(out, ")");
 		break;
 	case SG_Q_ISEMPTY:
@@ -899,13 +939,11 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		sg_sql_raw(out, "1=1");
 		break;
 	case SG_Q_BETWEEN: {
-		const char *at = strchr(v, '@');
-		char lo_in[256], lo[64], hi[64];
+		const char *at = strchr(v, '@'), *lo_in, *lo, *hi;
 		if (!at)
 			return false;
-		snprintf(lo_in, sizeof(lo_in), "%.*s", (int)(at - v), v);
-		if (!norm_value(c, t, f, lo_in, lo, sizeof(lo)) ||
-		    !norm_value(c, t, f, at + 1, hi, sizeof(hi)))
+		lo_in = scratch_strndup(c, v, (size_t)(at - v));
+		if (!lo_in || !norm_value(c, t, f, lo_in, &lo) || !norm_value(c, t, f, at + 1, &hi))
 			return false;
 		between(c, alias, f, lo, hi, false);
 		break;
@@ -927,7 +965,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		break;
 	}
 	case SG_Q_INSTANCEOF: {
-		const struct sg_table *cls = sg_dict_table(c->ctx->dict, v);
+		const struct sg_table *cls = sg_dict_table(c->env->dict, v);
 		if (f->type != SG_FT_CLASS_NAME || !cls)
 			return false;
 		sg_sql_raw(out, "(");
@@ -975,13 +1013,14 @@ static bool text_search(struct compiler *c, const struct sg_table *t, const char
 	for (size_t i = 0; i < t->nfields; i++) {
 		const struct sg_field *f = t->fields[i];
 		if (!sg_field_is_stored(f) || !strncmp(f->element, "sys_", 4) ||
-		    (f->type != SG_FT_STRING || sg_dict_choices(c->ctx->dict, t, f->element,
+		    (f->type != SG_FT_STRING || sg_dict_choices(c->env->dict, t, f->element,
 								  &(size_t){0})))
 			continue;
 		sg_sql_raw(c->out, any ? " OR " : "");
 		column(c, alias, f);
 		sg_sql_raw(c->out, " LIKE ");
-		like_value(c->out, words, true, true);
+		if (!like_value(c, words, true, true))
+			return false;
 		any = true;
 	}
 	sg_sql_raw(c->out, ")");
@@ -993,7 +1032,7 @@ static bool text_search(struct compiler *c, const struct sg_table *t, const char
 static bool compile_link(struct compiler *c, const struct sg_table *t, const char *alias,
 			 const struct sg_qcond *cond)
 {
-	const struct sg_table *ot = sg_dict_table(c->ctx->dict, cond->table);
+	const struct sg_table *ot = sg_dict_table(c->env->dict, cond->table);
 	if (!ot || cond->op == SG_Q_UNKNOWN || c->depth >= MAX_DEPTH)
 		return false;
 	const struct sg_field *own, *other;
@@ -1069,6 +1108,8 @@ static bool compile_query(struct compiler *c, const struct sg_table *t, const st
 				int depth = c->depth;
 				sg_sql_raw(out, any ? " OR " : " AND (");
 				if (!compile_cond(c, t, alias, cl->conds[i].field, &cl->conds[i])) {
+					if (c->err)
+						return false;
 					sg_sql_rewind(out, m);
 					c->depth = depth;
 					*c->had_invalid = true;
@@ -1082,28 +1123,45 @@ static bool compile_query(struct compiler *c, const struct sg_table *t, const st
 		sg_sql_raw(out, ")");
 	}
 	sg_sql_raw(out, ")");
-	return true;
+	return !c->err;
 }
 
-void sg_query_compile_where(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q,
-			    const char *alias, bool invalid_matches_nothing, struct sg_sql *out,
-			    bool *had_invalid)
+/* The compile's outcome: c's error, or out's when its text ran out of
+ * memory (a statement over its maximum, or an identifier that is not one,
+ * leaves out->failed for the caller). */
+static sg_err finish(struct compiler *c)
 {
-	struct compiler c = {.ctx = ctx, .out = out, .had_invalid = had_invalid};
+	sg_arena_cleanup(&c->scratch);
+	if (c->err)
+		return c->err;
+	if (sg_buf_failed(&c->out->text) && !c->out->text.too_large)
+		return SG_ERR_NOMEM;
+	return SG_ERR_OK;
+}
+
+sg_err sg_query_compile_where(const struct sg_qenv *env, const struct sg_table *t,
+			      const struct sg_query *q, const char *alias,
+			      bool invalid_matches_nothing, struct sg_sql *out, bool *had_invalid)
+{
+	struct compiler c = {.env = env, .out = out, .had_invalid = had_invalid};
+	sg_arena_init(&c.scratch, 0);
 	*had_invalid = false;
-	compile_query(&c, t, q, alias);
-	if (*had_invalid && invalid_matches_nothing)
+	if (compile_query(&c, t, q, alias) && *had_invalid && invalid_matches_nothing)
 		sg_sql_raw(out, " AND 1=0");
+	return finish(&c);
 }
 
 /* An ORDER BY key: the column, or for a dot-walk the far column through
- * correlated subqueries. */
-static bool order_key(struct sg_ctx *ctx, const struct sg_table *t, const char *alias,
-		      const char *path, struct sg_sql *out, int depth)
+ * correlated subqueries.  False when path names no stored field (or c
+ * failed). */
+static bool order_key(struct compiler *c, const struct sg_table *t, const char *alias,
+		      const char *path, int depth)
 {
+	struct sg_sql *out = c->out;
 	const char *dot = strchr(path, '.');
-	char head[128];
-	snprintf(head, sizeof(head), "%.*s", (int)(dot ? (size_t)(dot - path) : strlen(path)), path);
+	const char *head = scratch_strndup(c, path, dot ? (size_t)(dot - path) : strlen(path));
+	if (!head)
+		return false;
 	const struct sg_field *f = sg_table_field(t, head);
 	if (!f || !sg_field_is_stored(f) || depth > MAX_DEPTH)
 		return false;
@@ -1112,13 +1170,13 @@ static bool order_key(struct sg_ctx *ctx, const struct sg_table *t, const char *
 		return true;
 	}
 	const struct sg_table *rt =
-		f->type == SG_FT_REFERENCE ? sg_dict_table(ctx->dict, f->reference) : NULL;
+		f->type == SG_FT_REFERENCE ? sg_dict_table(c->env->dict, f->reference) : NULL;
 	if (!rt)
 		return false;
 	char sub[16];
 	snprintf(sub, sizeof(sub), "o%d", depth + 1);
 	sg_sql_raw(out, "(SELECT ");
-	bool ok = order_key(ctx, rt, sub, dot + 1, out, depth + 1);
+	bool ok = order_key(c, rt, sub, dot + 1, depth + 1);
 	sg_sql_raw(out, " FROM ");
 	sg_sql_ident(out, rt->root->name);
 	sg_sql_raw(out, " ");
@@ -1131,18 +1189,22 @@ static bool order_key(struct sg_ctx *ctx, const struct sg_table *t, const char *
 	return ok;
 }
 
-void sg_query_compile_order(struct sg_ctx *ctx, const struct sg_table *t,
-			    const struct sg_query *q, const char *alias, struct sg_sql *out)
+sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *t,
+			      const struct sg_query *q, const char *alias, struct sg_sql *out)
 {
+	struct compiler c = {.env = env, .out = out};
+	sg_arena_init(&c.scratch, 0);
 	sg_sql_raw(out, " ORDER BY ");
 	for (size_t i = 0; q && i < q->norder; i++) {
 		if (!strcmp(q->order[i].field, "sys_id")) {
 			sg_sql_qual(out, alias, "sys_id");
 			sg_sql_raw(out, q->order[i].desc ? " DESC" : "");
-			return; /* unique: nothing after it matters */
+			return finish(&c); /* unique: nothing after it matters */
 		}
 		struct sg_sql_mark m = sg_sql_mark(out);
-		if (!order_key(ctx, t, alias, q->order[i].field, out, 0)) {
+		if (!order_key(&c, t, alias, q->order[i].field, 0)) {
+			if (c.err)
+				return finish(&c);
 			sg_sql_rewind(out, m);
 			continue;
 		}
@@ -1150,4 +1212,5 @@ void sg_query_compile_order(struct sg_ctx *ctx, const struct sg_table *t,
 	}
 	/* Equal keys are broken by sys_id, so paging is stable. */
 	sg_sql_qual(out, alias, "sys_id");
+	return finish(&c);
 }

@@ -6,9 +6,11 @@
  *   group 1: a=1 AND (b=2 OR b=3)
  *   group 2: c=4                       (groups are OR'ed: ^NQ)
  *   order:   sys_updated_on descending
- * and compiles, against the dictionary, to a WHERE expression whose every
- * value is a bound parameter.  Name=value URL filters and (later) ACL
- * conditions are built as the same AST and go through the same compiler.
+ * and compiles, against an environment (query/env.h: the dictionary, the
+ * dialect, the user, a resolver), to a WHERE expression whose every value
+ * is a bound parameter; the compiler itself reads no request and no record.
+ * Name=value URL filters and ACL conditions are built as the same AST and
+ * go through the same compiler.
  */
 #ifndef SG_QUERY_QUERY_H
 #define SG_QUERY_QUERY_H
@@ -17,9 +19,10 @@
 #include <stddef.h>
 
 #include "core/arena.h"
+#include "core/err.h"
 #include "dict/dict.h"
-#include "model/model.h"
-#include "store/store.h"
+#include "query/env.h"
+#include "store/sql.h"
 
 enum sg_qop {
 	SG_Q_EQ,
@@ -73,6 +76,12 @@ enum sg_qkind {
 
 struct sg_query;
 
+/* A sort key (ORDERBY / ORDERBYDESC). */
+struct sg_order {
+	const char *field;
+	bool desc;
+};
+
 struct sg_qcond {
 	enum sg_qkind kind;
 	char *field; /* FIELD: a path (may dot-walk); JOIN: this table's field; RELATED: the
@@ -118,19 +127,21 @@ bool sg_query_add_eq(struct sg_query *q, const char *field, const char *value);
  * Appends to out a SQL boolean expression for q over table t, whose row
  * columns are qualified with alias.  Conditions naming no field of t are
  * dropped, or make the whole expression false when invalid_matches_nothing;
- * *had_invalid tells whether any was seen.
+ * *had_invalid tells whether any was seen.  Returns SG_ERR_NOMEM when memory
+ * ran out (out is then unusable) or the resolver's error; a statement out
+ * cannot hold (an identifier that is not one) leaves out->failed set.
  */
-void sg_query_compile_where(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q,
-			    const char *alias, bool invalid_matches_nothing, struct sg_sql *out,
-			    bool *had_invalid);
+sg_err sg_query_compile_where(const struct sg_qenv *env, const struct sg_table *t,
+			      const struct sg_query *q, const char *alias,
+			      bool invalid_matches_nothing, struct sg_sql *out, bool *had_invalid);
 
 /* Appends " AND sys_class_name IN (<t and its descendants>)" when t is a
  * child in a hierarchy (its rows share the root's storage); nothing else. */
 void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const char *alias);
 
 /* Appends " ORDER BY ..." for q's sort keys, dot-walks included; sys_id
- * breaks ties, always. */
-void sg_query_compile_order(struct sg_ctx *ctx, const struct sg_table *t,
-			    const struct sg_query *q, const char *alias, struct sg_sql *out);
+ * breaks ties, always.  SG_ERR_NOMEM when memory ran out. */
+sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *t,
+			      const struct sg_query *q, const char *alias, struct sg_sql *out);
 
 #endif
