@@ -23,9 +23,9 @@
  * Column types.  TEXT compares, sorts and matches (=, <, IN, ORDER BY,
  * GROUP BY, the dialect's like) case-insensitively for ASCII letters, as the
  * platform's database does; ID is a record's sys_id, the primary key,
- * compared exactly.
+ * compared exactly; BLOB holds bytes (sg_sql_blob, sg_conn_query_blob).
  */
-enum sg_coltype { SG_COL_TEXT, SG_COL_INTEGER, SG_COL_REAL, SG_COL_ID };
+enum sg_coltype { SG_COL_TEXT, SG_COL_INTEGER, SG_COL_REAL, SG_COL_ID, SG_COL_BLOB };
 
 /* A column of a table being created (names are borrowed). */
 struct sg_coldef {

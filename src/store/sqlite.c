@@ -53,15 +53,22 @@ static void configure_once(void)
 	sqlite3_initialize();
 }
 
+/* True when where names no file: "sqlite:" or "sqlite://" alone. */
+static bool no_file(const char *where, bool dir)
+{
+	if (!*where || (!dir && !strcmp(where, "//"))) {
+		sg_log_error("store: sqlite: needs a file name (sqlite:PATH)");
+		return true;
+	}
+	return false;
+}
+
 /* The database file: where (sqlite:PATH, or sqlite://PATH), or
  * where/instance.db for a data directory.  Caller frees. */
 static char *db_path(const char *where, bool dir)
 {
-	if (!dir) {
-		if (!strncmp(where, "//", 2))
-			where += 2;
-		return *where ? strdup(where) : NULL;
-	}
+	if (!dir)
+		return strdup(!strncmp(where, "//", 2) ? where + 2 : where);
 	size_t n = strlen(where) + sizeof("/instance.db");
 	char *path = malloc(n);
 	if (path)
@@ -94,12 +101,14 @@ static sg_err sq_open(const char *where, bool dir, bool create, void **out)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, configure_once);
+	if (no_file(where, dir))
+		return SG_ERR_STORE;
 	struct sg__sq_db *d = calloc(1, sizeof(*d));
 	sg_err err = d ? SG_ERR_OK : SG_ERR_NOMEM;
 	if (!err) {
 		d->path = db_path(where, dir);
 		if (!d->path)
-			err = *where ? SG_ERR_NOMEM : SG_ERR_STORE;
+			err = SG_ERR_NOMEM;
 	}
 	struct stat st;
 	if (!err && create)
@@ -127,9 +136,11 @@ static void sq_close(void *db)
 
 static sg_err sq_exists(const char *where, bool dir, bool *out)
 {
+	if (no_file(where, dir))
+		return SG_ERR_STORE;
 	char *path = db_path(where, dir);
 	if (!path)
-		return *where ? SG_ERR_NOMEM : SG_ERR_STORE;
+		return SG_ERR_NOMEM;
 	struct stat st;
 	*out = stat(path, &st) == 0;
 	free(path);

@@ -17,6 +17,8 @@ static const char *sq_type_name(enum sg_coltype type)
 		return "INTEGER";
 	case SG_COL_REAL:
 		return "REAL";
+	case SG_COL_BLOB:
+		return "BLOB";
 	case SG_COL_ID:
 		return "TEXT"; /* compared exactly: ids are lower-case hex */
 	default:

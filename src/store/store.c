@@ -87,12 +87,13 @@ static sg_err resolve(const char *url, const struct sg_store_ops **ops, const ch
 	}
 	for (size_t i = 0; n && i < sizeof(absent) / sizeof(absent[0]); i++) {
 		if (strlen(absent[i].scheme) == n - 1 && !strncmp(url, absent[i].scheme, n - 1)) {
-			sg_log_error("store: %s: %s", url, absent[i].why);
+			/* The scheme only: the rest may hold a password. */
+			sg_log_error("store: %s (a %s: URL)", absent[i].why, absent[i].scheme);
 			return SG_ERR_STORE;
 		}
 	}
 	if (n && !strncmp(url + n, "//", 2)) {
-		sg_log_error("store: %s: unknown database URL scheme", url);
+		sg_log_error("store: %.*s: unknown database URL scheme", (int)(n - 1), url);
 		return SG_ERR_STORE;
 	}
 	*ops = backends[0];
