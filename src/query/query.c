@@ -871,7 +871,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 	case SG_Q_ENDSWITH:
 		sg_sql_raw(out, "(");
 		column(c, alias, f);
-		sg_sql_raw(out, " LIKE ");
+		sg_sql_raw(out, sg_conn_dialect(c->ctx->conn)->like);
 		like_value(out, v, cond->op != SG_Q_STARTSWITH, cond->op != SG_Q_ENDSWITH);
 		sg_sql_raw(out, ")");
 		break;
@@ -880,7 +880,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		column(c, alias, f);
 		sg_sql_raw(out, " IS NULL OR ");
 		column(c, alias, f);
-		sg_sql_raw(out, " NOT LIKE ");
+		sg_sql_raw(out, sg_conn_dialect(c->ctx->conn)->not_like);
 		like_value(out, v, true, true);
 		sg_sql_raw(out, ")");
 		break;
@@ -980,7 +980,7 @@ static bool text_search(struct compiler *c, const struct sg_table *t, const char
 			continue;
 		sg_sql_raw(c->out, any ? " OR " : "");
 		column(c, alias, f);
-		sg_sql_raw(c->out, " LIKE ");
+		sg_sql_raw(c->out, sg_conn_dialect(c->ctx->conn)->like);
 		like_value(c->out, words, true, true);
 		any = true;
 	}
