@@ -369,13 +369,11 @@ static sg_err insert_records(struct sg_ctx *ctx, json_t *records)
 sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
 			      sg_err (*add_rules)(struct sg_model *m))
 {
-	char path[4096];
-	struct stat st;
-	if ((size_t)snprintf(path, sizeof(path), "%s/instance.db", data_dir) >= sizeof(path)) {
-		sg_log_error("init: data directory name too long");
-		return SG_ERR_INTERNAL;
-	}
-	if (stat(path, &st) == 0) {
+	bool exists = false;
+	sg_err err = sg_store_exists(data_dir, &exists);
+	if (err)
+		return err;
+	if (exists) {
 		sg_log_error("init: %s already holds an instance", data_dir);
 		return SG_ERR_INTERNAL;
 	}
@@ -385,7 +383,7 @@ sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
 	pthread_mutex_init(&m.lock, NULL);
 	sg_map_init(&m.props);
 	struct sg_ctx ctx = {0};
-	sg_err err = ok ? read_schema(schema_dir, &b) : SG_ERR_NOMEM;
+	err = ok ? read_schema(schema_dir, &b) : SG_ERR_NOMEM;
 	if (!err && add_rules)
 		err = add_rules(&m);
 	if (!err)
@@ -433,19 +431,15 @@ out:
 		sg_ctx_end(&ctx);
 	if (m.dict && --m.dict->refs == 0)
 		sg_dict_free(m.dict);
-	sg_store_close(m.store);
+	if (err)
+		sg_store_drop(m.store); /* nothing half-made is left behind */
+	else
+		sg_store_close(m.store);
 	sg__props_clear(&m);
 	sg_map_cleanup(&m.props);
 	sg__rules_free(&m);
 	pthread_mutex_destroy(&m.lock);
 	base_rows_cleanup(&b);
-	if (err) {
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/instance.db-wal", data_dir);
-		unlink(path);
-		snprintf(path, sizeof(path), "%s/instance.db-shm", data_dir);
-		unlink(path);
-	}
 	return err;
 }
 

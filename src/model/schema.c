@@ -34,29 +34,20 @@ static bool wants_index(const char *element, enum sg_ftype type)
 	return false;
 }
 
-/* CREATE INDEX name ON table (cols...), with a planner hint when stat is
- * given (sqlite_stat1 form: for leading columns that are not selective). */
+/* CREATE INDEX name ON table (cols...), with a planner hint when stats are
+ * given (for leading columns that are not selective). */
 static sg_err index_on(struct sg_ctx *ctx, const char *table, const char *name,
-		       const char *const *cols, size_t ncols, const char *stat)
+		       const char *const *cols, size_t ncols, const struct sg_index_stats *stats)
 {
 	if (!sg_str_is_ident(name, 80))
 		return SG_ERR_OK;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "CREATE INDEX IF NOT EXISTS ");
-	sg_sql_ident(&q, name);
-	sg_sql_raw(&q, " ON ");
-	sg_sql_ident(&q, table);
-	sg_sql_raw(&q, " (");
-	for (size_t i = 0; i < ncols; i++) {
-		sg_sql_raw(&q, i ? ", " : "");
-		sg_sql_ident(&q, cols[i]);
-	}
-	sg_sql_raw(&q, ")");
+	sg_conn_dialect(ctx->conn)->create_index(&q, table, name, cols, ncols);
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
-	if (!err && stat)
-		err = sg_conn_index_hint(ctx->conn, table, name, stat);
+	if (!err && stats)
+		err = sg_conn_index_hint(ctx->conn, table, name, stats);
 	return err;
 }
 
@@ -68,8 +59,8 @@ static sg_err create_index(struct sg_ctx *ctx, const char *table, const char *el
 	/* A true/false column splits the rows in two: tell the planner, or it
 	 * reads half the table through this index instead of walking a better
 	 * one (active=true^...^ORDERBYsys_updated_on). */
-	return index_on(ctx, table, name, &element, 1,
-			type == SG_FT_BOOLEAN ? "1000000 500000" : NULL);
+	static const struct sg_index_stats halves = {1000000, {500000}, 1};
+	return index_on(ctx, table, name, &element, 1, type == SG_FT_BOOLEAN ? &halves : NULL);
 }
 
 /*
@@ -82,8 +73,9 @@ static sg_err create_class_index(struct sg_ctx *ctx, const char *root)
 {
 	static const char *cols[] = {"sys_class_name", "sys_updated_on"};
 	char name[200];
+	static const struct sg_index_stats stats = {1000000, {200000, 1}, 2};
 	snprintf(name, sizeof(name), "ix_%s_class_updated", root);
-	return index_on(ctx, root, name, cols, 2, "1000000 200000 1");
+	return index_on(ctx, root, name, cols, 2, &stats);
 }
 
 /*
@@ -104,20 +96,25 @@ static sg_err create_active_index(struct sg_ctx *ctx, const struct sg_table *roo
 		if (f && sg_field_is_stored(f))
 			cols[n++] = tail[i];
 	}
-	char name[200], stat[64] = "1000000 200000 100000";
+	/* a class, then active (half of it), then rows told apart */
+	struct sg_index_stats stats = {1000000, {200000, 100000, 1, 1, 1, 1}, n};
+	char name[200];
 	snprintf(name, sizeof(name), "ix_%s_class_active", root->name);
-	for (size_t i = 2; i < n; i++)
-		strcat(stat, " 1");
-	return index_on(ctx, root->name, name, cols, n, stat);
+	return index_on(ctx, root->name, name, cols, n, &stats);
 }
 
 sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root)
 {
-	struct sg_sql q;
-	sg_sql_init(&q);
-	sg_sql_raw(&q, "CREATE TABLE ");
-	sg_sql_ident(&q, root->name);
-	sg_sql_raw(&q, " (\"sys_id\" TEXT PRIMARY KEY NOT NULL");
+	size_t max = 1;
+	for (size_t c = 0; c < root->nclasses; c++) {
+		const struct sg_table *t = sg_dict_table(ctx->dict, root->classes[c]);
+		max += t ? t->nown : 0;
+	}
+	struct sg_coldef *cols = malloc(max * sizeof(*cols));
+	if (!cols)
+		return SG_ERR_NOMEM;
+	size_t ncols = 0;
+	cols[ncols++] = (struct sg_coldef){"sys_id", SG_COL_ID};
 	struct sg_map seen;
 	sg_map_init(&seen);
 	sg_map_put(&seen, "sys_id", &seen);
@@ -128,13 +125,13 @@ sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root)
 			if (!sg_field_is_stored(f) || sg_map_get(&seen, f->element))
 				continue;
 			sg_map_put(&seen, f->element, &seen);
-			sg_sql_raw(&q, ", ");
-			sg_sql_ident(&q, f->element);
-			sg_sql_raw(&q, " ");
-			sg_sql_raw(&q, sg_conn_type_name(ctx->conn, sg_ftype_column(f->type)));
+			cols[ncols++] = (struct sg_coldef){f->element, sg_ftype_column(f->type)};
 		}
 	}
-	sg_sql_raw(&q, ")");
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_conn_dialect(ctx->conn)->create_table(&q, root->name, cols, ncols);
+	free(cols);
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
 	for (size_t c = 0; !err && c < root->nclasses; c++) {
@@ -171,12 +168,8 @@ sg_err sg__ddl_add_column(struct sg_ctx *ctx, const struct sg_table *root, const
 		return err;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "ALTER TABLE ");
-	sg_sql_ident(&q, root->name);
-	sg_sql_raw(&q, " ADD COLUMN ");
-	sg_sql_ident(&q, element);
-	sg_sql_raw(&q, " ");
-	sg_sql_raw(&q, sg_conn_type_name(ctx->conn, sg_ftype_column(type)));
+	const struct sg_coldef col = {element, sg_ftype_column(type)};
+	sg_conn_dialect(ctx->conn)->add_column(&q, root->name, &col);
 	err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
 	if (!err && wants_index(element, type))

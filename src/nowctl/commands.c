@@ -3,6 +3,7 @@
  * properties and any table's records, each a thin layer over struct client
  * so it works the same offline and online.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,19 @@ static int usage_error(const char *msg)
 {
 	fprintf(stderr, "nowctl: %s (see nowctl --help)\n", msg);
 	return 2;
+}
+
+/* True when s is a whole number from 0 to LONG_MAX, stored in *out: a
+ * numeric flag given "x" is bad usage, not 0. */
+static bool whole_number(const char *s, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (*s < '0' || *s > '9' || *end || errno || v < 0)
+		return false;
+	*out = v;
+	return true;
 }
 
 static int failed(struct cmd_env *e, const char *what)
@@ -652,9 +666,9 @@ int cmd_table(struct cmd_env *e, int argc, char **argv)
 		while ((c = getopt_long(argc, argv, "q:n:", opts, NULL)) != -1) {
 			if (c == 'q')
 				query = optarg;
-			else if (c == 'n')
-				limit = atol(optarg);
-			else
+			else if (c == 'n' && !whole_number(optarg, &limit))
+				return usage_error("--limit takes a whole number");
+			else if (c != 'n')
 				return 2;
 		}
 		rc = e->c->list(e->c, table, query, limit, &rows);
@@ -770,8 +784,16 @@ static int oauth_add(struct cmd_env *e, int argc, char **argv)
 			if (nscopes < MAX_ROLES)
 				scopes[nscopes++] = optarg;
 			break;
-		case 'a': json_object_set_new(in, "access_token_lifespan", json_string(optarg)); break;
-		case 'r': json_object_set_new(in, "refresh_token_lifespan", json_string(optarg)); break;
+		case 'a':
+		case 'r':
+			if (!whole_number(optarg, &(long){0})) {
+				json_decref(in);
+				return usage_error("--access-lifespan and --refresh-lifespan take seconds");
+			}
+			json_object_set_new(in, c == 'a' ? "access_token_lifespan"
+							 : "refresh_token_lifespan",
+					    json_string(optarg));
+			break;
 		case 't': json_object_set_new(in, "client_type", json_string(optarg)); break;
 		case 'R': json_object_set_new(in, "redirect_url", json_string(optarg)); break;
 		case 'L': json_object_set_new(in, "logo_url", json_string(optarg)); break;

@@ -26,15 +26,17 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage: nowctl init --data DIR [--demo] [--schema DIR]\n"
+	fputs("usage: nowctl init (--data DIR | --db URL) [--demo] [--schema DIR]\n"
 	      "       nowctl [WHERE] [--json] COMMAND ...\n"
 	      "\n"
 	      "WHERE is one of\n"
 	      "  --data DIR                     an instance's data directory (offline; acts as\n"
 	      "                                 the system: no access control applies)\n"
+	      "  --db URL                       an instance's database (offline, as --data):\n"
+	      "                                 sqlite:PATH; --data DIR is sqlite:DIR/instance.db\n"
 	      "  --instance URL --user NAME     a running instance, through its Table API, as\n"
 	      "                                 that user; the password comes from --password\n"
-	      "                                 or NOWCTL_PASSWORD (also NOWCTL_DATA,\n"
+	      "                                 or NOWCTL_PASSWORD (also NOWCTL_DATA, NOWCTL_DB,\n"
 	      "                                 NOWCTL_INSTANCE, NOWCTL_USER)\n"
 	      "\n"
 	      "Commands\n"
@@ -82,6 +84,19 @@ static const char *share_dir(void)
 	return (s && *s) ? s : SG_SHARE_DIR;
 }
 
+/*
+ * What the store opens for --data DIR: the directory itself, which the store
+ * reads as SQLite's DIR/instance.db.  A relative name that could read as a
+ * URL ("sqlite:x", "postgresql://...") gets "./" so it stays a directory.
+ */
+static const char *data_target(const char *dir, char *buf, size_t cap)
+{
+	if (dir[0] == '/' || dir[0] == '.' || !strchr(dir, ':'))
+		return dir;
+	snprintf(buf, cap, "./%s", dir);
+	return buf;
+}
+
 static sg_err create_admin(struct sg_model *m, const char *password)
 {
 	struct sg_ctx ctx;
@@ -118,18 +133,22 @@ static sg_err create_admin(struct sg_model *m, const char *password)
 
 static int cmd_init(int argc, char **argv)
 {
-	const char *data = NULL, *schema = NULL;
+	const char *data = NULL, *db = NULL, *schema = NULL;
 	bool demo = false;
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+					     {"db", required_argument, NULL, 'b'},
 					     {"schema", required_argument, NULL, 's'},
 					     {"demo", no_argument, NULL, 'D'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "d:s:Dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:b:s:Dh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data = optarg;
+			break;
+		case 'b':
+			db = optarg;
 			break;
 		case 's':
 			schema = optarg;
@@ -145,10 +164,12 @@ static int cmd_init(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!data) {
+	if (!data == !db) {
 		usage(stderr);
 		return 2;
 	}
+	char target_buf[4096];
+	const char *target = db ? db : data_target(data, target_buf, sizeof(target_buf));
 	char schema_buf[4096], demo_buf[4096];
 	snprintf(schema_buf, sizeof(schema_buf), "%s/schema", share_dir());
 	snprintf(demo_buf, sizeof(demo_buf), "%s/demo", share_dir());
@@ -163,13 +184,13 @@ static int cmd_init(int argc, char **argv)
 		password = generated;
 		printed = true;
 	}
-	sg_err err = sg_model_init_instance(data, schema, sg_auth_add_rules);
+	sg_err err = sg_model_init_instance(target, schema, sg_auth_add_rules);
 	if (err) {
 		fprintf(stderr, "nowctl: init failed: %s\n", sg_err_name(err));
 		return 1;
 	}
 	struct sg_model *m = NULL;
-	err = sg_model_open(data, &m);
+	err = sg_model_open(target, &m);
 	if (!err)
 		err = sg_auth_add_rules(m);
 	if (!err)
@@ -182,7 +203,7 @@ static int cmd_init(int argc, char **argv)
 		fprintf(stderr, "nowctl: init failed: %s\n", sg_err_name(err));
 		return 1;
 	}
-	printf("Instance created in %s\n", data);
+	printf("Instance created in %s\n", db ? db : data);
 	if (printed)
 		printf("admin password (shown once): %s\n", password);
 	return 0;
@@ -213,7 +234,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "init"))
 		return cmd_init(argc - 1, argv + 1);
 
-	const char *data = getenv("NOWCTL_DATA"), *instance = getenv("NOWCTL_INSTANCE");
+	const char *data = getenv("NOWCTL_DATA"), *db = getenv("NOWCTL_DB");
+	const char *instance = getenv("NOWCTL_INSTANCE");
 	const char *user = getenv("NOWCTL_USER"), *password = getenv("NOWCTL_PASSWORD");
 	struct cmd_env env = {0};
 	int i = 1;
@@ -229,6 +251,8 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(opt, "--data"))
 			data = argv[++i];
+		else if (!strcmp(opt, "--db"))
+			db = argv[++i];
 		else if (!strcmp(opt, "--instance"))
 			instance = argv[++i];
 		else if (!strcmp(opt, "--user"))
@@ -253,8 +277,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if ((data && *data) == (instance && *instance)) {
-		fputs("nowctl: say where: --data DIR or --instance URL (one of them)\n", stderr);
+	if ((data && *data) + (db && *db) + (instance && *instance) != 1) {
+		fputs("nowctl: say where: --data DIR or --instance URL (or --db URL; one of them)\n",
+		      stderr);
 		return 2;
 	}
 	if (instance && *instance && (!user || !password)) {
@@ -263,7 +288,11 @@ int main(int argc, char **argv)
 		      stderr);
 		return 2;
 	}
-	env.c = (data && *data) ? client_local(data) : client_remote(instance, user, password);
+	char target_buf[4096];
+	const char *target =
+		(db && *db) ? db : (data && *data) ? data_target(data, target_buf, sizeof(target_buf))
+						   : NULL;
+	env.c = target ? client_local(target) : client_remote(instance, user, password);
 	if (!env.c)
 		return 1;
 	int rc = fn(&env, argc - i - 1, argv + i + 1);

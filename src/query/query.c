@@ -909,7 +909,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 	case SG_Q_ENDSWITH:
 		sg_sql_raw(out, "(");
 		column(c, alias, f);
-		sg_sql_raw(out, " LIKE ");
+		sg_sql_raw(out, c->env->dialect->like);
 		if (!like_value(c, v, cond->op != SG_Q_STARTSWITH, cond->op != SG_Q_ENDSWITH))
 			return false;
 		sg_sql_raw(out, ")");
@@ -919,7 +919,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		column(c, alias, f);
 		sg_sql_raw(out, " IS NULL OR ");
 		column(c, alias, f);
-		sg_sql_raw(out, " NOT LIKE ");
+		sg_sql_raw(out, c->env->dialect->not_like);
 		if (!like_value(c, v, true, true))
 			return false;
 		sg_sql_raw(out, ")");
@@ -1018,7 +1018,7 @@ static bool text_search(struct compiler *c, const struct sg_table *t, const char
 			continue;
 		sg_sql_raw(c->out, any ? " OR " : "");
 		column(c, alias, f);
-		sg_sql_raw(c->out, " LIKE ");
+		sg_sql_raw(c->out, c->env->dialect->like);
 		if (!like_value(c, words, true, true))
 			return false;
 		any = true;

@@ -2,23 +2,55 @@
  * dialect.h - what differs in SQL text between database engines.
  *
  * The query compiler and the schema code write portable SQL through sg_sql
- * and ask the dialect for the pieces each engine spells its own way (date
- * arithmetic, date parts, column types).  A dialect has no connection: it
- * only appends text and parameters to a statement.
+ * and ask the dialect for the pieces each engine spells its own way: case
+ * rules, date arithmetic and parts, column types and DDL.  A dialect has no
+ * connection: it only appends text and parameters to a statement, so code
+ * that compiles SQL needs the dialect, never a connection.
+ *
+ * Identifiers and placeholders are not here: sg_sql writes them in one
+ * portable form (sql.h) that a backend rewrites if its engine needs to.
+ * Planner hints need a connection: they are the backend's (backend.h).
  */
 #ifndef SG_STORE_DIALECT_H
 #define SG_STORE_DIALECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "store/sql.h"
 
-enum sg_coltype { SG_COL_TEXT, SG_COL_INTEGER, SG_COL_REAL };
+/*
+ * Column types.  TEXT compares, sorts and matches (=, <, IN, ORDER BY,
+ * GROUP BY, the dialect's like) case-insensitively for ASCII letters, as the
+ * platform's database does; ID is a record's sys_id, the primary key,
+ * compared exactly; BLOB holds bytes (sg_sql_blob, sg_conn_query_blob).
+ */
+enum sg_coltype { SG_COL_TEXT, SG_COL_INTEGER, SG_COL_REAL, SG_COL_ID, SG_COL_BLOB };
+
+/* A column of a table being created (names are borrowed). */
+struct sg_coldef {
+	const char *name;
+	enum sg_coltype type;
+};
 
 struct sg_dialect {
 	const char *name;
-	/* The SQL type name used in DDL for a column type. */
+	/* The operators (spaces around) of a case-insensitive pattern match and
+	 * its negation; the pattern that follows uses % and _ and is followed by
+	 * " ESCAPE '\'". */
+	const char *like, *not_like;
+	/* The SQL type name used in DDL for a column type (with the collation
+	 * that gives TEXT its case rule).  Static. */
 	const char *(*type_name)(enum sg_coltype type);
+	/* DDL, each appended to q as one statement: a table whose columns are
+	 * cols (an SG_COL_ID column is the primary key); one more column; an
+	 * index on the leading columns cols (nothing when one of that name is
+	 * already there). */
+	void (*create_table)(struct sg_sql *q, const char *table, const struct sg_coldef *cols,
+			     size_t ncols);
+	void (*add_column)(struct sg_sql *q, const char *table, const struct sg_coldef *col);
+	void (*create_index)(struct sg_sql *q, const char *table, const char *name,
+			     const char *const *cols, size_t ncols);
 	/* Appends an expression for the date-time column alias.col shifted by
 	 * n units (second, minute, hour, day, month, year). */
 	void (*date_add)(struct sg_sql *q, const char *alias, const char *col, long long n,

@@ -3,7 +3,11 @@
  *
  * Everything above the store speaks SQL through sg_sql: statement text with
  * '?' placeholders, built with quoted identifiers and bound parameters only
- * (never a value spliced into the text).
+ * (never a value spliced into the text).  The text is the portable form:
+ * ANSI double-quoted identifiers and '?' placeholders in order; a backend
+ * whose engine spells either differently (PostgreSQL's $1, $2...) rewrites
+ * them when it prepares the statement.  What cannot be rewritten mechanically
+ * (types, case rules, date functions) the caller asks the dialect for.
  */
 #ifndef SG_STORE_SQL_H
 #define SG_STORE_SQL_H
@@ -13,11 +17,12 @@
 
 #include "core/buf.h"
 
-enum sg_param_kind { SG_PARAM_NULL, SG_PARAM_TEXT, SG_PARAM_INT };
+enum sg_param_kind { SG_PARAM_NULL, SG_PARAM_TEXT, SG_PARAM_INT, SG_PARAM_BLOB };
 
 struct sg_param {
 	enum sg_param_kind kind;
-	char *text; /* owned by the sg_sql */
+	char *text; /* TEXT: the string; BLOB: len bytes (NUL-terminated too); owned by the sg_sql */
+	size_t len; /* BLOB: the length in bytes */
 	long long i;
 };
 
@@ -29,6 +34,8 @@ struct sg_sql {
 	bool failed;
 };
 
+/* sg_sql_init prepares caller-owned storage; sg_sql_cleanup frees what the
+ * statement holds; sg_sql_reset empties it for reuse. */
 void sg_sql_init(struct sg_sql *q);
 void sg_sql_cleanup(struct sg_sql *q);
 void sg_sql_reset(struct sg_sql *q);
@@ -41,6 +48,9 @@ void sg_sql_qual(struct sg_sql *q, const char *alias, const char *column);
 /* Appends '?' and binds value (copied); NULL binds SQL NULL. */
 void sg_sql_text(struct sg_sql *q, const char *value);
 void sg_sql_int(struct sg_sql *q, long long value);
+/* Appends '?' and binds len bytes at p (copied) as a BLOB; embedded NUL bytes
+ * are kept.  A NULL p binds SQL NULL; len 0 with a p binds an empty BLOB. */
+void sg_sql_blob(struct sg_sql *q, const void *p, size_t len);
 
 /* Appends src's text and parameters to q. */
 void sg_sql_append(struct sg_sql *q, const struct sg_sql *src);

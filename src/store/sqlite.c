@@ -1,42 +1,29 @@
 /*
- * sqlite.c - the embedded SQLite backend (the default).
+ * sqlite.c - the embedded SQLite backend (the default): sqlite:PATH, or
+ * DIR/instance.db for a bare data directory.
  *
- * One database file, instance.db, in the data directory, in WAL mode so
- * readers never wait for the writer.  Each thread has its own connection with
- * a cache of prepared statements keyed by SQL text, so a handler's statements
- * are prepared once per thread and reused.  Writers take the write lock at
- * BEGIN (IMMEDIATE) and wait up to busy_timeout for it; synchronous=FULL
- * makes an acknowledged commit survive power loss.
+ * One database file in WAL mode so readers never wait for the writer.  Each
+ * thread has its own connection with a cache of prepared statements keyed by
+ * SQL text, so a handler's statements are prepared once per thread and
+ * reused.  Writes run on one shared connection, batched (sqlite_batch.c);
+ * synchronous=FULL makes an acknowledged commit survive power loss.  The
+ * dialect is sqlite_dialect.c.
  */
+#include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/log.h"
-#include "store/store.h"
+#include "store/sqlite_int.h"
 
-#define STMT_CACHE 128
+#define STMT_CACHE SG__SQ_STMT_CACHE
 #define BUSY_TIMEOUT_MS 15000
 
-struct sq_db {
-	char *path;
-};
-
-struct stmt_slot {
-	char *sql;
-	sqlite3_stmt *stmt;
-};
-
-struct sq_conn {
-	sqlite3 *db;
-	struct stmt_slot cache[STMT_CACHE];
-};
-
-static sg_err map_rc(int rc)
+sg_err sg__sq_map_rc(int rc)
 {
 	switch (rc & 0xff) {
 	case SQLITE_OK:
@@ -66,87 +53,187 @@ static void configure_once(void)
 	sqlite3_initialize();
 }
 
-static sg_err sq_open(const char *target, bool create, void **out)
+/* True when where names no file: "sqlite:" or "sqlite://" alone. */
+static bool no_file(const char *where, bool dir)
+{
+	if (!*where || (!dir && !strcmp(where, "//"))) {
+		sg_log_error("store: sqlite: needs a file name (sqlite:PATH)");
+		return true;
+	}
+	return false;
+}
+
+/* The database file: where (sqlite:PATH, or sqlite://PATH), or
+ * where/instance.db for a data directory.  Caller frees. */
+static char *db_path(const char *where, bool dir)
+{
+	if (!dir)
+		return strdup(!strncmp(where, "//", 2) ? where + 2 : where);
+	size_t n = strlen(where) + sizeof("/instance.db");
+	char *path = malloc(n);
+	if (path)
+		snprintf(path, n, "%s/instance.db", where);
+	return path;
+}
+
+/* Makes the directory that holds path when it is missing (one level, as
+ * --data DIR always did). */
+static sg_err make_parent(const char *path)
+{
+	char *copy = strdup(path);
+	if (!copy)
+		return SG_ERR_NOMEM;
+	char *slash = strrchr(copy, '/');
+	sg_err err = SG_ERR_OK;
+	if (slash && slash != copy) {
+		*slash = '\0';
+		struct stat st;
+		if (stat(copy, &st) != 0 && mkdir(copy, 0700) != 0)
+			err = SG_ERR_STORE;
+		else if (stat(copy, &st) == 0 && !S_ISDIR(st.st_mode))
+			err = SG_ERR_STORE;
+	}
+	free(copy);
+	return err;
+}
+
+static sg_err sq_open(const char *where, bool dir, bool create, void **out)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, configure_once);
+	if (no_file(where, dir))
+		return SG_ERR_STORE;
+	struct sg__sq_db *d = calloc(1, sizeof(*d));
+	sg_err err = d ? SG_ERR_OK : SG_ERR_NOMEM;
+	if (!err) {
+		d->path = db_path(where, dir);
+		if (!d->path)
+			err = SG_ERR_NOMEM;
+	}
 	struct stat st;
-	if (stat(target, &st) != 0) {
-		if (!create)
-			return SG_ERR_STORE;
-		if (mkdir(target, 0700) != 0)
-			return SG_ERR_STORE;
-	} else if (!S_ISDIR(st.st_mode)) {
-		return SG_ERR_STORE;
-	}
-	struct sq_db *d = calloc(1, sizeof(*d));
-	if (!d)
-		return SG_ERR_NOMEM;
-	size_t n = strlen(target) + sizeof("/instance.db");
-	d->path = malloc(n);
-	if (!d->path) {
+	if (!err && create)
+		err = make_parent(d->path);
+	if (!err && !create && stat(d->path, &st) != 0)
+		err = SG_ERR_STORE;
+	if (err) {
+		if (d)
+			free(d->path);
 		free(d);
-		return SG_ERR_NOMEM;
+		return err;
 	}
-	snprintf(d->path, n, "%s/instance.db", target);
-	if (!create && stat(d->path, &st) != 0) {
-		free(d->path);
-		free(d);
-		return SG_ERR_STORE;
-	}
+	sg__sq_batch_init(&d->batch);
 	*out = d;
 	return SG_ERR_OK;
 }
 
 static void sq_close(void *db)
 {
-	struct sq_db *d = db;
+	struct sg__sq_db *d = db;
+	sg__sq_batch_cleanup(&d->batch);
 	free(d->path);
 	free(d);
 }
 
-static sg_err sq_conn_open(void *dbp, void **out)
+static sg_err sq_exists(const char *where, bool dir, bool *out)
 {
-	struct sq_db *d = dbp;
-	struct sq_conn *c = calloc(1, sizeof(*c));
-	if (!c)
+	if (no_file(where, dir))
+		return SG_ERR_STORE;
+	char *path = db_path(where, dir);
+	if (!path)
 		return SG_ERR_NOMEM;
-	int rc = sqlite3_open_v2(d->path, &c->db,
+	struct stat st;
+	*out = stat(path, &st) == 0;
+	free(path);
+	return SG_ERR_OK;
+}
+
+/* The database file and the log and index files WAL mode keeps beside it. */
+static sg_err sq_drop(void *db)
+{
+	struct sg__sq_db *d = db;
+	static const char *const tails[] = {"", "-wal", "-shm"};
+	sg_err err = SG_ERR_OK;
+	sg__sq_batch_cleanup(&d->batch);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		char path[PATH_MAX];
+		int n = snprintf(path, sizeof(path), "%s%s", d->path, tails[i]);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			err = SG_ERR_STORE;
+		else if (unlink(path) != 0 && errno != ENOENT)
+			err = SG_ERR_STORE;
+	}
+	free(d->path);
+	free(d);
+	return err;
+}
+
+sg_err sg__sq_handle_open(struct sg__sq_db *d, struct sg__sq_handle *h)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(d->path, &db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 				 NULL);
 	if (rc != SQLITE_OK) {
 		sg_log_error("sqlite: cannot open %s: %s", d->path,
-			     c->db ? sqlite3_errmsg(c->db) : "out of memory");
-		sqlite3_close(c->db);
-		free(c);
+			     db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
 		return SG_ERR_STORE;
 	}
-	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
-	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(db, 1);
 	static const char *pragmas = "PRAGMA journal_mode=WAL;"
 				     "PRAGMA synchronous=FULL;"
 				     "PRAGMA foreign_keys=OFF;"
 				     "PRAGMA temp_store=MEMORY;"
 				     "PRAGMA cache_size=-2048;";
-	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+	rc = sqlite3_exec(db, pragmas, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		sg_log_error("sqlite: %s", sqlite3_errmsg(c->db));
-		sqlite3_close(c->db);
-		free(c);
-		return map_rc(rc);
+		sg_log_error("sqlite: %s", sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return sg__sq_map_rc(rc);
 	}
+	h->db = db;
+	return SG_ERR_OK;
+}
+
+/* Drops every cached statement (after DDL changes the schema). */
+static void flush_cache(struct sg__sq_handle *h)
+{
+	for (int i = 0; i < STMT_CACHE; i++) {
+		sqlite3_finalize(h->cache[i].stmt);
+		free(h->cache[i].sql);
+		h->cache[i].stmt = NULL;
+		h->cache[i].sql = NULL;
+	}
+}
+
+void sg__sq_handle_close(struct sg__sq_handle *h)
+{
+	flush_cache(h);
+	sqlite3_close(h->db);
+	h->db = NULL;
+}
+
+static sg_err sq_conn_open(void *dbp, void **out)
+{
+	struct sg__sq_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return SG_ERR_NOMEM;
+	c->d = dbp;
+	sg_err err = sg__sq_handle_open(c->d, &c->own);
+	if (err) {
+		free(c);
+		return err;
+	}
+	c->cur = &c->own;
 	*out = c;
 	return SG_ERR_OK;
 }
 
 static void sq_conn_close(void *connp)
 {
-	struct sq_conn *c = connp;
-	for (int i = 0; i < STMT_CACHE; i++) {
-		sqlite3_finalize(c->cache[i].stmt);
-		free(c->cache[i].sql);
-	}
-	sqlite3_close(c->db);
+	struct sg__sq_conn *c = connp;
+	sg__sq_handle_close(&c->own);
 	free(c);
 }
 
@@ -159,9 +246,9 @@ static unsigned long hash_sql(const char *s)
 }
 
 /* A prepared statement for sql from the cache, reset and unbound. */
-static sg_err prepare(struct sq_conn *c, const char *sql, sqlite3_stmt **out)
+static sg_err prepare(struct sg__sq_handle *h, const char *sql, sqlite3_stmt **out)
 {
-	struct stmt_slot *slot = &c->cache[hash_sql(sql) % STMT_CACHE];
+	struct sg__sq_slot *slot = &h->cache[hash_sql(sql) % STMT_CACHE];
 	if (slot->sql && strcmp(slot->sql, sql) == 0) {
 		sqlite3_reset(slot->stmt);
 		sqlite3_clear_bindings(slot->stmt);
@@ -169,9 +256,9 @@ static sg_err prepare(struct sq_conn *c, const char *sql, sqlite3_stmt **out)
 		return SG_ERR_OK;
 	}
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	int rc = sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
 	if (rc != SQLITE_OK)
-		return map_rc(rc) ? map_rc(rc) : SG_ERR_STORE;
+		return sg__sq_map_rc(rc) ? sg__sq_map_rc(rc) : SG_ERR_STORE;
 	char *copy = strdup(sql);
 	if (!copy) {
 		sqlite3_finalize(st);
@@ -185,24 +272,23 @@ static sg_err prepare(struct sq_conn *c, const char *sql, sqlite3_stmt **out)
 	return SG_ERR_OK;
 }
 
-/* Drops every cached statement (after DDL changes the schema). */
-static void flush_cache(struct sq_conn *c)
-{
-	for (int i = 0; i < STMT_CACHE; i++) {
-		sqlite3_finalize(c->cache[i].stmt);
-		free(c->cache[i].sql);
-		c->cache[i].stmt = NULL;
-		c->cache[i].sql = NULL;
-	}
-}
+/* Rows as text (fn) or as bytes with lengths (fnb): one of them, or
+ * neither. */
+struct sink {
+	sg_row_fn fn;
+	sg_row_bytes_fn fnb;
+	void *ud;
+};
 
-static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *ud,
+static const char empty_value[1];
+
+/* Runs q on h; rows go to the sink. */
+static sg_err exec_on(struct sg__sq_handle *h, const struct sg_sql *q, const struct sink *to,
 		      long long *changes)
 {
-	struct sq_conn *c = connp;
 	const char *sql = sg_buf_str(&q->text);
 	sqlite3_stmt *st;
-	sg_err err = prepare(c, sql, &st);
+	sg_err err = prepare(h, sql, &st);
 	if (err)
 		return err;
 	for (size_t i = 0; i < q->nparams; i++) {
@@ -212,10 +298,15 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 			rc = sqlite3_bind_text(st, idx, p->text, -1, SQLITE_STATIC);
 		else if (p->kind == SG_PARAM_INT)
 			rc = sqlite3_bind_int64(st, idx, p->i);
+		else if (p->kind == SG_PARAM_BLOB)
+			rc = sqlite3_bind_blob64(st, idx, p->text, p->len, SQLITE_STATIC);
 		else
 			rc = sqlite3_bind_null(st, idx);
-		if (rc != SQLITE_OK)
-			return map_rc(rc);
+		if (rc != SQLITE_OK) {
+			err = sg__sq_map_rc(rc) ? sg__sq_map_rc(rc) : SG_ERR_STORE;
+			sqlite3_clear_bindings(st);
+			return err;
+		}
 	}
 	/* Column names and counts are read once a row is there: a statement
 	 * re-prepared inside sqlite3_step (another thread altered the schema)
@@ -223,36 +314,49 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 	 * happens only before the first row (the statement then holds its read
 	 * snapshot), so names are read again only if the width changes. */
 	const char *names_small[64], *vals_small[64];
+	const void *bytes_small[64];
+	size_t lens_small[64];
 	const char **names = names_small, **vals = vals_small;
+	const void **bytes = bytes_small;
+	size_t *lens = lens_small;
 	int cap = 64, named = -1;
+	bool want_rows = to && (to->fn || to->fnb);
 	for (;;) {
 		int rc = sqlite3_step(st);
 		if (rc == SQLITE_DONE)
 			break;
 		if (rc != SQLITE_ROW) {
-			err = map_rc(rc);
+			err = sg__sq_map_rc(rc);
 			if (!err)
 				err = SG_ERR_STORE;
 			goto out;
 		}
-		if (!fn)
+		if (!want_rows)
 			continue;
 		int ncol = sqlite3_data_count(st);
 		if (ncol > cap) {
 			const char **n2 = malloc(sizeof(char *) * (size_t)ncol);
 			const char **v2 = malloc(sizeof(char *) * (size_t)ncol);
-			if (!n2 || !v2) {
+			const void **b2 = malloc(sizeof(void *) * (size_t)ncol);
+			size_t *l2 = malloc(sizeof(size_t) * (size_t)ncol);
+			if (!n2 || !v2 || !b2 || !l2) {
 				free(n2);
 				free(v2);
+				free(b2);
+				free(l2);
 				err = SG_ERR_NOMEM;
 				goto out;
 			}
 			if (names != names_small) {
 				free(names);
 				free(vals);
+				free(bytes);
+				free(lens);
 			}
 			names = n2;
 			vals = v2;
+			bytes = b2;
+			lens = l2;
 			cap = ncol;
 			named = -1;
 		}
@@ -261,54 +365,110 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 				names[i] = sqlite3_column_name(st, i);
 			named = ncol;
 		}
-		for (int i = 0; i < ncol; i++)
-			vals[i] = (const char *)sqlite3_column_text(st, i);
-		if (fn(ud, ncol, names, vals))
+		int stop;
+		if (to->fn) {
+			for (int i = 0; i < ncol; i++)
+				vals[i] = (const char *)sqlite3_column_text(st, i);
+			stop = to->fn(to->ud, ncol, names, vals);
+		} else {
+			/* Blob first, then its length (the order SQLite asks);
+			 * an empty value is not NULL. */
+			for (int i = 0; i < ncol; i++) {
+				bool null = sqlite3_column_type(st, i) == SQLITE_NULL;
+				const void *v = null ? NULL : sqlite3_column_blob(st, i);
+				lens[i] = null ? 0 : (size_t)sqlite3_column_bytes(st, i);
+				bytes[i] = (v || null) ? v : empty_value;
+			}
+			stop = to->fnb(to->ud, ncol, names, bytes, lens);
+		}
+		if (stop)
 			break;
 	}
 	if (changes)
-		*changes = sqlite3_changes64(c->db);
+		*changes = sqlite3_changes64(h->db);
 out:
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (names != names_small) {
 		free(names);
 		free(vals);
+		free(bytes);
+		free(lens);
 	}
 	/* DDL invalidates other prepared statements; start afresh. */
 	if (!err && (strncmp(sql, "CREATE", 6) == 0 || strncmp(sql, "ALTER", 5) == 0 ||
 		     strncmp(sql, "DROP", 4) == 0))
-		flush_cache(c);
+		flush_cache(h);
 	return err;
 }
 
-static sg_err run(struct sq_conn *c, const char *sql)
+static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *ud,
+		      long long *changes)
 {
-	int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
-	return map_rc(rc) ? map_rc(rc) : (rc == SQLITE_OK ? SG_ERR_OK : SG_ERR_STORE);
+	struct sg__sq_conn *c = connp;
+	struct sink to = {.fn = fn, .ud = ud};
+	return exec_on(c->cur, q, &to, changes);
 }
 
+static sg_err sq_exec_bytes(void *connp, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud)
+{
+	struct sg__sq_conn *c = connp;
+	struct sink to = {.fnb = fn, .ud = ud};
+	return exec_on(c->cur, q, &to, NULL);
+}
+
+sg_err sg__sq_exec_sql(struct sg__sq_handle *h, const char *sql)
+{
+	sqlite3_stmt *st;
+	sg_err err = prepare(h, sql, &st);
+	if (err)
+		return err;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE)
+		err = sg__sq_map_rc(rc) ? sg__sq_map_rc(rc) : SG_ERR_STORE;
+	sqlite3_reset(st);
+	return err;
+}
+
+sg_err sg__sq_run(struct sg__sq_handle *h, const char *sql)
+{
+	int rc = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
+	return sg__sq_map_rc(rc) ? sg__sq_map_rc(rc) : (rc == SQLITE_OK ? SG_ERR_OK : SG_ERR_STORE);
+}
+
+static void rollback_handle(struct sg__sq_handle *h)
+{
+	if (!sqlite3_get_autocommit(h->db))
+		sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Reads run on the thread's own connection; writes join the batch. */
 static sg_err sq_begin(void *connp, bool write)
 {
-	return run(connp, write ? "BEGIN IMMEDIATE" : "BEGIN");
+	struct sg__sq_conn *c = connp;
+	return write ? sg__sq_write_begin(c) : sg__sq_run(&c->own, "BEGIN");
 }
 
 static sg_err sq_commit(void *connp)
 {
-	return run(connp, "COMMIT");
+	struct sg__sq_conn *c = connp;
+	if (c->writing)
+		return sg__sq_write_end(c, true);
+	sg_err err = sg__sq_run(&c->own, "COMMIT");
+	if (err)
+		rollback_handle(&c->own);
+	return err;
 }
 
 static void sq_rollback(void *connp)
 {
-	struct sq_conn *c = connp;
-	if (!sqlite3_get_autocommit(c->db))
-		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
-static bool sq_in_transaction(void *connp)
-{
-	struct sq_conn *c = connp;
-	return !sqlite3_get_autocommit(c->db);
+	struct sg__sq_conn *c = connp;
+	if (c->writing)
+		sg__sq_write_end(c, false);
+	else
+		rollback_handle(&c->own);
 }
 
 static sg_err sq_columns(void *connp, const char *table, sg_row_fn fn, void *ud)
@@ -323,74 +483,42 @@ static sg_err sq_columns(void *connp, const char *table, sg_row_fn fn, void *ud)
 	return err;
 }
 
-static const char *sq_type_name(enum sg_coltype type)
-{
-	switch (type) {
-	case SG_COL_INTEGER:
-		return "INTEGER";
-	case SG_COL_REAL:
-		return "REAL";
-	default:
-		/* Text compares and sorts case-insensitively, as on the platform's
-		 * database; indexes follow the column's collation. */
-		return "TEXT COLLATE NOCASE";
-	}
-}
-
 static const char *sq_errmsg(void *connp)
 {
-	struct sq_conn *c = connp;
-	return sqlite3_errmsg(c->db);
+	struct sg__sq_conn *c = connp;
+	return sqlite3_errmsg(c->cur->db);
 }
 
-static void sq_date_add(struct sg_sql *q, const char *alias, const char *col, long long n,
-			const char *unit)
+static int sq_queued_writers(void *db)
 {
-	char mod[64];
-	snprintf(mod, sizeof(mod), "%+lld %ss", n, unit);
-	sg_sql_raw(q, "datetime(");
-	sg_sql_qual(q, alias, col);
-	sg_sql_raw(q, ", ");
-	sg_sql_text(q, mod);
-	sg_sql_raw(q, ")");
-}
-
-static bool sq_date_part(struct sg_sql *q, const char *alias, const char *col, const char *part)
-{
-	static const struct {
-		const char *part, *fmt;
-	} parts[] = {{"dayofweek", "%w"}, {"month", "%m"}, {"year", "%Y"},
-		     {"hour", "%H"},	  {"dayofmonth", "%d"}, {"day", "%d"},
-		     {"minute", "%M"},	  {"week", "%W"},	{"quarter", "%m"}};
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		if (strcmp(part, parts[i].part) != 0)
-			continue;
-		bool quarter = !strcmp(part, "quarter");
-		sg_sql_raw(q, quarter ? "((CAST(strftime(" : "CAST(strftime(");
-		sg_sql_text(q, parts[i].fmt);
-		sg_sql_raw(q, ", ");
-		sg_sql_qual(q, alias, col);
-		sg_sql_raw(q, quarter ? ") AS INTEGER) + 2) / 3)" : ") AS INTEGER)");
-		return true;
-	}
-	return false;
+	struct sg__sq_db *d = db;
+	return atomic_load(&d->batch.queued);
 }
 
 /*
  * Without statistics SQLite guesses every equality is selective and may
  * prefer a class index to a unique number.  A sqlite_stat1 row for the
- * index says otherwise; a real ANALYZE later replaces it.
+ * index ("rows per-value-of-col-0 per-value-of-cols-0..1 ...") says
+ * otherwise; a real ANALYZE later replaces it.
  */
-static sg_err sq_index_hint(void *connp, const char *table, const char *index, const char *stat)
+static sg_err sq_index_hint(void *connp, const char *table, const char *index,
+			    const struct sg_index_stats *stats)
 {
-	struct sq_conn *c = connp;
-	sg_err err = run(c, "ANALYZE sqlite_schema");
+	struct sg__sq_conn *c = connp;
+	struct sg__sq_handle *h = c->cur;
+	char stat[(SG_INDEX_HINT_MAX + 1) * 24];
+	int at = snprintf(stat, sizeof(stat), "%lld", stats->rows);
+	for (size_t i = 0; i < stats->ncols && at > 0 && (size_t)at < sizeof(stat); i++)
+		at += snprintf(stat + at, sizeof(stat) - (size_t)at, " %lld", stats->per_value[i]);
+	if (at < 0 || (size_t)at >= sizeof(stat))
+		return SG_ERR_INTERNAL;
+	sg_err err = sg__sq_run(h, "ANALYZE sqlite_schema");
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "DELETE FROM sqlite_stat1 WHERE idx = ");
 	sg_sql_text(&q, index);
 	if (!err)
-		err = sq_exec(connp, &q, NULL, NULL, NULL);
+		err = exec_on(h, &q, NULL, NULL);
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (");
 	sg_sql_text(&q, table);
@@ -400,12 +528,12 @@ static sg_err sq_index_hint(void *connp, const char *table, const char *index, c
 	sg_sql_text(&q, stat);
 	sg_sql_raw(&q, ")");
 	if (!err)
-		err = sq_exec(connp, &q, NULL, NULL, NULL);
+		err = q.failed ? SG_ERR_NOMEM : exec_on(h, &q, NULL, NULL);
 	sg_sql_cleanup(&q);
 	/* Reload the statistics into this connection's planner. */
 	if (!err)
-		err = run(c, "ANALYZE sqlite_schema");
-	flush_cache(c);
+		err = sg__sq_run(h, "ANALYZE sqlite_schema");
+	flush_cache(h);
 	return err;
 }
 
@@ -428,7 +556,7 @@ static int keep_name(void *ud, int ncol, const char *const *names, const char *c
  * (analysis_limit) misjudge sparse columns.  The statistics come out the
  * same as a single ANALYZE's.
  */
-static sg_err analyze_each(struct sq_conn *c)
+static sg_err analyze_each(struct sg__sq_handle *c)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -438,7 +566,8 @@ static sg_err analyze_each(struct sq_conn *c)
 		       "i.type = 'index' AND i.tbl_name = t.name)");
 	struct sg_buf names;
 	sg_buf_init(&names, 4 * 1024 * 1024);
-	sg_err err = sq_exec(c, &q, keep_name, &names, NULL);
+	struct sink to = {.fn = keep_name, .ud = &names};
+	sg_err err = exec_on(c, &q, &to, NULL);
 	if (!err && sg_buf_failed(&names))
 		err = SG_ERR_NOMEM;
 	for (size_t at = 0; !err && at < names.len;) {
@@ -449,7 +578,7 @@ static sg_err analyze_each(struct sq_conn *c)
 		sg_sql_ident(&q, name);
 		if (q.failed) /* not one of our identifiers: skipped */
 			continue;
-		err = run(c, sg_buf_str(&q.text));
+		err = sg__sq_run(c, sg_buf_str(&q.text));
 	}
 	sg_buf_cleanup(&names);
 	sg_sql_cleanup(&q);
@@ -465,36 +594,33 @@ static sg_err analyze_each(struct sq_conn *c)
  */
 static sg_err sq_maintain(void *connp, bool analyze)
 {
-	struct sq_conn *c = connp;
+	struct sg__sq_conn *conn = connp;
+	struct sg__sq_handle *c = conn->cur;
 	sg_err err = analyze ? analyze_each(c) : SG_ERR_OK;
 	int log = 0, done = 0;
 	int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
 	if (!err && rc != SQLITE_OK && rc != SQLITE_BUSY)
-		err = map_rc(rc) ? map_rc(rc) : SG_ERR_STORE;
+		err = sg__sq_map_rc(rc) ? sg__sq_map_rc(rc) : SG_ERR_STORE;
 	return err;
 }
 
-const struct sg_dialect sg_dialect_sqlite = {
-	.name = "sqlite",
-	.type_name = sq_type_name,
-	.date_add = sq_date_add,
-	.date_part = sq_date_part,
-};
-
-const struct sg_store_ops sg_store_sqlite = {
-	.name = "sqlite",
+const struct sg_store_ops sg__store_sqlite = {
+	.scheme = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
+	.exists = sq_exists,
+	.drop = sq_drop,
 	.conn_open = sq_conn_open,
 	.conn_close = sq_conn_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
-	.in_transaction = sq_in_transaction,
 	.exec = sq_exec,
+	.exec_bytes = sq_exec_bytes,
 	.columns = sq_columns,
 	.errmsg = sq_errmsg,
-	.dialect = &sg_dialect_sqlite,
 	.index_hint = sq_index_hint,
 	.maintain = sq_maintain,
+	.queued_writers = sq_queued_writers,
+	.dialect = &sg_dialect_sqlite,
 };

@@ -3,13 +3,15 @@
  *
  * Everything above this layer speaks SQL through sg_sql: statement text with
  * '?' placeholders, built with quoted identifiers and bound parameters only
- * (never a value spliced into the text).  A backend is a table of function
- * pointers (curl's vtls pattern); SQLite is the default, and a PostgreSQL
- * backend rewrites the placeholders and plugs in beside it without any
- * caller changing.
+ * (never a value spliced into the text).  The store is opened by a URL
+ * whose scheme picks a backend (backend.h: curl's vtls pattern): sqlite:PATH,
+ * or a bare data directory for SQLite's DIR/instance.db; a PostgreSQL
+ * backend plugs in beside it without any caller changing.  What differs in
+ * SQL text between engines is asked of the dialect (dialect.h).
  *
  * Connections are per thread: sg_store_conn() hands each thread its own,
- * opened on first use and closed with the store.
+ * opened on first use and closed with the store.  Transactions nest; writers
+ * are serialised, and each write is acknowledged only once durable.
  */
 #ifndef SG_STORE_STORE_H
 #define SG_STORE_STORE_H
@@ -26,50 +28,48 @@
  * (NULL for SQL NULL), all borrowed for the call.  Return non-zero to stop.
  */
 typedef int (*sg_row_fn)(void *ud, int ncol, const char *const *names, const char *const *vals);
+/* The same with each value as bytes and its length in bytes: a BLOB's bytes,
+ * NUL bytes included, or a text value's (no terminator is promised for
+ * either).  NULL (length 0) for SQL NULL; an empty value is not NULL. */
+typedef int (*sg_row_bytes_fn)(void *ud, int ncol, const char *const *names,
+			       const void *const *vals, const size_t *lens);
 
-struct sg_store_ops {
-	const char *name;
-	sg_err (*open)(const char *target, bool create, void **db);
-	void (*close)(void *db);
-	sg_err (*conn_open)(void *db, void **conn);
-	void (*conn_close)(void *conn);
-	sg_err (*begin)(void *conn, bool write);
-	sg_err (*commit)(void *conn);
-	void (*rollback)(void *conn);
-	/* True while conn has a transaction open (the backend may end one on
-	 * its own after an I/O error or a full disk).  May be NULL: a backend
-	 * that never does. */
-	bool (*in_transaction)(void *conn);
-	/* Runs q; rows go to fn (may be NULL); *changes gets rows changed. */
-	sg_err (*exec)(void *conn, const struct sg_sql *q, sg_row_fn fn, void *ud,
-		       long long *changes);
-	/* Lists the physical columns of a table to fn, one row per column
-	 * with a single value: the column name. */
-	sg_err (*columns)(void *conn, const char *table, sg_row_fn fn, void *ud);
-	/* A description of the last error on conn, for logs. */
-	const char *(*errmsg)(void *conn);
-	const struct sg_dialect *dialect;
-	/* Planner hint: stat is sqlite_stat1's "rows per-prefix-rows..." for
-	 * index, for indexes whose leading columns are not selective (a class,
-	 * a flag), so the planner prefers selective ones.  May do nothing. */
-	sg_err (*index_hint)(void *conn, const char *table, const char *index, const char *stat);
-	/* Upkeep run from a background thread: move committed pages out of the
-	 * log (so no request pays for it), and refresh planner statistics when
-	 * analyze is set.  May do nothing. */
-	sg_err (*maintain)(void *conn, bool analyze);
+/* The most leading columns an index hint describes. */
+#define SG_INDEX_HINT_MAX 8
+
+/*
+ * What the planner should assume of an index until real statistics exist:
+ * the table's rows, and for each leading column k (k < ncols) the rows that
+ * share one value of columns 0..k (rows / distinct values).  Used for indexes
+ * whose leading columns are not selective (a class, a flag).
+ */
+struct sg_index_stats {
+	long long rows;
+	long long per_value[SG_INDEX_HINT_MAX];
+	size_t ncols;
 };
 
 typedef struct sg_store sg_store;
 typedef struct sg_conn sg_conn;
 
-extern const struct sg_store_ops sg_store_sqlite;
-
 /*
- * Opens the store at target: a directory (SQLite file instance.db inside).
- * create makes the database when missing.  *out is freed by sg_store_close.
+ * Opens the store named by url:
+ *   sqlite:PATH (also sqlite://PATH)  the SQLite database file PATH;
+ *   DIR (no scheme)                   SQLite's DIR/instance.db (--data DIR);
+ *   postgresql://... (postgres://)    refused: no such backend in this build.
+ * create makes the database (and a missing DIR or PATH's directory) when
+ * missing.  An unusable URL is logged and refused with SG_ERR_STORE.
+ * *out is freed by sg_store_close (or sg_store_drop).
  */
-sg_err sg_store_open(const char *target, bool create, sg_store **out);
+sg_err sg_store_open(const char *url, bool create, sg_store **out);
 void sg_store_close(sg_store *s);
+/* *out: whether url names a database that exists. */
+sg_err sg_store_exists(const char *url, bool *out);
+/* Closes s and deletes its database (an instance whose creation failed).
+ * s is freed whatever the result. */
+sg_err sg_store_drop(sg_store *s);
+/* The SQL dialect of s's backend.  Borrowed, static. */
+const struct sg_dialect *sg_store_dialect(const sg_store *s);
 
 /* This thread's connection to s, opened on first use.  NULL on failure.
  * Borrowed: the store closes it. */
@@ -78,14 +78,33 @@ sg_conn *sg_store_conn(sg_store *s);
  * while some wait leaves the batch open for them). */
 int sg_store_queued_writers(sg_store *s);
 
+/*
+ * Transactions nest: only the outermost begin/commit reaches the backend,
+ * and a rollback inside makes the outermost commit roll back (SG_ERR_STORE).
+ * A write transaction (write set) waits for the other writers.  A commit
+ * that fails has rolled back.  A statement that fails changes nothing and
+ * leaves the transaction usable.
+ */
 sg_err sg_conn_begin(sg_conn *c, bool write);
 sg_err sg_conn_commit(sg_conn *c);
 void sg_conn_rollback(sg_conn *c);
+/* Runs q; rows go to fn (may be NULL); *changes (may be NULL) gets the rows
+ * changed.  A constraint violated is SG_ERR_INVALID_INSERT; a q that failed
+ * while being built, SG_ERR_INTERNAL. */
 sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
 		    long long *changes);
+/* Runs q; rows go to fn with each value's length (reads BLOB columns). */
+sg_err sg_conn_exec_bytes(sg_conn *c, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud);
 sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud);
+/* The dialect's DDL type name for type.  Static. */
 const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type);
-sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index, const char *stat);
+/* Tells the planner what to assume of index on table (stats: see
+ * sg_index_stats) until real statistics replace it.  Inside a write. */
+sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index,
+			  const struct sg_index_stats *stats);
+/* Upkeep run from a background thread: move committed pages out of the
+ * log (so no request pays for it), and refresh planner statistics when
+ * analyze is set. */
 sg_err sg_conn_maintain(sg_conn *c, bool analyze);
 /* True inside begin()..commit()/rollback(). */
 bool sg_conn_in_transaction(const sg_conn *c);
@@ -94,7 +113,12 @@ const struct sg_dialect *sg_conn_dialect(sg_conn *c);
 /* Runs a statement with no parameters (DDL, pragmas). */
 sg_err sg_conn_exec_raw(sg_conn *c, const char *sql);
 /* Runs q and copies the first column of the first row into a new string
- * (*out NULL when there is no row or the value is NULL); caller frees. */
+ * (*out NULL when there is no row or the value is NULL); caller frees.
+ * SG_ERR_NOMEM when the copy cannot be made. */
 sg_err sg_conn_query_string(sg_conn *c, const struct sg_sql *q, char **out);
+/* The same for bytes: *out gets a copy of the first column of the first row
+ * (NUL-terminated past *len as well), *len its length; *out NULL when there
+ * is no row or the value is NULL.  Caller frees *out. */
+sg_err sg_conn_query_blob(sg_conn *c, const struct sg_sql *q, void **out, size_t *len);
 
 #endif

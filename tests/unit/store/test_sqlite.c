@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fixture.h"
 
@@ -219,6 +220,81 @@ static void maintenance_gathers_statistics(void **state)
 	assert_string_equal(each, full);
 }
 
+/* A neutral index hint becomes sqlite_stat1's "rows per-value..." row. */
+static void index_hint_writes_stat1(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(sg_conn_exec_raw(f->c, "CREATE INDEX \"ix_t_n\" ON \"t\" (\"n\", \"name\")"),
+			 SG_ERR_OK);
+	const struct sg_index_stats stats = {1000000, {200000, 1}, 2};
+	assert_int_equal(sg_conn_begin(f->c, true), SG_ERR_OK);
+	assert_int_equal(sg_conn_index_hint(f->c, "t", "ix_t_n", &stats), SG_ERR_OK);
+	assert_int_equal(sg_conn_commit(f->c), SG_ERR_OK);
+	char out[4096];
+	stats_of(f->c, out);
+	assert_string_equal(out, "t | ix_t_n | 1000000 200000 1\n");
+	const struct sg_index_stats too_wide = {1, {1}, SG_INDEX_HINT_MAX + 1};
+	assert_int_equal(sg_conn_index_hint(f->c, "t", "ix_t_n", &too_wide), SG_ERR_INTERNAL);
+}
+
+/* Which database a URL names: a bare directory is DIR/instance.db as
+ * before; sqlite:PATH a file; postgresql:// is refused in this build. */
+static void urls_name_databases(void **state)
+{
+	(void)state;
+	char dir[64], path[160];
+	snprintf(dir, sizeof(dir), "/tmp/sg-url-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	sg_store *s = NULL;
+	bool exists = true;
+
+	/* a bare directory, made when missing */
+	snprintf(path, sizeof(path), "%s/data", dir);
+	assert_int_equal(sg_store_exists(path, &exists), SG_ERR_OK);
+	assert_false(exists);
+	assert_int_equal(sg_store_open(path, false, &s), SG_ERR_STORE);
+	assert_int_equal(sg_store_open(path, true, &s), SG_ERR_OK);
+	assert_int_equal(sg_conn_exec_raw(sg_store_conn(s), "CREATE TABLE \"a\" (\"x\")"),
+			 SG_ERR_OK);
+	sg_store_close(s);
+	snprintf(path, sizeof(path), "%s/data/instance.db", dir);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* the same file by its sqlite: URL */
+	char url[200];
+	snprintf(url, sizeof(url), "sqlite:%s", path);
+	assert_int_equal(sg_store_exists(url, &exists), SG_ERR_OK);
+	assert_true(exists);
+	assert_int_equal(sg_store_open(url, false, &s), SG_ERR_OK);
+	assert_int_equal(sg_conn_exec_raw(sg_store_conn(s), "SELECT * FROM \"a\""), SG_ERR_OK);
+	sg_store_close(s);
+	snprintf(url, sizeof(url), "sqlite://%s", path);
+	assert_int_equal(sg_store_open(url, false, &s), SG_ERR_OK);
+	/* dropped: the file and its WAL files are gone */
+	assert_int_equal(sg_store_drop(s), SG_ERR_OK);
+	assert_int_not_equal(access(path, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/data/instance.db-wal", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+
+	/* a directory whose name has a colon is still a directory */
+	snprintf(path, sizeof(path), "%s/x:y", dir);
+	assert_int_equal(sg_store_open(path, true, &s), SG_ERR_OK);
+	sg_store_close(s);
+
+	/* refused */
+	assert_int_equal(sg_store_open("postgresql://localhost/snowglobe", true, &s), SG_ERR_STORE);
+	assert_int_equal(sg_store_open("postgres://localhost/snowglobe", true, &s), SG_ERR_STORE);
+	assert_int_equal(sg_store_exists("postgresql://localhost/x", &exists), SG_ERR_STORE);
+	assert_int_equal(sg_store_open("mysql://localhost/snowglobe", true, &s), SG_ERR_STORE);
+	assert_int_equal(sg_store_open("sqlite:", true, &s), SG_ERR_STORE);
+	assert_int_equal(sg_store_open("sqlite://", true, &s), SG_ERR_STORE);
+	assert_int_equal(sg_store_open("", true, &s), SG_ERR_STORE);
+
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +305,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(maintenance_gathers_statistics, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(index_hint_writes_stat1, setup, store_fx_teardown),
+		cmocka_unit_test(urls_name_databases),
 	};
 	return cmocka_run_group_tests_name("store.sqlite", tests, NULL, NULL);
 }

@@ -1,0 +1,76 @@
+/*
+ * backend.h - what a storage backend implements (for backends only; callers
+ * use store.h).
+ *
+ * A backend is a table of function pointers found by its URL scheme (curl's
+ * vtls pattern): store.c keeps the registry, the per-thread connections and
+ * the nesting of transactions, and calls a backend for everything that
+ * touches the engine: connections, transactions (including how concurrent
+ * writers are serialised and batched), statements, blobs, planner hints and
+ * upkeep.  What differs in SQL text is the backend's dialect (dialect.h).
+ *
+ * A backend's connection is used by one thread at a time.  Statement text
+ * comes in sg_sql's portable form (sql.h).
+ */
+#ifndef SG_STORE_BACKEND_H
+#define SG_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct sg_store_ops {
+	/* The URL scheme that selects it: "sqlite" for sqlite:PATH. */
+	const char *scheme;
+	/*
+	 * Opens the database named by where: what follows "scheme:" in the URL
+	 * or, when dir is set, a data directory holding the database under the
+	 * backend's own name (the default backend only: --data DIR).  create
+	 * makes it when missing.  Nothing is connected yet.  *db is freed by
+	 * close or drop.
+	 */
+	sg_err (*open)(const char *where, bool dir, bool create, void **db);
+	void (*close)(void *db);
+	/* *out: whether the database named as for open exists. */
+	sg_err (*exists)(const char *where, bool dir, bool *out);
+	/* Deletes db's database (every connection to it is closed), then
+	 * frees db as close does.  May be NULL: the backend cannot. */
+	sg_err (*drop)(void *db);
+	/* A connection for one thread; *conn is freed by conn_close. */
+	sg_err (*conn_open)(void *db, void **conn);
+	void (*conn_close)(void *conn);
+	/*
+	 * The outermost transaction of conn (store.c counts nesting).  begin
+	 * with write set may wait for other writers; the backend may commit
+	 * several writers' transactions together, but commit returns success
+	 * only once this one's changes are durable, and a transaction rolled
+	 * back or failed never takes another's changes with it.  commit rolls
+	 * back what it could not commit; rollback keeps nothing.
+	 */
+	sg_err (*begin)(void *conn, bool write);
+	sg_err (*commit)(void *conn);
+	void (*rollback)(void *conn);
+	/* Runs q; rows go to fn (may be NULL); *changes (may be NULL) gets the
+	 * rows changed.  A failed statement changes nothing, and the
+	 * transaction it ran in goes on. */
+	sg_err (*exec)(void *conn, const struct sg_sql *q, sg_row_fn fn, void *ud,
+		       long long *changes);
+	/* Runs q; rows go to fn with each value's length (BLOBs as bytes). */
+	sg_err (*exec_bytes)(void *conn, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud);
+	/* Lists the physical columns of a table to fn, one row per column
+	 * with a single value: the column name. */
+	sg_err (*columns)(void *conn, const char *table, sg_row_fn fn, void *ud);
+	/* A description of the last error on conn, for logs.  Borrowed. */
+	const char *(*errmsg)(void *conn);
+	/* Planner hint for index on table (see sg_conn_index_hint).  May be
+	 * NULL or do nothing. */
+	sg_err (*index_hint)(void *conn, const char *table, const char *index,
+			     const struct sg_index_stats *stats);
+	/* Upkeep from a background thread (see sg_conn_maintain).  May be NULL. */
+	sg_err (*maintain)(void *conn, bool analyze);
+	/* Threads of this process waiting to write.  May be NULL (0). */
+	int (*queued_writers)(void *db);
+	const struct sg_dialect *dialect;
+};
+
+extern const struct sg_store_ops sg__store_sqlite;
+
+#endif
