@@ -98,7 +98,8 @@ blackbox: $(PROGS)
 	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) -m pytest -q -p no:cacheprovider tests/blackbox
 
 # Every tests/fuzz/fuzz_NAME.c under libFuzzer, FUZZ_TIME seconds each, from its seed corpus
-# tests/fuzz/corpus/NAME (when there is one); what it learns is kept in build/fuzz-corpus/NAME.
+# tests/fuzz/corpus/NAME (when there is one); what it learns is kept in build/fuzz-corpus/NAME,
+# an input that fails in build/fuzz-NAME-crash-*.
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz-clang/fuzz/%)
 
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
@@ -112,7 +113,7 @@ fuzz:
 		mkdir -p build/fuzz-corpus/$$name; \
 		seeds=tests/fuzz/corpus/$$name; [ -d $$seeds ] || seeds=; \
 		$$bin -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -max_len=4096 \
-			build/fuzz-corpus/$$name $$seeds > $$log 2>&1 \
+			-artifact_prefix=build/fuzz-$$name- build/fuzz-corpus/$$name $$seeds > $$log 2>&1 \
 			|| { tail -n 60 $$log; echo "fuzz: fuzz_$$name FAILED"; exit 1; }; \
 		grep -E "^Done [0-9]+ runs" $$log | sed "s/^/fuzz: /; s/\$$/ (fuzz_$$name)/"; \
 	done
