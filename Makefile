@@ -29,7 +29,7 @@ CFLAGS_tsan    := -O1 -g -fsanitize=thread
 LDFLAGS_tsan   := -fsanitize=thread
 CFLAGS_fuzz    := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 LDFLAGS_fuzz   := -fsanitize=address,undefined
-FUZZ_TIME      ?= 30
+FUZZ_TIME      ?= 10
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -46,6 +46,7 @@ PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl
 
 UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 .PHONY: all deps run test unit alloc blackbox check-clang fuzz stress bench format clean
 all: $(PROGS)
@@ -72,7 +73,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 PROG_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/nowd/*.c src/nowctl/*.c))
-.SECONDARY: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_OBJ) $(BUILD)/tests/alloc/alloc_fail.o
+.SECONDARY: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_OBJ) $(FUZZ_SRC:%.c=$(BUILD)/%.o) \
+            $(BUILD)/tests/alloc/alloc_fail.o
 
 # ---- run -----------------------------------------------------------------
 run: deps
@@ -108,18 +110,26 @@ $(BUILD)/tests/alloc_fail: $(BUILD)/tests/alloc/alloc_fail.o $(LIB)
 alloc: $(BUILD)/tests/alloc_fail
 	@$(BUILD)/tests/alloc_fail
 
-# The query parser under libFuzzer, bounded in time, from the seed corpus.
-$(BUILD)/fuzz/fuzz_query: $(BUILD)/tests/fuzz/fuzz_query.o $(LIB)
+# Every tests/fuzz/fuzz_NAME.c under libFuzzer, FUZZ_TIME seconds each, from its seed corpus
+# tests/fuzz/corpus/NAME (when there is one); what it learns is kept in build/fuzz-corpus/NAME,
+# an input that fails in build/fuzz-NAME-crash-*.
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz-clang/fuzz/%)
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
 
 fuzz:
-	@$(MAKE) --no-print-directory MODE=fuzz CC=clang build/fuzz-clang/fuzz/fuzz_query
-	@mkdir -p build/fuzz-corpus
-	@build/fuzz-clang/fuzz/fuzz_query -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 \
-		-max_len=4096 build/fuzz-corpus tests/fuzz/corpus/query > build/fuzz.log 2>&1 \
-		|| (tail -n 60 build/fuzz.log; echo "fuzz: FAILED"; exit 1)
-	@grep -E "^Done [0-9]+ runs" build/fuzz.log | sed 's/^/fuzz: /'
+	@$(MAKE) --no-print-directory MODE=fuzz CC=clang $(FUZZ_BIN)
+	@for bin in $(FUZZ_BIN); do \
+		name=$${bin##*/fuzz_}; log=build/fuzz-$$name.log; \
+		mkdir -p build/fuzz-corpus/$$name; \
+		seeds=tests/fuzz/corpus/$$name; [ -d $$seeds ] || seeds=; \
+		$$bin -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -max_len=4096 \
+			-artifact_prefix=build/fuzz-$$name- build/fuzz-corpus/$$name $$seeds > $$log 2>&1 \
+			|| { tail -n 60 $$log; echo "fuzz: fuzz_$$name FAILED"; exit 1; }; \
+		grep -E "^Done [0-9]+ runs" $$log | sed "s/^/fuzz: /; s/\$$/ (fuzz_$$name)/"; \
+	done
 
 # nowd beside nginx, json-server and a raw SQLite loop (bench/run.py); never part of make test.
 bench: deps
@@ -142,5 +152,5 @@ format:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(PROG_OBJ:.o=.d) $(BUILD)/tests/fuzz/fuzz_query.d \
+-include $(LIB_OBJ:.o=.d) $(UNIT_SRC:%.c=$(BUILD)/%.d) $(PROG_OBJ:.o=.d) $(FUZZ_SRC:%.c=$(BUILD)/%.d) \
             $(BUILD)/tests/alloc/alloc_fail.d
