@@ -21,10 +21,12 @@ static void denied(struct sg_resp *resp)
 	sg_buf_puts(&resp->body, sg_oauth_denied_body());
 }
 
-sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-			       const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+			       const struct sg_req *req, const struct sg_route_params *params,
+			       struct sg_resp *resp)
 {
 	(void)ctx;
+	(void)as;
 	(void)params;
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
@@ -38,7 +40,7 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const str
 	for (size_t i = 0; i < req->nargs && n < MAX_FIELDS; i++)
 		fields[n++] = req->args[i];
 	struct sg_token_grant g;
-	sg_err err = sg_oauth_grant(api->model, fields, n, sg_req_header(req, "Authorization"),
+	sg_err err = sg_oauth_grant(api->auth, fields, n, sg_req_header(req, "Authorization"),
 				    in_query, &g);
 	free(copy);
 	if (err) {
@@ -60,10 +62,12 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const str
 	return SG_ERR_OK;
 }
 
-sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-				const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+				const struct sg_req *req, const struct sg_route_params *params,
+				struct sg_resp *resp)
 {
 	(void)ctx;
+	(void)as;
 	(void)params;
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
@@ -75,7 +79,7 @@ sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, const st
 			if (!strcmp(fields[i].name, "token"))
 				token = fields[i].value;
 	}
-	sg_err err = sg_oauth_revoke(api->model, token);
+	sg_err err = sg_oauth_revoke(api->auth, token);
 	free(copy);
 	if (err)
 		return err;

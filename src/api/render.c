@@ -186,6 +186,15 @@ static void key(struct sg_buf *b, const char *name, bool *first)
 	sg_buf_putc(b, ':');
 }
 
+/* *readable: whether element of t may be read on rec (o->auth's read
+ * access).  False when that could not be known. */
+static bool field_readable(const struct sg_render_opts *o, const struct sg_table *t,
+			   const char *element, json_t *rec, bool *readable)
+{
+	*readable = true;
+	return !o->auth || !sg_acl_field(o->auth, t, element, SG_ACL_READ, rec, readable);
+}
+
 /* Field i of t (no dot-walk): the common case, kept cheap.  plan is the
  * user's read plan for t (NULL: everything readable). */
 static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table *cls,
@@ -200,9 +209,10 @@ static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table
 		return true;
 	if (plan && plan[i] < 0) {
 		json_t *rec = row_record(r);
-		if (!rec)
+		bool readable;
+		if (!rec || !field_readable(o, r->t, f->element, rec, &readable))
 			return false;
-		if (!sg_acl_field(ctx, r->t, f->element, SG_ACL_READ, rec))
+		if (!readable)
 			return true;
 	}
 	key(b, f->element, first);
@@ -224,12 +234,15 @@ static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
 		return true; /* unknown names are ignored */
 	if (!f)
 		return false; /* a record on the path could not be read */
-	bool ok = true;
+	bool ok = true, readable = !sg_field_is_secret(f);
 	char head[128];
 	const char *dot = strchr(name, '.');
 	snprintf(head, sizeof(head), "%.*s", (int)(dot - name), name);
-	if (!sg_field_is_secret(f) && sg_acl_field(ctx, r->t, head, SG_ACL_READ, rec) &&
-	    sg_acl_field(ctx, f->table, f->element, SG_ACL_READ, NULL)) {
+	if (readable)
+		ok = field_readable(o, r->t, head, rec, &readable);
+	if (ok && readable)
+		ok = field_readable(o, f->table, f->element, NULL, &readable);
+	if (ok && readable) {
 		key(b, name, first);
 		ok = write_value(ctx, cls, f, rec_id, raw ? raw : "", o, b);
 	}
@@ -288,7 +301,9 @@ static bool render(struct sg_ctx *ctx, struct row *r, const struct sg_render_opt
 		cls_pos >= 0 ? sg_dict_table(ctx->dict, row_value(r, cls_pos)) : NULL;
 	const struct sg_table *cls = rc ? rc : t;
 	const char *id = id_pos >= 0 ? row_value(r, id_pos) : "";
-	const signed char *plan = sg_acl_read_plan(ctx, t);
+	const signed char *plan = NULL;
+	if (o->auth && sg_acl_read_plan(o->auth, t, &plan))
+		return false;
 	bool ok = true, first = true;
 	sg_buf_putc(b, '{');
 	if (o->fields && *o->fields) {

@@ -17,7 +17,10 @@
 
 enum sg_dv { SG_DV_FALSE, SG_DV_TRUE, SG_DV_ALL };
 
+struct sg_auth_session;
+
 struct sg_render_opts {
+	struct sg_auth_session *auth; /* whose read access hides fields (NULL: none) */
 	enum sg_dv dv;
 	bool exclude_link;
 	const char *fields; /* sysparm_fields, or NULL for every field */
@@ -28,7 +31,8 @@ struct sg_render_opts {
 enum sg_dv sg_render_parse_dv(const char *s);
 
 /* Writes raw record rec of table t as the Table API returns it, straight
- * into b (no intermediate tree).  False on allocation failure. */
+ * into b (no intermediate tree).  False on allocation failure, or when
+ * o->auth could not decide a field (its error is in the session). */
 bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
 		     const struct sg_render_opts *o, struct sg_buf *b);
 

@@ -101,12 +101,14 @@ void sg_api_dispatch(struct sg_api *api, const struct sg_route *route,
 		     struct sg_resp *resp)
 {
 	struct sg_ctx ctx;
+	struct sg_auth_session as;
 	sg_err err = sg_ctx_begin(&ctx, api->model, req->user);
 	if (!err) {
-		ctx.elevate = sg_req_header(req, "X-Snowglobe-Elevate");
-		err = route->handler(api, &ctx, req, params, resp);
+		sg_auth_session_init(&as, api->auth, &ctx, sg_req_header(req, "X-Snowglobe-Elevate"));
+		err = route->handler(api, &ctx, &as, req, params, resp);
 		if (err)
 			sg_resp_error(resp, err, ctx.err_arg, ctx.err_arg2);
+		sg_auth_session_cleanup(&as);
 		sg_ctx_end(&ctx);
 	} else {
 		sg_resp_error(resp, err, NULL, NULL);

@@ -85,14 +85,15 @@ static json_t *stats_object(json_t *row)
 	return stats;
 }
 
-sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-		    const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+		    const struct sg_req *req, const struct sg_route_params *params,
+		    struct sg_resp *resp)
 {
 	(void)api;
 	const struct sg_table *t;
 	struct sg_query q;
 	sg_query_init(&q);
-	sg_err err = sg_api_read_query(ctx, req, params->table, &t, &q);
+	sg_err err = sg_api_read_query(ctx, as, req, params->table, &t, &q);
 	if (err) {
 		sg_query_cleanup(&q);
 		return err;

@@ -20,8 +20,10 @@
 #define DEFAULT_LIMIT 10000
 #define LINK_MAX (32 * 1024)
 
-static void render_opts(const struct sg_req *req, struct sg_render_opts *o)
+static void render_opts(struct sg_auth_session *as, const struct sg_req *req,
+			struct sg_render_opts *o)
 {
+	o->auth = as;
 	o->dv = sg_render_parse_dv(sg_req_arg(req, "sysparm_display_value"));
 	o->exclude_link = sg_str_bool(sg_req_arg(req, "sysparm_exclude_reference_link"), false);
 	o->fields = sg_req_arg(req, "sysparm_fields");
@@ -98,8 +100,8 @@ static bool is_sysparm(const char *name)
 	return !strncmp(name, "sysparm_", 8) || !strcmp(name, "api_version");
 }
 
-sg_err sg_api_read_query(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
-			 const struct sg_table **out, struct sg_query *q)
+sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_req *req,
+			 const char *table, const struct sg_table **out, struct sg_query *q)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	*out = t;
@@ -108,7 +110,11 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, const struct sg_req *req, const cha
 		return SG_ERR_INVALID_TABLE;
 	}
 	/* Role-only table check before the query runs [5.3]. */
-	if (!sg_acl_table_may(ctx, t, SG_ACL_READ)) {
+	bool ok;
+	sg_err err = sg_acl_table_may(as, t, SG_ACL_READ, &ok);
+	if (err)
+		return err;
+	if (!ok) {
 		sg_ctx_set_err(ctx, "%s", t->name);
 		return SG_ERR_ACL_READ_TABLE;
 	}
@@ -119,9 +125,10 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, const struct sg_req *req, const cha
 		if (!is_sysparm(req->args[i].name) &&
 		    !sg_query_add_eq(q, req->args[i].name, req->args[i].value))
 			return SG_ERR_NOMEM;
-	if (!sg_acl_query_fields(ctx, t, q))
-		return SG_ERR_ACL_QUERY_FIELD;
-	return SG_ERR_OK;
+	err = sg_acl_query_fields(as, t, q, &ok);
+	if (!err && !ok)
+		err = SG_ERR_ACL_QUERY_FIELD;
+	return err;
 }
 
 /*
@@ -130,11 +137,14 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, const struct sg_req *req, const cha
  * conditions) the page goes through sg_acl_filter_rows as JSON records,
  * returned in *slow, which then replaces rs.
  */
-static sg_err readable_rows(struct sg_ctx *ctx, const struct sg_table *t, struct sg_rows *rs,
-			    json_t **slow)
+static sg_err readable_rows(struct sg_auth_session *as, const struct sg_table *t,
+			    struct sg_rows *rs, json_t **slow)
 {
 	*slow = NULL;
-	int decision = sg_acl_read_uniform(ctx, t);
+	int decision;
+	sg_err err = sg_acl_read_uniform(as, t, &decision);
+	if (err)
+		return err;
 	if (decision == 0) {
 		for (size_t i = 0; i < rs->n; i++)
 			free(rs->vals[i]);
@@ -145,7 +155,7 @@ static sg_err readable_rows(struct sg_ctx *ctx, const struct sg_table *t, struct
 	json_t *rows = sg_rows_records(rs);
 	if (!rows)
 		return SG_ERR_NOMEM;
-	sg_err err = sg_acl_filter_rows(ctx, t, rows);
+	err = sg_acl_filter_rows(as, t, rows);
 	if (err) {
 		json_decref(rows);
 		return err;
@@ -177,14 +187,15 @@ static sg_err prefetch_journals(struct sg_ctx *ctx, const struct sg_table *t,
 	return err;
 }
 
-sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-		     const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+		     const struct sg_req *req, const struct sg_route_params *params,
+		     struct sg_resp *resp)
 {
 	(void)api;
 	const struct sg_table *t;
 	struct sg_query q;
 	sg_query_init(&q);
-	sg_err err = sg_api_read_query(ctx, req, params->table, &t, &q);
+	sg_err err = sg_api_read_query(ctx, as, req, params->table, &t, &q);
 	if (err) {
 		sg_query_cleanup(&q);
 		return err;
@@ -204,7 +215,7 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 	/* Rows the user may not read are dropped from the page; the limit and
 	 * X-Total-Count were applied before, as on the platform. */
 	if (!err)
-		err = readable_rows(ctx, t, &rs, &slow);
+		err = readable_rows(as, t, &rs, &slow);
 	size_t n = slow ? json_array_size(slow) : rs.n;
 	if (!err && n == 0 && params->version == 1) {
 		err = SG_ERR_NO_RECORDS;
@@ -213,7 +224,7 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 	if (err)
 		goto out;
 	struct sg_render_opts ro;
-	render_opts(req, &ro);
+	render_opts(as, req, &ro);
 	if (ro.dv != SG_DV_FALSE)
 		err = prefetch_journals(ctx, t, &rs, slow);
 	if (err)
@@ -228,7 +239,7 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req
 		bool ok = slow ? sg_render_write(ctx, t, json_array_get(slow, i), &ro, body)
 			       : sg_render_write_values(ctx, t, rs.vals[i], &ro, body);
 		if (!ok) {
-			err = SG_ERR_NOMEM;
+			err = sg_auth_session_error(as) ? sg_auth_session_error(as) : SG_ERR_NOMEM;
 			break;
 		}
 	}
@@ -255,8 +266,9 @@ out:
 
 /* Reads id back and renders it as the response: status and body.  A read
  * (status 200 of GET) is refused as missing when ACLs hide the record. */
-static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
-			     const char *sys_id, int status, bool check_read, struct sg_resp *resp)
+static sg_err respond_record(struct sg_ctx *ctx, struct sg_auth_session *as,
+			     const struct sg_req *req, const char *table, const char *sys_id,
+			     int status, bool check_read, struct sg_resp *resp)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	if (!t) {
@@ -268,11 +280,15 @@ static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const
 	if (err)
 		return err;
 	if (check_read) {
-		int decision = sg_acl_read_uniform(ctx, t);
-		json_t *rec = decision < 0 ? sg_rec_from_values(rs.t, rs.vals[0]) : NULL;
-		if (decision < 0 && !rec)
+		int decision;
+		bool readable = true;
+		json_t *rec = NULL;
+		err = sg_acl_read_uniform(as, t, &decision);
+		if (!err && decision < 0 && !(rec = sg_rec_from_values(rs.t, rs.vals[0])))
 			err = SG_ERR_NOMEM;
-		else if (decision == 0 || (decision < 0 && !sg_acl_record(ctx, t, SG_ACL_READ, rec)))
+		if (!err && decision < 0)
+			err = sg_acl_record(as, t, SG_ACL_READ, rec, &readable);
+		if (!err && (decision == 0 || !readable))
 			err = SG_ERR_NO_RECORD;
 		json_decref(rec);
 	}
@@ -284,13 +300,13 @@ static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const
 	}
 	if (!err) {
 		struct sg_render_opts ro;
-		render_opts(req, &ro);
+		render_opts(as, req, &ro);
 		sg_buf_reset(&resp->body);
 		sg_buf_puts(&resp->body, "{\"result\":");
 		bool ok = sg_render_write_values(ctx, rs.t, rs.vals[0], &ro, &resp->body);
 		sg_buf_putc(&resp->body, '}');
 		if (!ok || sg_buf_failed(&resp->body))
-			err = SG_ERR_NOMEM;
+			err = sg_auth_session_error(as) ? sg_auth_session_error(as) : SG_ERR_NOMEM;
 	}
 	sg_rows_cleanup(&rs);
 	if (!err)
@@ -298,27 +314,31 @@ static sg_err respond_record(struct sg_ctx *ctx, const struct sg_req *req, const
 	return err;
 }
 
-sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-		    const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+		    const struct sg_req *req, const struct sg_route_params *params,
+		    struct sg_resp *resp)
 {
 	(void)api;
-	return respond_record(ctx, req, params->table, params->sys_id, 200, true, resp);
+	return respond_record(ctx, as, req, params->table, params->sys_id, 200, true, resp);
 }
 
 /* The record id of t as the user may see it: NO_RECORD when missing or
  * hidden by ACLs.  New reference in *out. */
-static sg_err visible_record(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
-			     json_t **out)
+static sg_err visible_record(struct sg_ctx *ctx, struct sg_auth_session *as,
+			     const struct sg_table *t, const char *sys_id, json_t **out)
 {
 	sg_err err = sg_rec_get(ctx, t->name, sys_id, out);
 	if (err)
 		return err;
-	if (!sg_acl_record(ctx, t, SG_ACL_READ, *out)) {
+	bool readable;
+	err = sg_acl_record(as, t, SG_ACL_READ, *out, &readable);
+	if (!err && !readable)
+		err = SG_ERR_NO_RECORD;
+	if (err) {
 		json_decref(*out);
 		*out = NULL;
-		return SG_ERR_NO_RECORD;
 	}
-	return SG_ERR_OK;
+	return err;
 }
 
 /* The body of a write: a JSON object (the first element of an array). */
@@ -346,8 +366,9 @@ static sg_err read_body(const struct sg_req *req, json_t **out)
 
 /* The common start of a write: the table exists, the body is one object,
  * and the sysparm write options are read. */
-static sg_err prepare_write(struct sg_ctx *ctx, const struct sg_req *req, const char *table,
-			    json_t **body, struct sg_write_opts *wo)
+static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
+			    const struct sg_req *req, const char *table, json_t **body,
+			    struct sg_write_opts *wo)
 {
 	if (!sg_dict_table(ctx->dict, table)) {
 		sg_ctx_set_err(ctx, "%s", table);
@@ -360,30 +381,36 @@ static sg_err prepare_write(struct sg_ctx *ctx, const struct sg_req *req, const 
 	/* sys_* fields (a chosen sys_id, created/updated stamps) are writable by
 	 * anyone who may write the record, unless the hardening property keeps
 	 * them to admins; then the others' values are ignored [2.2]. */
-	wo->allow_sys_fields =
-		!sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false) ||
-		sg_acl_has_role(ctx, "admin");
+	wo->allow_sys_fields = true;
+	if (sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false)) {
+		sg_err err = sg_acl_has_role(as, "admin", &wo->allow_sys_fields);
+		if (err)
+			return err;
+	}
 	return read_body(req, body);
 }
 
-sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-		       const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+		       const struct sg_req *req, const struct sg_route_params *params,
+		       struct sg_resp *resp)
 {
 	(void)api;
 	json_t *body;
 	struct sg_write_opts wo;
-	sg_err err = prepare_write(ctx, req, params->table, &body, &wo);
+	sg_err err = prepare_write(ctx, as, req, params->table, &body, &wo);
 	if (err)
 		return err;
 	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
-	if (!sg_acl_table_may(ctx, t, SG_ACL_CREATE)) {
-		json_decref(body);
-		return SG_ERR_ACL_INSERT;
-	}
+	bool may;
+	err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
+	if (!err && !may)
+		err = SG_ERR_ACL_INSERT;
 	/* Fields the user may not write are ignored, not refused. */
-	sg_acl_strip_input(ctx, t, SG_ACL_CREATE, body, NULL);
+	if (!err)
+		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, body, NULL);
 	char id[SG_ID_LEN + 1];
-	err = sg_rec_insert(ctx, params->table, body, &wo, id);
+	if (!err)
+		err = sg_rec_insert(ctx, params->table, body, &wo, id);
 	json_decref(body);
 	if (err)
 		return err;
@@ -395,25 +422,29 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 	snprintf(loc, sizeof(loc), "%.*s%.*s/%s", (int)(strlen(req->base_url) - 1), req->base_url,
 		 (int)plen, req->path, id);
 	sg_resp_header(resp, "Location", loc);
-	return respond_record(ctx, req, params->table, id, 201, false, resp);
+	return respond_record(ctx, as, req, params->table, id, 201, false, resp);
 }
 
-sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-		       const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+		       const struct sg_req *req, const struct sg_route_params *params,
+		       struct sg_resp *resp)
 {
 	(void)api;
 	json_t *body;
 	struct sg_write_opts wo;
-	sg_err err = prepare_write(ctx, req, params->table, &body, &wo);
+	sg_err err = prepare_write(ctx, as, req, params->table, &body, &wo);
 	if (err)
 		return err;
 	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
 	json_t *current = NULL;
-	err = visible_record(ctx, t, params->sys_id, &current);
-	if (!err && !sg_acl_record(ctx, t, SG_ACL_WRITE, current))
+	bool writable;
+	err = visible_record(ctx, as, t, params->sys_id, &current);
+	if (!err)
+		err = sg_acl_record(as, t, SG_ACL_WRITE, current, &writable);
+	if (!err && !writable)
 		err = SG_ERR_ACL_UPDATE;
 	if (!err)
-		sg_acl_strip_input(ctx, t, SG_ACL_WRITE, body, current);
+		err = sg_acl_strip_input(as, t, SG_ACL_WRITE, body, current);
 	/* PUT is PATCH: only the fields present change [c_TableAPI.md]. */
 	if (!err)
 		err = sg_rec_update(ctx, params->table, params->sys_id, body, &wo);
@@ -421,11 +452,12 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 	json_decref(body);
 	if (err)
 		return err;
-	return respond_record(ctx, req, params->table, params->sys_id, 200, false, resp);
+	return respond_record(ctx, as, req, params->table, params->sys_id, 200, false, resp);
 }
 
-sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-		       const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+		       const struct sg_req *req, const struct sg_route_params *params,
+		       struct sg_resp *resp)
 {
 	(void)api;
 	(void)req;
@@ -435,8 +467,11 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, const struct sg_r
 		return SG_ERR_INVALID_TABLE;
 	}
 	json_t *current = NULL;
-	sg_err err = visible_record(ctx, t, params->sys_id, &current);
-	if (!err && !sg_acl_record(ctx, t, SG_ACL_DELETE, current))
+	bool deletable;
+	sg_err err = visible_record(ctx, as, t, params->sys_id, &current);
+	if (!err)
+		err = sg_acl_record(as, t, SG_ACL_DELETE, current, &deletable);
+	if (!err && !deletable)
 		err = SG_ERR_ACL_DELETE;
 	json_decref(current);
 	if (!err)

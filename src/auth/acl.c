@@ -1,5 +1,12 @@
 /*
  * acl.c - effective roles and access-control evaluation (see acl.h).
+ *
+ * A failure while deciding (SQL error, out of memory) goes to the session
+ * through fail(): the evaluation that meets it answers no and carries on
+ * unwinding, and the public function returns the session's error, so a
+ * failure is never taken for a decision.  Process-wide caches (struct
+ * sg__acl_cache) are only ever filled with complete answers; failing to
+ * fill one costs a recomputation, not a wrong answer.
  */
 #include "auth/acl.h"
 
@@ -8,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/internal.h"
 #include "core/arena.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -31,9 +39,9 @@ struct rule_list {
 	size_t n, cap;
 };
 
-struct acl_set {
+struct sg__acl_set {
 	unsigned long gen;
-	int refs;
+	int refs; /* guarded by the cache's lock */
 	struct sg_arena arena;
 	struct sg_map by_key; /* "op:name" -> struct rule_list * */
 	struct sg_map by_id;  /* sys_id -> struct rule * */
@@ -41,12 +49,12 @@ struct acl_set {
 
 struct role_entry {
 	unsigned long gen;
-	json_t *roles;	    /* every role granted, contained ones included */
+	json_t *roles; /* every role granted, contained ones included */
 };
 
-struct caches {
+struct sg__acl_cache {
 	pthread_mutex_t lock;
-	struct acl_set *set;
+	struct sg__acl_set *set;
 	struct sg_map users; /* user sys_id -> struct role_entry * */
 	json_t *elevated;    /* names of elevated-privilege roles, as of elevated_gen */
 	unsigned long elevated_gen;
@@ -62,7 +70,29 @@ struct plan_entry {
 	signed char plan[];
 };
 
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Records the session's first failure; returns false, the answer a failed
+ * check gives. */
+static bool fail(struct sg_auth_session *s, sg_err err)
+{
+	if (!s->err)
+		s->err = err;
+	return false;
+}
+
+/* fail(), for functions that return the error. */
+static sg_err failed(struct sg_auth_session *s, sg_err err)
+{
+	fail(s, err);
+	return s->err;
+}
+
+/* The public functions' ending: the session's error, with a refusal. */
+static sg_err answer(struct sg_auth_session *s, bool *out)
+{
+	if (s->err)
+		*out = false;
+	return s->err;
+}
 
 static const char *op_name(enum sg_acl_op op)
 {
@@ -70,7 +100,7 @@ static const char *op_name(enum sg_acl_op op)
 	return names[op];
 }
 
-static void set_release(struct acl_set *s)
+static void set_release(struct sg__acl_set *s)
 {
 	if (!s || --s->refs > 0)
 		return;
@@ -82,29 +112,19 @@ static void set_release(struct acl_set *s)
 	free(s);
 }
 
-static void model_closed(struct sg_model *m);
-static void ctx_ended(struct sg_ctx *ctx);
-
-static struct caches *caches_of(struct sg_model *m)
+struct sg__acl_cache *sg__acl_cache_new(void)
 {
-	pthread_mutex_lock(&init_lock);
-	sg_acl_install(); /* whoever evaluates an ACL frees what it cached */
-	if (!m->acl_cache) {
-		struct caches *c = calloc(1, sizeof(*c));
-		if (c) {
-			pthread_mutex_init(&c->lock, NULL);
-			sg_map_init(&c->users);
-			sg_map_init(&c->plans);
-		}
-		m->acl_cache = c;
-	}
-	pthread_mutex_unlock(&init_lock);
-	return m->acl_cache;
+	struct sg__acl_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	pthread_mutex_init(&c->lock, NULL);
+	sg_map_init(&c->users);
+	sg_map_init(&c->plans);
+	return c;
 }
 
-static void model_closed(struct sg_model *m)
+void sg__acl_cache_free(struct sg__acl_cache *c)
 {
-	struct caches *c = m->acl_cache;
 	if (!c)
 		return;
 	set_release(c->set);
@@ -123,20 +143,21 @@ static void model_closed(struct sg_model *m)
 	json_decref(c->elevated);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
-	m->acl_cache = NULL;
 }
 
 struct builder {
-	struct acl_set *s;
-	bool failed;
+	struct sg__acl_set *s;
+	sg_err err;
 };
 
 static int add_rule(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
 	struct builder *b = ud;
-	if (ncol < 8)
+	if (ncol < 8) {
+		b->err = SG_ERR_INTERNAL;
 		return 1;
+	}
 	const char *id = vals[0] ? vals[0] : "", *name = vals[1] ? vals[1] : "";
 	const char *op = vals[2] ? vals[2] : "";
 	struct rule *r = sg_arena_alloc(&b->s->arena, sizeof(*r));
@@ -147,19 +168,19 @@ static int add_rule(void *ud, int ncol, const char *const *names, const char *co
 		l = calloc(1, sizeof(*l));
 		if (!l || !sg_map_put(&b->s->by_key, key, l)) {
 			free(l);
-			b->failed = true;
+			b->err = SG_ERR_NOMEM;
 			return 1;
 		}
 	}
 	if (!r) {
-		b->failed = true;
+		b->err = SG_ERR_NOMEM;
 		return 1;
 	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 4;
 		struct rule **p = sg_arena_alloc(&b->s->arena, cap * sizeof(*p));
 		if (!p) {
-			b->failed = true;
+			b->err = SG_ERR_NOMEM;
 			return 1;
 		}
 		if (l->n)
@@ -173,7 +194,12 @@ static int add_rule(void *ud, int ncol, const char *const *names, const char *co
 	r->condition = sg_arena_strdup(&b->s->arena, vals[5] ? vals[5] : "");
 	r->script = sg_str_bool(vals[7], false) && vals[6] && *vals[6];
 	l->rules[l->n++] = r;
-	sg_map_put(&b->s->by_id, r->sys_id, r);
+	/* Without its entry here the rule would lose its roles: a rule that
+	 * lists none passes for everyone. */
+	if (!sg_map_put(&b->s->by_id, r->sys_id, r)) {
+		b->err = SG_ERR_NOMEM;
+		return 1;
+	}
 	return 0;
 }
 
@@ -190,7 +216,7 @@ static int add_role(void *ud, int ncol, const char *const *names, const char *co
 		size_t cap = r->cap ? r->cap * 2 : 4;
 		const char **p = sg_arena_alloc(&b->s->arena, cap * sizeof(*p));
 		if (!p) {
-			b->failed = true;
+			b->err = SG_ERR_NOMEM;
 			return 1;
 		}
 		if (r->nroles)
@@ -202,11 +228,13 @@ static int add_role(void *ud, int ncol, const char *const *names, const char *co
 	return 0;
 }
 
-static struct acl_set *build_set(struct sg_ctx *ctx, unsigned long gen)
+/* Compiles the access controls as of change counter gen into *out (one
+ * reference, released with set_release). */
+static sg_err build_set(struct sg_ctx *ctx, unsigned long gen, struct sg__acl_set **out)
 {
-	struct acl_set *s = calloc(1, sizeof(*s));
+	struct sg__acl_set *s = calloc(1, sizeof(*s));
 	if (!s)
-		return NULL;
+		return SG_ERR_NOMEM;
 	s->gen = gen;
 	s->refs = 1;
 	sg_arena_init(&s->arena, 0);
@@ -220,136 +248,171 @@ static struct acl_set *build_set(struct sg_ctx *ctx, unsigned long gen)
 		       "FROM \"sys_security_acl\" WHERE (\"type\" = 'record' OR \"type\" IS NULL) "
 		       "AND (\"active\" IS NULL OR \"active\" != 'false')");
 	sg_err err = sg_conn_exec(ctx->conn, &q, add_rule, &b, NULL);
+	if (!err)
+		err = b.err;
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "SELECT a.\"sys_security_acl\", r.\"name\" FROM \"sys_security_acl_role\" a "
 		       "JOIN \"sys_user_role\" r ON r.\"sys_id\" = a.\"sys_user_role\"");
 	if (!err)
 		err = sg_conn_exec(ctx->conn, &q, add_role, &b, NULL);
+	if (!err)
+		err = b.err;
 	sg_sql_cleanup(&q);
-	if (err || b.failed || s->arena.failed) {
-		sg_log_error("acl: cannot compile the access controls");
+	if (!err && s->arena.failed)
+		err = SG_ERR_NOMEM;
+	if (err) {
+		sg_log_error("acl: cannot compile the access controls: %s", sg_err_name(err));
 		set_release(s);
-		return NULL;
+		return err;
 	}
-	return s;
+	*out = s;
+	return SG_ERR_OK;
 }
 
-/* The compiled set for this request (held in the memo). */
-struct memo {
-	struct acl_set *set;
-	json_t *decisions; /* key -> integer verdict, role-only */
-	json_t *cond;	   /* rule sys_id -> {record sys_id: true/false} */
-	json_t *page;	   /* sys_ids of the rows being filtered, or NULL */
-	unsigned long cond_evals; /* conditions consulted so far */
-	struct sg_map plans; /* table name -> field read plan (malloc'd) */
-};
-
-static struct memo *memo_of(struct sg_ctx *ctx)
+/* Takes the current compiled set for the session (compiling it when the
+ * ACLs changed) and makes its memo.  False when that failed (in s->err). */
+static bool load(struct sg_auth_session *s)
 {
-	if (ctx->acl_memo)
-		return ctx->acl_memo;
-	struct memo *m = calloc(1, sizeof(*m));
-	struct caches *c = caches_of(ctx->model);
-	if (!m || !c) {
-		free(m);
-		return NULL;
-	}
-	unsigned long gen = atomic_load(&ctx->model->acl_gen);
+	if (s->err)
+		return false;
+	if (s->loaded)
+		return true;
+	struct sg__acl_cache *c = s->auth->acl;
+	unsigned long gen = atomic_load(&s->ctx->model->acl_gen);
+	sg_err err = SG_ERR_OK;
 	pthread_mutex_lock(&c->lock);
 	if (!c->set || c->set->gen != gen) {
-		struct acl_set *fresh = build_set(ctx, gen);
-		if (fresh) {
+		struct sg__acl_set *fresh = NULL;
+		err = build_set(s->ctx, gen, &fresh);
+		if (!err) {
 			set_release(c->set);
 			c->set = fresh;
 		}
 	}
-	m->set = c->set;
-	if (m->set)
-		m->set->refs++;
+	if (!err) {
+		s->set = c->set;
+		s->set->refs++;
+	}
 	pthread_mutex_unlock(&c->lock);
-	m->decisions = json_object();
-	m->cond = json_object();
-	sg_map_init(&m->plans);
-	ctx->acl_memo = m;
-	return m;
+	if (err)
+		return fail(s, err);
+	s->decisions = json_object();
+	s->cond = json_object();
+	if (!s->decisions || !s->cond)
+		return fail(s, SG_ERR_NOMEM);
+	s->loaded = true;
+	return true;
 }
 
-static void ctx_ended(struct sg_ctx *ctx)
+void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct sg_ctx *ctx,
+			  const char *elevate)
 {
-	struct memo *m = ctx->acl_memo;
-	if (!m)
-		return;
-	struct caches *c = ctx->model->acl_cache;
-	if (c) {
+	memset(s, 0, sizeof(*s));
+	s->auth = a;
+	s->ctx = ctx;
+	s->elevate = elevate;
+	sg_map_init(&s->plans);
+}
+
+void sg_auth_session_cleanup(struct sg_auth_session *s)
+{
+	if (s->set) {
+		struct sg__acl_cache *c = s->auth->acl;
 		pthread_mutex_lock(&c->lock);
-		set_release(m->set);
+		set_release(s->set);
 		pthread_mutex_unlock(&c->lock);
 	}
-	json_decref(m->decisions);
-	json_decref(m->cond);
-	json_decref(m->page);
-	for (size_t i = 0; i < m->plans.cap; i++)
-		if (m->plans.slots[i].key)
-			free(m->plans.slots[i].value);
-	sg_map_cleanup(&m->plans);
-	free(m);
-	ctx->acl_memo = NULL;
+	json_decref(s->roles);
+	json_decref(s->decisions);
+	json_decref(s->cond);
+	json_decref(s->page);
+	for (size_t i = 0; i < s->plans.cap; i++)
+		if (s->plans.slots[i].key)
+			free(s->plans.slots[i].value);
+	sg_map_cleanup(&s->plans);
+	memset(s, 0, sizeof(*s));
 }
 
-static void install_hooks(void)
+sg_err sg_auth_session_error(const struct sg_auth_session *s)
 {
-	sg_ctx_end_hook = ctx_ended;
-	sg_model_close_hook = model_closed;
-}
-
-void sg_acl_install(void)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, install_hooks);
+	return s->err;
 }
 
 /* ---- roles --------------------------------------------------------------- */
 
+/* What the row callbacks below collect into, and whether that failed. */
+struct collect {
+	json_t *out;
+	bool failed;
+};
+
+/* out[first column] = true */
 static int collect_names(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
-	if (ncol > 0 && vals[0])
-		json_object_set_new(ud, vals[0], json_true());
+	struct collect *c = ud;
+	if (ncol > 0 && vals[0] && json_object_set_new(c->out, vals[0], json_true())) {
+		c->failed = true;
+		return 1;
+	}
 	return 0;
 }
 
+/* out += [first column, second column] */
 static int collect_pairs(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
-	if (ncol > 1 && vals[0] && vals[1])
-		json_array_append_new(ud, json_pack("[s,s]", vals[0], vals[1]));
+	struct collect *c = ud;
+	if (ncol > 1 && vals[0] && vals[1] &&
+	    json_array_append_new(c->out, json_pack("[s,s]", vals[0], vals[1]))) {
+		c->failed = true;
+		return 1;
+	}
 	return 0;
 }
 
+/* Runs q, collecting its rows into out (which must not be NULL) with fn. */
+static sg_err run_collect(sg_conn *conn, const struct sg_sql *q, sg_row_fn fn, json_t *out)
+{
+	struct collect c = {.out = out};
+	sg_err err = sg_conn_exec(conn, q, fn, &c, NULL);
+	if (!err && c.failed)
+		err = SG_ERR_NOMEM;
+	return err;
+}
+
 /* Every role granted to the user, directly or through groups, with the
- * roles they contain, transitively. */
-static json_t *granted_roles(struct sg_ctx *ctx)
+ * roles they contain, transitively: a new object (role -> true) in *out. */
+static sg_err granted_roles(struct sg_ctx *ctx, json_t **out)
 {
 	json_t *roles = json_object(), *pairs = json_array();
 	struct sg_sql q;
 	sg_sql_init(&q);
+	sg_err err = (roles && pairs) ? SG_ERR_OK : SG_ERR_NOMEM;
+	if (err)
+		goto out;
 	sg_sql_raw(&q, "SELECT r.\"name\" FROM \"sys_user_has_role\" h JOIN \"sys_user_role\" r ON "
 		       "r.\"sys_id\" = h.\"role\" WHERE h.\"user\" = ");
 	sg_sql_text(&q, ctx->user.sys_id);
 	sg_sql_raw(&q, " AND (h.\"state\" IS NULL OR h.\"state\" = 'active')");
-	sg_conn_exec(ctx->conn, &q, collect_names, roles, NULL);
+	err = run_collect(ctx->conn, &q, collect_names, roles);
+	if (err)
+		goto out;
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "SELECT r.\"name\" FROM \"sys_user_grmember\" m JOIN \"sys_group_has_role\" g "
 		       "ON g.\"group\" = m.\"group\" JOIN \"sys_user_role\" r ON r.\"sys_id\" = "
 		       "g.\"role\" WHERE m.\"user\" = ");
 	sg_sql_text(&q, ctx->user.sys_id);
-	sg_conn_exec(ctx->conn, &q, collect_names, roles, NULL);
+	err = run_collect(ctx->conn, &q, collect_names, roles);
+	if (err)
+		goto out;
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "SELECT p.\"name\", c.\"name\" FROM \"sys_user_role_contains\" x "
 		       "JOIN \"sys_user_role\" p ON p.\"sys_id\" = x.\"role\" "
 		       "JOIN \"sys_user_role\" c ON c.\"sys_id\" = x.\"contains\"");
-	sg_conn_exec(ctx->conn, &q, collect_pairs, pairs, NULL);
-	sg_sql_cleanup(&q);
+	err = run_collect(ctx->conn, &q, collect_pairs, pairs);
+	if (err)
+		goto out;
 	/* Containment closure: repeat until nothing is added. */
 	for (bool added = true; added;) {
 		added = false;
@@ -360,194 +423,260 @@ static json_t *granted_roles(struct sg_ctx *ctx)
 			const char *parent = json_string_value(json_array_get(pair, 0));
 			const char *child = json_string_value(json_array_get(pair, 1));
 			if (json_object_get(roles, parent) && !json_object_get(roles, child)) {
-				json_object_set_new(roles, child, json_true());
+				if (json_object_set_new(roles, child, json_true())) {
+					err = SG_ERR_NOMEM;
+					goto out;
+				}
 				added = true;
 			}
 		}
 	}
+	*out = roles;
+	roles = NULL;
+out:
+	sg_sql_cleanup(&q);
+	json_decref(roles);
 	json_decref(pairs);
-	return roles;
+	return err;
 }
 
-/* The elevated-privilege roles, read once per change to the role tables. */
-static json_t *elevated_roles(struct sg_ctx *ctx)
+/* The elevated-privilege roles, read once per change to the role tables:
+ * a new object (role -> true) in *out. */
+static sg_err elevated_roles(struct sg_auth_session *s, json_t **out)
 {
-	struct caches *c = caches_of(ctx->model);
-	unsigned long gen = atomic_load(&ctx->model->users_gen);
-	json_t *out = NULL;
-	if (c) {
-		pthread_mutex_lock(&c->lock);
-		if (c->elevated && c->elevated_gen == gen)
-			out = json_deep_copy(c->elevated);
-		pthread_mutex_unlock(&c->lock);
+	struct sg__acl_cache *c = s->auth->acl;
+	unsigned long gen = atomic_load(&s->ctx->model->users_gen);
+	json_t *found = NULL;
+	bool hit = false;
+	pthread_mutex_lock(&c->lock);
+	if (c->elevated && c->elevated_gen == gen) {
+		hit = true;
+		found = json_deep_copy(c->elevated);
 	}
-	if (out)
-		return out;
-	out = json_object();
+	pthread_mutex_unlock(&c->lock);
+	if (hit) {
+		*out = found;
+		return found ? SG_ERR_OK : SG_ERR_NOMEM;
+	}
+	found = json_object();
+	if (!found)
+		return SG_ERR_NOMEM;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"name\" FROM \"sys_user_role\" WHERE \"elevated_privilege\" = 'true'");
-	sg_conn_exec(ctx->conn, &q, collect_names, out, NULL);
+	sg_err err = run_collect(s->ctx->conn, &q, collect_names, found);
 	sg_sql_cleanup(&q);
-	if (c) {
+	if (err) {
+		json_decref(found);
+		return err;
+	}
+	json_t *keep = json_deep_copy(found);
+	if (keep) {
 		pthread_mutex_lock(&c->lock);
 		json_decref(c->elevated);
-		c->elevated = json_deep_copy(out);
+		c->elevated = keep;
 		c->elevated_gen = gen;
 		pthread_mutex_unlock(&c->lock);
 	}
-	return out;
+	*out = found;
+	return SG_ERR_OK;
 }
 
 /* Roles marked elevated_privilege are in effect only when elevated. */
-static void drop_unelevated(struct sg_ctx *ctx, json_t *roles)
+static sg_err drop_unelevated(struct sg_auth_session *s, json_t *roles)
 {
-	json_t *elevated = elevated_roles(ctx);
-	bool strict = sg_prop_bool(ctx, "glide.security.strict_elevate_privilege", true);
-	bool rest_elevation = sg_prop_bool(ctx, "snowglobe.rest.allow_elevation", false);
+	json_t *elevated;
+	sg_err err = elevated_roles(s, &elevated);
+	if (err)
+		return err;
+	bool strict = sg_prop_bool(s->ctx, "glide.security.strict_elevate_privilege", true);
+	bool rest_elevation = sg_prop_bool(s->ctx, "snowglobe.rest.allow_elevation", false);
 	const char *name;
 	json_t *v;
-	void *tmp;
-	json_object_foreach_safe(elevated, tmp, name, v)
+	json_object_foreach(elevated, name, v)
 	{
-		bool asked = rest_elevation && ctx->elevate && strstr(ctx->elevate, name);
+		bool asked = rest_elevation && s->elevate && strstr(s->elevate, name);
 		bool auto_elevated = !strict && strcmp(name, "security_admin") != 0;
 		/* false: not in effect, and not passed by admin's all-roles rule */
-		if (!json_object_get(roles, name) || (!asked && !auto_elevated))
-			json_object_set_new(roles, name, json_false());
-	}
-	json_decref(elevated);
-}
-
-static json_t *roles_of(struct sg_ctx *ctx)
-{
-	if (ctx->roles)
-		return ctx->roles;
-	struct caches *c = caches_of(ctx->model);
-	unsigned long gen = atomic_load(&ctx->model->users_gen);
-	json_t *granted = NULL;
-	if (c) {
-		pthread_mutex_lock(&c->lock);
-		struct role_entry *e = sg_map_get(&c->users, ctx->user.sys_id);
-		if (e && e->gen == gen)
-			granted = json_deep_copy(e->roles);
-		pthread_mutex_unlock(&c->lock);
-	}
-	if (!granted) {
-		granted = granted_roles(ctx);
-		if (c && granted) {
-			pthread_mutex_lock(&c->lock);
-			struct role_entry *e = sg_map_get(&c->users, ctx->user.sys_id);
-			if (!e && (e = calloc(1, sizeof(*e))) &&
-			    !sg_map_put(&c->users, ctx->user.sys_id, e)) {
-				free(e);
-				e = NULL;
-			}
-			if (e) {
-				json_decref(e->roles);
-				e->roles = json_deep_copy(granted);
-				e->gen = gen;
-			}
-			pthread_mutex_unlock(&c->lock);
+		if ((!json_object_get(roles, name) || (!asked && !auto_elevated)) &&
+		    json_object_set_new(roles, name, json_false())) {
+			err = SG_ERR_NOMEM;
+			break;
 		}
 	}
-	if (!granted)
-		granted = json_object();
-	drop_unelevated(ctx, granted);
-	ctx->roles = granted;
+	json_decref(elevated);
+	return err;
+}
+
+/* Keeps a copy of a user's granted roles for the next requests. */
+static void remember_roles(struct sg__acl_cache *c, const char *user, const json_t *granted,
+			   unsigned long gen)
+{
+	json_t *copy = json_deep_copy(granted);
+	if (!copy)
+		return; /* a cache: the next request reads them again */
+	pthread_mutex_lock(&c->lock);
+	struct role_entry *e = sg_map_get(&c->users, user);
+	if (!e && (e = calloc(1, sizeof(*e))) && !sg_map_put(&c->users, user, e)) {
+		free(e);
+		e = NULL;
+	}
+	if (e) {
+		json_decref(e->roles);
+		e->roles = copy;
+		e->gen = gen;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	json_decref(copy);
+}
+
+/* The user's roles in effect (borrowed from s), or NULL when they could not
+ * be read (in s->err). */
+static json_t *roles_of(struct sg_auth_session *s)
+{
+	if (s->roles || s->err)
+		return s->roles;
+	struct sg_ctx *ctx = s->ctx;
+	struct sg__acl_cache *c = s->auth->acl;
+	unsigned long gen = atomic_load(&ctx->model->users_gen);
+	json_t *granted = NULL;
+	sg_err err = SG_ERR_OK;
+	bool hit = false;
+	pthread_mutex_lock(&c->lock);
+	struct role_entry *e = sg_map_get(&c->users, ctx->user.sys_id);
+	if (e && e->gen == gen && e->roles) {
+		hit = true;
+		granted = json_deep_copy(e->roles);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (hit && !granted)
+		err = SG_ERR_NOMEM;
+	if (!hit) {
+		err = granted_roles(ctx, &granted);
+		if (!err)
+			remember_roles(c, ctx->user.sys_id, granted, gen);
+	}
+	if (!err)
+		err = drop_unelevated(s, granted);
+	if (err) {
+		json_decref(granted);
+		fail(s, err);
+		return NULL;
+	}
+	s->roles = granted;
 	return granted;
 }
 
-static bool is_admin(struct sg_ctx *ctx)
+static bool is_admin(struct sg_auth_session *s)
 {
-	return json_is_true(json_object_get(roles_of(ctx), "admin"));
+	return json_is_true(json_object_get(roles_of(s), "admin"));
 }
 
-bool sg_acl_has_role(struct sg_ctx *ctx, const char *role)
+static bool has_role(struct sg_auth_session *s, const char *role)
 {
-	if (ctx->system)
+	if (s->ctx->system)
 		return true;
 	if (!strcmp(role, "nobody"))
 		return false;
-	json_t *held = json_object_get(roles_of(ctx), role);
+	json_t *held = json_object_get(roles_of(s), role);
 	if (json_is_false(held))
 		return false; /* an elevated role not in effect, admin or not */
-	return held != NULL || is_admin(ctx);
+	return held != NULL || is_admin(s);
+}
+
+sg_err sg_acl_has_role(struct sg_auth_session *s, const char *role, bool *held)
+{
+	*held = has_role(s, role);
+	return answer(s, held);
 }
 
 /* ---- evaluation ---------------------------------------------------------- */
 
 enum verdict { V_NONE, V_ALLOW, V_DENY };
 
-static const struct rule_list *rules_at(struct memo *m, enum sg_acl_op op, const char *name)
+static const struct rule_list *rules_at(struct sg_auth_session *s, enum sg_acl_op op,
+					const char *name)
 {
 	char key[256];
 	sg_str_join(key, sizeof(key), op_name(op), ":", name);
-	const struct rule_list *l = m->set ? sg_map_get(&m->set->by_key, key) : NULL;
+	const struct rule_list *l = sg_map_get(&s->set->by_key, key);
 	return (l && l->n) ? l : NULL;
 }
 
 /* Runs a rule's condition for rec (and the rest of the page, if rec is on
  * it) through the query compiler, remembering the answers. */
-static bool condition_holds(struct sg_ctx *ctx, struct memo *m, const struct rule *r,
+static bool condition_holds(struct sg_auth_session *s, const struct rule *r,
 			    const struct sg_table *t, json_t *rec)
 {
 	const char *id = sg_json_str(rec, "sys_id");
-	m->cond_evals++;
+	s->cond_evals++;
 	if (!id)
 		return false;
-	json_t *known = json_object_get(m->cond, r->sys_id);
-	if (known && json_object_get(known, id))
-		return json_is_true(json_object_get(known, id));
+	json_t *known = json_object_get(s->cond, r->sys_id);
+	json_t *seen = known ? json_object_get(known, id) : NULL;
+	if (seen)
+		return json_is_true(seen);
 	if (!known) {
 		known = json_object();
-		json_object_set_new(m->cond, r->sys_id, known);
+		if (json_object_set_new(s->cond, r->sys_id, known))
+			return fail(s, SG_ERR_NOMEM);
 	}
-	/* Which ids to settle in one query: the page when rec is on it. */
-	json_t *ids = json_array();
-	bool on_page = false;
+	json_t *ids = json_array(), *rows = NULL, *v;
+	struct sg_buf in;
+	struct sg_query q;
+	sg_buf_init(&in, (size_t)64 << 20);
+	sg_query_init(&q);
+	sg_err err = ids ? SG_ERR_OK : SG_ERR_NOMEM;
 	size_t i;
-	json_t *v;
-	json_array_foreach(m->page, i, v)
+	if (err)
+		goto out;
+	/* Which ids to settle in one query: the page when rec is on it. */
+	bool on_page = false;
+	json_array_foreach(s->page, i, v)
 	{
 		on_page |= sg_str_eq(json_string_value(v), id);
 	}
 	if (on_page) {
-		json_array_foreach(m->page, i, v)
+		json_array_foreach(s->page, i, v)
 		{
-			if (!json_object_get(known, json_string_value(v)))
-				json_array_append(ids, v);
+			if (!json_object_get(known, json_string_value(v)) && json_array_append(ids, v)) {
+				err = SG_ERR_NOMEM;
+				goto out;
+			}
 		}
-	} else {
-		json_array_append_new(ids, json_string(id));
+	} else if (json_array_append_new(ids, json_string(id))) {
+		err = SG_ERR_NOMEM;
+		goto out;
 	}
-	struct sg_buf in;
-	sg_buf_init(&in, 1024 * 1024);
 	sg_buf_puts(&in, "sys_idIN");
 	json_array_foreach(ids, i, v)
 	{
 		sg_buf_puts(&in, i ? "," : "");
 		sg_buf_puts(&in, json_string_value(v));
+		if (json_object_set_new(known, json_string_value(v), json_false()))
+			err = SG_ERR_NOMEM;
 	}
-	json_array_foreach(ids, i, v)
-	{
-		json_object_set_new(known, json_string_value(v), json_false());
-	}
-	struct sg_query q;
-	sg_query_init(&q);
-	json_t *rows = NULL;
+	if (!err && sg_buf_failed(&in))
+		err = SG_ERR_NOMEM;
+	if (!err && (!sg_query_parse(&q, r->condition) || !sg_query_parse(&q, sg_buf_str(&in))))
+		err = SG_ERR_NOMEM;
 	struct sg_list_opts lo = {.query = &q, .limit = (long long)json_array_size(ids) + 1};
-	if (sg_query_parse(&q, r->condition) && sg_query_parse(&q, sg_buf_str(&in)) &&
-	    !sg_rec_list(ctx, t->name, &lo, &rows, NULL)) {
-		json_array_foreach(rows, i, v)
-		{
-			json_object_set_new(known, sg_json_str(v, "sys_id"), json_true());
-		}
+	if (!err)
+		err = sg_rec_list(s->ctx, t->name, &lo, &rows, NULL);
+	json_array_foreach(rows, i, v)
+	{
+		const char *match = sg_json_str(v, "sys_id");
+		if (!err && match && json_object_set_new(known, match, json_true()))
+			err = SG_ERR_NOMEM;
 	}
+out:
 	json_decref(rows);
 	sg_query_cleanup(&q);
 	sg_buf_cleanup(&in);
 	json_decref(ids);
+	if (err)
+		return fail(s, err);
 	return json_is_true(json_object_get(known, id));
 }
 
@@ -556,95 +685,95 @@ static bool condition_holds(struct sg_ctx *ctx, struct memo *m, const struct rul
  * the condition (unknown when rec is NULL: counted as passing for role-only
  * checks), then the script, which is never run here.
  */
-static bool rule_passes(struct sg_ctx *ctx, struct memo *m, const struct rule *r,
-			bool override, const struct sg_table *t, json_t *rec)
+static bool rule_passes(struct sg_auth_session *s, const struct rule *r, bool override,
+			const struct sg_table *t, json_t *rec)
 {
 	bool nobody = false;
 	for (size_t i = 0; i < r->nroles; i++)
 		nobody |= !strcmp(r->roles[i], "nobody");
 	if (nobody)
 		return false;
-	if (override && r->admin_overrides && is_admin(ctx))
+	if (override && r->admin_overrides && is_admin(s))
 		return true;
 	if (r->nroles) {
 		bool held = false;
 		for (size_t i = 0; i < r->nroles && !held; i++)
-			held = sg_acl_has_role(ctx, r->roles[i]);
+			held = has_role(s, r->roles[i]);
 		if (!held)
 			return false;
 	}
 	if (r->script)
 		return false;
 	if (*r->condition && rec)
-		return condition_holds(ctx, m, r, t, rec);
+		return condition_holds(s, r, t, rec);
 	return true;
 }
 
 /* Whether admin may override the ACLs of a level: with accessterm off, one
  * non-overriding ACL turns override off for the set. */
-static bool level_override(struct sg_ctx *ctx, const struct rule_list *l)
+static bool level_override(struct sg_auth_session *s, const struct rule_list *l)
 {
 	bool override = true;
-	if (!sg_prop_bool(ctx, "glide.security.admin.override.accessterm", true))
+	if (!sg_prop_bool(s->ctx, "glide.security.admin.override.accessterm", true))
 		for (size_t i = 0; i < l->n; i++)
 			override &= l->rules[i]->admin_overrides;
 	return override;
 }
 
 /* The verdict of one level's rules: Deny-Unless first, then any Allow-If. */
-static enum verdict level_verdict(struct sg_ctx *ctx, struct memo *m, const struct rule_list *l,
+static enum verdict level_verdict(struct sg_auth_session *s, const struct rule_list *l,
 				  const struct sg_table *t, json_t *rec)
 {
 	if (!l)
 		return V_NONE;
-	bool override = level_override(ctx, l);
+	bool override = level_override(s, l);
 	bool any_allow = false, allowed = false;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct rule *r = l->rules[i];
 		if (r->deny) {
-			if (!rule_passes(ctx, m, r, override, t, rec))
+			if (!rule_passes(s, r, override, t, rec))
 				return V_DENY;
 		} else {
 			any_allow = true;
-			allowed = allowed || rule_passes(ctx, m, r, override, t, rec);
+			allowed = allowed || rule_passes(s, r, override, t, rec);
 		}
 	}
 	return (!any_allow || allowed) ? V_ALLOW : V_DENY;
 }
 
 /* Whether rule_passes() needs a record to answer for r. */
-static bool rule_depends(struct sg_ctx *ctx, const struct rule *r, bool override)
+static bool rule_depends(struct sg_auth_session *s, const struct rule *r, bool override)
 {
 	for (size_t i = 0; i < r->nroles; i++)
 		if (!strcmp(r->roles[i], "nobody"))
 			return false;
-	if (override && r->admin_overrides && is_admin(ctx))
+	if (override && r->admin_overrides && is_admin(s))
 		return false;
 	bool held = !r->nroles;
 	for (size_t i = 0; i < r->nroles && !held; i++)
-		held = sg_acl_has_role(ctx, r->roles[i]);
+		held = has_role(s, r->roles[i]);
 	return held && !r->script && *r->condition;
 }
 
 /* Whether level_verdict() for l may answer differently from one record to
  * the next: a Deny-Unless that needs the record, or no Allow-If that passes
  * whatever the record while one needs it. */
-static bool level_depends(struct sg_ctx *ctx, struct memo *m, const struct rule_list *l,
+static bool level_depends(struct sg_auth_session *s, const struct rule_list *l,
 			  const struct sg_table *t)
 {
 	if (!l)
 		return false;
-	bool override = level_override(ctx, l);
+	bool override = level_override(s, l);
 	for (size_t i = 0; i < l->n; i++)
-		if (l->rules[i]->deny && rule_depends(ctx, l->rules[i], override))
+		if (l->rules[i]->deny && rule_depends(s, l->rules[i], override))
 			return true;
 	bool allow_depends = false;
 	for (size_t i = 0; i < l->n; i++) {
 		const struct rule *r = l->rules[i];
 		if (r->deny)
 			continue;
-		if (!rule_depends(ctx, r, override)) {
-			if (rule_passes(ctx, m, r, override, t, NULL))
+		if (!rule_depends(s, r, override)) {
+			if (rule_passes(s, r, override, t, NULL))
 				return false;
 		} else {
 			allow_depends = true;
@@ -655,22 +784,21 @@ static bool level_depends(struct sg_ctx *ctx, struct memo *m, const struct rule_
 
 /* The table-level decision; *depends (when given) is set when a level it
  * consulted could answer otherwise for another record. */
-static bool table_decision_ex(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op,
-			      json_t *rec, bool *depends)
+static bool table_decision_ex(struct sg_auth_session *s, const struct sg_table *t,
+			      enum sg_acl_op op, json_t *rec, bool *depends)
 {
-	if (ctx->system)
+	if (s->ctx->system)
 		return true;
-	struct memo *m = memo_of(ctx);
-	if (!m)
+	if (!load(s))
 		return false;
-	bool fall_through = sg_prop_bool(ctx, "glide.security.acl.fall_through", false);
+	bool fall_through = sg_prop_bool(s->ctx, "glide.security.acl.fall_through", false);
 	bool matched = false;
 	for (const struct sg_table *p = t;; p = p->super) {
 		const char *name = p ? p->name : "*";
-		const struct rule_list *l = rules_at(m, op, name);
-		if (depends && level_depends(ctx, m, l, t))
+		const struct rule_list *l = rules_at(s, op, name);
+		if (depends && level_depends(s, l, t))
 			*depends = true;
-		enum verdict v = level_verdict(ctx, m, l, t, rec);
+		enum verdict v = level_verdict(s, l, t, rec);
 		if (v == V_ALLOW)
 			return true;
 		if (v == V_DENY) {
@@ -684,52 +812,63 @@ static bool table_decision_ex(struct sg_ctx *ctx, const struct sg_table *t, enum
 	if (matched)
 		return false;
 	/* No ACL anywhere: the default mode decides. */
-	char *mode = sg_prop_get(ctx, "glide.sm.default_mode");
+	char *mode = sg_prop_get(s->ctx, "glide.sm.default_mode");
 	bool deny = !mode || strcmp(mode, "allow") != 0;
 	free(mode);
-	return !deny || is_admin(ctx);
+	return !deny || is_admin(s);
 }
 
-static bool table_decision(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op,
-			   json_t *rec)
+static bool table_decision(struct sg_auth_session *s, const struct sg_table *t,
+			   enum sg_acl_op op, json_t *rec)
 {
-	return table_decision_ex(ctx, t, op, rec, NULL);
+	return table_decision_ex(s, t, op, rec, NULL);
 }
 
-bool sg_acl_table_may(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op)
+sg_err sg_acl_table_may(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
+			bool *may)
 {
-	return table_decision(ctx, t, op, NULL);
+	*may = table_decision(s, t, op, NULL);
+	return answer(s, may);
 }
 
-bool sg_acl_record(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op, json_t *rec)
+sg_err sg_acl_record(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
+		     json_t *rec, bool *allowed)
 {
-	return table_decision(ctx, t, op, rec);
+	*allowed = table_decision(s, t, op, rec);
+	return answer(s, allowed);
 }
 
-sg_err sg_acl_filter_rows(struct sg_ctx *ctx, const struct sg_table *t, json_t *rows)
+sg_err sg_acl_filter_rows(struct sg_auth_session *s, const struct sg_table *t, json_t *rows)
 {
-	if (ctx->system)
+	if (s->ctx->system)
 		return SG_ERR_OK;
-	struct memo *m = memo_of(ctx);
-	if (!m)
-		return SG_ERR_NOMEM;
-	json_decref(m->page);
-	m->page = json_array();
+	if (!load(s))
+		return s->err;
+	json_decref(s->page);
+	s->page = json_array();
+	if (!s->page)
+		return failed(s, SG_ERR_NOMEM);
 	size_t i;
 	json_t *row;
 	json_array_foreach(rows, i, row)
 	{
-		json_array_append(m->page, json_object_get(row, "sys_id"));
+		json_t *id = json_object_get(row, "sys_id");
+		if (id && json_array_append(s->page, id))
+			return failed(s, SG_ERR_NOMEM);
 	}
-	for (i = json_array_size(rows); i-- > 0;)
-		if (!table_decision(ctx, t, SG_ACL_READ, json_array_get(rows, i)))
+	for (i = json_array_size(rows); i-- > 0;) {
+		bool readable = table_decision(s, t, SG_ACL_READ, json_array_get(rows, i));
+		if (s->err)
+			return s->err;
+		if (!readable)
 			json_array_remove(rows, i);
+	}
 	return SG_ERR_OK;
 }
 
 /* The field-level verdict; *conditional (when given) tells whether the
  * deciding level holds an ACL whose answer depends on the record. */
-static enum verdict field_level_ex(struct sg_ctx *ctx, struct memo *m, const struct sg_table *t,
+static enum verdict field_level_ex(struct sg_auth_session *s, const struct sg_table *t,
 				   const char *element, enum sg_acl_op op, json_t *rec,
 				   bool *conditional)
 {
@@ -739,8 +878,8 @@ static enum verdict field_level_ex(struct sg_ctx *ctx, struct memo *m, const str
 		const char *suffix = pass == 0 ? element : "*";
 		for (const struct sg_table *p = t;; p = p->super) {
 			sg_str_join(name, sizeof(name), p ? p->name : "*", ".", suffix);
-			const struct rule_list *l = rules_at(m, op, name);
-			enum verdict v = level_verdict(ctx, m, l, t, rec);
+			const struct rule_list *l = rules_at(s, op, name);
+			enum verdict v = level_verdict(s, l, t, rec);
 			if (v != V_NONE) {
 				for (size_t i = 0; conditional && l && i < l->n; i++)
 					*conditional |= *l->rules[i]->condition || l->rules[i]->script;
@@ -753,163 +892,200 @@ static enum verdict field_level_ex(struct sg_ctx *ctx, struct memo *m, const str
 	return V_NONE;
 }
 
-static enum verdict field_level(struct sg_ctx *ctx, struct memo *m, const struct sg_table *t,
+static enum verdict field_level(struct sg_auth_session *s, const struct sg_table *t,
 				const char *element, enum sg_acl_op op, json_t *rec)
 {
-	return field_level_ex(ctx, m, t, element, op, rec, NULL);
+	return field_level_ex(s, t, element, op, rec, NULL);
 }
 
-static int read_uniform(struct sg_ctx *ctx, const struct sg_table *t)
+static int read_uniform(struct sg_auth_session *s, const struct sg_table *t)
 {
 	bool depends = false;
-	bool ok = table_decision_ex(ctx, t, SG_ACL_READ, NULL, &depends);
+	bool ok = table_decision_ex(s, t, SG_ACL_READ, NULL, &depends);
 	return depends ? -1 : ok;
 }
 
-/* The plan has t->nfields field decisions and, after them, read_uniform(). */
-const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t)
+/* A user's plan for t from the process-wide cache, into plan (n bytes). */
+static bool cached_plan(struct sg_auth_session *s, const char *key, signed char *plan, size_t n)
 {
-	if (ctx->system)
-		return NULL;
-	struct memo *m = memo_of(ctx);
-	if (!m)
-		return NULL;
-	signed char *plan = sg_map_get(&m->plans, t->name);
-	if (plan)
-		return plan;
+	struct sg__acl_cache *c = s->auth->acl;
+	struct sg_model *m = s->ctx->model;
+	bool found = false;
+	pthread_mutex_lock(&c->lock);
+	struct plan_entry *e = sg_map_get(&c->plans, key);
+	if (e && e->users_gen == atomic_load(&m->users_gen) &&
+	    e->acl_gen == atomic_load(&m->acl_gen) && e->props_gen == atomic_load(&m->props_gen) &&
+	    e->dict == (void *)s->ctx->dict && e->n == n) {
+		memcpy(plan, e->plan, n);
+		found = true;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+/* Keeps plan for the next requests, as of the counters read before it was
+ * computed. */
+static void remember_plan(struct sg_auth_session *s, const char *key, const signed char *plan,
+			  size_t n, unsigned long ug, unsigned long ag, unsigned long pg)
+{
+	struct sg__acl_cache *c = s->auth->acl;
+	struct plan_entry *e = malloc(sizeof(*e) + n);
+	if (!e)
+		return; /* a cache: the next request computes it again */
+	e->users_gen = ug;
+	e->acl_gen = ag;
+	e->props_gen = pg;
+	e->dict = s->ctx->dict;
+	e->n = n;
+	memcpy(e->plan, plan, n);
+	pthread_mutex_lock(&c->lock);
+	free(sg_map_get(&c->plans, key));
+	if (!sg_map_put(&c->plans, key, e))
+		free(e);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The plan has t->nfields field decisions and, after them, read_uniform(). */
+sg_err sg_acl_read_plan(struct sg_auth_session *s, const struct sg_table *t,
+			const signed char **out)
+{
+	*out = NULL;
+	if (s->ctx->system)
+		return SG_ERR_OK;
+	if (!load(s))
+		return s->err;
+	signed char *plan = sg_map_get(&s->plans, t->name);
+	if (plan) {
+		*out = plan;
+		return SG_ERR_OK;
+	}
 	size_t n = t->nfields + 1;
 	plan = malloc(n);
-	if (!plan || !sg_map_put(&m->plans, t->name, plan)) {
-		free(plan);
-		return NULL;
-	}
+	if (!plan)
+		return failed(s, SG_ERR_NOMEM);
 	/* The same user with the same roles, ACLs and properties gets the same
 	 * plan: keep it across requests (computing it walks ~10 ACL levels per
-	 * field). */
-	struct caches *c = caches_of(ctx->model);
-	unsigned long ug = atomic_load(&ctx->model->users_gen);
-	unsigned long ag = atomic_load(&ctx->model->acl_gen);
-	unsigned long pg = atomic_load(&ctx->model->props_gen);
+	 * field).  A key that does not fit (a long elevation header) is not
+	 * cached rather than cut. */
+	struct sg_model *m = s->ctx->model;
+	unsigned long ug = atomic_load(&m->users_gen);
+	unsigned long ag = atomic_load(&m->acl_gen);
+	unsigned long pg = atomic_load(&m->props_gen);
 	char key[300];
-	snprintf(key, sizeof(key), "%s:%s:%s", ctx->user.sys_id, ctx->elevate ? ctx->elevate : "",
-		 t->name);
-	bool found = false;
-	if (c) {
-		pthread_mutex_lock(&c->lock);
-		struct plan_entry *e = sg_map_get(&c->plans, key);
-		if (e && e->users_gen == ug && e->acl_gen == ag && e->props_gen == pg &&
-		    e->dict == (void *)ctx->dict && e->n == n) {
-			memcpy(plan, e->plan, n);
-			found = true;
+	int len = snprintf(key, sizeof(key), "%s:%s:%s", s->ctx->user.sys_id,
+			   s->elevate ? s->elevate : "", t->name);
+	bool cacheable = len > 0 && (size_t)len < sizeof(key);
+	if (!cacheable || !cached_plan(s, key, plan, n)) {
+		for (size_t i = 0; i < t->nfields; i++) {
+			bool conditional = false;
+			enum verdict v = field_level_ex(s, t, t->fields[i]->element, SG_ACL_READ,
+							NULL, &conditional);
+			plan[i] = conditional ? -1 : v == V_DENY ? 0 : 1;
 		}
-		pthread_mutex_unlock(&c->lock);
+		plan[t->nfields] = (signed char)read_uniform(s, t);
+		if (cacheable && !s->err)
+			remember_plan(s, key, plan, n, ug, ag, pg);
 	}
-	if (found)
-		return plan;
-	for (size_t i = 0; i < t->nfields; i++) {
-		bool conditional = false;
-		enum verdict v = field_level_ex(ctx, m, t, t->fields[i]->element, SG_ACL_READ, NULL,
-						&conditional);
-		plan[i] = conditional ? -1 : v == V_DENY ? 0 : 1;
+	if (!s->err && !sg_map_put(&s->plans, t->name, plan))
+		fail(s, SG_ERR_NOMEM);
+	if (s->err) {
+		free(plan);
+		return s->err;
 	}
-	plan[t->nfields] = (signed char)read_uniform(ctx, t);
-	struct plan_entry *e = c ? malloc(sizeof(*e) + n) : NULL;
-	if (e) {
-		e->users_gen = ug;
-		e->acl_gen = ag;
-		e->props_gen = pg;
-		e->dict = ctx->dict;
-		e->n = n;
-		memcpy(e->plan, plan, n);
-		pthread_mutex_lock(&c->lock);
-		free(sg_map_get(&c->plans, key));
-		if (!sg_map_put(&c->plans, key, e))
-			free(e);
-		pthread_mutex_unlock(&c->lock);
-	}
-	return plan;
+	*out = plan;
+	return SG_ERR_OK;
 }
 
-int sg_acl_read_uniform(struct sg_ctx *ctx, const struct sg_table *t)
+sg_err sg_acl_read_uniform(struct sg_auth_session *s, const struct sg_table *t, int *decision)
 {
-	if (ctx->system)
-		return 1;
-	const signed char *plan = sg_acl_read_plan(ctx, t);
-	return plan ? plan[t->nfields] : read_uniform(ctx, t);
+	*decision = 1;
+	if (s->ctx->system)
+		return SG_ERR_OK;
+	const signed char *plan;
+	sg_err err = sg_acl_read_plan(s, t, &plan);
+	*decision = err ? 0 : plan[t->nfields];
+	return err;
 }
 
-bool sg_acl_field(struct sg_ctx *ctx, const struct sg_table *cls, const char *element,
-		  enum sg_acl_op op, json_t *rec)
+/* The field decision, memoised when it did not depend on the record. */
+static bool field_decision(struct sg_auth_session *s, const struct sg_table *cls,
+			   const char *element, enum sg_acl_op op, json_t *rec)
 {
-	if (ctx->system)
+	if (s->ctx->system)
 		return true;
-	struct memo *m = memo_of(ctx);
-	if (!m)
+	if (!load(s))
 		return false;
 	/* Field decisions without conditions are the same for every record. */
 	char key[300];
-	snprintf(key, sizeof(key), "%d:%s.%s", op, cls->name, element);
-	json_t *known = json_object_get(m->decisions, key);
+	int len = snprintf(key, sizeof(key), "%d:%s.%s", op, cls->name, element);
+	bool memo = len > 0 && (size_t)len < sizeof(key);
+	json_t *known = memo ? json_object_get(s->decisions, key) : NULL;
 	if (known && json_integer_value(known) != 0)
 		return json_integer_value(known) == 1;
-	unsigned long evals = m->cond_evals;
-	enum verdict v = field_level(ctx, m, cls, element, op, rec);
+	unsigned long evals = s->cond_evals;
+	enum verdict v = field_level(s, cls, element, op, rec);
 	if (v == V_NONE && op == SG_ACL_CREATE) /* create reuses write's field rules */
-		v = field_level(ctx, m, cls, element, SG_ACL_WRITE, rec);
+		v = field_level(s, cls, element, SG_ACL_WRITE, rec);
 	bool allowed = v != V_DENY;
-	/* Memoise only answers that did not depend on the record. */
-	if (m->cond_evals == evals)
-		json_object_set_new(m->decisions, key, json_integer(allowed ? 1 : 2));
+	/* Memoise only answers that did not depend on the record; a memo that
+	 * cannot be written is asked again next time. */
+	if (memo && !s->err && s->cond_evals == evals)
+		json_object_set_new(s->decisions, key, json_integer(allowed ? 1 : 2));
 	return allowed;
 }
 
-static bool fields_readable(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q)
+sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const char *element,
+		    enum sg_acl_op op, json_t *rec, bool *allowed)
 {
-	for (size_t g = 0; q && g < q->ngroups; g++)
-		for (size_t k = 0; k < q->groups[g].n; k++)
-			for (size_t i = 0; i < q->groups[g].clauses[k].n; i++) {
+	*allowed = field_decision(s, cls, element, op, rec);
+	return answer(s, allowed);
+}
+
+/* Whether the field named by path's first segment, if t has it, may be read. */
+static bool head_readable(struct sg_auth_session *s, const struct sg_table *t, const char *path)
+{
+	const char *dot = strchr(path, '.');
+	char *head = strndup(path, dot ? (size_t)(dot - path) : strlen(path));
+	if (!head)
+		return fail(s, SG_ERR_NOMEM);
+	bool ok = !sg_table_field(t, head) || field_decision(s, t, head, SG_ACL_READ, NULL);
+	free(head);
+	return ok;
+}
+
+sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
+			   const struct sg_query *q, bool *readable)
+{
+	*readable = true;
+	if (s->ctx->system)
+		return SG_ERR_OK;
+	for (size_t g = 0; q && *readable && g < q->ngroups; g++)
+		for (size_t k = 0; *readable && k < q->groups[g].n; k++)
+			for (size_t i = 0; *readable && i < q->groups[g].clauses[k].n; i++) {
 				const struct sg_qcond *c = &q->groups[g].clauses[k].conds[i];
-				if (c->kind != SG_QK_FIELD || !c->field)
-					continue;
-				char head[128];
-				const char *dot = strchr(c->field, '.');
-				snprintf(head, sizeof(head), "%.*s",
-					 (int)(dot ? (size_t)(dot - c->field) : strlen(c->field)),
-					 c->field);
-				if (sg_table_field(t, head) &&
-				    !sg_acl_field(ctx, t, head, SG_ACL_READ, NULL))
-					return false;
+				if (c->kind == SG_QK_FIELD && c->field)
+					*readable = head_readable(s, t, c->field);
 			}
-	return true;
+	for (size_t i = 0; q && *readable && i < q->norder; i++)
+		*readable = head_readable(s, t, q->order[i].field);
+	return answer(s, readable);
 }
 
-bool sg_acl_query_fields(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q)
+sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
+			  json_t *input, json_t *rec)
 {
-	if (ctx->system)
-		return true;
-	if (!fields_readable(ctx, t, q))
-		return false;
-	for (size_t i = 0; q && i < q->norder; i++) {
-		char head[128];
-		const char *f = q->order[i].field, *dot = strchr(f, '.');
-		snprintf(head, sizeof(head), "%.*s", (int)(dot ? (size_t)(dot - f) : strlen(f)), f);
-		if (sg_table_field(t, head) && !sg_acl_field(ctx, t, head, SG_ACL_READ, NULL))
-			return false;
-	}
-	return true;
-}
-
-void sg_acl_strip_input(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op,
-			json_t *input, json_t *rec)
-{
-	if (ctx->system)
-		return;
+	if (s->ctx->system)
+		return SG_ERR_OK;
 	const char *key;
 	json_t *v;
 	void *tmp;
 	json_object_foreach_safe(input, tmp, key, v)
 	{
-		if (sg_table_field(t, key) && !sg_acl_field(ctx, t, key, op, rec))
+		if (sg_table_field(t, key) && !field_decision(s, t, key, op, rec)) {
+			if (s->err)
+				return s->err;
 			json_object_del(input, key);
+		}
 	}
+	return s->err;
 }

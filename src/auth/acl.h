@@ -14,10 +14,17 @@
  * checked first, admin overrides where the ACL allows it.  A table with no
  * ACL at all follows glide.sm.default_mode.
  *
- * The ACLs are compiled once per change and shared; each request keeps a
- * memo of decisions that do not depend on the record.  Conditions are
- * encoded queries, evaluated through the query compiler against the store.
- * ACL scripts are not run: an advanced ACL with a script fails.
+ * The ACLs are compiled once per change and shared (struct sg_auth); each
+ * request's struct sg_auth_session keeps its roles and a memo of decisions
+ * that do not depend on the record.  Conditions are encoded queries,
+ * evaluated through the query compiler against the store.  ACL scripts are
+ * not run: an advanced ACL with a script fails.
+ *
+ * Every check returns an error code and gives its answer through an out
+ * parameter.  When the roles, the ACLs or a condition cannot be read (SQL
+ * error, out of memory) the check returns that error and answers no; the
+ * session keeps the error, and every later check returns it too.  A system
+ * session (ctx->system) passes every check and never fails.
  */
 #ifndef SG_AUTH_ACL_H
 #define SG_AUTH_ACL_H
@@ -25,49 +32,54 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "auth/auth.h"
 #include "model/model.h"
 #include "query/query.h"
 
 enum sg_acl_op { SG_ACL_READ, SG_ACL_WRITE, SG_ACL_CREATE, SG_ACL_DELETE };
 
-/* True when the request's user holds role (in effect). */
-bool sg_acl_has_role(struct sg_ctx *ctx, const char *role);
+/* *held: whether the request's user holds role (in effect). */
+sg_err sg_acl_has_role(struct sg_auth_session *s, const char *role, bool *held);
 
-/* Table-level check by roles alone, before any record is read: false means
- * no ACL at the deciding level can pass whatever the record. */
-bool sg_acl_table_may(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op);
+/* Table-level check by roles alone, before any record is read: *may false
+ * means no ACL at the deciding level can pass whatever the record. */
+sg_err sg_acl_table_may(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
+			bool *may);
 
 /* Table-level check for one record (raw fields; rec->sys_class_name picks the
  * ACL chain). */
-bool sg_acl_record(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op, json_t *rec);
+sg_err sg_acl_record(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
+		     json_t *rec, bool *allowed);
 
 /* The table-level read decision on t when it is the same for every record:
- * 1 readable, 0 not; -1 when it depends on the record (ask sg_acl_record or
- * sg_acl_filter_rows). */
-int sg_acl_read_uniform(struct sg_ctx *ctx, const struct sg_table *t);
+ * *decision 1 readable, 0 not; -1 when it depends on the record (ask
+ * sg_acl_record or sg_acl_filter_rows). */
+sg_err sg_acl_read_uniform(struct sg_auth_session *s, const struct sg_table *t, int *decision);
 /* Removes from rows (an array of raw records of t) those the user may not
- * read.  Conditions are evaluated for the whole page at once. */
-sg_err sg_acl_filter_rows(struct sg_ctx *ctx, const struct sg_table *t, json_t *rows);
+ * read.  Conditions are evaluated for the whole page at once.  On error rows
+ * is left partly filtered: do not use it. */
+sg_err sg_acl_filter_rows(struct sg_auth_session *s, const struct sg_table *t, json_t *rows);
 
 /* Field-level check of element on a record of class cls (rec may be NULL:
  * roles only). */
-bool sg_acl_field(struct sg_ctx *ctx, const struct sg_table *cls, const char *element,
-		  enum sg_acl_op op, json_t *rec);
+sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const char *element,
+		    enum sg_acl_op op, json_t *rec, bool *allowed);
 
 /* Read decisions for every field of t (in t->fields order), made once per
  * request: 1 readable, 0 not, -1 depends on the record (ask sg_acl_field).
- * NULL when no ACL applies (the system).  Borrowed. */
-const signed char *sg_acl_read_plan(struct sg_ctx *ctx, const struct sg_table *t);
+ * *plan NULL when no ACL applies (the system); else borrowed from s, valid
+ * until sg_auth_session_cleanup. */
+sg_err sg_acl_read_plan(struct sg_auth_session *s, const struct sg_table *t,
+			const signed char **plan);
 
-/* True when every field the query names (first segment of each path) may
- * be read. */
-bool sg_acl_query_fields(struct sg_ctx *ctx, const struct sg_table *t, const struct sg_query *q);
+/* *readable: whether every field the query names (first segment of each
+ * path) may be read. */
+sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
+			   const struct sg_query *q, bool *readable);
 
-/* Drops from input (a write body) the fields the user may not write. */
-void sg_acl_strip_input(struct sg_ctx *ctx, const struct sg_table *t, enum sg_acl_op op,
-			json_t *input, json_t *rec);
-
-/* Installs the model hooks that free the caches (call once per process). */
-void sg_acl_install(void);
+/* Drops from input (a write body) the fields the user may not write.  On
+ * error input is left partly stripped: do not write it. */
+sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
+			  json_t *input, json_t *rec);
 
 #endif

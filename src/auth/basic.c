@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/internal.h"
 #include "auth/password.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -27,11 +28,34 @@ struct cache_entry {
 	bool used;
 };
 
-static struct cache_entry cache[CACHE_SLOTS];
+/* basic.c's share of struct sg_auth. */
+struct sg__cred_cache {
+	pthread_mutex_t lock;
+	struct cache_entry slots[CACHE_SLOTS];
+};
+
+/* The cache key's secret, and the hash verified against for unknown users
+ * (same cost): one per process. */
 static unsigned char cache_secret[crypto_generichash_KEYBYTES];
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-static char *dummy_hash; /* verified against for unknown users: same cost */
+static char *dummy_hash;
+
+struct sg__cred_cache *sg__cred_cache_new(void)
+{
+	struct sg__cred_cache *c = calloc(1, sizeof(*c));
+	if (c)
+		pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void sg__cred_cache_free(struct sg__cred_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	sodium_memzero(c->slots, sizeof(c->slots));
+	free(c);
+}
 
 static void cache_init(void)
 {
@@ -51,7 +75,7 @@ static void cache_key(const char *user, const char *password, unsigned char out[
 struct user_row {
 	struct sg_user user;
 	char *hash;
-	bool active, locked, found, nomem;
+	bool active, locked, found, oom;
 	int failed_attempts;
 };
 
@@ -66,7 +90,7 @@ static int read_user(void *ud, int ncol, const char *const *names, const char *c
 	snprintf(r->user.user_name, sizeof(r->user.user_name), "%s", vals[1] ? vals[1] : "");
 	snprintf(r->user.name, sizeof(r->user.name), "%s", vals[2] ? vals[2] : "");
 	r->hash = vals[3] ? strdup(vals[3]) : NULL;
-	r->nomem = vals[3] && !r->hash; /* not "no password": that would count a failed login */
+	r->oom = vals[3] && !r->hash;
 	r->active = sg_str_bool(vals[4], true);
 	r->locked = sg_str_bool(vals[5], false);
 	snprintf(r->user.time_zone, sizeof(r->user.time_zone), "%s", vals[6] ? vals[6] : "");
@@ -78,47 +102,56 @@ static int read_user(void *ud, int ncol, const char *const *names, const char *c
  * Failed logins are counted on the user; at glide.user.max_unlock_attempts
  * the account locks [t_LockoutForFailedLogins.md].  A success clears the
  * count.  Written as the system, so the write is audited like any other.
+ * A count that cannot be written fails the login: the lockout must hold.
  */
-static void count_attempt(struct sg_model *m, const struct user_row *r, bool ok)
+static sg_err count_attempt(struct sg_model *m, const struct user_row *r, bool ok)
 {
 	struct sg_ctx ctx;
-	if (sg_ctx_begin(&ctx, m, NULL))
-		return;
+	sg_err err = sg_ctx_begin(&ctx, m, NULL);
+	if (err)
+		return err;
 	long long max = sg_prop_int(&ctx, "glide.user.max_unlock_attempts", 5);
 	int attempts = ok ? 0 : r->failed_attempts + 1;
 	char n[16];
 	snprintf(n, sizeof(n), "%d", attempts);
 	json_t *in = json_pack("{s:s}", "failed_attempts", n);
-	if (in && !ok && max > 0 && attempts >= max)
-		json_object_set_new(in, "locked_out", json_string("true"));
+	if (!in || (!ok && max > 0 && attempts >= max &&
+		    json_object_set_new(in, "locked_out", json_string("true"))))
+		err = SG_ERR_NOMEM;
 	struct sg_write_opts wo = {0};
-	if (in && sg_rec_update(&ctx, "sys_user", r->user.sys_id, in, &wo))
-		sg_log_warn("auth: could not record a login attempt for %s", r->user.user_name);
+	if (!err)
+		err = sg_rec_update(&ctx, "sys_user", r->user.sys_id, in, &wo);
+	if (err)
+		sg_log_error("auth: could not record a login attempt for %s: %s", r->user.user_name,
+			     sg_err_name(err));
 	json_decref(in);
 	sg_ctx_end(&ctx);
+	return err;
 }
 
-sg_err sg_auth_password(struct sg_model *m, const char *user_name, const char *password,
+sg_err sg_auth_password(struct sg_auth *a, const char *user_name, const char *password,
 			struct sg_user *user)
 {
 	pthread_once(&cache_once, cache_init);
+	struct sg_model *m = a->model;
+	struct sg__cred_cache *c = a->cred;
 	unsigned char key[32];
 	cache_key(user_name, password, key);
 	size_t slot = (key[0] | (size_t)key[1] << 8) % CACHE_SLOTS;
 	unsigned long gen = atomic_load(&m->users_gen);
 	int64_t now = sg_time_now();
 
-	pthread_mutex_lock(&cache_lock);
-	struct cache_entry *e = &cache[slot];
+	pthread_mutex_lock(&c->lock);
+	struct cache_entry *e = &c->slots[slot];
 	if (e->used && e->gen == gen && e->expires > now && !sodium_memcmp(e->key, key, 32)) {
 		*user = e->user;
-		pthread_mutex_unlock(&cache_lock);
+		pthread_mutex_unlock(&c->lock);
 		return SG_ERR_OK;
 	}
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(&c->lock);
 
-	sg_conn *c = sg_store_conn(m->store);
-	if (!c)
+	sg_conn *conn = sg_store_conn(m->store);
+	if (!conn)
 		return SG_ERR_STORE;
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -127,9 +160,9 @@ sg_err sg_auth_password(struct sg_model *m, const char *user_name, const char *p
 		       "WHERE \"user_name\" = ");
 	sg_sql_text(&q, user_name);
 	struct user_row r = {0};
-	sg_err err = sg_conn_exec(c, &q, read_user, &r, NULL);
+	sg_err err = sg_conn_exec(conn, &q, read_user, &r, NULL);
 	sg_sql_cleanup(&q);
-	if (!err && r.nomem)
+	if (!err && r.oom)
 		err = SG_ERR_NOMEM;
 	if (err) {
 		free(r.hash);
@@ -139,22 +172,24 @@ sg_err sg_auth_password(struct sg_model *m, const char *user_name, const char *p
 	bool ok = sg_password_verify(r.found && r.hash ? r.hash : dummy_hash, password);
 	free(r.hash);
 	if (r.found && r.active && !r.locked && (!ok || r.failed_attempts > 0))
-		count_attempt(m, &r, ok);
+		err = count_attempt(m, &r, ok);
+	if (err)
+		return err;
 	if (!ok || !r.found || !r.active || r.locked)
 		return SG_ERR_UNAUTHENTICATED;
 
-	pthread_mutex_lock(&cache_lock);
+	pthread_mutex_lock(&c->lock);
 	memcpy(e->key, key, 32);
 	e->user = r.user;
 	e->gen = gen;
 	e->expires = now + CACHE_TTL;
 	e->used = true;
-	pthread_mutex_unlock(&cache_lock);
+	pthread_mutex_unlock(&c->lock);
 	*user = r.user;
 	return SG_ERR_OK;
 }
 
-sg_err sg_auth_basic(struct sg_model *m, const char *authorization, struct sg_user *user)
+sg_err sg_auth_basic(struct sg_auth *a, const char *authorization, struct sg_user *user)
 {
 	if (!authorization || strncasecmp(authorization, "Basic ", 6) != 0)
 		return SG_ERR_UNAUTHENTICATED;
@@ -178,7 +213,7 @@ sg_err sg_auth_basic(struct sg_model *m, const char *authorization, struct sg_us
 	sg_err err = SG_ERR_UNAUTHENTICATED;
 	if (colon && memchr(raw, '\0', len) == NULL) {
 		*colon = '\0';
-		err = sg_auth_password(m, (char *)raw, colon + 1, user);
+		err = sg_auth_password(a, (char *)raw, colon + 1, user);
 	}
 	sodium_memzero(raw, n + 1);
 	free(raw);

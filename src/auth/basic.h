@@ -10,15 +10,19 @@
 #ifndef SG_AUTH_BASIC_H
 #define SG_AUTH_BASIC_H
 
+#include "auth/auth.h"
 #include "core/err.h"
 #include "model/model.h"
 
 /* Checks an Authorization header value ("Basic …").  On success fills *user.
- * SG_ERR_UNAUTHENTICATED for anything else. */
-sg_err sg_auth_basic(struct sg_model *m, const char *authorization, struct sg_user *user);
+ * SG_ERR_UNAUTHENTICATED for wrong or missing credentials; another error
+ * (SG_ERR_STORE, SG_ERR_NOMEM, SG_ERR_BUSY...) when they could not be
+ * checked, or a failed attempt could not be counted. */
+sg_err sg_auth_basic(struct sg_auth *a, const char *authorization, struct sg_user *user);
 
-/* Checks a user name and password (the same rules: active, not locked out). */
-sg_err sg_auth_password(struct sg_model *m, const char *user_name, const char *password,
+/* Checks a user name and password (the same rules: active, not locked out;
+ * the same errors). */
+sg_err sg_auth_password(struct sg_auth *a, const char *user_name, const char *password,
 			struct sg_user *user);
 
 #endif

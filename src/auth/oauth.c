@@ -11,13 +11,11 @@
 #include <strings.h>
 
 #include "auth/basic.h"
+#include "auth/internal.h"
 #include "auth/password.h"
 #include "core/json.h"
 #include "core/log.h"
-#include "core/map.h"
 #include "core/util.h"
-#include "model/internal.h"
-#include "query/query.h"
 
 const char *sg_oauth_denied_body(void)
 {
@@ -39,32 +37,75 @@ static sg_err deny(const char *why, const char *who)
 	return SG_ERR_OAUTH_DENIED;
 }
 
-/* The first row of q as an object of strings into *row (new reference),
- * NULL when there is none; an error when q could not be run. */
-static sg_err one_row(struct sg_ctx *ctx, struct sg_sql *q, json_t **row)
+/* Rows as objects of strings, appended to arr; failed when one could not be. */
+struct rows {
+	json_t *arr;
+	bool failed;
+};
+
+static int collect_row(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
-	*row = NULL;
-	json_t *rows = json_array();
-	sg_err err = rows ? sg_conn_exec(ctx->conn, q, sg_rows_to_json, rows, NULL) : SG_ERR_NOMEM;
-	if (!err)
-		*row = json_incref(json_array_get(rows, 0));
-	json_decref(rows);
-	return err;
+	struct rows *r = ud;
+	json_t *row = json_object();
+	bool ok = row != NULL;
+	for (int i = 0; ok && i < ncol; i++)
+		ok = !json_object_set_new(row, names[i], json_string(vals[i] ? vals[i] : ""));
+	if (!ok) {
+		json_decref(row);
+		r->failed = true;
+		return 1;
+	}
+	if (json_array_append_new(r->arr, row)) {
+		r->failed = true;
+		return 1;
+	}
+	return 0;
 }
 
-static sg_err entity_by_client_id(struct sg_ctx *ctx, const char *client_id, json_t **row)
+/* Every row of q: a new array in *out. */
+static sg_err all_rows(struct sg_ctx *ctx, const struct sg_sql *q, json_t **out)
+{
+	struct rows r = {.arr = json_array()};
+	sg_err err = r.arr ? sg_conn_exec(ctx->conn, q, collect_row, &r, NULL) : SG_ERR_NOMEM;
+	if (!err && r.failed)
+		err = SG_ERR_NOMEM;
+	if (err) {
+		json_decref(r.arr);
+		return err;
+	}
+	*out = r.arr;
+	return SG_ERR_OK;
+}
+
+/* The first row of q as an object of strings (new reference), or NULL when
+ * there is none, in *out. */
+static sg_err one_row(struct sg_ctx *ctx, const struct sg_sql *q, json_t **out)
+{
+	json_t *rows;
+	*out = NULL;
+	sg_err err = all_rows(ctx, q, &rows);
+	if (err)
+		return err;
+	*out = json_incref(json_array_get(rows, 0));
+	json_decref(rows);
+	return SG_ERR_OK;
+}
+
+/* The application with client_id, or NULL when none: *out, new reference. */
+static sg_err entity_by_client_id(struct sg_ctx *ctx, const char *client_id, json_t **out)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT * FROM \"oauth_entity\" WHERE \"client_id\" = ");
 	sg_sql_text(&q, client_id);
 	sg_sql_raw(&q, " AND (\"type\" = 'client' OR \"type\" IS NULL)");
-	sg_err err = one_row(ctx, &q, row);
+	sg_err err = one_row(ctx, &q, out);
 	sg_sql_cleanup(&q);
 	return err;
 }
 
-static sg_err user_by_id(struct sg_ctx *ctx, const char *sys_id, json_t **row)
+/* The user sys_id, or NULL when none: *out, new reference. */
+static sg_err user_by_id(struct sg_ctx *ctx, const char *sys_id, json_t **out)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -72,7 +113,7 @@ static sg_err user_by_id(struct sg_ctx *ctx, const char *sys_id, json_t **row)
 		       "\"password_needs_reset\", \"web_service_access_only\", \"time_zone\" "
 		       "FROM \"sys_user\" WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id ? sys_id : "");
-	sg_err err = one_row(ctx, &q, row);
+	sg_err err = one_row(ctx, &q, out);
 	sg_sql_cleanup(&q);
 	return err;
 }
@@ -117,8 +158,9 @@ static bool client_credentials(const struct sg_kv *p, size_t n, const char *basi
 	return true;
 }
 
-/* The names of the auth scopes attached to an application, space-separated.
- * An error when they cannot be read: a token must not be issued with fewer. */
+/* The names of the auth scopes attached to an application, space-separated,
+ * into out (size bytes).  SG_ERR_INTERNAL when they do not fit: a scope
+ * list is never cut. */
 static sg_err entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, size_t size)
 {
 	struct sg_sql q;
@@ -127,16 +169,23 @@ static sg_err entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, s
 		       "ON s.\"sys_id\" = l.\"auth_scope\" WHERE l.\"oauth_entity\" = ");
 	sg_sql_text(&q, entity);
 	sg_sql_raw(&q, " AND (s.\"active\" IS NULL OR s.\"active\" != 'false') ORDER BY s.\"name\"");
-	json_t *rows = json_array();
-	sg_err err = rows ? sg_conn_exec(ctx->conn, &q, sg_rows_to_json, rows, NULL) : SG_ERR_NOMEM;
+	json_t *rows = NULL;
+	sg_err err = all_rows(ctx, &q, &rows);
 	sg_sql_cleanup(&q);
 	out[0] = '\0';
-	size_t i;
+	size_t i, len = 0;
 	json_t *row;
 	json_array_foreach(rows, i, row)
 	{
-		size_t len = strlen(out);
-		snprintf(out + len, size - len, "%s%s", len ? " " : "", sg_json_str(row, "name"));
+		int n = snprintf(out + len, size - len, "%s%s", len ? " " : "",
+				 sg_json_str(row, "name"));
+		if (n < 0 || (size_t)n >= size - len) {
+			sg_log_error("oauth: the auth scopes of application %s exceed %zu characters",
+				     entity, size - 1);
+			err = SG_ERR_INTERNAL;
+			break;
+		}
+		len += (size_t)n;
 	}
 	json_decref(rows);
 	return err;
@@ -174,11 +223,11 @@ static void new_token(char out[SG_TOKEN_LEN + 8])
 	sg_random_token(out, SG_TOKEN_LEN + 8, 64);
 }
 
-/* The credential row for a presented token into *row (new reference), NULL
- * when there is none. */
-static sg_err credential(struct sg_ctx *ctx, const char *token, json_t **row)
+/* The credential row for a presented token, or NULL when none: *out, new
+ * reference. */
+static sg_err credential(struct sg_ctx *ctx, const char *token, json_t **out)
 {
-	*row = NULL;
+	*out = NULL;
 	char *hash = sg_secret_hash(token);
 	if (!hash)
 		return SG_ERR_NOMEM;
@@ -187,7 +236,7 @@ static sg_err credential(struct sg_ctx *ctx, const char *token, json_t **row)
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"type\", \"expires\", \"peer\", \"user\", \"scope\" "
 		       "FROM \"oauth_credential\" WHERE \"token\" = ");
 	sg_sql_text(&q, hash);
-	sg_err err = one_row(ctx, &q, row);
+	sg_err err = one_row(ctx, &q, out);
 	sg_sql_cleanup(&q);
 	free(hash);
 	return err;
@@ -199,9 +248,10 @@ static bool unexpired(const json_t *cred)
 	return cred && sg_time_parse(sg_json_str(cred, "expires"), &t) && t > sg_time_now();
 }
 
-static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
-			   const char *basic, bool in_query, struct sg_token_grant *out)
+static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct sg_kv *p,
+			   size_t n, const char *basic, bool in_query, struct sg_token_grant *out)
 {
+	memset(out, 0, sizeof(*out));
 	if (!sg_prop_bool(ctx, "com.snc.platform.security.oauth.is.active", true))
 		return deny("OAuth is not active", NULL);
 	if (in_query && sg_prop_bool(ctx, "glide.oauth.allow.parameters.in.post.body.only", true))
@@ -212,37 +262,30 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 		return deny("no grant_type", NULL);
 	if (!client_credentials(p, n, basic, cid, sizeof(cid), secret, sizeof(secret)))
 		return deny("no client authentication", NULL);
-	json_t *entity = NULL;
-	/* out of memory or the store is not a refusal */
+	json_t *entity = NULL, *user = NULL;
 	sg_err err = entity_by_client_id(ctx, cid, &entity);
 	if (!err && (!entity || !sg_password_verify(sg_json_str(entity, "client_secret"), secret)))
 		err = deny("bad client id or secret", cid);
 	else if (!err && !sg_str_bool(sg_json_str(entity, "active"), true))
 		err = deny("application inactive", cid);
 	sodium_memzero(secret, sizeof(secret));
-	if (err) {
-		json_decref(entity);
-		return err;
-	}
+	if (err)
+		goto out;
 	const char *eid = sg_json_str(entity, "sys_id");
 	long long access_life = lifespan(entity, "access_token_lifespan", 1800);
 	long long refresh_life = lifespan(entity, "refresh_token_lifespan", 8640000);
 	char scopes[512];
 	err = entity_scopes(ctx, eid, scopes, sizeof(scopes));
-	const char *asked = param(p, n, "scope");
-	json_t *user = NULL;
-	const char *scope = "useraccount";
-	char refresh_id[SG_ID_LEN + 1] = "", id[SG_ID_LEN + 1], kept_scope[512];
-	bool with_refresh = false;
-	memset(out, 0, sizeof(*out));
 	if (err)
 		goto out;
+	const char *asked = param(p, n, "scope");
+	const char *scope = "useraccount";
+	char refresh_id[SG_ID_LEN + 1] = "", id[SG_ID_LEN + 1], kept_scope[512];
 
 	if (!strcmp(grant, "password")) {
 		struct sg_user u;
 		const char *name = param(p, n, "username"), *pw = param(p, n, "password");
-		err = name && pw ? sg_auth_password(ctx->model, name, pw, &u)
-				 : SG_ERR_UNAUTHENTICATED;
+		err = (name && pw) ? sg_auth_password(a, name, pw, &u) : SG_ERR_UNAUTHENTICATED;
 		if (err == SG_ERR_UNAUTHENTICATED)
 			err = deny("bad user credentials", name);
 		if (!err)
@@ -257,7 +300,11 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 		}
 		if (!err && asked && *asked && strcmp(asked, "useraccount") && !strstr(scopes, asked))
 			err = deny("scope not granted", asked);
-		with_refresh = true;
+		if (!err) {
+			new_token(out->refresh_token);
+			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
+					  sg_json_str(user, "sys_id"), scope, NULL, refresh_id);
+		}
 	} else if (!strcmp(grant, "client_credentials")) {
 		/* Only with the property and an OAuth application user [client-credentials.md]. */
 		if (!sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled", false))
@@ -293,25 +340,11 @@ static sg_err grant_in_ctx(struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
 	} else {
 		err = deny("unsupported grant type", grant);
 	}
-	/* The tokens of one grant are stored together or not at all. */
-	if (!err)
-		err = sg_conn_begin(ctx->conn, true);
 	if (!err) {
-		if (with_refresh) {
-			new_token(out->refresh_token);
-			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
-					  sg_json_str(user, "sys_id"), scope, NULL, refresh_id);
-		}
-		if (!err) {
-			new_token(out->access_token);
-			err = store_token(ctx, out->access_token, "access_token", access_life, eid,
-					  sg_json_str(user, "sys_id"), scope ? scope : "",
-					  refresh_id[0] ? refresh_id : NULL, id);
-		}
-		if (err)
-			sg_conn_rollback(ctx->conn);
-		else
-			err = sg_conn_commit(ctx->conn);
+		new_token(out->access_token);
+		err = store_token(ctx, out->access_token, "access_token", access_life, eid,
+				  sg_json_str(user, "sys_id"), scope ? scope : "",
+				  refresh_id[0] ? refresh_id : NULL, id);
 	}
 	if (!err) {
 		snprintf(out->scope, sizeof(out->scope), "%s", scope ? scope : "");
@@ -326,55 +359,63 @@ out:
 	return err;
 }
 
-sg_err sg_oauth_grant(struct sg_model *m, const struct sg_kv *params, size_t n,
+sg_err sg_oauth_grant(struct sg_auth *a, const struct sg_kv *params, size_t n,
 		      const char *basic_auth, bool in_query, struct sg_token_grant *out)
 {
 	/* No transaction around the grant: a refused password must still be
 	 * counted against the user (basic.c writes it). */
 	struct sg_ctx ctx;
-	sg_err err = sg_ctx_begin(&ctx, m, NULL);
+	sg_err err = sg_ctx_begin(&ctx, a->model, NULL);
 	if (err)
 		return err;
-	err = grant_in_ctx(&ctx, params, n, basic_auth, in_query, out);
+	err = grant_in_ctx(a, &ctx, params, n, basic_auth, in_query, out);
 	sg_ctx_end(&ctx);
 	return err;
 }
 
-sg_err sg_oauth_revoke(struct sg_model *m, const char *token)
+/* Expires the credential cred and the access tokens issued from it, in one
+ * write transaction (in the process's write queue like any other). */
+static sg_err expire(struct sg_ctx *ctx, const json_t *cred)
+{
+	char past[SG_DT_LEN + 1];
+	sg_time_format(sg_time_now() - 1, past);
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "UPDATE \"oauth_credential\" SET \"expires\" = ");
+	sg_sql_text(&q, past);
+	sg_sql_raw(&q, " WHERE \"sys_id\" = ");
+	sg_sql_text(&q, sg_json_str(cred, "sys_id"));
+	sg_sql_raw(&q, " OR \"refresh_token\" = ");
+	sg_sql_text(&q, sg_json_str(cred, "sys_id"));
+	sg_err err = sg_conn_begin(ctx->conn, true);
+	if (err)
+		goto out;
+	err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+	if (!err)
+		err = sg_model_bump(ctx, "oauth");
+	if (!err)
+		err = sg_model_bump(ctx, "data");
+	if (err)
+		sg_conn_rollback(ctx->conn);
+	else
+		err = sg_conn_commit(ctx->conn);
+	sg_model_sync(ctx->model);
+out:
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+sg_err sg_oauth_revoke(struct sg_auth *a, const char *token)
 {
 	struct sg_ctx ctx;
-	sg_err err = sg_ctx_begin(&ctx, m, NULL);
+	sg_err err = sg_ctx_begin(&ctx, a->model, NULL);
 	if (err)
 		return err;
 	json_t *cred = NULL;
 	if (token && *token)
 		err = credential(&ctx, token, &cred);
-	if (cred) {
-		char past[SG_DT_LEN + 1];
-		sg_time_format(sg_time_now() - 1, past);
-		struct sg_sql q;
-		sg_sql_init(&q);
-		sg_sql_raw(&q, "UPDATE \"oauth_credential\" SET \"expires\" = ");
-		sg_sql_text(&q, past);
-		sg_sql_raw(&q, " WHERE \"sys_id\" = ");
-		sg_sql_text(&q, sg_json_str(cred, "sys_id"));
-		sg_sql_raw(&q, " OR \"refresh_token\" = ");
-		sg_sql_text(&q, sg_json_str(cred, "sys_id"));
-		/* One write transaction, in the process's write queue like any other. */
-		err = sg_conn_begin(ctx.conn, true);
-		if (!err)
-			err = sg_conn_exec(ctx.conn, &q, NULL, NULL, NULL);
-		sg_sql_cleanup(&q);
-		if (!err)
-			err = sg__gen_bump(&ctx, "oauth");
-		if (!err)
-			err = sg__gen_bump(&ctx, "data");
-		if (err)
-			sg_conn_rollback(ctx.conn);
-		else
-			err = sg_conn_commit(ctx.conn);
-		sg_model_sync(m);
-	}
+	if (!err && cred)
+		err = expire(&ctx, cred);
 	json_decref(cred);
 	sg_ctx_end(&ctx);
 	return err;
@@ -393,10 +434,55 @@ struct bearer_entry {
 	bool used;
 };
 
-static struct bearer_entry bearer_cache[BEARER_SLOTS];
-static pthread_mutex_t bearer_lock = PTHREAD_MUTEX_INITIALIZER;
+/* oauth.c's share of struct sg_auth. */
+struct sg__bearer_cache {
+	pthread_mutex_t lock;
+	struct bearer_entry slots[BEARER_SLOTS];
+};
 
-sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_user *user,
+struct sg__bearer_cache *sg__bearer_cache_new(void)
+{
+	struct sg__bearer_cache *c = calloc(1, sizeof(*c));
+	if (c)
+		pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void sg__bearer_cache_free(struct sg__bearer_cache *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* Whether the token's credential, application and user are all in order:
+ * *ok, with *cred and *u (new references) when they are. */
+static sg_err check_token(struct sg_ctx *ctx, const char *token, bool *ok, json_t **cred,
+			  json_t **u)
+{
+	json_t *entity = NULL;
+	*ok = false;
+	*u = NULL;
+	sg_err err = credential(ctx, token, cred);
+	if (err || !*cred || strcmp(sg_json_str(*cred, "type"), "access_token") ||
+	    !unexpired(*cred))
+		return err;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"active\" FROM \"oauth_entity\" WHERE \"sys_id\" = ");
+	sg_sql_text(&q, sg_json_str(*cred, "peer"));
+	err = one_row(ctx, &q, &entity);
+	sg_sql_cleanup(&q);
+	if (!err)
+		err = user_by_id(ctx, sg_json_str(*cred, "user"), u);
+	*ok = !err && entity && sg_str_bool(sg_json_str(entity, "active"), true) &&
+	      user_usable(*u);
+	json_decref(entity);
+	return err;
+}
+
+sg_err sg_auth_bearer(struct sg_auth *a, const char *authorization, struct sg_user *user,
 		      struct sg_bearer *bearer)
 {
 	if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
@@ -406,41 +492,32 @@ sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_u
 		token++;
 	if (!*token || strlen(token) > 512)
 		return SG_ERR_UNAUTHENTICATED;
+	struct sg_model *m = a->model;
+	struct sg__bearer_cache *c = a->bearer;
 	unsigned char key[32];
 	crypto_generichash(key, sizeof(key), (const unsigned char *)token, strlen(token), NULL, 0);
 	size_t slot = (key[0] | (size_t)key[1] << 8) % BEARER_SLOTS;
 	unsigned long ug = atomic_load(&m->users_gen), og = atomic_load(&m->oauth_gen);
 	int64_t now = sg_time_now();
-	pthread_mutex_lock(&bearer_lock);
-	struct bearer_entry *e = &bearer_cache[slot];
+	pthread_mutex_lock(&c->lock);
+	struct bearer_entry *e = &c->slots[slot];
 	if (e->used && e->users_gen == ug && e->oauth_gen == og && e->expires > now &&
 	    !sodium_memcmp(e->key, key, 32)) {
 		*user = e->user;
 		*bearer = e->bearer;
-		pthread_mutex_unlock(&bearer_lock);
+		pthread_mutex_unlock(&c->lock);
 		return SG_ERR_OK;
 	}
-	pthread_mutex_unlock(&bearer_lock);
+	pthread_mutex_unlock(&c->lock);
 
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
 		return err;
-	json_t *cred = NULL, *u = NULL, *entity = NULL;
-	err = credential(&ctx, token, &cred);
-	if (!err && !(cred && !strcmp(sg_json_str(cred, "type"), "access_token") && unexpired(cred)))
-		err = SG_ERR_UNAUTHENTICATED;
-	if (!err) {
-		struct sg_sql q;
-		sg_sql_init(&q);
-		sg_sql_raw(&q, "SELECT \"active\" FROM \"oauth_entity\" WHERE \"sys_id\" = ");
-		sg_sql_text(&q, sg_json_str(cred, "peer"));
-		err = one_row(&ctx, &q, &entity);
-		sg_sql_cleanup(&q);
-	}
-	if (!err)
-		err = user_by_id(&ctx, sg_json_str(cred, "user"), &u);
-	if (!err && !(entity && sg_str_bool(sg_json_str(entity, "active"), true) && user_usable(u)))
+	json_t *cred = NULL, *u = NULL;
+	bool ok;
+	err = check_token(&ctx, token, &ok, &cred, &u);
+	if (!err && !ok)
 		err = SG_ERR_UNAUTHENTICATED;
 	if (!err) {
 		memset(user, 0, sizeof(*user));
@@ -453,7 +530,7 @@ sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_u
 		snprintf(bearer->scope, sizeof(bearer->scope), "%s", sg_json_str(cred, "scope"));
 		int64_t exp = now;
 		sg_time_parse(sg_json_str(cred, "expires"), &exp);
-		pthread_mutex_lock(&bearer_lock);
+		pthread_mutex_lock(&c->lock);
 		memcpy(e->key, key, 32);
 		e->user = *user;
 		e->bearer = *bearer;
@@ -461,35 +538,53 @@ sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_u
 		e->users_gen = ug;
 		e->oauth_gen = og;
 		e->used = true;
-		pthread_mutex_unlock(&bearer_lock);
+		pthread_mutex_unlock(&c->lock);
 	}
 	json_decref(cred);
 	json_decref(u);
-	json_decref(entity);
 	sg_ctx_end(&ctx);
 	return err;
 }
 
-/* "now/table" for "/api/now/v2/table/incident": the API's path without its version. */
-static void api_path(const char *path, char *out, size_t size)
+/* "now/table" for "/api/now/v2/table/incident": the API's path without its
+ * version (NULL when path is no REST API's). */
+static bool api_path(const char *path, const char **ns, int *ns_len, const char **api,
+		     int *api_len)
 {
-	out[0] = '\0';
 	if (strncmp(path, "/api/", 5) != 0)
-		return;
+		return false;
 	const char *p = path + 5;
 	const char *ns_end = strchr(p, '/');
 	if (!ns_end)
-		return;
+		return false;
 	const char *rest = ns_end + 1;
 	if (rest[0] == 'v' && rest[1] >= '0' && rest[1] <= '9') {
 		const char *slash = strchr(rest, '/');
 		if (!slash)
-			return;
+			return false;
 		rest = slash + 1;
 	}
 	const char *end = strchr(rest, '/');
-	snprintf(out, size, "%.*s/%.*s", (int)(ns_end - p), p,
-		 (int)(end ? (size_t)(end - rest) : strlen(rest)), rest);
+	*ns = p;
+	*ns_len = (int)(ns_end - p);
+	*api = rest;
+	*api_len = (int)(end ? (size_t)(end - rest) : strlen(rest));
+	return true;
+}
+
+/* api_path() as a new string in *out ("" when path is no REST API's). */
+static sg_err api_name(const char *path, char **out)
+{
+	const char *ns, *api;
+	int ns_len, api_len;
+	int n = api_path(path, &ns, &ns_len, &api, &api_len)
+			? asprintf(out, "%.*s/%.*s", ns_len, ns, api_len, api)
+			: asprintf(out, "%s", "");
+	if (n < 0) {
+		*out = NULL;
+		return SG_ERR_NOMEM;
+	}
+	return SG_ERR_OK;
 }
 
 static bool method_covered(const json_t *row, const char *method)
@@ -500,22 +595,12 @@ static bool method_covered(const json_t *row, const char *method)
 	return list && strcasestr(list, method);
 }
 
-bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const char *path,
-			   const char *method)
+/* The REST API auth scope records for api, with whether the token's
+ * application holds each one's scope ("held"): *rows, a new array; and the
+ * number of scopes attached to the application: *attached, a new string. */
+static sg_err scope_records(struct sg_ctx *ctx, const struct sg_bearer *b, const char *api,
+			    json_t **rows, char **attached)
 {
-	struct sg_ctx ctx;
-	if (sg_ctx_begin(&ctx, m, NULL))
-		return false;
-	bool allowed = true;
-	if (!sg_prop_bool(&ctx, "com.glide.rest.api.auth.scope.check.enable", true) ||
-	    strstr(b->scope, "useraccount")) {
-		sg_ctx_end(&ctx);
-		return true; /* useraccount: the user's own rights, every API */
-	}
-	char api[128];
-	api_path(path, api, sizeof(api));
-	/* The REST API auth scope records for this API, with whether the
-	 * token's application holds each one's scope. */
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT a.\"apply_to_all_methods\", a.\"http_methods\", "
@@ -525,14 +610,34 @@ bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const 
 		       "FROM \"sys_api_access_scope\" a WHERE a.\"rest_api_path\" = ");
 	sg_sql_text(&q, api);
 	sg_sql_raw(&q, " AND (a.\"active\" IS NULL OR a.\"active\" != 'false')");
-	json_t *rows = json_array();
-	sg_conn_exec(ctx.conn, &q, sg_rows_to_json, rows, NULL);
+	sg_err err = all_rows(ctx, &q, rows);
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "SELECT COUNT(*) FROM \"oauth_entity_auth_scope\" WHERE \"oauth_entity\" = ");
 	sg_sql_text(&q, b->entity);
-	char *attached = NULL;
-	sg_conn_query_string(ctx.conn, &q, &attached);
+	if (!err)
+		err = sg_conn_query_string(ctx->conn, &q, attached);
 	sg_sql_cleanup(&q);
+	return err;
+}
+
+sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *path,
+			    const char *method)
+{
+	struct sg_ctx ctx;
+	sg_err err = sg_ctx_begin(&ctx, a->model, NULL);
+	if (err)
+		return err;
+	json_t *rows = NULL;
+	char *api = NULL, *attached = NULL;
+	/* useraccount: the user's own rights, every API */
+	if (!sg_prop_bool(&ctx, "com.glide.rest.api.auth.scope.check.enable", true) ||
+	    strstr(b->scope, "useraccount"))
+		goto out;
+	err = api_name(path, &api);
+	if (!err)
+		err = scope_records(&ctx, b, api, &rows, &attached);
+	if (err)
+		goto out;
 	bool any_required = false, held = false;
 	size_t i;
 	json_t *row;
@@ -545,12 +650,13 @@ bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const 
 	}
 	/* An application with scopes reaches only what they cover; one without
 	 * reaches every API no scope protects [rest-api-auth-scope.md]. */
-	if (attached && atoi(attached) > 0)
-		allowed = held;
-	else
-		allowed = !any_required;
+	bool allowed = (attached && atoi(attached) > 0) ? held : !any_required;
+	if (!allowed)
+		err = SG_ERR_SCOPE_MISSING;
+out:
+	free(api);
 	free(attached);
 	json_decref(rows);
 	sg_ctx_end(&ctx);
-	return allowed;
+	return err;
 }

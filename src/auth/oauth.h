@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "auth/auth.h"
 #include "core/kv.h"
 #include "model/model.h"
 
@@ -36,24 +37,28 @@ struct sg_bearer {
  * Runs a token request: params are the form fields (in order), basic_auth
  * the Authorization header (client credentials may come there), in_query
  * whether any parameter came in the URL.  SG_ERR_OAUTH_DENIED for every
- * refusal.
+ * refusal; another error (SG_ERR_STORE, SG_ERR_NOMEM...) when the request
+ * could not be decided.
  */
-sg_err sg_oauth_grant(struct sg_model *m, const struct sg_kv *params, size_t n,
+sg_err sg_oauth_grant(struct sg_auth *a, const struct sg_kv *params, size_t n,
 		      const char *basic_auth, bool in_query, struct sg_token_grant *out);
 
 /* Marks an access or refresh token (and, for a refresh token, the access
  * tokens issued from it) expired.  Unknown tokens are not an error. */
-sg_err sg_oauth_revoke(struct sg_model *m, const char *token);
+sg_err sg_oauth_revoke(struct sg_auth *a, const char *token);
 
 /* Checks "Bearer <token>": valid, unexpired, its application active, its
- * user active and not locked out.  Cached; never runs a password hash. */
-sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_user *user,
+ * user active and not locked out.  Cached; never runs a password hash.
+ * SG_ERR_UNAUTHENTICATED when it is not; another error when that could not
+ * be known. */
+sg_err sg_auth_bearer(struct sg_auth *a, const char *authorization, struct sg_user *user,
 		      struct sg_bearer *bearer);
 
 /* Whether the token may call the REST API at path (e.g. "/api/now/v2/table/x")
- * with method, under the REST API auth scopes. */
-bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const char *path,
-			   const char *method);
+ * with method, under the REST API auth scopes: SG_ERR_OK, SG_ERR_SCOPE_MISSING,
+ * or the error that kept it from knowing. */
+sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *path,
+			    const char *method);
 
 /* Renders the token endpoint's refusal body. */
 const char *sg_oauth_denied_body(void);

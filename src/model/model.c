@@ -111,6 +111,11 @@ sg_err sg__gen_bump(struct sg_ctx *ctx, const char *name)
 	return err;
 }
 
+sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain)
+{
+	return sg__gen_bump(ctx, domain);
+}
+
 struct gens {
 	unsigned long v[6];
 };
@@ -198,8 +203,6 @@ sg_err sg_model_open(const char *data_dir, struct sg_model **out)
 	return SG_ERR_OK;
 }
 
-void (*sg_model_close_hook)(struct sg_model *m);
-
 void sg__props_clear(struct sg_model *m)
 {
 	for (size_t i = 0; i < m->props.cap; i++)
@@ -227,8 +230,6 @@ void sg_model_close(struct sg_model *m)
 	if (m->dict)
 		sg_dict_free(m->dict);
 	sg__props_clear(m);
-	if (sg_model_close_hook)
-		sg_model_close_hook(m);
 	sg__rules_free(m);
 	sg_store_close(m->store);
 	pthread_mutex_destroy(&m->lock);
@@ -273,14 +274,8 @@ sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user
 	return SG_ERR_OK;
 }
 
-void (*sg_ctx_end_hook)(struct sg_ctx *ctx);
-
 void sg_ctx_end(struct sg_ctx *ctx)
 {
-	if (sg_ctx_end_hook)
-		sg_ctx_end_hook(ctx);
-	json_decref(ctx->roles);
-	ctx->roles = NULL;
 	release(ctx);
 	json_decref(ctx->ref_cache);
 	ctx->ref_cache = NULL;

@@ -8,9 +8,10 @@
  * one transaction per call.
  *
  * struct sg_model is the process-wide state (store, current dictionary,
- * property cache); struct sg_ctx is one caller's view for one request: the
- * acting user, the dictionary snapshot it started with, and this thread's
- * connection.
+ * property cache); struct sg_ctx is one caller's model session: the acting
+ * user, the dictionary snapshot it started with, this thread's connection
+ * and the read caches of one request.  Who may do what is not the model's
+ * business: auth keeps its own state beside these (auth/auth.h).
  */
 #ifndef SG_MODEL_MODEL_H
 #define SG_MODEL_MODEL_H
@@ -40,9 +41,6 @@ struct sg_model {
 	unsigned long dict_gen; /* the value the current dictionary was built at */
 	bool bootstrapping;	/* creating the instance: no counters yet */
 	void *write_rules;	/* model/rules.c: with upper layers' rules; NULL: the model's */
-	void *bearer_cache; /* auth/oauth.c: validated bearer tokens */
-	void *acl_cache;  /* auth/acl.c: compiled access controls */
-	void *role_cache; /* auth/acl.c: users' effective roles */
 	struct sg_map props; /* name -> char *, guarded by lock */
 	unsigned long props_loaded_gen;
 	bool props_valid;
@@ -69,9 +67,6 @@ struct sg_ctx {
 	json_t *display_cache; /* "table/sys_id" -> the record's display value */
 	char tz[64];	   /* resolved time zone, filled by sg_ctx_time_zone */
 	bool system;	   /* no acting user: access controls do not apply */
-	json_t *roles;	   /* the user's roles in effect (role -> true), NULL until needed */
-	const char *elevate; /* roles the request asks to elevate to ("security_admin") */
-	void *acl_memo;	   /* auth/acl.c: decisions made during this request */
 };
 
 /* The time zone display values use: the user's, else the system property
@@ -115,16 +110,18 @@ sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user
 /* Ends it: releases the snapshot, reloads the dictionary if it changed. */
 void sg_ctx_end(struct sg_ctx *ctx);
 
-/* Set by the auth layer to free its per-request and per-model state. */
-extern void (*sg_ctx_end_hook)(struct sg_ctx *ctx);
-extern void (*sg_model_close_hook)(struct sg_model *m);
-
 /* Reads the change counters; rebuilds the dictionary when another writer
  * changed it.  Called at the start of every request. */
 void sg_model_sync(struct sg_model *m);
 
 /* Rebuilds the dictionary from its rows and makes it current. */
 sg_err sg_model_reload_dict(struct sg_model *m);
+
+/* Counts a change to a cached domain ("props", "users", "acl", "oauth",
+ * "data") inside ctx's current write transaction, for writes made outside
+ * the record layer: every process's caches of that domain see it once the
+ * transaction commits. */
+sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain);
 
 /* A system property's value (new string the caller frees) or NULL when
  * the property does not exist. */

@@ -16,7 +16,6 @@
 
 #include "core/log.h"
 #include "core/tz.h"
-#include "auth/acl.h"
 #include "auth/rules.h"
 #include "model/model.h"
 #include "nowctl/commands.h"
@@ -226,7 +225,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sg_log_set_level(SG_LOG_WARN);
-	sg_acl_install();
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;

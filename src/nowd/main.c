@@ -24,7 +24,7 @@
 #include <sys/time.h>
 
 #include "api/api.h"
-#include "auth/acl.h"
+#include "auth/auth.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
 #include "auth/rules.h"
@@ -286,8 +286,8 @@ static sg_err authenticate(struct server *s, struct MHD_Connection *conn, struct
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
 	*is_bearer = h && !strncasecmp(h, "Bearer ", 7);
 	if (*is_bearer)
-		return sg_auth_bearer(s->api.model, h, user, bearer);
-	return sg_auth_basic(s->api.model, h, user);
+		return sg_auth_bearer(s->api.auth, h, user, bearer);
+	return sg_auth_basic(s->api.auth, h, user);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -364,9 +364,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		struct sg_bearer bearer;
 		bool is_bearer = false;
 		sg_err err = authenticate(s, conn, &user, &bearer, &is_bearer);
-		if (!err && is_bearer && route &&
-		    !sg_oauth_scope_allows(s->api.model, &bearer, url, m))
-			err = SG_ERR_SCOPE_MISSING;
+		if (!err && is_bearer && route)
+			err = sg_oauth_scope_check(s->api.auth, &bearer, url, m);
 		if (!err)
 			snprintf(r->user, sizeof(r->user), "%s", user.user_name);
 		if (err) {
@@ -486,7 +485,6 @@ int main(int argc, char **argv)
 		}
 		s.tls = true;
 	}
-	sg_acl_install();
 	struct sg_model *model;
 	sg_err err = sg_model_open(data, &model);
 	if (!err && (err = sg_auth_add_rules(model)))
@@ -497,6 +495,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	s.api.model = model;
+	err = sg_auth_new(model, &s.api.auth);
+	if (err) {
+		sg_log_error("cannot start: %s", sg_err_name(err));
+		sg_model_close(model);
+		return 1;
+	}
 
 	/* Signals are taken by sigwait() below, not by whichever thread runs. */
 	sigset_t set;
@@ -526,6 +530,7 @@ int main(int argc, char **argv)
 						MHD_OPTION_ARRAY, options, MHD_OPTION_END);
 	if (!d) {
 		sg_log_error("cannot listen on %s:%u", listen_addr, s.port);
+		sg_auth_free(s.api.auth);
 		sg_model_close(model);
 		return 1;
 	}
@@ -543,6 +548,7 @@ int main(int argc, char **argv)
 		atomic_store(&upkeep.stop, true);
 		pthread_join(upkeep_thread, NULL);
 	}
+	sg_auth_free(s.api.auth);
 	sg_model_close(model);
 	sg_tz_cleanup();
 	free(cert_pem);

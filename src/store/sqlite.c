@@ -367,8 +367,15 @@ static sg_err exec_on(struct sg__sq_handle *h, const struct sg_sql *q, const str
 		}
 		int stop;
 		if (to->fn) {
-			for (int i = 0; i < ncol; i++)
+			for (int i = 0; i < ncol; i++) {
 				vals[i] = (const char *)sqlite3_column_text(st, i);
+				/* NULL for a value that is not SQL NULL: converting it
+				 * to text ran out of memory. */
+				if (!vals[i] && sqlite3_column_type(st, i) != SQLITE_NULL) {
+					err = SG_ERR_NOMEM;
+					goto out;
+				}
+			}
 			stop = to->fn(to->ud, ncol, names, vals);
 		} else {
 			/* Blob first, then its length (the order SQLite asks);
@@ -377,6 +384,10 @@ static sg_err exec_on(struct sg__sq_handle *h, const struct sg_sql *q, const str
 				bool null = sqlite3_column_type(st, i) == SQLITE_NULL;
 				const void *v = null ? NULL : sqlite3_column_blob(st, i);
 				lens[i] = null ? 0 : (size_t)sqlite3_column_bytes(st, i);
+				if (!null && !v && lens[i]) {
+					err = SG_ERR_NOMEM; /* as above */
+					goto out;
+				}
 				bytes[i] = (v || null) ? v : empty_value;
 			}
 			stop = to->fnb(to->ud, ncol, names, bytes, lens);

@@ -43,6 +43,7 @@
 
 #include "api/api.h"
 #include "auth/acl.h"
+#include "auth/auth.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
 #include "auth/password.h"
@@ -397,7 +398,7 @@ static void api_request(struct sg_api *api, struct sg_req *req, struct sg_resp *
 	const struct sg_route *route =
 		sg_api_route(req->method, req->path, &params, scratch, sizeof(scratch), &err);
 	if (route && (route->needs & SG_NEEDS_USER)) {
-		err = sg_auth_basic(api->model, sg_req_header(req, "Authorization"), &user);
+		err = sg_auth_basic(api->auth, sg_req_header(req, "Authorization"), &user);
 		req->user = err ? NULL : &user;
 	}
 	if (!route || err) {
@@ -862,7 +863,8 @@ static int run_path(const char *dir)
 {
 	struct runner r = {0};
 	seen_findings = json_object();
-	if (sg_model_open(dir, &r.api.model) || sg_auth_add_rules(r.api.model)) {
+	if (sg_model_open(dir, &r.api.model) || sg_auth_add_rules(r.api.model) ||
+	    sg_auth_new(r.api.model, &r.api.auth)) {
 		fprintf(stderr, "alloc: %s: cannot open the instance\n", cur->name);
 		return EXIT_SETUP;
 	}
@@ -923,6 +925,7 @@ out:
 	answer_cleanup(&base);
 	answer_cleanup(&b2);
 	json_decref(vol);
+	sg_auth_free(r.api.auth);
 	sg_model_close(r.api.model);
 	const char *key;
 	json_t *cnt;
@@ -1052,7 +1055,6 @@ int main(void)
 	const char *verbose = getenv("SG_ALLOC_VERBOSE");
 	if (!(verbose && *verbose == '1'))
 		sg_log_set_level((enum sg_log_level)(SG_LOG_ERROR + 1));
-	sg_acl_install();
 #ifdef SG_ASAN
 	__sanitizer_set_death_callback(on_sanitizer_death);
 #endif

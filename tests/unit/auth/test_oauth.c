@@ -16,6 +16,24 @@
 
 static int64_t now_value;
 
+/* The auth state of the fixture's instance. */
+static struct sg_auth *auth;
+
+static int setup(void **state)
+{
+	if (fixture_setup(state))
+		return -1;
+	struct fixture *f = *state;
+	return sg_auth_new(f->model, &auth) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	sg_auth_free(auth);
+	auth = NULL;
+	return fixture_teardown(state);
+}
+
 static int64_t test_clock(void)
 {
 	return now_value;
@@ -40,8 +58,7 @@ static void setup_app(struct fixture *f, const char *access, const char *refresh
 	json_decref(app);
 }
 
-static sg_err grant(struct fixture *f, const char *type, const char *refresh,
-		    struct sg_token_grant *g)
+static sg_err grant(const char *type, const char *refresh, struct sg_token_grant *g)
 {
 	struct sg_kv p[] = {
 		{"grant_type", (char *)type},
@@ -51,7 +68,7 @@ static sg_err grant(struct fixture *f, const char *type, const char *refresh,
 		{"password", "Svc-pass-1"},
 		{"refresh_token", (char *)(refresh ? refresh : "")},
 	};
-	return sg_oauth_grant(f->model, p, 6, NULL, false, g);
+	return sg_oauth_grant(auth, p, 6, NULL, false, g);
 }
 
 static bool valid(struct fixture *f, const char *token)
@@ -61,7 +78,7 @@ static bool valid(struct fixture *f, const char *token)
 	struct sg_user u;
 	struct sg_bearer b;
 	sg_model_sync(f->model);
-	return sg_auth_bearer(f->model, h, &u, &b) == SG_ERR_OK;
+	return sg_auth_bearer(auth, h, &u, &b) == SG_ERR_OK;
 }
 
 static void lifespans_follow_the_application(void **state)
@@ -71,7 +88,7 @@ static void lifespans_follow_the_application(void **state)
 	sg_time_set_clock(test_clock);
 	setup_app(f, "60", "3600");
 	struct sg_token_grant g, g2;
-	assert_int_equal(grant(f, "password", NULL, &g), SG_ERR_OK);
+	assert_int_equal(grant("password", NULL, &g), SG_ERR_OK);
 	assert_int_equal(g.expires_in, 59);
 	assert_int_equal(strlen(g.access_token), SG_TOKEN_LEN);
 	assert_true(valid(f, g.access_token));
@@ -80,11 +97,11 @@ static void lifespans_follow_the_application(void **state)
 	now_value += 2; /* past the 60 s lifespan */
 	assert_false(valid(f, g.access_token));
 	assert_false(valid(f, g.refresh_token)); /* a refresh token is no bearer */
-	assert_int_equal(grant(f, "refresh_token", g.refresh_token, &g2), SG_ERR_OK);
+	assert_int_equal(grant("refresh_token", g.refresh_token, &g2), SG_ERR_OK);
 	assert_string_equal(g2.refresh_token, g.refresh_token);
 	assert_true(valid(f, g2.access_token));
 	now_value += 3600; /* the refresh token has ended too */
-	assert_int_equal(grant(f, "refresh_token", g.refresh_token, &g2), SG_ERR_OAUTH_DENIED);
+	assert_int_equal(grant("refresh_token", g.refresh_token, &g2), SG_ERR_OAUTH_DENIED);
 	sg_time_set_clock(NULL);
 }
 
@@ -93,14 +110,14 @@ static void defaults_and_refusals(void **state)
 	struct fixture *f = *state;
 	setup_app(f, "", "");
 	struct sg_token_grant g;
-	assert_int_equal(grant(f, "password", NULL, &g), SG_ERR_OK);
+	assert_int_equal(grant("password", NULL, &g), SG_ERR_OK);
 	assert_int_equal(g.expires_in, 1799); /* 1800 s by default */
 	assert_string_equal(g.scope, "useraccount");
-	assert_int_equal(grant(f, "client_credentials", NULL, &g), SG_ERR_OAUTH_DENIED);
-	assert_int_equal(grant(f, "authorization_code", NULL, &g), SG_ERR_OAUTH_DENIED);
-	assert_int_equal(grant(f, "refresh_token", "not-a-token", &g), SG_ERR_OAUTH_DENIED);
+	assert_int_equal(grant("client_credentials", NULL, &g), SG_ERR_OAUTH_DENIED);
+	assert_int_equal(grant("authorization_code", NULL, &g), SG_ERR_OAUTH_DENIED);
+	assert_int_equal(grant("refresh_token", "not-a-token", &g), SG_ERR_OAUTH_DENIED);
 	struct sg_kv in_url[] = {{"grant_type", "password"}};
-	assert_int_equal(sg_oauth_grant(f->model, in_url, 1, NULL, true, &g), SG_ERR_OAUTH_DENIED);
+	assert_int_equal(sg_oauth_grant(auth, in_url, 1, NULL, true, &g), SG_ERR_OAUTH_DENIED);
 	assert_string_equal(sg_oauth_denied_body(),
 			    "{\"error_description\":\"access_denied\",\"error\":\"server_error\"}");
 }
@@ -110,10 +127,8 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(lifespans_follow_the_application, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(defaults_and_refusals, fixture_setup,
-						fixture_teardown),
+		cmocka_unit_test_setup_teardown(lifespans_follow_the_application, setup, teardown),
+		cmocka_unit_test_setup_teardown(defaults_and_refusals, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("auth.oauth", tests, NULL, NULL);
 }
