@@ -4,7 +4,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/api.h"
 #include "auth/oauth.h"
@@ -21,17 +20,15 @@ static void denied(struct sg_resp *resp)
 	sg_buf_puts(&resp->body, sg_oauth_denied_body());
 }
 
-sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-			       const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_req *req,
+			       struct sg_resp *resp)
 {
 	(void)ctx;
-	(void)params;
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
-	const char *ct = sg_req_header(req, "Content-Type");
 	char *copy = NULL;
-	/* The token service reads form-encoded bodies only [r_OAuthAPIRequestParameters.md]. */
-	if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && req->body)
+	/* The route accepts form-encoded bodies only: another is not passed on. */
+	if (req->body)
 		copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n);
 	/* Fields given only in the URL count, but mark the request. */
 	bool in_query = req->nargs > 0;
@@ -60,11 +57,10 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, const str
 	return SG_ERR_OK;
 }
 
-sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, const struct sg_req *req,
-				const struct sg_route_params *params, struct sg_resp *resp)
+sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_req *req,
+				struct sg_resp *resp)
 {
 	(void)ctx;
-	(void)params;
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
 	char *copy = NULL;

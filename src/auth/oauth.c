@@ -441,28 +441,6 @@ sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_u
 	return err;
 }
 
-/* "now/table" for "/api/now/v2/table/incident": the API's path without its version. */
-static void api_path(const char *path, char *out, size_t size)
-{
-	out[0] = '\0';
-	if (strncmp(path, "/api/", 5) != 0)
-		return;
-	const char *p = path + 5;
-	const char *ns_end = strchr(p, '/');
-	if (!ns_end)
-		return;
-	const char *rest = ns_end + 1;
-	if (rest[0] == 'v' && rest[1] >= '0' && rest[1] <= '9') {
-		const char *slash = strchr(rest, '/');
-		if (!slash)
-			return;
-		rest = slash + 1;
-	}
-	const char *end = strchr(rest, '/');
-	snprintf(out, size, "%.*s/%.*s", (int)(ns_end - p), p,
-		 (int)(end ? (size_t)(end - rest) : strlen(rest)), rest);
-}
-
 static bool method_covered(const json_t *row, const char *method)
 {
 	if (sg_str_bool(sg_json_str(row, "apply_to_all_methods"), true))
@@ -471,7 +449,7 @@ static bool method_covered(const json_t *row, const char *method)
 	return list && strcasestr(list, method);
 }
 
-bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const char *path,
+bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const char *api,
 			   const char *method)
 {
 	struct sg_ctx ctx;
@@ -483,8 +461,6 @@ bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const 
 		sg_ctx_end(&ctx);
 		return true; /* useraccount: the user's own rights, every API */
 	}
-	char api[128];
-	api_path(path, api, sizeof(api));
 	/* The REST API auth scope records for this API, with whether the
 	 * token's application holds each one's scope. */
 	struct sg_sql q;

@@ -50,9 +50,10 @@ sg_err sg_oauth_revoke(struct sg_model *m, const char *token);
 sg_err sg_auth_bearer(struct sg_model *m, const char *authorization, struct sg_user *user,
 		      struct sg_bearer *bearer);
 
-/* Whether the token may call the REST API at path (e.g. "/api/now/v2/table/x")
- * with method, under the REST API auth scopes. */
-bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const char *path,
+/* Whether the token may call the REST API api (its path without the version,
+ * e.g. "now/table" for "/api/now/v2/table/x") with method, under the REST API
+ * auth scopes. */
+bool sg_oauth_scope_allows(struct sg_model *m, const struct sg_bearer *b, const char *api,
 			   const char *method);
 
 /* Renders the token endpoint's refusal body. */
