@@ -73,7 +73,6 @@ struct sg_req {
 	long long max_body;
 	bool admitted; /* authenticated (when needed) and in scope */
 	struct sg_user user_storage;
-	char base_storage[1024];
 };
 
 /* Prepares caller-owned req (everything zero, the arena empty). */

@@ -29,6 +29,8 @@
  * CPU of GET one at 64 connections.
  */
 #define HEADER_MEMORY (64 * 1024)
+/* The scheme and Host of a request are cut to this, as the base URL is. */
+#define ORIGIN_MAX 1024
 
 struct nowd_server {
 	struct sg_api api;
@@ -46,7 +48,6 @@ struct request {
 	int status;
 	size_t bytes_out;
 	char method[16]; /* for the log: as sent, then as the API read it */
-	char origin[1024];
 	struct timeval start;
 };
 
@@ -133,9 +134,11 @@ static void gather(struct nowd_server *s, struct MHD_Connection *conn, struct re
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	char fallback[64];
 	snprintf(fallback, sizeof(fallback), "127.0.0.1:%u", s->port);
-	snprintf(r->origin, sizeof(r->origin), "%s://%s/", s->tls ? "https" : "http",
-		 host ? host : fallback);
-	req->origin = r->origin;
+	char *origin = sg_arena_alloc(&req->arena, ORIGIN_MAX);
+	if (origin)
+		snprintf(origin, ORIGIN_MAX, "%s://%s/", s->tls ? "https" : "http",
+			 host ? host : fallback);
+	req->origin = origin;
 	if (!req->method || !req->path) {
 		req->method = method; /* for the refusal's sake; the arena is failed */
 		req->path = url;
