@@ -1,75 +1,127 @@
 /*
- * api.h - the REST surface: one route table, one dispatcher.
+ * api.h - the REST surface: the route table as data, the middleware that
+ * owns a request from its headers to its response, and the handlers.
+ *
+ * The server (src/nowd) only moves bytes.  A request goes through
+ *   sg_api_begin   headers in: method override, route, body limit; a
+ *                  streamed route is also authenticated here;
+ *   sg_api_body    each piece of the body: buffered, or handed to a streamed
+ *                  route's callback;
+ *   sg_api_handle  the whole request in: authentication (Basic, Bearer), the
+ *                  "needs a user" rule, the API scope, then the handler;
+ * and the server sends the struct sg_resp back.
  */
 #ifndef SG_API_API_H
 #define SG_API_API_H
+
+#include <pthread.h>
 
 #include "api/http.h"
 #include "auth/auth.h"
 #include "model/model.h"
 
+/* The properties every request needs, read once per property change. */
+struct sg_api_settings {
+	unsigned long gen;
+	bool valid;
+	char servlet_uri[1024]; /* "" unless replace_request_host_with_property */
+	long long max_body;	/* glide.rest.max_content_length */
+};
+
 struct sg_api {
 	struct sg_model *model;
-	struct sg_auth *auth; /* the model's auth state */
+	struct sg_auth *auth;  /* the model's auth state */
+	const char *base_url; /* --base-url: overrides glide.servlet.uri; NULL when unset */
+	const struct sg_route *routes; /* the built-in table unless a test sets its own */
+	size_t nroutes;
+	pthread_mutex_t lock;
+	struct sg_api_settings cfg; /* guarded by lock */
 };
 
-/* What a route needs before its handler runs. */
-enum sg_route_needs {
-	SG_NEEDS_NOTHING = 0,
-	SG_NEEDS_USER = 1, /* an authenticated user */
+/* Caller-owned api serving model with its auth state (both borrowed) and the
+ * built-in routes; base_url (borrowed, may be NULL) as --base-url. */
+void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *auth,
+		 const char *base_url);
+void sg_api_cleanup(struct sg_api *api);
+
+/* Who may call a route. */
+enum sg_route_auth {
+	SG_AUTH_NONE, /* anyone: the handler authenticates the client itself */
+	SG_AUTH_USER, /* an authenticated user (Basic or Bearer) */
 };
 
-/* Path parameters captured by the route pattern ("{table}", "{sys_id}"). */
-struct sg_route_params {
-	const char *table;
-	const char *sys_id;
-	int version; /* 0 = unversioned (latest), 1, 2 */
+/* How a route takes its body. */
+enum sg_route_body {
+	SG_BODY_BUFFERED, /* whole, in req->body, when the handler runs */
+	SG_BODY_STREAMED, /* in pieces through the route's on_body, as it arrives */
 };
 
+/* Runs the request as ctx's user (as: its auth session) and fills resp (status, headers, body). */
 typedef sg_err (*sg_handler_fn)(struct sg_api *api, struct sg_ctx *ctx,
-				struct sg_auth_session *as, const struct sg_req *req,
-				const struct sg_route_params *params, struct sg_resp *resp);
+				struct sg_auth_session *as, struct sg_req *req,
+				struct sg_resp *resp);
+/* Takes one piece of a streamed body (len > 0), after authentication.  State
+ * it keeps goes in req->stream, allocated from req->arena.  An error refuses
+ * the request: it becomes the response. */
+typedef sg_err (*sg_body_fn)(struct sg_api *api, struct sg_req *req, const char *data, size_t len);
 
 struct sg_route {
 	const char *method;
-	const char *pattern; /* "/api/now/v1/table/{table}/{sys_id}" */
+	const char *pattern; /* "/api/now/v1/table/{table}/{sys_id}": {name} captures a segment */
 	sg_handler_fn handler;
-	unsigned needs;
-	int version;
+	enum sg_route_auth auth;
+	const char *scope; /* the REST API auth scope's API ("now/table"); NULL: none applies */
+	const char *const *accepts; /* request content types the handler reads; NULL: any */
+	const char *produces;	    /* Content-Type of its responses */
+	enum sg_route_body body;
+	sg_body_fn on_body; /* SG_BODY_STREAMED only */
+	int version;	    /* 0 = unversioned (latest), 1, 2 */
 };
 
-/*
- * Finds the route for req.  Returns the route, or NULL with *err set:
- * SG_ERR_BAD_METHOD when the path exists for other methods,
- * SG_ERR_NO_RESOURCE when nothing matches.  Captures go to params; the
- * strings point into scratch (size bytes).
- */
-const struct sg_route *sg_api_route(const char *method, const char *path,
-				    struct sg_route_params *params, char *scratch, size_t size,
-				    sg_err *err);
+/* The built-in route table (static); *n set to its length. */
+const struct sg_route *sg_api_routes(size_t *n);
 
-/* Runs req as its user (a model session and an auth session for the
- * request) and fills resp (status, headers, body). */
-void sg_api_dispatch(struct sg_api *api, const struct sg_route *route,
-		     const struct sg_route_params *params, const struct sg_req *req,
-		     struct sg_resp *resp);
+/* The captured values of a path are refused (no route matches) past this many
+ * bytes, NULs included. */
+#define SG_ROUTE_CAPTURE_MAX 1024
+
+/*
+ * Finds the route for method and path among routes (n of them); HEAD finds
+ * GET's.  SG_ERR_OK with *m filled, the capture values copied into arena;
+ * SG_ERR_BAD_METHOD when the path exists for other methods,
+ * SG_ERR_NO_RESOURCE when nothing matches, SG_ERR_NOMEM when the arena is
+ * exhausted.  m->route is NULL unless SG_ERR_OK.
+ */
+sg_err sg_route_find(const struct sg_route *routes, size_t n, const char *method, const char *path,
+		     struct sg_arena *arena, struct sg_route_match *m);
+
+/* Whether the route reads a body of Content-Type ct (NULL when absent). */
+bool sg_route_accepts(const struct sg_route *route, const char *ct);
+
+/*
+ * The request's life in three steps (see the top of this file).  req is
+ * caller-owned (sg_req_init before, sg_req_cleanup after the response is
+ * sent); resp is caller-owned and initialised.  sg_api_begin and sg_api_body
+ * return true when resp holds the final answer: the rest of the body is then
+ * read and dropped, and sg_api_handle is not called.  sg_api_handle always
+ * fills resp.
+ */
+bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp);
+bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_t len,
+		 struct sg_resp *resp);
+void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp);
 
 /* Table API handlers (table.c). */
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		     const struct sg_req *req, const struct sg_route_params *params,
-		     struct sg_resp *resp);
+		struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		    const struct sg_req *req, const struct sg_route_params *params,
-		    struct sg_resp *resp);
+		struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       const struct sg_req *req, const struct sg_route_params *params,
-		       struct sg_resp *resp);
+		struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       const struct sg_req *req, const struct sg_route_params *params,
-		       struct sg_resp *resp);
+		struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       const struct sg_req *req, const struct sg_route_params *params,
-		       struct sg_resp *resp);
+		       struct sg_req *req, struct sg_resp *resp);
 
 /* The query of a read: the table (INVALID_TABLE), its read ACL by roles
  * (ACL_READ_TABLE), sysparm_query and name=value filters into q, and read
@@ -81,15 +133,12 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const s
 
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		    const struct sg_req *req, const struct sg_route_params *params,
-		    struct sg_resp *resp);
+		struct sg_req *req, struct sg_resp *resp);
 
 /* OAuth endpoints (oauth.c). */
 sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-			       const struct sg_req *req, const struct sg_route_params *params,
-			       struct sg_resp *resp);
+			struct sg_req *req, struct sg_resp *resp);
 sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-				const struct sg_req *req, const struct sg_route_params *params,
-				struct sg_resp *resp);
+				struct sg_req *req, struct sg_resp *resp);
 
 #endif

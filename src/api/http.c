@@ -1,5 +1,5 @@
 /*
- * http.c - response building shared by every handler.
+ * http.c - request and response building shared by every handler.
  */
 #include "api/http.h"
 
@@ -8,6 +8,20 @@
 #include <strings.h>
 
 #define MAX_BODY (512u * 1024u * 1024u)
+
+void sg_req_init(struct sg_req *req)
+{
+	memset(req, 0, sizeof(*req));
+	sg_arena_init(&req->arena, SG_REQ_ARENA_MAX);
+	sg_buf_init(&req->body_buf, 0);
+}
+
+void sg_req_cleanup(struct sg_req *req)
+{
+	sg_buf_cleanup(&req->body_buf);
+	sg_arena_cleanup(&req->arena);
+	memset(req, 0, sizeof(*req));
+}
 
 void sg_resp_init(struct sg_resp *r)
 {
@@ -78,4 +92,14 @@ const char *sg_req_arg(const struct sg_req *req, const char *name)
 const char *sg_req_header(const struct sg_req *req, const char *name)
 {
 	return req->header ? req->header(req->impl, name) : NULL;
+}
+
+const char *sg_req_param(const struct sg_req *req, const char *name)
+{
+	size_t n = strlen(name);
+	const struct sg_route_match *m = &req->match;
+	for (size_t i = 0; i < m->ncaps; i++)
+		if (m->caps[i].name_len == n && !memcmp(m->caps[i].name, name, n))
+			return m->caps[i].value;
+	return NULL;
 }

@@ -1,9 +1,11 @@
 /*
  * http.h - requests and responses as handlers see them.
  *
- * The HTTP server (src/nowd) fills a struct sg_req and reads back a struct
- * sg_resp; handlers know nothing of libmicrohttpd, so they can be driven from
- * unit tests and, later, from the Batch API.
+ * The HTTP server (src/nowd) fills the transport half of a struct sg_req and
+ * reads back a struct sg_resp; the API's middleware (api.h) fills the rest:
+ * the route and its captures, the user, the body.  Handlers know nothing of
+ * libmicrohttpd, so they can be driven from unit tests and, later, from the
+ * Batch API.
  */
 #ifndef SG_API_HTTP_H
 #define SG_API_HTTP_H
@@ -11,25 +13,72 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/kv.h"
 #include "model/model.h"
 
+/* The content type of every JSON response, error bodies included. */
+#define SG_JSON_TYPE "application/json;charset=UTF-8"
+
+/* A request's memory beyond this is refused as out of memory (500). */
+#define SG_REQ_ARENA_MAX (64u * 1024u * 1024u)
+
+#define SG_REQ_MAX_CAPTURES 8
+
+/* A path segment captured by a route pattern's "{name}". */
+struct sg_capture {
+	const char *name; /* into the route's pattern, not NUL-terminated */
+	size_t name_len;
+	const char *value; /* NUL-terminated, in the request's arena */
+};
+
+struct sg_route;
+
+/* What the router found: the route and its captures. */
+struct sg_route_match {
+	const struct sg_route *route;
+	struct sg_capture caps[SG_REQ_MAX_CAPTURES];
+	size_t ncaps;
+};
+
 struct sg_req {
-	const char *method; /* after X-HTTP-Method-Override */
-	const char *path;   /* decoded, without the query string */
+	/* Set by the server before sg_api_begin. */
+	const char *method;    /* as sent; sg_api_begin applies X-HTTP-Method-Override */
+	const char *path;      /* decoded, without the query string */
 	const char *raw_query; /* as sent, without '?'; "" when none */
 	struct sg_kv *args;    /* decoded query arguments, in order */
 	size_t nargs;
 	/* Request header lookup (case-insensitive); NULL when absent. */
 	const char *(*header)(void *impl, const char *name);
 	void *impl;
-	const char *body;
+	const char *origin; /* "http://host/": scheme and Host the request came by */
+	/* Request-scoped memory, freed by sg_req_cleanup after the response:
+	 * captures, argument arrays, handlers' scratch. */
+	struct sg_arena arena;
+
+	/* Set by the middleware (api.h). */
+	struct sg_route_match match; /* .route NULL when none matched */
+	sg_err route_err;	     /* why none matched: BAD_METHOD or NO_RESOURCE */
+	const char *body; /* a buffered route's whole body; NULL when none or not accepted */
 	size_t body_len;
-	const char *base_url; /* "https://host/" - ends with '/' */
+	const char *base_url;	    /* "https://host/" - ends with '/' */
 	const struct sg_user *user; /* authenticated user, or NULL */
+	void *stream;		    /* a streamed route's own state (in the arena) */
+
+	/* The middleware's own. */
+	struct sg_buf body_buf; /* a buffered body as it arrives */
+	unsigned long long body_seen;
+	long long max_body;
+	bool admitted; /* authenticated (when needed) and in scope */
+	struct sg_user user_storage;
 };
+
+/* Prepares caller-owned req (everything zero, the arena empty). */
+void sg_req_init(struct sg_req *req);
+/* Frees what the request holds: its arena and buffered body. */
+void sg_req_cleanup(struct sg_req *req);
 
 #define SG_RESP_MAX_HEADERS 16
 
@@ -49,8 +98,12 @@ void sg_resp_json(struct sg_resp *r, int status, const json_t *body);
 /* Sets the ServiceNow error body for err; arg1/arg2 as in sg_err_render. */
 void sg_resp_error(struct sg_resp *r, sg_err err, const char *arg1, const char *arg2);
 
-/* The first value of query argument name, or NULL. */
+/* The first value of query argument name, or NULL.  Borrowed from req. */
 const char *sg_req_arg(const struct sg_req *req, const char *name);
+/* A request header, or NULL.  Borrowed from the server. */
 const char *sg_req_header(const struct sg_req *req, const char *name);
+/* The path segment the route captured as "{name}", or NULL.  Borrowed from
+ * req's arena. */
+const char *sg_req_param(const struct sg_req *req, const char *name);
 
 #endif

@@ -4,7 +4,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "api/api.h"
 #include "auth/oauth.h"
@@ -22,18 +21,15 @@ static void denied(struct sg_resp *resp)
 }
 
 sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-			       const struct sg_req *req, const struct sg_route_params *params,
-			       struct sg_resp *resp)
+			       struct sg_req *req, struct sg_resp *resp)
 {
 	(void)ctx;
 	(void)as;
-	(void)params;
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
-	const char *ct = sg_req_header(req, "Content-Type");
 	char *copy = NULL;
-	/* The token service reads form-encoded bodies only [r_OAuthAPIRequestParameters.md]. */
-	if (ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33) && req->body)
+	/* The route accepts form-encoded bodies only: another is not passed on. */
+	if (req->body)
 		copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n);
 	/* Fields given only in the URL count, but mark the request. */
 	bool in_query = req->nargs > 0;
@@ -63,12 +59,10 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 }
 
 sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-				const struct sg_req *req, const struct sg_route_params *params,
-				struct sg_resp *resp)
+				struct sg_req *req, struct sg_resp *resp)
 {
 	(void)ctx;
 	(void)as;
-	(void)params;
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
 	char *copy = NULL;

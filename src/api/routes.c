@@ -1,57 +1,87 @@
 /*
  * routes.c - the whole REST surface in one table (Redis keeps its command
- * table as data the same way), and the dispatcher that runs a route.
+ * table as data the same way), and the router that finds a request's route.
+ *
+ * Each route says what the middleware (middleware.c) must do before its
+ * handler runs: who may call it, which REST API auth scope covers it, which
+ * bodies it reads and how, and what it answers with.
  */
-#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
-#include "core/log.h"
+
+/* The token service reads form-encoded bodies only [r_OAuthAPIRequestParameters.md];
+ * a body of another type is not passed to it. */
+static const char *const form_only[] = {"application/x-www-form-urlencoded", NULL};
+
+/* A buffered JSON route.  The Table API reads a JSON body whatever its
+ * declared type, and the revocation URLs a form body likewise: accepts NULL. */
+#define ROUTE(m, p, h, who, api_scope, types, v)                                                   \
+	{                                                                                          \
+		.method = m, .pattern = p, .handler = h, .auth = who, .scope = api_scope,          \
+		.accepts = types, .produces = SG_JSON_TYPE, .body = SG_BODY_BUFFERED, .version = v \
+	}
 
 #define TABLE_ROUTES(prefix, v)                                                                    \
-	{"GET", prefix "/table/{table}", sg_table_list, SG_NEEDS_USER, v},                         \
-		{"POST", prefix "/table/{table}", sg_table_create, SG_NEEDS_USER, v},              \
-		{"GET", prefix "/table/{table}/{sys_id}", sg_table_get, SG_NEEDS_USER, v},         \
-		{"PUT", prefix "/table/{table}/{sys_id}", sg_table_update, SG_NEEDS_USER, v},      \
-		{"PATCH", prefix "/table/{table}/{sys_id}", sg_table_update, SG_NEEDS_USER, v},    \
-		{"DELETE", prefix "/table/{table}/{sys_id}", sg_table_delete, SG_NEEDS_USER, v}
+	ROUTE("GET", prefix "/table/{table}", sg_table_list, SG_AUTH_USER, "now/table", NULL, v),  \
+		ROUTE("POST", prefix "/table/{table}", sg_table_create, SG_AUTH_USER, "now/table", \
+		      NULL, v),                                                                    \
+		ROUTE("GET", prefix "/table/{table}/{sys_id}", sg_table_get, SG_AUTH_USER,         \
+		      "now/table", NULL, v),                                                       \
+		ROUTE("PUT", prefix "/table/{table}/{sys_id}", sg_table_update, SG_AUTH_USER,      \
+		      "now/table", NULL, v),                                                       \
+		ROUTE("PATCH", prefix "/table/{table}/{sys_id}", sg_table_update, SG_AUTH_USER,    \
+		      "now/table", NULL, v),                                                       \
+		ROUTE("DELETE", prefix "/table/{table}/{sys_id}", sg_table_delete, SG_AUTH_USER,   \
+		      "now/table", NULL, v)
 
 static const struct sg_route routes[] = {
 	TABLE_ROUTES("/api/now", 0),
 	TABLE_ROUTES("/api/now/v1", 1),
 	TABLE_ROUTES("/api/now/v2", 2),
-	{"GET", "/api/now/stats/{table}", sg_stats_get, SG_NEEDS_USER, 0},
-	{"GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_NEEDS_USER, 1},
-	{"POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_NEEDS_NOTHING, 0},
-	{"POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
-	{"GET", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
-	{"POST", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
-	{"GET", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_NEEDS_NOTHING, 0},
+	ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
+	ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
+	/* The OAuth endpoints need no user: the client authenticates in the request. */
+	ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
+	ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL,
+	      0),
+	ROUTE("GET", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL,
+	      0),
+	ROUTE("POST", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
+	ROUTE("GET", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
 };
 
-/* Matches path against pattern, capturing {name} segments into scratch. */
-static bool match(const char *pattern, const char *path, struct sg_route_params *params,
-		  char *scratch, size_t size)
+const struct sg_route *sg_api_routes(size_t *n)
+{
+	*n = sizeof(routes) / sizeof(routes[0]);
+	return routes;
+}
+
+/* A capture while matching: views into the pattern and the path. */
+struct view {
+	const char *name, *value;
+	size_t name_len, len;
+};
+
+/* Matches path against pattern, each {name} taking one non-empty segment. */
+static bool match(const char *pattern, const char *path, struct view *caps, size_t *ncaps)
 {
 	const char *pp = pattern, *sp = path;
-	size_t used = 0;
+	size_t used = 0, n = 0;
 	while (*pp && *sp) {
 		if (*pp == '{') {
 			const char *close = strchr(pp, '}');
 			const char *end = strchr(sp, '/');
-			size_t n = end ? (size_t)(end - sp) : strlen(sp);
-			if (!close || n == 0 || used + n + 1 > size)
+			size_t len = end ? (size_t)(end - sp) : strlen(sp);
+			if (!close || len == 0 || used + len + 1 > SG_ROUTE_CAPTURE_MAX ||
+			    n == SG_REQ_MAX_CAPTURES)
 				return false;
-			char *dst = scratch + used;
-			memcpy(dst, sp, n);
-			dst[n] = '\0';
-			used += n + 1;
-			if (!strncmp(pp, "{table}", 7))
-				params->table = dst;
-			else if (!strncmp(pp, "{sys_id}", 8))
-				params->sys_id = dst;
+			caps[n++] = (struct view){.name = pp + 1, .name_len = (size_t)(close - pp - 1),
+						  .value = sp, .len = len};
+			used += len + 1;
 			pp = close + 1;
-			sp += n;
+			sp += len;
 			continue;
 		}
 		if (*pp != *sp)
@@ -62,61 +92,45 @@ static bool match(const char *pattern, const char *path, struct sg_route_params 
 	/* A trailing slash on the request is tolerated. */
 	if (*sp == '/' && sp[1] == '\0')
 		sp++;
+	*ncaps = n;
 	return !*pp && !*sp;
 }
 
-const struct sg_route *sg_api_route(const char *method, const char *path,
-				    struct sg_route_params *params, char *scratch, size_t size,
-				    sg_err *err)
+sg_err sg_route_find(const struct sg_route *table, size_t n, const char *method, const char *path,
+		     struct sg_arena *arena, struct sg_route_match *m)
 {
 	bool path_known = false;
+	memset(m, 0, sizeof(*m));
 	/* HEAD is GET without the body [c_RESTAPI.md]. */
-	const char *m = strcmp(method, "HEAD") == 0 ? "GET" : method;
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		struct sg_route_params p = {0};
-		if (!match(routes[i].pattern, path, &p, scratch, size))
+	const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+	for (size_t i = 0; i < n; i++) {
+		struct view caps[SG_REQ_MAX_CAPTURES];
+		size_t ncaps = 0;
+		if (!match(table[i].pattern, path, caps, &ncaps))
 			continue;
 		path_known = true;
-		if (strcmp(routes[i].method, m) != 0)
+		if (strcmp(table[i].method, want) != 0)
 			continue;
-		p.version = routes[i].version;
-		*params = p;
-		*err = SG_ERR_OK;
-		return &routes[i];
+		for (size_t k = 0; k < ncaps; k++) {
+			char *v = sg_arena_strndup(arena, caps[k].value, caps[k].len);
+			if (!v)
+				return SG_ERR_NOMEM;
+			m->caps[k] = (struct sg_capture){.name = caps[k].name,
+							 .name_len = caps[k].name_len, .value = v};
+		}
+		m->ncaps = ncaps;
+		m->route = &table[i];
+		return SG_ERR_OK;
 	}
-	*err = path_known ? SG_ERR_BAD_METHOD : SG_ERR_NO_RESOURCE;
-	return NULL;
+	return path_known ? SG_ERR_BAD_METHOD : SG_ERR_NO_RESOURCE;
 }
 
-static void standard_headers(struct sg_resp *resp)
+bool sg_route_accepts(const struct sg_route *route, const char *ct)
 {
-	sg_resp_header(resp, "Content-Type", "application/json;charset=UTF-8");
-	sg_resp_header(resp, "Cache-control", "no-cache,no-store,must-revalidate,max-age=-1");
-	sg_resp_header(resp, "Pragma", "no-store,no-cache");
-	sg_resp_header(resp, "Expires", "0");
-}
-
-void sg_api_dispatch(struct sg_api *api, const struct sg_route *route,
-		     const struct sg_route_params *params, const struct sg_req *req,
-		     struct sg_resp *resp)
-{
-	struct sg_ctx ctx;
-	struct sg_auth_session as;
-	sg_err err = sg_ctx_begin(&ctx, api->model, req->user);
-	if (!err) {
-		sg_auth_session_init(&as, api->auth, &ctx, sg_req_header(req, "X-Snowglobe-Elevate"));
-		err = route->handler(api, &ctx, &as, req, params, resp);
-		if (err)
-			sg_resp_error(resp, err, ctx.err_arg, ctx.err_arg2);
-		sg_auth_session_cleanup(&as);
-		sg_ctx_end(&ctx);
-	} else {
-		sg_resp_error(resp, err, NULL, NULL);
-	}
-	if (err && sg_err_status(err) >= 500)
-		sg_log_error("%s %s: %s", req->method, req->path, sg_err_name(err));
-	if (req->user)
-		sg_resp_header(resp, "X-Is-Logged-In", "true");
-	if (resp->status != 204)
-		standard_headers(resp);
+	if (!route->accepts)
+		return true;
+	for (const char *const *a = route->accepts; ct && *a; a++)
+		if (!strncasecmp(ct, *a, strlen(*a)))
+			return true;
+	return false;
 }

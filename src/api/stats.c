@@ -47,10 +47,10 @@ static void copy(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%.*s", (int)size - 1, src);
 }
 
+/* Adds fn of each field listed in param; items is scratch for MAX_ITEMS. */
 static void add_aggs(const struct sg_req *req, const char *param, const char *fn,
-		     struct sg_agg *aggs, size_t *n)
+		     char items[][128], struct sg_agg *aggs, size_t *n)
 {
-	char items[MAX_ITEMS][128];
 	size_t k = split(sg_req_arg(req, param), items, MAX_ITEMS);
 	for (size_t i = 0; i < k && *n < MAX_ITEMS * 4; i++) {
 		copy(aggs[*n].fn, sizeof(aggs[*n].fn), fn);
@@ -86,31 +86,38 @@ static json_t *stats_object(json_t *row)
 }
 
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		    const struct sg_req *req, const struct sg_route_params *params,
+		    struct sg_req *req,
 		    struct sg_resp *resp)
 {
 	(void)api;
 	const struct sg_table *t;
 	struct sg_query q;
 	sg_query_init(&q);
-	sg_err err = sg_api_read_query(ctx, as, req, params->table, &t, &q);
+	sg_err err = sg_api_read_query(ctx, as, req, sg_req_param(req, "table"), &t, &q);
 	if (err) {
 		sg_query_cleanup(&q);
 		return err;
 	}
 
-	static __thread struct sg_agg aggs[MAX_ITEMS * 4];
-	static __thread struct sg_having having[MAX_ITEMS];
-	static __thread struct sg_agg_order order[MAX_ITEMS];
-	char groups[MAX_ITEMS][128], items[MAX_ITEMS][128];
-	const char *group_ptrs[MAX_ITEMS];
+	/* The request's scratch, freed with it. */
+	struct sg_arena *a = &req->arena;
+	struct sg_agg *aggs = sg_arena_alloc(a, MAX_ITEMS * 4 * sizeof(*aggs));
+	struct sg_having *having = sg_arena_alloc(a, MAX_ITEMS * sizeof(*having));
+	struct sg_agg_order *order = sg_arena_alloc(a, MAX_ITEMS * sizeof(*order));
+	char(*groups)[128] = sg_arena_alloc(a, MAX_ITEMS * sizeof(*groups));
+	char(*items)[128] = sg_arena_alloc(a, MAX_ITEMS * sizeof(*items));
+	const char **group_ptrs = sg_arena_alloc(a, MAX_ITEMS * sizeof(*group_ptrs));
+	if (!aggs || !having || !order || !groups || !items || !group_ptrs) {
+		sg_query_cleanup(&q);
+		return SG_ERR_NOMEM;
+	}
 	struct sg_agg_request r = {.query = &q, .aggs = aggs, .having = having, .order = order,
 				   .group_by = group_ptrs};
 	r.count = sg_str_bool(sg_req_arg(req, "sysparm_count"), false);
-	add_aggs(req, "sysparm_avg_fields", "avg", aggs, &r.naggs);
-	add_aggs(req, "sysparm_min_fields", "min", aggs, &r.naggs);
-	add_aggs(req, "sysparm_max_fields", "max", aggs, &r.naggs);
-	add_aggs(req, "sysparm_sum_fields", "sum", aggs, &r.naggs);
+	add_aggs(req, "sysparm_avg_fields", "avg", items, aggs, &r.naggs);
+	add_aggs(req, "sysparm_min_fields", "min", items, aggs, &r.naggs);
+	add_aggs(req, "sysparm_max_fields", "max", items, aggs, &r.naggs);
+	add_aggs(req, "sysparm_sum_fields", "sum", items, aggs, &r.naggs);
 	r.ngroup = split(sg_req_arg(req, "sysparm_group_by"), groups, MAX_ITEMS);
 	for (size_t i = 0; i < r.ngroup; i++)
 		group_ptrs[i] = groups[i];

@@ -188,14 +188,14 @@ static sg_err prefetch_journals(struct sg_ctx *ctx, const struct sg_table *t,
 }
 
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		     const struct sg_req *req, const struct sg_route_params *params,
+		     struct sg_req *req,
 		     struct sg_resp *resp)
 {
 	(void)api;
 	const struct sg_table *t;
 	struct sg_query q;
 	sg_query_init(&q);
-	sg_err err = sg_api_read_query(ctx, as, req, params->table, &t, &q);
+	sg_err err = sg_api_read_query(ctx, as, req, sg_req_param(req, "table"), &t, &q);
 	if (err) {
 		sg_query_cleanup(&q);
 		return err;
@@ -217,7 +217,7 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sess
 	if (!err)
 		err = readable_rows(as, t, &rs, &slow);
 	size_t n = slow ? json_array_size(slow) : rs.n;
-	if (!err && n == 0 && params->version == 1) {
+	if (!err && n == 0 && req->match.route->version == 1) {
 		err = SG_ERR_NO_RECORDS;
 		goto out;
 	}
@@ -315,11 +315,11 @@ static sg_err respond_record(struct sg_ctx *ctx, struct sg_auth_session *as,
 }
 
 sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		    const struct sg_req *req, const struct sg_route_params *params,
+		    struct sg_req *req,
 		    struct sg_resp *resp)
 {
 	(void)api;
-	return respond_record(ctx, as, req, params->table, params->sys_id, 200, true, resp);
+	return respond_record(ctx, as, req, sg_req_param(req, "table"), sg_req_param(req, "sys_id"), 200, true, resp);
 }
 
 /* The record id of t as the user may see it: NO_RECORD when missing or
@@ -391,16 +391,17 @@ static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
 }
 
 sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       const struct sg_req *req, const struct sg_route_params *params,
+		       struct sg_req *req,
 		       struct sg_resp *resp)
 {
 	(void)api;
+	const char *table = sg_req_param(req, "table");
 	json_t *body;
 	struct sg_write_opts wo;
-	sg_err err = prepare_write(ctx, as, req, params->table, &body, &wo);
+	sg_err err = prepare_write(ctx, as, req, table, &body, &wo);
 	if (err)
 		return err;
-	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
+	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	bool may;
 	err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
 	if (!err && !may)
@@ -410,7 +411,7 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, body, NULL);
 	char id[SG_ID_LEN + 1];
 	if (!err)
-		err = sg_rec_insert(ctx, params->table, body, &wo, id);
+		err = sg_rec_insert(ctx, table, body, &wo, id);
 	json_decref(body);
 	if (err)
 		return err;
@@ -422,23 +423,24 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	snprintf(loc, sizeof(loc), "%.*s%.*s/%s", (int)(strlen(req->base_url) - 1), req->base_url,
 		 (int)plen, req->path, id);
 	sg_resp_header(resp, "Location", loc);
-	return respond_record(ctx, as, req, params->table, id, 201, false, resp);
+	return respond_record(ctx, as, req, table, id, 201, false, resp);
 }
 
 sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       const struct sg_req *req, const struct sg_route_params *params,
+		       struct sg_req *req,
 		       struct sg_resp *resp)
 {
 	(void)api;
+	const char *table = sg_req_param(req, "table"), *sys_id = sg_req_param(req, "sys_id");
 	json_t *body;
 	struct sg_write_opts wo;
-	sg_err err = prepare_write(ctx, as, req, params->table, &body, &wo);
+	sg_err err = prepare_write(ctx, as, req, table, &body, &wo);
 	if (err)
 		return err;
-	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
+	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	json_t *current = NULL;
 	bool writable;
-	err = visible_record(ctx, as, t, params->sys_id, &current);
+	err = visible_record(ctx, as, t, sys_id, &current);
 	if (!err)
 		err = sg_acl_record(as, t, SG_ACL_WRITE, current, &writable);
 	if (!err && !writable)
@@ -447,35 +449,35 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 		err = sg_acl_strip_input(as, t, SG_ACL_WRITE, body, current);
 	/* PUT is PATCH: only the fields present change [c_TableAPI.md]. */
 	if (!err)
-		err = sg_rec_update(ctx, params->table, params->sys_id, body, &wo);
+		err = sg_rec_update(ctx, table, sys_id, body, &wo);
 	json_decref(current);
 	json_decref(body);
 	if (err)
 		return err;
-	return respond_record(ctx, as, req, params->table, params->sys_id, 200, false, resp);
+	return respond_record(ctx, as, req, table, sys_id, 200, false, resp);
 }
 
 sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       const struct sg_req *req, const struct sg_route_params *params,
+		       struct sg_req *req,
 		       struct sg_resp *resp)
 {
 	(void)api;
-	(void)req;
-	const struct sg_table *t = sg_dict_table(ctx->dict, params->table);
+	const char *table = sg_req_param(req, "table"), *sys_id = sg_req_param(req, "sys_id");
+	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	if (!t) {
-		sg_ctx_set_err(ctx, "%s", params->table);
+		sg_ctx_set_err(ctx, "%s", table);
 		return SG_ERR_INVALID_TABLE;
 	}
 	json_t *current = NULL;
 	bool deletable;
-	sg_err err = visible_record(ctx, as, t, params->sys_id, &current);
+	sg_err err = visible_record(ctx, as, t, sys_id, &current);
 	if (!err)
 		err = sg_acl_record(as, t, SG_ACL_DELETE, current, &deletable);
 	if (!err && !deletable)
 		err = SG_ERR_ACL_DELETE;
 	json_decref(current);
 	if (!err)
-		err = sg_rec_delete(ctx, params->table, params->sys_id);
+		err = sg_rec_delete(ctx, table, sys_id);
 	if (err)
 		return err;
 	resp->status = 204;

@@ -546,47 +546,6 @@ sg_err sg_auth_bearer(struct sg_auth *a, const char *authorization, struct sg_us
 	return err;
 }
 
-/* "now/table" for "/api/now/v2/table/incident": the API's path without its
- * version (NULL when path is no REST API's). */
-static bool api_path(const char *path, const char **ns, int *ns_len, const char **api,
-		     int *api_len)
-{
-	if (strncmp(path, "/api/", 5) != 0)
-		return false;
-	const char *p = path + 5;
-	const char *ns_end = strchr(p, '/');
-	if (!ns_end)
-		return false;
-	const char *rest = ns_end + 1;
-	if (rest[0] == 'v' && rest[1] >= '0' && rest[1] <= '9') {
-		const char *slash = strchr(rest, '/');
-		if (!slash)
-			return false;
-		rest = slash + 1;
-	}
-	const char *end = strchr(rest, '/');
-	*ns = p;
-	*ns_len = (int)(ns_end - p);
-	*api = rest;
-	*api_len = (int)(end ? (size_t)(end - rest) : strlen(rest));
-	return true;
-}
-
-/* api_path() as a new string in *out ("" when path is no REST API's). */
-static sg_err api_name(const char *path, char **out)
-{
-	const char *ns, *api;
-	int ns_len, api_len;
-	int n = api_path(path, &ns, &ns_len, &api, &api_len)
-			? asprintf(out, "%.*s/%.*s", ns_len, ns, api_len, api)
-			: asprintf(out, "%s", "");
-	if (n < 0) {
-		*out = NULL;
-		return SG_ERR_NOMEM;
-	}
-	return SG_ERR_OK;
-}
-
 static bool method_covered(const json_t *row, const char *method)
 {
 	if (sg_str_bool(sg_json_str(row, "apply_to_all_methods"), true))
@@ -620,7 +579,7 @@ static sg_err scope_records(struct sg_ctx *ctx, const struct sg_bearer *b, const
 	return err;
 }
 
-sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *path,
+sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *api,
 			    const char *method)
 {
 	struct sg_ctx ctx;
@@ -628,14 +587,12 @@ sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const 
 	if (err)
 		return err;
 	json_t *rows = NULL;
-	char *api = NULL, *attached = NULL;
+	char *attached = NULL;
 	/* useraccount: the user's own rights, every API */
 	if (!sg_prop_bool(&ctx, "com.glide.rest.api.auth.scope.check.enable", true) ||
 	    strstr(b->scope, "useraccount"))
 		goto out;
-	err = api_name(path, &api);
-	if (!err)
-		err = scope_records(&ctx, b, api, &rows, &attached);
+	err = scope_records(&ctx, b, api, &rows, &attached);
 	if (err)
 		goto out;
 	bool any_required = false, held = false;
@@ -654,7 +611,6 @@ sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const 
 	if (!allowed)
 		err = SG_ERR_SCOPE_MISSING;
 out:
-	free(api);
 	free(attached);
 	json_decref(rows);
 	sg_ctx_end(&ctx);

@@ -54,10 +54,11 @@ sg_err sg_oauth_revoke(struct sg_auth *a, const char *token);
 sg_err sg_auth_bearer(struct sg_auth *a, const char *authorization, struct sg_user *user,
 		      struct sg_bearer *bearer);
 
-/* Whether the token may call the REST API at path (e.g. "/api/now/v2/table/x")
- * with method, under the REST API auth scopes: SG_ERR_OK, SG_ERR_SCOPE_MISSING,
- * or the error that kept it from knowing. */
-sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *path,
+/* Whether the token may call the REST API api (its path without the version,
+ * e.g. "now/table" for "/api/now/v2/table/x") with method, under the REST API
+ * auth scopes: SG_ERR_OK, SG_ERR_SCOPE_MISSING, or the error that kept it from
+ * knowing. */
+sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *api,
 			    const char *method);
 
 /* Renders the token endpoint's refusal body. */

@@ -319,6 +319,7 @@ struct call {
 	struct sg_kv args[32];
 	char argbuf[1024];
 	struct sg_req req;
+	const char *body;
 };
 
 static const char *call_header(void *impl, const char *name)
@@ -367,47 +368,27 @@ static void call_init(struct call *c, const char *user, const char *method, cons
 		c->args[n].value = eq ? eq : (char *)"";
 		n++;
 	}
-	c->req = (struct sg_req){
-		.method = method,
-		.path = c->path,
-		.raw_query = c->query,
-		.args = c->args,
-		.nargs = n,
-		.header = call_header,
-		.impl = c,
-		.body = body,
-		.body_len = body ? strlen(body) : 0,
-		.base_url = "http://127.0.0.1:8080/",
-	};
+	sg_req_init(&c->req);
+	c->req.method = method;
+	c->req.path = c->path;
+	c->req.raw_query = c->query;
+	c->req.args = c->args;
+	c->req.nargs = n;
+	c->req.header = call_header;
+	c->req.impl = c;
+	c->req.origin = "http://127.0.0.1:8080/";
+	c->body = body;
 }
 
-/*
- * The harness's one contact with the API layer, doing what nowd's handle()
- * does with a request once its body is in: see other writers' changes, find
- * the route, authenticate when the route needs a user, dispatch.  When the
- * API takes the whole request (sg_api_handle with its middleware), this
- * function becomes that one call.
- */
-static void api_request(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
+/* The harness's one contact with the API layer: what nowd's server does with
+ * a request, its body given in one piece. */
+static void api_request(struct sg_api *api, struct call *c, struct sg_resp *resp)
 {
-	sg_model_sync(api->model);
-	struct sg_route_params params;
-	char scratch[1024];
-	sg_err err;
-	struct sg_user user;
-	const struct sg_route *route =
-		sg_api_route(req->method, req->path, &params, scratch, sizeof(scratch), &err);
-	if (route && (route->needs & SG_NEEDS_USER)) {
-		err = sg_auth_basic(api->auth, sg_req_header(req, "Authorization"), &user);
-		req->user = err ? NULL : &user;
-	}
-	if (!route || err) {
-		sg_resp_error(resp, err, req->method, NULL);
-		sg_resp_header(resp, "Content-Type", "application/json;charset=UTF-8");
-	} else {
-		sg_api_dispatch(api, route, &params, req, resp);
-	}
-	req->user = NULL;
+	bool answered = sg_api_begin(api, &c->req, resp);
+	if (!answered && c->body && *c->body)
+		answered = sg_api_body(api, &c->req, c->body, strlen(c->body), resp);
+	if (!answered)
+		sg_api_handle(api, &c->req, resp);
 }
 
 /* ---- answers ------------------------------------------------------------------------- */
@@ -748,12 +729,13 @@ static void run_once(struct runner *r, long n, struct answer *a, long *count)
 	sg_resp_init(&resp);
 	if (n >= 0)
 		arm(n);
-	api_request(&r->api, &c.req, &resp);
+	api_request(&r->api, &c, &resp);
 	long k = disarm();
 	if (count)
 		*count = k;
 	answer_from(a, &resp);
 	sg_resp_cleanup(&resp);
+	sg_req_cleanup(&c.req);
 }
 
 /* A normal answer: the status, and the body and headers of the baseline. */
@@ -863,11 +845,13 @@ static int run_path(const char *dir)
 {
 	struct runner r = {0};
 	seen_findings = json_object();
-	if (sg_model_open(dir, &r.api.model) || sg_auth_add_rules(r.api.model) ||
-	    sg_auth_new(r.api.model, &r.api.auth)) {
+	struct sg_model *m = NULL;
+	struct sg_auth *auth = NULL;
+	if (sg_model_open(dir, &m) || sg_auth_add_rules(m) || sg_auth_new(m, &auth)) {
 		fprintf(stderr, "alloc: %s: cannot open the instance\n", cur->name);
 		return EXIT_SETUP;
 	}
+	sg_api_init(&r.api, m, auth, NULL);
 	int rc = EXIT_SETUP;
 	struct answer base = {0}, b2 = {0};
 	json_t *vol = json_object();
@@ -925,6 +909,7 @@ out:
 	answer_cleanup(&base);
 	answer_cleanup(&b2);
 	json_decref(vol);
+	sg_api_cleanup(&r.api);
 	sg_auth_free(r.api.auth);
 	sg_model_close(r.api.model);
 	const char *key;

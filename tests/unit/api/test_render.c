@@ -1,5 +1,5 @@
 /*
- * Unit tests for record serialisation and routing.
+ * Unit tests for record serialisation (routing: test_routes.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -120,30 +120,6 @@ static void strings_escape_at_every_position(void **state)
 	}
 }
 
-static void routes_match_versions_and_methods(void **state)
-{
-	(void)state;
-	struct sg_route_params p;
-	char scratch[256];
-	sg_err err;
-	const struct sg_route *r =
-		sg_api_route("GET", "/api/now/v1/table/incident", &p, scratch, sizeof(scratch), &err);
-	assert_non_null(r);
-	assert_int_equal(p.version, 1);
-	assert_string_equal(p.table, "incident");
-	r = sg_api_route("HEAD", "/api/now/table/incident/abc", &p, scratch, sizeof(scratch), &err);
-	assert_non_null(r);
-	assert_string_equal(p.sys_id, "abc");
-	assert_int_equal(p.version, 0);
-	assert_null(sg_api_route("DELETE", "/api/now/table/incident", &p, scratch, sizeof(scratch),
-				 &err));
-	assert_int_equal(err, SG_ERR_BAD_METHOD);
-	assert_null(sg_api_route("GET", "/api/now/v3/table/incident", &p, scratch, sizeof(scratch),
-				 &err));
-	assert_int_equal(err, SG_ERR_NO_RESOURCE);
-	assert_null(sg_api_route("GET", "/api/now/table/", &p, scratch, sizeof(scratch), &err));
-}
-
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -153,7 +129,6 @@ int main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(strings_escape_at_every_position, fixture_setup,
 						fixture_teardown),
-		cmocka_unit_test(routes_match_versions_and_methods),
 	};
 	return cmocka_run_group_tests_name("api.render", tests, NULL, NULL);
 }

@@ -1,0 +1,271 @@
+/*
+ * middleware.c - what runs around every handler: the method override, the
+ * route, the body limit, authentication (Basic or Bearer), the "needs a
+ * user" rule, the REST API auth scope, the base URL of absolute links, and
+ * the headers every API response carries.
+ *
+ * The order is the platform's as observed: a body over the limit is refused
+ * (a 400 naming both sizes) before anything else, then an unknown path outside /api/
+ * is a 404, then under /api/ the caller must authenticate even for a path
+ * no route serves (401 before 400/405), then the scope (403).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api.h"
+#include "auth/basic.h"
+#include "auth/oauth.h"
+#include "core/log.h"
+
+#define DEFAULT_MAX_BODY 10485760LL
+#define BASE_URL_MAX 1024
+
+void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *auth,
+		 const char *base_url)
+{
+	memset(api, 0, sizeof(*api));
+	api->model = model;
+	api->auth = auth;
+	api->base_url = base_url;
+	api->routes = sg_api_routes(&api->nroutes);
+	pthread_mutex_init(&api->lock, NULL);
+}
+
+void sg_api_cleanup(struct sg_api *api)
+{
+	pthread_mutex_destroy(&api->lock);
+}
+
+static void settings(struct sg_api *api, struct sg_api_settings *out)
+{
+	unsigned long gen = atomic_load(&api->model->props_gen);
+	pthread_mutex_lock(&api->lock);
+	if (!api->cfg.valid || api->cfg.gen != gen) {
+		struct sg_ctx ctx;
+		memset(&api->cfg, 0, sizeof(api->cfg));
+		api->cfg.max_body = DEFAULT_MAX_BODY;
+		if (!sg_ctx_begin(&ctx, api->model, NULL)) {
+			if (sg_prop_bool(&ctx, "glide.rest.replace_request_host_with_property", true)) {
+				char *uri = sg_prop_get(&ctx, "glide.servlet.uri");
+				snprintf(api->cfg.servlet_uri, sizeof(api->cfg.servlet_uri), "%s",
+					 uri ? uri : "");
+				free(uri);
+			}
+			long long max = sg_prop_int(&ctx, "glide.rest.max_content_length",
+						    DEFAULT_MAX_BODY);
+			api->cfg.max_body = max > 0 ? max : DEFAULT_MAX_BODY;
+			sg_ctx_end(&ctx);
+		}
+		api->cfg.gen = gen;
+		api->cfg.valid = true;
+	}
+	*out = api->cfg;
+	pthread_mutex_unlock(&api->lock);
+}
+
+/* The base URL every absolute link starts with: --base-url, else
+ * glide.servlet.uri (when glide.rest.replace_request_host_with_property),
+ * else the request's own scheme and Host.  In req's arena; NULL when out of
+ * memory. */
+static const char *base_url(struct sg_api *api, struct sg_req *req)
+{
+	char *out = sg_arena_alloc(&req->arena, BASE_URL_MAX);
+	if (!out)
+		return NULL;
+	struct sg_api_settings cfg;
+	const char *b = api->base_url;
+	if (!b || !*b) {
+		settings(api, &cfg);
+		b = cfg.servlet_uri;
+	}
+	if (*b) {
+		/* the base URL, ending in exactly one '/' */
+		size_t n = strlen(b);
+		if (n + 2 > BASE_URL_MAX)
+			n = BASE_URL_MAX - 2;
+		memcpy(out, b, n);
+		if (n == 0 || out[n - 1] != '/')
+			out[n++] = '/';
+		out[n] = '\0';
+	} else {
+		snprintf(out, BASE_URL_MAX, "%s", req->origin ? req->origin : "");
+	}
+	return out;
+}
+
+/* An answer given before any handler runs: the error body and its type. */
+static void refuse(struct sg_resp *resp, sg_err err, const char *a1, const char *a2)
+{
+	sg_resp_error(resp, err, a1, a2);
+	sg_resp_header(resp, "Content-Type", SG_JSON_TYPE);
+	if (err == SG_ERR_UNAUTHENTICATED)
+		sg_resp_header(resp, "WWW-Authenticate", "BASIC realm=\"Service-now\"");
+}
+
+static void too_large(struct sg_resp *resp, unsigned long long got, long long max)
+{
+	char a[32], b[32];
+	snprintf(a, sizeof(a), "%llu", got);
+	snprintf(b, sizeof(b), "%lld", max);
+	refuse(resp, SG_ERR_TOO_LARGE, a, b);
+}
+
+/* Basic or Bearer, from the Authorization header. */
+static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct sg_user *user,
+			   struct sg_bearer *bearer, bool *is_bearer)
+{
+	const char *h = sg_req_header(req, "Authorization");
+	*is_bearer = h && !strncasecmp(h, "Bearer ", 7);
+	if (*is_bearer)
+		return sg_auth_bearer(api->auth, h, user, bearer);
+	return sg_auth_basic(api->auth, h, user);
+}
+
+/*
+ * Who may go on to the handler: anyone for a route that needs no user; else
+ * the request must be under /api/ (an unknown path elsewhere is a 404), carry
+ * valid credentials (even when no route serves the path: the platform
+ * authenticates before it resolves), and a token must hold the route's API
+ * scope.  Returns true when resp holds the refusal.
+ */
+static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
+{
+	const struct sg_route *route = req->match.route;
+	if (route && route->auth == SG_AUTH_NONE)
+		return false;
+	if (strncmp(req->path, "/api/", 5) != 0) {
+		refuse(resp, SG_ERR_NO_RESOURCE, NULL, NULL);
+		resp->status = 404;
+		return true;
+	}
+	struct sg_bearer bearer;
+	bool is_bearer = false;
+	sg_err err = authenticate(api, req, &req->user_storage, &bearer, &is_bearer);
+	if (!err && is_bearer && route && route->scope)
+		err = sg_oauth_scope_check(api->auth, &bearer, route->scope, req->method);
+	if (err) {
+		refuse(resp, err, NULL, NULL);
+		return true;
+	}
+	req->user = &req->user_storage;
+	if (!route) {
+		refuse(resp, req->route_err, req->method, NULL);
+		return true;
+	}
+	return false;
+}
+
+/* Runs the handler as req's user; every answer it gives carries these. */
+static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
+{
+	const struct sg_route *route = req->match.route;
+	struct sg_ctx ctx;
+	sg_err err = sg_ctx_begin(&ctx, api->model, req->user);
+	if (!err) {
+		struct sg_auth_session as;
+		sg_auth_session_init(&as, api->auth, &ctx, sg_req_header(req, "X-Snowglobe-Elevate"));
+		err = route->handler(api, &ctx, &as, req, resp);
+		if (err)
+			sg_resp_error(resp, err, ctx.err_arg, ctx.err_arg2);
+		sg_auth_session_cleanup(&as);
+		sg_ctx_end(&ctx);
+	} else {
+		sg_resp_error(resp, err, NULL, NULL);
+	}
+	if (err && sg_err_status(err) >= 500)
+		sg_log_error("%s %s: %s", req->method, req->path, sg_err_name(err));
+	if (req->user)
+		sg_resp_header(resp, "X-Is-Logged-In", "true");
+	if (resp->status == 204)
+		return;
+	const char *type = err ? SG_JSON_TYPE : route->produces;
+	if (type)
+		sg_resp_header(resp, "Content-Type", type);
+	sg_resp_header(resp, "Cache-control", "no-cache,no-store,must-revalidate,max-age=-1");
+	sg_resp_header(resp, "Pragma", "no-store,no-cache");
+	sg_resp_header(resp, "Expires", "0");
+}
+
+static bool streamed(const struct sg_req *req)
+{
+	return req->match.route && req->match.route->body == SG_BODY_STREAMED;
+}
+
+bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
+{
+	const char *override = sg_req_header(req, "X-HTTP-Method-Override");
+	if (override && !strcmp(req->method, "POST"))
+		req->method = override;
+	sg_err err = SG_ERR_NOMEM;
+	if (!req->arena.failed) /* the server's own pieces of the request are there */
+		err = sg_route_find(api->routes, api->nroutes, req->method, req->path, &req->arena,
+				    &req->match);
+	if (err == SG_ERR_NOMEM) {
+		refuse(resp, err, NULL, NULL);
+		return true;
+	}
+	req->route_err = err;
+	struct sg_api_settings cfg;
+	settings(api, &cfg);
+	req->max_body = cfg.max_body;
+	sg_buf_init(&req->body_buf, (size_t)cfg.max_body);
+	const char *cl = sg_req_header(req, "Content-Length");
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg.max_body) {
+		too_large(resp, strtoull(cl, NULL, 10), cfg.max_body);
+		return true;
+	}
+	if (!streamed(req))
+		return false;
+	/* A streamed body goes to its handler only once the caller is known. */
+	sg_model_sync(api->model);
+	return admit(api, req, resp);
+}
+
+bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_t len,
+		 struct sg_resp *resp)
+{
+	if (!len)
+		return false;
+	if (streamed(req)) {
+		req->body_seen += len;
+		if (req->body_seen > (unsigned long long)req->max_body) {
+			too_large(resp, req->body_seen, req->max_body);
+			return true;
+		}
+		sg_err err = req->match.route->on_body(api, req, data, len);
+		if (err) {
+			refuse(resp, err, NULL, NULL);
+			return true;
+		}
+		return false;
+	}
+	sg_buf_append(&req->body_buf, data, len);
+	if (sg_buf_failed(&req->body_buf)) {
+		too_large(resp, req->body_buf.len + len, (long long)req->body_buf.max);
+		return true;
+	}
+	return false;
+}
+
+void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
+{
+	const struct sg_route *route = req->match.route;
+	if (!streamed(req)) {
+		/* The whole request is here.  First see what other writers changed. */
+		sg_model_sync(api->model);
+		if (route && sg_route_accepts(route, sg_req_header(req, "Content-Type"))) {
+			req->body = req->body_buf.data;
+			req->body_len = req->body_buf.len;
+		}
+		if (admit(api, req, resp))
+			return;
+	}
+	req->base_url = base_url(api, req);
+	if (!req->base_url) {
+		refuse(resp, SG_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	dispatch(api, req, resp);
+}

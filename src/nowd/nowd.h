@@ -1,0 +1,44 @@
+/*
+ * nowd.h - the pieces of the nowd program: the HTTP server glue
+ * (server.c), the access log (access_log.c) and the command line (main.c).
+ */
+#ifndef SG_NOWD_NOWD_H
+#define SG_NOWD_NOWD_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "auth/auth.h"
+#include "model/model.h"
+
+/* How the server listens and what it allows a client. */
+struct nowd_opts {
+	struct sockaddr_in addr; /* address and port */
+	unsigned threads;	 /* request threads */
+	unsigned max_conn;	 /* connections at once */
+	unsigned timeout;	 /* idle seconds before a connection is closed; 0 never */
+	const char *cert_pem;	 /* TLS certificate and key (PEM); NULL: plain HTTP */
+	const char *key_pem;
+	const char *base_url; /* --base-url, or NULL */
+};
+
+struct nowd_server;
+
+/* Starts serving model (borrowed; it must outlive the server) as o says,
+ * in threads of its own.  o and the strings it points to must outlive the
+ * server.  NULL when it cannot listen.  Freed by nowd_server_stop. */
+struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *auth,
+				       const struct nowd_opts *o);
+/* Stops serving: waits for requests in flight, then frees s. */
+void nowd_server_stop(struct nowd_server *s);
+
+/* One access-log line: client address (NULL: "-"), user (NULL or "": "-"),
+ * method, the URI as sent (secret parameters masked in the line), status,
+ * body bytes sent, milliseconds taken, and whether the client went away
+ * before the response was complete. */
+void nowd_access_log(const struct sockaddr *client, const char *user, const char *method,
+		     const char *raw_uri, int status, size_t bytes_out, long ms, bool aborted);
+
+#endif
