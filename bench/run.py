@@ -194,44 +194,17 @@ class Proc:
         self.log.close()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--incidents", type=int, default=100000)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="10,000 incidents, 2 s loads")
-    args = ap.parse_args()
-    if args.quick:
-        args.incidents, args.duration = 10000, 2
-    work = tempfile.mkdtemp(prefix="sg-bench-")
-    out_dir = os.path.join(ROOT, "build", "bench")
-    os.makedirs(out_dir, exist_ok=True)
-    rows, notes = [], {}
-    procs = []
+def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows, notes):
+    """Loads nowd from bin_dir, serving data, with every operation at 1 and 64 connections.
+    Returns the bytes of one record and one page, for nginx to serve."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    sid = incs[len(incs) // 2][0]
+    nowd = Proc([os.path.join(bin_dir, "nowd"), "--data", data, "--port", str(port)],
+                os.path.join(work, label.replace(" ", "_") + ".log"))
     try:
-        # ---- nowd -------------------------------------------------------------
-        data = os.path.join(work, "data")
-        env = dict(os.environ, NOWD_ADMIN_PASSWORD=PASSWORD)
-        subprocess.run([os.path.join(BIN, "nowctl"), "init", "--data", data], check=True, env=env,
-                       capture_output=True)
-        t0 = time.time()
-        groups, users, incs = load(os.path.join(data, "instance.db"), args.incidents)
-        print(f"loaded {args.incidents} incidents in {time.time() - t0:.1f} s", flush=True)
-        ctl = [os.path.join(BIN, "nowctl"), "--data", data]
-        subprocess.run(ctl + ["user", "add", "bench", "--password", PASSWORD, "--role", "itil"], check=True,
-                       capture_output=True)
-        subprocess.run(ctl + ["property", "set", "glide.oauth.inbound.client.credential.grant_type.enabled",
-                              "true"], check=True, capture_output=True)
-        app = json.loads(subprocess.run(ctl + ["--json", "oauth", "add", "bench", "--grant", "client_credentials",
-                                               "--user", "bench"], check=True, capture_output=True,
-                                              text=True).stdout)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
-        sid = incs[len(incs) // 2][0]
-        nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port)], os.path.join(work, "nowd.log"))
-        procs.append(nowd)
-        start = wait_ready(f"{base}/api/now/table/incident/{sid}", {"Authorization": basic})
-        notes["nowd start-up"] = start
+        notes[f"{label} start-up"] = wait_ready(f"{base}/api/now/table/incident/{sid}", {"Authorization": basic})
         tok = requests.post(base + "/oauth_token.do", data={"grant_type": "client_credentials",
                             "client_id": app["client_id"], "client_secret": app["client_secret"]}).json()["access_token"]
         bearer = f"Bearer {tok}"
@@ -265,11 +238,59 @@ def main():
         for name, path, script in ops:
             for conns in (1, 64):
                 r = wrk(base + path, script, conns, args.duration)
-                rows.append(("nowd", name, conns, r))
-                print(f"nowd {name} c={conns}: {r['rps']:.0f} req/s", flush=True)
-        notes["nowd RSS after load (MiB)"] = rss_mib(nowd.p.pid)
+                rows.append((label, name, conns, r))
+                print(f"{label} {name} c={conns}: {r['rps']:.0f} req/s", flush=True)
+        notes[f"{label} RSS after load (MiB)"] = rss_mib(nowd.p.pid)
+    finally:
         nowd.stop()
-        procs.remove(nowd)
+    return record_bytes, page_bytes
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--incidents", type=int, default=100000)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="10,000 incidents, 2 s loads")
+    ap.add_argument("--baseline", metavar="BIN_DIR",
+                    help="another build's bin directory: its nowd is loaded the same way, on a copy of "
+                         "the same instance, and each operation's ratio to it is reported")
+    args = ap.parse_args()
+    if args.quick:
+        args.incidents, args.duration = 10000, 2
+    work = tempfile.mkdtemp(prefix="sg-bench-")
+    out_dir = os.path.join(ROOT, "build", "bench")
+    os.makedirs(out_dir, exist_ok=True)
+    rows, notes = [], {}
+    procs = []
+    try:
+        # ---- nowd -------------------------------------------------------------
+        data = os.path.join(work, "data")
+        env = dict(os.environ, NOWD_ADMIN_PASSWORD=PASSWORD)
+        subprocess.run([os.path.join(BIN, "nowctl"), "init", "--data", data], check=True, env=env,
+                       capture_output=True)
+        t0 = time.time()
+        groups, users, incs = load(os.path.join(data, "instance.db"), args.incidents)
+        print(f"loaded {args.incidents} incidents in {time.time() - t0:.1f} s", flush=True)
+        ctl = [os.path.join(BIN, "nowctl"), "--data", data]
+        subprocess.run(ctl + ["user", "add", "bench", "--password", PASSWORD, "--role", "itil"], check=True,
+                       capture_output=True)
+        subprocess.run(ctl + ["property", "set", "glide.oauth.inbound.client.credential.grant_type.enabled",
+                              "true"], check=True, capture_output=True)
+        app = json.loads(subprocess.run(ctl + ["--json", "oauth", "add", "bench", "--grant", "client_credentials",
+                                               "--user", "bench"], check=True, capture_output=True,
+                                              text=True).stdout)
+        sid = incs[len(incs) // 2][0]
+        post_body = json.dumps({"short_description": "bench incident", "impact": "2", "urgency": "2",
+                                "caller_id": users[1], "assignment_group": groups[2]})
+        base_data = None
+        if args.baseline:
+            base_data = os.path.join(work, "data-baseline")
+            shutil.copytree(data, base_data)
+        record_bytes, page_bytes = bench_nowd("nowd", BIN, data, work, incs, users, groups, app, args, rows,
+                                              notes)
+        if base_data:
+            bench_nowd("nowd (baseline)", args.baseline, base_data, work, incs, users, groups, app, args, rows,
+                       notes)
 
         # ---- the database's bound for the same POST ------------------------------------
         same, ncols = sqlite_same_row_loop(work, os.path.join(data, "instance.db"), args.duration)
@@ -401,6 +422,14 @@ def render(rows, notes, args):
             a, b = get("nowd", name, c), get("json-server", name, c)
             if a and b and b["rps"]:
                 out.append(f"| {name} / json-server, c={c} (info) | {a['rps'] / b['rps']:.1f} | |")
+    base_rows = [(n, c) for t, n, c, r in rows if t == "nowd (baseline)"]
+    if base_rows:
+        out += ["", "## nowd against the baseline build, same run", "",
+                "| operation | conns | nowd / baseline |", "|---|---|---|"]
+        for n, c in base_rows:
+            a, b = get("nowd", n, c), get("nowd (baseline)", n, c)
+            if a and b and b["rps"]:
+                out.append(f"| {n} | {c} | {a['rps'] / b['rps']:.2f} |")
     start = notes.get("nowd start-up")
     rss = notes.get("nowd RSS after load (MiB)")
     if start is not None:
