@@ -243,7 +243,10 @@ bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_
 	}
 	sg_buf_append(&req->body_buf, data, len);
 	if (sg_buf_failed(&req->body_buf)) {
-		too_large(resp, req->body_buf.len + len, (long long)req->body_buf.max);
+		if (req->body_buf.too_large)
+			too_large(resp, req->body_buf.len + len, (long long)req->body_buf.max);
+		else
+			refuse(resp, SG_ERR_NOMEM, NULL, NULL);
 		return true;
 	}
 	return false;
