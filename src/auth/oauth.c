@@ -281,6 +281,7 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 	const char *asked = param(p, n, "scope");
 	const char *scope = "useraccount";
 	char refresh_id[SG_ID_LEN + 1] = "", id[SG_ID_LEN + 1], kept_scope[512];
+	bool issue_refresh = false;
 
 	if (!strcmp(grant, "password")) {
 		struct sg_user u;
@@ -300,11 +301,8 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		}
 		if (!err && asked && *asked && strcmp(asked, "useraccount") && !strstr(scopes, asked))
 			err = deny("scope not granted", asked);
-		if (!err) {
-			new_token(out->refresh_token);
-			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
-					  sg_json_str(user, "sys_id"), scope, NULL, refresh_id);
-		}
+		/* the refresh token is stored below, with the access token */
+		issue_refresh = !err;
 	} else if (!strcmp(grant, "client_credentials")) {
 		/* Only with the property and an OAuth application user [client-credentials.md]. */
 		if (!sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled", false))
@@ -340,11 +338,27 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 	} else {
 		err = deny("unsupported grant type", grant);
 	}
+	/* A new refresh token and the access token issued with it are stored
+	 * together or not at all: a failed grant leaves no token behind. */
+	if (!err)
+		err = sg_conn_begin(ctx->conn, true);
 	if (!err) {
-		new_token(out->access_token);
-		err = store_token(ctx, out->access_token, "access_token", access_life, eid,
-				  sg_json_str(user, "sys_id"), scope ? scope : "",
-				  refresh_id[0] ? refresh_id : NULL, id);
+		const char *uid = sg_json_str(user, "sys_id");
+		if (issue_refresh) {
+			new_token(out->refresh_token);
+			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
+					  uid, scope, NULL, refresh_id);
+		}
+		if (!err) {
+			new_token(out->access_token);
+			err = store_token(ctx, out->access_token, "access_token", access_life, eid,
+					  uid, scope ? scope : "", refresh_id[0] ? refresh_id : NULL,
+					  id);
+		}
+		if (err)
+			sg_conn_rollback(ctx->conn);
+		else
+			err = sg_conn_commit(ctx->conn);
 	}
 	if (!err) {
 		snprintf(out->scope, sizeof(out->scope), "%s", scope ? scope : "");
