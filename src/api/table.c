@@ -388,11 +388,13 @@ static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
 	 * anyone who may write the record, unless the hardening property keeps
 	 * them to admins; then the others' values are ignored [2.2]. */
 	wo->allow_sys_fields = true;
-	if (sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false)) {
-		sg_err err = sg_acl_has_role(as, "admin", &wo->allow_sys_fields);
-		if (err)
-			return err;
-	}
+	bool admin_only;
+	sg_err err = sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false,
+				  &admin_only);
+	if (!err && admin_only)
+		err = sg_acl_has_role(as, "admin", &wo->allow_sys_fields);
+	if (err)
+		return err;
 	return read_body(req, body);
 }
 

@@ -252,9 +252,16 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 			   size_t n, const char *basic, bool in_query, struct sg_token_grant *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!sg_prop_bool(ctx, "com.snc.platform.security.oauth.is.active", true))
+	bool active, body_only;
+	sg_err perr = sg_prop_bool(ctx, "com.snc.platform.security.oauth.is.active", true, &active);
+	if (!perr)
+		perr = sg_prop_bool(ctx, "glide.oauth.allow.parameters.in.post.body.only", true,
+				    &body_only);
+	if (perr)
+		return perr;
+	if (!active)
 		return deny("OAuth is not active", NULL);
-	if (in_query && sg_prop_bool(ctx, "glide.oauth.allow.parameters.in.post.body.only", true))
+	if (in_query && body_only)
 		return deny("parameters in the URL", NULL);
 	const char *grant = param(p, n, "grant_type");
 	char cid[256], secret[512];
@@ -291,12 +298,14 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 			err = deny("bad user credentials", name);
 		if (!err)
 			err = user_by_id(ctx, u.sys_id, &user);
+		bool ws_allowed = true;
+		if (!err && sg_str_bool(sg_json_str(user, "web_service_access_only"), false))
+			err = sg_prop_bool(ctx, "glide.oauth.password_grant.allow_web_service_only",
+					   true, &ws_allowed);
 		if (!err) {
 			if (sg_str_bool(sg_json_str(user, "password_needs_reset"), false))
 				err = deny("password needs reset", name);
-			else if (sg_str_bool(sg_json_str(user, "web_service_access_only"), false) &&
-				 !sg_prop_bool(ctx, "glide.oauth.password_grant.allow_web_service_only",
-					       true))
+			else if (!ws_allowed)
 				err = deny("web-service-only user", name);
 		}
 		if (!err && asked && *asked && strcmp(asked, "useraccount") && !strstr(scopes, asked))
@@ -305,9 +314,13 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		issue_refresh = !err;
 	} else if (!strcmp(grant, "client_credentials")) {
 		/* Only with the property and an OAuth application user [client-credentials.md]. */
-		if (!sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled", false))
+		bool enabled;
+		err = sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled",
+				   false, &enabled);
+		if (!err && !enabled)
 			err = deny("client credentials grant disabled", cid);
-		else if (!*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user") : ""))
+		else if (!err && !*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user")
+								       : ""))
 			err = deny("no OAuth application user", cid);
 		if (!err)
 			err = user_by_id(ctx, sg_json_str(entity, "oauth_user"), &user);
@@ -603,8 +616,9 @@ sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const 
 	json_t *rows = NULL;
 	char *attached = NULL;
 	/* useraccount: the user's own rights, every API */
-	if (!sg_prop_bool(&ctx, "com.glide.rest.api.auth.scope.check.enable", true) ||
-	    strstr(b->scope, "useraccount"))
+	bool check;
+	err = sg_prop_bool(&ctx, "com.glide.rest.api.auth.scope.check.enable", true, &check);
+	if (err || !check || strstr(b->scope, "useraccount"))
 		goto out;
 	err = scope_records(&ctx, b, api, &rows, &attached);
 	if (err)

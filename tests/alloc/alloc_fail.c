@@ -1055,8 +1055,11 @@ static int make_instance(const char *dir)
 			struct sg_sql q;
 			sg_sql_init(&q);
 			sg_sql_raw(&q, "SELECT sys_id FROM sys_user WHERE user_name = 'itil'");
-			rows = json_array();
-			err = sg_conn_exec(ctx.conn, &q, sg_rows_to_json, rows, NULL);
+			struct sg_json_rows jr = {.rows = json_array()};
+			err = sg_conn_exec(ctx.conn, &q, sg_json_rows_add, &jr, NULL);
+			if (!err && jr.failed)
+				err = SG_ERR_NOMEM;
+			rows = jr.rows;
 			sg_sql_cleanup(&q);
 			const char *itil = sg_json_str(json_array_get(rows, 0), "sys_id");
 			json_t *in = json_pack("{s:s}", "user_password", ITIL_PW);
