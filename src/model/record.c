@@ -181,15 +181,6 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 	return err;
 }
 
-/* An error for a statement that could not be built: out of memory, or
- * (over its maximum, an identifier that is not one) a bug. */
-static sg_err sql_err(const struct sg_sql *q)
-{
-	if (sg_buf_failed(&q->text) && !q->text.too_large)
-		return SG_ERR_NOMEM;
-	return q->failed || sg_buf_failed(&q->text) ? SG_ERR_INTERNAL : SG_ERR_OK;
-}
-
 /* " FROM <t's storage> t WHERE <opts->query and t's class>" into out:
  * compiled once, shared by a list's count and its page. */
 static sg_err list_where(struct sg_ctx *ctx, const struct sg_qenv *env, const struct sg_table *t,
@@ -204,7 +195,7 @@ static sg_err list_where(struct sg_ctx *ctx, const struct sg_qenv *env, const st
 	sg_sql_raw(out, " t WHERE ");
 	err = sg_query_compile_where(env, t, opts->query, "t", none, out, &invalid);
 	sg_query_class_filter(out, t, "t");
-	return err ? err : sql_err(out);
+	return err ? err : sg_sql_error(out);
 }
 
 /* The COUNT(*) statement of a list (count), or its page, over where (from
@@ -228,7 +219,7 @@ static sg_err list_statement(const struct sg_qenv *env, const struct sg_table *t
 		sg_sql_raw(out, " OFFSET ");
 		sg_sql_int(out, opts->offset);
 	}
-	return err ? err : sql_err(out);
+	return err ? err : sg_sql_error(out);
 }
 
 sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,

@@ -515,7 +515,7 @@ static sg_err sq_columns(void *connp, const char *table, sg_row_fn fn, void *ud)
 	sg_sql_raw(&q, "SELECT name FROM pragma_table_info(");
 	sg_sql_text(&q, table);
 	sg_sql_raw(&q, ")");
-	sg_err err = q.failed ? SG_ERR_NOMEM : sq_exec(connp, &q, fn, ud, NULL);
+	sg_err err = sg_sql_error(&q) ? sg_sql_error(&q) : sq_exec(connp, &q, fn, ud, NULL);
 	sg_sql_cleanup(&q);
 	return err;
 }
@@ -567,7 +567,7 @@ static sg_err sq_index_hint(void *connp, const char *table, const char *index,
 	sg_sql_text(&q, stat);
 	sg_sql_raw(&q, ")");
 	if (!err)
-		err = q.failed ? SG_ERR_NOMEM : exec_on(h, &q, NULL, NULL);
+		err = sg_sql_error(&q) ? sg_sql_error(&q) : exec_on(h, &q, NULL, NULL);
 	sg_sql_cleanup(&q);
 	/* Reload the statistics into this connection's planner. */
 	if (!err)
