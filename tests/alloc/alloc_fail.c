@@ -32,7 +32,7 @@
  * the parent created, so a crash ends one path, not the pass: the parent
  * reports the N it happened at and resumes the path after it.
  *
- * Environment: SG_ALLOC_BUDGET seconds per path (default 2.5), SG_ALLOC_PATHS
+ * Environment: SG_ALLOC_BUDGET seconds per path (default 3.5), SG_ALLOC_PATHS
  * a comma-separated list of paths to run, SG_ALLOC_VERBOSE=1 to keep the
  * instance's log, SG_ALLOC_SEED to shift the strided N, SG_ALLOC_N to try
  * that one N only.
@@ -891,8 +891,8 @@ static void try_n(struct runner *r, long n, const struct answer *base, const jso
 static double budget(void)
 {
 	const char *s = getenv("SG_ALLOC_BUDGET");
-	double b = s ? atof(s) : 2.5;
-	return b > 0 ? b : 2.5;
+	double b = s ? atof(s) : 3.5;
+	return b > 0 ? b : 3.5;
 }
 
 /* The child: opens the instance and runs one path from sh->resume on. */
