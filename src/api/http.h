@@ -87,12 +87,22 @@ struct sg_resp {
 	struct sg_kv headers[SG_RESP_MAX_HEADERS];
 	size_t nheaders;
 	struct sg_buf body;
+	bool failed; /* a header could not be added: the response is not whole */
 };
 
 void sg_resp_init(struct sg_resp *r);
 void sg_resp_cleanup(struct sg_resp *r);
-/* Adds a header (copied); silently dropped past SG_RESP_MAX_HEADERS. */
+/* Adds a header (copied); silently dropped past SG_RESP_MAX_HEADERS.  Out of
+ * memory marks r failed (sticky): see sg_resp_final. */
 void sg_resp_header(struct sg_resp *r, const char *name, const char *value);
+/*
+ * What goes on the wire for r: r itself, or, when r could not be built whole
+ * (a header or the body ran out of memory), ServiceNow's 500 for out of
+ * memory with its JSON Content-Type, in static storage so that sending it
+ * allocates nothing.  Borrowed (r, or static and read-only); never NULL.
+ * The server calls it once the response is complete.
+ */
+const struct sg_resp *sg_resp_final(const struct sg_resp *r);
 /* Sets a JSON body (jansson value, borrowed) with status. */
 void sg_resp_json(struct sg_resp *r, int status, const json_t *body);
 /* Sets the ServiceNow error body for err; arg1/arg2 as in sg_err_render. */

@@ -38,46 +38,63 @@ void sg_api_cleanup(struct sg_api *api)
 	pthread_mutex_destroy(&api->lock);
 }
 
-static void settings(struct sg_api *api, struct sg_api_settings *out)
+/* The settings, read again when a property changed.  An error (the
+ * properties could not be read) leaves them to be read by the next request;
+ * the caller answers it. */
+static sg_err settings(struct sg_api *api, struct sg_api_settings *out)
 {
 	unsigned long gen = atomic_load(&api->model->props_gen);
+	sg_err err = SG_ERR_OK;
 	pthread_mutex_lock(&api->lock);
 	if (!api->cfg.valid || api->cfg.gen != gen) {
 		struct sg_ctx ctx;
-		memset(&api->cfg, 0, sizeof(api->cfg));
-		api->cfg.max_body = DEFAULT_MAX_BODY;
-		if (!sg_ctx_begin(&ctx, api->model, NULL)) {
-			if (sg_prop_bool(&ctx, "glide.rest.replace_request_host_with_property", true)) {
-				char *uri = sg_prop_get(&ctx, "glide.servlet.uri");
-				snprintf(api->cfg.servlet_uri, sizeof(api->cfg.servlet_uri), "%s",
-					 uri ? uri : "");
-				free(uri);
-			}
-			long long max = sg_prop_int(&ctx, "glide.rest.max_content_length",
-						    DEFAULT_MAX_BODY);
-			api->cfg.max_body = max > 0 ? max : DEFAULT_MAX_BODY;
+		struct sg_api_settings cfg = {.max_body = DEFAULT_MAX_BODY};
+		err = sg_ctx_begin(&ctx, api->model, NULL);
+		if (!err) {
+			bool replace;
+			char *uri = NULL;
+			long long max;
+			err = sg_prop_bool(&ctx, "glide.rest.replace_request_host_with_property", true,
+					   &replace);
+			if (!err && replace)
+				err = sg_prop_get(&ctx, "glide.servlet.uri", &uri);
+			if (!err)
+				snprintf(cfg.servlet_uri, sizeof(cfg.servlet_uri), "%s", uri ? uri : "");
+			free(uri);
+			if (!err)
+				err = sg_prop_int(&ctx, "glide.rest.max_content_length", DEFAULT_MAX_BODY,
+						  &max);
+			if (!err)
+				cfg.max_body = max > 0 ? max : DEFAULT_MAX_BODY;
 			sg_ctx_end(&ctx);
 		}
-		api->cfg.gen = gen;
-		api->cfg.valid = true;
+		if (!err) {
+			cfg.gen = gen;
+			cfg.valid = true;
+			api->cfg = cfg;
+		}
 	}
 	*out = api->cfg;
 	pthread_mutex_unlock(&api->lock);
+	return err;
 }
 
 /* The base URL every absolute link starts with: --base-url, else
  * glide.servlet.uri (when glide.rest.replace_request_host_with_property),
- * else the request's own scheme and Host.  In req's arena; NULL when out of
- * memory. */
-static const char *base_url(struct sg_api *api, struct sg_req *req)
+ * else the request's own scheme and Host.  *url in req's arena; NOMEM, or
+ * the settings' error. */
+static sg_err base_url(struct sg_api *api, struct sg_req *req, const char **url)
 {
 	char *out = sg_arena_alloc(&req->arena, BASE_URL_MAX);
+	*url = NULL;
 	if (!out)
-		return NULL;
+		return SG_ERR_NOMEM;
 	struct sg_api_settings cfg;
 	const char *b = api->base_url;
 	if (!b || !*b) {
-		settings(api, &cfg);
+		sg_err err = settings(api, &cfg);
+		if (err)
+			return err;
 		b = cfg.servlet_uri;
 	}
 	if (*b) {
@@ -92,7 +109,8 @@ static const char *base_url(struct sg_api *api, struct sg_req *req)
 	} else {
 		snprintf(out, BASE_URL_MAX, "%s", req->origin ? req->origin : "");
 	}
-	return out;
+	*url = out;
+	return SG_ERR_OK;
 }
 
 /* An answer given before any handler runs: the error body and its type. */
@@ -167,6 +185,9 @@ static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 		struct sg_auth_session as;
 		sg_auth_session_init(&as, api->auth, &ctx, sg_req_header(req, "X-Snowglobe-Elevate"));
 		err = route->handler(api, &ctx, &as, req, resp);
+		/* An answer computed with a failed accessor (a time zone) is not given. */
+		if (!err)
+			err = sg_ctx_error(&ctx);
 		if (err)
 			sg_resp_error(resp, err, ctx.err_arg, ctx.err_arg2);
 		sg_auth_session_cleanup(&as);
@@ -208,7 +229,11 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	}
 	req->route_err = err;
 	struct sg_api_settings cfg;
-	settings(api, &cfg);
+	err = settings(api, &cfg);
+	if (err) {
+		refuse(resp, err, NULL, NULL);
+		return true;
+	}
 	req->max_body = cfg.max_body;
 	sg_buf_init(&req->body_buf, (size_t)cfg.max_body);
 	const char *cl = sg_req_header(req, "Content-Length");
@@ -243,7 +268,10 @@ bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_
 	}
 	sg_buf_append(&req->body_buf, data, len);
 	if (sg_buf_failed(&req->body_buf)) {
-		too_large(resp, req->body_buf.len + len, (long long)req->body_buf.max);
+		if (req->body_buf.too_large)
+			too_large(resp, req->body_buf.len + len, (long long)req->body_buf.max);
+		else
+			refuse(resp, SG_ERR_NOMEM, NULL, NULL);
 		return true;
 	}
 	return false;
@@ -262,9 +290,9 @@ void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		if (admit(api, req, resp))
 			return;
 	}
-	req->base_url = base_url(api, req);
-	if (!req->base_url) {
-		refuse(resp, SG_ERR_NOMEM, NULL, NULL);
+	sg_err err = base_url(api, req, &req->base_url);
+	if (err) {
+		refuse(resp, err, NULL, NULL);
 		return;
 	}
 	dispatch(api, req, resp);

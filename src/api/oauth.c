@@ -28,16 +28,18 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
 	char *copy = NULL;
+	sg_err err = SG_ERR_OK;
 	/* The route accepts form-encoded bodies only: another is not passed on. */
-	if (req->body)
-		copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n);
+	if (req->body && !(copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n)))
+		err = SG_ERR_NOMEM;
 	/* Fields given only in the URL count, but mark the request. */
 	bool in_query = req->nargs > 0;
 	for (size_t i = 0; i < req->nargs && n < MAX_FIELDS; i++)
 		fields[n++] = req->args[i];
 	struct sg_token_grant g;
-	sg_err err = sg_oauth_grant(api->auth, fields, n, sg_req_header(req, "Authorization"),
-				    in_query, &g);
+	if (!err)
+		err = sg_oauth_grant(api->auth, fields, n, sg_req_header(req, "Authorization"),
+				     in_query, &g);
 	free(copy);
 	if (err) {
 		if (err != SG_ERR_OAUTH_DENIED)
@@ -47,10 +49,15 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 	}
 	json_t *out = json_pack("{s:s, s:s, s:I}", "scope", g.scope, "token_type", "Bearer",
 				"expires_in", (json_int_t)g.expires_in);
-	if (out && g.refresh_token[0])
-		json_object_set_new(out, "refresh_token", json_string(g.refresh_token));
-	if (out)
-		json_object_set_new(out, "access_token", json_string(g.access_token));
+	if (out && g.refresh_token[0] &&
+	    json_object_set_new(out, "refresh_token", json_string(g.refresh_token))) {
+		json_decref(out);
+		out = NULL;
+	}
+	if (out && json_object_set_new(out, "access_token", json_string(g.access_token))) {
+		json_decref(out);
+		out = NULL;
+	}
 	if (!out)
 		return SG_ERR_NOMEM;
 	sg_resp_json(resp, 200, out);
@@ -68,7 +75,9 @@ sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct s
 	char *copy = NULL;
 	const char *token = sg_req_arg(req, "token");
 	if (!token && req->body) {
-		copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n);
+		/* A body that cannot be read must not answer "revoked". */
+		if (!(copy = sg_form_parse(req->body, req->body_len, fields, MAX_FIELDS, &n)))
+			return SG_ERR_NOMEM;
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(fields[i].name, "token"))
 				token = fields[i].value;

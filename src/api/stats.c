@@ -72,6 +72,7 @@ static int carets(const char *s, char parts[4][128])
 	return n;
 }
 
+/* row's aggregates without its "groups": a new reference, NULL when out of memory. */
 static json_t *stats_object(json_t *row)
 {
 	json_t *stats = json_object();
@@ -79,10 +80,42 @@ static json_t *stats_object(json_t *row)
 	json_t *v;
 	json_object_foreach(row, key, v)
 	{
-		if (strcmp(key, "groups") != 0)
-			json_object_set(stats, key, v);
+		if (stats && strcmp(key, "groups") != 0 && json_object_set(stats, key, v)) {
+			json_decref(stats);
+			stats = NULL;
+		}
 	}
 	return stats;
+}
+
+/* One group's "groupby_fields": {value, field[, display_value]} for each
+ * grouped field.  A new reference in *out; NOMEM, or the display value's
+ * error (500). */
+static sg_err group_fields(struct sg_ctx *ctx, const struct sg_table *t,
+			   const struct sg_agg_request *r, enum sg_dv dv, json_t *row, json_t **out)
+{
+	json_t *fields = json_array();
+	json_t *vals = json_object_get(row, "groups");
+	sg_err err = fields ? SG_ERR_OK : SG_ERR_NOMEM;
+	for (size_t g = 0; !err && g < r->ngroup; g++) {
+		const char *v = json_string_value(json_array_get(vals, g));
+		json_t *gf = json_pack("{s:s, s:s}", "value", v ? v : "", "field", r->group_by[g]);
+		if (gf && dv != SG_DV_FALSE) {
+			const struct sg_field *f = sg_table_field(t, r->group_by[g]);
+			char *d = sg_rec_display(ctx, t, f, "", v ? v : "");
+			if (!d || json_object_set_new(gf, "display_value", json_string(d)))
+				err = SG_ERR_NOMEM;
+			free(d);
+		}
+		if (!gf || json_array_append_new(fields, gf))
+			err = SG_ERR_NOMEM;
+	}
+	if (err) {
+		json_decref(fields);
+		fields = NULL;
+	}
+	*out = fields;
+	return err;
 }
 
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
@@ -163,27 +196,25 @@ sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 		json_t *result = json_array();
 		size_t i;
 		json_t *row;
+		if (!result)
+			err = SG_ERR_NOMEM;
 		json_array_foreach(rows, i, row)
 		{
-			json_t *fields = json_array();
-			json_t *vals = json_object_get(row, "groups");
-			for (size_t g = 0; g < r.ngroup; g++) {
-				const char *v = json_string_value(json_array_get(vals, g));
-				json_t *gf = json_pack("{s:s, s:s}", "value", v ? v : "", "field",
-						       r.group_by[g]);
-				if (dv != SG_DV_FALSE) {
-					const struct sg_field *f = sg_table_field(t, r.group_by[g]);
-					char *d = sg_rec_display(ctx, t, f, "", v ? v : "");
-					json_object_set_new(gf, "display_value", json_string(d ? d : ""));
-					free(d);
-				}
-				json_array_append_new(fields, gf);
-			}
-			json_array_append_new(result, json_pack("{s:o, s:o}", "stats",
-								 stats_object(row), "groupby_fields",
-								 fields));
+			json_t *fields = NULL, *group = NULL;
+			if (!err)
+				err = group_fields(ctx, t, &r, dv, row, &fields);
+			if (!err)
+				group = json_pack("{s:o, s:o}", "stats", stats_object(row),
+						  "groupby_fields", fields);
+			if (!err && (!group || json_array_append_new(result, group)))
+				err = SG_ERR_NOMEM;
+			if (err)
+				break;
 		}
-		out = json_pack("{s:o}", "result", result);
+		if (!err)
+			out = json_pack("{s:o}", "result", result);
+		else
+			json_decref(result);
 	}
 	if (!err && !out)
 		err = SG_ERR_NOMEM;

@@ -56,9 +56,10 @@ static void link_entry(struct sg_buf *b, const struct sg_req *req, const char *k
  * The Link header: first, prev, next, last.  The caller's other parameters
  * are kept in their order and sysparm_limit/offset appended; prev appears
  * even on the first page with a negative offset; next is omitted on the
- * last page (reference 1.4).
+ * last page (reference 1.4).  SG_ERR_NOMEM when memory ran out; a header
+ * too long for the connection is left out.
  */
-static void pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
+static sg_err pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
 		       long long offset, long long total, bool counted, size_t rows)
 {
 	struct sg_buf kept, link;
@@ -88,10 +89,14 @@ static void pagination(const struct sg_req *req, struct sg_resp *resp, long long
 		link_entry(&link, req, k, limit, offset + limit, "next");
 	if (counted)
 		link_entry(&link, req, k, limit, total - limit > 0 ? total - limit : 0, "last");
-	if (!sg_buf_failed(&link))
+	sg_err err = SG_ERR_OK;
+	if ((sg_buf_failed(&kept) && !kept.too_large) || (sg_buf_failed(&link) && !link.too_large))
+		err = SG_ERR_NOMEM;
+	else if (!sg_buf_failed(&link))
 		sg_resp_header(resp, "Link", sg_buf_str(&link));
 	sg_buf_cleanup(&kept);
 	sg_buf_cleanup(&link);
+	return err;
 }
 
 /* Query arguments that are not filters. */
@@ -256,7 +261,7 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sess
 		sg_resp_header(resp, "X-Total-Count", num);
 	}
 	if (!sg_str_bool(sg_req_arg(req, "sysparm_suppress_pagination_header"), false))
-		pagination(req, resp, limit, offset, total, counted, n);
+		err = pagination(req, resp, limit, offset, total, counted, n);
 out:
 	json_decref(slow);
 	sg_rows_cleanup(&rs);
@@ -347,9 +352,10 @@ static sg_err read_body(const struct sg_req *req, json_t **out)
 	*out = NULL;
 	if (!req->body || req->body_len == 0)
 		return SG_ERR_EMPTY_BODY;
-	json_t *j = sg_json_parse_lenient(req->body, req->body_len);
-	if (!j)
-		return SG_ERR_BAD_JSON;
+	json_t *j;
+	sg_err err = sg_json_parse_body(req->body, req->body_len, &j);
+	if (err)
+		return err;
 	if (json_is_array(j)) {
 		/* Only the first record of an array is processed [c_RESTAPI.md]. */
 		json_t *first = json_incref(json_array_get(j, 0));
@@ -382,11 +388,13 @@ static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
 	 * anyone who may write the record, unless the hardening property keeps
 	 * them to admins; then the others' values are ignored [2.2]. */
 	wo->allow_sys_fields = true;
-	if (sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false)) {
-		sg_err err = sg_acl_has_role(as, "admin", &wo->allow_sys_fields);
-		if (err)
-			return err;
-	}
+	bool admin_only;
+	sg_err err = sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false,
+				  &admin_only);
+	if (!err && admin_only)
+		err = sg_acl_has_role(as, "admin", &wo->allow_sys_fields);
+	if (err)
+		return err;
 	return read_body(req, body);
 }
 

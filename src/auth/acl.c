@@ -489,12 +489,16 @@ static sg_err drop_unelevated(struct sg_auth_session *s, json_t *roles)
 	sg_err err = elevated_roles(s, &elevated);
 	if (err)
 		return err;
-	bool strict = sg_prop_bool(s->ctx, "glide.security.strict_elevate_privilege", true);
-	bool rest_elevation = sg_prop_bool(s->ctx, "snowglobe.rest.allow_elevation", false);
+	bool strict, rest_elevation;
+	err = sg_prop_bool(s->ctx, "glide.security.strict_elevate_privilege", true, &strict);
+	if (!err)
+		err = sg_prop_bool(s->ctx, "snowglobe.rest.allow_elevation", false, &rest_elevation);
 	const char *name;
 	json_t *v;
 	json_object_foreach(elevated, name, v)
 	{
+		if (err)
+			break;
 		bool asked = rest_elevation && s->elevate && strstr(s->elevate, name);
 		bool auto_elevated = !strict && strcmp(name, "security_admin") != 0;
 		/* false: not in effect, and not passed by admin's all-roles rule */
@@ -713,8 +717,12 @@ static bool rule_passes(struct sg_auth_session *s, const struct rule *r, bool ov
  * non-overriding ACL turns override off for the set. */
 static bool level_override(struct sg_auth_session *s, const struct rule_list *l)
 {
-	bool override = true;
-	if (!sg_prop_bool(s->ctx, "glide.security.admin.override.accessterm", true))
+	bool override = true, accessterm;
+	sg_err err = sg_prop_bool(s->ctx, "glide.security.admin.override.accessterm", true,
+				  &accessterm);
+	if (err)
+		return fail(s, err);
+	if (!accessterm)
 		for (size_t i = 0; i < l->n; i++)
 			override &= l->rules[i]->admin_overrides;
 	return override;
@@ -791,8 +799,10 @@ static bool table_decision_ex(struct sg_auth_session *s, const struct sg_table *
 		return true;
 	if (!load(s))
 		return false;
-	bool fall_through = sg_prop_bool(s->ctx, "glide.security.acl.fall_through", false);
-	bool matched = false;
+	bool fall_through, matched = false;
+	sg_err err = sg_prop_bool(s->ctx, "glide.security.acl.fall_through", false, &fall_through);
+	if (err)
+		return fail(s, err);
 	for (const struct sg_table *p = t;; p = p->super) {
 		const char *name = p ? p->name : "*";
 		const struct rule_list *l = rules_at(s, op, name);
@@ -812,7 +822,10 @@ static bool table_decision_ex(struct sg_auth_session *s, const struct sg_table *
 	if (matched)
 		return false;
 	/* No ACL anywhere: the default mode decides. */
-	char *mode = sg_prop_get(s->ctx, "glide.sm.default_mode");
+	char *mode;
+	err = sg_prop_get(s->ctx, "glide.sm.default_mode", &mode);
+	if (err)
+		return fail(s, err);
 	bool deny = !mode || strcmp(mode, "allow") != 0;
 	free(mode);
 	return !deny || is_admin(s);

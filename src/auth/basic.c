@@ -110,13 +110,14 @@ static sg_err count_attempt(struct sg_model *m, const struct user_row *r, bool o
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
 		return err;
-	long long max = sg_prop_int(&ctx, "glide.user.max_unlock_attempts", 5);
+	long long max;
+	err = sg_prop_int(&ctx, "glide.user.max_unlock_attempts", 5, &max);
 	int attempts = ok ? 0 : r->failed_attempts + 1;
 	char n[16];
 	snprintf(n, sizeof(n), "%d", attempts);
-	json_t *in = json_pack("{s:s}", "failed_attempts", n);
-	if (!in || (!ok && max > 0 && attempts >= max &&
-		    json_object_set_new(in, "locked_out", json_string("true"))))
+	json_t *in = err ? NULL : json_pack("{s:s}", "failed_attempts", n);
+	if (!err && (!in || (!ok && max > 0 && attempts >= max &&
+			     json_object_set_new(in, "locked_out", json_string("true")))))
 		err = SG_ERR_NOMEM;
 	struct sg_write_opts wo = {0};
 	if (!err)

@@ -252,9 +252,16 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 			   size_t n, const char *basic, bool in_query, struct sg_token_grant *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!sg_prop_bool(ctx, "com.snc.platform.security.oauth.is.active", true))
+	bool active, body_only;
+	sg_err perr = sg_prop_bool(ctx, "com.snc.platform.security.oauth.is.active", true, &active);
+	if (!perr)
+		perr = sg_prop_bool(ctx, "glide.oauth.allow.parameters.in.post.body.only", true,
+				    &body_only);
+	if (perr)
+		return perr;
+	if (!active)
 		return deny("OAuth is not active", NULL);
-	if (in_query && sg_prop_bool(ctx, "glide.oauth.allow.parameters.in.post.body.only", true))
+	if (in_query && body_only)
 		return deny("parameters in the URL", NULL);
 	const char *grant = param(p, n, "grant_type");
 	char cid[256], secret[512];
@@ -281,6 +288,7 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 	const char *asked = param(p, n, "scope");
 	const char *scope = "useraccount";
 	char refresh_id[SG_ID_LEN + 1] = "", id[SG_ID_LEN + 1], kept_scope[512];
+	bool issue_refresh = false;
 
 	if (!strcmp(grant, "password")) {
 		struct sg_user u;
@@ -290,26 +298,29 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 			err = deny("bad user credentials", name);
 		if (!err)
 			err = user_by_id(ctx, u.sys_id, &user);
+		bool ws_allowed = true;
+		if (!err && sg_str_bool(sg_json_str(user, "web_service_access_only"), false))
+			err = sg_prop_bool(ctx, "glide.oauth.password_grant.allow_web_service_only",
+					   true, &ws_allowed);
 		if (!err) {
 			if (sg_str_bool(sg_json_str(user, "password_needs_reset"), false))
 				err = deny("password needs reset", name);
-			else if (sg_str_bool(sg_json_str(user, "web_service_access_only"), false) &&
-				 !sg_prop_bool(ctx, "glide.oauth.password_grant.allow_web_service_only",
-					       true))
+			else if (!ws_allowed)
 				err = deny("web-service-only user", name);
 		}
 		if (!err && asked && *asked && strcmp(asked, "useraccount") && !strstr(scopes, asked))
 			err = deny("scope not granted", asked);
-		if (!err) {
-			new_token(out->refresh_token);
-			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
-					  sg_json_str(user, "sys_id"), scope, NULL, refresh_id);
-		}
+		/* the refresh token is stored below, with the access token */
+		issue_refresh = !err;
 	} else if (!strcmp(grant, "client_credentials")) {
 		/* Only with the property and an OAuth application user [client-credentials.md]. */
-		if (!sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled", false))
+		bool enabled;
+		err = sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled",
+				   false, &enabled);
+		if (!err && !enabled)
 			err = deny("client credentials grant disabled", cid);
-		else if (!*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user") : ""))
+		else if (!err && !*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user")
+								       : ""))
 			err = deny("no OAuth application user", cid);
 		if (!err)
 			err = user_by_id(ctx, sg_json_str(entity, "oauth_user"), &user);
@@ -340,11 +351,27 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 	} else {
 		err = deny("unsupported grant type", grant);
 	}
+	/* A new refresh token and the access token issued with it are stored
+	 * together or not at all: a failed grant leaves no token behind. */
+	if (!err)
+		err = sg_conn_begin(ctx->conn, true);
 	if (!err) {
-		new_token(out->access_token);
-		err = store_token(ctx, out->access_token, "access_token", access_life, eid,
-				  sg_json_str(user, "sys_id"), scope ? scope : "",
-				  refresh_id[0] ? refresh_id : NULL, id);
+		const char *uid = sg_json_str(user, "sys_id");
+		if (issue_refresh) {
+			new_token(out->refresh_token);
+			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
+					  uid, scope, NULL, refresh_id);
+		}
+		if (!err) {
+			new_token(out->access_token);
+			err = store_token(ctx, out->access_token, "access_token", access_life, eid,
+					  uid, scope ? scope : "", refresh_id[0] ? refresh_id : NULL,
+					  id);
+		}
+		if (err)
+			sg_conn_rollback(ctx->conn);
+		else
+			err = sg_conn_commit(ctx->conn);
 	}
 	if (!err) {
 		snprintf(out->scope, sizeof(out->scope), "%s", scope ? scope : "");
@@ -589,8 +616,9 @@ sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const 
 	json_t *rows = NULL;
 	char *attached = NULL;
 	/* useraccount: the user's own rights, every API */
-	if (!sg_prop_bool(&ctx, "com.glide.rest.api.auth.scope.check.enable", true) ||
-	    strstr(b->scope, "useraccount"))
+	bool check;
+	err = sg_prop_bool(&ctx, "com.glide.rest.api.auth.scope.check.enable", true, &check);
+	if (err || !check || strstr(b->scope, "useraccount"))
 		goto out;
 	err = scope_records(&ctx, b, api, &rows, &attached);
 	if (err)

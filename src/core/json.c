@@ -3,11 +3,40 @@
  */
 #include "core/json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/buf.h"
+
+/* jansson's allocations this thread could not make. */
+static _Thread_local unsigned long alloc_failures;
+
+static void *json_alloc(size_t n)
+{
+	void *p = malloc(n);
+	if (!p)
+		alloc_failures++;
+	return p;
+}
+
+static void json_release(void *p)
+{
+	free(p);
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void install(void)
+{
+	json_set_alloc_funcs(json_alloc, json_release);
+}
+
+void sg_json_init(void)
+{
+	pthread_once(&init_once, install);
+}
 
 /*
  * Rewrites single-quoted strings as double-quoted ones, escaping any double
@@ -55,12 +84,25 @@ static char *requote(const char *text, size_t len)
 	return sg_buf_steal(&b);
 }
 
+/* The parse's outcome: out of memory when any of jansson's allocations
+ * failed since failures_before, whatever jansson made of the text then. */
+static sg_err parsed(json_t **out, unsigned long failures_before, sg_err otherwise)
+{
+	if (alloc_failures == failures_before)
+		return *out ? SG_ERR_OK : otherwise;
+	json_decref(*out);
+	*out = NULL;
+	return SG_ERR_NOMEM;
+}
+
 sg_err sg_json_parse_body(const char *text, size_t len, json_t **out)
 {
+	sg_json_init();
+	unsigned long before = alloc_failures;
 	json_error_t jerr;
 	*out = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (*out)
-		return SG_ERR_OK;
+	if (*out || alloc_failures != before)
+		return parsed(out, before, SG_ERR_OK);
 	if (json_error_code(&jerr) == json_error_out_of_memory)
 		return SG_ERR_NOMEM;
 	if (!memchr(text, '\'', len))
@@ -70,9 +112,9 @@ sg_err sg_json_parse_body(const char *text, size_t len, json_t **out)
 		return SG_ERR_NOMEM;
 	*out = json_loads(fixed, JSON_DECODE_ANY, &jerr);
 	free(fixed);
-	if (*out)
-		return SG_ERR_OK;
-	return json_error_code(&jerr) == json_error_out_of_memory ? SG_ERR_NOMEM : SG_ERR_BAD_JSON;
+	return parsed(out, before,
+		      json_error_code(&jerr) == json_error_out_of_memory ? SG_ERR_NOMEM
+									  : SG_ERR_BAD_JSON);
 }
 
 json_t *sg_json_parse_lenient(const char *text, size_t len)

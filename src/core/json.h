@@ -11,6 +11,14 @@
 #include "core/err.h"
 
 /*
+ * Routes jansson's allocations through this module, so that a parse can tell
+ * when memory ran out: jansson's lexer drops a character it cannot save and
+ * goes on, which would read {"a":"bc"} as {"a":"b"}.  Call once at start,
+ * before other threads use jansson (sg_json_parse_body calls it too).
+ */
+void sg_json_init(void);
+
+/*
  * Parses a request body.  ServiceNow's own documentation sends
  * single-quoted pseudo-JSON ({'short_description':'x'}), and the platform
  * accepts it, so a body that is not strict JSON is retried with single

@@ -157,12 +157,12 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 	sg_sql_raw(&q, " FROM ");
 	sg_sql_ident(&q, t->root->name);
 	sg_sql_raw(&q, " t WHERE ");
-	bool invalid;
+	bool invalid, none;
 	struct sg_qenv env;
 	sg_ctx_qenv(ctx, &env);
-	sg_err err = sg_query_compile_where(
-		&env, t, r->query, "t", sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false),
-		&q, &invalid);
+	sg_err err = sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false, &none);
+	if (!err)
+		err = sg_query_compile_where(&env, t, r->query, "t", none, &q, &invalid);
 	sg_query_class_filter(&q, t, "t");
 	if (ngroup) {
 		sg_sql_raw(&q, " GROUP BY ");

@@ -11,8 +11,6 @@
 #include "model/rules.h"
 #include "query/query.h"
 
-/* sg_row_fn that appends each row, as an object of strings, to a json array. */
-int sg__rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals);
 /* Builds a dictionary from the dictionary tables through c. */
 sg_err sg__dict_load(sg_conn *c, struct sg_dict **out);
 /* Empties the cache of list counts (caller holds m->lock or owns m). */
@@ -36,14 +34,6 @@ void sg__ctx_dict_changed(struct sg_ctx *ctx);
 sg_err sg__rules_run(struct sg_write *w, enum sg_rule_phase phase);
 /* Frees the rules added to m (sg_model_add_rules). */
 void sg__rules_free(struct sg_model *m);
-
-/* Rows as objects of strings (NULL as "") appended to rows; failed is set
- * (and the rows stop) when an allocation fails.  For sg_conn_exec. */
-struct sg__json_rows {
-	json_t *rows;
-	bool failed;
-};
-int sg__json_rows_add(void *ud, int ncol, const char *const *names, const char *const *vals);
 
 /* Inserts a row with no semantics beyond system fields (journal, audit,
  * bootstrap rows).  rec is an object of element -> string, completed here

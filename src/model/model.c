@@ -22,23 +22,6 @@ void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...)
 }
 
 /* Collects rows as JSON objects of strings into an array. */
-int sg__rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals)
-{
-	json_t *arr = ud;
-	json_t *row = json_object();
-	if (!row)
-		return 1;
-	for (int i = 0; i < ncol; i++)
-		json_object_set_new(row, names[i], json_string(vals[i] ? vals[i] : ""));
-	json_array_append_new(arr, row);
-	return 0;
-}
-
-int sg_rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals)
-{
-	return sg__rows_to_json(ud, ncol, names, vals);
-}
-
 /* Every row of a physical table, all columns. */
 static sg_err load_all(sg_conn *c, const char *table, json_t **out)
 {
@@ -46,14 +29,16 @@ static sg_err load_all(sg_conn *c, const char *table, json_t **out)
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT * FROM ");
 	sg_sql_ident(&q, table);
-	json_t *arr = json_array();
-	sg_err err = arr ? sg_conn_exec(c, &q, sg__rows_to_json, arr, NULL) : SG_ERR_NOMEM;
+	struct sg_json_rows rows = {.rows = json_array()};
+	sg_err err = rows.rows ? sg_conn_exec(c, &q, sg_json_rows_add, &rows, NULL) : SG_ERR_NOMEM;
 	sg_sql_cleanup(&q);
+	if (!err && rows.failed)
+		err = SG_ERR_NOMEM;
 	if (err) {
-		json_decref(arr);
+		json_decref(rows.rows);
 		return err;
 	}
-	*out = arr;
+	*out = rows.rows;
 	return SG_ERR_OK;
 }
 
@@ -307,11 +292,22 @@ const char *sg_ctx_time_zone(struct sg_ctx *ctx)
 	if (ctx->user.time_zone[0]) {
 		snprintf(ctx->tz, sizeof(ctx->tz), "%s", ctx->user.time_zone);
 	} else {
-		char *p = sg_prop_get(ctx, "glide.sys.default.tz");
+		char *p;
+		sg_err err = sg_prop_get(ctx, "glide.sys.default.tz", &p);
+		if (err) {
+			if (!ctx->err)
+				ctx->err = err;
+			return "UTC"; /* not kept: the request fails */
+		}
 		snprintf(ctx->tz, sizeof(ctx->tz), "%s", (p && *p) ? p : "UTC");
 		free(p);
 	}
 	return ctx->tz;
+}
+
+sg_err sg_ctx_error(const struct sg_ctx *ctx)
+{
+	return ctx->err;
 }
 
 /* The query compiler's resolver: field of a record, read as the request. */
@@ -358,67 +354,100 @@ void sg_ctx_local_time(struct sg_ctx *ctx, const char *utc, char out[SG_DT_LEN +
 
 /* ---- system properties ------------------------------------------------- */
 
+struct props_reader {
+	struct sg_map *map;
+	bool failed; /* out of memory: the map is incomplete */
+};
+
 static int collect_props(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
-	struct sg_map *m = ud;
+	struct props_reader *r = ud;
 	if (ncol < 2 || !vals[0])
 		return 0;
 	char *v = strdup(vals[1] ? vals[1] : "");
-	if (!v)
+	if (!v) {
+		r->failed = true;
 		return 1;
-	free(sg_map_get(m, vals[0]));
-	if (!sg_map_put(m, vals[0], v)) {
+	}
+	free(sg_map_get(r->map, vals[0]));
+	if (!sg_map_put(r->map, vals[0], v)) {
 		free(v);
+		r->failed = true;
 		return 1;
 	}
 	return 0;
 }
 
-char *sg_prop_get(struct sg_ctx *ctx, const char *name)
+/* Under m->lock: (re)loads the cache of properties when another write
+ * changed them since (gen: the counter read before taking the lock).  On
+ * failure the cache stays invalid, to be loaded by the next reader. */
+static sg_err props_load(struct sg_ctx *ctx, struct sg_model *m, unsigned long gen)
+{
+	if (m->props_valid && m->props_loaded_gen == gen)
+		return SG_ERR_OK;
+	sg__props_clear(m);
+	m->props_valid = false;
+	struct props_reader r = {.map = &m->props};
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sys_properties\"");
+	sg_err err = sg_conn_exec(ctx->conn, &q, collect_props, &r, NULL);
+	sg_sql_cleanup(&q);
+	if (!err && r.failed)
+		err = SG_ERR_NOMEM;
+	if (err) {
+		sg__props_clear(m);
+		return err;
+	}
+	m->props_valid = true;
+	m->props_loaded_gen = gen;
+	return SG_ERR_OK;
+}
+
+sg_err sg_prop_get(struct sg_ctx *ctx, const char *name, char **out)
 {
 	struct sg_model *m = ctx->model;
 	unsigned long gen = atomic_load(&m->props_gen);
-	char *out = NULL;
+	*out = NULL;
 	pthread_mutex_lock(&m->lock);
-	if (!m->props_valid || m->props_loaded_gen != gen) {
-		sg__props_clear(m);
-		struct sg_sql q;
-		sg_sql_init(&q);
-		sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sys_properties\"");
-		if (!sg_conn_exec(ctx->conn, &q, collect_props, &m->props, NULL)) {
-			m->props_valid = true;
-			m->props_loaded_gen = gen;
-		}
-		sg_sql_cleanup(&q);
-	}
-	const char *v = sg_map_get(&m->props, name);
-	if (v)
-		out = strdup(v);
+	sg_err err = props_load(ctx, m, gen);
+	const char *v = err ? NULL : sg_map_get(&m->props, name);
+	if (v && !(*out = strdup(v)))
+		err = SG_ERR_NOMEM;
 	pthread_mutex_unlock(&m->lock);
-	return out;
+	return err;
 }
 
-bool sg_prop_bool(struct sg_ctx *ctx, const char *name, bool dflt)
+sg_err sg_prop_bool(struct sg_ctx *ctx, const char *name, bool dflt, bool *out)
 {
-	char *v = sg_prop_get(ctx, name);
-	bool b = sg_str_bool(v, dflt);
-	free(v);
-	return b;
+	struct sg_model *m = ctx->model;
+	unsigned long gen = atomic_load(&m->props_gen);
+	*out = dflt;
+	pthread_mutex_lock(&m->lock);
+	sg_err err = props_load(ctx, m, gen);
+	if (!err)
+		*out = sg_str_bool(sg_map_get(&m->props, name), dflt);
+	pthread_mutex_unlock(&m->lock);
+	return err;
 }
 
-long long sg_prop_int(struct sg_ctx *ctx, const char *name, long long dflt)
+sg_err sg_prop_int(struct sg_ctx *ctx, const char *name, long long dflt, long long *out)
 {
-	char *v = sg_prop_get(ctx, name);
-	long long out = dflt;
+	struct sg_model *m = ctx->model;
+	unsigned long gen = atomic_load(&m->props_gen);
+	*out = dflt;
+	pthread_mutex_lock(&m->lock);
+	sg_err err = props_load(ctx, m, gen);
+	const char *v = err ? NULL : sg_map_get(&m->props, name);
 	if (v && *v) {
 		char *end;
 		long long n = strtoll(v, &end, 10);
 		if (!*end)
-			out = n;
+			*out = n;
 	}
-	free(v);
-	return out;
+	pthread_mutex_unlock(&m->lock);
+	return err;
 }
 
 sg_err sg_prop_set(struct sg_ctx *ctx, const char *name, const char *value)

@@ -67,11 +67,17 @@ struct sg_ctx {
 	json_t *display_cache; /* "table/sys_id" -> the record's display value */
 	char tz[64];	   /* resolved time zone, filled by sg_ctx_time_zone */
 	bool system;	   /* no acting user: access controls do not apply */
+	sg_err err; /* the first failure of an accessor that cannot return one (sg_ctx_error) */
 };
 
 /* The time zone display values use: the user's, else the system property
- * glide.sys.default.tz, else UTC.  Borrowed from ctx. */
+ * glide.sys.default.tz, else UTC.  Borrowed from ctx.  When the property
+ * cannot be read, UTC, with the failure kept in ctx (sg_ctx_error): a write
+ * does not commit then, and the request answers 500. */
 const char *sg_ctx_time_zone(struct sg_ctx *ctx);
+/* The first failure ctx's accessors kept (SG_ERR_OK when none): whatever
+ * was computed with them must not be answered nor committed. */
+sg_err sg_ctx_error(const struct sg_ctx *ctx);
 /* Formats a stored UTC date-time ("YYYY-MM-DD HH:MM:SS") in ctx's zone. */
 void sg_ctx_local_time(struct sg_ctx *ctx, const char *utc, char out[SG_DT_LEN + 1]);
 
@@ -123,11 +129,21 @@ sg_err sg_model_reload_dict(struct sg_model *m);
  * transaction commits. */
 sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain);
 
-/* A system property's value (new string the caller frees) or NULL when
- * the property does not exist. */
-char *sg_prop_get(struct sg_ctx *ctx, const char *name);
-bool sg_prop_bool(struct sg_ctx *ctx, const char *name, bool dflt);
-long long sg_prop_int(struct sg_ctx *ctx, const char *name, long long dflt);
+/*
+ * System properties, read from a per-model cache that reloads when any
+ * process changed one.  An error (out of memory, the store) while loading
+ * it is returned, never read as the property's absence: properties decide
+ * security (the caller answers 500, not with the default).
+ *
+ * sg_prop_get: *out gets the value (new string the caller frees) or NULL
+ * when the property does not exist.
+ * sg_prop_bool, sg_prop_int: *out gets the value, or dflt when the property
+ * is absent or not a boolean / an integer; they allocate nothing once the
+ * cache is loaded.  *out is dflt (NULL) on error.
+ */
+sg_err sg_prop_get(struct sg_ctx *ctx, const char *name, char **out);
+sg_err sg_prop_bool(struct sg_ctx *ctx, const char *name, bool dflt, bool *out);
+sg_err sg_prop_int(struct sg_ctx *ctx, const char *name, long long dflt, long long *out);
 /* Creates or updates a property. */
 sg_err sg_prop_set(struct sg_ctx *ctx, const char *name, const char *value);
 
@@ -274,9 +290,14 @@ bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, cons
 		 const struct sg_field **field, const struct sg_table **cls, char **raw,
 		 char rec_id[SG_ID_LEN + 1]);
 
-/* An sg_row_fn appending each row, as an object of strings, to the json
- * array ud. */
-int sg_rows_to_json(void *ud, int ncol, const char *const *names, const char *const *vals);
+/* For sg_conn_exec: each row, as an object of strings (NULL as ""), is
+ * appended to rows; failed is set (and the rows stop) when an allocation
+ * fails, and the caller then answers SG_ERR_NOMEM. */
+struct sg_json_rows {
+	json_t *rows;
+	bool failed;
+};
+int sg_json_rows_add(void *ud, int ncol, const char *const *names, const char *const *vals);
 
 /* Sets ctx->err_arg from a format. */
 void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,7 +17,7 @@
 sg_err sg__number_next(struct sg_ctx *ctx, const struct sg_table *t, char **out)
 {
 	*out = NULL;
-	struct sg__json_rows rows = {.rows = json_array()};
+	struct sg_json_rows rows = {.rows = json_array()};
 	if (!rows.rows)
 		return SG_ERR_NOMEM;
 	sg_err err = SG_ERR_OK;
@@ -29,7 +29,7 @@ sg_err sg__number_next(struct sg_ctx *ctx, const struct sg_table *t, char **out)
 		sg_sql_raw(&q, "SELECT \"prefix\", \"number\", \"maximum_digits\" FROM \"sys_number\""
 			       " WHERE \"category\" = ");
 		sg_sql_text(&q, owner->name);
-		err = sg_conn_exec(ctx->conn, &q, sg__json_rows_add, &rows, NULL);
+		err = sg_conn_exec(ctx->conn, &q, sg_json_rows_add, &rows, NULL);
 		sg_sql_cleanup(&q);
 		if (!err && rows.failed)
 			err = SG_ERR_NOMEM;

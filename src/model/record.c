@@ -181,28 +181,21 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 	return err;
 }
 
-/* An error for a statement that could not be built: out of memory, or
- * (over its maximum, an identifier that is not one) a bug. */
-static sg_err sql_err(const struct sg_sql *q)
-{
-	if (sg_buf_failed(&q->text) && !q->text.too_large)
-		return SG_ERR_NOMEM;
-	return q->failed || sg_buf_failed(&q->text) ? SG_ERR_INTERNAL : SG_ERR_OK;
-}
-
 /* " FROM <t's storage> t WHERE <opts->query and t's class>" into out:
  * compiled once, shared by a list's count and its page. */
 static sg_err list_where(struct sg_ctx *ctx, const struct sg_qenv *env, const struct sg_table *t,
 			 const struct sg_list_opts *opts, struct sg_sql *out)
 {
-	bool none = sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false);
-	bool invalid;
+	bool none, invalid;
+	sg_err err = sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false, &none);
+	if (err)
+		return err;
 	sg_sql_raw(out, " FROM ");
 	sg_sql_ident(out, t->root->name);
 	sg_sql_raw(out, " t WHERE ");
-	sg_err err = sg_query_compile_where(env, t, opts->query, "t", none, out, &invalid);
+	err = sg_query_compile_where(env, t, opts->query, "t", none, out, &invalid);
 	sg_query_class_filter(out, t, "t");
-	return err ? err : sql_err(out);
+	return err ? err : sg_sql_error(out);
 }
 
 /* The COUNT(*) statement of a list (count), or its page, over where (from
@@ -226,7 +219,7 @@ static sg_err list_statement(const struct sg_qenv *env, const struct sg_table *t
 		sg_sql_raw(out, " OFFSET ");
 		sg_sql_int(out, opts->offset);
 	}
-	return err ? err : sql_err(out);
+	return err ? err : sg_sql_error(out);
 }
 
 sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
@@ -499,8 +492,11 @@ static sg_err normalize(struct sg_write *w, const struct sg_field *f, const char
 			for (size_t i = 0; i < nch; i++)
 				if (strcasecmp(ch[i].label, v) == 0)
 					return dup(ch[i].value, out);
-		if (!sg_prop_bool(ctx, "glide.rest.choice.allow_non_existing_value", false))
-			return SG_ERR_OK;
+		bool allow;
+		sg_err err = sg_prop_bool(ctx, "glide.rest.choice.allow_non_existing_value", false,
+					  &allow);
+		if (err || !allow)
+			return err;
 	}
 	if (!*v)
 		return dup("", out);
@@ -522,8 +518,11 @@ static sg_err normalize(struct sg_write *w, const struct sg_field *f, const char
 		if (!sg_time_parse(v, &t))
 			return SG_ERR_OK;
 		/* Display-value input is in the user's time zone [c_TableAPI.md]. */
-		if (w->opts->input_display_value && f->type == SG_FT_DATETIME)
+		if (w->opts->input_display_value && f->type == SG_FT_DATETIME) {
 			t = sg_tz_to_utc(sg_ctx_time_zone(ctx), t);
+			if (sg_ctx_error(ctx))
+				return sg_ctx_error(ctx);
+		}
 		sg_time_format(t, buf);
 		return dup(buf, out);
 	case SG_FT_DATE:
@@ -684,9 +683,9 @@ static sg_err stamp(struct sg_write *w)
 	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
 }
 
-int sg__json_rows_add(void *ud, int ncol, const char *const *names, const char *const *vals)
+int sg_json_rows_add(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
-	struct sg__json_rows *r = ud;
+	struct sg_json_rows *r = ud;
 	json_t *row = json_object();
 	if (!row || json_array_append_new(r->rows, row)) {
 		r->failed = true;
@@ -712,8 +711,8 @@ static sg_err read_stored(struct sg_ctx *ctx, const struct sg_table *cls, const 
 	sg_sql_ident(&q, cls->root->name);
 	sg_sql_raw(&q, " WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id);
-	struct sg__json_rows rows = {.rows = json_array()};
-	sg_err err = rows.rows ? sg_conn_exec(ctx->conn, &q, sg__json_rows_add, &rows, NULL)
+	struct sg_json_rows rows = {.rows = json_array()};
+	sg_err err = rows.rows ? sg_conn_exec(ctx->conn, &q, sg_json_rows_add, &rows, NULL)
 			       : SG_ERR_NOMEM;
 	sg_sql_cleanup(&q);
 	if (!err && rows.failed)
@@ -861,8 +860,12 @@ sg_err sg__audit_write(struct sg_write *w)
 		audited |= p->audit;
 	if (!at || !audited)
 		return SG_ERR_OK;
-	if (w->insert && !sg_prop_bool(w->ctx, "glide.sys.audit_inserts", false))
-		return SG_ERR_OK;
+	bool audit_inserts = false;
+	sg_err err = w->insert ? sg_prop_bool(w->ctx, "glide.sys.audit_inserts", false,
+					      &audit_inserts)
+			       : SG_ERR_OK;
+	if (err || (w->insert && !audit_inserts))
+		return err;
 	for (size_t i = 0; i < w->cls->nfields; i++) {
 		const struct sg_field *f = w->cls->fields[i];
 		if (!sg_field_is_stored(f) || is_sys_field(f->element) ||
@@ -870,8 +873,8 @@ sg_err sg__audit_write(struct sg_write *w)
 			continue;
 		const char *o = w->old ? sg_json_str(w->old, f->element) : "";
 		bool secret = sg_field_is_secret(f);
-		sg_err err = audit_row(w, at, f->element, secret ? "" : (o ? o : ""),
-				       secret ? "" : sg_write_val(w, f->element));
+		err = audit_row(w, at, f->element, secret ? "" : (o ? o : ""),
+				secret ? "" : sg_write_val(w, f->element));
 		if (err)
 			return err;
 	}
@@ -879,7 +882,7 @@ sg_err sg__audit_write(struct sg_write *w)
 	json_t *v;
 	json_object_foreach(w->journal, key, v)
 	{
-		sg_err err = audit_row(w, at, key, "", json_string_value(v));
+		err = audit_row(w, at, key, "", json_string_value(v));
 		if (err)
 			return err;
 	}
@@ -918,6 +921,13 @@ static sg_err store_record(struct sg_write *w)
 static sg_err finish(struct sg_write *w, sg_err err)
 {
 	struct sg_ctx *ctx = w->ctx;
+	if (err) {
+		sg_conn_rollback(ctx->conn);
+		ctx->dict_dirty = false;
+		return err;
+	}
+	/* Nothing computed with a failed accessor (a time zone) is committed. */
+	err = sg_ctx_error(ctx);
 	if (err) {
 		sg_conn_rollback(ctx->conn);
 		ctx->dict_dirty = false;

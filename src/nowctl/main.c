@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "core/log.h"
 #include "core/tz.h"
 #include "auth/rules.h"
@@ -220,6 +221,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	sg_json_init(); /* before any thread uses jansson */
 	if (sodium_init() < 0) {
 		fputs("nowctl: libsodium failed to initialise\n", stderr);
 		return 1;

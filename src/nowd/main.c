@@ -21,6 +21,7 @@
 #include "auth/auth.h"
 #include "auth/rules.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/tz.h"
 #include "nowd/nowd.h"
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	sg_json_init(); /* before any thread uses jansson */
 	if (sodium_init() < 0) {
 		sg_log_error("libsodium failed to initialise");
 		return 1;

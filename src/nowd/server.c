@@ -147,20 +147,23 @@ static void gather(struct nowd_server *s, struct MHD_Connection *conn, struct re
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, struct request *r, struct sg_resp *resp)
 {
-	size_t len = resp->body.len;
-	char *body = sg_buf_steal(&resp->body);
+	/* A response that could not be built whole goes out as the static 500. */
+	const struct sg_resp *out = sg_resp_final(resp);
+	size_t len = out->body.len;
+	char *body = out == resp ? sg_buf_steal(&resp->body) : NULL;
 	struct MHD_Response *mr =
-		MHD_create_response_from_buffer(len, body ? body : (char *)"", body ? MHD_RESPMEM_MUST_FREE
-									    : MHD_RESPMEM_PERSISTENT);
+		body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+		     : MHD_create_response_from_buffer(len, out->body.data ? out->body.data : (char *)"",
+						       MHD_RESPMEM_PERSISTENT);
 	if (!mr) {
 		free(body);
 		return MHD_NO;
 	}
-	for (size_t i = 0; i < resp->nheaders; i++)
-		MHD_add_response_header(mr, resp->headers[i].name, resp->headers[i].value);
-	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, mr);
+	for (size_t i = 0; i < out->nheaders; i++)
+		MHD_add_response_header(mr, out->headers[i].name, out->headers[i].value);
+	enum MHD_Result ret = MHD_queue_response(conn, (unsigned)out->status, mr);
 	MHD_destroy_response(mr);
-	r->status = resp->status;
+	r->status = out->status;
 	r->bytes_out = len;
 	r->responded = true;
 	return ret;

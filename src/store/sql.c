@@ -20,7 +20,7 @@ void sg_sql_reset(struct sg_sql *q)
 	for (size_t i = 0; i < q->nparams; i++)
 		free(q->params[i].text);
 	q->nparams = 0;
-	q->failed = false;
+	q->failed = q->nomem = false;
 	sg_buf_reset(&q->text);
 }
 
@@ -61,7 +61,7 @@ static struct sg_param *add_param(struct sg_sql *q)
 		size_t cap = q->cap ? q->cap * 2 : 8;
 		struct sg_param *p = realloc(q->params, cap * sizeof(*p));
 		if (!p) {
-			q->failed = true;
+			q->failed = q->nomem = true;
 			return NULL;
 		}
 		q->params = p;
@@ -82,7 +82,7 @@ void sg_sql_text(struct sg_sql *q, const char *value)
 		return; /* SG_PARAM_NULL */
 	p->text = strdup(value);
 	if (!p->text) {
-		q->failed = true;
+		q->failed = q->nomem = true;
 		return;
 	}
 	p->kind = SG_PARAM_TEXT;
@@ -108,7 +108,7 @@ void sg_sql_blob(struct sg_sql *q, const void *value, size_t len)
 	 * params that expects a string finds it terminated. */
 	p->text = malloc(len + 1);
 	if (!p->text) {
-		q->failed = true;
+		q->failed = q->nomem = true;
 		return;
 	}
 	memcpy(p->text, value, len);
@@ -119,8 +119,9 @@ void sg_sql_blob(struct sg_sql *q, const void *value, size_t len)
 
 void sg_sql_append(struct sg_sql *q, const struct sg_sql *src)
 {
-	if (src->failed || sg_buf_failed(&src->text)) {
+	if (sg_sql_error(src)) {
 		q->failed = true;
+		q->nomem = q->nomem || sg_sql_error(src) == SG_ERR_NOMEM;
 		return;
 	}
 	/* Identifiers are [a-z0-9_] and program text has no '?', so every '?'
@@ -139,6 +140,13 @@ void sg_sql_append(struct sg_sql *q, const struct sg_sql *src)
 		else
 			sg_sql_text(q, sp->kind == SG_PARAM_TEXT ? sp->text : NULL);
 	}
+}
+
+sg_err sg_sql_error(const struct sg_sql *q)
+{
+	if (q->nomem || (sg_buf_failed(&q->text) && !q->text.too_large))
+		return SG_ERR_NOMEM;
+	return q->failed || sg_buf_failed(&q->text) ? SG_ERR_INTERNAL : SG_ERR_OK;
 }
 
 struct sg_sql_mark sg_sql_mark(const struct sg_sql *q)

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 enum sg_param_kind { SG_PARAM_NULL, SG_PARAM_TEXT, SG_PARAM_INT, SG_PARAM_BLOB };
 
@@ -31,7 +32,8 @@ struct sg_sql {
 	struct sg_buf text;
 	struct sg_param *params;
 	size_t nparams, cap;
-	bool failed;
+	bool failed; /* not whole: see sg_sql_error */
+	bool nomem;  /* ... because memory ran out */
 };
 
 /* sg_sql_init prepares caller-owned storage; sg_sql_cleanup frees what the
@@ -54,6 +56,11 @@ void sg_sql_blob(struct sg_sql *q, const void *p, size_t len);
 
 /* Appends src's text and parameters to q. */
 void sg_sql_append(struct sg_sql *q, const struct sg_sql *src);
+
+/* Why q could not be built whole: SG_ERR_NOMEM when memory ran out,
+ * SG_ERR_INTERNAL for a bug (an identifier that is not one, over the
+ * maximum); SG_ERR_OK when it is whole. */
+sg_err sg_sql_error(const struct sg_sql *q);
 
 /* A point in a statement to rewind to, dropping what was appended since. */
 struct sg_sql_mark {

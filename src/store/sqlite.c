@@ -368,10 +368,13 @@ static sg_err exec_on(struct sg__sq_handle *h, const struct sg_sql *q, const str
 		int stop;
 		if (to->fn) {
 			for (int i = 0; i < ncol; i++) {
-				vals[i] = (const char *)sqlite3_column_text(st, i);
+				/* The type first: a conversion to text that runs out
+				 * of memory leaves the value NULL. */
+				bool null = sqlite3_column_type(st, i) == SQLITE_NULL;
+				vals[i] = null ? NULL : (const char *)sqlite3_column_text(st, i);
 				/* NULL for a value that is not SQL NULL: converting it
 				 * to text ran out of memory. */
-				if (!vals[i] && sqlite3_column_type(st, i) != SQLITE_NULL) {
+				if (!vals[i] && !null) {
 					err = SG_ERR_NOMEM;
 					goto out;
 				}
@@ -413,19 +416,38 @@ out:
 	return err;
 }
 
+/*
+ * Whether c's transaction, when it has one, is still open.  SQLite ends a
+ * transaction on its own when a statement fails in some ways (out of memory
+ * or a full disk in a statement without its own journal: the whole
+ * transaction is rolled back); the statements after it would run in
+ * autocommit, each committed alone, outside the write they belong to.  They
+ * are refused instead, and the write fails whole.
+ */
+static sg_err txn_alive(const struct sg__sq_conn *c)
+{
+	if (c->in_txn && sqlite3_get_autocommit(c->cur->db)) {
+		sg_log_error("store: the database ended the transaction; refusing its next statement");
+		return SG_ERR_STORE;
+	}
+	return SG_ERR_OK;
+}
+
 static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *ud,
 		      long long *changes)
 {
 	struct sg__sq_conn *c = connp;
 	struct sink to = {.fn = fn, .ud = ud};
-	return exec_on(c->cur, q, &to, changes);
+	sg_err err = txn_alive(c);
+	return err ? err : exec_on(c->cur, q, &to, changes);
 }
 
 static sg_err sq_exec_bytes(void *connp, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud)
 {
 	struct sg__sq_conn *c = connp;
 	struct sink to = {.fnb = fn, .ud = ud};
-	return exec_on(c->cur, q, &to, NULL);
+	sg_err err = txn_alive(c);
+	return err ? err : exec_on(c->cur, q, &to, NULL);
 }
 
 sg_err sg__sq_exec_sql(struct sg__sq_handle *h, const char *sql)
@@ -459,12 +481,15 @@ static void rollback_handle(struct sg__sq_handle *h)
 static sg_err sq_begin(void *connp, bool write)
 {
 	struct sg__sq_conn *c = connp;
-	return write ? sg__sq_write_begin(c) : sg__sq_run(&c->own, "BEGIN");
+	sg_err err = write ? sg__sq_write_begin(c) : sg__sq_run(&c->own, "BEGIN");
+	c->in_txn = !err;
+	return err;
 }
 
 static sg_err sq_commit(void *connp)
 {
 	struct sg__sq_conn *c = connp;
+	c->in_txn = false;
 	if (c->writing)
 		return sg__sq_write_end(c, true);
 	sg_err err = sg__sq_run(&c->own, "COMMIT");
@@ -476,6 +501,7 @@ static sg_err sq_commit(void *connp)
 static void sq_rollback(void *connp)
 {
 	struct sg__sq_conn *c = connp;
+	c->in_txn = false;
 	if (c->writing)
 		sg__sq_write_end(c, false);
 	else
@@ -489,7 +515,7 @@ static sg_err sq_columns(void *connp, const char *table, sg_row_fn fn, void *ud)
 	sg_sql_raw(&q, "SELECT name FROM pragma_table_info(");
 	sg_sql_text(&q, table);
 	sg_sql_raw(&q, ")");
-	sg_err err = q.failed ? SG_ERR_NOMEM : sq_exec(connp, &q, fn, ud, NULL);
+	sg_err err = sg_sql_error(&q) ? sg_sql_error(&q) : sq_exec(connp, &q, fn, ud, NULL);
 	sg_sql_cleanup(&q);
 	return err;
 }
@@ -523,7 +549,9 @@ static sg_err sq_index_hint(void *connp, const char *table, const char *index,
 		at += snprintf(stat + at, sizeof(stat) - (size_t)at, " %lld", stats->per_value[i]);
 	if (at < 0 || (size_t)at >= sizeof(stat))
 		return SG_ERR_INTERNAL;
-	sg_err err = sg__sq_run(h, "ANALYZE sqlite_schema");
+	sg_err err = txn_alive(c);
+	if (!err)
+		err = sg__sq_run(h, "ANALYZE sqlite_schema");
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "DELETE FROM sqlite_stat1 WHERE idx = ");
@@ -539,7 +567,7 @@ static sg_err sq_index_hint(void *connp, const char *table, const char *index,
 	sg_sql_text(&q, stat);
 	sg_sql_raw(&q, ")");
 	if (!err)
-		err = q.failed ? SG_ERR_NOMEM : exec_on(h, &q, NULL, NULL);
+		err = sg_sql_error(&q) ? sg_sql_error(&q) : exec_on(h, &q, NULL, NULL);
 	sg_sql_cleanup(&q);
 	/* Reload the statistics into this connection's planner. */
 	if (!err)

@@ -59,6 +59,7 @@ struct sg__sq_conn {
 	struct sg__sq_handle *cur; /* where statements run: &own or &d->batch.writer */
 	bool writing;		   /* holds the batch's write lock */
 	bool savepoint;		   /* the write has its own savepoint in the batch */
+	bool in_txn;		   /* a transaction (read or write) is open on cur */
 };
 
 sg_err sg__sq_map_rc(int rc);

@@ -258,9 +258,10 @@ void sg_conn_rollback(sg_conn *c)
 sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
 		    long long *changes)
 {
-	if (q->failed || sg_buf_failed(&q->text))
-		return SG_ERR_INTERNAL;
-	sg_err err = c->store->ops->exec(c->impl, q, fn, ud, changes);
+	sg_err err = sg_sql_error(q);
+	if (err)
+		return err;
+	err = c->store->ops->exec(c->impl, q, fn, ud, changes);
 	if (err && err != SG_ERR_BUSY)
 		sg_log_warn("store: %s", c->store->ops->errmsg(c->impl));
 	return err;
@@ -268,9 +269,10 @@ sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
 
 sg_err sg_conn_exec_bytes(sg_conn *c, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud)
 {
-	if (q->failed || sg_buf_failed(&q->text))
-		return SG_ERR_INTERNAL;
-	sg_err err = c->store->ops->exec_bytes(c->impl, q, fn, ud);
+	sg_err err = sg_sql_error(q);
+	if (err)
+		return err;
+	err = c->store->ops->exec_bytes(c->impl, q, fn, ud);
 	if (err && err != SG_ERR_BUSY)
 		sg_log_warn("store: %s", c->store->ops->errmsg(c->impl));
 	return err;

@@ -361,6 +361,37 @@ static void who_must_authenticate(void **state)
 	api_close(&api);
 }
 
+/* A response that could not be built whole goes out as ServiceNow's 500,
+ * from static storage, with its JSON type; a whole one as it is. */
+static void a_failed_response_is_the_static_500(void **state)
+{
+	(void)state;
+	struct sg_resp r;
+	sg_resp_init(&r);
+	json_t *empty = json_object();
+	sg_resp_json(&r, 200, empty);
+	json_decref(empty);
+	sg_resp_header(&r, "X-Total-Count", "1");
+	assert_ptr_equal(sg_resp_final(&r), &r);
+	r.failed = true; /* as a header that could not be copied leaves it */
+	const struct sg_resp *out = sg_resp_final(&r);
+	assert_ptr_not_equal(out, &r);
+	assert_int_equal(out->status, 500);
+	char *want = sg_err_render(SG_ERR_NOMEM, NULL, NULL);
+	assert_non_null(want);
+	assert_int_equal(out->body.len, strlen(want));
+	assert_memory_equal(out->body.data, want, strlen(want));
+	free(want);
+	assert_string_equal(out->headers[0].name, "Content-Type");
+	assert_string_equal(out->headers[0].value, SG_JSON_TYPE);
+	sg_resp_cleanup(&r);
+	/* a body that ran out of memory fails the response too */
+	sg_resp_init(&r);
+	sg_buf_set_failed(&r.body);
+	assert_int_equal(sg_resp_final(&r)->status, 500);
+	sg_resp_cleanup(&r);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -373,6 +404,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(streamed_body_comes_in_pieces, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(body_over_the_limit, fixture_setup, fixture_teardown),
+		cmocka_unit_test(a_failed_response_is_the_static_500),
 		cmocka_unit_test_setup_teardown(who_must_authenticate, fixture_setup,
 						fixture_teardown),
 	};

@@ -92,6 +92,38 @@ static const struct sg_table *T(struct request *r, const char *name)
 	return sg_dict_table(r->ctx.dict, name);
 }
 
+/* Properties decide security: one that cannot be read is an error, never
+ * its default (glide.sm.default_mode unread would read as "deny" here, but
+ * glide.security.acl.fall_through or admin_only_sys_fields would not). */
+static void unreadable_properties_are_an_error(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_user u;
+	user(f, "u0", NULL, &u);
+	/* a change, so the next read loads the properties again */
+	assert_int_equal(sg_prop_set(&f->ctx, "glide.sys.default.tz", "Europe/Paris"), SG_ERR_OK);
+	break_table(f, "sys_properties");
+	struct request r;
+	begin(f, &u, &r);
+	bool b = true;
+	long long n = 1;
+	char *s = (char *)"x";
+	assert_int_equal(sg_prop_bool(&r.ctx, "glide.security.acl.fall_through", true, &b),
+			 SG_ERR_STORE);
+	assert_int_equal(sg_prop_int(&r.ctx, "glide.user.max_unlock_attempts", 5, &n), SG_ERR_STORE);
+	assert_int_equal(sg_prop_get(&r.ctx, "glide.sm.default_mode", &s), SG_ERR_STORE);
+	assert_null(s);
+	/* an accessor that cannot return it keeps it in the session */
+	assert_int_equal(sg_ctx_error(&r.ctx), SG_ERR_OK);
+	assert_string_equal(sg_ctx_time_zone(&r.ctx), "UTC");
+	assert_int_equal(sg_ctx_error(&r.ctx), SG_ERR_STORE);
+	bool may = true;
+	assert_int_equal(sg_acl_table_may(&r.s, T(&r, "incident"), SG_ACL_READ, &may),
+			 SG_ERR_STORE);
+	assert_false(may);
+	end(&r);
+}
+
 /* With no access control readable, glide.sm.default_mode=allow would let
  * anyone read anything: the failure must not look like "no ACL". */
 static void unreadable_acls_are_an_error(void **state)
@@ -263,6 +295,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(unreadable_properties_are_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(unreadable_acls_are_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(unreadable_roles_are_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(failed_conditions_are_an_error, setup, teardown),

@@ -107,6 +107,32 @@ static void nested_transactions_roll_back_whole(void **state)
 	free(got);
 }
 
+/* SQLite ends a transaction on its own after some failures (out of memory
+ * or a full disk in a statement): the write's later statements must not run
+ * in autocommit, each committed alone.  The write fails whole. */
+static void a_transaction_the_database_ended_fails_whole(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(sg_conn_begin(f->c, true), SG_ERR_OK);
+	insert(f->c, "first", "f", 1);
+	assert_int_equal(sg_conn_exec_raw(f->c, "ROLLBACK"), SG_ERR_OK); /* as SQLite would */
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "INSERT INTO \"t\" VALUES ('second', 's', 2)");
+	assert_int_equal(sg_conn_exec(f->c, &q, NULL, NULL, NULL), SG_ERR_STORE);
+	sg_sql_cleanup(&q);
+	assert_int_equal(sg_conn_commit(f->c), SG_ERR_STORE);
+	assert_null(name_of(f->c, "first"));
+	assert_null(name_of(f->c, "second"));
+	/* the next write is whole again */
+	assert_int_equal(sg_conn_begin(f->c, true), SG_ERR_OK);
+	insert(f->c, "kept", "k", 3);
+	assert_int_equal(sg_conn_commit(f->c), SG_ERR_OK);
+	char *got = name_of(f->c, "kept");
+	assert_string_equal(got, "k");
+	free(got);
+}
+
 static void rewind_and_append(void **state)
 {
 	(void)state;
@@ -301,6 +327,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(values_are_bound_never_spliced, setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(null_and_integer_affinity, setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(nested_transactions_roll_back_whole, setup, store_fx_teardown),
+		cmocka_unit_test_setup_teardown(a_transaction_the_database_ended_fails_whole, setup,
+						store_fx_teardown),
 		cmocka_unit_test(rewind_and_append),
 		cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, store_fx_teardown),
 		cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, store_fx_teardown),
