@@ -25,12 +25,12 @@ struct sg_api_settings {
 	unsigned long gen;
 	bool valid;
 	char servlet_uri[1024]; /* "" unless replace_request_host_with_property */
-	long long max_body;	/* glide.rest.max_content_length */
+	long long max_body;     /* glide.rest.max_content_length */
 };
 
 struct sg_api {
 	struct sg_model *model;
-	struct sg_auth *auth;  /* the model's auth state */
+	struct sg_auth *auth; /* the model's auth state */
 	const char *base_url; /* --base-url: overrides glide.servlet.uri; NULL when unset */
 	const struct sg_route *routes; /* the built-in table unless a test sets its own */
 	size_t nroutes;
@@ -41,7 +41,7 @@ struct sg_api {
 /* Caller-owned api serving model with its auth state (both borrowed) and the
  * built-in routes; base_url (borrowed, may be NULL) as --base-url. */
 void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *auth,
-		 const char *base_url);
+                 const char *base_url);
 void sg_api_cleanup(struct sg_api *api);
 
 /* Who may call a route. */
@@ -57,9 +57,8 @@ enum sg_route_body {
 };
 
 /* Runs the request as ctx's user (as: its auth session) and fills resp (status, headers, body). */
-typedef sg_err (*sg_handler_fn)(struct sg_api *api, struct sg_ctx *ctx,
-				struct sg_auth_session *as, struct sg_req *req,
-				struct sg_resp *resp);
+typedef sg_err (*sg_handler_fn)(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                                struct sg_req *req, struct sg_resp *resp);
 /* Takes one piece of a streamed body (len > 0), after authentication.  State
  * it keeps goes in req->stream, allocated from req->arena.  An error refuses
  * the request: it becomes the response. */
@@ -72,10 +71,10 @@ struct sg_route {
 	enum sg_route_auth auth;
 	const char *scope; /* the REST API auth scope's API ("now/table"); NULL: none applies */
 	const char *const *accepts; /* request content types the handler reads; NULL: any */
-	const char *produces;	    /* Content-Type of its responses */
+	const char *produces;       /* Content-Type of its responses */
 	enum sg_route_body body;
 	sg_body_fn on_body; /* SG_BODY_STREAMED only */
-	int version;	    /* 0 = unversioned (latest), 1, 2 */
+	int version;        /* 0 = unversioned (latest), 1, 2 */
 };
 
 /* The built-in route table (static); *n set to its length. */
@@ -93,7 +92,7 @@ const struct sg_route *sg_api_routes(size_t *n);
  * exhausted.  m->route is NULL unless SG_ERR_OK.
  */
 sg_err sg_route_find(const struct sg_route *routes, size_t n, const char *method, const char *path,
-		     struct sg_arena *arena, struct sg_route_match *m);
+                     struct sg_arena *arena, struct sg_route_match *m);
 
 /* Whether the route reads a body of Content-Type ct (NULL when absent). */
 bool sg_route_accepts(const struct sg_route *route, const char *ct);
@@ -108,20 +107,20 @@ bool sg_route_accepts(const struct sg_route *route, const char *ct);
  */
 bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp);
 bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_t len,
-		 struct sg_resp *resp);
+                 struct sg_resp *resp);
 void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp);
 
 /* Table API handlers (table.c). */
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		struct sg_req *req, struct sg_resp *resp);
+                     struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		struct sg_req *req, struct sg_resp *resp);
+                    struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		struct sg_req *req, struct sg_resp *resp);
+                       struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		struct sg_req *req, struct sg_resp *resp);
+                       struct sg_req *req, struct sg_resp *resp);
 sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       struct sg_req *req, struct sg_resp *resp);
+                       struct sg_req *req, struct sg_resp *resp);
 
 /* The query of a read: the table (INVALID_TABLE), its read ACL by roles
  * (ACL_READ_TABLE), sysparm_query and name=value filters into q, and read
@@ -129,16 +128,16 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
  * table exists. */
 struct sg_query;
 sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_req *req,
-			 const char *table, const struct sg_table **t, struct sg_query *q);
+                         const char *table, const struct sg_table **t, struct sg_query *q);
 
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		struct sg_req *req, struct sg_resp *resp);
+                    struct sg_req *req, struct sg_resp *resp);
 
 /* OAuth endpoints (oauth.c). */
 sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-			struct sg_req *req, struct sg_resp *resp);
+                               struct sg_req *req, struct sg_resp *resp);
 sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-				struct sg_req *req, struct sg_resp *resp);
+                                struct sg_req *req, struct sg_resp *resp);
 
 #endif

@@ -58,18 +58,17 @@ void sg_resp_header(struct sg_resp *r, const char *name, const char *value)
 
 /* sg_err_render(SG_ERR_NOMEM, NULL, NULL), made without allocating. */
 static char oom_body[] = "{\"error\":{\"message\":\"Internal server error\",\"detail\":"
-			 "\"Out of memory\"},\"status\":\"failure\"}";
+                         "\"Out of memory\"},\"status\":\"failure\"}";
 static char h_type[] = "Content-Type", v_type[] = SG_JSON_TYPE;
 static char h_cache[] = "Cache-control", v_cache[] = "no-cache,no-store,must-revalidate,max-age=-1";
 static char h_pragma[] = "Pragma", v_pragma[] = "no-store,no-cache";
 static char h_expires[] = "Expires", v_expires[] = "0";
 
 static const struct sg_resp oom_resp = {
-	.status = 500,
-	.headers = {{h_type, v_type}, {h_cache, v_cache}, {h_pragma, v_pragma},
-		    {h_expires, v_expires}},
-	.nheaders = 4,
-	.body = {.data = oom_body, .len = sizeof(oom_body) - 1, .cap = sizeof(oom_body)},
+    .status = 500,
+    .headers = {{h_type, v_type}, {h_cache, v_cache}, {h_pragma, v_pragma}, {h_expires, v_expires}},
+    .nheaders = 4,
+    .body = {.data = oom_body, .len = sizeof(oom_body) - 1, .cap = sizeof(oom_body)},
 };
 
 const struct sg_resp *sg_resp_final(const struct sg_resp *r)
@@ -98,8 +97,9 @@ void sg_resp_error(struct sg_resp *r, sg_err err, const char *arg1, const char *
 	r->status = sg_err_status(err);
 	sg_buf_reset(&r->body);
 	char *s = sg_err_render(err, arg1, arg2);
-	sg_buf_puts(&r->body, s ? s : "{\"error\":{\"message\":\"Internal server error\","
-				      "\"detail\":null},\"status\":\"failure\"}");
+	sg_buf_puts(&r->body, s ? s
+	                        : "{\"error\":{\"message\":\"Internal server error\","
+	                          "\"detail\":null},\"status\":\"failure\"}");
 	free(s);
 }
 

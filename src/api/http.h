@@ -60,12 +60,12 @@ struct sg_req {
 
 	/* Set by the middleware (api.h). */
 	struct sg_route_match match; /* .route NULL when none matched */
-	sg_err route_err;	     /* why none matched: BAD_METHOD or NO_RESOURCE */
+	sg_err route_err;            /* why none matched: BAD_METHOD or NO_RESOURCE */
 	const char *body; /* a buffered route's whole body; NULL when none or not accepted */
 	size_t body_len;
-	const char *base_url;	    /* "https://host/" - ends with '/' */
+	const char *base_url;       /* "https://host/" - ends with '/' */
 	const struct sg_user *user; /* authenticated user, or NULL */
-	void *stream;		    /* a streamed route's own state (in the arena) */
+	void *stream;               /* a streamed route's own state (in the arena) */
 
 	/* The middleware's own. */
 	struct sg_buf body_buf; /* a buffered body as it arrives */

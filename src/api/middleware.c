@@ -20,10 +20,10 @@
 #include "core/log.h"
 
 #define DEFAULT_MAX_BODY 10485760LL
-#define BASE_URL_MAX 1024
+#define BASE_URL_MAX     1024
 
 void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *auth,
-		 const char *base_url)
+                 const char *base_url)
 {
 	memset(api, 0, sizeof(*api));
 	api->model = model;
@@ -54,16 +54,17 @@ static sg_err settings(struct sg_api *api, struct sg_api_settings *out)
 			bool replace;
 			char *uri = NULL;
 			long long max;
-			err = sg_prop_bool(&ctx, "glide.rest.replace_request_host_with_property", true,
-					   &replace);
+			err = sg_prop_bool(&ctx, "glide.rest.replace_request_host_with_property",
+			                   true, &replace);
 			if (!err && replace)
 				err = sg_prop_get(&ctx, "glide.servlet.uri", &uri);
 			if (!err)
-				snprintf(cfg.servlet_uri, sizeof(cfg.servlet_uri), "%s", uri ? uri : "");
+				snprintf(cfg.servlet_uri, sizeof(cfg.servlet_uri), "%s",
+				         uri ? uri : "");
 			free(uri);
 			if (!err)
-				err = sg_prop_int(&ctx, "glide.rest.max_content_length", DEFAULT_MAX_BODY,
-						  &max);
+				err = sg_prop_int(&ctx, "glide.rest.max_content_length",
+				                  DEFAULT_MAX_BODY, &max);
 			if (!err)
 				cfg.max_body = max > 0 ? max : DEFAULT_MAX_BODY;
 			sg_ctx_end(&ctx);
@@ -132,7 +133,7 @@ static void too_large(struct sg_resp *resp, unsigned long long got, long long ma
 
 /* Basic or Bearer, from the Authorization header. */
 static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct sg_user *user,
-			   struct sg_bearer *bearer, bool *is_bearer)
+                           struct sg_bearer *bearer, bool *is_bearer)
 {
 	const char *h = sg_req_header(req, "Authorization");
 	*is_bearer = h && !strncasecmp(h, "Bearer ", 7);
@@ -183,7 +184,8 @@ static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 	sg_err err = sg_ctx_begin(&ctx, api->model, req->user);
 	if (!err) {
 		struct sg_auth_session as;
-		sg_auth_session_init(&as, api->auth, &ctx, sg_req_header(req, "X-Snowglobe-Elevate"));
+		sg_auth_session_init(&as, api->auth, &ctx,
+		                     sg_req_header(req, "X-Snowglobe-Elevate"));
 		err = route->handler(api, &ctx, &as, req, resp);
 		/* An answer computed with a failed accessor (a time zone) is not given. */
 		if (!err)
@@ -222,7 +224,7 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	sg_err err = SG_ERR_NOMEM;
 	if (!req->arena.failed) /* the server's own pieces of the request are there */
 		err = sg_route_find(api->routes, api->nroutes, req->method, req->path, &req->arena,
-				    &req->match);
+		                    &req->match);
 	if (err == SG_ERR_NOMEM) {
 		refuse(resp, err, NULL, NULL);
 		return true;
@@ -249,7 +251,7 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 }
 
 bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_t len,
-		 struct sg_resp *resp)
+                 struct sg_resp *resp)
 {
 	if (!len)
 		return false;

@@ -21,7 +21,7 @@ static void denied(struct sg_resp *resp)
 }
 
 sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-			       struct sg_req *req, struct sg_resp *resp)
+                               struct sg_req *req, struct sg_resp *resp)
 {
 	(void)ctx;
 	(void)as;
@@ -39,7 +39,7 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 	struct sg_token_grant g;
 	if (!err)
 		err = sg_oauth_grant(api->auth, fields, n, sg_req_header(req, "Authorization"),
-				     in_query, &g);
+		                     in_query, &g);
 	free(copy);
 	if (err) {
 		if (err != SG_ERR_OAUTH_DENIED)
@@ -48,7 +48,7 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 		return SG_ERR_OK;
 	}
 	json_t *out = json_pack("{s:s, s:s, s:I}", "scope", g.scope, "token_type", "Bearer",
-				"expires_in", (json_int_t)g.expires_in);
+	                        "expires_in", (json_int_t)g.expires_in);
 	if (out && g.refresh_token[0] &&
 	    json_object_set_new(out, "refresh_token", json_string(g.refresh_token))) {
 		json_decref(out);
@@ -66,7 +66,7 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 }
 
 sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-				struct sg_req *req, struct sg_resp *resp)
+                                struct sg_req *req, struct sg_resp *resp)
 {
 	(void)ctx;
 	(void)as;

@@ -65,13 +65,27 @@ static void put_str(struct sg_buf *b, const char *s)
 			break;
 		unsigned char c = p[run];
 		switch (c) {
-		case '"': sg_buf_puts(b, "\\\""); break;
-		case '\\': sg_buf_puts(b, "\\\\"); break;
-		case '\n': sg_buf_puts(b, "\\n"); break;
-		case '\r': sg_buf_puts(b, "\\r"); break;
-		case '\t': sg_buf_puts(b, "\\t"); break;
-		case '\b': sg_buf_puts(b, "\\b"); break;
-		case '\f': sg_buf_puts(b, "\\f"); break;
+		case '"':
+			sg_buf_puts(b, "\\\"");
+			break;
+		case '\\':
+			sg_buf_puts(b, "\\\\");
+			break;
+		case '\n':
+			sg_buf_puts(b, "\\n");
+			break;
+		case '\r':
+			sg_buf_puts(b, "\\r");
+			break;
+		case '\t':
+			sg_buf_puts(b, "\\t");
+			break;
+		case '\b':
+			sg_buf_puts(b, "\\b");
+			break;
+		case '\f':
+			sg_buf_puts(b, "\\f");
+			break;
 		default: {
 			char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
 			sg_buf_puts(b, u);
@@ -84,7 +98,7 @@ static void put_str(struct sg_buf *b, const char *s)
 }
 
 static void put_link(struct sg_buf *b, const struct sg_render_opts *o, const char *table,
-		     const char *id)
+                     const char *id)
 {
 	struct sg_buf url;
 	sg_buf_init(&url, 64 * 1024);
@@ -103,8 +117,8 @@ static void put_link(struct sg_buf *b, const struct sg_render_opts *o, const cha
 /* Writes the value of one field in the shape the options ask for
  * (reference 1.3: the six reference shapes, display values). */
 static bool write_value(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
-			const char *rec_id, const char *raw, const struct sg_render_opts *o,
-			struct sg_buf *b)
+                        const char *rec_id, const char *raw, const struct sg_render_opts *o,
+                        struct sg_buf *b)
 {
 	const char *ref_table = NULL;
 	if (f->type == SG_FT_REFERENCE)
@@ -189,7 +203,7 @@ static void key(struct sg_buf *b, const char *name, bool *first)
 /* *readable: whether element of t may be read on rec (o->auth's read
  * access).  False when that could not be known. */
 static bool field_readable(const struct sg_render_opts *o, const struct sg_table *t,
-			   const char *element, json_t *rec, bool *readable)
+                           const char *element, json_t *rec, bool *readable)
 {
 	*readable = true;
 	return !o->auth || !sg_acl_field(o->auth, t, element, SG_ACL_READ, rec, readable);
@@ -198,8 +212,8 @@ static bool field_readable(const struct sg_render_opts *o, const struct sg_table
 /* Field i of t (no dot-walk): the common case, kept cheap.  plan is the
  * user's read plan for t (NULL: everything readable). */
 static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table *cls,
-			const signed char *plan, long i, const char *id,
-			const struct sg_render_opts *o, struct sg_buf *b, bool *first)
+                        const signed char *plan, long i, const char *id,
+                        const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
 	const struct sg_field *f = r->t->fields[i];
 	if (sg_field_is_secret(f))
@@ -221,7 +235,7 @@ static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table
 
 /* A dot-walked field ("caller_id.email"), written under its flat name. */
 static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
-		       const struct sg_render_opts *o, struct sg_buf *b, bool *first)
+                       const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
 	json_t *rec = row_record(r);
 	if (!rec)
@@ -252,8 +266,8 @@ static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
 
 /* sysparm_fields: the names asked for, in their order, each once. */
 static bool write_chosen(struct sg_ctx *ctx, struct row *r, const struct sg_table *cls,
-			 const signed char *plan, const char *id, const struct sg_render_opts *o,
-			 struct sg_buf *b, bool *first)
+                         const signed char *plan, const char *id, const struct sg_render_opts *o,
+                         struct sg_buf *b, bool *first)
 {
 	json_t *seen = json_object();
 	bool ok = seen != NULL;
@@ -292,13 +306,13 @@ static bool write_chosen(struct sg_ctx *ctx, struct row *r, const struct sg_tabl
 }
 
 static bool render(struct sg_ctx *ctx, struct row *r, const struct sg_render_opts *o,
-		   struct sg_buf *b)
+                   struct sg_buf *b)
 {
 	const struct sg_table *t = r->t;
 	long cls_pos = sg_table_field_pos(t, "sys_class_name");
 	long id_pos = sg_table_field_pos(t, "sys_id");
 	const struct sg_table *rc =
-		cls_pos >= 0 ? sg_dict_table(ctx->dict, row_value(r, cls_pos)) : NULL;
+	    cls_pos >= 0 ? sg_dict_table(ctx->dict, row_value(r, cls_pos)) : NULL;
 	const struct sg_table *cls = rc ? rc : t;
 	const char *id = id_pos >= 0 ? row_value(r, id_pos) : "";
 	const signed char *plan = NULL;
@@ -329,28 +343,27 @@ static bool render(struct sg_ctx *ctx, struct row *r, const struct sg_render_opt
 }
 
 bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
-		     const struct sg_render_opts *o, struct sg_buf *b)
+                     const struct sg_render_opts *o, struct sg_buf *b)
 {
 	struct row r = {.t = t, .rec = rec};
 	return render(ctx, &r, o, b);
 }
 
-bool sg_render_write_values(struct sg_ctx *ctx, const struct sg_table *t,
-			    const char *const *vals, const struct sg_render_opts *o,
-			    struct sg_buf *b)
+bool sg_render_write_values(struct sg_ctx *ctx, const struct sg_table *t, const char *const *vals,
+                            const struct sg_render_opts *o, struct sg_buf *b)
 {
 	struct row r = {.t = t, .vals = vals};
 	return render(ctx, &r, o, b);
 }
 
 json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
-			 const struct sg_render_opts *o)
+                         const struct sg_render_opts *o)
 {
 	struct sg_buf b;
 	sg_buf_init(&b, 256 * 1024 * 1024);
 	json_t *out = sg_render_write(ctx, t, rec, o, &b)
-			      ? json_loadb(sg_buf_str(&b), b.len, JSON_DECODE_ANY, NULL)
-			      : NULL;
+	                  ? json_loadb(sg_buf_str(&b), b.len, JSON_DECODE_ANY, NULL)
+	                  : NULL;
 	sg_buf_cleanup(&b);
 	return out;
 }

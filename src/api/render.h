@@ -23,7 +23,7 @@ struct sg_render_opts {
 	struct sg_auth_session *auth; /* whose read access hides fields (NULL: none) */
 	enum sg_dv dv;
 	bool exclude_link;
-	const char *fields; /* sysparm_fields, or NULL for every field */
+	const char *fields;   /* sysparm_fields, or NULL for every field */
 	const char *base_url; /* ends with '/' */
 };
 
@@ -34,16 +34,15 @@ enum sg_dv sg_render_parse_dv(const char *s);
  * into b (no intermediate tree).  False on allocation failure, or when
  * o->auth could not decide a field (its error is in the session). */
 bool sg_render_write(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
-		     const struct sg_render_opts *o, struct sg_buf *b);
+                     const struct sg_render_opts *o, struct sg_buf *b);
 
 /* The same from a row's values as read (struct sg_rows: t->fields order). */
-bool sg_render_write_values(struct sg_ctx *ctx, const struct sg_table *t,
-			    const char *const *vals, const struct sg_render_opts *o,
-			    struct sg_buf *b);
+bool sg_render_write_values(struct sg_ctx *ctx, const struct sg_table *t, const char *const *vals,
+                            const struct sg_render_opts *o, struct sg_buf *b);
 
 /* The same as a jansson value (new reference), for tests and callers that
  * need a tree; NULL on allocation failure. */
 json_t *sg_render_record(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
-			 const struct sg_render_opts *o);
+                         const struct sg_render_opts *o);
 
 #endif

@@ -25,31 +25,29 @@ static const char *const form_only[] = {"application/x-www-form-urlencoded", NUL
 
 #define TABLE_ROUTES(prefix, v)                                                                    \
 	ROUTE("GET", prefix "/table/{table}", sg_table_list, SG_AUTH_USER, "now/table", NULL, v),  \
-		ROUTE("POST", prefix "/table/{table}", sg_table_create, SG_AUTH_USER, "now/table", \
-		      NULL, v),                                                                    \
-		ROUTE("GET", prefix "/table/{table}/{sys_id}", sg_table_get, SG_AUTH_USER,         \
-		      "now/table", NULL, v),                                                       \
-		ROUTE("PUT", prefix "/table/{table}/{sys_id}", sg_table_update, SG_AUTH_USER,      \
-		      "now/table", NULL, v),                                                       \
-		ROUTE("PATCH", prefix "/table/{table}/{sys_id}", sg_table_update, SG_AUTH_USER,    \
-		      "now/table", NULL, v),                                                       \
-		ROUTE("DELETE", prefix "/table/{table}/{sys_id}", sg_table_delete, SG_AUTH_USER,   \
-		      "now/table", NULL, v)
+	    ROUTE("POST", prefix "/table/{table}", sg_table_create, SG_AUTH_USER, "now/table",     \
+	          NULL, v),                                                                        \
+	    ROUTE("GET", prefix "/table/{table}/{sys_id}", sg_table_get, SG_AUTH_USER,             \
+	          "now/table", NULL, v),                                                           \
+	    ROUTE("PUT", prefix "/table/{table}/{sys_id}", sg_table_update, SG_AUTH_USER,          \
+	          "now/table", NULL, v),                                                           \
+	    ROUTE("PATCH", prefix "/table/{table}/{sys_id}", sg_table_update, SG_AUTH_USER,        \
+	          "now/table", NULL, v),                                                           \
+	    ROUTE("DELETE", prefix "/table/{table}/{sys_id}", sg_table_delete, SG_AUTH_USER,       \
+	          "now/table", NULL, v)
 
 static const struct sg_route routes[] = {
-	TABLE_ROUTES("/api/now", 0),
-	TABLE_ROUTES("/api/now/v1", 1),
-	TABLE_ROUTES("/api/now/v2", 2),
-	ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
-	ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
-	/* The OAuth endpoints need no user: the client authenticates in the request. */
-	ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
-	ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL,
-	      0),
-	ROUTE("GET", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL,
-	      0),
-	ROUTE("POST", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
-	ROUTE("GET", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
+    TABLE_ROUTES("/api/now", 0),
+    TABLE_ROUTES("/api/now/v1", 1),
+    TABLE_ROUTES("/api/now/v2", 2),
+    ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
+    ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
+    /* The OAuth endpoints need no user: the client authenticates in the request. */
+    ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
+    ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
+    ROUTE("GET", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
+    ROUTE("POST", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
+    ROUTE("GET", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
 };
 
 const struct sg_route *sg_api_routes(size_t *n)
@@ -77,8 +75,10 @@ static bool match(const char *pattern, const char *path, struct view *caps, size
 			if (!close || len == 0 || used + len + 1 > SG_ROUTE_CAPTURE_MAX ||
 			    n == SG_REQ_MAX_CAPTURES)
 				return false;
-			caps[n++] = (struct view){.name = pp + 1, .name_len = (size_t)(close - pp - 1),
-						  .value = sp, .len = len};
+			caps[n++] = (struct view){.name = pp + 1,
+			                          .name_len = (size_t)(close - pp - 1),
+			                          .value = sp,
+			                          .len = len};
 			used += len + 1;
 			pp = close + 1;
 			sp += len;
@@ -97,7 +97,7 @@ static bool match(const char *pattern, const char *path, struct view *caps, size
 }
 
 sg_err sg_route_find(const struct sg_route *table, size_t n, const char *method, const char *path,
-		     struct sg_arena *arena, struct sg_route_match *m)
+                     struct sg_arena *arena, struct sg_route_match *m)
 {
 	bool path_known = false;
 	memset(m, 0, sizeof(*m));
@@ -115,8 +115,8 @@ sg_err sg_route_find(const struct sg_route *table, size_t n, const char *method,
 			char *v = sg_arena_strndup(arena, caps[k].value, caps[k].len);
 			if (!v)
 				return SG_ERR_NOMEM;
-			m->caps[k] = (struct sg_capture){.name = caps[k].name,
-							 .name_len = caps[k].name_len, .value = v};
+			m->caps[k] = (struct sg_capture){
+			    .name = caps[k].name, .name_len = caps[k].name_len, .value = v};
 		}
 		m->ncaps = ncaps;
 		m->route = &table[i];

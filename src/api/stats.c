@@ -48,8 +48,8 @@ static void copy(char *dst, size_t size, const char *src)
 }
 
 /* Adds fn of each field listed in param; items is scratch for MAX_ITEMS. */
-static void add_aggs(const struct sg_req *req, const char *param, const char *fn,
-		     char items[][128], struct sg_agg *aggs, size_t *n)
+static void add_aggs(const struct sg_req *req, const char *param, const char *fn, char items[][128],
+                     struct sg_agg *aggs, size_t *n)
 {
 	size_t k = split(sg_req_arg(req, param), items, MAX_ITEMS);
 	for (size_t i = 0; i < k && *n < MAX_ITEMS * 4; i++) {
@@ -92,7 +92,7 @@ static json_t *stats_object(json_t *row)
  * grouped field.  A new reference in *out; NOMEM, or the display value's
  * error (500). */
 static sg_err group_fields(struct sg_ctx *ctx, const struct sg_table *t,
-			   const struct sg_agg_request *r, enum sg_dv dv, json_t *row, json_t **out)
+                           const struct sg_agg_request *r, enum sg_dv dv, json_t *row, json_t **out)
 {
 	json_t *fields = json_array();
 	json_t *vals = json_object_get(row, "groups");
@@ -119,8 +119,7 @@ static sg_err group_fields(struct sg_ctx *ctx, const struct sg_table *t,
 }
 
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		    struct sg_req *req,
-		    struct sg_resp *resp)
+                    struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
 	const struct sg_table *t;
@@ -144,8 +143,8 @@ sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 		sg_query_cleanup(&q);
 		return SG_ERR_NOMEM;
 	}
-	struct sg_agg_request r = {.query = &q, .aggs = aggs, .having = having, .order = order,
-				   .group_by = group_ptrs};
+	struct sg_agg_request r = {
+	    .query = &q, .aggs = aggs, .having = having, .order = order, .group_by = group_ptrs};
 	r.count = sg_str_bool(sg_req_arg(req, "sysparm_count"), false);
 	add_aggs(req, "sysparm_avg_fields", "avg", items, aggs, &r.naggs);
 	add_aggs(req, "sysparm_min_fields", "min", items, aggs, &r.naggs);
@@ -191,7 +190,8 @@ sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 		err = sg_rec_aggregate(ctx, t->name, &r, &rows);
 	enum sg_dv dv = sg_render_parse_dv(sg_req_arg(req, "sysparm_display_value"));
 	if (!err && !grouped) {
-		out = json_pack("{s:{s:o}}", "result", "stats", stats_object(json_array_get(rows, 0)));
+		out = json_pack("{s:{s:o}}", "result", "stats",
+		                stats_object(json_array_get(rows, 0)));
 	} else if (!err) {
 		json_t *result = json_array();
 		size_t i;
@@ -205,7 +205,7 @@ sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 				err = group_fields(ctx, t, &r, dv, row, &fields);
 			if (!err)
 				group = json_pack("{s:o, s:o}", "stats", stats_object(row),
-						  "groupby_fields", fields);
+				                  "groupby_fields", fields);
 			if (!err && (!group || json_array_append_new(result, group)))
 				err = SG_ERR_NOMEM;
 			if (err)

@@ -18,10 +18,10 @@
 #include "query/query.h"
 
 #define DEFAULT_LIMIT 10000
-#define LINK_MAX (32 * 1024)
+#define LINK_MAX      (32 * 1024)
 
 static void render_opts(struct sg_auth_session *as, const struct sg_req *req,
-			struct sg_render_opts *o)
+                        struct sg_render_opts *o)
 {
 	o->auth = as;
 	o->dv = sg_render_parse_dv(sg_req_arg(req, "sysparm_display_value"));
@@ -41,15 +41,15 @@ static long long arg_int(const struct sg_req *req, const char *name, long long d
 }
 
 /* Appends "<url>;rel="name"" to the Link header under construction. */
-static void link_entry(struct sg_buf *b, const struct sg_req *req, const char *kept, long long limit,
-		       long long offset, const char *rel)
+static void link_entry(struct sg_buf *b, const struct sg_req *req, const char *kept,
+                       long long limit, long long offset, const char *rel)
 {
 	if (b->len)
 		sg_buf_putc(b, ',');
 	/* base_url ends with '/', the path starts with one */
 	sg_buf_printf(b, "<%.*s%s?%s%ssysparm_limit=%lld&sysparm_offset=%lld>;rel=\"%s\"",
-		      (int)(strlen(req->base_url) - 1), req->base_url, req->path, kept,
-		      *kept ? "&" : "", limit, offset, rel);
+	              (int)(strlen(req->base_url) - 1), req->base_url, req->path, kept,
+	              *kept ? "&" : "", limit, offset, rel);
 }
 
 /*
@@ -60,7 +60,7 @@ static void link_entry(struct sg_buf *b, const struct sg_req *req, const char *k
  * too long for the connection is left out.
  */
 static sg_err pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
-		       long long offset, long long total, bool counted, size_t rows)
+                         long long offset, long long total, bool counted, size_t rows)
 {
 	struct sg_buf kept, link;
 	sg_buf_init(&kept, 64 * 1024);
@@ -106,7 +106,7 @@ static bool is_sysparm(const char *name)
 }
 
 sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_req *req,
-			 const char *table, const struct sg_table **out, struct sg_query *q)
+                         const char *table, const struct sg_table **out, struct sg_query *q)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	*out = t;
@@ -143,7 +143,7 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const s
  * returned in *slow, which then replaces rs.
  */
 static sg_err readable_rows(struct sg_auth_session *as, const struct sg_table *t,
-			    struct sg_rows *rs, json_t **slow)
+                            struct sg_rows *rs, json_t **slow)
 {
 	*slow = NULL;
 	int decision;
@@ -171,12 +171,13 @@ static sg_err readable_rows(struct sg_auth_session *as, const struct sg_table *t
 
 /* Display values show journal histories: read the page's in one query. */
 static sg_err prefetch_journals(struct sg_ctx *ctx, const struct sg_table *t,
-				const struct sg_rows *rs, json_t *slow)
+                                const struct sg_rows *rs, json_t *slow)
 {
 	bool journals = false;
 	for (size_t i = 0; i < t->nfields && !journals; i++) {
 		enum sg_ftype ft = t->fields[i]->type;
-		journals = ft == SG_FT_JOURNAL || ft == SG_FT_JOURNAL_INPUT || ft == SG_FT_JOURNAL_LIST;
+		journals =
+		    ft == SG_FT_JOURNAL || ft == SG_FT_JOURNAL_INPUT || ft == SG_FT_JOURNAL_LIST;
 	}
 	long id_pos = sg_table_field_pos(t, "sys_id");
 	size_t n = slow ? json_array_size(slow) : rs->n;
@@ -186,15 +187,15 @@ static sg_err prefetch_journals(struct sg_ctx *ctx, const struct sg_table *t,
 	if (!ids)
 		return SG_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++)
-		ids[i] = slow ? sg_json_str(json_array_get(slow, i), "sys_id") : rs->vals[i][id_pos];
+		ids[i] =
+		    slow ? sg_json_str(json_array_get(slow, i), "sys_id") : rs->vals[i][id_pos];
 	sg_err err = sg_rec_prefetch_journal(ctx, ids, n);
 	free(ids);
 	return err;
 }
 
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		     struct sg_req *req,
-		     struct sg_resp *resp)
+                     struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
 	const struct sg_table *t;
@@ -242,7 +243,7 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sess
 		if (i)
 			sg_buf_putc(body, ',');
 		bool ok = slow ? sg_render_write(ctx, t, json_array_get(slow, i), &ro, body)
-			       : sg_render_write_values(ctx, t, rs.vals[i], &ro, body);
+		               : sg_render_write_values(ctx, t, rs.vals[i], &ro, body);
 		if (!ok) {
 			err = sg_auth_session_error(as) ? sg_auth_session_error(as) : SG_ERR_NOMEM;
 			break;
@@ -272,8 +273,8 @@ out:
 /* Reads id back and renders it as the response: status and body.  A read
  * (status 200 of GET) is refused as missing when ACLs hide the record. */
 static sg_err respond_record(struct sg_ctx *ctx, struct sg_auth_session *as,
-			     const struct sg_req *req, const char *table, const char *sys_id,
-			     int status, bool check_read, struct sg_resp *resp)
+                             const struct sg_req *req, const char *table, const char *sys_id,
+                             int status, bool check_read, struct sg_resp *resp)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	if (!t) {
@@ -320,17 +321,17 @@ static sg_err respond_record(struct sg_ctx *ctx, struct sg_auth_session *as,
 }
 
 sg_err sg_table_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		    struct sg_req *req,
-		    struct sg_resp *resp)
+                    struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	return respond_record(ctx, as, req, sg_req_param(req, "table"), sg_req_param(req, "sys_id"), 200, true, resp);
+	return respond_record(ctx, as, req, sg_req_param(req, "table"), sg_req_param(req, "sys_id"),
+	                      200, true, resp);
 }
 
 /* The record id of t as the user may see it: NO_RECORD when missing or
  * hidden by ACLs.  New reference in *out. */
 static sg_err visible_record(struct sg_ctx *ctx, struct sg_auth_session *as,
-			     const struct sg_table *t, const char *sys_id, json_t **out)
+                             const struct sg_table *t, const char *sys_id, json_t **out)
 {
 	sg_err err = sg_rec_get(ctx, t->name, sys_id, out);
 	if (err)
@@ -373,24 +374,25 @@ static sg_err read_body(const struct sg_req *req, json_t **out)
 /* The common start of a write: the table exists, the body is one object,
  * and the sysparm write options are read. */
 static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
-			    const struct sg_req *req, const char *table, json_t **body,
-			    struct sg_write_opts *wo)
+                            const struct sg_req *req, const char *table, json_t **body,
+                            struct sg_write_opts *wo)
 {
 	if (!sg_dict_table(ctx->dict, table)) {
 		sg_ctx_set_err(ctx, "%s", table);
 		return SG_ERR_INVALID_TABLE;
 	}
 	memset(wo, 0, sizeof(*wo));
-	wo->input_display_value = sg_str_bool(sg_req_arg(req, "sysparm_input_display_value"), false);
+	wo->input_display_value =
+	    sg_str_bool(sg_req_arg(req, "sysparm_input_display_value"), false);
 	wo->suppress_auto_sys_field =
-		sg_str_bool(sg_req_arg(req, "sysparm_suppress_auto_sys_field"), false);
+	    sg_str_bool(sg_req_arg(req, "sysparm_suppress_auto_sys_field"), false);
 	/* sys_* fields (a chosen sys_id, created/updated stamps) are writable by
 	 * anyone who may write the record, unless the hardening property keeps
 	 * them to admins; then the others' values are ignored [2.2]. */
 	wo->allow_sys_fields = true;
 	bool admin_only;
-	sg_err err = sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false,
-				  &admin_only);
+	sg_err err =
+	    sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false, &admin_only);
 	if (!err && admin_only)
 		err = sg_acl_has_role(as, "admin", &wo->allow_sys_fields);
 	if (err)
@@ -399,8 +401,7 @@ static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
 }
 
 sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       struct sg_req *req,
-		       struct sg_resp *resp)
+                       struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
 	const char *table = sg_req_param(req, "table");
@@ -429,14 +430,13 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	if (plen && req->path[plen - 1] == '/')
 		plen--;
 	snprintf(loc, sizeof(loc), "%.*s%.*s/%s", (int)(strlen(req->base_url) - 1), req->base_url,
-		 (int)plen, req->path, id);
+	         (int)plen, req->path, id);
 	sg_resp_header(resp, "Location", loc);
 	return respond_record(ctx, as, req, table, id, 201, false, resp);
 }
 
 sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       struct sg_req *req,
-		       struct sg_resp *resp)
+                       struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
 	const char *table = sg_req_param(req, "table"), *sys_id = sg_req_param(req, "sys_id");
@@ -466,8 +466,7 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 }
 
 sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-		       struct sg_req *req,
-		       struct sg_resp *resp)
+                       struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
 	const char *table = sg_req_param(req, "table"), *sys_id = sg_req_param(req, "sys_id");

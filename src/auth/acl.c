@@ -244,15 +244,15 @@ static sg_err build_set(struct sg_ctx *ctx, unsigned long gen, struct sg__acl_se
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"name\", \"operation\", \"admin_overrides\", "
-		       "\"decision_type\", \"condition\", \"script\", \"advanced\" "
-		       "FROM \"sys_security_acl\" WHERE (\"type\" = 'record' OR \"type\" IS NULL) "
-		       "AND (\"active\" IS NULL OR \"active\" != 'false')");
+	               "\"decision_type\", \"condition\", \"script\", \"advanced\" "
+	               "FROM \"sys_security_acl\" WHERE (\"type\" = 'record' OR \"type\" IS NULL) "
+	               "AND (\"active\" IS NULL OR \"active\" != 'false')");
 	sg_err err = sg_conn_exec(ctx->conn, &q, add_rule, &b, NULL);
 	if (!err)
 		err = b.err;
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "SELECT a.\"sys_security_acl\", r.\"name\" FROM \"sys_security_acl_role\" a "
-		       "JOIN \"sys_user_role\" r ON r.\"sys_id\" = a.\"sys_user_role\"");
+	               "JOIN \"sys_user_role\" r ON r.\"sys_id\" = a.\"sys_user_role\"");
 	if (!err)
 		err = sg_conn_exec(ctx->conn, &q, add_role, &b, NULL);
 	if (!err)
@@ -305,7 +305,7 @@ static bool load(struct sg_auth_session *s)
 }
 
 void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct sg_ctx *ctx,
-			  const char *elevate)
+                          const char *elevate)
 {
 	memset(s, 0, sizeof(*s));
 	s->auth = a;
@@ -392,24 +392,25 @@ static sg_err granted_roles(struct sg_ctx *ctx, json_t **out)
 	if (err)
 		goto out;
 	sg_sql_raw(&q, "SELECT r.\"name\" FROM \"sys_user_has_role\" h JOIN \"sys_user_role\" r ON "
-		       "r.\"sys_id\" = h.\"role\" WHERE h.\"user\" = ");
+	               "r.\"sys_id\" = h.\"role\" WHERE h.\"user\" = ");
 	sg_sql_text(&q, ctx->user.sys_id);
 	sg_sql_raw(&q, " AND (h.\"state\" IS NULL OR h.\"state\" = 'active')");
 	err = run_collect(ctx->conn, &q, collect_names, roles);
 	if (err)
 		goto out;
 	sg_sql_reset(&q);
-	sg_sql_raw(&q, "SELECT r.\"name\" FROM \"sys_user_grmember\" m JOIN \"sys_group_has_role\" g "
-		       "ON g.\"group\" = m.\"group\" JOIN \"sys_user_role\" r ON r.\"sys_id\" = "
-		       "g.\"role\" WHERE m.\"user\" = ");
+	sg_sql_raw(&q,
+	           "SELECT r.\"name\" FROM \"sys_user_grmember\" m JOIN \"sys_group_has_role\" g "
+	           "ON g.\"group\" = m.\"group\" JOIN \"sys_user_role\" r ON r.\"sys_id\" = "
+	           "g.\"role\" WHERE m.\"user\" = ");
 	sg_sql_text(&q, ctx->user.sys_id);
 	err = run_collect(ctx->conn, &q, collect_names, roles);
 	if (err)
 		goto out;
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "SELECT p.\"name\", c.\"name\" FROM \"sys_user_role_contains\" x "
-		       "JOIN \"sys_user_role\" p ON p.\"sys_id\" = x.\"role\" "
-		       "JOIN \"sys_user_role\" c ON c.\"sys_id\" = x.\"contains\"");
+	               "JOIN \"sys_user_role\" p ON p.\"sys_id\" = x.\"role\" "
+	               "JOIN \"sys_user_role\" c ON c.\"sys_id\" = x.\"contains\"");
 	err = run_collect(ctx->conn, &q, collect_pairs, pairs);
 	if (err)
 		goto out;
@@ -463,7 +464,8 @@ static sg_err elevated_roles(struct sg_auth_session *s, json_t **out)
 		return SG_ERR_NOMEM;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"name\" FROM \"sys_user_role\" WHERE \"elevated_privilege\" = 'true'");
+	sg_sql_raw(&q,
+	           "SELECT \"name\" FROM \"sys_user_role\" WHERE \"elevated_privilege\" = 'true'");
 	sg_err err = run_collect(s->ctx->conn, &q, collect_names, found);
 	sg_sql_cleanup(&q);
 	if (err) {
@@ -492,7 +494,8 @@ static sg_err drop_unelevated(struct sg_auth_session *s, json_t *roles)
 	bool strict, rest_elevation;
 	err = sg_prop_bool(s->ctx, "glide.security.strict_elevate_privilege", true, &strict);
 	if (!err)
-		err = sg_prop_bool(s->ctx, "snowglobe.rest.allow_elevation", false, &rest_elevation);
+		err =
+		    sg_prop_bool(s->ctx, "snowglobe.rest.allow_elevation", false, &rest_elevation);
 	const char *name;
 	json_t *v;
 	json_object_foreach(elevated, name, v)
@@ -514,7 +517,7 @@ static sg_err drop_unelevated(struct sg_auth_session *s, json_t *roles)
 
 /* Keeps a copy of a user's granted roles for the next requests. */
 static void remember_roles(struct sg__acl_cache *c, const char *user, const json_t *granted,
-			   unsigned long gen)
+                           unsigned long gen)
 {
 	json_t *copy = json_deep_copy(granted);
 	if (!copy)
@@ -600,7 +603,7 @@ sg_err sg_acl_has_role(struct sg_auth_session *s, const char *role, bool *held)
 enum verdict { V_NONE, V_ALLOW, V_DENY };
 
 static const struct rule_list *rules_at(struct sg_auth_session *s, enum sg_acl_op op,
-					const char *name)
+                                        const char *name)
 {
 	char key[256];
 	sg_str_join(key, sizeof(key), op_name(op), ":", name);
@@ -611,7 +614,7 @@ static const struct rule_list *rules_at(struct sg_auth_session *s, enum sg_acl_o
 /* Runs a rule's condition for rec (and the rest of the page, if rec is on
  * it) through the query compiler, remembering the answers. */
 static bool condition_holds(struct sg_auth_session *s, const struct rule *r,
-			    const struct sg_table *t, json_t *rec)
+                            const struct sg_table *t, json_t *rec)
 {
 	const char *id = sg_json_str(rec, "sys_id");
 	s->cond_evals++;
@@ -644,7 +647,8 @@ static bool condition_holds(struct sg_auth_session *s, const struct rule *r,
 	if (on_page) {
 		json_array_foreach(s->page, i, v)
 		{
-			if (!json_object_get(known, json_string_value(v)) && json_array_append(ids, v)) {
+			if (!json_object_get(known, json_string_value(v)) &&
+			    json_array_append(ids, v)) {
 				err = SG_ERR_NOMEM;
 				goto out;
 			}
@@ -690,7 +694,7 @@ out:
  * checks), then the script, which is never run here.
  */
 static bool rule_passes(struct sg_auth_session *s, const struct rule *r, bool override,
-			const struct sg_table *t, json_t *rec)
+                        const struct sg_table *t, json_t *rec)
 {
 	bool nobody = false;
 	for (size_t i = 0; i < r->nroles; i++)
@@ -718,8 +722,8 @@ static bool rule_passes(struct sg_auth_session *s, const struct rule *r, bool ov
 static bool level_override(struct sg_auth_session *s, const struct rule_list *l)
 {
 	bool override = true, accessterm;
-	sg_err err = sg_prop_bool(s->ctx, "glide.security.admin.override.accessterm", true,
-				  &accessterm);
+	sg_err err =
+	    sg_prop_bool(s->ctx, "glide.security.admin.override.accessterm", true, &accessterm);
 	if (err)
 		return fail(s, err);
 	if (!accessterm)
@@ -730,7 +734,7 @@ static bool level_override(struct sg_auth_session *s, const struct rule_list *l)
 
 /* The verdict of one level's rules: Deny-Unless first, then any Allow-If. */
 static enum verdict level_verdict(struct sg_auth_session *s, const struct rule_list *l,
-				  const struct sg_table *t, json_t *rec)
+                                  const struct sg_table *t, json_t *rec)
 {
 	if (!l)
 		return V_NONE;
@@ -767,7 +771,7 @@ static bool rule_depends(struct sg_auth_session *s, const struct rule *r, bool o
  * the next: a Deny-Unless that needs the record, or no Allow-If that passes
  * whatever the record while one needs it. */
 static bool level_depends(struct sg_auth_session *s, const struct rule_list *l,
-			  const struct sg_table *t)
+                          const struct sg_table *t)
 {
 	if (!l)
 		return false;
@@ -793,7 +797,7 @@ static bool level_depends(struct sg_auth_session *s, const struct rule_list *l,
 /* The table-level decision; *depends (when given) is set when a level it
  * consulted could answer otherwise for another record. */
 static bool table_decision_ex(struct sg_auth_session *s, const struct sg_table *t,
-			      enum sg_acl_op op, json_t *rec, bool *depends)
+                              enum sg_acl_op op, json_t *rec, bool *depends)
 {
 	if (s->ctx->system)
 		return true;
@@ -831,21 +835,21 @@ static bool table_decision_ex(struct sg_auth_session *s, const struct sg_table *
 	return !deny || is_admin(s);
 }
 
-static bool table_decision(struct sg_auth_session *s, const struct sg_table *t,
-			   enum sg_acl_op op, json_t *rec)
+static bool table_decision(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
+                           json_t *rec)
 {
 	return table_decision_ex(s, t, op, rec, NULL);
 }
 
 sg_err sg_acl_table_may(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
-			bool *may)
+                        bool *may)
 {
 	*may = table_decision(s, t, op, NULL);
 	return answer(s, may);
 }
 
 sg_err sg_acl_record(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
-		     json_t *rec, bool *allowed)
+                     json_t *rec, bool *allowed)
 {
 	*allowed = table_decision(s, t, op, rec);
 	return answer(s, allowed);
@@ -882,8 +886,8 @@ sg_err sg_acl_filter_rows(struct sg_auth_session *s, const struct sg_table *t, j
 /* The field-level verdict; *conditional (when given) tells whether the
  * deciding level holds an ACL whose answer depends on the record. */
 static enum verdict field_level_ex(struct sg_auth_session *s, const struct sg_table *t,
-				   const char *element, enum sg_acl_op op, json_t *rec,
-				   bool *conditional)
+                                   const char *element, enum sg_acl_op op, json_t *rec,
+                                   bool *conditional)
 {
 	char name[256];
 	/* t.f, parents' .f, *.f, then t.*, parents' .*, *.* */
@@ -895,7 +899,8 @@ static enum verdict field_level_ex(struct sg_auth_session *s, const struct sg_ta
 			enum verdict v = level_verdict(s, l, t, rec);
 			if (v != V_NONE) {
 				for (size_t i = 0; conditional && l && i < l->n; i++)
-					*conditional |= *l->rules[i]->condition || l->rules[i]->script;
+					*conditional |=
+					    *l->rules[i]->condition || l->rules[i]->script;
 				return v;
 			}
 			if (!p)
@@ -906,7 +911,7 @@ static enum verdict field_level_ex(struct sg_auth_session *s, const struct sg_ta
 }
 
 static enum verdict field_level(struct sg_auth_session *s, const struct sg_table *t,
-				const char *element, enum sg_acl_op op, json_t *rec)
+                                const char *element, enum sg_acl_op op, json_t *rec)
 {
 	return field_level_ex(s, t, element, op, rec, NULL);
 }
@@ -939,7 +944,7 @@ static bool cached_plan(struct sg_auth_session *s, const char *key, signed char 
 /* Keeps plan for the next requests, as of the counters read before it was
  * computed. */
 static void remember_plan(struct sg_auth_session *s, const char *key, const signed char *plan,
-			  size_t n, unsigned long ug, unsigned long ag, unsigned long pg)
+                          size_t n, unsigned long ug, unsigned long ag, unsigned long pg)
 {
 	struct sg__acl_cache *c = s->auth->acl;
 	struct plan_entry *e = malloc(sizeof(*e) + n);
@@ -960,7 +965,7 @@ static void remember_plan(struct sg_auth_session *s, const char *key, const sign
 
 /* The plan has t->nfields field decisions and, after them, read_uniform(). */
 sg_err sg_acl_read_plan(struct sg_auth_session *s, const struct sg_table *t,
-			const signed char **out)
+                        const signed char **out)
 {
 	*out = NULL;
 	if (s->ctx->system)
@@ -986,13 +991,13 @@ sg_err sg_acl_read_plan(struct sg_auth_session *s, const struct sg_table *t,
 	unsigned long pg = atomic_load(&m->props_gen);
 	char key[300];
 	int len = snprintf(key, sizeof(key), "%s:%s:%s", s->ctx->user.sys_id,
-			   s->elevate ? s->elevate : "", t->name);
+	                   s->elevate ? s->elevate : "", t->name);
 	bool cacheable = len > 0 && (size_t)len < sizeof(key);
 	if (!cacheable || !cached_plan(s, key, plan, n)) {
 		for (size_t i = 0; i < t->nfields; i++) {
 			bool conditional = false;
 			enum verdict v = field_level_ex(s, t, t->fields[i]->element, SG_ACL_READ,
-							NULL, &conditional);
+			                                NULL, &conditional);
 			plan[i] = conditional ? -1 : v == V_DENY ? 0 : 1;
 		}
 		plan[t->nfields] = (signed char)read_uniform(s, t);
@@ -1022,7 +1027,7 @@ sg_err sg_acl_read_uniform(struct sg_auth_session *s, const struct sg_table *t, 
 
 /* The field decision, memoised when it did not depend on the record. */
 static bool field_decision(struct sg_auth_session *s, const struct sg_table *cls,
-			   const char *element, enum sg_acl_op op, json_t *rec)
+                           const char *element, enum sg_acl_op op, json_t *rec)
 {
 	if (s->ctx->system)
 		return true;
@@ -1048,7 +1053,7 @@ static bool field_decision(struct sg_auth_session *s, const struct sg_table *cls
 }
 
 sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const char *element,
-		    enum sg_acl_op op, json_t *rec, bool *allowed)
+                    enum sg_acl_op op, json_t *rec, bool *allowed)
 {
 	*allowed = field_decision(s, cls, element, op, rec);
 	return answer(s, allowed);
@@ -1067,7 +1072,7 @@ static bool head_readable(struct sg_auth_session *s, const struct sg_table *t, c
 }
 
 sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
-			   const struct sg_query *q, bool *readable)
+                           const struct sg_query *q, bool *readable)
 {
 	*readable = true;
 	if (s->ctx->system)
@@ -1085,7 +1090,7 @@ sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
 }
 
 sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
-			  json_t *input, json_t *rec)
+                          json_t *input, json_t *rec)
 {
 	if (s->ctx->system)
 		return SG_ERR_OK;

@@ -44,12 +44,12 @@ sg_err sg_acl_has_role(struct sg_auth_session *s, const char *role, bool *held);
 /* Table-level check by roles alone, before any record is read: *may false
  * means no ACL at the deciding level can pass whatever the record. */
 sg_err sg_acl_table_may(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
-			bool *may);
+                        bool *may);
 
 /* Table-level check for one record (raw fields; rec->sys_class_name picks the
  * ACL chain). */
 sg_err sg_acl_record(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
-		     json_t *rec, bool *allowed);
+                     json_t *rec, bool *allowed);
 
 /* The table-level read decision on t when it is the same for every record:
  * *decision 1 readable, 0 not; -1 when it depends on the record (ask
@@ -63,23 +63,23 @@ sg_err sg_acl_filter_rows(struct sg_auth_session *s, const struct sg_table *t, j
 /* Field-level check of element on a record of class cls (rec may be NULL:
  * roles only). */
 sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const char *element,
-		    enum sg_acl_op op, json_t *rec, bool *allowed);
+                    enum sg_acl_op op, json_t *rec, bool *allowed);
 
 /* Read decisions for every field of t (in t->fields order), made once per
  * request: 1 readable, 0 not, -1 depends on the record (ask sg_acl_field).
  * *plan NULL when no ACL applies (the system); else borrowed from s, valid
  * until sg_auth_session_cleanup. */
 sg_err sg_acl_read_plan(struct sg_auth_session *s, const struct sg_table *t,
-			const signed char **plan);
+                        const signed char **plan);
 
 /* *readable: whether every field the query names (first segment of each
  * path) may be read. */
 sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
-			   const struct sg_query *q, bool *readable);
+                           const struct sg_query *q, bool *readable);
 
 /* Drops from input (a write body) the fields the user may not write.  On
  * error input is left partly stripped: do not write it. */
 sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
-			  json_t *input, json_t *rec);
+                          json_t *input, json_t *rec);
 
 #endif

@@ -43,15 +43,15 @@ struct sg_auth_session {
 	struct sg_ctx *ctx;  /* the model session checks read through (borrowed) */
 	const char *elevate; /* roles asked to elevate to ("security_admin"), or NULL (borrowed) */
 	/* The rest is private to acl.c. */
-	sg_err err;		  /* the first failure, returned by every later check */
-	bool loaded;		  /* set is taken */
-	struct sg__acl_set *set;  /* the compiled access controls, held for the request */
-	json_t *roles;		  /* roles in effect: role -> true, elevated ones not in effect -> false */
-	json_t *decisions;	  /* field decisions that do not depend on the record */
-	json_t *cond;		  /* rule sys_id -> {record sys_id: true/false} */
-	json_t *page;		  /* sys_ids of the rows being filtered, or NULL */
+	sg_err err;              /* the first failure, returned by every later check */
+	bool loaded;             /* set is taken */
+	struct sg__acl_set *set; /* the compiled access controls, held for the request */
+	json_t *roles;     /* roles in effect: role -> true, elevated ones not in effect -> false */
+	json_t *decisions; /* field decisions that do not depend on the record */
+	json_t *cond;      /* rule sys_id -> {record sys_id: true/false} */
+	json_t *page;      /* sys_ids of the rows being filtered, or NULL */
 	unsigned long cond_evals; /* conditions consulted so far */
-	struct sg_map plans;	  /* table name -> field read plan (malloc'd) */
+	struct sg_map plans;      /* table name -> field read plan (malloc'd) */
 };
 
 /*
@@ -62,7 +62,7 @@ struct sg_auth_session {
  * release with sg_auth_session_cleanup before ending ctx.
  */
 void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct sg_ctx *ctx,
-			  const char *elevate);
+                          const char *elevate);
 void sg_auth_session_cleanup(struct sg_auth_session *s);
 /* The first failure of s's checks, SG_ERR_OK when none: for callers that
  * only learnt that something failed (a renderer returning false). */

@@ -18,7 +18,7 @@
 #include "store/store.h"
 
 #define CACHE_SLOTS 1024
-#define CACHE_TTL 300 /* seconds a verified credential is trusted */
+#define CACHE_TTL   300 /* seconds a verified credential is trusted */
 
 struct cache_entry {
 	unsigned char key[32];
@@ -117,21 +117,21 @@ static sg_err count_attempt(struct sg_model *m, const struct user_row *r, bool o
 	snprintf(n, sizeof(n), "%d", attempts);
 	json_t *in = err ? NULL : json_pack("{s:s}", "failed_attempts", n);
 	if (!err && (!in || (!ok && max > 0 && attempts >= max &&
-			     json_object_set_new(in, "locked_out", json_string("true")))))
+	                     json_object_set_new(in, "locked_out", json_string("true")))))
 		err = SG_ERR_NOMEM;
 	struct sg_write_opts wo = {0};
 	if (!err)
 		err = sg_rec_update(&ctx, "sys_user", r->user.sys_id, in, &wo);
 	if (err)
 		sg_log_error("auth: could not record a login attempt for %s: %s", r->user.user_name,
-			     sg_err_name(err));
+		             sg_err_name(err));
 	json_decref(in);
 	sg_ctx_end(&ctx);
 	return err;
 }
 
 sg_err sg_auth_password(struct sg_auth *a, const char *user_name, const char *password,
-			struct sg_user *user)
+                        struct sg_user *user)
 {
 	pthread_once(&cache_once, cache_init);
 	struct sg_model *m = a->model;
@@ -157,8 +157,8 @@ sg_err sg_auth_password(struct sg_auth *a, const char *user_name, const char *pa
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"user_name\", \"name\", \"user_password\", \"active\", "
-		       "\"locked_out\", \"time_zone\", \"failed_attempts\" FROM \"sys_user\" "
-		       "WHERE \"user_name\" = ");
+	               "\"locked_out\", \"time_zone\", \"failed_attempts\" FROM \"sys_user\" "
+	               "WHERE \"user_name\" = ");
 	sg_sql_text(&q, user_name);
 	struct user_row r = {0};
 	sg_err err = sg_conn_exec(conn, &q, read_user, &r, NULL);

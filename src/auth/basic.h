@@ -23,6 +23,6 @@ sg_err sg_auth_basic(struct sg_auth *a, const char *authorization, struct sg_use
 /* Checks a user name and password (the same rules: active, not locked out;
  * the same errors). */
 sg_err sg_auth_password(struct sg_auth *a, const char *user_name, const char *password,
-			struct sg_user *user);
+                        struct sg_user *user);
 
 #endif

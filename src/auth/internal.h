@@ -9,8 +9,8 @@
 
 #include "auth/auth.h"
 
-struct sg__acl_cache;	 /* acl.c: compiled access controls, roles, read plans */
-struct sg__cred_cache;	 /* basic.c: verified (user, password) pairs */
+struct sg__acl_cache;    /* acl.c: compiled access controls, roles, read plans */
+struct sg__cred_cache;   /* basic.c: verified (user, password) pairs */
 struct sg__bearer_cache; /* oauth.c: validated bearer tokens */
 
 struct sg_auth {

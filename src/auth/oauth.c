@@ -110,8 +110,8 @@ static sg_err user_by_id(struct sg_ctx *ctx, const char *sys_id, json_t **out)
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"user_name\", \"name\", \"active\", \"locked_out\", "
-		       "\"password_needs_reset\", \"web_service_access_only\", \"time_zone\" "
-		       "FROM \"sys_user\" WHERE \"sys_id\" = ");
+	               "\"password_needs_reset\", \"web_service_access_only\", \"time_zone\" "
+	               "FROM \"sys_user\" WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id ? sys_id : "");
 	sg_err err = one_row(ctx, &q, out);
 	sg_sql_cleanup(&q);
@@ -126,7 +126,7 @@ static bool user_usable(const json_t *u)
 
 /* Client authentication: form fields, or an HTTP Basic header. */
 static bool client_credentials(const struct sg_kv *p, size_t n, const char *basic, char *id,
-			       size_t id_size, char *secret, size_t secret_size)
+                               size_t id_size, char *secret, size_t secret_size)
 {
 	const char *cid = param(p, n, "client_id"), *cs = param(p, n, "client_secret");
 	if (cid && cs) {
@@ -142,7 +142,7 @@ static bool client_credentials(const struct sg_kv *p, size_t n, const char *basi
 	while (*b64 == ' ')
 		b64++;
 	if (sodium_base642bin(raw, sizeof(raw) - 1, b64, strlen(b64), NULL, &len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0)
+	                      sodium_base64_VARIANT_ORIGINAL) != 0)
 		return false;
 	raw[len] = '\0';
 	char *colon = strchr((char *)raw, ':');
@@ -165,10 +165,12 @@ static sg_err entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, s
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT s.\"name\" FROM \"oauth_entity_auth_scope\" l JOIN \"sys_auth_scope\" s "
-		       "ON s.\"sys_id\" = l.\"auth_scope\" WHERE l.\"oauth_entity\" = ");
+	sg_sql_raw(&q,
+	           "SELECT s.\"name\" FROM \"oauth_entity_auth_scope\" l JOIN \"sys_auth_scope\" s "
+	           "ON s.\"sys_id\" = l.\"auth_scope\" WHERE l.\"oauth_entity\" = ");
 	sg_sql_text(&q, entity);
-	sg_sql_raw(&q, " AND (s.\"active\" IS NULL OR s.\"active\" != 'false') ORDER BY s.\"name\"");
+	sg_sql_raw(&q,
+	           " AND (s.\"active\" IS NULL OR s.\"active\" != 'false') ORDER BY s.\"name\"");
 	json_t *rows = NULL;
 	sg_err err = all_rows(ctx, &q, &rows);
 	sg_sql_cleanup(&q);
@@ -178,10 +180,11 @@ static sg_err entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, s
 	json_array_foreach(rows, i, row)
 	{
 		int n = snprintf(out + len, size - len, "%s%s", len ? " " : "",
-				 sg_json_str(row, "name"));
+		                 sg_json_str(row, "name"));
 		if (n < 0 || (size_t)n >= size - len) {
-			sg_log_error("oauth: the auth scopes of application %s exceed %zu characters",
-				     entity, size - 1);
+			sg_log_error(
+			    "oauth: the auth scopes of application %s exceed %zu characters",
+			    entity, size - 1);
 			err = SG_ERR_INTERNAL;
 			break;
 		}
@@ -193,19 +196,20 @@ static sg_err entity_scopes(struct sg_ctx *ctx, const char *entity, char *out, s
 
 /* Stores one token (as a hash) and returns its credential sys_id in id. */
 static sg_err store_token(struct sg_ctx *ctx, const char *token, const char *type,
-			  long long lifespan, const char *entity, const char *user, const char *scope,
-			  const char *refresh_id, char id[SG_ID_LEN + 1])
+                          long long lifespan, const char *entity, const char *user,
+                          const char *scope, const char *refresh_id, char id[SG_ID_LEN + 1])
 {
 	char *hash = sg_secret_hash(token);
 	char expires[SG_DT_LEN + 1];
 	sg_time_format(sg_time_now() + lifespan, expires);
-	json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "token", hash ? hash : "", "type",
-			       type, "expires", expires, "peer", entity, "user", user ? user : "",
-			       "scope", scope);
+	json_t *in =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "token", hash ? hash : "", "type", type,
+	              "expires", expires, "peer", entity, "user", user ? user : "", "scope", scope);
 	if (in && refresh_id)
 		json_object_set_new(in, "refresh_token", json_string(refresh_id));
 	struct sg_write_opts wo = {0};
-	sg_err err = (hash && in) ? sg_rec_insert(ctx, "oauth_credential", in, &wo, id) : SG_ERR_NOMEM;
+	sg_err err =
+	    (hash && in) ? sg_rec_insert(ctx, "oauth_credential", in, &wo, id) : SG_ERR_NOMEM;
 	json_decref(in);
 	free(hash);
 	return err;
@@ -234,7 +238,7 @@ static sg_err credential(struct sg_ctx *ctx, const char *token, json_t **out)
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"type\", \"expires\", \"peer\", \"user\", \"scope\" "
-		       "FROM \"oauth_credential\" WHERE \"token\" = ");
+	               "FROM \"oauth_credential\" WHERE \"token\" = ");
 	sg_sql_text(&q, hash);
 	sg_err err = one_row(ctx, &q, out);
 	sg_sql_cleanup(&q);
@@ -248,15 +252,15 @@ static bool unexpired(const json_t *cred)
 	return cred && sg_time_parse(sg_json_str(cred, "expires"), &t) && t > sg_time_now();
 }
 
-static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct sg_kv *p,
-			   size_t n, const char *basic, bool in_query, struct sg_token_grant *out)
+static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct sg_kv *p, size_t n,
+                           const char *basic, bool in_query, struct sg_token_grant *out)
 {
 	memset(out, 0, sizeof(*out));
 	bool active, body_only;
 	sg_err perr = sg_prop_bool(ctx, "com.snc.platform.security.oauth.is.active", true, &active);
 	if (!perr)
 		perr = sg_prop_bool(ctx, "glide.oauth.allow.parameters.in.post.body.only", true,
-				    &body_only);
+		                    &body_only);
 	if (perr)
 		return perr;
 	if (!active)
@@ -301,14 +305,15 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		bool ws_allowed = true;
 		if (!err && sg_str_bool(sg_json_str(user, "web_service_access_only"), false))
 			err = sg_prop_bool(ctx, "glide.oauth.password_grant.allow_web_service_only",
-					   true, &ws_allowed);
+			                   true, &ws_allowed);
 		if (!err) {
 			if (sg_str_bool(sg_json_str(user, "password_needs_reset"), false))
 				err = deny("password needs reset", name);
 			else if (!ws_allowed)
 				err = deny("web-service-only user", name);
 		}
-		if (!err && asked && *asked && strcmp(asked, "useraccount") && !strstr(scopes, asked))
+		if (!err && asked && *asked && strcmp(asked, "useraccount") &&
+		    !strstr(scopes, asked))
 			err = deny("scope not granted", asked);
 		/* the refresh token is stored below, with the access token */
 		issue_refresh = !err;
@@ -316,11 +321,12 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		/* Only with the property and an OAuth application user [client-credentials.md]. */
 		bool enabled;
 		err = sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled",
-				   false, &enabled);
+		                   false, &enabled);
 		if (!err && !enabled)
 			err = deny("client credentials grant disabled", cid);
-		else if (!err && !*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user")
-								       : ""))
+		else if (!err &&
+		         !*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user")
+		                                              : ""))
 			err = deny("no OAuth application user", cid);
 		if (!err)
 			err = user_by_id(ctx, sg_json_str(entity, "oauth_user"), &user);
@@ -333,7 +339,7 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		if (rt)
 			err = credential(ctx, rt, &cred);
 		if (!err && (!cred || strcmp(sg_json_str(cred, "type"), "refresh_token") ||
-			     strcmp(sg_json_str(cred, "peer"), eid) || !unexpired(cred)))
+		             strcmp(sg_json_str(cred, "peer"), eid) || !unexpired(cred)))
 			err = deny("invalid or expired refresh token", cid);
 		if (!err)
 			err = user_by_id(ctx, sg_json_str(cred, "user"), &user);
@@ -359,14 +365,14 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		const char *uid = sg_json_str(user, "sys_id");
 		if (issue_refresh) {
 			new_token(out->refresh_token);
-			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life, eid,
-					  uid, scope, NULL, refresh_id);
+			err = store_token(ctx, out->refresh_token, "refresh_token", refresh_life,
+			                  eid, uid, scope, NULL, refresh_id);
 		}
 		if (!err) {
 			new_token(out->access_token);
 			err = store_token(ctx, out->access_token, "access_token", access_life, eid,
-					  uid, scope ? scope : "", refresh_id[0] ? refresh_id : NULL,
-					  id);
+			                  uid, scope ? scope : "",
+			                  refresh_id[0] ? refresh_id : NULL, id);
 		}
 		if (err)
 			sg_conn_rollback(ctx->conn);
@@ -387,7 +393,7 @@ out:
 }
 
 sg_err sg_oauth_grant(struct sg_auth *a, const struct sg_kv *params, size_t n,
-		      const char *basic_auth, bool in_query, struct sg_token_grant *out)
+                      const char *basic_auth, bool in_query, struct sg_token_grant *out)
 {
 	/* No transaction around the grant: a refused password must still be
 	 * counted against the user (basic.c writes it). */
@@ -486,7 +492,7 @@ void sg__bearer_cache_free(struct sg__bearer_cache *c)
 /* Whether the token's credential, application and user are all in order:
  * *ok, with *cred and *u (new references) when they are. */
 static sg_err check_token(struct sg_ctx *ctx, const char *token, bool *ok, json_t **cred,
-			  json_t **u)
+                          json_t **u)
 {
 	json_t *entity = NULL;
 	*ok = false;
@@ -503,14 +509,13 @@ static sg_err check_token(struct sg_ctx *ctx, const char *token, bool *ok, json_
 	sg_sql_cleanup(&q);
 	if (!err)
 		err = user_by_id(ctx, sg_json_str(*cred, "user"), u);
-	*ok = !err && entity && sg_str_bool(sg_json_str(entity, "active"), true) &&
-	      user_usable(*u);
+	*ok = !err && entity && sg_str_bool(sg_json_str(entity, "active"), true) && user_usable(*u);
 	json_decref(entity);
 	return err;
 }
 
 sg_err sg_auth_bearer(struct sg_auth *a, const char *authorization, struct sg_user *user,
-		      struct sg_bearer *bearer)
+                      struct sg_bearer *bearer)
 {
 	if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
 		return SG_ERR_UNAUTHENTICATED;
@@ -549,9 +554,11 @@ sg_err sg_auth_bearer(struct sg_auth *a, const char *authorization, struct sg_us
 	if (!err) {
 		memset(user, 0, sizeof(*user));
 		snprintf(user->sys_id, sizeof(user->sys_id), "%s", sg_json_str(u, "sys_id"));
-		snprintf(user->user_name, sizeof(user->user_name), "%s", sg_json_str(u, "user_name"));
+		snprintf(user->user_name, sizeof(user->user_name), "%s",
+		         sg_json_str(u, "user_name"));
 		snprintf(user->name, sizeof(user->name), "%s", sg_json_str(u, "name"));
-		snprintf(user->time_zone, sizeof(user->time_zone), "%s", sg_json_str(u, "time_zone"));
+		snprintf(user->time_zone, sizeof(user->time_zone), "%s",
+		         sg_json_str(u, "time_zone"));
 		memset(bearer, 0, sizeof(*bearer));
 		snprintf(bearer->entity, sizeof(bearer->entity), "%s", sg_json_str(cred, "peer"));
 		snprintf(bearer->scope, sizeof(bearer->scope), "%s", sg_json_str(cred, "scope"));
@@ -585,20 +592,22 @@ static bool method_covered(const json_t *row, const char *method)
  * application holds each one's scope ("held"): *rows, a new array; and the
  * number of scopes attached to the application: *attached, a new string. */
 static sg_err scope_records(struct sg_ctx *ctx, const struct sg_bearer *b, const char *api,
-			    json_t **rows, char **attached)
+                            json_t **rows, char **attached)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT a.\"apply_to_all_methods\", a.\"http_methods\", "
-		       "(SELECT COUNT(*) FROM \"oauth_entity_auth_scope\" l WHERE l.\"oauth_entity\" = ");
+	sg_sql_raw(
+	    &q, "SELECT a.\"apply_to_all_methods\", a.\"http_methods\", "
+	        "(SELECT COUNT(*) FROM \"oauth_entity_auth_scope\" l WHERE l.\"oauth_entity\" = ");
 	sg_sql_text(&q, b->entity);
 	sg_sql_raw(&q, " AND l.\"auth_scope\" = a.\"auth_scope\") AS held "
-		       "FROM \"sys_api_access_scope\" a WHERE a.\"rest_api_path\" = ");
+	               "FROM \"sys_api_access_scope\" a WHERE a.\"rest_api_path\" = ");
 	sg_sql_text(&q, api);
 	sg_sql_raw(&q, " AND (a.\"active\" IS NULL OR a.\"active\" != 'false')");
 	sg_err err = all_rows(ctx, &q, rows);
 	sg_sql_reset(&q);
-	sg_sql_raw(&q, "SELECT COUNT(*) FROM \"oauth_entity_auth_scope\" WHERE \"oauth_entity\" = ");
+	sg_sql_raw(&q,
+	           "SELECT COUNT(*) FROM \"oauth_entity_auth_scope\" WHERE \"oauth_entity\" = ");
 	sg_sql_text(&q, b->entity);
 	if (!err)
 		err = sg_conn_query_string(ctx->conn, &q, attached);
@@ -607,7 +616,7 @@ static sg_err scope_records(struct sg_ctx *ctx, const struct sg_bearer *b, const
 }
 
 sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *api,
-			    const char *method)
+                            const char *method)
 {
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, a->model, NULL);

@@ -41,7 +41,7 @@ struct sg_bearer {
  * could not be decided.
  */
 sg_err sg_oauth_grant(struct sg_auth *a, const struct sg_kv *params, size_t n,
-		      const char *basic_auth, bool in_query, struct sg_token_grant *out);
+                      const char *basic_auth, bool in_query, struct sg_token_grant *out);
 
 /* Marks an access or refresh token (and, for a refresh token, the access
  * tokens issued from it) expired.  Unknown tokens are not an error. */
@@ -52,14 +52,14 @@ sg_err sg_oauth_revoke(struct sg_auth *a, const char *token);
  * SG_ERR_UNAUTHENTICATED when it is not; another error when that could not
  * be known. */
 sg_err sg_auth_bearer(struct sg_auth *a, const char *authorization, struct sg_user *user,
-		      struct sg_bearer *bearer);
+                      struct sg_bearer *bearer);
 
 /* Whether the token may call the REST API api (its path without the version,
  * e.g. "now/table" for "/api/now/v2/table/x") with method, under the REST API
  * auth scopes: SG_ERR_OK, SG_ERR_SCOPE_MISSING, or the error that kept it from
  * knowing. */
 sg_err sg_oauth_scope_check(struct sg_auth *a, const struct sg_bearer *b, const char *api,
-			    const char *method);
+                            const char *method);
 
 /* Renders the token endpoint's refusal body. */
 const char *sg_oauth_denied_body(void);

@@ -20,7 +20,7 @@ char *sg_password_hash(const char *password)
 	if (!out)
 		return NULL;
 	if (crypto_pwhash_str_alg(out, password, strlen(password), OPSLIMIT, MEMLIMIT,
-				  crypto_pwhash_ALG_ARGON2ID13) != 0) {
+	                          crypto_pwhash_ALG_ARGON2ID13) != 0) {
 		free(out);
 		return NULL;
 	}
@@ -28,14 +28,15 @@ char *sg_password_hash(const char *password)
 }
 
 #define FAST_PREFIX "$sg-b2$"
-#define FAST_LEN (sizeof(FAST_PREFIX) - 1 + 64)
+#define FAST_LEN    (sizeof(FAST_PREFIX) - 1 + 64)
 
 /* secret's fast hash, written into out: no allocation, so verifying cannot
  * fail for want of memory and pass for a wrong secret. */
 static void secret_hash_into(const char *secret, char out[FAST_LEN + 1])
 {
 	unsigned char raw[32];
-	crypto_generichash(raw, sizeof(raw), (const unsigned char *)secret, strlen(secret), NULL, 0);
+	crypto_generichash(raw, sizeof(raw), (const unsigned char *)secret, strlen(secret), NULL,
+	                   0);
 	memcpy(out, FAST_PREFIX, sizeof(FAST_PREFIX) - 1);
 	sodium_bin2hex(out + sizeof(FAST_PREFIX) - 1, 65, raw, sizeof(raw));
 }
@@ -63,5 +64,5 @@ bool sg_password_verify(const char *hash, const char *password)
 bool sg_password_is_hash(const char *s)
 {
 	return s && (strncmp(s, "$argon2id$", 10) == 0 ||
-		     strncmp(s, FAST_PREFIX, sizeof(FAST_PREFIX) - 1) == 0);
+	             strncmp(s, FAST_PREFIX, sizeof(FAST_PREFIX) - 1) == 0);
 }

@@ -57,27 +57,27 @@ static sg_err bump_oauth(struct sg_write *w)
 }
 
 #define AFTER SG_RULE_AFTER
-#define ANY SG_OP_ANY
+#define ANY   SG_OP_ANY
 
 static const struct sg_rule auth_rules[] = {
-	{"auth.password_hash", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, hash_passwords},
-	/* users and their roles: basic.c's credentials, acl.c's effective roles */
-	{"auth.counter.users", "sys_user", AFTER, ANY, 90, bump_users},
-	{"auth.counter.users", "sys_user_group", AFTER, ANY, 90, bump_users},
-	{"auth.counter.users", "sys_user_grmember", AFTER, ANY, 90, bump_users},
-	{"auth.counter.users", "sys_user_role", AFTER, ANY, 90, bump_users},
-	{"auth.counter.users", "sys_user_has_role", AFTER, ANY, 90, bump_users},
-	{"auth.counter.users", "sys_user_role_contains", AFTER, ANY, 90, bump_users},
-	{"auth.counter.users", "sys_group_has_role", AFTER, ANY, 90, bump_users},
-	/* access controls: acl.c's compiled rules */
-	{"auth.counter.acl", "sys_security_acl", AFTER, ANY, 90, bump_acl},
-	{"auth.counter.acl", "sys_security_acl_role", AFTER, ANY, 90, bump_acl},
-	/* OAuth: oauth.c's applications, bearer tokens and scopes */
-	{"auth.counter.oauth", "oauth_entity", AFTER, ANY, 90, bump_oauth},
-	{"auth.counter.oauth", "oauth_credential", AFTER, ANY, 90, bump_oauth},
-	{"auth.counter.oauth", "oauth_entity_auth_scope", AFTER, ANY, 90, bump_oauth},
-	{"auth.counter.oauth", "sys_api_access_scope", AFTER, ANY, 90, bump_oauth},
-	{"auth.counter.oauth", "sys_auth_scope", AFTER, ANY, 90, bump_oauth},
+    {"auth.password_hash", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, hash_passwords},
+    /* users and their roles: basic.c's credentials, acl.c's effective roles */
+    {"auth.counter.users", "sys_user", AFTER, ANY, 90, bump_users},
+    {"auth.counter.users", "sys_user_group", AFTER, ANY, 90, bump_users},
+    {"auth.counter.users", "sys_user_grmember", AFTER, ANY, 90, bump_users},
+    {"auth.counter.users", "sys_user_role", AFTER, ANY, 90, bump_users},
+    {"auth.counter.users", "sys_user_has_role", AFTER, ANY, 90, bump_users},
+    {"auth.counter.users", "sys_user_role_contains", AFTER, ANY, 90, bump_users},
+    {"auth.counter.users", "sys_group_has_role", AFTER, ANY, 90, bump_users},
+    /* access controls: acl.c's compiled rules */
+    {"auth.counter.acl", "sys_security_acl", AFTER, ANY, 90, bump_acl},
+    {"auth.counter.acl", "sys_security_acl_role", AFTER, ANY, 90, bump_acl},
+    /* OAuth: oauth.c's applications, bearer tokens and scopes */
+    {"auth.counter.oauth", "oauth_entity", AFTER, ANY, 90, bump_oauth},
+    {"auth.counter.oauth", "oauth_credential", AFTER, ANY, 90, bump_oauth},
+    {"auth.counter.oauth", "oauth_entity_auth_scope", AFTER, ANY, 90, bump_oauth},
+    {"auth.counter.oauth", "sys_api_access_scope", AFTER, ANY, 90, bump_oauth},
+    {"auth.counter.oauth", "sys_auth_scope", AFTER, ANY, 90, bump_oauth},
 };
 
 sg_err sg_auth_add_rules(struct sg_model *m)

@@ -18,7 +18,7 @@ struct err_info {
 
 static const struct err_info err_table[] = {
 #define SG__ERR_ROW(name, status, msg, detail) {#name, status, msg, detail},
-	SG_ERR_MAP(SG__ERR_ROW)
+    SG_ERR_MAP(SG__ERR_ROW)
 #undef SG__ERR_ROW
 };
 

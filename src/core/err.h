@@ -14,42 +14,45 @@
 #define SG_ERR_MAP(X)                                                                              \
 	X(OK, 200, NULL, NULL)                                                                     \
 	X(NOMEM, 500, "Internal server error", "Out of memory")                                    \
-	X(INTERNAL, 500, "Internal server error", "%s")                                             \
-	X(STORE, 500, "Internal server error", "Database error")                                    \
-	X(BUSY, 503, "Service unavailable", "The instance is busy; try again")                      \
-	X(NO_RESOURCE, 400, "Requested URI does not represent any resource", NULL)                  \
-	X(BAD_METHOD, 405, "Method not Supported", "Method %s not supported for API")               \
-	X(INVALID_TABLE, 400, "Invalid table %s", NULL)                                             \
-	X(NO_RECORD, 404, "No Record found",                                                        \
-	  "Record doesn't exist or ACL restricts the record retrieval")                              \
-	X(NO_RECORDS, 404, "No Record found",                                                       \
-	  "Records matching query not found. Check query parameter or offset parameter")            \
-	X(BAD_JSON, 400, "Exception while reading request", "The payload is not valid JSON.")       \
-	X(EMPTY_BODY, 400, "Exception while reading request", "No request body found")              \
-	X(TOO_LARGE, 400, "Exception while reading request",                                        \
-	  "Rejected large REST payload with content-length = %s bytes. Max allowed: %s bytes.")     \
-	X(BAD_PARAM, 400, "Invalid parameter", "%s")                                                \
-	X(NO_AGGREGATE, 400, "No request parameter for aggregate operation specified", NULL)        \
-	X(UNAUTHENTICATED, 401, "User Not Authenticated", "Required to provide Auth information")    \
-	X(DATA_POLICY, 403, "Operation Failed",                                                     \
-	  "Data Policy Exception: \nThe following fields are mandatory: %s")                        \
-	X(INVALID_INSERT, 403, "Operation Failed", "%s")                                            \
+	X(INTERNAL, 500, "Internal server error", "%s")                                            \
+	X(STORE, 500, "Internal server error", "Database error")                                   \
+	X(BUSY, 503, "Service unavailable", "The instance is busy; try again")                     \
+	X(NO_RESOURCE, 400, "Requested URI does not represent any resource", NULL)                 \
+	X(BAD_METHOD, 405, "Method not Supported", "Method %s not supported for API")              \
+	X(INVALID_TABLE, 400, "Invalid table %s", NULL)                                            \
+	X(NO_RECORD, 404, "No Record found",                                                       \
+	  "Record doesn't exist or ACL restricts the record retrieval")                            \
+	X(NO_RECORDS, 404, "No Record found",                                                      \
+	  "Records matching query not found. Check query parameter or offset parameter")           \
+	X(BAD_JSON, 400, "Exception while reading request", "The payload is not valid JSON.")      \
+	X(EMPTY_BODY, 400, "Exception while reading request", "No request body found")             \
+	X(TOO_LARGE, 400, "Exception while reading request",                                       \
+	  "Rejected large REST payload with content-length = %s bytes. Max allowed: %s bytes.")    \
+	X(BAD_PARAM, 400, "Invalid parameter", "%s")                                               \
+	X(NO_AGGREGATE, 400, "No request parameter for aggregate operation specified", NULL)       \
+	X(UNAUTHENTICATED, 401, "User Not Authenticated", "Required to provide Auth information")  \
+	X(DATA_POLICY, 403, "Operation Failed",                                                    \
+	  "Data Policy Exception: \nThe following fields are mandatory: %s")                       \
+	X(INVALID_INSERT, 403, "Operation Failed", "%s")                                           \
 	X(NOT_ACCEPTABLE, 406, "Not Acceptable", "%s")                                             \
-	X(ACL_READ_TABLE, 403, "Insufficient rights to query records",                              \
-	  "No permission to read table '%s'")                                                       \
-	X(ACL_QUERY_FIELD, 403, "Insufficient rights to query records",                             \
-	  "Field(s) present in the query do not have permission to be read")                        \
-	X(ACL_INSERT, 403, "Operation Failed", "ACL Exception Insert Failed due to security constraints") \
-	X(ACL_UPDATE, 403, "Operation Failed", "ACL Exception Update Failed due to security constraints") \
-	X(ACL_DELETE, 403, "Operation Failed", "ACL Exception Delete Failed due to security constraints") \
-	X(SCOPE_MISSING, 403, "User Not Authorized", "Missing required api access scope")           \
+	X(ACL_READ_TABLE, 403, "Insufficient rights to query records",                             \
+	  "No permission to read table '%s'")                                                      \
+	X(ACL_QUERY_FIELD, 403, "Insufficient rights to query records",                            \
+	  "Field(s) present in the query do not have permission to be read")                       \
+	X(ACL_INSERT, 403, "Operation Failed",                                                     \
+	  "ACL Exception Insert Failed due to security constraints")                               \
+	X(ACL_UPDATE, 403, "Operation Failed",                                                     \
+	  "ACL Exception Update Failed due to security constraints")                               \
+	X(ACL_DELETE, 403, "Operation Failed",                                                     \
+	  "ACL Exception Delete Failed due to security constraints")                               \
+	X(SCOPE_MISSING, 403, "User Not Authorized", "Missing required api access scope")          \
 	X(OAUTH_DENIED, 401, "access_denied", "server_error") /* rendered specially: oauth.c */
 
 enum sg_err {
 #define SG__ERR_ENUM(name, status, msg, detail) SG_ERR_##name,
 	SG_ERR_MAP(SG__ERR_ENUM)
 #undef SG__ERR_ENUM
-	SG_ERR__COUNT
+	    SG_ERR__COUNT
 };
 typedef enum sg_err sg_err;
 

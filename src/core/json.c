@@ -113,8 +113,8 @@ sg_err sg_json_parse_body(const char *text, size_t len, json_t **out)
 	*out = json_loads(fixed, JSON_DECODE_ANY, &jerr);
 	free(fixed);
 	return parsed(out, before,
-		      json_error_code(&jerr) == json_error_out_of_memory ? SG_ERR_NOMEM
-									  : SG_ERR_BAD_JSON);
+	              json_error_code(&jerr) == json_error_out_of_memory ? SG_ERR_NOMEM
+	                                                                 : SG_ERR_BAD_JSON);
 }
 
 json_t *sg_json_parse_lenient(const char *text, size_t len)

@@ -22,8 +22,8 @@ void sg_log_buffer(bool on);
 void sg_log_flush(void);
 void sg_log(enum sg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define sg_log_info(...) sg_log(SG_LOG_INFO, __VA_ARGS__)
-#define sg_log_warn(...) sg_log(SG_LOG_WARN, __VA_ARGS__)
+#define sg_log_info(...)  sg_log(SG_LOG_INFO, __VA_ARGS__)
+#define sg_log_warn(...)  sg_log(SG_LOG_WARN, __VA_ARGS__)
 #define sg_log_error(...) sg_log(SG_LOG_ERROR, __VA_ARGS__)
 #define sg_log_debug(...) sg_log(SG_LOG_DEBUG, __VA_ARGS__)
 

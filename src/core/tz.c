@@ -15,7 +15,7 @@
 
 struct zone {
 	int64_t *times; /* transition instants, ascending */
-	int *offsets;	/* offset in effect from times[i] on */
+	int *offsets;   /* offset in effect from times[i] on */
 	size_t n;
 	int initial; /* offset before the first transition */
 };

@@ -88,7 +88,7 @@ void sg_time_format(int64_t t, char out[SG_DT_LEN + 1])
 	if (year < 0 || year > 9999) {
 		char tmp[64];
 		snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d %02d:%02d:%02d", year, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		memcpy(out, tmp, SG_DT_LEN);
 		out[SG_DT_LEN] = '\0';
 		return;

@@ -22,18 +22,29 @@ static const struct {
 	const char *name;
 	enum sg_ftype type;
 } type_names[] = {
-	{"integer", SG_FT_INTEGER},	     {"integer_time", SG_FT_INTEGER},
-	{"boolean", SG_FT_BOOLEAN},	     {"decimal", SG_FT_DECIMAL},
-	{"float", SG_FT_DECIMAL},	     {"currency", SG_FT_DECIMAL},
-	{"price", SG_FT_DECIMAL},	     {"glide_date_time", SG_FT_DATETIME},
-	{"due_date", SG_FT_DATETIME},	     {"glide_date", SG_FT_DATE},
-	{"glide_time", SG_FT_TIME},	     {"glide_duration", SG_FT_DURATION},
-	{"timer", SG_FT_DURATION},	     {"reference", SG_FT_REFERENCE},
-	{"journal_input", SG_FT_JOURNAL_INPUT}, {"journal", SG_FT_JOURNAL},
-	{"journal_list", SG_FT_JOURNAL_LIST}, {"password", SG_FT_PASSWORD},
-	{"password2", SG_FT_PASSWORD2},      {"GUID", SG_FT_GUID},
-	{"sys_class_name", SG_FT_CLASS_NAME}, {"domain_id", SG_FT_DOMAIN},
-	{"glide_list", SG_FT_LIST},
+    {"integer", SG_FT_INTEGER},
+    {"integer_time", SG_FT_INTEGER},
+    {"boolean", SG_FT_BOOLEAN},
+    {"decimal", SG_FT_DECIMAL},
+    {"float", SG_FT_DECIMAL},
+    {"currency", SG_FT_DECIMAL},
+    {"price", SG_FT_DECIMAL},
+    {"glide_date_time", SG_FT_DATETIME},
+    {"due_date", SG_FT_DATETIME},
+    {"glide_date", SG_FT_DATE},
+    {"glide_time", SG_FT_TIME},
+    {"glide_duration", SG_FT_DURATION},
+    {"timer", SG_FT_DURATION},
+    {"reference", SG_FT_REFERENCE},
+    {"journal_input", SG_FT_JOURNAL_INPUT},
+    {"journal", SG_FT_JOURNAL},
+    {"journal_list", SG_FT_JOURNAL_LIST},
+    {"password", SG_FT_PASSWORD},
+    {"password2", SG_FT_PASSWORD2},
+    {"GUID", SG_FT_GUID},
+    {"sys_class_name", SG_FT_CLASS_NAME},
+    {"domain_id", SG_FT_DOMAIN},
+    {"glide_list", SG_FT_LIST},
 };
 
 enum sg_ftype sg_ftype_from_name(const char *type_name)
@@ -206,7 +217,8 @@ static bool add_tables(struct builder *b, json_t *rows)
 		struct sg_table *t = b->d->list[k];
 		if (t->super) {
 			t->root->hierarchy = true;
-			if (!grow_ptrs(b->arena, (void ***)&t->super->children, t->super->nchildren))
+			if (!grow_ptrs(b->arena, (void ***)&t->super->children,
+			               t->super->nchildren))
 				return false;
 			t->super->children[t->super->nchildren++] = t;
 		}
@@ -344,10 +356,10 @@ static bool add_overrides(struct builder *b, json_t *rows)
 }
 
 static const char *default_of(const struct sg_dict *d, const struct sg_table *t,
-			      const struct sg_field *f);
+                              const struct sg_field *f);
 
 static const struct choice_list *choices_of(const struct sg_dict *d, const struct sg_table *t,
-					    const char *element);
+                                            const char *element);
 
 /* t->defaults and t->choice_lists: each field's default (overrides applied)
  * and choices as t sees them, looked up once. */
@@ -390,7 +402,7 @@ static const char *select_list(struct sg_arena *arena, const struct sg_table *t)
 }
 
 struct sg_dict *sg_dict_build(json_t *db_objects, json_t *dictionary, json_t *choices,
-			      json_t *overrides)
+                              json_t *overrides)
 {
 	struct sg_arena *arena = malloc(sizeof(*arena));
 	struct sg_dict *d = calloc(1, sizeof(*d));
@@ -407,7 +419,7 @@ struct sg_dict *sg_dict_build(json_t *db_objects, json_t *dictionary, json_t *ch
 	struct builder b = {.d = d, .arena = arena};
 	sg_map_init(&b.by_id);
 	bool ok = add_tables(&b, db_objects) && add_fields(&b, dictionary) &&
-		  add_choices(&b, choices) && add_overrides(&b, overrides);
+	          add_choices(&b, choices) && add_overrides(&b, overrides);
 	for (size_t k = 0; ok && k < d->ntables; k++)
 		ok = collect_fields(&b, d->list[k]);
 	for (size_t k = 0; ok && k < d->ntables; k++) {
@@ -473,7 +485,7 @@ bool sg_table_is_a(const struct sg_table *t, const struct sg_table *other)
 
 /* The choices of element as t sees them, looked up level by level. */
 static const struct choice_list *choices_of(const struct sg_dict *d, const struct sg_table *t,
-					    const char *element)
+                                            const char *element)
 {
 	char key[200];
 	for (; t; t = t->super) {
@@ -486,7 +498,7 @@ static const struct choice_list *choices_of(const struct sg_dict *d, const struc
 }
 
 const struct sg_choice *sg_dict_choices(const struct sg_dict *d, const struct sg_table *t,
-					const char *element, size_t *n)
+                                        const char *element, size_t *n)
 {
 	long i = t->choice_lists ? sg_table_field_pos(t, element) : -1;
 	const struct choice_list *cl = i >= 0 ? t->choice_lists[i] : choices_of(d, t, element);
@@ -495,7 +507,7 @@ const struct sg_choice *sg_dict_choices(const struct sg_dict *d, const struct sg
 }
 
 const char *sg_dict_choice_label(const struct sg_dict *d, const struct sg_table *t,
-				 const char *element, const char *value)
+                                 const char *element, const char *value)
 {
 	size_t n;
 	const struct sg_choice *c = sg_dict_choices(d, t, element, &n);
@@ -507,7 +519,7 @@ const char *sg_dict_choice_label(const struct sg_dict *d, const struct sg_table 
 
 /* The default with overrides looked up level by level (sg_dict_default). */
 static const char *default_of(const struct sg_dict *d, const struct sg_table *t,
-			      const struct sg_field *f)
+                              const struct sg_field *f)
 {
 	char key[200];
 	for (; t && t != f->table->super; t = t->super) {
@@ -520,7 +532,7 @@ static const char *default_of(const struct sg_dict *d, const struct sg_table *t,
 }
 
 const char *sg_dict_default(const struct sg_dict *d, const struct sg_table *t,
-			    const struct sg_field *f)
+                            const struct sg_field *f)
 {
 	long i = t->defaults ? sg_table_field_pos(t, f->element) : -1;
 	if (i >= 0 && t->fields[i] == f)

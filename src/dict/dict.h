@@ -87,7 +87,7 @@ struct sg_table {
 	/* The select list of a record read, alias "t": the stored fields but
 	 * secrets, in fields order; NULL when a name is not an identifier. */
 	const char *columns;
-	const char **defaults; /* each field's default for t (sg_dict_default) */
+	const char **defaults;                   /* each field's default for t (sg_dict_default) */
 	const struct choice_list **choice_lists; /* each field's choices for t, or NULL */
 
 	/* self and every descendant's name, for sys_class_name IN (...) */
@@ -98,12 +98,12 @@ struct sg_table {
 };
 
 struct sg_dict {
-	struct sg_map tables;  /* name -> struct sg_table * */
-	struct sg_map choices; /* "table.element" -> struct choice_list * */
+	struct sg_map tables;    /* name -> struct sg_table * */
+	struct sg_map choices;   /* "table.element" -> struct choice_list * */
 	struct sg_map overrides; /* "table.element" -> default value (char *) */
 	struct sg_table **list;
 	size_t ntables;
-	int refs; /* managed by the model */
+	int refs;    /* managed by the model */
 	void *arena; /* everything the dict allocated */
 };
 
@@ -114,7 +114,7 @@ struct sg_dict {
  * on allocation failure or when a row is inconsistent (logged).
  */
 struct sg_dict *sg_dict_build(json_t *db_objects, json_t *dictionary, json_t *choices,
-			      json_t *overrides);
+                              json_t *overrides);
 void sg_dict_free(struct sg_dict *d);
 
 const struct sg_table *sg_dict_table(const struct sg_dict *d, const char *name);
@@ -127,13 +127,13 @@ bool sg_table_is_a(const struct sg_table *t, const struct sg_table *other);
 /* The choices for element as seen from table (the nearest table up the
  * chain that has any); NULL when none.  Borrowed. */
 const struct sg_choice *sg_dict_choices(const struct sg_dict *d, const struct sg_table *t,
-					const char *element, size_t *n);
+                                        const char *element, size_t *n);
 /* The label of value in those choices, or NULL. */
 const char *sg_dict_choice_label(const struct sg_dict *d, const struct sg_table *t,
-				 const char *element, const char *value);
+                                 const char *element, const char *value);
 /* The default for element on t: the nearest override, else the field's. */
 const char *sg_dict_default(const struct sg_dict *d, const struct sg_table *t,
-			    const struct sg_field *f);
+                            const struct sg_field *f);
 
 enum sg_ftype sg_ftype_from_name(const char *type_name);
 /* The storage column type for a field type. */

@@ -12,7 +12,7 @@
 static const char *sql_fn(const char *fn)
 {
 	static const char *fns[][2] = {
-		{"avg", "AVG"}, {"min", "MIN"}, {"max", "MAX"}, {"sum", "SUM"}, {"count", "COUNT"}};
+	    {"avg", "AVG"}, {"min", "MIN"}, {"max", "MAX"}, {"sum", "SUM"}, {"count", "COUNT"}};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++)
 		if (!strcasecmp(fn, fns[i][0]))
 			return fns[i][1];
@@ -112,7 +112,7 @@ static int read_agg(void *ud, int ncol, const char *const *names, const char *co
 }
 
 sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_request *r,
-			json_t **rows)
+                        json_t **rows)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
 	if (!t) {

@@ -14,7 +14,7 @@
  * cache, NULL when there is no such record; an error when it could not be
  * read (nothing is cached then). */
 static sg_err cached_record(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
-			    json_t **out)
+                            json_t **out)
 {
 	char key[200];
 	snprintf(key, sizeof(key), "%s/%s", t->name, sys_id);
@@ -43,8 +43,7 @@ struct display_row {
 	char *cls, *value;
 };
 
-static int keep_display_row(void *ud, int ncol, const char *const *names,
-			    const char *const *vals)
+static int keep_display_row(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
 	struct display_row *r = ud;
@@ -64,7 +63,7 @@ static bool readable(const struct sg_field *df)
 /* Record sys_id of t: its class (when t has a hierarchy) and the column of
  * df (NULL: none) into r. */
 static sg_err read_columns(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
-			   const struct sg_field *df, struct display_row *r)
+                           const struct sg_field *df, struct display_row *r)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -123,7 +122,7 @@ static char *read_display(struct sg_ctx *ctx, const struct sg_table *t, const ch
 	else if (!r.value) /* empty, or a column not read */
 		out = strdup("");
 	else if (df->type == SG_FT_REFERENCE ||
-		 sg_dict_choices(ctx->dict, shown, df->element, &(size_t){0}))
+	         sg_dict_choices(ctx->dict, shown, df->element, &(size_t){0}))
 		out = sg_rec_display(ctx, shown, df, sys_id, r.value);
 	else
 		out = strdup(r.value);
@@ -154,7 +153,7 @@ char *sg__ref_display(struct sg_ctx *ctx, const char *table, const char *sys_id)
 /* Appends one journal entry as its history shows it:
  * "<when> - <who> (Work notes)\n<text>\n\n". */
 static sg_err format_entry(struct sg_ctx *ctx, struct sg_buf *out, const char *when,
-			 const char *who, const char *element, const char *text)
+                           const char *who, const char *element, const char *text)
 {
 	/* The author's display name, looked up by user_name. */
 	struct sg_sql q;
@@ -169,7 +168,8 @@ static sg_err format_entry(struct sg_ctx *ctx, struct sg_buf *out, const char *w
 	const char *label = !strcmp(element, "work_notes") ? "Work notes" : "Additional comments";
 	char local[SG_DT_LEN + 1];
 	sg_ctx_local_time(ctx, when, local);
-	sg_buf_printf(out, "%s - %s (%s)\n%s\n\n", local, (name && *name) ? name : who, label, text);
+	sg_buf_printf(out, "%s - %s (%s)\n%s\n\n", local, (name && *name) ? name : who, label,
+	              text);
 	free(name);
 	return sg_buf_failed(out) ? SG_ERR_NOMEM : SG_ERR_OK;
 }
@@ -193,12 +193,12 @@ static int journal_row(void *ud, int ncol, const char *const *names, const char 
 	if (ncol < 4)
 		return 0;
 	r->err = format_entry(r->ctx, r->out, vals[0] ? vals[0] : "", vals[1] ? vals[1] : "",
-			      vals[2] ? vals[2] : "", vals[3] ? vals[3] : "");
+	                      vals[2] ? vals[2] : "", vals[3] ? vals[3] : "");
 	return r->err != SG_ERR_OK;
 }
 
 static const char JOURNAL_COLUMNS[] =
-	"SELECT \"sys_created_on\", \"sys_created_by\", \"element\", \"value\"";
+    "SELECT \"sys_created_on\", \"sys_created_by\", \"element\", \"value\"";
 static const char JOURNAL_ORDER[] = " ORDER BY \"sys_created_on\" DESC, \"sys_id\" DESC";
 
 /* The journal history of one or all journal elements, newest first; NULL
@@ -208,7 +208,8 @@ static char *journal_history(struct sg_ctx *ctx, const char *record_id, const ch
 	struct sg_buf out;
 	sg_buf_init(&out, 16 * 1024 * 1024);
 	sg_err err = SG_ERR_OK;
-	json_t *entries = ctx->journal_cache ? json_object_get(ctx->journal_cache, record_id) : NULL;
+	json_t *entries =
+	    ctx->journal_cache ? json_object_get(ctx->journal_cache, record_id) : NULL;
 	if (entries) {
 		size_t i;
 		json_t *e;
@@ -216,9 +217,10 @@ static char *journal_history(struct sg_ctx *ctx, const char *record_id, const ch
 		{
 			const char *el = json_string_value(json_array_get(e, 2));
 			if (!err && el && shows(element, el))
-				err = format_entry(ctx, &out, json_string_value(json_array_get(e, 0)),
-						   json_string_value(json_array_get(e, 1)), el,
-						   json_string_value(json_array_get(e, 3)));
+				err =
+				    format_entry(ctx, &out, json_string_value(json_array_get(e, 0)),
+				                 json_string_value(json_array_get(e, 1)), el,
+				                 json_string_value(json_array_get(e, 3)));
 		}
 	} else {
 		struct sg_sql q;
@@ -284,7 +286,8 @@ sg_err sg_rec_prefetch_journal(struct sg_ctx *ctx, const char *const *ids, size_
 		struct sg_sql q;
 		sg_sql_init(&q);
 		sg_sql_raw(&q, JOURNAL_COLUMNS);
-		sg_sql_raw(&q, ", \"element_id\" FROM \"sys_journal_field\" WHERE \"element_id\" IN (");
+		sg_sql_raw(&q,
+		           ", \"element_id\" FROM \"sys_journal_field\" WHERE \"element_id\" IN (");
 		for (size_t i = at; i < n && i < at + CHUNK; i++) {
 			if (i > at)
 				sg_sql_raw(&q, ", ");
@@ -308,7 +311,7 @@ sg_err sg_rec_prefetch_journal(struct sg_ctx *ctx, const char *const *ids, size_
 }
 
 const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
-				 const struct sg_field *f, const char *raw)
+                                 const struct sg_field *f, const char *raw)
 {
 	switch (f->type) {
 	case SG_FT_REFERENCE:
@@ -339,7 +342,7 @@ const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
 }
 
 char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
-		     const char *record_id, const char *raw)
+                     const char *record_id, const char *raw)
 {
 	const char *plain = sg_rec_display_plain(ctx, cls, f, raw);
 	if (plain)
@@ -361,8 +364,8 @@ char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struc
 }
 
 bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, const char *path,
-		 const struct sg_field **field, const struct sg_table **cls, char **raw,
-		 char rec_id[SG_ID_LEN + 1])
+                 const struct sg_field **field, const struct sg_table **cls, char **raw,
+                 char rec_id[SG_ID_LEN + 1])
 {
 	*raw = NULL;
 	const struct sg_table *cur = t;
@@ -379,14 +382,15 @@ bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, cons
 		if (cur_rec) {
 			rc = sg_dict_table(ctx->dict, sg_json_str(cur_rec, "sys_class_name"));
 			snprintf(rec_id, SG_ID_LEN + 1, "%s",
-				 sg_json_str(cur_rec, "sys_id") ? sg_json_str(cur_rec, "sys_id") : "");
+			         sg_json_str(cur_rec, "sys_id") ? sg_json_str(cur_rec, "sys_id")
+			                                        : "");
 		}
 		if (!dot) {
 			*field = f;
 			*cls = rc ? rc : cur;
 			if (cur_rec && !(*raw = strdup(sg_json_str(cur_rec, f->element)
-								? sg_json_str(cur_rec, f->element)
-								: "")))
+			                                   ? sg_json_str(cur_rec, f->element)
+			                                   : "")))
 				*field = NULL; /* out of memory */
 			return true;
 		}

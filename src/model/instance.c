@@ -63,7 +63,7 @@ static sg_err push(json_t *arr, json_t *row)
 /* Formats a key for a derived sys_id; a key that does not fit is an error,
  * never a shorter key (two rows would share an id). */
 static sg_err key_of(char *out, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static sg_err key_of(char *out, size_t size, const char *fmt, ...)
 {
 	va_list ap;
@@ -80,15 +80,15 @@ static sg_err key_of(char *out, size_t size, const char *fmt, ...)
 /* A field's dictionary row from its schema entry [element, type, length,
  * label, {options}]. */
 static sg_err add_field_row(struct base_rows *b, json_t *def, const char *name, size_t i,
-			    json_t *fd)
+                            json_t *fd)
 {
 	json_t *opts = json_array_get(fd, 4);
 	struct sg__field_def f = {
-		.element = json_string_value(json_array_get(fd, 0)),
-		.type = json_string_value(json_array_get(fd, 1)),
-		.len = (int)json_integer_value(json_array_get(fd, 2)),
-		.label = json_string_value(json_array_get(fd, 3)),
-		.dflt = sg_json_str(opts, "default"),
+	    .element = json_string_value(json_array_get(fd, 0)),
+	    .type = json_string_value(json_array_get(fd, 1)),
+	    .len = (int)json_integer_value(json_array_get(fd, 2)),
+	    .label = json_string_value(json_array_get(fd, 3)),
+	    .dflt = sg_json_str(opts, "default"),
 	};
 	if (!f.element || !f.type || !f.label) {
 		sg_log_error("schema: bad field %zu of %s", i, name);
@@ -138,26 +138,25 @@ static sg_err add_table_rows(struct base_rows *b, json_t *def)
 		char base[32], digits[32];
 		sg_id_derive(num_id, "sys_number", name);
 		snprintf(base, sizeof(base), "%lld",
-			 (long long)json_integer_value(json_object_get(number, "base")));
+		         (long long)json_integer_value(json_object_get(number, "base")));
 		json_int_t d = json_integer_value(json_object_get(number, "digits"));
 		snprintf(digits, sizeof(digits), "%lld", (long long)(d ? d : 7));
-		err = push(b->numbers, json_pack("{s:s, s:s, s:s, s:s, s:s}", "sys_id", num_id,
-						 "category", name, "prefix",
-						 jstr(number, "prefix", ""), "number", base,
-						 "maximum_digits", digits));
+		err = push(b->numbers,
+		           json_pack("{s:s, s:s, s:s, s:s, s:s}", "sys_id", num_id, "category",
+		                     name, "prefix", jstr(number, "prefix", ""), "number", base,
+		                     "maximum_digits", digits));
 	}
 	if (!err)
-		err = push(b->objs, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", id, "name",
-					      name, "label", label, "super_class", sup,
-					      "is_extendable", extendable ? "true" : "false",
-					      "number_ref", num_id));
+		err = push(b->objs,
+		           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", id, "name", name,
+		                     "label", label, "super_class", sup, "is_extendable",
+		                     extendable ? "true" : "false", "number_ref", num_id));
 	if (!err)
-		err = push(b->dict,
-			   sg__collection_row(name, label,
-					      json_is_true(json_object_get(def, "audit"))));
+		err = push(b->dict, sg__collection_row(
+		                        name, label, json_is_true(json_object_get(def, "audit"))));
 	if (!err && !parent)
 		err = sg__sys_field_rows(b->dict, name, extendable,
-					 json_is_true(json_object_get(def, "domain")));
+		                         json_is_true(json_object_get(def, "domain")));
 	size_t i;
 	json_t *fd;
 	json_array_foreach(json_object_get(def, "fields"), i, fd)
@@ -176,10 +175,10 @@ static sg_err add_table_rows(struct base_rows *b, json_t *def)
 			break;
 		sg_id_derive(oid, "sys_dictionary_override", key);
 		err = push(b->overrides,
-			   json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", oid, "name", name,
-				     "element", element ? element : "", "base_table",
-				     parent ? parent : name, "default_value",
-				     jstr(opts, "default", ""), "default_value_override", "true"));
+		           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", oid, "name", name,
+		                     "element", element ? element : "", "base_table",
+		                     parent ? parent : name, "default_value",
+		                     jstr(opts, "default", ""), "default_value_override", "true"));
 	}
 	const char *element;
 	json_t *list;
@@ -200,10 +199,10 @@ static sg_err add_table_rows(struct base_rows *b, json_t *def)
 			sg_id_derive(cid, "sys_choice", key);
 			snprintf(seq, sizeof(seq), "%zu", i * 10);
 			err = push(b->choices,
-				   json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id",
-					     cid, "name", name, "element", element, "value", value,
-					     "label", clabel, "sequence", seq, "language", "en",
-					     "inactive", "false"));
+			           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id",
+			                     cid, "name", name, "element", element, "value", value,
+			                     "label", clabel, "sequence", seq, "language", "en",
+			                     "inactive", "false"));
 		}
 	}
 	return err;
@@ -282,7 +281,7 @@ static sg_err read_schema_file(const char *path, struct base_rows *b)
 			break;
 		sg_id_derive(id, "sys_glide_object", tn);
 		err = push(b->types, json_pack("{s:s, s:s, s:s, s:s}", "sys_id", id, "name", tn,
-					       "label", tl, "scalar_type", st));
+		                               "label", tl, "scalar_type", st));
 	}
 	const char *table;
 	json_object_foreach(json_object_get(doc, "records"), table, v)
@@ -358,7 +357,7 @@ static sg_err insert_records(struct sg_ctx *ctx, json_t *records)
 			sg_err err = sg_rec_insert(ctx, table, row, &wo, id);
 			if (err) {
 				sg_log_error("records: %s row %zu: %s %s", table, i,
-					     sg_err_name(err), ctx->err_arg);
+				             sg_err_name(err), ctx->err_arg);
 				return err;
 			}
 		}
@@ -367,7 +366,7 @@ static sg_err insert_records(struct sg_ctx *ctx, json_t *records)
 }
 
 sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
-			      sg_err (*add_rules)(struct sg_model *m))
+                              sg_err (*add_rules)(struct sg_model *m))
 {
 	bool exists = false;
 	sg_err err = sg_store_exists(data_dir, &exists);

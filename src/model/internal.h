@@ -42,10 +42,10 @@ sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *re
 
 /* The model's rules, listed in rules.c's table.  Each is a phase of a write:
  * see rules.h. */
-sg_err sg__journal_write(struct sg_write *w);		/* record.c */
+sg_err sg__journal_write(struct sg_write *w); /* record.c */
 sg_err sg__audit_write(struct sg_write *w);
-sg_err sg__number_assign(struct sg_write *w);		/* number.c */
-sg_err sg__itsm_user_name(struct sg_write *w);		/* itsm.c */
+sg_err sg__number_assign(struct sg_write *w);  /* number.c */
+sg_err sg__itsm_user_name(struct sg_write *w); /* itsm.c */
 sg_err sg__itsm_machine_identity(struct sg_write *w);
 sg_err sg__itsm_priority(struct sg_write *w);
 sg_err sg__itsm_incident_state_mirror(struct sg_write *w);
@@ -54,7 +54,7 @@ sg_err sg__itsm_resolution_policy(struct sg_write *w);
 sg_err sg__itsm_incident_resolution(struct sg_write *w);
 sg_err sg__itsm_problem_resolution(struct sg_write *w);
 sg_err sg__itsm_task_active(struct sg_write *w);
-sg_err sg__dict_table_check(struct sg_write *w);	/* schema.c */
+sg_err sg__dict_table_check(struct sg_write *w); /* schema.c */
 sg_err sg__dict_column_check(struct sg_write *w);
 sg_err sg__dict_create_table(struct sg_write *w);
 sg_err sg__dict_add_column(struct sg_write *w);
@@ -74,7 +74,7 @@ bool sg__default_is_number(const char *dflt);
 sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root);
 /* Adds the column for f to its table's physical table if missing. */
 sg_err sg__ddl_add_column(struct sg_ctx *ctx, const struct sg_table *root, const char *element,
-			  enum sg_ftype type);
+                          enum sg_ftype type);
 
 /* A field as the base schema describes it. */
 struct sg__field_def {

@@ -19,10 +19,10 @@ static const struct {
 	const char *table;
 	const char *states; /* comma-separated, with leading and trailing comma */
 } inactive_states[] = {
-	{"incident", ",7,8,"},
-	{"problem", ",107,"},
-	{"change_request", ",3,4,"},
-	{"task", ",3,4,7,"},
+    {"incident", ",7,8,"},
+    {"problem", ",107,"},
+    {"change_request", ",3,4,"},
+    {"task", ",3,4,7,"},
 };
 
 static const char *inactive_for(const struct sg_table *cls)
@@ -99,7 +99,7 @@ sg_err sg__itsm_resolution_policy(struct sg_write *w)
 		const struct sg_field *f = sg_table_field(w->cls, needed[i]);
 		size_t len = strlen(missing);
 		snprintf(missing + len, sizeof(missing) - len, "%s%s", len ? ", " : "",
-			 f ? f->label : needed[i]);
+		         f ? f->label : needed[i]);
 	}
 	if (!*missing)
 		return SG_ERR_OK;
@@ -202,6 +202,7 @@ sg_err sg__itsm_machine_identity(struct sg_write *w)
 	if (sg_write_changed(w, "identity_type") &&
 	    !json_object_get(w->explicit, "web_service_access_only"))
 		sg_write_set(w, "web_service_access_only",
-			     !strcmp(sg_write_val(w, "identity_type"), "machine") ? "true" : "false");
+		             !strcmp(sg_write_val(w, "identity_type"), "machine") ? "true"
+		                                                                  : "false");
 	return SG_ERR_OK;
 }

@@ -69,8 +69,8 @@ static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth", "dat
 sg_err sg__gen_create(struct sg_ctx *ctx)
 {
 	sg_err err = sg_conn_exec_raw(ctx->conn, "CREATE TABLE IF NOT EXISTS \"sg_generation\" "
-						 "(\"name\" TEXT PRIMARY KEY NOT NULL, "
-						 "\"value\" INTEGER NOT NULL DEFAULT 0)");
+	                                         "(\"name\" TEXT PRIMARY KEY NOT NULL, "
+	                                         "\"value\" INTEGER NOT NULL DEFAULT 0)");
 	for (size_t i = 0; !err && i < sizeof(gen_names) / sizeof(gen_names[0]); i++) {
 		struct sg_sql q;
 		sg_sql_init(&q);
@@ -90,7 +90,8 @@ sg_err sg__gen_bump(struct sg_ctx *ctx, const char *name)
 	/* An upsert, so counters added after an instance was made appear. */
 	sg_sql_raw(&q, "INSERT INTO \"sg_generation\" (\"name\", \"value\") VALUES (");
 	sg_sql_text(&q, name);
-	sg_sql_raw(&q, ", 2) ON CONFLICT (\"name\") DO UPDATE SET \"value\" = \"sg_generation\".\"value\" + 1");
+	sg_sql_raw(&q, ", 2) ON CONFLICT (\"name\") DO UPDATE SET \"value\" = "
+	               "\"sg_generation\".\"value\" + 1");
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
 	return err;
@@ -109,7 +110,8 @@ static int read_gen(void *ud, int ncol, const char *const *names, const char *co
 {
 	(void)names;
 	struct gens *g = ud;
-	for (size_t i = 0; ncol >= 2 && vals[0] && i < sizeof(gen_names) / sizeof(gen_names[0]); i++)
+	for (size_t i = 0; ncol >= 2 && vals[0] && i < sizeof(gen_names) / sizeof(gen_names[0]);
+	     i++)
 		if (!strcmp(vals[0], gen_names[i]))
 			g->v[i] = strtoul(vals[1] ? vals[1] : "0", NULL, 10);
 	return 0;
@@ -312,7 +314,7 @@ sg_err sg_ctx_error(const struct sg_ctx *ctx)
 
 /* The query compiler's resolver: field of a record, read as the request. */
 static sg_err qenv_lookup(void *ud, const char *table, const char *sys_id, const char *field,
-			  char **out)
+                          char **out)
 {
 	struct sg_ctx *ctx = ud;
 	json_t *rec = NULL;
@@ -330,13 +332,13 @@ static sg_err qenv_lookup(void *ud, const char *table, const char *sys_id, const
 void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env)
 {
 	*env = (struct sg_qenv){
-		.dict = ctx->dict,
-		.dialect = sg_conn_dialect(ctx->conn),
-		.tz = sg_ctx_time_zone(ctx),
-		.user_id = ctx->user.sys_id,
-		.user_name = ctx->user.user_name,
-		.lookup = qenv_lookup,
-		.lookup_ud = ctx,
+	    .dict = ctx->dict,
+	    .dialect = sg_conn_dialect(ctx->conn),
+	    .tz = sg_ctx_time_zone(ctx),
+	    .user_id = ctx->user.sys_id,
+	    .user_name = ctx->user.user_name,
+	    .lookup = qenv_lookup,
+	    .lookup_ud = ctx,
 	};
 }
 
@@ -466,7 +468,7 @@ sg_err sg_prop_set(struct sg_ctx *ctx, const char *name, const char *value)
 		err = SG_ERR_NOMEM;
 	if (!err && json_array_size(rows) > 0)
 		err = sg_rec_update(ctx, "sys_properties",
-				    sg_json_str(json_array_get(rows, 0), "sys_id"), in, &wo);
+		                    sg_json_str(json_array_get(rows, 0), "sys_id"), in, &wo);
 	else if (!err)
 		err = sg_rec_insert(ctx, "sys_properties", in, &wo, id);
 	json_decref(in);

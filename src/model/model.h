@@ -39,9 +39,9 @@ struct sg_model {
 	struct sg_map counts;  /* list COUNT(*) results at data_gen, guarded by lock */
 	unsigned long counts_gen;
 	unsigned long dict_gen; /* the value the current dictionary was built at */
-	bool bootstrapping;	/* creating the instance: no counters yet */
-	void *write_rules;	/* model/rules.c: with upper layers' rules; NULL: the model's */
-	struct sg_map props; /* name -> char *, guarded by lock */
+	bool bootstrapping;     /* creating the instance: no counters yet */
+	void *write_rules;      /* model/rules.c: with upper layers' rules; NULL: the model's */
+	struct sg_map props;    /* name -> char *, guarded by lock */
 	unsigned long props_loaded_gen;
 	bool props_valid;
 };
@@ -59,14 +59,15 @@ struct sg_ctx {
 	struct sg_dict *dict; /* snapshot held for the request */
 	sg_conn *conn;
 	struct sg_user user;
-	bool dict_dirty; /* a write changed the dictionary: reload at the end */
+	bool dict_dirty;   /* a write changed the dictionary: reload at the end */
 	char err_arg[512]; /* argument for the error message of the last failure */
 	char err_arg2[64];
 	json_t *ref_cache; /* "table/sys_id" -> record, for dot-walks */
-	json_t *journal_cache; /* record sys_id -> its journal entries, for a page's display values */
+	json_t
+	    *journal_cache; /* record sys_id -> its journal entries, for a page's display values */
 	json_t *display_cache; /* "table/sys_id" -> the record's display value */
-	char tz[64];	   /* resolved time zone, filled by sg_ctx_time_zone */
-	bool system;	   /* no acting user: access controls do not apply */
+	char tz[64];           /* resolved time zone, filled by sg_ctx_time_zone */
+	bool system;           /* no acting user: access controls do not apply */
 	sg_err err; /* the first failure of an accessor that cannot return one (sg_ctx_error) */
 };
 
@@ -103,7 +104,7 @@ void sg_model_close(struct sg_model *m);
  * already holds an instance.
  */
 sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
-			      sg_err (*add_rules)(struct sg_model *m));
+                              sg_err (*add_rules)(struct sg_model *m));
 
 /* Loads every JSON file in dir (name order) of the form
  * {"records": {"<table>": [{field: value, ...}, ...]}} through the record
@@ -173,7 +174,7 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 /* Lists records: *rows gets a new array of raw records; *total the number
  * matching the query when opts->count. */
 sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		   json_t **rows, long long *total);
+                   json_t **rows, long long *total);
 
 /*
  * Rows as read, without a JSON tree per record: row i's raw value of field
@@ -190,10 +191,10 @@ struct sg_rows {
 
 /* sg_rec_list into rs (initialised here; sg_rows_cleanup frees it). */
 sg_err sg_rec_rows(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		   struct sg_rows *rs, long long *total);
+                   struct sg_rows *rs, long long *total);
 /* sg_rec_get into rs: one row (rs initialised here; free with sg_rows_cleanup). */
 sg_err sg_rec_get_row(struct sg_ctx *ctx, const char *table, const char *sys_id,
-		      struct sg_rows *rs);
+                      struct sg_rows *rs);
 /* One row's values (t->fields order, as in struct sg_rows) as a raw record,
  * as sg_rec_list returns it; NULL on allocation failure. */
 json_t *sg_rec_from_values(const struct sg_table *t, const char *const *vals);
@@ -204,12 +205,12 @@ void sg_rows_cleanup(struct sg_rows *rs);
 /* The statement sg_rec_list runs (the COUNT(*) one when count), appended
  * to out: for query-plan tests and diagnostics. */
 sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		       bool count, struct sg_sql *out);
+                       bool count, struct sg_sql *out);
 
 /* ---- aggregates (aggregate.c) -------------------------------------------- */
 
 struct sg_agg {
-	char fn[8];	 /* avg, min, max, sum */
+	char fn[8]; /* avg, min, max, sum */
 	char field[128];
 	bool valid; /* set by sg_rec_aggregate: the field exists */
 };
@@ -247,17 +248,17 @@ struct sg_agg_request {
  *  "avg": {"field": "1.2500"}, "sum": {...}, ...}.
  */
 sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_request *r,
-			json_t **rows);
+                        json_t **rows);
 
 /*
  * Inserts a record from input (an object of field values; unknown fields are
  * ignored).  out_id receives the new sys_id.
  */
 sg_err sg_rec_insert(struct sg_ctx *ctx, const char *table, json_t *input,
-		     const struct sg_write_opts *opts, char out_id[SG_ID_LEN + 1]);
+                     const struct sg_write_opts *opts, char out_id[SG_ID_LEN + 1]);
 /* Updates the fields present in input. */
 sg_err sg_rec_update(struct sg_ctx *ctx, const char *table, const char *sys_id, json_t *input,
-		     const struct sg_write_opts *opts);
+                     const struct sg_write_opts *opts);
 sg_err sg_rec_delete(struct sg_ctx *ctx, const char *table, const char *sys_id);
 
 /* Reads the journal entries of the records ids (a page about to be written
@@ -268,7 +269,7 @@ sg_err sg_rec_prefetch_journal(struct sg_ctx *ctx, const char *const *ids, size_
 /* The display value when it needs no lookup or formatting: borrowed from the
  * dictionary, or raw itself; NULL when sg_rec_display must be asked. */
 const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
-				 const struct sg_field *f, const char *raw);
+                                 const struct sg_field *f, const char *raw);
 /*
  * The display value of field f of a record of class cls with raw value raw:
  * choice labels, referenced records' display fields, journal histories.
@@ -276,7 +277,7 @@ const char *sg_rec_display_plain(struct sg_ctx *ctx, const struct sg_table *cls,
  * (out of memory, a read that failed): the caller answers 500.
  */
 char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struct sg_field *f,
-		     const char *record_id, const char *raw);
+                     const char *record_id, const char *raw);
 
 /*
  * Follows a dot-walk path ("caller_id.manager.email") from record rec of
@@ -287,8 +288,8 @@ char *sg_rec_display(struct sg_ctx *ctx, const struct sg_table *cls, const struc
  * *field NULL: the caller answers 500.
  */
 bool sg_rec_walk(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec, const char *path,
-		 const struct sg_field **field, const struct sg_table **cls, char **raw,
-		 char rec_id[SG_ID_LEN + 1]);
+                 const struct sg_field **field, const struct sg_table **cls, char **raw,
+                 char rec_id[SG_ID_LEN + 1]);
 
 /* For sg_conn_exec: each row, as an object of strings (NULL as ""), is
  * appended to rows; failed is set (and the rows stop) when an allocation

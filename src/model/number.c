@@ -26,8 +26,9 @@ sg_err sg__number_next(struct sg_ctx *ctx, const struct sg_table *t, char **out)
 	for (; owner && !err; owner = owner->super) {
 		struct sg_sql q;
 		sg_sql_init(&q);
-		sg_sql_raw(&q, "SELECT \"prefix\", \"number\", \"maximum_digits\" FROM \"sys_number\""
-			       " WHERE \"category\" = ");
+		sg_sql_raw(&q,
+		           "SELECT \"prefix\", \"number\", \"maximum_digits\" FROM \"sys_number\""
+		           " WHERE \"category\" = ");
 		sg_sql_text(&q, owner->name);
 		err = sg_conn_exec(ctx->conn, &q, sg_json_rows_add, &rows, NULL);
 		sg_sql_cleanup(&q);

@@ -97,7 +97,7 @@ json_t *sg_rec_from_values(const struct sg_table *t, const char *const *vals)
 	for (size_t k = 0; rec && k < t->nfields; k++) {
 		const char *v = vals[k];
 		if (v && json_object_set_new_nocheck(rec, t->fields[k]->element,
-						     json_string_nocheck(v))) {
+		                                     json_string_nocheck(v))) {
 			json_decref(rec);
 			rec = NULL;
 		}
@@ -135,7 +135,7 @@ static const struct sg_table *lookup_table(struct sg_ctx *ctx, const char *name)
 
 /* Reads the record id as table t sees it into rs (one row). */
 static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id,
-		       struct sg_rows *rs)
+                       struct sg_rows *rs)
 {
 	memset(rs, 0, sizeof(*rs));
 	rs->t = t;
@@ -161,8 +161,7 @@ static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char 
 	return err;
 }
 
-sg_err sg_rec_get_row(struct sg_ctx *ctx, const char *table, const char *sys_id,
-		      struct sg_rows *rs)
+sg_err sg_rec_get_row(struct sg_ctx *ctx, const char *table, const char *sys_id, struct sg_rows *rs)
 {
 	memset(rs, 0, sizeof(*rs));
 	const struct sg_table *t = lookup_table(ctx, table);
@@ -184,7 +183,7 @@ sg_err sg_rec_get(struct sg_ctx *ctx, const char *table, const char *sys_id, jso
 /* " FROM <t's storage> t WHERE <opts->query and t's class>" into out:
  * compiled once, shared by a list's count and its page. */
 static sg_err list_where(struct sg_ctx *ctx, const struct sg_qenv *env, const struct sg_table *t,
-			 const struct sg_list_opts *opts, struct sg_sql *out)
+                         const struct sg_list_opts *opts, struct sg_sql *out)
 {
 	bool none, invalid;
 	sg_err err = sg_prop_bool(ctx, "glide.invalid_query.returns_no_rows", false, &none);
@@ -201,8 +200,8 @@ static sg_err list_where(struct sg_ctx *ctx, const struct sg_qenv *env, const st
 /* The COUNT(*) statement of a list (count), or its page, over where (from
  * list_where), appended to out. */
 static sg_err list_statement(const struct sg_qenv *env, const struct sg_table *t,
-			     const struct sg_list_opts *opts, const struct sg_sql *where, bool count,
-			     struct sg_sql *out)
+                             const struct sg_list_opts *opts, const struct sg_sql *where,
+                             bool count, struct sg_sql *out)
 {
 	sg_err err = SG_ERR_OK;
 	if (count) {
@@ -223,7 +222,7 @@ static sg_err list_statement(const struct sg_qenv *env, const struct sg_table *t
 }
 
 sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		       bool count, struct sg_sql *out)
+                       bool count, struct sg_sql *out)
 {
 	const struct sg_table *t = lookup_table(ctx, table);
 	if (!t)
@@ -250,7 +249,7 @@ sg_err sg_rec_list_sql(struct sg_ctx *ctx, const char *table, const struct sg_li
  * ends it.
  */
 static sg_err cached_count(struct sg_ctx *ctx, const struct sg_sql *q, long long *total,
-			   bool *began)
+                           bool *began)
 {
 	struct sg_model *m = ctx->model;
 	unsigned long gen = atomic_load(&m->data_gen);
@@ -314,7 +313,7 @@ out:
 }
 
 sg_err sg_rec_rows(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		   struct sg_rows *rs, long long *total)
+                   struct sg_rows *rs, long long *total)
 {
 	memset(rs, 0, sizeof(*rs));
 	const struct sg_table *t = lookup_table(ctx, table);
@@ -352,7 +351,7 @@ sg_err sg_rec_rows(struct sg_ctx *ctx, const char *table, const struct sg_list_o
 }
 
 sg_err sg_rec_list(struct sg_ctx *ctx, const char *table, const struct sg_list_opts *opts,
-		   json_t **rows, long long *total)
+                   json_t **rows, long long *total)
 {
 	struct sg_rows rs;
 	sg_err err = sg_rec_rows(ctx, table, opts, &rs, total);
@@ -391,20 +390,19 @@ bool sg_write_changed(const struct sg_write *w, const char *element)
 /* The text an input value gives: a string, a number or boolean as text, or
  * {"value": ...} as PySNC may echo back ("display_value" with display-value
  * input).  NULL when it gives none. */
-static const char *input_text(const json_t *value, const struct sg_write_opts *opts,
-			      char *scratch, size_t scratch_size)
+static const char *input_text(const json_t *value, const struct sg_write_opts *opts, char *scratch,
+                              size_t scratch_size)
 {
 	const char *v = sg_json_field_text(value, scratch, scratch_size);
 	if (!v && json_is_object(value))
-		v = sg_json_field_text(json_object_get(value, opts->input_display_value
-								      ? "display_value"
-								      : "value"),
-				       scratch, scratch_size);
+		v = sg_json_field_text(
+		    json_object_get(value, opts->input_display_value ? "display_value" : "value"),
+		    scratch, scratch_size);
 	return v;
 }
 
 const char *sg_write_input_text(const struct sg_write *w, const char *element, char *scratch,
-				size_t scratch_size)
+                                size_t scratch_size)
 {
 	return input_text(json_object_get(w->input, element), w->opts, scratch, scratch_size);
 }
@@ -432,7 +430,7 @@ static bool is_number(const char *s)
  * referenced table's display value, as the platform does: *id a new string,
  * NULL when there is nothing to look up or no record has that value. */
 static sg_err resolve_reference(struct sg_ctx *ctx, const struct sg_field *f, const char *v,
-				char **id)
+                                char **id)
 {
 	const struct sg_table *rt = sg_dict_table(ctx->dict, f->reference);
 	*id = NULL;
@@ -476,7 +474,7 @@ static sg_err normalize(struct sg_write *w, const struct sg_field *f, const char
 		if (json_object_get(w->sealed, f->element))
 			return dup(v, out);
 		sg_log_error("write: %s.%s: no rule hashes password fields; not stored",
-			     w->cls->name, f->element);
+		             w->cls->name, f->element);
 		return SG_ERR_INTERNAL;
 	}
 	size_t nch = 0;
@@ -493,8 +491,8 @@ static sg_err normalize(struct sg_write *w, const struct sg_field *f, const char
 				if (strcasecmp(ch[i].label, v) == 0)
 					return dup(ch[i].value, out);
 		bool allow;
-		sg_err err = sg_prop_bool(ctx, "glide.rest.choice.allow_non_existing_value", false,
-					  &allow);
+		sg_err err =
+		    sg_prop_bool(ctx, "glide.rest.choice.allow_non_existing_value", false, &allow);
 		if (err || !allow)
 			return err;
 	}
@@ -693,7 +691,7 @@ int sg_json_rows_add(void *ud, int ncol, const char *const *names, const char *c
 	}
 	for (int i = 0; i < ncol; i++) {
 		if (json_object_set_new_nocheck(row, names[i],
-						json_string_nocheck(vals[i] ? vals[i] : ""))) {
+		                                json_string_nocheck(vals[i] ? vals[i] : ""))) {
 			r->failed = true;
 			return 1;
 		}
@@ -703,7 +701,7 @@ int sg_json_rows_add(void *ud, int ncol, const char *const *names, const char *c
 
 /* The full stored record of class cls for id, every stored column. */
 static sg_err read_stored(struct sg_ctx *ctx, const struct sg_table *cls, const char *sys_id,
-			  json_t **out)
+                          json_t **out)
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -712,8 +710,8 @@ static sg_err read_stored(struct sg_ctx *ctx, const struct sg_table *cls, const 
 	sg_sql_raw(&q, " WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id);
 	struct sg_json_rows rows = {.rows = json_array()};
-	sg_err err = rows.rows ? sg_conn_exec(ctx->conn, &q, sg_json_rows_add, &rows, NULL)
-			       : SG_ERR_NOMEM;
+	sg_err err =
+	    rows.rows ? sg_conn_exec(ctx->conn, &q, sg_json_rows_add, &rows, NULL) : SG_ERR_NOMEM;
 	sg_sql_cleanup(&q);
 	if (!err && rows.failed)
 		err = SG_ERR_NOMEM;
@@ -822,10 +820,10 @@ sg_err sg__journal_write(struct sg_write *w)
 		return SG_ERR_OK;
 	json_object_foreach(w->journal, key, v)
 	{
-		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", w->cls->name, "element",
-					key, "element_id", sg_write_val(w, "sys_id"), "value",
-					json_string_value(v), "sys_created_on",
-					sg_write_val(w, "sys_updated_on"));
+		json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", w->cls->name,
+		                        "element", key, "element_id", sg_write_val(w, "sys_id"),
+		                        "value", json_string_value(v), "sys_created_on",
+		                        sg_write_val(w, "sys_updated_on"));
 		if (!row)
 			return SG_ERR_NOMEM;
 		sg_err err = sg__insert_plain(w->ctx, jt, row);
@@ -837,13 +835,12 @@ sg_err sg__journal_write(struct sg_write *w)
 }
 
 static sg_err audit_row(struct sg_write *w, const struct sg_table *at, const char *field,
-			const char *oldv, const char *newv)
+                        const char *oldv, const char *newv)
 {
 	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "tablename", w->cls->name,
-				"documentkey", sg_write_val(w, "sys_id"), "fieldname", field,
-				"oldvalue", oldv, "newvalue", newv, "user",
-				w->ctx->user.user_name, "record_checkpoint",
-				sg_write_val(w, "sys_mod_count"));
+	                        "documentkey", sg_write_val(w, "sys_id"), "fieldname", field,
+	                        "oldvalue", oldv, "newvalue", newv, "user", w->ctx->user.user_name,
+	                        "record_checkpoint", sg_write_val(w, "sys_mod_count"));
 	if (!row)
 		return SG_ERR_NOMEM;
 	sg_err err = sg__insert_plain(w->ctx, at, row);
@@ -861,9 +858,9 @@ sg_err sg__audit_write(struct sg_write *w)
 	if (!at || !audited)
 		return SG_ERR_OK;
 	bool audit_inserts = false;
-	sg_err err = w->insert ? sg_prop_bool(w->ctx, "glide.sys.audit_inserts", false,
-					      &audit_inserts)
-			       : SG_ERR_OK;
+	sg_err err = w->insert
+	                 ? sg_prop_bool(w->ctx, "glide.sys.audit_inserts", false, &audit_inserts)
+	                 : SG_ERR_OK;
 	if (err || (w->insert && !audit_inserts))
 		return err;
 	for (size_t i = 0; i < w->cls->nfields; i++) {
@@ -874,7 +871,7 @@ sg_err sg__audit_write(struct sg_write *w)
 		const char *o = w->old ? sg_json_str(w->old, f->element) : "";
 		bool secret = sg_field_is_secret(f);
 		err = audit_row(w, at, f->element, secret ? "" : (o ? o : ""),
-				secret ? "" : sg_write_val(w, f->element));
+		                secret ? "" : sg_write_val(w, f->element));
 		if (err)
 			return err;
 	}
@@ -941,13 +938,18 @@ static sg_err finish(struct sg_write *w, sg_err err)
 }
 
 sg_err sg_rec_insert(struct sg_ctx *ctx, const char *table, json_t *input,
-		     const struct sg_write_opts *opts, char out_id[SG_ID_LEN + 1])
+                     const struct sg_write_opts *opts, char out_id[SG_ID_LEN + 1])
 {
 	const struct sg_table *t = lookup_table(ctx, table);
 	if (!t)
 		return SG_ERR_INVALID_TABLE;
-	struct sg_write w = {.ctx = ctx, .table = t, .cls = t, .opts = opts, .input = input,
-			     .op = SG_OP_INSERT, .insert = true};
+	struct sg_write w = {.ctx = ctx,
+	                     .table = t,
+	                     .cls = t,
+	                     .opts = opts,
+	                     .input = input,
+	                     .op = SG_OP_INSERT,
+	                     .insert = true};
 	w.rec = json_object();
 	w.explicit = json_object();
 	w.journal = json_object();
@@ -969,7 +971,7 @@ sg_err sg_rec_insert(struct sg_ctx *ctx, const char *table, json_t *input,
 		snprintf(out_id, SG_ID_LEN + 1, "%s", sg_write_val(&w, "sys_id"));
 	if (err == SG_ERR_INVALID_INSERT && !ctx->err_arg[0])
 		sg_ctx_set_err(ctx, "Error during insert of %s (%s)", t->name,
-			       sg_write_val(&w, "sys_id"));
+		               sg_write_val(&w, "sys_id"));
 	err = finish(&w, err);
 out:
 	write_cleanup(&w);
@@ -978,7 +980,7 @@ out:
 
 /* The class of the record id in t's hierarchy, or NULL when it is not there. */
 static const struct sg_table *record_class(struct sg_ctx *ctx, const struct sg_table *t,
-					   const char *sys_id, sg_err *err)
+                                           const char *sys_id, sg_err *err)
 {
 	*err = SG_ERR_OK;
 	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
@@ -1011,15 +1013,15 @@ static const struct sg_table *record_class(struct sg_ctx *ctx, const struct sg_t
 }
 
 sg_err sg_rec_update(struct sg_ctx *ctx, const char *table, const char *sys_id, json_t *input,
-		     const struct sg_write_opts *opts)
+                     const struct sg_write_opts *opts)
 {
 	const struct sg_table *t = lookup_table(ctx, table);
 	if (!t)
 		return SG_ERR_INVALID_TABLE;
 	/* Before the transaction the record's class is not known: prepare
 	 * rules see the table named. */
-	struct sg_write w = {.ctx = ctx, .table = t, .cls = t, .opts = opts, .input = input,
-			     .op = SG_OP_UPDATE};
+	struct sg_write w = {
+	    .ctx = ctx, .table = t, .cls = t, .opts = opts, .input = input, .op = SG_OP_UPDATE};
 	sg_err err = sg__rules_run(&w, SG_RULE_PREPARE);
 	if (!err)
 		err = sg_conn_begin(ctx->conn, true);

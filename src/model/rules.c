@@ -39,41 +39,40 @@ static sg_err sync_model(struct sg_write *w)
 }
 
 #define BEFORE SG_RULE_BEFORE
-#define AFTER SG_RULE_AFTER
+#define AFTER  SG_RULE_AFTER
 
 /* Sorted by phase, then order. */
 static const struct sg_rule model_rules[] = {
-	/* before: the record is completed and checked */
-	{"number", NULL, BEFORE, SG_OP_INSERT, 10, sg__number_assign},
-	{"dict.table_check", "sys_db_object", BEFORE, SG_OP_WRITE, 100, sg__dict_table_check},
-	{"dict.column_check", "sys_dictionary", BEFORE, SG_OP_WRITE, 100, sg__dict_column_check},
-	{"dict.drop_table", "sys_db_object", BEFORE, SG_OP_DELETE, 100, sg__dict_drop_table},
-	{"dict.changed", "sys_dictionary", BEFORE, SG_OP_DELETE, 100, sg__dict_touched},
-	{"dict.changed", "sys_choice", BEFORE, SG_OP_DELETE, 100, sg__dict_touched},
-	{"dict.changed", "sys_dictionary_override", BEFORE, SG_OP_DELETE, 100, sg__dict_touched},
-	{"itsm.user_name", "sys_user", BEFORE, SG_OP_WRITE, 200, sg__itsm_user_name},
-	{"itsm.machine_identity", "sys_user", BEFORE, SG_OP_WRITE, 200, sg__itsm_machine_identity},
-	{"itsm.priority", "incident", BEFORE, SG_OP_WRITE, 210, sg__itsm_priority},
-	{"itsm.priority", "problem", BEFORE, SG_OP_WRITE, 210, sg__itsm_priority},
-	{"itsm.state_mirror", "incident", BEFORE, SG_OP_WRITE, 220, sg__itsm_incident_state_mirror},
-	{"itsm.state_mirror", "problem", BEFORE, SG_OP_WRITE, 220, sg__itsm_problem_state_mirror},
-	{"itsm.resolution_policy", "incident", BEFORE, SG_OP_WRITE, 230,
-	 sg__itsm_resolution_policy},
-	{"itsm.resolution", "incident", BEFORE, SG_OP_WRITE, 240, sg__itsm_incident_resolution},
-	{"itsm.resolution", "problem", BEFORE, SG_OP_WRITE, 240, sg__itsm_problem_resolution},
-	{"itsm.active", "task", BEFORE, SG_OP_WRITE, 250, sg__itsm_task_active},
-	/* after: what the stored record leaves behind */
-	{"journal", NULL, AFTER, SG_OP_WRITE, 10, sg__journal_write},
-	{"audit", NULL, AFTER, SG_OP_WRITE, 20, sg__audit_write},
-	{"dict.create_table", "sys_db_object", AFTER, SG_OP_WRITE, 30, sg__dict_create_table},
-	{"dict.add_column", "sys_dictionary", AFTER, SG_OP_WRITE, 30, sg__dict_add_column},
-	{"dict.changed", "sys_choice", AFTER, SG_OP_WRITE, 30, sg__dict_touched},
-	{"dict.changed", "sys_dictionary_override", AFTER, SG_OP_WRITE, 30, sg__dict_touched},
-	{"counter.data", NULL, AFTER, SG_OP_ANY, 90, bump_data},
-	{"counter.dict", NULL, AFTER, SG_OP_ANY, 90, bump_dict},
-	{"counter.props", "sys_properties", AFTER, SG_OP_ANY, 90, bump_props},
-	/* after commit */
-	{"model.sync", NULL, SG_RULE_AFTER_COMMIT, SG_OP_ANY, 10, sync_model},
+    /* before: the record is completed and checked */
+    {"number", NULL, BEFORE, SG_OP_INSERT, 10, sg__number_assign},
+    {"dict.table_check", "sys_db_object", BEFORE, SG_OP_WRITE, 100, sg__dict_table_check},
+    {"dict.column_check", "sys_dictionary", BEFORE, SG_OP_WRITE, 100, sg__dict_column_check},
+    {"dict.drop_table", "sys_db_object", BEFORE, SG_OP_DELETE, 100, sg__dict_drop_table},
+    {"dict.changed", "sys_dictionary", BEFORE, SG_OP_DELETE, 100, sg__dict_touched},
+    {"dict.changed", "sys_choice", BEFORE, SG_OP_DELETE, 100, sg__dict_touched},
+    {"dict.changed", "sys_dictionary_override", BEFORE, SG_OP_DELETE, 100, sg__dict_touched},
+    {"itsm.user_name", "sys_user", BEFORE, SG_OP_WRITE, 200, sg__itsm_user_name},
+    {"itsm.machine_identity", "sys_user", BEFORE, SG_OP_WRITE, 200, sg__itsm_machine_identity},
+    {"itsm.priority", "incident", BEFORE, SG_OP_WRITE, 210, sg__itsm_priority},
+    {"itsm.priority", "problem", BEFORE, SG_OP_WRITE, 210, sg__itsm_priority},
+    {"itsm.state_mirror", "incident", BEFORE, SG_OP_WRITE, 220, sg__itsm_incident_state_mirror},
+    {"itsm.state_mirror", "problem", BEFORE, SG_OP_WRITE, 220, sg__itsm_problem_state_mirror},
+    {"itsm.resolution_policy", "incident", BEFORE, SG_OP_WRITE, 230, sg__itsm_resolution_policy},
+    {"itsm.resolution", "incident", BEFORE, SG_OP_WRITE, 240, sg__itsm_incident_resolution},
+    {"itsm.resolution", "problem", BEFORE, SG_OP_WRITE, 240, sg__itsm_problem_resolution},
+    {"itsm.active", "task", BEFORE, SG_OP_WRITE, 250, sg__itsm_task_active},
+    /* after: what the stored record leaves behind */
+    {"journal", NULL, AFTER, SG_OP_WRITE, 10, sg__journal_write},
+    {"audit", NULL, AFTER, SG_OP_WRITE, 20, sg__audit_write},
+    {"dict.create_table", "sys_db_object", AFTER, SG_OP_WRITE, 30, sg__dict_create_table},
+    {"dict.add_column", "sys_dictionary", AFTER, SG_OP_WRITE, 30, sg__dict_add_column},
+    {"dict.changed", "sys_choice", AFTER, SG_OP_WRITE, 30, sg__dict_touched},
+    {"dict.changed", "sys_dictionary_override", AFTER, SG_OP_WRITE, 30, sg__dict_touched},
+    {"counter.data", NULL, AFTER, SG_OP_ANY, 90, bump_data},
+    {"counter.dict", NULL, AFTER, SG_OP_ANY, 90, bump_dict},
+    {"counter.props", "sys_properties", AFTER, SG_OP_ANY, 90, bump_props},
+    /* after commit */
+    {"model.sync", NULL, SG_RULE_AFTER_COMMIT, SG_OP_ANY, 10, sync_model},
 };
 
 #undef BEFORE
@@ -158,8 +157,8 @@ sg_err sg__rules_run(struct sg_write *w, enum sg_rule_phase phase)
 			continue;
 		if (phase != SG_RULE_AFTER_COMMIT)
 			return err;
-		sg_log_error("rule %s after the commit of a write to %s: %s", r->name,
-			     w->cls->name, sg_err_name(err));
+		sg_log_error("rule %s after the commit of a write to %s: %s", r->name, w->cls->name,
+		             sg_err_name(err));
 	}
 	return SG_ERR_OK;
 }

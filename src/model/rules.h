@@ -60,24 +60,24 @@ struct sg_write {
 	const struct sg_table *table; /* the table named by the caller */
 	const struct sg_table *cls;   /* the record's own class */
 	const struct sg_write_opts *opts;
-	json_t *input;	  /* the caller's input (prepare); borrowed until sealed */
-	json_t *sealed;	  /* prepare: fields a rule sealed: element -> true */
-	json_t *old;	  /* the stored record (update, delete), NULL on insert */
-	json_t *rec;	  /* the record as it will be stored */
+	json_t *input;    /* the caller's input (prepare); borrowed until sealed */
+	json_t *sealed;   /* prepare: fields a rule sealed: element -> true */
+	json_t *old;      /* the stored record (update, delete), NULL on insert */
+	json_t *rec;      /* the record as it will be stored */
 	json_t *explicit; /* fields the caller set: element -> true */
 	json_t *journal;  /* journal field -> text to append */
-	unsigned op;	  /* SG_OP_INSERT, SG_OP_UPDATE or SG_OP_DELETE */
-	bool insert;	  /* op == SG_OP_INSERT */
+	unsigned op;      /* SG_OP_INSERT, SG_OP_UPDATE or SG_OP_DELETE */
+	bool insert;      /* op == SG_OP_INSERT */
 	bool input_owned; /* input is this write's copy */
-	bool failed;	  /* sticky: an allocation failed while changing rec */
+	bool failed;      /* sticky: an allocation failed while changing rec */
 };
 
 struct sg_rule {
 	const char *name;  /* for logs: "itsm.priority" */
 	const char *table; /* the table it applies to, and those extending it; NULL: all */
 	enum sg_rule_phase phase;
-	unsigned ops;	   /* SG_OP_* */
-	int order;	   /* lower first within a phase */
+	unsigned ops; /* SG_OP_* */
+	int order;    /* lower first within a phase */
 	/* An error aborts the write (rolled back), except after commit, where
 	 * it is logged. */
 	sg_err (*fn)(struct sg_write *w);
@@ -105,7 +105,7 @@ bool sg_write_changed(const struct sg_write *w, const char *element);
  * or NULL when the input has no usable value for it.  Borrowed.
  */
 const char *sg_write_input_text(const struct sg_write *w, const char *element, char *scratch,
-				size_t scratch_size);
+                                size_t scratch_size);
 /*
  * Prepare phase: replaces element's input value with stored (copied) and
  * marks it sealed: the form to store as is.  A password field is stored

@@ -21,11 +21,10 @@
  * records up by, and what pollers sort on. */
 static bool wants_index(const char *element, enum sg_ftype type)
 {
-	static const char *names[] = {"number",		"correlation_id", "sys_updated_on",
-				      "sys_created_on", "name",
-				      "user_name",	"element_id",	  "documentkey",
-				      "category",	"element",	  "active",
-				      "token",		"client_id"};
+	static const char *names[] = {
+	    "number",    "correlation_id", "sys_updated_on", "sys_created_on", "name",
+	    "user_name", "element_id",     "documentkey",    "category",       "element",
+	    "active",    "token",          "client_id"};
 	if (type == SG_FT_REFERENCE)
 		return true;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -37,7 +36,7 @@ static bool wants_index(const char *element, enum sg_ftype type)
 /* CREATE INDEX name ON table (cols...), with a planner hint when stats are
  * given (for leading columns that are not selective). */
 static sg_err index_on(struct sg_ctx *ctx, const char *table, const char *name,
-		       const char *const *cols, size_t ncols, const struct sg_index_stats *stats)
+                       const char *const *cols, size_t ncols, const struct sg_index_stats *stats)
 {
 	if (!sg_str_is_ident(name, 80))
 		return SG_ERR_OK;
@@ -52,7 +51,7 @@ static sg_err index_on(struct sg_ctx *ctx, const char *table, const char *name,
 }
 
 static sg_err create_index(struct sg_ctx *ctx, const char *table, const char *element,
-			   enum sg_ftype type)
+                           enum sg_ftype type)
 {
 	char name[200];
 	snprintf(name, sizeof(name), "ix_%s_%s", table, element);
@@ -140,7 +139,7 @@ sg_err sg__ddl_create_table(struct sg_ctx *ctx, const struct sg_table *root)
 			if (sg_field_is_stored(t->own[i]) &&
 			    wants_index(t->own[i]->element, t->own[i]->type))
 				err = create_index(ctx, root->name, t->own[i]->element,
-						   t->own[i]->type);
+				                   t->own[i]->type);
 	}
 	if (!err && root->hierarchy)
 		err = create_class_index(ctx, root->name);
@@ -160,7 +159,7 @@ static int note_column(void *ud, int ncol, const char *const *names, const char 
 }
 
 sg_err sg__ddl_add_column(struct sg_ctx *ctx, const struct sg_table *root, const char *element,
-			  enum sg_ftype type)
+                          enum sg_ftype type)
 {
 	const char *want[2] = {element, NULL};
 	sg_err err = sg_conn_columns(ctx->conn, root->name, note_column, want);
@@ -180,19 +179,19 @@ sg_err sg__ddl_add_column(struct sg_ctx *ctx, const struct sg_table *root, const
 /* ---- the system fields every table gets -------------------------------- */
 
 static const struct sg__field_def sys_fields[] = {
-	{"sys_id", "GUID", "Sys ID", NULL, 32, false},
-	{"sys_created_on", "glide_date_time", "Created", NULL, 40, false},
-	{"sys_created_by", "string", "Created by", NULL, 40, false},
-	{"sys_updated_on", "glide_date_time", "Updated", NULL, 40, false},
-	{"sys_updated_by", "string", "Updated by", NULL, 40, false},
-	{"sys_mod_count", "integer", "Updates", "0", 40, false},
-	{"sys_tags", "string", "Tags", NULL, 40, true},
+    {"sys_id", "GUID", "Sys ID", NULL, 32, false},
+    {"sys_created_on", "glide_date_time", "Created", NULL, 40, false},
+    {"sys_created_by", "string", "Created by", NULL, 40, false},
+    {"sys_updated_on", "glide_date_time", "Updated", NULL, 40, false},
+    {"sys_updated_by", "string", "Updated by", NULL, 40, false},
+    {"sys_mod_count", "integer", "Updates", "0", 40, false},
+    {"sys_tags", "string", "Tags", NULL, 40, true},
 };
-static const struct sg__field_def class_field = {"sys_class_name", "sys_class_name", "Class", NULL,
-					     80, false};
+static const struct sg__field_def class_field = {
+    "sys_class_name", "sys_class_name", "Class", NULL, 80, false};
 static const struct sg__field_def domain_fields[] = {
-	{"sys_domain", "domain_id", "Domain", "global", 32, false},
-	{"sys_domain_path", "domain_path", "Domain Path", "/", 255, false},
+    {"sys_domain", "domain_id", "Domain", "global", 32, false},
+    {"sys_domain_path", "domain_path", "Domain Path", "/", 255, false},
 };
 
 json_t *sg__dict_row(const char *table, const struct sg__field_def *f)
@@ -203,9 +202,9 @@ json_t *sg__dict_row(const char *table, const struct sg__field_def *f)
 	sg_id_derive(id, "sys_dictionary", key);
 	snprintf(len, sizeof(len), "%d", f->len);
 	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", id, "name",
-				table, "element", f->element, "column_label", f->label,
-				"internal_type", f->type, "max_length", len, "virtual",
-				f->is_virtual ? "true" : "false", "active", "true");
+	                        table, "element", f->element, "column_label", f->label,
+	                        "internal_type", f->type, "max_length", len, "virtual",
+	                        f->is_virtual ? "true" : "false", "active", "true");
 	if (row && f->dflt && json_object_set_new(row, "default_value", json_string(f->dflt))) {
 		json_decref(row);
 		row = NULL;
@@ -218,8 +217,8 @@ json_t *sg__collection_row(const char *table, const char *label, bool audit)
 	char id[SG_ID_LEN + 1];
 	sg_id_derive(id, "sys_dictionary", table);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", id, "name", table,
-			 "column_label", label, "internal_type", "collection", "audit",
-			 audit ? "true" : "false", "active", "true");
+	                 "column_label", label, "internal_type", "collection", "audit",
+	                 audit ? "true" : "false", "active", "true");
 }
 
 /* Appends row to arr; SG_ERR_NOMEM when either failed. */
@@ -267,7 +266,7 @@ sg_err sg__dict_table_check(struct sg_write *w)
 	const char *name = sg_write_val(w, "name");
 	if (!sg_str_is_ident(name, 80))
 		return refuse(ctx, "Invalid table name: use lower-case letters, digits and "
-				   "underscores");
+		                   "underscores");
 	if (sg_dict_table(ctx->dict, name))
 		return refuse(ctx, "Table already exists");
 	const char *sup = sg_write_val(w, "super_class");
@@ -310,7 +309,7 @@ sg_err sg__dict_column_check(struct sg_write *w)
 		return SG_ERR_OK; /* a collection row */
 	if (!sg_str_is_ident(element, 80))
 		return refuse(ctx, "Invalid column name: use lower-case letters, digits "
-				   "and underscores");
+		                   "and underscores");
 	if (sg_table_field(t, element))
 		return refuse(ctx, "Column already exists");
 	if (!*sg_write_val(w, "column_label"))
@@ -359,8 +358,8 @@ static sg_err create_table(struct sg_write *w)
 		return SG_ERR_NOMEM;
 	sg_err err = push(rows, sg__collection_row(name, sg_write_val(w, "label"), false));
 	if (!err && !*sup)
-		err = sg__sys_field_rows(rows, name,
-					 sg_str_bool(sg_write_val(w, "is_extendable"), false), false);
+		err = sg__sys_field_rows(
+		    rows, name, sg_str_bool(sg_write_val(w, "is_extendable"), false), false);
 	size_t i;
 	json_t *row;
 	json_array_foreach(rows, i, row)

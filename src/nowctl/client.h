@@ -16,10 +16,10 @@ struct client {
 	/* Each returns 0 or a non-zero error with errmsg set.  Records are raw
 	 * field strings; *out receives a new reference. */
 	int (*list)(struct client *c, const char *table, const char *query, long limit,
-		    json_t **out);
+	            json_t **out);
 	int (*insert)(struct client *c, const char *table, json_t *in, json_t **out);
 	int (*update)(struct client *c, const char *table, const char *sys_id, json_t *in,
-		      json_t **out);
+	              json_t **out);
 	int (*remove)(struct client *c, const char *table, const char *sys_id);
 	void (*close)(struct client *c);
 	char errmsg[1024];

@@ -22,7 +22,7 @@ static void fail(struct client *c, struct sg_ctx *ctx, sg_err err)
 	const char *msg = json_string_value(json_object_get(e, "message"));
 	const char *detail = json_string_value(json_object_get(e, "detail"));
 	snprintf(c->errmsg, sizeof(c->errmsg), "%s%s%s", msg ? msg : sg_err_name(err),
-		 detail ? ": " : "", detail ? detail : "");
+	         detail ? ": " : "", detail ? detail : "");
 	c->status = sg_err_status(err);
 	json_decref(j);
 	free(body);
@@ -35,12 +35,11 @@ static int with_ctx(struct client *c, struct sg_ctx *ctx)
 	sg_err err = sg_ctx_begin(ctx, l->model, NULL);
 	if (err)
 		snprintf(c->errmsg, sizeof(c->errmsg), "cannot open the instance (%s)",
-			 sg_err_name(err));
+		         sg_err_name(err));
 	return err;
 }
 
-static int l_list(struct client *c, const char *table, const char *query, long limit,
-		  json_t **out)
+static int l_list(struct client *c, const char *table, const char *query, long limit, json_t **out)
 {
 	struct sg_ctx ctx;
 	if (with_ctx(c, &ctx))
@@ -75,7 +74,7 @@ static int l_insert(struct client *c, const char *table, json_t *in, json_t **ou
 }
 
 static int l_update(struct client *c, const char *table, const char *sys_id, json_t *in,
-		    json_t **out)
+                    json_t **out)
 {
 	struct sg_ctx ctx;
 	if (with_ctx(c, &ctx))
@@ -119,7 +118,7 @@ struct client *client_local(const char *dir)
 		sg_model_close(l->model);
 	if (err) {
 		fprintf(stderr, "nowctl: no instance in %s (%s); create one with 'nowctl init'\n",
-			dir, sg_err_name(err));
+		        dir, sg_err_name(err));
 		free(l);
 		return NULL;
 	}

@@ -19,15 +19,14 @@ struct remote {
 };
 
 /* Performs one request; *out gets the parsed body ("result" member). */
-static int call(struct client *c, const char *method, const char *path, json_t *body,
-		json_t **out)
+static int call(struct client *c, const char *method, const char *path, json_t *body, json_t **out)
 {
 	/* Editing ACLs needs security_admin in effect; the instance honours
 	 * this only when snowglobe.rest.allow_elevation is true. */
 	static const struct sg_kv headers[] = {
-		{"Accept", "application/json"},
-		{"Content-Type", "application/json"},
-		{"X-Snowglobe-Elevate", "security_admin"},
+	    {"Accept", "application/json"},
+	    {"Content-Type", "application/json"},
+	    {"X-Snowglobe-Elevate", "security_admin"},
 	};
 	struct remote *r = (struct remote *)c;
 	struct sg_buf url;
@@ -37,14 +36,14 @@ static int call(struct client *c, const char *method, const char *path, json_t *
 	sg_buf_printf(&url, "%s%s", r->url, path);
 	char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	struct sg_http_request req = {
-		.method = method,
-		.url = sg_buf_str(&url),
-		.headers = headers,
-		.n_headers = sizeof(headers) / sizeof(headers[0]),
-		.body = payload,
-		.body_len = payload ? strlen(payload) : 0,
-		.user = r->user,
-		.password = r->password,
+	    .method = method,
+	    .url = sg_buf_str(&url),
+	    .headers = headers,
+	    .n_headers = sizeof(headers) / sizeof(headers[0]),
+	    .body = payload,
+	    .body_len = payload ? strlen(payload) : 0,
+	    .user = r->user,
+	    .password = r->password,
 	};
 	sg_http_client_do(r->http, &req, &resp);
 	int rc = 0;
@@ -58,7 +57,7 @@ static int call(struct client *c, const char *method, const char *path, json_t *
 		const char *msg = json_string_value(json_object_get(e, "message"));
 		const char *detail = json_string_value(json_object_get(e, "detail"));
 		snprintf(c->errmsg, sizeof(c->errmsg), "HTTP %d: %s%s%s", resp.status,
-			 msg ? msg : "request failed", detail ? ": " : "", detail ? detail : "");
+		         msg ? msg : "request failed", detail ? ": " : "", detail ? detail : "");
 		json_decref(j);
 		rc = 1;
 	} else if (out) {
@@ -78,13 +77,12 @@ static int call(struct client *c, const char *method, const char *path, json_t *
 
 #define RAW "sysparm_exclude_reference_link=true"
 
-static int r_list(struct client *c, const char *table, const char *query, long limit,
-		  json_t **out)
+static int r_list(struct client *c, const char *table, const char *query, long limit, json_t **out)
 {
 	struct sg_buf p;
 	sg_buf_init(&p, 64 * 1024);
 	sg_buf_printf(&p, "/api/now/table/%s?" RAW "&sysparm_limit=%ld&sysparm_query=", table,
-		      limit > 0 ? limit : 10000);
+	              limit > 0 ? limit : 10000);
 	sg_buf_put_urlenc(&p, query ? query : "");
 	int rc = call(c, "GET", sg_buf_str(&p), NULL, out);
 	sg_buf_cleanup(&p);
@@ -99,7 +97,7 @@ static int r_insert(struct client *c, const char *table, json_t *in, json_t **ou
 }
 
 static int r_update(struct client *c, const char *table, const char *sys_id, json_t *in,
-		    json_t **out)
+                    json_t **out)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "/api/now/table/%s/%s?" RAW, table, sys_id);

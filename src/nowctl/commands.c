@@ -60,7 +60,7 @@ static json_t *find_one(struct cmd_env *e, const char *table, const char *field,
 	}
 	if (json_array_size(rows) != 1) {
 		fprintf(stderr, "nowctl: %s %s '%s'\n",
-			json_array_size(rows) ? "more than one" : "no", table, value);
+		        json_array_size(rows) ? "more than one" : "no", table, value);
 		json_decref(rows);
 		return NULL;
 	}
@@ -70,11 +70,11 @@ static json_t *find_one(struct cmd_env *e, const char *table, const char *field,
 }
 
 static void report(struct cmd_env *e, const char *what, const char *name, json_t *rec,
-		   const char *password)
+                   const char *password)
 {
 	if (e->json) {
-		json_t *out = json_pack("{s:s, s:O}", "sys_id", sg_json_str(rec, "sys_id"), "record",
-					rec);
+		json_t *out =
+		    json_pack("{s:s, s:O}", "sys_id", sg_json_str(rec, "sys_id"), "record", rec);
 		if (password)
 			json_object_set_new(out, "password", json_string(password));
 		char *s = json_dumps(out, JSON_INDENT(2));
@@ -99,9 +99,9 @@ static int grant(struct cmd_env *e, const char *role, const char *user_id, const
 	json_t *r = find_one(e, "sys_user_role", "name", role);
 	if (!r)
 		return 1;
-	json_t *in = user_id ? json_pack("{s:s, s:s}", "user", user_id, "role", sg_json_str(r, "sys_id"))
-			     : json_pack("{s:s, s:s}", "group", group_id, "role",
-					 sg_json_str(r, "sys_id"));
+	json_t *in =
+	    user_id ? json_pack("{s:s, s:s}", "user", user_id, "role", sg_json_str(r, "sys_id"))
+	            : json_pack("{s:s, s:s}", "group", group_id, "role", sg_json_str(r, "sys_id"));
 	json_t *out = NULL;
 	int rc = e->c->insert(e->c, user_id ? "sys_user_has_role" : "sys_group_has_role", in, &out);
 	json_decref(in);
@@ -114,14 +114,19 @@ static int grant(struct cmd_env *e, const char *role, const char *user_id, const
 
 static int user_add(struct cmd_env *e, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"first", required_argument, NULL, 'f'},    {"last", required_argument, NULL, 'l'},
-		{"email", required_argument, NULL, 'e'},    {"password", required_argument, NULL, 'p'},
-		{"generate-password", no_argument, NULL, 'g'}, {"machine", no_argument, NULL, 'm'},
-		{"web-service-only", no_argument, NULL, 'w'}, {"role", required_argument, NULL, 'r'},
-		{"inactive", no_argument, NULL, 'i'},	    {"locked-out", no_argument, NULL, 'L'},
-		{"password-needs-reset", no_argument, NULL, 'R'},
-		{"internal-integration", no_argument, NULL, 'I'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"first", required_argument, NULL, 'f'},
+	                                     {"last", required_argument, NULL, 'l'},
+	                                     {"email", required_argument, NULL, 'e'},
+	                                     {"password", required_argument, NULL, 'p'},
+	                                     {"generate-password", no_argument, NULL, 'g'},
+	                                     {"machine", no_argument, NULL, 'm'},
+	                                     {"web-service-only", no_argument, NULL, 'w'},
+	                                     {"role", required_argument, NULL, 'r'},
+	                                     {"inactive", no_argument, NULL, 'i'},
+	                                     {"locked-out", no_argument, NULL, 'L'},
+	                                     {"password-needs-reset", no_argument, NULL, 'R'},
+	                                     {"internal-integration", no_argument, NULL, 'I'},
+	                                     {NULL, 0, NULL, 0}};
 	json_t *in = json_object();
 	const char *roles[MAX_ROLES], *password = NULL;
 	size_t nroles = 0;
@@ -130,16 +135,28 @@ static int user_add(struct cmd_env *e, int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:l:e:p:gmwr:iLRI", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f': json_object_set_new(in, "first_name", json_string(optarg)); break;
-		case 'l': json_object_set_new(in, "last_name", json_string(optarg)); break;
-		case 'e': json_object_set_new(in, "email", json_string(optarg)); break;
-		case 'p': password = optarg; break;
+		case 'f':
+			json_object_set_new(in, "first_name", json_string(optarg));
+			break;
+		case 'l':
+			json_object_set_new(in, "last_name", json_string(optarg));
+			break;
+		case 'e':
+			json_object_set_new(in, "email", json_string(optarg));
+			break;
+		case 'p':
+			password = optarg;
+			break;
 		case 'g':
 			generate_password(generated, sizeof(generated));
 			password = generated;
 			break;
-		case 'm': json_object_set_new(in, "identity_type", json_string("machine")); break;
-		case 'w': json_object_set_new(in, "web_service_access_only", json_string("true")); break;
+		case 'm':
+			json_object_set_new(in, "identity_type", json_string("machine"));
+			break;
+		case 'w':
+			json_object_set_new(in, "web_service_access_only", json_string("true"));
+			break;
 		case 'r':
 			if (nroles == MAX_ROLES) {
 				json_decref(in);
@@ -147,11 +164,21 @@ static int user_add(struct cmd_env *e, int argc, char **argv)
 			}
 			roles[nroles++] = optarg;
 			break;
-		case 'i': json_object_set_new(in, "active", json_string("false")); break;
-		case 'L': json_object_set_new(in, "locked_out", json_string("true")); break;
-		case 'R': json_object_set_new(in, "password_needs_reset", json_string("true")); break;
-		case 'I': json_object_set_new(in, "internal_integration_user", json_string("true")); break;
-		default: json_decref(in); return 2;
+		case 'i':
+			json_object_set_new(in, "active", json_string("false"));
+			break;
+		case 'L':
+			json_object_set_new(in, "locked_out", json_string("true"));
+			break;
+		case 'R':
+			json_object_set_new(in, "password_needs_reset", json_string("true"));
+			break;
+		case 'I':
+			json_object_set_new(in, "internal_integration_user", json_string("true"));
+			break;
+		default:
+			json_decref(in);
+			return 2;
 		}
 	}
 	if (optind != argc - 1) {
@@ -180,8 +207,8 @@ static int user_add(struct cmd_env *e, int argc, char **argv)
 static int user_set_password(struct cmd_env *e, int argc, char **argv)
 {
 	static const struct option opts[] = {{"password", required_argument, NULL, 'p'},
-					     {"generate-password", no_argument, NULL, 'g'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"generate-password", no_argument, NULL, 'g'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *password = NULL;
 	char generated[64];
 	int c;
@@ -270,8 +297,8 @@ int cmd_user(struct cmd_env *e, int argc, char **argv)
 static int parse_target(int argc, char **argv, const char **user, const char **group)
 {
 	static const struct option opts[] = {{"user", required_argument, NULL, 'u'},
-					     {"group", required_argument, NULL, 'g'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"group", required_argument, NULL, 'g'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
 	*user = *group = NULL;
 	optind = 1;
@@ -294,7 +321,7 @@ static int role_grant(struct cmd_env *e, int argc, char **argv, bool revoke)
 		return usage_error("role grant|revoke ROLE (--user NAME | --group NAME)");
 	const char *role = argv[at];
 	json_t *target = user ? find_one(e, "sys_user", "user_name", user)
-			      : find_one(e, "sys_user_group", "name", group);
+	                      : find_one(e, "sys_user_group", "name", group);
 	if (!target)
 		return 1;
 	const char *tid = sg_json_str(target, "sys_id");
@@ -302,12 +329,13 @@ static int role_grant(struct cmd_env *e, int argc, char **argv, bool revoke)
 	if (!revoke) {
 		rc = grant(e, role, user ? tid : NULL, user ? NULL : tid);
 		if (!rc && !e->json)
-			printf("granted %s to %s %s\n", role, user ? "user" : "group", user ? user : group);
+			printf("granted %s to %s %s\n", role, user ? "user" : "group",
+			       user ? user : group);
 	} else {
 		json_t *r = find_one(e, "sys_user_role", "name", role), *rows = NULL;
 		char q[200];
 		snprintf(q, sizeof(q), "%s=%s^role=%s", user ? "user" : "group", tid,
-			 r ? sg_json_str(r, "sys_id") : "");
+		         r ? sg_json_str(r, "sys_id") : "");
 		const char *table = user ? "sys_user_has_role" : "sys_group_has_role";
 		rc = r ? e->c->list(e->c, table, q, 100, &rows) : 1;
 		size_t i;
@@ -320,7 +348,8 @@ static int role_grant(struct cmd_env *e, int argc, char **argv, bool revoke)
 		if (r && rc)
 			failed(e, "revoke");
 		else if (r && !json_array_size(rows)) {
-			fprintf(stderr, "nowctl: %s does not hold %s directly\n", user ? user : group, role);
+			fprintf(stderr, "nowctl: %s does not hold %s directly\n",
+			        user ? user : group, role);
 			rc = 1;
 		} else if (r && !e->json)
 			printf("revoked %s from %s %s\n", role, user ? "user" : "group",
@@ -341,8 +370,8 @@ int cmd_role(struct cmd_env *e, int argc, char **argv)
 	if (strcmp(argv[0], "add") != 0)
 		return usage_error("unknown role command");
 	static const struct option opts[] = {{"description", required_argument, NULL, 'd'},
-					     {"elevated", no_argument, NULL, 'E'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"elevated", no_argument, NULL, 'E'},
+	                                     {NULL, 0, NULL, 0}};
 	json_t *in = json_object();
 	int c;
 	optind = 1;
@@ -379,9 +408,9 @@ int cmd_group(struct cmd_env *e, int argc, char **argv)
 	if (argc < 1 || strcmp(argv[0], "add") != 0)
 		return usage_error("group add NAME [--description D] [--manager USER] [--email E]");
 	static const struct option opts[] = {{"description", required_argument, NULL, 'd'},
-					     {"manager", required_argument, NULL, 'm'},
-					     {"email", required_argument, NULL, 'e'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"manager", required_argument, NULL, 'm'},
+	                                     {"email", required_argument, NULL, 'e'},
+	                                     {NULL, 0, NULL, 0}};
 	json_t *in = json_object();
 	const char *manager = NULL;
 	int c;
@@ -437,7 +466,7 @@ int cmd_member(struct cmd_env *e, int argc, char **argv)
 	int rc = 1;
 	if (u && g && add) {
 		json_t *in = json_pack("{s:s, s:s}", "user", sg_json_str(u, "sys_id"), "group",
-				       sg_json_str(g, "sys_id")),
+		                       sg_json_str(g, "sys_id")),
 		       *rec = NULL;
 		rc = e->c->insert(e->c, "sys_user_grmember", in, &rec);
 		if (rc)
@@ -449,7 +478,7 @@ int cmd_member(struct cmd_env *e, int argc, char **argv)
 	} else if (u && g) {
 		char q[200];
 		snprintf(q, sizeof(q), "user=%s^group=%s", sg_json_str(u, "sys_id"),
-			 sg_json_str(g, "sys_id"));
+		         sg_json_str(g, "sys_id"));
 		json_t *rows = NULL;
 		rc = e->c->list(e->c, "sys_user_grmember", q, 100, &rows);
 		size_t i;
@@ -457,7 +486,8 @@ int cmd_member(struct cmd_env *e, int argc, char **argv)
 		json_array_foreach(rows, i, row)
 		{
 			if (!rc)
-				rc = e->c->remove(e->c, "sys_user_grmember", sg_json_str(row, "sys_id"));
+				rc = e->c->remove(e->c, "sys_user_grmember",
+				                  sg_json_str(row, "sys_id"));
 		}
 		if (rc)
 			failed(e, "member remove");
@@ -476,32 +506,51 @@ int cmd_acl(struct cmd_env *e, int argc, char **argv)
 {
 	if (argc < 1 || strcmp(argv[0], "add") != 0)
 		return usage_error("acl add NAME --operation OP [--role R]... [options]");
-	static const struct option opts[] = {
-		{"operation", required_argument, NULL, 'o'}, {"role", required_argument, NULL, 'r'},
-		{"condition", required_argument, NULL, 'c'}, {"deny-unless", no_argument, NULL, 'D'},
-		{"no-admin-overrides", no_argument, NULL, 'N'}, {"inactive", no_argument, NULL, 'i'},
-		{"description", required_argument, NULL, 'd'}, {"type", required_argument, NULL, 't'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"operation", required_argument, NULL, 'o'},
+	                                     {"role", required_argument, NULL, 'r'},
+	                                     {"condition", required_argument, NULL, 'c'},
+	                                     {"deny-unless", no_argument, NULL, 'D'},
+	                                     {"no-admin-overrides", no_argument, NULL, 'N'},
+	                                     {"inactive", no_argument, NULL, 'i'},
+	                                     {"description", required_argument, NULL, 'd'},
+	                                     {"type", required_argument, NULL, 't'},
+	                                     {NULL, 0, NULL, 0}};
 	json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "type", "record", "admin_overrides", "true",
-			       "decision_type", "allow", "active", "true");
+	                       "decision_type", "allow", "active", "true");
 	const char *roles[MAX_ROLES], *op = NULL;
 	size_t nroles = 0;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:r:c:DNid:t:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': op = optarg; break;
+		case 'o':
+			op = optarg;
+			break;
 		case 'r':
 			if (nroles < MAX_ROLES)
 				roles[nroles++] = optarg;
 			break;
-		case 'c': json_object_set_new(in, "condition", json_string(optarg)); break;
-		case 'D': json_object_set_new(in, "decision_type", json_string("deny")); break;
-		case 'N': json_object_set_new(in, "admin_overrides", json_string("false")); break;
-		case 'i': json_object_set_new(in, "active", json_string("false")); break;
-		case 'd': json_object_set_new(in, "description", json_string(optarg)); break;
-		case 't': json_object_set_new(in, "type", json_string(optarg)); break;
-		default: json_decref(in); return 2;
+		case 'c':
+			json_object_set_new(in, "condition", json_string(optarg));
+			break;
+		case 'D':
+			json_object_set_new(in, "decision_type", json_string("deny"));
+			break;
+		case 'N':
+			json_object_set_new(in, "admin_overrides", json_string("false"));
+			break;
+		case 'i':
+			json_object_set_new(in, "active", json_string("false"));
+			break;
+		case 'd':
+			json_object_set_new(in, "description", json_string(optarg));
+			break;
+		case 't':
+			json_object_set_new(in, "type", json_string(optarg));
+			break;
+		default:
+			json_decref(in);
+			return 2;
 		}
 	}
 	static const char *ops[] = {"read", "write", "create", "delete", "execute"};
@@ -533,8 +582,9 @@ int cmd_acl(struct cmd_env *e, int argc, char **argv)
 	{
 		if (rc)
 			break;
-		json_t *link = json_pack("{s:s, s:s}", "sys_security_acl", sg_json_str(rec, "sys_id"),
-					 "sys_user_role", sg_json_str(r, "sys_id")),
+		json_t *link =
+		           json_pack("{s:s, s:s}", "sys_security_acl", sg_json_str(rec, "sys_id"),
+		                     "sys_user_role", sg_json_str(r, "sys_id")),
 		       *out = NULL;
 		rc = e->c->insert(e->c, "sys_security_acl_role", link, &out);
 		json_decref(link);
@@ -575,10 +625,10 @@ int cmd_property(struct cmd_env *e, int argc, char **argv)
 	}
 	if (argc < 1 || strcmp(argv[0], "set") != 0)
 		return usage_error("property get NAME | property set NAME VALUE [--type T] "
-				   "[--description D]");
+		                   "[--description D]");
 	static const struct option opts[] = {{"type", required_argument, NULL, 't'},
-					     {"description", required_argument, NULL, 'd'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"description", required_argument, NULL, 'd'},
+	                                     {NULL, 0, NULL, 0}};
 	json_t *in = json_object();
 	int c;
 	optind = 1;
@@ -604,7 +654,7 @@ int cmd_property(struct cmd_env *e, int argc, char **argv)
 	int rc = e->c->list(e->c, "sys_properties", q, 2, &rows);
 	if (!rc && json_array_size(rows)) {
 		rc = e->c->update(e->c, "sys_properties",
-				  sg_json_str(json_array_get(rows, 0), "sys_id"), in, &rec);
+		                  sg_json_str(json_array_get(rows, 0), "sys_id"), in, &rec);
 	} else if (!rc) {
 		json_object_set_new(in, "name", json_string(name));
 		rc = e->c->insert(e->c, "sys_properties", in, &rec);
@@ -657,8 +707,8 @@ int cmd_table(struct cmd_env *e, int argc, char **argv)
 	int rc;
 	if (!strcmp(verb, "list")) {
 		static const struct option opts[] = {{"query", required_argument, NULL, 'q'},
-						     {"limit", required_argument, NULL, 'n'},
-						     {NULL, 0, NULL, 0}};
+		                                     {"limit", required_argument, NULL, 'n'},
+		                                     {NULL, 0, NULL, 0}};
 		const char *query = "";
 		long limit = 100;
 		int c;
@@ -713,7 +763,6 @@ int cmd_table(struct cmd_env *e, int argc, char **argv)
 
 /* ---- OAuth: application registry, auth scopes, tokens ------------------------ */
 
-
 static int oauth_secret(struct cmd_env *e, json_t *in, char *secret, size_t size)
 {
 	(void)e;
@@ -730,9 +779,9 @@ static int oauth_secret(struct cmd_env *e, json_t *in, char *secret, size_t size
 static void report_client(struct cmd_env *e, const char *what, json_t *rec, const char *secret)
 {
 	if (e->json) {
-		json_t *out = json_pack("{s:s, s:s, s:s, s:O}", "sys_id", sg_json_str(rec, "sys_id"),
-					"client_id", sg_json_str(rec, "client_id"), "client_secret",
-					secret, "record", rec);
+		json_t *out = json_pack(
+		    "{s:s, s:s, s:s, s:O}", "sys_id", sg_json_str(rec, "sys_id"), "client_id",
+		    sg_json_str(rec, "client_id"), "client_secret", secret, "record", rec);
 		char *s = json_dumps(out, JSON_INDENT(2));
 		printf("%s\n", s ? s : "{}");
 		free(s);
@@ -750,7 +799,7 @@ static int attach_scope(struct cmd_env *e, const char *scope, const char *entity
 	if (!s)
 		return 1;
 	json_t *in = json_pack("{s:s, s:s}", "oauth_entity", entity_id, "auth_scope",
-			       sg_json_str(s, "sys_id"));
+	                       sg_json_str(s, "sys_id"));
 	int rc = e->c->insert(e->c, "oauth_entity_auth_scope", in, &out);
 	json_decref(in);
 	json_decref(out);
@@ -760,17 +809,16 @@ static int attach_scope(struct cmd_env *e, const char *scope, const char *entity
 
 static int oauth_add(struct cmd_env *e, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"grant", required_argument, NULL, 'g'},
-		{"user", required_argument, NULL, 'u'},
-		{"scope", required_argument, NULL, 's'},
-		{"access-lifespan", required_argument, NULL, 'a'},
-		{"refresh-lifespan", required_argument, NULL, 'r'},
-		{"client-type", required_argument, NULL, 't'},
-		{"redirect-url", required_argument, NULL, 'R'},
-		{"logo-url", required_argument, NULL, 'L'},
-		{"inactive", no_argument, NULL, 'i'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"grant", required_argument, NULL, 'g'},
+	                                     {"user", required_argument, NULL, 'u'},
+	                                     {"scope", required_argument, NULL, 's'},
+	                                     {"access-lifespan", required_argument, NULL, 'a'},
+	                                     {"refresh-lifespan", required_argument, NULL, 'r'},
+	                                     {"client-type", required_argument, NULL, 't'},
+	                                     {"redirect-url", required_argument, NULL, 'R'},
+	                                     {"logo-url", required_argument, NULL, 'L'},
+	                                     {"inactive", no_argument, NULL, 'i'},
+	                                     {NULL, 0, NULL, 0}};
 	json_t *in = json_pack("{s:s, s:s}", "type", "client", "active", "true");
 	const char *user = NULL, *scopes[MAX_ROLES];
 	size_t nscopes = 0;
@@ -778,8 +826,12 @@ static int oauth_add(struct cmd_env *e, int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "g:u:s:a:r:t:R:L:i", opts, NULL)) != -1) {
 		switch (c) {
-		case 'g': json_object_set_new(in, "default_grant_type", json_string(optarg)); break;
-		case 'u': user = optarg; break;
+		case 'g':
+			json_object_set_new(in, "default_grant_type", json_string(optarg));
+			break;
+		case 'u':
+			user = optarg;
+			break;
 		case 's':
 			if (nscopes < MAX_ROLES)
 				scopes[nscopes++] = optarg;
@@ -788,22 +840,34 @@ static int oauth_add(struct cmd_env *e, int argc, char **argv)
 		case 'r':
 			if (!whole_number(optarg, &(long){0})) {
 				json_decref(in);
-				return usage_error("--access-lifespan and --refresh-lifespan take seconds");
+				return usage_error(
+				    "--access-lifespan and --refresh-lifespan take seconds");
 			}
-			json_object_set_new(in, c == 'a' ? "access_token_lifespan"
-							 : "refresh_token_lifespan",
-					    json_string(optarg));
+			json_object_set_new(
+			    in, c == 'a' ? "access_token_lifespan" : "refresh_token_lifespan",
+			    json_string(optarg));
 			break;
-		case 't': json_object_set_new(in, "client_type", json_string(optarg)); break;
-		case 'R': json_object_set_new(in, "redirect_url", json_string(optarg)); break;
-		case 'L': json_object_set_new(in, "logo_url", json_string(optarg)); break;
-		case 'i': json_object_set_new(in, "active", json_string("false")); break;
-		default: json_decref(in); return 2;
+		case 't':
+			json_object_set_new(in, "client_type", json_string(optarg));
+			break;
+		case 'R':
+			json_object_set_new(in, "redirect_url", json_string(optarg));
+			break;
+		case 'L':
+			json_object_set_new(in, "logo_url", json_string(optarg));
+			break;
+		case 'i':
+			json_object_set_new(in, "active", json_string("false"));
+			break;
+		default:
+			json_decref(in);
+			return 2;
 		}
 	}
 	if (optind != argc - 1) {
 		json_decref(in);
-		return usage_error("oauth add NAME [--grant G] [--user U] [--scope S]... [options]");
+		return usage_error(
+		    "oauth add NAME [--grant G] [--user U] [--scope S]... [options]");
 	}
 	json_object_set_new(in, "name", json_string(argv[optind]));
 	char client_id[SG_ID_LEN + 1], secret[64];
@@ -813,7 +877,8 @@ static int oauth_add(struct cmd_env *e, int argc, char **argv)
 	if (!rc && user) {
 		json_t *u = find_one(e, "sys_user", "user_name", user);
 		if (u)
-			json_object_set_new(in, "oauth_user", json_string(sg_json_str(u, "sys_id")));
+			json_object_set_new(in, "oauth_user",
+			                    json_string(sg_json_str(u, "sys_id")));
 		else
 			rc = 1;
 		json_decref(u);
@@ -888,7 +953,7 @@ int cmd_scope(struct cmd_env *e, int argc, char **argv)
 {
 	if (argc >= 1 && !strcmp(argv[0], "attach")) {
 		static const struct option opts[] = {{"app", required_argument, NULL, 'a'},
-						     {NULL, 0, NULL, 0}};
+		                                     {NULL, 0, NULL, 0}};
 		const char *app_name = NULL;
 		int c;
 		optind = 1;
@@ -909,12 +974,12 @@ int cmd_scope(struct cmd_env *e, int argc, char **argv)
 	}
 	if (argc < 1 || strcmp(argv[0], "add") != 0)
 		return usage_error("scope add NAME [--api PATH] [--methods GET,POST|all] | "
-				   "scope attach SCOPE --app NAME");
+		                   "scope attach SCOPE --app NAME");
 	static const struct option opts[] = {{"api", required_argument, NULL, 'p'},
-					     {"api-name", required_argument, NULL, 'n'},
-					     {"methods", required_argument, NULL, 'm'},
-					     {"description", required_argument, NULL, 'd'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"api-name", required_argument, NULL, 'n'},
+	                                     {"methods", required_argument, NULL, 'm'},
+	                                     {"description", required_argument, NULL, 'd'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *api = "now/table", *api_name = "Table API", *methods = "all", *desc = "";
 	int c;
 	optind = 1;
@@ -940,9 +1005,9 @@ int cmd_scope(struct cmd_env *e, int argc, char **argv)
 		return failed(e, "scope add");
 	bool all = !strcasecmp(methods, "all");
 	in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "name", name, "auth_scope",
-		       sg_json_str(scope, "sys_id"), "rest_api", api_name, "rest_api_path", api,
-		       "apply_to_all_methods", all ? "true" : "false", "http_methods",
-		       all ? "" : methods);
+	               sg_json_str(scope, "sys_id"), "rest_api", api_name, "rest_api_path", api,
+	               "apply_to_all_methods", all ? "true" : "false", "http_methods",
+	               all ? "" : methods);
 	json_t *rec = NULL;
 	rc = e->c->insert(e->c, "sys_api_access_scope", in, &rec);
 	if (rc)
@@ -960,8 +1025,8 @@ int cmd_token(struct cmd_env *e, int argc, char **argv)
 	if (argc < 1 || (strcmp(argv[0], "list") && strcmp(argv[0], "revoke")))
 		return usage_error("token list|revoke [--app NAME] [--user NAME] [SYS_ID]");
 	static const struct option opts[] = {{"app", required_argument, NULL, 'a'},
-					     {"user", required_argument, NULL, 'u'},
-					     {NULL, 0, NULL, 0}};
+	                                     {"user", required_argument, NULL, 'u'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *app = NULL, *user = NULL;
 	int c;
 	optind = 1;
@@ -997,8 +1062,8 @@ int cmd_token(struct cmd_env *e, int argc, char **argv)
 		json_array_foreach(rows, i, row)
 		{
 			json_t *in = json_pack("{s:s}", "expires", past), *out = NULL;
-			if (!rc && e->c->update(e->c, "oauth_credential", sg_json_str(row, "sys_id"), in,
-						&out))
+			if (!rc && e->c->update(e->c, "oauth_credential",
+			                        sg_json_str(row, "sys_id"), in, &out))
 				rc = failed(e, "token revoke");
 			json_decref(in);
 			json_decref(out);

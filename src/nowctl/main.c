@@ -21,61 +21,62 @@
 #include "model/model.h"
 #include "nowctl/commands.h"
 
-#define ADMIN_SYS_ID "6816f79cc0a8016401c5a33be04be441"
+#define ADMIN_SYS_ID  "6816f79cc0a8016401c5a33be04be441"
 #define ADMIN_ROLE_ID "2831a114c611228501d4ea6c309d626d"
 
 static void usage(FILE *f)
 {
-	fputs("usage: nowctl init (--data DIR | --db URL) [--demo] [--schema DIR]\n"
-	      "       nowctl [WHERE] [--json] COMMAND ...\n"
-	      "\n"
-	      "WHERE is one of\n"
-	      "  --data DIR                     an instance's data directory (offline; acts as\n"
-	      "                                 the system: no access control applies)\n"
-	      "  --db URL                       an instance's database (offline, as --data):\n"
-	      "                                 sqlite:PATH; --data DIR is sqlite:DIR/instance.db\n"
-	      "  --instance URL --user NAME     a running instance, through its Table API, as\n"
-	      "                                 that user; the password comes from --password\n"
-	      "                                 or NOWCTL_PASSWORD (also NOWCTL_DATA, NOWCTL_DB,\n"
-	      "                                 NOWCTL_INSTANCE, NOWCTL_USER)\n"
-	      "\n"
-	      "Commands\n"
-	      "  init                           create an instance; the admin password is\n"
-	      "                                 $NOWD_ADMIN_PASSWORD or generated and shown once\n"
-	      "  user add NAME [--first F] [--last L] [--email E] [--machine]\n"
-	      "       [--web-service-only] [--password P | --generate-password] [--role R]...\n"
-	      "       [--inactive] [--locked-out] [--password-needs-reset] [--internal-integration]\n"
-	      "  user set-password NAME (--password P | --generate-password)\n"
-	      "  user set NAME FIELD=VALUE...   e.g. active=false, locked_out=false\n"
-	      "  role add NAME [--description D] [--elevated]\n"
-	      "  role grant|revoke ROLE (--user NAME | --group NAME)\n"
-	      "  group add NAME [--description D] [--manager USER] [--email E]\n"
-	      "  member add|remove --group NAME --user NAME\n"
-	      "  acl add NAME --operation read|write|create|delete [--role R]...\n"
-	      "       [--condition QUERY] [--deny-unless] [--no-admin-overrides] [--inactive]\n"
-	      "       NAME is table, table.field, table.* or *\n"
-	      "  property get NAME\n"
-	      "  property set NAME VALUE [--type T] [--description D]\n"
-	      "  table list TABLE [--query Q] [--limit N]\n"
-	      "  table get TABLE SYS_ID\n"
-	      "  table create TABLE FIELD=VALUE...\n"
-	      "  table update TABLE SYS_ID FIELD=VALUE...\n"
-	      "  table delete TABLE SYS_ID\n"
-	      "  oauth add NAME [--grant password|client_credentials] [--user USER]\n"
-	      "       [--scope SCOPE]... [--access-lifespan S] [--refresh-lifespan S]\n"
-	      "       [--client-type integration_user|integration_service] [--redirect-url U]\n"
-	      "       [--logo-url U] [--inactive]     prints the client id and secret once\n"
-	      "  oauth rotate-secret|enable|disable NAME\n"
-	      "  scope add NAME [--api now/table] [--methods GET,POST|all]\n"
-	      "  scope attach SCOPE --app NAME\n"
-	      "  token list [--app NAME | --user NAME]\n"
-	      "  token revoke (--app NAME | --user NAME | SYS_ID)\n"
-	      "\n"
-	      "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
-	      "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
-	      "true; otherwise run the command offline.\n"
-	      "Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 bad usage.\n",
-	      f);
+	fputs(
+	    "usage: nowctl init (--data DIR | --db URL) [--demo] [--schema DIR]\n"
+	    "       nowctl [WHERE] [--json] COMMAND ...\n"
+	    "\n"
+	    "WHERE is one of\n"
+	    "  --data DIR                     an instance's data directory (offline; acts as\n"
+	    "                                 the system: no access control applies)\n"
+	    "  --db URL                       an instance's database (offline, as --data):\n"
+	    "                                 sqlite:PATH; --data DIR is sqlite:DIR/instance.db\n"
+	    "  --instance URL --user NAME     a running instance, through its Table API, as\n"
+	    "                                 that user; the password comes from --password\n"
+	    "                                 or NOWCTL_PASSWORD (also NOWCTL_DATA, NOWCTL_DB,\n"
+	    "                                 NOWCTL_INSTANCE, NOWCTL_USER)\n"
+	    "\n"
+	    "Commands\n"
+	    "  init                           create an instance; the admin password is\n"
+	    "                                 $NOWD_ADMIN_PASSWORD or generated and shown once\n"
+	    "  user add NAME [--first F] [--last L] [--email E] [--machine]\n"
+	    "       [--web-service-only] [--password P | --generate-password] [--role R]...\n"
+	    "       [--inactive] [--locked-out] [--password-needs-reset] [--internal-integration]\n"
+	    "  user set-password NAME (--password P | --generate-password)\n"
+	    "  user set NAME FIELD=VALUE...   e.g. active=false, locked_out=false\n"
+	    "  role add NAME [--description D] [--elevated]\n"
+	    "  role grant|revoke ROLE (--user NAME | --group NAME)\n"
+	    "  group add NAME [--description D] [--manager USER] [--email E]\n"
+	    "  member add|remove --group NAME --user NAME\n"
+	    "  acl add NAME --operation read|write|create|delete [--role R]...\n"
+	    "       [--condition QUERY] [--deny-unless] [--no-admin-overrides] [--inactive]\n"
+	    "       NAME is table, table.field, table.* or *\n"
+	    "  property get NAME\n"
+	    "  property set NAME VALUE [--type T] [--description D]\n"
+	    "  table list TABLE [--query Q] [--limit N]\n"
+	    "  table get TABLE SYS_ID\n"
+	    "  table create TABLE FIELD=VALUE...\n"
+	    "  table update TABLE SYS_ID FIELD=VALUE...\n"
+	    "  table delete TABLE SYS_ID\n"
+	    "  oauth add NAME [--grant password|client_credentials] [--user USER]\n"
+	    "       [--scope SCOPE]... [--access-lifespan S] [--refresh-lifespan S]\n"
+	    "       [--client-type integration_user|integration_service] [--redirect-url U]\n"
+	    "       [--logo-url U] [--inactive]     prints the client id and secret once\n"
+	    "  oauth rotate-secret|enable|disable NAME\n"
+	    "  scope add NAME [--api now/table] [--methods GET,POST|all]\n"
+	    "  scope attach SCOPE --app NAME\n"
+	    "  token list [--app NAME | --user NAME]\n"
+	    "  token revoke (--app NAME | --user NAME | SYS_ID)\n"
+	    "\n"
+	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
+	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
+	    "true; otherwise run the command offline.\n"
+	    "Exit status: 0 done, 1 refused or failed (the reason on stderr), 2 bad usage.\n",
+	    f);
 }
 
 static const char *share_dir(void)
@@ -103,10 +104,10 @@ static sg_err create_admin(struct sg_model *m, const char *password)
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
 		return err;
-	json_t *user = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID,
-				 "user_name", "admin", "first_name", "System", "last_name",
-				 "Administrator", "email", "admin@example.com", "user_password",
-				 password);
+	json_t *user =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name",
+	              "admin", "first_name", "System", "last_name", "Administrator", "email",
+	              "admin@example.com", "user_password", password);
 	json_t *grant = json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID);
 	/* In the base system only admin holds security_admin (elevated on use). */
 	json_t *security = json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", "security_admin");
@@ -135,12 +136,10 @@ static int cmd_init(int argc, char **argv)
 {
 	const char *data = NULL, *db = NULL, *schema = NULL;
 	bool demo = false;
-	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
-					     {"db", required_argument, NULL, 'b'},
-					     {"schema", required_argument, NULL, 's'},
-					     {"demo", no_argument, NULL, 'D'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"data", required_argument, NULL, 'd'},   {"db", required_argument, NULL, 'b'},
+	    {"schema", required_argument, NULL, 's'}, {"demo", no_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	int c;
 	while ((c = getopt_long(argc, argv, "d:b:s:Dh", opts, NULL)) != -1) {
 		switch (c) {
@@ -213,10 +212,9 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cmd_env *e, int argc, char **argv);
 } commands[] = {
-	{"user", cmd_user},	{"role", cmd_role},	    {"group", cmd_group},
-	{"member", cmd_member}, {"acl", cmd_acl},	    {"property", cmd_property},
-	{"table", cmd_table},	{"oauth", cmd_oauth},	    {"scope", cmd_scope},
-	{"token", cmd_token},
+    {"user", cmd_user},   {"role", cmd_role},         {"group", cmd_group}, {"member", cmd_member},
+    {"acl", cmd_acl},     {"property", cmd_property}, {"table", cmd_table}, {"oauth", cmd_oauth},
+    {"scope", cmd_scope}, {"token", cmd_token},
 };
 
 int main(int argc, char **argv)
@@ -278,8 +276,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if ((data && *data) + (db && *db) + (instance && *instance) != 1) {
-		fputs("nowctl: say where: --data DIR or --instance URL (or --db URL; one of them)\n",
-		      stderr);
+		fputs(
+		    "nowctl: say where: --data DIR or --instance URL (or --db URL; one of them)\n",
+		    stderr);
 		return 2;
 	}
 	if (instance && *instance && (!user || !password)) {
@@ -289,9 +288,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char target_buf[4096];
-	const char *target =
-		(db && *db) ? db : (data && *data) ? data_target(data, target_buf, sizeof(target_buf))
-						   : NULL;
+	const char *target = (db && *db)       ? db
+	                     : (data && *data) ? data_target(data, target_buf, sizeof(target_buf))
+	                                       : NULL;
 	env.c = target ? client_local(target) : client_remote(instance, user, password);
 	if (!env.c)
 		return 1;

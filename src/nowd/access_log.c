@@ -12,8 +12,8 @@
 /* The access log never shows secrets: values of these parameters are masked. */
 static void log_uri(char *out, size_t size, const char *uri)
 {
-	static const char *secret[] = {"access_token=", "password=", "client_secret=",
-				       "refresh_token=", "token="};
+	static const char *secret[] = {
+	    "access_token=", "password=", "client_secret=", "refresh_token=", "token="};
 	size_t o = 0;
 	for (const char *p = uri; *p && o + 1 < size;) {
 		bool masked = false;
@@ -38,17 +38,17 @@ static void log_uri(char *out, size_t size, const char *uri)
 }
 
 void nowd_access_log(const struct sockaddr *client, const char *user, const char *method,
-		     const char *raw_uri, int status, size_t bytes_out, long ms, bool aborted)
+                     const char *raw_uri, int status, size_t bytes_out, long ms, bool aborted)
 {
 	char addr[INET6_ADDRSTRLEN] = "-";
 	if (client && client->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)client)->sin_addr, addr,
-			  sizeof(addr));
+		          sizeof(addr));
 	else if (client && client->sa_family == AF_INET6)
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)client)->sin6_addr, addr,
-			  sizeof(addr));
+		          sizeof(addr));
 	char uri[1024];
 	log_uri(uri, sizeof(uri), raw_uri ? raw_uri : "");
 	sg_log_info("%s %s \"%s %s\" %d %zu %ldms%s", addr, user && *user ? user : "-", method, uri,
-		    status, bytes_out, ms, aborted ? " (aborted)" : "");
+	            status, bytes_out, ms, aborted ? " (aborted)" : "");
 }

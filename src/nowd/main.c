@@ -81,14 +81,14 @@ static void usage(FILE *f)
 /* A numeric flag's value: digits only, from min to max.  false (and a
  * message) for anything else, where atoi would have read garbage as 0. */
 static bool number_flag(const char *flag, const char *s, unsigned long min, unsigned long max,
-			unsigned *out)
+                        unsigned *out)
 {
 	char *end = NULL;
 	errno = 0;
 	unsigned long v = s[0] >= '0' && s[0] <= '9' ? strtoul(s, &end, 10) : 0;
 	if (!end || *end || errno || v < min || v > max) {
 		fprintf(stderr, "nowd: --%s wants a number from %lu to %lu, not '%s'\n", flag, min,
-			max, s);
+		        max, s);
 		return false;
 	}
 	*out = (unsigned)v;
@@ -100,30 +100,58 @@ int main(int argc, char **argv)
 	const char *data = NULL, *db = NULL, *listen_addr = "127.0.0.1", *cert = NULL, *key = NULL;
 	struct nowd_opts o = {.threads = 8, .max_conn = 256, .timeout = 60};
 	unsigned port = 8080;
-	static const struct option opts[] = {
-		{"data", required_argument, NULL, 'd'},	   {"db", required_argument, NULL, 'D'},
-		{"listen", required_argument, NULL, 'l'},  {"port", required_argument, NULL, 'p'},
-		{"base-url", required_argument, NULL, 'b'}, {"tls-cert", required_argument, NULL, 'c'},
-		{"tls-key", required_argument, NULL, 'k'}, {"threads", required_argument, NULL, 't'},
-		{"max-connections", required_argument, NULL, 'm'},
-		{"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"db", required_argument, NULL, 'D'},
+	                                     {"listen", required_argument, NULL, 'l'},
+	                                     {"port", required_argument, NULL, 'p'},
+	                                     {"base-url", required_argument, NULL, 'b'},
+	                                     {"tls-cert", required_argument, NULL, 'c'},
+	                                     {"tls-key", required_argument, NULL, 'k'},
+	                                     {"threads", required_argument, NULL, 't'},
+	                                     {"max-connections", required_argument, NULL, 'm'},
+	                                     {"timeout", required_argument, NULL, 'T'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true;
 	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'd': data = optarg; break;
-		case 'D': db = optarg; break;
-		case 'l': listen_addr = optarg; break;
-		case 'p': ok &= number_flag("port", optarg, 1, 65535, &port); break;
-		case 'b': o.base_url = optarg; break;
-		case 'c': cert = optarg; break;
-		case 'k': key = optarg; break;
-		case 't': ok &= number_flag("threads", optarg, 1, 64, &o.threads); break;
-		case 'm': ok &= number_flag("max-connections", optarg, 1, UINT_MAX, &o.max_conn); break;
-		case 'T': ok &= number_flag("timeout", optarg, 0, UINT_MAX, &o.timeout); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'd':
+			data = optarg;
+			break;
+		case 'D':
+			db = optarg;
+			break;
+		case 'l':
+			listen_addr = optarg;
+			break;
+		case 'p':
+			ok &= number_flag("port", optarg, 1, 65535, &port);
+			break;
+		case 'b':
+			o.base_url = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 't':
+			ok &= number_flag("threads", optarg, 1, 64, &o.threads);
+			break;
+		case 'm':
+			ok &= number_flag("max-connections", optarg, 1, UINT_MAX, &o.max_conn);
+			break;
+		case 'T':
+			ok &= number_flag("timeout", optarg, 0, UINT_MAX, &o.timeout);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!ok)
@@ -160,7 +188,7 @@ int main(int argc, char **argv)
 	sg_err err = sg_model_open(target, &model);
 	if (err) {
 		sg_log_error("cannot open the instance in %s (%s); create it with 'nowctl init'",
-			     target, sg_err_name(err));
+		             target, sg_err_name(err));
 		return 1;
 	}
 	err = sg_auth_add_rules(model);
@@ -188,7 +216,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sg_log_info("nowd listening on %s://%s:%u (data %s)", cert ? "https" : "http", listen_addr,
-		    port, target);
+	            port, target);
 	struct upkeep upkeep = {.model = model};
 	pthread_t upkeep_thread;
 	bool upkeep_running = pthread_create(&upkeep_thread, NULL, upkeep_main, &upkeep) == 0;

@@ -16,10 +16,10 @@
 /* How the server listens and what it allows a client. */
 struct nowd_opts {
 	struct sockaddr_in addr; /* address and port */
-	unsigned threads;	 /* request threads */
-	unsigned max_conn;	 /* connections at once */
-	unsigned timeout;	 /* idle seconds before a connection is closed; 0 never */
-	const char *cert_pem;	 /* TLS certificate and key (PEM); NULL: plain HTTP */
+	unsigned threads;        /* request threads */
+	unsigned max_conn;       /* connections at once */
+	unsigned timeout;        /* idle seconds before a connection is closed; 0 never */
+	const char *cert_pem;    /* TLS certificate and key (PEM); NULL: plain HTTP */
 	const char *key_pem;
 	const char *base_url; /* --base-url, or NULL */
 };
@@ -30,7 +30,7 @@ struct nowd_server;
  * in threads of its own.  o and the strings it points to must outlive the
  * server.  NULL when it cannot listen.  Freed by nowd_server_stop. */
 struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *auth,
-				       const struct nowd_opts *o);
+                                      const struct nowd_opts *o);
 /* Stops serving: waits for requests in flight, then frees s. */
 void nowd_server_stop(struct nowd_server *s);
 
@@ -39,6 +39,6 @@ void nowd_server_stop(struct nowd_server *s);
  * body bytes sent, milliseconds taken, and whether the client went away
  * before the response was complete. */
 void nowd_access_log(const struct sockaddr *client, const char *user, const char *method,
-		     const char *raw_uri, int status, size_t bytes_out, long ms, bool aborted);
+                     const char *raw_uri, int status, size_t bytes_out, long ms, bool aborted);
 
 #endif

@@ -65,20 +65,20 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	(void)cls;
 	struct request *r = *con_cls;
 	if (!r)
 		return;
 	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	struct timeval now;
 	gettimeofday(&now, NULL);
 	long ms = (now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_usec - r->start.tv_usec) / 1000;
 	nowd_access_log(ci ? ci->client_addr : NULL, r->req.user ? r->req.user->user_name : NULL,
-			r->method, r->raw_uri, r->status, r->bytes_out, ms,
-			toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	                r->method, r->raw_uri, r->status, r->bytes_out, ms,
+	                toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	sg_req_cleanup(&r->req);
 	free(r);
 	*con_cls = NULL;
@@ -91,7 +91,7 @@ struct args {
 };
 
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-				   const char *value)
+                                   const char *value)
 {
 	(void)kind;
 	struct args *a = cls;
@@ -115,7 +115,7 @@ static const char *lookup_header(void *impl, const char *name)
 /* The transport's half of the request.  An allocation that fails leaves the
  * arena failed, and the API answers 500. */
 static void gather(struct nowd_server *s, struct MHD_Connection *conn, struct request *r,
-		   const char *url, const char *method)
+                   const char *url, const char *method)
 {
 	struct sg_req *req = &r->req;
 	req->method = sg_arena_strdup(&req->arena, method);
@@ -137,7 +137,7 @@ static void gather(struct nowd_server *s, struct MHD_Connection *conn, struct re
 	char *origin = sg_arena_alloc(&req->arena, ORIGIN_MAX);
 	if (origin)
 		snprintf(origin, ORIGIN_MAX, "%s://%s/", s->tls ? "https" : "http",
-			 host ? host : fallback);
+		         host ? host : fallback);
 	req->origin = origin;
 	if (!req->method || !req->path) {
 		req->method = method; /* for the refusal's sake; the arena is failed */
@@ -145,16 +145,17 @@ static void gather(struct nowd_server *s, struct MHD_Connection *conn, struct re
 	}
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, struct request *r, struct sg_resp *resp)
+static enum MHD_Result send_resp(struct MHD_Connection *conn, struct request *r,
+                                 struct sg_resp *resp)
 {
 	/* A response that could not be built whole goes out as the static 500. */
 	const struct sg_resp *out = sg_resp_final(resp);
 	size_t len = out->body.len;
 	char *body = out == resp ? sg_buf_steal(&resp->body) : NULL;
 	struct MHD_Response *mr =
-		body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-		     : MHD_create_response_from_buffer(len, out->body.data ? out->body.data : (char *)"",
-						       MHD_RESPMEM_PERSISTENT);
+	    body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+	         : MHD_create_response_from_buffer(
+	               len, out->body.data ? out->body.data : (char *)"", MHD_RESPMEM_PERSISTENT);
 	if (!mr) {
 		free(body);
 		return MHD_NO;
@@ -172,8 +173,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct request *r,
 /* libmicrohttpd calls this once when the headers are in, once per piece of
  * body, and once more when the request is complete. */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload_data,
-			      size_t *upload_data_size, void **con_cls)
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **con_cls)
 {
 	(void)version;
 	struct nowd_server *s = cls;
@@ -207,7 +208,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 }
 
 struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *auth,
-				       const struct nowd_opts *o)
+                                      const struct nowd_opts *o)
 {
 	struct nowd_server *s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -222,19 +223,19 @@ struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *au
 		flags |= MHD_USE_TLS;
 	/* Two-argument options carry the function in value, its closure in ptr_value. */
 	struct MHD_OptionItem options[] = {
-		{MHD_OPTION_SOCK_ADDR, 0, (void *)&o->addr},
-		{MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL},
-		{MHD_OPTION_CONNECTION_LIMIT, o->max_conn, NULL},
-		{MHD_OPTION_CONNECTION_TIMEOUT, o->timeout, NULL},
-		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, HEADER_MEMORY, NULL},
-		{MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
-		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
-		{s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->cert_pem},
-		{MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem},
-		{MHD_OPTION_END, 0, NULL},
+	    {MHD_OPTION_SOCK_ADDR, 0, (void *)&o->addr},
+	    {MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL},
+	    {MHD_OPTION_CONNECTION_LIMIT, o->max_conn, NULL},
+	    {MHD_OPTION_CONNECTION_TIMEOUT, o->timeout, NULL},
+	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HEADER_MEMORY, NULL},
+	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
+	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+	    {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->cert_pem},
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem},
+	    {MHD_OPTION_END, 0, NULL},
 	};
 	s->daemon = MHD_start_daemon(flags, s->port, NULL, NULL, handle, s, MHD_OPTION_ARRAY,
-				     options, MHD_OPTION_END);
+	                             options, MHD_OPTION_END);
 	if (!s->daemon) {
 		sg_api_cleanup(&s->api);
 		free(s);

@@ -169,9 +169,9 @@ static bool ago(const char *tz, int64_t now, const char *name, long long n, int6
 {
 	static const struct {
 		const char *prefix, *unit;
-	} units[] = {{"minutesAgo", "minute"}, {"hoursAgo", "hour"},	 {"daysAgo", "day"},
-		     {"weeksAgo", "week"},     {"monthsAgo", "month"}, {"quartersAgo", "quarter"},
-		     {"yearsAgo", "year"}};
+	} units[] = {{"minutesAgo", "minute"}, {"hoursAgo", "hour"},   {"daysAgo", "day"},
+	             {"weeksAgo", "week"},     {"monthsAgo", "month"}, {"quartersAgo", "quarter"},
+	             {"yearsAgo", "year"}};
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		size_t len = strlen(units[i].prefix);
 		if (strncmp(name, units[i].prefix, len) != 0)
@@ -214,12 +214,21 @@ static bool boundary(const char *tz, int64_t now, const char *name, int64_t *out
 		const char *word, *unit;
 		int delta;
 	} names[] = {
-		{"Today", "day", 0},	    {"Yesterday", "day", -1},	  {"Tomorrow", "day", 1},
-		{"ThisWeek", "week", 0},    {"LastWeek", "week", -1},	  {"NextWeek", "week", 1},
-		{"ThisMonth", "month", 0},  {"LastMonth", "month", -1},	  {"NextMonth", "month", 1},
-		{"ThisQuarter", "quarter", 0}, {"LastQuarter", "quarter", -1},
-		{"NextQuarter", "quarter", 1}, {"ThisYear", "year", 0},	  {"LastYear", "year", -1},
-		{"NextYear", "year", 1},
+	    {"Today", "day", 0},
+	    {"Yesterday", "day", -1},
+	    {"Tomorrow", "day", 1},
+	    {"ThisWeek", "week", 0},
+	    {"LastWeek", "week", -1},
+	    {"NextWeek", "week", 1},
+	    {"ThisMonth", "month", 0},
+	    {"LastMonth", "month", -1},
+	    {"NextMonth", "month", 1},
+	    {"ThisQuarter", "quarter", 0},
+	    {"LastQuarter", "quarter", -1},
+	    {"NextQuarter", "quarter", 1},
+	    {"ThisYear", "year", 0},
+	    {"LastYear", "year", -1},
+	    {"NextYear", "year", 1},
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (strcmp(name, names[i].word) != 0)
@@ -254,7 +263,7 @@ static bool date_generate(const char *tz, const struct call *c, int64_t *out)
 }
 
 sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
-		  const char **out)
+                  const char **out)
 {
 	*out = NULL;
 	if (strncmp(value, "javascript:", 11) != 0)
@@ -275,7 +284,7 @@ sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena 
 	} else if (!strcmp(name, "getUserName")) {
 		*out = sg_arena_strdup(a, env->user_name ? env->user_name : "");
 	} else if (!strcmp(name, "nowDateTime") || !strcmp(name, "nowNoTZ") ||
-		   !strcmp(name, "now")) {
+	           !strcmp(name, "now")) {
 		*out = put_time(now, a);
 	} else if (!strcmp(name, "dateGenerate")) {
 		if (!date_generate(tz, &c, &t))

@@ -25,7 +25,7 @@
  * anything outside the whitelist; SG_ERR_NOMEM.
  */
 sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
-		  const char **out);
+                  const char **out);
 
 /* Shifts instant t by n units (second, minute, hour, day, week, month,
  * quarter, year) in the calendar of zone tz. */

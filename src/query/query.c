@@ -22,46 +22,46 @@ static const struct {
 	const char *text;
 	enum sg_qop op;
 } operators[] = {
-	{"=", SG_Q_EQ},
-	{"!=", SG_Q_NE},
-	{"<", SG_Q_LT},
-	{"<=", SG_Q_LE},
-	{">", SG_Q_GT},
-	{">=", SG_Q_GE},
-	{"IN", SG_Q_IN},
-	{"NOT IN", SG_Q_NOT_IN},
-	{"LIKE", SG_Q_LIKE},
-	{"NOT LIKE", SG_Q_NOT_LIKE},
-	{"NOTLIKE", SG_Q_NOT_LIKE},
-	{"STARTSWITH", SG_Q_STARTSWITH},
-	{"ENDSWITH", SG_Q_ENDSWITH},
-	{"ISEMPTY", SG_Q_ISEMPTY},
-	{"ISNOTEMPTY", SG_Q_ISNOTEMPTY},
-	{"EMPTYSTRING", SG_Q_EMPTYSTRING},
-	{"ANYTHING", SG_Q_ANYTHING},
-	{"BETWEEN", SG_Q_BETWEEN},
-	{"SAMEAS", SG_Q_SAMEAS},
-	{"NSAMEAS", SG_Q_NSAMEAS},
-	{"GT_FIELD", SG_Q_GT_FIELD},
-	{"LT_FIELD", SG_Q_LT_FIELD},
-	{"GT_OR_EQUALS_FIELD", SG_Q_GE_FIELD},
-	{"LT_OR_EQUALS_FIELD", SG_Q_LE_FIELD},
-	{"INSTANCEOF", SG_Q_INSTANCEOF},
-	{"DYNAMIC", SG_Q_DYNAMIC},
-	{"ON", SG_Q_ON},
-	{"NOTON", SG_Q_NOTON},
-	{"DATEPART", SG_Q_DATEPART},
-	{"RELATIVEGT", SG_Q_RELATIVEGT},
-	{"RELATIVELT", SG_Q_RELATIVELT},
-	{"RELATIVEGE", SG_Q_RELATIVEGE},
-	{"RELATIVELE", SG_Q_RELATIVELE},
-	{"RELATIVEEE", SG_Q_RELATIVEEE},
-	{"MORETHAN", SG_Q_MORETHAN},
-	{"LESSTHAN", SG_Q_LESSTHAN},
-	{"VALCHANGES", SG_Q_VALCHANGES},
-	{"CHANGESFROM", SG_Q_CHANGESFROM},
-	{"CHANGESTO", SG_Q_CHANGESTO},
-	{"IN_HIERARCHY", SG_Q_IN_HIERARCHY},
+    {"=", SG_Q_EQ},
+    {"!=", SG_Q_NE},
+    {"<", SG_Q_LT},
+    {"<=", SG_Q_LE},
+    {">", SG_Q_GT},
+    {">=", SG_Q_GE},
+    {"IN", SG_Q_IN},
+    {"NOT IN", SG_Q_NOT_IN},
+    {"LIKE", SG_Q_LIKE},
+    {"NOT LIKE", SG_Q_NOT_LIKE},
+    {"NOTLIKE", SG_Q_NOT_LIKE},
+    {"STARTSWITH", SG_Q_STARTSWITH},
+    {"ENDSWITH", SG_Q_ENDSWITH},
+    {"ISEMPTY", SG_Q_ISEMPTY},
+    {"ISNOTEMPTY", SG_Q_ISNOTEMPTY},
+    {"EMPTYSTRING", SG_Q_EMPTYSTRING},
+    {"ANYTHING", SG_Q_ANYTHING},
+    {"BETWEEN", SG_Q_BETWEEN},
+    {"SAMEAS", SG_Q_SAMEAS},
+    {"NSAMEAS", SG_Q_NSAMEAS},
+    {"GT_FIELD", SG_Q_GT_FIELD},
+    {"LT_FIELD", SG_Q_LT_FIELD},
+    {"GT_OR_EQUALS_FIELD", SG_Q_GE_FIELD},
+    {"LT_OR_EQUALS_FIELD", SG_Q_LE_FIELD},
+    {"INSTANCEOF", SG_Q_INSTANCEOF},
+    {"DYNAMIC", SG_Q_DYNAMIC},
+    {"ON", SG_Q_ON},
+    {"NOTON", SG_Q_NOTON},
+    {"DATEPART", SG_Q_DATEPART},
+    {"RELATIVEGT", SG_Q_RELATIVEGT},
+    {"RELATIVELT", SG_Q_RELATIVELT},
+    {"RELATIVEGE", SG_Q_RELATIVEGE},
+    {"RELATIVELE", SG_Q_RELATIVELE},
+    {"RELATIVEEE", SG_Q_RELATIVEEE},
+    {"MORETHAN", SG_Q_MORETHAN},
+    {"LESSTHAN", SG_Q_LESSTHAN},
+    {"VALCHANGES", SG_Q_VALCHANGES},
+    {"CHANGESFROM", SG_Q_CHANGESFROM},
+    {"CHANGESTO", SG_Q_CHANGESTO},
+    {"IN_HIERARCHY", SG_Q_IN_HIERARCHY},
 };
 
 #define TEXT_QUERY "123TEXTQUERY321"
@@ -186,7 +186,7 @@ static bool add_order(struct sg_query *q, const char *field, bool desc)
 struct parser {
 	struct sg_query *root;
 	struct sg_qgroup *group; /* root's current group */
-	struct sg_query *sub;	 /* open sub-query, or NULL */
+	struct sg_query *sub;    /* open sub-query, or NULL */
 	struct sg_qgroup *sub_group;
 	bool in_related; /* the open sub-query ends at ENDRLQUERY */
 };
@@ -198,8 +198,8 @@ static struct sg_qcond *add_clause_cond(struct sg_query *q, struct sg_qgroup **g
 		if (!*group)
 			return NULL;
 	}
-	struct sg_qclause *cl = (or && (*group)->n) ? &(*group)->clauses[(*group)->n - 1]
-						   : new_clause(q, *group);
+	struct sg_qclause *cl =
+	    (or &&(*group)->n) ? &(*group)->clauses[(*group)->n - 1] : new_clause(q, *group);
 	return cl ? new_cond(q, cl) : NULL;
 }
 
@@ -309,7 +309,7 @@ static bool add_term(struct parser *p, const char *term)
 	if (or)
 		term += 2;
 	struct sg_qcond *c = p->sub ? add_clause_cond(p->sub, &p->sub_group, or)
-				    : add_clause_cond(p->root, &p->group, or);
+	                            : add_clause_cond(p->root, &p->group, or);
 	return c && parse_cond(p->sub ? p->sub : p->root, term, c);
 }
 
@@ -405,7 +405,7 @@ static bool is_date(const struct sg_field *f)
  * cannot be read (the condition is invalid) or c failed.
  */
 static bool norm_value(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
-		       const char *v, const char **out)
+                       const char *v, const char **out)
 {
 	if (!strncmp(v, "javascript:", 11)) {
 		sg_err err = sg_js_eval(c->env, v, &c->scratch, &v);
@@ -462,7 +462,7 @@ static void is_empty(struct compiler *c, const char *alias, const struct sg_fiel
 
 /* "(col OP ?)", with NULL rows included when the operator is a negation. */
 static void compare(struct compiler *c, const char *alias, const struct sg_field *f,
-		    const char *sqlop, const char *value, bool or_null)
+                    const char *sqlop, const char *value, bool or_null)
 {
 	sg_sql_raw(c->out, "(");
 	if (or_null) {
@@ -476,7 +476,7 @@ static void compare(struct compiler *c, const char *alias, const struct sg_field
 }
 
 static void compare_instant(struct compiler *c, const char *alias, const struct sg_field *f,
-			    const char *sqlop, int64_t t)
+                            const char *sqlop, int64_t t)
 {
 	char buf[SG_DT_LEN + 1];
 	sg_time_format(t, buf);
@@ -485,8 +485,8 @@ static void compare_instant(struct compiler *c, const char *alias, const struct 
 	compare(c, alias, f, sqlop, buf, false);
 }
 
-static void between(struct compiler *c, const char *alias, const struct sg_field *f,
-		    const char *lo, const char *hi, bool negate)
+static void between(struct compiler *c, const char *alias, const struct sg_field *f, const char *lo,
+                    const char *hi, bool negate)
 {
 	sg_sql_raw(c->out, negate ? "(" : "");
 	if (negate) {
@@ -528,7 +528,7 @@ static bool like_value(struct compiler *c, const char *v, bool pre, bool post)
 }
 
 static bool value_list(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
-		       const char *v)
+                       const char *v)
 {
 	sg_sql_raw(c->out, "(");
 	const char *p = v;
@@ -565,9 +565,9 @@ void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const c
 }
 
 static bool compile_query(struct compiler *c, const struct sg_table *t, const struct sg_query *q,
-			  const char *alias);
+                          const char *alias);
 static bool compile_cond(struct compiler *c, const struct sg_table *t, const char *alias,
-			 const char *path, const struct sg_qcond *cond);
+                         const char *path, const struct sg_qcond *cond);
 
 /* "FROM <root> <alias> WHERE" for a subquery over table t; alias is written
  * into buf. */
@@ -583,7 +583,7 @@ static void sub_from(struct compiler *c, const struct sg_table *t, char *alias, 
 
 /* a.b.c on t: a IN (SELECT sys_id FROM <a's table> WHERE <b.c ...>) */
 static bool compile_walk(struct compiler *c, const struct sg_table *t, const char *alias,
-			 const char *path, const struct sg_qcond *cond)
+                         const char *path, const struct sg_qcond *cond)
 {
 	const char *dot = strchr(path, '.');
 	char sub[16];
@@ -599,9 +599,9 @@ static bool compile_walk(struct compiler *c, const struct sg_table *t, const cha
 	/* An empty reference walks to an empty value (the platform joins
 	 * outward), so conditions an empty value meets also take it. */
 	bool empty_matches = cond->op == SG_Q_ISEMPTY || cond->op == SG_Q_EMPTYSTRING ||
-			     cond->op == SG_Q_NE || cond->op == SG_Q_NOT_IN ||
-			     cond->op == SG_Q_NOT_LIKE || cond->op == SG_Q_ANYTHING ||
-			     cond->op == SG_Q_NOTON || (cond->op == SG_Q_EQ && !*cond->value);
+	                     cond->op == SG_Q_NE || cond->op == SG_Q_NOT_IN ||
+	                     cond->op == SG_Q_NOT_LIKE || cond->op == SG_Q_ANYTHING ||
+	                     cond->op == SG_Q_NOTON || (cond->op == SG_Q_EQ && !*cond->value);
 	sg_sql_raw(c->out, "(");
 	if (empty_matches) {
 		is_empty(c, alias, f);
@@ -621,8 +621,8 @@ static bool compile_walk(struct compiler *c, const struct sg_table *t, const cha
 }
 
 static bool date_shift_compare(struct compiler *c, const char *alias, const struct sg_field *f,
-			       const char *sqlop, const struct sg_field *g, long long n,
-			       const char *unit)
+                               const char *sqlop, const struct sg_field *g, long long n,
+                               const char *unit)
 {
 	long long k = n;
 	const char *u = unit;
@@ -633,7 +633,7 @@ static bool date_shift_compare(struct compiler *c, const char *alias, const stru
 		k = n * 3;
 		u = "month";
 	} else if (strcmp(unit, "second") && strcmp(unit, "minute") && strcmp(unit, "hour") &&
-		   strcmp(unit, "day") && strcmp(unit, "month") && strcmp(unit, "year")) {
+	           strcmp(unit, "day") && strcmp(unit, "month") && strcmp(unit, "year")) {
 		return false;
 	}
 	column(c, alias, f);
@@ -644,7 +644,7 @@ static bool date_shift_compare(struct compiler *c, const char *alias, const stru
 
 /* MORETHAN / LESSTHAN: "<other field>@<unit>@<before|after>@<n>" */
 static bool gap(struct compiler *c, const struct sg_table *t, const char *alias,
-		const struct sg_field *f, const struct sg_qcond *cond)
+                const struct sg_field *f, const struct sg_qcond *cond)
 {
 	char other[128], unit[32], dir[16];
 	long long n;
@@ -658,10 +658,10 @@ static bool gap(struct compiler *c, const struct sg_table *t, const char *alias,
 	bool ok;
 	if (cond->op == SG_Q_MORETHAN) {
 		ok = before ? date_shift_compare(c, alias, f, " < ", g, -n, unit)
-			    : date_shift_compare(c, alias, f, " > ", g, n, unit);
+		            : date_shift_compare(c, alias, f, " > ", g, n, unit);
 	} else {
 		ok = before ? date_shift_compare(c, alias, f, " >= ", g, -n, unit)
-			    : date_shift_compare(c, alias, f, " <= ", g, n, unit);
+		            : date_shift_compare(c, alias, f, " <= ", g, n, unit);
 		sg_sql_raw(c->out, " AND ");
 		column(c, alias, f);
 		sg_sql_raw(c->out, before ? " <= " : " >= ");
@@ -673,7 +673,7 @@ static bool gap(struct compiler *c, const struct sg_table *t, const char *alias,
 
 /* RELATIVEGT and kin: "@<unit>@<ago|ahead>@<n>" */
 static bool relative(struct compiler *c, const char *alias, const struct sg_field *f,
-		     const struct sg_qcond *cond)
+                     const struct sg_qcond *cond)
 {
 	char unit[32], dir[16];
 	long long n;
@@ -713,7 +713,7 @@ static bool relative(struct compiler *c, const char *alias, const struct sg_fiel
 
 /* ON / NOTON: "<label>@<start>@<end>", the bounds as dates or helpers. */
 static bool on_day(struct compiler *c, const struct sg_table *t, const char *alias,
-		   const struct sg_field *f, const struct sg_qcond *cond)
+                   const struct sg_field *f, const struct sg_qcond *cond)
 {
 	const char *a = strchr(cond->value, '@');
 	const char *b = a ? strchr(a + 1, '@') : NULL;
@@ -728,13 +728,13 @@ static bool on_day(struct compiler *c, const struct sg_table *t, const char *ali
 
 /* DATEPART: "<label>@javascript:gs.datePart('dayofweek','monday','EE')" */
 static bool date_part(struct compiler *c, const char *alias, const struct sg_field *f,
-		      const struct sg_qcond *cond)
+                      const struct sg_qcond *cond)
 {
-	static const char *days[] = {"sunday",	 "monday", "tuesday", "wednesday",
-				     "thursday", "friday", "saturday"};
-	static const char *months[] = {"january", "february", "march",	   "april",
-				       "may",	  "june",     "july",	   "august",
-				       "september", "october", "november", "december"};
+	static const char *days[] = {"sunday",   "monday", "tuesday", "wednesday",
+	                             "thursday", "friday", "saturday"};
+	static const char *months[] = {"january",   "february", "march",    "april",
+	                               "may",       "june",     "july",     "august",
+	                               "september", "october",  "november", "december"};
 	const char *p = strstr(cond->value, "datePart(");
 	char part[32], val[32], op[8];
 	if (!p || !is_date(f) ||
@@ -755,8 +755,8 @@ static bool date_part(struct compiler *c, const char *alias, const struct sg_fie
 	}
 	static const struct {
 		const char *code, *sql;
-	} ops[] = {{"EE", " = "}, {"GT", " > "}, {"LT", " < "}, {"GE", " >= "}, {"LE", " <= "},
-		   {"NE", " != "}};
+	} ops[] = {{"EE", " = "},  {"GT", " > "},  {"LT", " < "},
+	           {"GE", " >= "}, {"LE", " <= "}, {"NE", " != "}};
 	const char *sqlop = NULL;
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (!strcmp(op, ops[i].code))
@@ -775,7 +775,7 @@ static bool date_part(struct compiler *c, const char *alias, const struct sg_fie
 /* A reference compared by equality also matches the referenced record's
  * display value, as ServiceNow's name=value filters do (assigned_to=Beth). */
 static void ref_equals(struct compiler *c, const char *alias, const struct sg_field *f,
-		       const char *v)
+                       const char *v)
 {
 	const struct sg_table *rt = sg_dict_table(c->env->dict, f->reference);
 	if (sg_id_is_valid(v) || !rt || !rt->display) {
@@ -799,14 +799,13 @@ static void ref_equals(struct compiler *c, const char *alias, const struct sg_fi
 
 /* DYNAMIC: the value names a sys_filter_option_dynamic row whose script is
  * one the whitelist knows ("Me", "One of My Groups"). */
-static bool dynamic(struct compiler *c, const char *alias, const struct sg_field *f,
-		    const char *id)
+static bool dynamic(struct compiler *c, const char *alias, const struct sg_field *f, const char *id)
 {
 	const struct sg_qenv *env = c->env;
 	char *script = NULL;
 	sg_err err = env->lookup ? env->lookup(env->lookup_ud, "sys_filter_option_dynamic", id,
-					       "script", &script)
-				 : SG_ERR_NO_RECORD;
+	                                       "script", &script)
+	                         : SG_ERR_NO_RECORD;
 	if (err == SG_ERR_NO_RECORD || err == SG_ERR_INVALID_TABLE)
 		return false;
 	if (err)
@@ -814,7 +813,8 @@ static bool dynamic(struct compiler *c, const char *alias, const struct sg_field
 	bool ok = false;
 	if (script && strstr(script, "getMyGroups()")) {
 		column(c, alias, f);
-		sg_sql_raw(c->out, " IN (SELECT \"group\" FROM \"sys_user_grmember\" WHERE \"user\" = ");
+		sg_sql_raw(c->out,
+		           " IN (SELECT \"group\" FROM \"sys_user_grmember\" WHERE \"user\" = ");
 		sg_sql_text(c->out, env->user_id ? env->user_id : "");
 		sg_sql_raw(c->out, ")");
 		ok = true;
@@ -842,7 +842,7 @@ out:
 }
 
 static bool compile_field(struct compiler *c, const struct sg_table *t, const char *alias,
-			  const char *path, const struct sg_qcond *cond)
+                          const char *path, const struct sg_qcond *cond)
 {
 	if (strchr(path, '.'))
 		return compile_walk(c, t, alias, path, cond);
@@ -852,11 +852,11 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 	const char *v = cond->value;
 	struct sg_sql *out = c->out;
 	const char *nv;
-	static const char *cmp_ops[] = {[SG_Q_LT] = " < ", [SG_Q_LE] = " <= ", [SG_Q_GT] = " > ",
-					[SG_Q_GE] = " >= "};
-	static const char *field_ops[] = {[SG_Q_GT_FIELD] = " > ", [SG_Q_LT_FIELD] = " < ",
-					  [SG_Q_GE_FIELD] = " >= ", [SG_Q_LE_FIELD] = " <= ",
-					  [SG_Q_SAMEAS] = " = ", [SG_Q_NSAMEAS] = " != "};
+	static const char *cmp_ops[] = {
+	    [SG_Q_LT] = " < ", [SG_Q_LE] = " <= ", [SG_Q_GT] = " > ", [SG_Q_GE] = " >= "};
+	static const char *field_ops[] = {
+	    [SG_Q_GT_FIELD] = " > ",  [SG_Q_LT_FIELD] = " < ", [SG_Q_GE_FIELD] = " >= ",
+	    [SG_Q_LE_FIELD] = " <= ", [SG_Q_SAMEAS] = " = ",   [SG_Q_NSAMEAS] = " != "};
 	switch (cond->op) {
 	case SG_Q_EQ:
 		if (!*v) {
@@ -1004,7 +1004,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 
 /* 123TEXTQUERY321=words: any text field of the table contains the words. */
 static bool text_search(struct compiler *c, const struct sg_table *t, const char *alias,
-			const char *words)
+                        const char *words)
 {
 	if (!*words)
 		return false;
@@ -1013,8 +1013,8 @@ static bool text_search(struct compiler *c, const struct sg_table *t, const char
 	for (size_t i = 0; i < t->nfields; i++) {
 		const struct sg_field *f = t->fields[i];
 		if (!sg_field_is_stored(f) || !strncmp(f->element, "sys_", 4) ||
-		    (f->type != SG_FT_STRING || sg_dict_choices(c->env->dict, t, f->element,
-								  &(size_t){0})))
+		    (f->type != SG_FT_STRING ||
+		     sg_dict_choices(c->env->dict, t, f->element, &(size_t){0})))
 			continue;
 		sg_sql_raw(c->out, any ? " OR " : "");
 		column(c, alias, f);
@@ -1030,7 +1030,7 @@ static bool text_search(struct compiler *c, const struct sg_table *t, const char
 /* JOIN: EXISTS a row of the other table linked to this one and matching
  * the sub-query; RLQUERY: the number of related rows passes the test. */
 static bool compile_link(struct compiler *c, const struct sg_table *t, const char *alias,
-			 const struct sg_qcond *cond)
+                         const struct sg_qcond *cond)
 {
 	const struct sg_table *ot = sg_dict_table(c->env->dict, cond->table);
 	if (!ot || cond->op == SG_Q_UNKNOWN || c->depth >= MAX_DEPTH)
@@ -1045,8 +1045,8 @@ static bool compile_link(struct compiler *c, const struct sg_table *t, const cha
 		own = sg_table_field(t, "sys_id");
 		other = sg_table_field(ot, cond->field);
 		if (sscanf(cond->value, "%3[<>=!]%lld", cmp, &n) != 2 ||
-		    (strcmp(cmp, "=") && strcmp(cmp, "!=") && strcmp(cmp, ">") && strcmp(cmp, ">=") &&
-		     strcmp(cmp, "<") && strcmp(cmp, "<=")))
+		    (strcmp(cmp, "=") && strcmp(cmp, "!=") && strcmp(cmp, ">") &&
+		     strcmp(cmp, ">=") && strcmp(cmp, "<") && strcmp(cmp, "<=")))
 			return false;
 	}
 	if (!own || !other || !sg_field_is_stored(own) || !sg_field_is_stored(other))
@@ -1074,7 +1074,7 @@ static bool compile_link(struct compiler *c, const struct sg_table *t, const cha
 }
 
 static bool compile_cond(struct compiler *c, const struct sg_table *t, const char *alias,
-			 const char *path, const struct sg_qcond *cond)
+                         const char *path, const struct sg_qcond *cond)
 {
 	switch (cond->kind) {
 	case SG_QK_TEXT:
@@ -1090,7 +1090,7 @@ static bool compile_cond(struct compiler *c, const struct sg_table *t, const cha
 /* (group OR group ...), each group (clause AND clause ...), each clause
  * (cond OR cond ...).  Invalid conditions are dropped whole. */
 static bool compile_query(struct compiler *c, const struct sg_table *t, const struct sg_query *q,
-			  const char *alias)
+                          const char *alias)
 {
 	if (!q || q->ngroups == 0) {
 		sg_sql_raw(c->out, "1=1");
@@ -1140,8 +1140,8 @@ static sg_err finish(struct compiler *c)
 }
 
 sg_err sg_query_compile_where(const struct sg_qenv *env, const struct sg_table *t,
-			      const struct sg_query *q, const char *alias,
-			      bool invalid_matches_nothing, struct sg_sql *out, bool *had_invalid)
+                              const struct sg_query *q, const char *alias,
+                              bool invalid_matches_nothing, struct sg_sql *out, bool *had_invalid)
 {
 	struct compiler c = {.env = env, .out = out, .had_invalid = had_invalid};
 	sg_arena_init(&c.scratch, 0);
@@ -1155,7 +1155,7 @@ sg_err sg_query_compile_where(const struct sg_qenv *env, const struct sg_table *
  * correlated subqueries.  False when path names no stored field (or c
  * failed). */
 static bool order_key(struct compiler *c, const struct sg_table *t, const char *alias,
-		      const char *path, int depth)
+                      const char *path, int depth)
 {
 	struct sg_sql *out = c->out;
 	const char *dot = strchr(path, '.');
@@ -1170,7 +1170,7 @@ static bool order_key(struct compiler *c, const struct sg_table *t, const char *
 		return true;
 	}
 	const struct sg_table *rt =
-		f->type == SG_FT_REFERENCE ? sg_dict_table(c->env->dict, f->reference) : NULL;
+	    f->type == SG_FT_REFERENCE ? sg_dict_table(c->env->dict, f->reference) : NULL;
 	if (!rt)
 		return false;
 	char sub[16];
@@ -1190,7 +1190,7 @@ static bool order_key(struct compiler *c, const struct sg_table *t, const char *
 }
 
 sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *t,
-			      const struct sg_query *q, const char *alias, struct sg_sql *out)
+                              const struct sg_query *q, const char *alias, struct sg_sql *out)
 {
 	struct compiler c = {.env = env, .out = out};
 	sg_arena_init(&c.scratch, 0);

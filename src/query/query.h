@@ -85,11 +85,11 @@ struct sg_order {
 struct sg_qcond {
 	enum sg_qkind kind;
 	char *field; /* FIELD: a path (may dot-walk); JOIN: this table's field; RELATED: the
-			other table's field that references this one */
+	                other table's field that references this one */
 	enum sg_qop op;
-	char *value;	    /* FIELD, TEXT: the value; RELATED: the count test (">=1") */
-	char *table;	    /* JOIN, RELATED: the other table */
-	char *other_field;  /* JOIN: the other table's field */
+	char *value;          /* FIELD, TEXT: the value; RELATED: the count test (">=1") */
+	char *table;          /* JOIN, RELATED: the other table */
+	char *other_field;    /* JOIN: the other table's field */
 	struct sg_query *sub; /* JOIN, RELATED: conditions on the other table */
 };
 
@@ -104,8 +104,8 @@ struct sg_qgroup { /* clauses AND'ed together */
 };
 
 struct sg_query {
-	struct sg_arena own;	/* a top-level query's memory */
-	struct sg_arena *arena; /* &own, or the parent's for a sub-query */
+	struct sg_arena own;      /* a top-level query's memory */
+	struct sg_arena *arena;   /* &own, or the parent's for a sub-query */
 	struct sg_qgroup *groups; /* OR'ed together (^NQ) */
 	size_t ngroups, gcap;
 	struct sg_order *order;
@@ -132,8 +132,8 @@ bool sg_query_add_eq(struct sg_query *q, const char *field, const char *value);
  * cannot hold (an identifier that is not one) leaves out->failed set.
  */
 sg_err sg_query_compile_where(const struct sg_qenv *env, const struct sg_table *t,
-			      const struct sg_query *q, const char *alias,
-			      bool invalid_matches_nothing, struct sg_sql *out, bool *had_invalid);
+                              const struct sg_query *q, const char *alias,
+                              bool invalid_matches_nothing, struct sg_sql *out, bool *had_invalid);
 
 /* Appends " AND sys_class_name IN (<t and its descendants>)" when t is a
  * child in a hierarchy (its rows share the root's storage); nothing else. */
@@ -142,6 +142,6 @@ void sg_query_class_filter(struct sg_sql *out, const struct sg_table *t, const c
 /* Appends " ORDER BY ..." for q's sort keys, dot-walks included; sys_id
  * breaks ties, always.  SG_ERR_NOMEM when memory ran out. */
 sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *t,
-			      const struct sg_query *q, const char *alias, struct sg_sql *out);
+                              const struct sg_query *q, const char *alias, struct sg_sql *out);
 
 #endif

@@ -52,7 +52,7 @@ struct sg_store_ops {
 	 * rows changed.  A failed statement changes nothing, and the
 	 * transaction it ran in goes on. */
 	sg_err (*exec)(void *conn, const struct sg_sql *q, sg_row_fn fn, void *ud,
-		       long long *changes);
+	               long long *changes);
 	/* Runs q; rows go to fn with each value's length (BLOBs as bytes). */
 	sg_err (*exec_bytes)(void *conn, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud);
 	/* Lists the physical columns of a table to fn, one row per column
@@ -63,7 +63,7 @@ struct sg_store_ops {
 	/* Planner hint for index on table (see sg_conn_index_hint).  May be
 	 * NULL or do nothing. */
 	sg_err (*index_hint)(void *conn, const char *table, const char *index,
-			     const struct sg_index_stats *stats);
+	                     const struct sg_index_stats *stats);
 	/* Upkeep from a background thread (see sg_conn_maintain).  May be NULL. */
 	sg_err (*maintain)(void *conn, bool analyze);
 	/* Threads of this process waiting to write.  May be NULL (0). */

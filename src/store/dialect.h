@@ -47,14 +47,14 @@ struct sg_dialect {
 	 * index on the leading columns cols (nothing when one of that name is
 	 * already there). */
 	void (*create_table)(struct sg_sql *q, const char *table, const struct sg_coldef *cols,
-			     size_t ncols);
+	                     size_t ncols);
 	void (*add_column)(struct sg_sql *q, const char *table, const struct sg_coldef *col);
 	void (*create_index)(struct sg_sql *q, const char *table, const char *name,
-			     const char *const *cols, size_t ncols);
+	                     const char *const *cols, size_t ncols);
 	/* Appends an expression for the date-time column alias.col shifted by
 	 * n units (second, minute, hour, day, month, year). */
 	void (*date_add)(struct sg_sql *q, const char *alias, const char *col, long long n,
-			 const char *unit);
+	                 const char *unit);
 	/* Appends an integer expression for part of a date-time column
 	 * (dayofweek 0=Sunday, month 1-12, year, hour, dayofmonth, quarter).
 	 * False when the part is unknown (nothing appended). */

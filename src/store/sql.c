@@ -166,4 +166,3 @@ void sg_sql_rewind(struct sg_sql *q, struct sg_sql_mark m)
 		free(q->params[i].text);
 	q->nparams = m.nparams;
 }
-

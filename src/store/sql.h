@@ -22,7 +22,8 @@ enum sg_param_kind { SG_PARAM_NULL, SG_PARAM_TEXT, SG_PARAM_INT, SG_PARAM_BLOB }
 
 struct sg_param {
 	enum sg_param_kind kind;
-	char *text; /* TEXT: the string; BLOB: len bytes (NUL-terminated too); owned by the sg_sql */
+	char
+	    *text; /* TEXT: the string; BLOB: len bytes (NUL-terminated too); owned by the sg_sql */
 	size_t len; /* BLOB: the length in bytes */
 	long long i;
 };

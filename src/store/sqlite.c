@@ -20,7 +20,7 @@
 #include "core/log.h"
 #include "store/sqlite_int.h"
 
-#define STMT_CACHE SG__SQ_STMT_CACHE
+#define STMT_CACHE      SG__SQ_STMT_CACHE
 #define BUSY_TIMEOUT_MS 15000
 
 sg_err sg__sq_map_rc(int rc)
@@ -170,22 +170,21 @@ static sg_err sq_drop(void *db)
 sg_err sg__sq_handle_open(struct sg__sq_db *d, struct sg__sq_handle *h)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(d->path, &db,
-				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-				 NULL);
+	int rc = sqlite3_open_v2(
+	    d->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		sg_log_error("sqlite: cannot open %s: %s", d->path,
-			     db ? sqlite3_errmsg(db) : "out of memory");
+		             db ? sqlite3_errmsg(db) : "out of memory");
 		sqlite3_close(db);
 		return SG_ERR_STORE;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(db, 1);
 	static const char *pragmas = "PRAGMA journal_mode=WAL;"
-				     "PRAGMA synchronous=FULL;"
-				     "PRAGMA foreign_keys=OFF;"
-				     "PRAGMA temp_store=MEMORY;"
-				     "PRAGMA cache_size=-2048;";
+	                             "PRAGMA synchronous=FULL;"
+	                             "PRAGMA foreign_keys=OFF;"
+	                             "PRAGMA temp_store=MEMORY;"
+	                             "PRAGMA cache_size=-2048;";
 	rc = sqlite3_exec(db, pragmas, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		sg_log_error("sqlite: %s", sqlite3_errmsg(db));
@@ -284,7 +283,7 @@ static const char empty_value[1];
 
 /* Runs q on h; rows go to the sink. */
 static sg_err exec_on(struct sg__sq_handle *h, const struct sg_sql *q, const struct sink *to,
-		      long long *changes)
+                      long long *changes)
 {
 	const char *sql = sg_buf_str(&q->text);
 	sqlite3_stmt *st;
@@ -411,7 +410,7 @@ out:
 	}
 	/* DDL invalidates other prepared statements; start afresh. */
 	if (!err && (strncmp(sql, "CREATE", 6) == 0 || strncmp(sql, "ALTER", 5) == 0 ||
-		     strncmp(sql, "DROP", 4) == 0))
+	             strncmp(sql, "DROP", 4) == 0))
 		flush_cache(h);
 	return err;
 }
@@ -427,14 +426,15 @@ out:
 static sg_err txn_alive(const struct sg__sq_conn *c)
 {
 	if (c->in_txn && sqlite3_get_autocommit(c->cur->db)) {
-		sg_log_error("store: the database ended the transaction; refusing its next statement");
+		sg_log_error(
+		    "store: the database ended the transaction; refusing its next statement");
 		return SG_ERR_STORE;
 	}
 	return SG_ERR_OK;
 }
 
 static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *ud,
-		      long long *changes)
+                      long long *changes)
 {
 	struct sg__sq_conn *c = connp;
 	struct sink to = {.fn = fn, .ud = ud};
@@ -539,7 +539,7 @@ static int sq_queued_writers(void *db)
  * otherwise; a real ANALYZE later replaces it.
  */
 static sg_err sq_index_hint(void *connp, const char *table, const char *index,
-			    const struct sg_index_stats *stats)
+                            const struct sg_index_stats *stats)
 {
 	struct sg__sq_conn *c = connp;
 	struct sg__sq_handle *h = c->cur;
@@ -600,9 +600,9 @@ static sg_err analyze_each(struct sg__sq_handle *c)
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT name FROM sqlite_schema WHERE type = 'index' UNION ALL "
-		       "SELECT name FROM sqlite_schema t WHERE type = 'table' AND name NOT LIKE "
-		       "'sqlite_%' AND NOT EXISTS (SELECT 1 FROM sqlite_schema i WHERE "
-		       "i.type = 'index' AND i.tbl_name = t.name)");
+	               "SELECT name FROM sqlite_schema t WHERE type = 'table' AND name NOT LIKE "
+	               "'sqlite_%' AND NOT EXISTS (SELECT 1 FROM sqlite_schema i WHERE "
+	               "i.type = 'index' AND i.tbl_name = t.name)");
 	struct sg_buf names;
 	sg_buf_init(&names, 4 * 1024 * 1024);
 	struct sink to = {.fn = keep_name, .ud = &names};
@@ -644,22 +644,22 @@ static sg_err sq_maintain(void *connp, bool analyze)
 }
 
 const struct sg_store_ops sg__store_sqlite = {
-	.scheme = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.exists = sq_exists,
-	.drop = sq_drop,
-	.conn_open = sq_conn_open,
-	.conn_close = sq_conn_close,
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.exec = sq_exec,
-	.exec_bytes = sq_exec_bytes,
-	.columns = sq_columns,
-	.errmsg = sq_errmsg,
-	.index_hint = sq_index_hint,
-	.maintain = sq_maintain,
-	.queued_writers = sq_queued_writers,
-	.dialect = &sg_dialect_sqlite,
+    .scheme = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .exists = sq_exists,
+    .drop = sq_drop,
+    .conn_open = sq_conn_open,
+    .conn_close = sq_conn_close,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .exec = sq_exec,
+    .exec_bytes = sq_exec_bytes,
+    .columns = sq_columns,
+    .errmsg = sq_errmsg,
+    .index_hint = sq_index_hint,
+    .maintain = sq_maintain,
+    .queued_writers = sq_queued_writers,
+    .dialect = &sg_dialect_sqlite,
 };

@@ -99,7 +99,7 @@ static sg_err end_write(struct sg__sq_conn *c, bool keep, bool opened)
 		/* SQLite ended the transaction on an error (disk full, I/O):
 		 * every write in the batch is gone, none acknowledged yet. */
 		sg_log_error("store: a batch of %zu writes was rolled back by the database",
-			     b->len + (keep ? 1 : 0));
+		             b->len + (keep ? 1 : 0));
 		settle(b, SG_ERR_STORE);
 		pthread_mutex_unlock(&b->write_lock);
 		return keep ? SG_ERR_STORE : err;
@@ -125,7 +125,7 @@ static sg_err end_write(struct sg__sq_conn *c, bool keep, bool opened)
 			sqlite3_exec(b->writer.db, "ROLLBACK", NULL, NULL, NULL);
 		if (cerr)
 			sg_log_error("store: commit of %zu writes failed: %s", b->len,
-				     sqlite3_errmsg(b->writer.db));
+			             sqlite3_errmsg(b->writer.db));
 		settle(b, cerr);
 	}
 	pthread_mutex_unlock(&b->write_lock);

@@ -28,7 +28,7 @@ static const char *sq_type_name(enum sg_coltype type)
 	}
 }
 static void sq_date_add(struct sg_sql *q, const char *alias, const char *col, long long n,
-			const char *unit)
+                        const char *unit)
 {
 	char mod[64];
 	snprintf(mod, sizeof(mod), "%+lld %ss", n, unit);
@@ -42,9 +42,9 @@ static bool sq_date_part(struct sg_sql *q, const char *alias, const char *col, c
 {
 	static const struct {
 		const char *part, *fmt;
-	} parts[] = {{"dayofweek", "%w"}, {"month", "%m"}, {"year", "%Y"},
-		     {"hour", "%H"},	  {"dayofmonth", "%d"}, {"day", "%d"},
-		     {"minute", "%M"},	  {"week", "%W"},	{"quarter", "%m"}};
+	} parts[] = {{"dayofweek", "%w"}, {"month", "%m"},      {"year", "%Y"},
+	             {"hour", "%H"},      {"dayofmonth", "%d"}, {"day", "%d"},
+	             {"minute", "%M"},    {"week", "%W"},       {"quarter", "%m"}};
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		if (strcmp(part, parts[i].part) != 0)
 			continue;
@@ -69,7 +69,7 @@ static void column_def(struct sg_sql *q, const struct sg_coldef *col)
 }
 
 static void sq_create_table(struct sg_sql *q, const char *table, const struct sg_coldef *cols,
-			    size_t ncols)
+                            size_t ncols)
 {
 	sg_sql_raw(q, "CREATE TABLE ");
 	sg_sql_ident(q, table);
@@ -90,7 +90,7 @@ static void sq_add_column(struct sg_sql *q, const char *table, const struct sg_c
 }
 
 static void sq_create_index(struct sg_sql *q, const char *table, const char *name,
-			    const char *const *cols, size_t ncols)
+                            const char *const *cols, size_t ncols)
 {
 	sg_sql_raw(q, "CREATE INDEX IF NOT EXISTS ");
 	sg_sql_ident(q, name);
@@ -105,13 +105,13 @@ static void sq_create_index(struct sg_sql *q, const char *table, const char *nam
 }
 
 const struct sg_dialect sg_dialect_sqlite = {
-	.name = "sqlite",
-	.like = " LIKE ",
-	.not_like = " NOT LIKE ",
-	.type_name = sq_type_name,
-	.create_table = sq_create_table,
-	.add_column = sq_add_column,
-	.create_index = sq_create_index,
-	.date_add = sq_date_add,
-	.date_part = sq_date_part,
+    .name = "sqlite",
+    .like = " LIKE ",
+    .not_like = " NOT LIKE ",
+    .type_name = sq_type_name,
+    .create_table = sq_create_table,
+    .add_column = sq_add_column,
+    .create_index = sq_create_index,
+    .date_add = sq_date_add,
+    .date_part = sq_date_part,
 };

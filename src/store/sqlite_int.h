@@ -38,12 +38,12 @@ struct sg__sq_batch {
 	/* Writers of this process queue here rather than in the database's
 	 * busy handler, whose sleeps make waits long and unfair. */
 	pthread_mutex_t write_lock;
-	struct sg__sq_handle writer; /* the connection every write runs on */
-	atomic_int queued;	     /* threads waiting for write_lock to write */
-	bool open;		     /* writer has a transaction open */
-	size_t len;		     /* writes settled in it, awaiting its commit */
+	struct sg__sq_handle writer;   /* the connection every write runs on */
+	atomic_int queued;             /* threads waiting for write_lock to write */
+	bool open;                     /* writer has a transaction open */
+	size_t len;                    /* writes settled in it, awaiting its commit */
 	struct sg__sq_waiter *waiters; /* their threads */
-	pthread_cond_t done;	     /* signalled when the batch commits or fails */
+	pthread_cond_t done;           /* signalled when the batch commits or fails */
 };
 
 struct sg__sq_db {
@@ -57,9 +57,9 @@ struct sg__sq_conn {
 	struct sg__sq_db *d;
 	struct sg__sq_handle own;
 	struct sg__sq_handle *cur; /* where statements run: &own or &d->batch.writer */
-	bool writing;		   /* holds the batch's write lock */
-	bool savepoint;		   /* the write has its own savepoint in the batch */
-	bool in_txn;		   /* a transaction (read or write) is open on cur */
+	bool writing;              /* holds the batch's write lock */
+	bool savepoint;            /* the write has its own savepoint in the batch */
+	bool in_txn;               /* a transaction (read or write) is open on cur */
 };
 
 sg_err sg__sq_map_rc(int rc);

@@ -47,8 +47,8 @@ static const struct sg_store_ops *const backends[] = {&sg__store_sqlite};
 static const struct {
 	const char *scheme, *why;
 } absent[] = {
-	{"postgresql", "no PostgreSQL backend in this build"},
-	{"postgres", "no PostgreSQL backend in this build"},
+    {"postgresql", "no PostgreSQL backend in this build"},
+    {"postgres", "no PostgreSQL backend in this build"},
 };
 
 /* The length of url's "scheme:" prefix ([a-z][a-z0-9+.-]*:), 0 when none. */
@@ -70,7 +70,7 @@ static size_t scheme_len(const char *url)
  * directory called "x:y" stays one, as before URLs).
  */
 static sg_err resolve(const char *url, const struct sg_store_ops **ops, const char **where,
-		      bool *dir)
+                      bool *dir)
 {
 	size_t n = url ? scheme_len(url) : 0;
 	if (!url || !*url) {
@@ -78,7 +78,8 @@ static sg_err resolve(const char *url, const struct sg_store_ops **ops, const ch
 		return SG_ERR_STORE;
 	}
 	for (size_t i = 0; n && i < sizeof(backends) / sizeof(backends[0]); i++) {
-		if (strlen(backends[i]->scheme) == n - 1 && !strncmp(url, backends[i]->scheme, n - 1)) {
+		if (strlen(backends[i]->scheme) == n - 1 &&
+		    !strncmp(url, backends[i]->scheme, n - 1)) {
 			*ops = backends[i];
 			*where = url + n;
 			*dir = false;
@@ -255,8 +256,7 @@ void sg_conn_rollback(sg_conn *c)
 	c->store->ops->rollback(c->impl);
 }
 
-sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
-		    long long *changes)
+sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud, long long *changes)
 {
 	sg_err err = sg_sql_error(q);
 	if (err)
@@ -289,12 +289,12 @@ const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type)
 }
 
 sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index,
-			  const struct sg_index_stats *stats)
+                          const struct sg_index_stats *stats)
 {
 	if (stats->ncols > SG_INDEX_HINT_MAX)
 		return SG_ERR_INTERNAL;
 	return c->store->ops->index_hint ? c->store->ops->index_hint(c->impl, table, index, stats)
-					 : SG_ERR_OK;
+	                                 : SG_ERR_OK;
 }
 
 bool sg_conn_in_transaction(const sg_conn *c)
@@ -330,7 +330,7 @@ struct first {
 };
 
 static int first_value(void *ud, int ncol, const char *const *names, const void *const *vals,
-		       const size_t *lens)
+                       const size_t *lens)
 {
 	(void)names;
 	struct first *f = ud;

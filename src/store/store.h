@@ -32,7 +32,7 @@ typedef int (*sg_row_fn)(void *ud, int ncol, const char *const *names, const cha
  * NUL bytes included, or a text value's (no terminator is promised for
  * either).  NULL (length 0) for SQL NULL; an empty value is not NULL. */
 typedef int (*sg_row_bytes_fn)(void *ud, int ncol, const char *const *names,
-			       const void *const *vals, const size_t *lens);
+                               const void *const *vals, const size_t *lens);
 
 /* The most leading columns an index hint describes. */
 #define SG_INDEX_HINT_MAX 8
@@ -91,8 +91,7 @@ void sg_conn_rollback(sg_conn *c);
 /* Runs q; rows go to fn (may be NULL); *changes (may be NULL) gets the rows
  * changed.  A constraint violated is SG_ERR_INVALID_INSERT; a q that failed
  * while being built, SG_ERR_INTERNAL. */
-sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud,
-		    long long *changes);
+sg_err sg_conn_exec(sg_conn *c, const struct sg_sql *q, sg_row_fn fn, void *ud, long long *changes);
 /* Runs q; rows go to fn with each value's length (reads BLOB columns). */
 sg_err sg_conn_exec_bytes(sg_conn *c, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud);
 sg_err sg_conn_columns(sg_conn *c, const char *table, sg_row_fn fn, void *ud);
@@ -101,7 +100,7 @@ const char *sg_conn_type_name(sg_conn *c, enum sg_coltype type);
 /* Tells the planner what to assume of index on table (stats: see
  * sg_index_stats) until real statistics replace it.  Inside a write. */
 sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index,
-			  const struct sg_index_stats *stats);
+                          const struct sg_index_stats *stats);
 /* Upkeep run from a background thread: move committed pages out of the
  * log (so no request pays for it), and refresh planner statistics when
  * analyze is set. */

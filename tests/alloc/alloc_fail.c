@@ -77,11 +77,11 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-#define ADMIN_SYS_ID "6816f79cc0a8016401c5a33be04be441"
+#define ADMIN_SYS_ID  "6816f79cc0a8016401c5a33be04be441"
 #define ADMIN_ROLE_ID "2831a114c611228501d4ea6c309d626d"
-#define ADMIN_PW "Alloc-admin-pw-1"
-#define ITIL_PW "Alloc-itil-pw-1"
-#define CLIENT_ID "alloc-fail-client"
+#define ADMIN_PW      "Alloc-admin-pw-1"
+#define ITIL_PW       "Alloc-itil-pw-1"
+#define CLIENT_ID     "alloc-fail-client"
 #define CLIENT_SECRET "alloc-fail-secret-0123456789abcdef"
 
 /* Child exit codes; anything else (a signal, a sanitizer's 1) is a crash. */
@@ -161,7 +161,7 @@ static int install_hooks(void)
 {
 	void *warm[4];
 	backtrace(warm, 4); /* loads the unwinder now, not inside a failing allocation */
-	sg_json_init(); /* jansson allocates through core/json.c, whose malloc is wrapped */
+	sg_json_init();     /* jansson allocates through core/json.c, whose malloc is wrapped */
 	if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &sqlite_orig) != SQLITE_OK)
 		return -1;
 	sqlite3_mem_methods m = sqlite_orig;
@@ -218,11 +218,11 @@ static void fail_site(char *out, size_t size, bool all)
 /* ---- what the children share with the parent -------------------------------------------- */
 
 struct shared {
-	long n;		  /* the N being tried; 0 outside a try */
-	long resume;	  /* after a crash: the child skips N <= resume */
-	long k;		  /* allocations of the path's normal request */
-	long tried;	  /* N tried so far (every restart included) */
-	long findings;	  /* distinct findings */
+	long n;           /* the N being tried; 0 outside a try */
+	long resume;      /* after a crash: the child skips N <= resume */
+	long k;           /* allocations of the path's normal request */
+	long tried;       /* N tried so far (every restart included) */
+	long findings;    /* distinct findings */
 	long fired_total; /* tries where the failure was actually injected */
 };
 
@@ -231,7 +231,7 @@ static struct shared *sh;
 /* ---- requests ------------------------------------------------------------------------ */
 
 enum target {
-	T_NONE,	 /* the URL names no record */
+	T_NONE,  /* the URL names no record */
 	T_FIXED, /* an incident created once per child */
 	T_FRESH, /* an incident created before every try (DELETE) */
 };
@@ -243,21 +243,21 @@ struct path {
 	const char *url; /* "{id}": the target's sys_id */
 	const char *ctype;
 	const char *body;
-	int normal;	     /* the status of the normal answer */
-	int internal;	     /* what the path answers on an internal error today */
-	bool writes;	     /* changes the database (else a try must leave it unchanged) */
+	int normal;   /* the status of the normal answer */
+	int internal; /* what the path answers on an internal error today */
+	bool writes;  /* changes the database (else a try must leave it unchanged) */
 	enum target target;
-	bool offline;	     /* not through the API: nowctl's offline sg_rec_insert */
+	bool offline; /* not through the API: nowctl's offline sg_rec_insert */
 };
 
 #define LIST_URL                                                                                   \
 	"/api/now/table/incident?sysparm_query=active%3Dtrue%5EORDERBYnumber&sysparm_limit=5"      \
-	"&sysparm_display_value=true&sysparm_fields=number,short_description,state,priority,"       \
+	"&sysparm_display_value=true&sysparm_fields=number,short_description,state,priority,"      \
 	"caller_id,caller_id.email,assignment_group.name,opened_at"
 #define STATS_URL                                                                                  \
 	"/api/now/stats/incident?sysparm_count=true&sysparm_group_by=priority,state"               \
 	"&sysparm_avg_fields=reassignment_count&sysparm_query=active%3Dtrue"
-#define INC_BODY "{\"short_description\":\"alloc pass\",\"impact\":\"2\",\"urgency\":\"1\"}"
+#define INC_BODY   "{\"short_description\":\"alloc pass\",\"impact\":\"2\",\"urgency\":\"1\"}"
 #define PATCH_BODY "{\"state\":\"2\",\"short_description\":\"patched\",\"work_notes\":\"n\"}"
 #define OAUTH_BODY                                                                                 \
 	"grant_type=password&client_id=" CLIENT_ID "&client_secret=" CLIENT_SECRET                 \
@@ -265,7 +265,7 @@ struct path {
 #define REFRESH_BODY                                                                               \
 	"grant_type=refresh_token&client_id=" CLIENT_ID "&client_secret=" CLIENT_SECRET            \
 	"&refresh_token={rt}"
-#define FORM "application/x-www-form-urlencoded"
+#define FORM  "application/x-www-form-urlencoded"
 #define JSONT "application/json"
 
 /* clang-format off */
@@ -326,7 +326,7 @@ static const char *call_header(void *impl, const char *name)
 /* Builds the request nowd would hand the API for method url (unarmed).
  * user: Basic credentials of "admin" or "itil", or "Bearer <token>". */
 static void call_init(struct call *c, const char *user, const char *method, const char *url,
-		      const char *ctype, const char *body)
+                      const char *ctype, const char *body)
 {
 	memset(c, 0, sizeof(*c));
 	if (user && !strncmp(user, "Bearer ", 7)) {
@@ -336,9 +336,9 @@ static void call_init(struct call *c, const char *user, const char *method, cons
 	} else if (user) {
 		char cred[384], b64[520];
 		snprintf(cred, sizeof(cred), "%s:%s", user,
-			 !strcmp(user, "admin") ? ADMIN_PW : ITIL_PW);
+		         !strcmp(user, "admin") ? ADMIN_PW : ITIL_PW);
 		sodium_bin2base64(b64, sizeof(b64), (const unsigned char *)cred, strlen(cred),
-				  sodium_base64_VARIANT_ORIGINAL);
+		                  sodium_base64_VARIANT_ORIGINAL);
 		snprintf(c->auth, sizeof(c->auth), "Basic %s", b64);
 		c->hname[c->nh] = "Authorization";
 		c->hvalue[c->nh++] = c->auth;
@@ -392,8 +392,8 @@ static void api_request(struct sg_api *api, struct call *c, struct sg_resp *resp
 
 struct answer {
 	int status;
-	json_t *body;	 /* parsed; NULL when empty or not JSON */
-	char *raw;	 /* the body as sent */
+	json_t *body;    /* parsed; NULL when empty or not JSON */
+	char *raw;       /* the body as sent */
 	json_t *headers; /* name -> value */
 };
 
@@ -415,13 +415,13 @@ static void answer_from(struct answer *a, const struct sg_resp *r)
 	a->headers = json_object();
 	for (size_t i = 0; i < resp->nheaders; i++)
 		json_object_set_new(a->headers, resp->headers[i].name,
-				    json_string(resp->headers[i].value));
+		                    json_string(resp->headers[i].value));
 }
 
 /* Keys whose values differ between two normal answers (new sys_ids, numbers,
  * tokens, times) are left out of comparisons. */
 static const char *const always_volatile[] = {"sys_created_on", "sys_updated_on", "opened_at",
-					      "sys_mod_count", "expires_in", NULL};
+                                              "sys_mod_count",  "expires_in",     NULL};
 
 static void collect_volatile(json_t *vol, const json_t *a, const json_t *b)
 {
@@ -534,8 +534,9 @@ static json_t *fingerprint(struct sg_model *m, const char *target)
 	sg_conn *c = sg_store_conn(m->store);
 	json_t *fp = json_object(), *counts = json_object();
 	json_object_set_new(fp, "count", counts);
-	json_t *tables = dump_rows(c, "SELECT name FROM sqlite_master WHERE type = 'table' AND "
-				      "name NOT LIKE 'sqlite_%' AND name != 'sg_generation' ORDER BY name");
+	json_t *tables =
+	    dump_rows(c, "SELECT name FROM sqlite_master WHERE type = 'table' AND "
+	                 "name NOT LIKE 'sqlite_%' AND name != 'sg_generation' ORDER BY name");
 	size_t i;
 	json_t *t;
 	json_array_foreach(tables, i, t)
@@ -545,14 +546,17 @@ static json_t *fingerprint(struct sg_model *m, const char *target)
 		snprintf(sql, sizeof(sql), "SELECT COUNT(*) AS n FROM \"%s\"", name);
 		json_t *n = dump_rows(c, sql);
 		const char *v = sg_json_str(json_array_get(n, 0), "n");
-		json_object_set_new(counts, name, v ? json_integer(atoll(v)) : json_string("<error>"));
+		json_object_set_new(counts, name,
+		                    v ? json_integer(atoll(v)) : json_string("<error>"));
 		json_decref(n);
 	}
 	json_decref(tables);
-	json_object_set_new(fp, "sys_number", dump_rows(c, "SELECT * FROM sys_number ORDER BY sys_id"));
+	json_object_set_new(fp, "sys_number",
+	                    dump_rows(c, "SELECT * FROM sys_number ORDER BY sys_id"));
 	json_object_set_new(fp, "users",
-			    dump_rows(c, "SELECT user_name, failed_attempts, locked_out FROM sys_user "
-					 "WHERE user_name NOT LIKE 'alloc.user.%' ORDER BY sys_id"));
+	                    dump_rows(c,
+	                              "SELECT user_name, failed_attempts, locked_out FROM sys_user "
+	                              "WHERE user_name NOT LIKE 'alloc.user.%' ORDER BY sys_id"));
 	if (target && *target) {
 		char sql[256];
 		snprintf(sql, sizeof(sql), "SELECT * FROM task WHERE sys_id = '%s'", target);
@@ -566,7 +570,7 @@ static json_t *fingerprint(struct sg_model *m, const char *target)
 /* The normal request's effect on the database, from the two baselines. */
 struct effect {
 	json_t *before, *after; /* the first baseline's fingerprints */
-	json_t *vol;		/* keys whose values differ between the baselines' outcomes */
+	json_t *vol;            /* keys whose values differ between the baselines' outcomes */
 };
 
 /* Where fingerprints a and b first differ, as "section: key: «a» «b»". */
@@ -587,7 +591,7 @@ static void fp_diff(char *out, size_t size, const json_t *a, const json_t *b)
 			k++;
 		size_t from = k > 40 ? k - 40 : 0;
 		snprintf(out, size, "%s: ...%.*s «%.60s» vs «%.60s»", sec, (int)(k - from),
-			 sa ? sa + from : "", sa ? sa + k : "", sb ? sb + k : "(none)");
+		         sa ? sa + from : "", sa ? sa + k : "", sb ? sb + k : "(none)");
 		free(sa);
 		free(sb);
 		return;
@@ -601,19 +605,21 @@ static void fp_diff(char *out, size_t size, const json_t *a, const json_t *b)
  * ids, times, numbers, modification counts).  why gets the first difference.
  */
 static bool whole_effect(const json_t *before, const json_t *after, const struct effect *e,
-			 char *why, size_t size)
+                         char *why, size_t size)
 {
 	const char *name;
 	json_t *n;
 	json_object_foreach(json_object_get(after, "count"), name, n)
 	{
-		long long d = json_integer_value(n) -
-			      json_integer_value(json_object_get(json_object_get(before, "count"), name));
-		long long nd = json_integer_value(json_object_get(json_object_get(e->after, "count"), name)) -
-			       json_integer_value(json_object_get(json_object_get(e->before, "count"), name));
+		long long d =
+		    json_integer_value(n) -
+		    json_integer_value(json_object_get(json_object_get(before, "count"), name));
+		long long nd =
+		    json_integer_value(json_object_get(json_object_get(e->after, "count"), name)) -
+		    json_integer_value(json_object_get(json_object_get(e->before, "count"), name));
 		if (d != nd) {
-			snprintf(why, size, "%s: %+lld rows where a normal request makes %+lld", name, d,
-				 nd);
+			snprintf(why, size, "%s: %+lld rows where a normal request makes %+lld",
+			         name, d, nd);
 			return false;
 		}
 	}
@@ -637,8 +643,8 @@ static json_t *seen_findings; /* "kind site" -> count */
 static const struct path *cur;
 
 /* Reports a finding once per (kind, allocation site). */
-__attribute__((format(printf, 3, 4))) static void finding(long n, const char *kind,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void finding(long n, const char *kind, const char *fmt,
+                                                          ...)
 {
 	char site[1024], key[1200];
 	fail_site(site, sizeof(site), false);
@@ -685,7 +691,7 @@ static int new_incident(struct runner *r, char id[SG_ID_LEN + 1])
 	if (sg_ctx_begin(&ctx, r->api.model, NULL))
 		return -1;
 	json_t *in = json_pack("{s:s, s:s, s:s}", "short_description", "alloc target", "impact",
-			       "2", "caller_id", ADMIN_SYS_ID);
+	                       "2", "caller_id", ADMIN_SYS_ID);
 	struct sg_write_opts wo = {0};
 	sg_err err = sg_rec_insert(&ctx, "incident", in, &wo, id);
 	json_decref(in);
@@ -720,9 +726,9 @@ static void run_once(struct runner *r, long n, struct answer *a, long *count)
 	if (cur->offline) {
 		char id[SG_ID_LEN + 1] = "", name[64];
 		snprintf(name, sizeof(name), "alloc.user.%ld.%lu", (long)getpid(), ++r->user_seq);
-		json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "user_name", name, "first_name",
-				       "Alloc", "last_name", "User", "user_password",
-				       "Alloc-user-pw-1");
+		json_t *in =
+		    json_pack("{s:s, s:s, s:s, s:s}", "user_name", name, "first_name", "Alloc",
+		              "last_name", "User", "user_password", "Alloc-user-pw-1");
 		if (n >= 0)
 			arm(n);
 		sg_err err = offline_user(r, in, id);
@@ -739,13 +745,15 @@ static void run_once(struct runner *r, long n, struct answer *a, long *count)
 			if (!sg_ctx_begin(&ctx, r->api.model, NULL)) {
 				if (!sg_rec_get(&ctx, "sys_user", id, &rec)) {
 					const char *h = sg_json_str(rec, "user_password");
-					json_object_set_new(a->body, "password_verifies",
-							    json_boolean(sg_password_verify(
-								    h, "Alloc-user-pw-1")));
-					json_object_set_new(a->body, "first_name",
-							    json_string(sg_json_str(rec, "first_name")));
-					json_object_set_new(a->body, "active",
-							    json_string(sg_json_str(rec, "active")));
+					json_object_set_new(
+					    a->body, "password_verifies",
+					    json_boolean(sg_password_verify(h, "Alloc-user-pw-1")));
+					json_object_set_new(
+					    a->body, "first_name",
+					    json_string(sg_json_str(rec, "first_name")));
+					json_object_set_new(
+					    a->body, "active",
+					    json_string(sg_json_str(rec, "active")));
 				}
 				json_decref(rec);
 				sg_ctx_end(&ctx);
@@ -757,21 +765,23 @@ static void run_once(struct runner *r, long n, struct answer *a, long *count)
 	const char *id = strstr(cur->url, "{id}");
 	if (id)
 		snprintf(url, sizeof(url), "%.*s%s%s", (int)(id - cur->url), cur->url,
-			 cur->target == T_FIXED ? r->fixed : r->target, id + 4);
+		         cur->target == T_FIXED ? r->fixed : r->target, id + 4);
 	else
 		snprintf(url, sizeof(url), "%s", cur->url);
 	/* "bearer": the token of a grant made when the path started; "{rt}" in
 	 * the body: that grant's refresh token. */
 	char user[256];
-	snprintf(user, sizeof(user), "%s%s", cur->user && !strcmp(cur->user, "bearer") ? "Bearer " : "",
-		 cur->user && !strcmp(cur->user, "bearer") ? r->grant.access_token
-							   : cur->user ? cur->user : "");
+	snprintf(user, sizeof(user), "%s%s",
+	         cur->user && !strcmp(cur->user, "bearer") ? "Bearer " : "",
+	         cur->user && !strcmp(cur->user, "bearer") ? r->grant.access_token
+	         : cur->user                               ? cur->user
+	                                                   : "");
 	struct call c;
 	call_init(&c, *user ? user : NULL, cur->method, url, cur->ctype, NULL);
 	const char *rt = cur->body ? strstr(cur->body, "{rt}") : NULL;
 	if (rt)
 		snprintf(c.bodybuf, sizeof(c.bodybuf), "%.*s%s%s", (int)(rt - cur->body), cur->body,
-			 r->grant.refresh_token, rt + 4);
+		         r->grant.refresh_token, rt + 4);
 	else if (cur->body)
 		snprintf(c.bodybuf, sizeof(c.bodybuf), "%s", cur->body);
 	c.body = cur->body ? c.bodybuf : NULL;
@@ -801,8 +811,8 @@ static void describe(char *out, size_t size, const struct answer *a)
 }
 
 /* Where a's body or headers first differ from the baseline's. */
-static void describe_diff(char *out, size_t size, const struct answer *a,
-			  const struct answer *base, const json_t *vol)
+static void describe_diff(char *out, size_t size, const struct answer *a, const struct answer *base,
+                          const json_t *vol)
 {
 	bool in_body = !same(a->body, base->body, vol);
 	const json_t *x = in_body ? a->body : a->headers, *y = in_body ? base->body : base->headers;
@@ -815,7 +825,7 @@ static void describe_diff(char *out, size_t size, const struct answer *a,
 		i++;
 	size_t from = i > 60 ? i - 60 : 0;
 	snprintf(out, size, "status %d; %s differs at ...%.*s: got «%.80s» normal «%.80s»",
-		 a->status, in_body ? "body" : "headers", (int)(i - from), p + from, p + i, q + i);
+	         a->status, in_body ? "body" : "headers", (int)(i - from), p + from, p + i, q + i);
 	free(sx);
 	free(sy);
 	json_decref(nx);
@@ -830,7 +840,7 @@ static const char *target_of(const struct runner *r)
 
 /* Fails allocation n and checks the answer, the database and the next answer. */
 static void try_n(struct runner *r, long n, const struct answer *base, const json_t *vol,
-		  const struct effect *eff)
+                  const struct effect *eff)
 {
 	prepare(r);
 	json_t *before = fingerprint(r->api.model, target_of(r));
@@ -869,10 +879,11 @@ static void try_n(struct runner *r, long n, const struct answer *base, const jso
 		fp_diff(why, sizeof(why), before, after);
 		finding(n, "read changed the database", "%s; %s", what, why);
 	} else if (cur->writes && (normal || !json_equal(before, after)) &&
-		   !whole_effect(before, after, eff, why, sizeof(why))) {
-		finding(n, normal ? "normal answer, database not as a normal request leaves it"
-				  : "failed request left the database partly written",
-			"%s; %s", what, why);
+	           !whole_effect(before, after, eff, why, sizeof(why))) {
+		finding(n,
+		        normal ? "normal answer, database not as a normal request leaves it"
+		               : "failed request left the database partly written",
+		        "%s; %s", what, why);
 	}
 	json_decref(before);
 	json_decref(after);
@@ -914,10 +925,13 @@ static int run_path(const char *dir)
 	json_t *b1 = NULL, *a1 = NULL;
 	if (cur->target == T_FIXED && new_incident(&r, r.fixed))
 		goto out;
-	if ((cur->user && !strcmp(cur->user, "bearer")) || (cur->body && strstr(cur->body, "{rt}"))) {
-		struct sg_kv p[] = {{"grant_type", "password"}, {"client_id", CLIENT_ID},
-				    {"client_secret", CLIENT_SECRET}, {"username", "admin"},
-				    {"password", ADMIN_PW}};
+	if ((cur->user && !strcmp(cur->user, "bearer")) ||
+	    (cur->body && strstr(cur->body, "{rt}"))) {
+		struct sg_kv p[] = {{"grant_type", "password"},
+		                    {"client_id", CLIENT_ID},
+		                    {"client_secret", CLIENT_SECRET},
+		                    {"username", "admin"},
+		                    {"password", ADMIN_PW}};
 		if (sg_oauth_grant(r.api.auth, p, sizeof(p) / sizeof(p[0]), NULL, false, &r.grant))
 			goto out;
 	}
@@ -1027,14 +1041,15 @@ out:
 static void on_sanitizer_death(void)
 {
 	if (sh && sh->n)
-		fprintf(stderr, "alloc: %s: sanitizer error at N=%ld\n", cur ? cur->name : "?", sh->n);
+		fprintf(stderr, "alloc: %s: sanitizer error at N=%ld\n", cur ? cur->name : "?",
+		        sh->n);
 }
 #endif
 
 /* ---- the instance ------------------------------------------------------------------------- */
 
 static sg_err insert_as_system(struct sg_model *m, const char *table, json_t *in,
-			       char id[SG_ID_LEN + 1])
+                               char id[SG_ID_LEN + 1])
 {
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
@@ -1061,26 +1076,25 @@ static int make_instance(const char *dir)
 		err = sg_auth_add_rules(m);
 	if (!err)
 		err = insert_as_system(m, "sys_user",
-				       json_pack("{s:s, s:s, s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID,
-						 "user_name", "admin", "first_name", "System",
-						 "last_name", "Administrator", "user_password",
-						 ADMIN_PW),
-				       id);
+		                       json_pack("{s:s, s:s, s:s, s:s, s:s}", "sys_id",
+		                                 ADMIN_SYS_ID, "user_name", "admin", "first_name",
+		                                 "System", "last_name", "Administrator",
+		                                 "user_password", ADMIN_PW),
+		                       id);
 	if (!err)
-		err = insert_as_system(m, "sys_user_has_role",
-				       json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role",
-						 ADMIN_ROLE_ID),
-				       id);
+		err = insert_as_system(
+		    m, "sys_user_has_role",
+		    json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID), id);
 	if (!err)
 		err = sg_model_load_records(m, demo);
 	char *secret = sg_secret_hash(CLIENT_SECRET);
 	if (!err)
 		err = insert_as_system(m, "oauth_entity",
-				       json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "Alloc pass",
-						 "client_id", CLIENT_ID, "client_secret",
-						 secret ? secret : "", "type", "client", "active",
-						 "true"),
-				       id);
+		                       json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "Alloc pass",
+		                                 "client_id", CLIENT_ID, "client_secret",
+		                                 secret ? secret : "", "type", "client", "active",
+		                                 "true"),
+		                       id);
 	free(secret);
 	if (!err) {
 		struct sg_ctx ctx;
@@ -1101,7 +1115,7 @@ static int make_instance(const char *dir)
 			struct sg_write_opts wo = {0};
 			if (!err)
 				err = itil ? sg_rec_update(&ctx, "sys_user", itil, in, &wo)
-					   : SG_ERR_NO_RECORD;
+				           : SG_ERR_NO_RECORD;
 			json_decref(in);
 			json_decref(rows);
 			sg_ctx_end(&ctx);
@@ -1166,10 +1180,9 @@ int main(void)
 			waitpid(pid, &st, 0);
 			findings += sh->findings;
 			sh->findings = 0;
-			if (WIFEXITED(st) && (WEXITSTATUS(st) == EXIT_CLEAN ||
-					      WEXITSTATUS(st) == EXIT_FINDINGS ||
-					      WEXITSTATUS(st) == EXIT_LEAK ||
-					      WEXITSTATUS(st) == EXIT_SETUP)) {
+			if (WIFEXITED(st) &&
+			    (WEXITSTATUS(st) == EXIT_CLEAN || WEXITSTATUS(st) == EXIT_FINDINGS ||
+			     WEXITSTATUS(st) == EXIT_LEAK || WEXITSTATUS(st) == EXIT_SETUP)) {
 				if (WEXITSTATUS(st) != EXIT_CLEAN)
 					rc = WEXITSTATUS(st);
 				break;
@@ -1186,9 +1199,9 @@ int main(void)
 		}
 		printf("alloc: %-12s K=%-6ld N tried=%-5ld injected=%-5ld findings=%ld%s %.1fs\n",
 		       cur->name, sh->k, sh->tried, sh->fired_total, findings,
-		       rc == EXIT_LEAK	  ? " LEAK"
+		       rc == EXIT_LEAK    ? " LEAK"
 		       : rc == EXIT_SETUP ? " SETUP FAILED"
-					  : "",
+		                          : "",
 		       now_s() - t0);
 		if (rc != EXIT_CLEAN)
 			failed++;

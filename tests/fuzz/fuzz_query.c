@@ -50,8 +50,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
 	if (sg_model_init_instance(dir, schema, NULL) || sg_model_open(dir, &model))
 		abort();
-	struct sg_user u = {.sys_id = "6816f79cc0a8016401c5a33be04be441", .user_name = "admin",
-			    .time_zone = "Europe/Amsterdam"};
+	struct sg_user u = {.sys_id = "6816f79cc0a8016401c5a33be04be441",
+	                    .user_name = "admin",
+	                    .time_zone = "Europe/Amsterdam"};
 	if (sg_ctx_begin(&ctx, model, &u))
 		abort();
 	return 0;
@@ -79,8 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		json_decref(rows);
 		/* The compiler alone: no resolver, so DYNAMIC finds nothing. */
-		struct sg_qenv env = {.dict = ctx.dict, .dialect = &sg_dialect_sqlite,
-				      .tz = "Europe/Amsterdam", .user_id = "", .user_name = ""};
+		struct sg_qenv env = {.dict = ctx.dict,
+		                      .dialect = &sg_dialect_sqlite,
+		                      .tz = "Europe/Amsterdam",
+		                      .user_id = "",
+		                      .user_name = ""};
 		struct sg_sql sql;
 		bool invalid;
 		sg_sql_init(&sql);

@@ -17,7 +17,7 @@ static void shapes_for_each_display_mode(void **state)
 {
 	struct fixture *f = *state;
 	json_t *in = json_pack("{s:s, s:s, s:s}", "short_description", "r", "caller_id",
-			       "0123456789abcdef0123456789abcdef", "state", "2");
+	                       "0123456789abcdef0123456789abcdef", "state", "2");
 	struct sg_write_opts wo = {0};
 	char id[SG_ID_LEN + 1];
 	assert_int_equal(sg_rec_insert(&f->ctx, "incident", in, &wo, id), SG_ERR_OK);
@@ -25,14 +25,14 @@ static void shapes_for_each_display_mode(void **state)
 	json_t *rec;
 	assert_int_equal(sg_rec_get(&f->ctx, "incident", id, &rec), SG_ERR_OK);
 	const struct sg_table *t = sg_dict_table(f->ctx.dict, "incident");
-	struct sg_render_opts o = {.dv = SG_DV_FALSE, .base_url = "https://x/",
-				   .fields = "caller_id,state,number,parent"};
+	struct sg_render_opts o = {
+	    .dv = SG_DV_FALSE, .base_url = "https://x/", .fields = "caller_id,state,number,parent"};
 	json_t *out = sg_render_record(&f->ctx, t, rec, &o);
 	char *s = json_dumps(out, JSON_COMPACT);
 	assert_string_equal(s, "{\"caller_id\":{\"link\":\"https://x/api/now/table/sys_user/"
-			       "0123456789abcdef0123456789abcdef\",\"value\":"
-			       "\"0123456789abcdef0123456789abcdef\"},\"state\":\"2\",\"number\":"
-			       "\"INC0010001\",\"parent\":\"\"}");
+	                       "0123456789abcdef0123456789abcdef\",\"value\":"
+	                       "\"0123456789abcdef0123456789abcdef\"},\"state\":\"2\",\"number\":"
+	                       "\"INC0010001\",\"parent\":\"\"}");
 	free(s);
 	json_decref(out);
 	o.dv = SG_DV_ALL;
@@ -40,11 +40,12 @@ static void shapes_for_each_display_mode(void **state)
 	out = sg_render_record(&f->ctx, t, rec, &o);
 	s = json_dumps(out, JSON_COMPACT);
 	/* a reference to a missing record has an empty display value */
-	assert_string_equal(s, "{\"caller_id\":{\"display_value\":\"\",\"value\":"
-			       "\"0123456789abcdef0123456789abcdef\"},\"state\":{\"display_value\":"
-			       "\"In Progress\",\"value\":\"2\"},\"number\":{\"display_value\":"
-			       "\"INC0010001\",\"value\":\"INC0010001\"},\"parent\":{\"display_value\":"
-			       "\"\",\"value\":\"\"}}");
+	assert_string_equal(
+	    s, "{\"caller_id\":{\"display_value\":\"\",\"value\":"
+	       "\"0123456789abcdef0123456789abcdef\"},\"state\":{\"display_value\":"
+	       "\"In Progress\",\"value\":\"2\"},\"number\":{\"display_value\":"
+	       "\"INC0010001\",\"value\":\"INC0010001\"},\"parent\":{\"display_value\":"
+	       "\"\",\"value\":\"\"}}");
 	free(s);
 	json_decref(out);
 	json_decref(rec);
@@ -84,8 +85,8 @@ static void strings_escape_at_every_position(void **state)
 {
 	struct fixture *f = *state;
 	const struct sg_table *t = sg_dict_table(f->ctx.dict, "incident");
-	struct sg_render_opts o = {.dv = SG_DV_FALSE, .base_url = "https://x/",
-				   .fields = "short_description"};
+	struct sg_render_opts o = {
+	    .dv = SG_DV_FALSE, .base_url = "https://x/", .fields = "short_description"};
 	static const char specials[] = {'"', '\\', '\n', '\t', 0x01, 0x1f, 0x7f, ' ', 'a'};
 	for (size_t len = 1; len <= 40; len++) {
 		for (size_t at = 0; at < len; at++) {
@@ -94,11 +95,13 @@ static void strings_escape_at_every_position(void **state)
 				for (size_t i = 0; i < len; i++)
 					s[i] = (char)('a' + i % 26);
 				if (len > 3 && at < len - 2)
-					memcpy(s + len - 2, "\xc3\xa9", 2); /* UTF-8 passes through */
+					memcpy(s + len - 2, "\xc3\xa9",
+					       2); /* UTF-8 passes through */
 				s[at] = specials[k];
 				s[len] = '\0';
-				json_t *rec = json_pack("{s:s, s:s}", "short_description", s, "sys_id",
-							"0123456789abcdef0123456789abcdef");
+				json_t *rec =
+				    json_pack("{s:s, s:s}", "short_description", s, "sys_id",
+				              "0123456789abcdef0123456789abcdef");
 				assert_non_null(rec);
 				struct sg_buf got, want;
 				sg_buf_init(&got, 4096);
@@ -125,10 +128,10 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(shapes_for_each_display_mode, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(strings_escape_at_every_position, fixture_setup,
-						fixture_teardown),
+	    cmocka_unit_test_setup_teardown(shapes_for_each_display_mode, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(strings_escape_at_every_position, fixture_setup,
+	                                    fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("api.render", tests, NULL, NULL);
 }

@@ -17,7 +17,7 @@
 
 /* Looks a path up in the built-in table; the match's strings live in a. */
 static sg_err find(struct sg_arena *a, const char *method, const char *path,
-		   struct sg_route_match *m)
+                   struct sg_route_match *m)
 {
 	size_t n;
 	const struct sg_route *routes = sg_api_routes(&n);
@@ -55,7 +55,7 @@ static void captures_are_named(void **state)
 
 	/* any {name}, in any number up to the limit */
 	static const struct sg_route own[] = {
-		{.method = "GET", .pattern = "/a/{first}/b/{second_one}/{x}"},
+	    {.method = "GET", .pattern = "/a/{first}/b/{second_one}/{x}"},
 	};
 	assert_int_equal(sg_route_find(own, 1, "GET", "/a/1/b/22/333", &a, &m), SG_ERR_OK);
 	assert_int_equal(m.ncaps, 3);
@@ -204,7 +204,7 @@ static sg_err upload_piece(struct sg_api *api, struct sg_req *req, const char *d
 /* Answers "<pieces>:<bytes>" for a streamed body, "whole:<bytes>" for a
  * buffered one, and the {name} it was called with. */
 static sg_err upload_done(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-			  struct sg_req *req, struct sg_resp *resp)
+                          struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
 	(void)ctx;
@@ -215,21 +215,34 @@ static sg_err upload_done(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 		sg_buf_printf(&resp->body, "%zu:%.*s", u->pieces, (int)u->len, u->data);
 	else
 		sg_buf_printf(&resp->body, "whole:%.*s", (int)req->body_len,
-			      req->body ? req->body : "");
+		              req->body ? req->body : "");
 	sg_buf_printf(&resp->body, " %s", sg_req_param(req, "name"));
 	resp->status = 201;
 	return SG_ERR_OK;
 }
 
 static const struct sg_route upload_routes[] = {
-	{.method = "PUT", .pattern = "/upload/{name}", .handler = upload_done,
-	 .auth = SG_AUTH_NONE, .produces = "text/plain", .body = SG_BODY_STREAMED,
-	 .on_body = upload_piece},
-	{.method = "POST", .pattern = "/upload/{name}", .handler = upload_done,
-	 .auth = SG_AUTH_NONE, .produces = "text/plain", .body = SG_BODY_BUFFERED},
-	{.method = "PUT", .pattern = "/api/upload/{name}", .handler = upload_done,
-	 .auth = SG_AUTH_USER, .scope = "now/upload", .produces = "text/plain",
-	 .body = SG_BODY_STREAMED, .on_body = upload_piece},
+    {.method = "PUT",
+     .pattern = "/upload/{name}",
+     .handler = upload_done,
+     .auth = SG_AUTH_NONE,
+     .produces = "text/plain",
+     .body = SG_BODY_STREAMED,
+     .on_body = upload_piece},
+    {.method = "POST",
+     .pattern = "/upload/{name}",
+     .handler = upload_done,
+     .auth = SG_AUTH_NONE,
+     .produces = "text/plain",
+     .body = SG_BODY_BUFFERED},
+    {.method = "PUT",
+     .pattern = "/api/upload/{name}",
+     .handler = upload_done,
+     .auth = SG_AUTH_USER,
+     .scope = "now/upload",
+     .produces = "text/plain",
+     .body = SG_BODY_STREAMED,
+     .on_body = upload_piece},
 };
 
 /* An api over the fixture's model, with its own auth state. */
@@ -340,11 +353,11 @@ static void who_must_authenticate(void **state)
 		int status;
 		size_t nheaders;
 	} cases[] = {
-		{"GET", "/api/now/table/incident", 401, 2}, /* Content-Type, WWW-Authenticate */
-		{"GET", "/api/nothing/here", 401, 2},	    /* 401 before 400 */
-		{"DELETE", "/api/now/table/incident", 401, 2}, /* 401 before 405 */
-		{"GET", "/nothing/here", 404, 1},	       /* outside /api/: 404 */
-		{"POST", "/oauth_token.do", 401, 4},	       /* its own refusal, API headers */
+	    {"GET", "/api/now/table/incident", 401, 2},    /* Content-Type, WWW-Authenticate */
+	    {"GET", "/api/nothing/here", 401, 2},          /* 401 before 400 */
+	    {"DELETE", "/api/now/table/incident", 401, 2}, /* 401 before 405 */
+	    {"GET", "/nothing/here", 404, 1},              /* outside /api/: 404 */
+	    {"POST", "/oauth_token.do", 401, 4},           /* its own refusal, API headers */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		request(&req, cases[i].method, cases[i].path, NULL);
@@ -397,16 +410,15 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(captures_are_named),
-		cmocka_unit_test(unmatched_is_405_or_400),
-		cmocka_unit_test(what_each_route_needs),
-		cmocka_unit_test(content_types),
-		cmocka_unit_test_setup_teardown(streamed_body_comes_in_pieces, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(body_over_the_limit, fixture_setup, fixture_teardown),
-		cmocka_unit_test(a_failed_response_is_the_static_500),
-		cmocka_unit_test_setup_teardown(who_must_authenticate, fixture_setup,
-						fixture_teardown),
+	    cmocka_unit_test(captures_are_named),
+	    cmocka_unit_test(unmatched_is_405_or_400),
+	    cmocka_unit_test(what_each_route_needs),
+	    cmocka_unit_test(content_types),
+	    cmocka_unit_test_setup_teardown(streamed_body_comes_in_pieces, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(body_over_the_limit, fixture_setup, fixture_teardown),
+	    cmocka_unit_test(a_failed_response_is_the_static_500),
+	    cmocka_unit_test_setup_teardown(who_must_authenticate, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("api.routes", tests, NULL, NULL);
 }

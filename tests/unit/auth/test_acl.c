@@ -27,20 +27,20 @@ static char *insert(struct sg_ctx *sys, const char *table, json_t *in, char *id)
 }
 
 static void user_with_roles(struct sg_ctx *sys, const char *name, const char *const *roles,
-			    struct sg_user *out)
+                            struct sg_user *out)
 {
 	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
 	insert(sys, "sys_user", json_pack("{s:s, s:s}", "user_name", name, "last_name", name), id);
 	for (; *roles; roles++)
-		insert(sys, "sys_user_has_role", json_pack("{s:s, s:s}", "user", id, "role", *roles),
-		       rid);
+		insert(sys, "sys_user_has_role",
+		       json_pack("{s:s, s:s}", "user", id, "role", *roles), rid);
 	memset(out, 0, sizeof(*out));
 	snprintf(out->sys_id, sizeof(out->sys_id), "%s", id);
 	snprintf(out->user_name, sizeof(out->user_name), "%s", name);
 }
 
 static void acl(struct sg_ctx *sys, const char *name, const char *op, const char *role,
-		const char *extra_json)
+                const char *extra_json)
 {
 	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
 	json_t *in = json_pack("{s:s, s:s}", "name", name, "operation", op);
@@ -83,7 +83,7 @@ static const struct sg_table *T(struct sg_auth_session *s, const char *name)
 	({                                                                                         \
 		struct sg_ctx c_;                                                                  \
 		struct sg_auth_session s_;                                                         \
-		assert_int_equal(sg_ctx_begin(&c_, f->model, &(user)), SG_ERR_OK);                \
+		assert_int_equal(sg_ctx_begin(&c_, f->model, &(user)), SG_ERR_OK);                 \
 		sg_auth_session_init(&s_, auth, &c_, NULL);                                        \
 		struct sg_auth_session *s = &s_;                                                   \
 		__typeof__(expr) r_ = (expr);                                                      \
@@ -187,11 +187,12 @@ static void admin_override_nobody_and_default_mode(void **state)
 	assert_int_equal(AS(admin, uniform(s, "cmn_location")), 1);
 	/* with accessterm off, one non-overriding ACL turns override off for the level */
 	assert_int_equal(sg_prop_set(sys, "glide.security.admin.override.accessterm", "false"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_false(AS(admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
 	/* a Deny-Unless condition that binds admin too makes every read depend on the record */
 	acl(sys, "cmn_location", "read", NULL,
-	    "{\"condition\":\"name=NONE\",\"admin_overrides\":\"false\",\"decision_type\":\"deny\"}");
+	    "{\"condition\":\"name=NONE\",\"admin_overrides\":\"false\",\"decision_type\":"
+	    "\"deny\"}");
 	assert_int_equal(AS(admin, uniform(s, "cmn_location")), -1);
 	json_decref(rec);
 	/* nobody blocks even admin */
@@ -215,8 +216,10 @@ static void fields_conditions_groups_and_containment(void **state)
 	assert_false(AS(u1, may(s, "cmdb_ci", SG_ACL_READ)));
 	assert_int_equal(AS(u1, uniform(s, "cmdb_ci")), 0);
 	insert(sys, "sys_user_group", json_pack("{s:s}", "name", "g"), gid);
-	insert(sys, "sys_user_grmember", json_pack("{s:s, s:s}", "user", u1.sys_id, "group", gid), id);
-	insert(sys, "sys_group_has_role", json_pack("{s:s, s:s}", "group", gid, "role", "itil"), id);
+	insert(sys, "sys_user_grmember", json_pack("{s:s, s:s}", "user", u1.sys_id, "group", gid),
+	       id);
+	insert(sys, "sys_group_has_role", json_pack("{s:s, s:s}", "group", gid, "role", "itil"),
+	       id);
 	assert_true(AS(u1, role(s, "cmdb_read")));
 	assert_true(AS(u1, may(s, "cmdb_ci", SG_ACL_READ)));
 	assert_int_equal(AS(u1, uniform(s, "cmdb_ci")), 1);
@@ -228,7 +231,8 @@ static void fields_conditions_groups_and_containment(void **state)
 	assert_false(AS(u1, field(s, "problem", "short_description")));
 	/* conditions filter rows */
 	char a[SG_ID_LEN + 1], b[SG_ID_LEN + 1];
-	insert(sys, "incident", json_pack("{s:s, s:s}", "short_description", "mine", "caller_id", u1.sys_id), a);
+	insert(sys, "incident",
+	       json_pack("{s:s, s:s}", "short_description", "mine", "caller_id", u1.sys_id), a);
 	insert(sys, "incident", json_pack("{s:s}", "short_description", "theirs"), b);
 	struct sg_user u2;
 	user_with_roles(sys, "u2", (const char *[]){"snc_internal", NULL}, &u2);
@@ -271,13 +275,12 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(levels_any_of_and_deny_unless, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(admin_override_nobody_and_default_mode,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(fields_conditions_groups_and_containment,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(elevation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(levels_any_of_and_deny_unless, setup, teardown),
+	    cmocka_unit_test_setup_teardown(admin_override_nobody_and_default_mode, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(fields_conditions_groups_and_containment, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(elevation, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("auth.acl", tests, NULL, NULL);
 }

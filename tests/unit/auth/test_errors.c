@@ -51,7 +51,7 @@ static void user(struct fixture *f, const char *name, const char *role, struct s
 	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
 	insert(f, "sys_user",
 	       json_pack("{s:s, s:s, s:s}", "user_name", name, "last_name", name, "user_password",
-			 "Pass-word-1"),
+	                 "Pass-word-1"),
 	       id);
 	if (role)
 		insert(f, "sys_user_has_role", json_pack("{s:s, s:s}", "user", id, "role", role),
@@ -109,8 +109,9 @@ static void unreadable_properties_are_an_error(void **state)
 	long long n = 1;
 	char *s = (char *)"x";
 	assert_int_equal(sg_prop_bool(&r.ctx, "glide.security.acl.fall_through", true, &b),
-			 SG_ERR_STORE);
-	assert_int_equal(sg_prop_int(&r.ctx, "glide.user.max_unlock_attempts", 5, &n), SG_ERR_STORE);
+	                 SG_ERR_STORE);
+	assert_int_equal(sg_prop_int(&r.ctx, "glide.user.max_unlock_attempts", 5, &n),
+	                 SG_ERR_STORE);
 	assert_int_equal(sg_prop_get(&r.ctx, "glide.sm.default_mode", &s), SG_ERR_STORE);
 	assert_null(s);
 	/* an accessor that cannot return it keeps it in the session */
@@ -119,7 +120,7 @@ static void unreadable_properties_are_an_error(void **state)
 	assert_int_equal(sg_ctx_error(&r.ctx), SG_ERR_STORE);
 	bool may = true;
 	assert_int_equal(sg_acl_table_may(&r.s, T(&r, "incident"), SG_ACL_READ, &may),
-			 SG_ERR_STORE);
+	                 SG_ERR_STORE);
 	assert_false(may);
 	end(&r);
 }
@@ -137,7 +138,7 @@ static void unreadable_acls_are_an_error(void **state)
 	begin(f, &u, &r);
 	bool may = true;
 	assert_int_equal(sg_acl_table_may(&r.s, T(&r, "incident"), SG_ACL_READ, &may),
-			 SG_ERR_STORE);
+	                 SG_ERR_STORE);
 	assert_false(may);
 	/* the session keeps its failure: later checks return it too */
 	const signed char *plan = NULL;
@@ -176,13 +177,13 @@ static void failed_conditions_are_an_error(void **state)
 	char id[SG_ID_LEN + 1];
 	insert(f, "sys_security_acl",
 	       json_pack("{s:s, s:s, s:s}", "name", "cmn_location", "operation", "write",
-			 "condition", "name=HQ"),
+	                 "condition", "name=HQ"),
 	       id);
 	insert(f, "cmn_location", json_pack("{s:s}", "name", "HQ"), id);
 	char acl_id[SG_ID_LEN + 1];
 	insert(f, "sys_security_acl",
 	       json_pack("{s:s, s:s, s:s, s:s}", "name", "cmn_location", "operation", "read",
-			 "condition", "name=HQ", "decision_type", "deny"),
+	                 "condition", "name=HQ", "decision_type", "deny"),
 	       acl_id);
 	json_t *rec;
 	assert_int_equal(sg_rec_get(&f->ctx, "cmn_location", id, &rec), SG_ERR_OK);
@@ -190,13 +191,13 @@ static void failed_conditions_are_an_error(void **state)
 	begin(f, &u, &r);
 	bool allowed = false;
 	assert_int_equal(sg_acl_record(&r.s, T(&r, "cmn_location"), SG_ACL_WRITE, rec, &allowed),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_true(allowed);
 	end(&r);
 	break_table(f, "cmn_location");
 	begin(f, &u, &r);
 	assert_int_equal(sg_acl_record(&r.s, T(&r, "cmn_location"), SG_ACL_WRITE, rec, &allowed),
-			 SG_ERR_STORE);
+	                 SG_ERR_STORE);
 	assert_false(allowed);
 	end(&r);
 	/* a page filtered through a condition that fails is an error, not a shorter page */
@@ -225,11 +226,11 @@ static void failed_field_checks_are_an_error(void **state)
 	struct request r;
 	begin(f, &u, &r);
 	assert_int_equal(sg_acl_strip_input(&r.s, T(&r, "incident"), SG_ACL_CREATE, body, NULL),
-			 SG_ERR_STORE);
+	                 SG_ERR_STORE);
 	bool readable = true;
 	assert_int_equal(sg_acl_field(&r.s, T(&r, "incident"), "short_description", SG_ACL_READ,
-				      NULL, &readable),
-			 SG_ERR_STORE);
+	                              NULL, &readable),
+	                 SG_ERR_STORE);
 	assert_false(readable);
 	end(&r);
 	json_decref(body);
@@ -268,10 +269,10 @@ static void unreadable_scopes_are_an_error(void **state)
 	struct fixture *f = *state;
 	struct sg_bearer b = {.entity = "0123456789abcdef0123456789abcdef", .scope = "cxm"};
 	assert_int_equal(sg_oauth_scope_check(auth, &b, "/api/now/table/incident", "GET"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	break_table(f, "sys_api_access_scope");
 	assert_int_equal(sg_oauth_scope_check(auth, &b, "/api/now/table/incident", "GET"),
-			 SG_ERR_STORE);
+	                 SG_ERR_STORE);
 }
 
 /* A failed login that cannot be counted fails: the lockout must hold. */
@@ -282,9 +283,9 @@ static void uncounted_failed_logins_are_an_error(void **state)
 	user(f, "u1", NULL, &u);
 	assert_int_equal(sg_auth_password(auth, "u1", "wrong", &got), SG_ERR_UNAUTHENTICATED);
 	assert_int_equal(sg_conn_exec_raw(f->ctx.conn, "CREATE TRIGGER \"no_updates\" BEFORE "
-						       "UPDATE ON \"sys_user\" BEGIN "
-						       "SELECT RAISE(FAIL, 'read-only'); END"),
-			 SG_ERR_OK);
+	                                               "UPDATE ON \"sys_user\" BEGIN "
+	                                               "SELECT RAISE(FAIL, 'read-only'); END"),
+	                 SG_ERR_OK);
 	sg_err err = sg_auth_password(auth, "u1", "wrong", &got);
 	assert_int_not_equal(err, SG_ERR_OK);
 	assert_int_not_equal(err, SG_ERR_UNAUTHENTICATED);
@@ -295,16 +296,15 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(unreadable_properties_are_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(unreadable_acls_are_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(unreadable_roles_are_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(failed_conditions_are_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(failed_field_checks_are_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_system_needs_no_tables, setup, teardown),
-		cmocka_unit_test_setup_teardown(unreadable_tokens_are_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(unreadable_scopes_are_an_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(uncounted_failed_logins_are_an_error, setup,
-						teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_properties_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_acls_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_roles_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(failed_conditions_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(failed_field_checks_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(the_system_needs_no_tables, setup, teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_tokens_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_scopes_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(uncounted_failed_logins_are_an_error, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("auth.errors", tests, NULL, NULL);
 }

@@ -46,13 +46,13 @@ static void setup_app(struct fixture *f, const char *access, const char *refresh
 	struct sg_write_opts wo = {0};
 	char id[SG_ID_LEN + 1];
 	json_t *u = json_pack("{s:s, s:s, s:s}", "user_name", "svc", "last_name", "svc",
-			      "user_password", "Svc-pass-1");
+	                      "user_password", "Svc-pass-1");
 	assert_int_equal(sg_rec_insert(sys, "sys_user", u, &wo, id), SG_ERR_OK);
 	json_decref(u);
 	char *hash = sg_secret_hash("the-client-secret-0123456789abcdef");
 	json_t *app = json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "app", "client_id",
-				"0123456789abcdef0123456789abcdef", "client_secret", hash,
-				"access_token_lifespan", access, "refresh_token_lifespan", refresh);
+	                        "0123456789abcdef0123456789abcdef", "client_secret", hash,
+	                        "access_token_lifespan", access, "refresh_token_lifespan", refresh);
 	free(hash);
 	assert_int_equal(sg_rec_insert(sys, "oauth_entity", app, &wo, id), SG_ERR_OK);
 	json_decref(app);
@@ -61,12 +61,12 @@ static void setup_app(struct fixture *f, const char *access, const char *refresh
 static sg_err grant(const char *type, const char *refresh, struct sg_token_grant *g)
 {
 	struct sg_kv p[] = {
-		{"grant_type", (char *)type},
-		{"client_id", "0123456789abcdef0123456789abcdef"},
-		{"client_secret", "the-client-secret-0123456789abcdef"},
-		{"username", "svc"},
-		{"password", "Svc-pass-1"},
-		{"refresh_token", (char *)(refresh ? refresh : "")},
+	    {"grant_type", (char *)type},
+	    {"client_id", "0123456789abcdef0123456789abcdef"},
+	    {"client_secret", "the-client-secret-0123456789abcdef"},
+	    {"username", "svc"},
+	    {"password", "Svc-pass-1"},
+	    {"refresh_token", (char *)(refresh ? refresh : "")},
 	};
 	return sg_oauth_grant(auth, p, 6, NULL, false, g);
 }
@@ -119,7 +119,7 @@ static void defaults_and_refusals(void **state)
 	struct sg_kv in_url[] = {{"grant_type", "password"}};
 	assert_int_equal(sg_oauth_grant(auth, in_url, 1, NULL, true, &g), SG_ERR_OAUTH_DENIED);
 	assert_string_equal(sg_oauth_denied_body(),
-			    "{\"error_description\":\"access_denied\",\"error\":\"server_error\"}");
+	                    "{\"error_description\":\"access_denied\",\"error\":\"server_error\"}");
 }
 
 int main(void)
@@ -127,8 +127,8 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(lifespans_follow_the_application, setup, teardown),
-		cmocka_unit_test_setup_teardown(defaults_and_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(lifespans_follow_the_application, setup, teardown),
+	    cmocka_unit_test_setup_teardown(defaults_and_refusals, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("auth.oauth", tests, NULL, NULL);
 }

@@ -115,7 +115,7 @@ static sg_err observe_prepare(struct sg_write *w)
 }
 
 static const struct sg_rule observe[] = {
-	{"test.observe_prepare", "sys_user", SG_RULE_PREPARE, SG_OP_WRITE, 20, observe_prepare},
+    {"test.observe_prepare", "sys_user", SG_RULE_PREPARE, SG_OP_WRITE, 20, observe_prepare},
 };
 
 static void hashing_holds_no_write_lock(void **state)
@@ -190,14 +190,14 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(password_is_stored_hashed, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(hashing_holds_no_write_lock, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(without_auth_rules_a_password_is_refused,
-						fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(auth_tables_bump_auth_counters, fixture_setup,
-						fixture_teardown),
+	    cmocka_unit_test_setup_teardown(password_is_stored_hashed, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(hashing_holds_no_write_lock, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(without_auth_rules_a_password_is_refused, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(auth_tables_bump_auth_counters, fixture_setup,
+	                                    fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("auth.rules", tests, NULL, NULL);
 }

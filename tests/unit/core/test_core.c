@@ -118,7 +118,7 @@ static void time_round_trips(void **state)
 		gmtime_r(&tt, &tm);
 		char want[64];
 		snprintf(want, sizeof(want), "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
-			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 		sg_time_format(u, out);
 		assert_string_equal(out, want);
 	}
@@ -161,17 +161,17 @@ static void errors_render_servicenow_bodies(void **state)
 	(void)state;
 	char *s = sg_err_render(SG_ERR_INVALID_TABLE, "nope", NULL);
 	assert_string_equal(s, "{\"error\":{\"message\":\"Invalid table nope\",\"detail\":null},"
-			       "\"status\":\"failure\"}");
+	                       "\"status\":\"failure\"}");
 	free(s);
 	s = sg_err_render(SG_ERR_UNAUTHENTICATED, NULL, NULL);
 	assert_string_equal(s, "{\"error\":{\"message\":\"User Not Authenticated\",\"detail\":"
-			       "\"Required to provide Auth information\"},\"status\":\"failure\"}");
+	                       "\"Required to provide Auth information\"},\"status\":\"failure\"}");
 	free(s);
 	s = sg_err_render(SG_ERR_TOO_LARGE, "20000000", "10485760");
 	assert_string_equal(s, "{\"error\":{\"message\":\"Exception while reading request\","
-			       "\"detail\":\"Rejected large REST payload with content-length = "
-			       "20000000 bytes. Max allowed: 10485760 bytes.\"},"
-			       "\"status\":\"failure\"}");
+	                       "\"detail\":\"Rejected large REST payload with content-length = "
+	                       "20000000 bytes. Max allowed: 10485760 bytes.\"},"
+	                       "\"status\":\"failure\"}");
 	free(s);
 	assert_int_equal(sg_err_status(SG_ERR_NO_RECORD), 404);
 	assert_int_equal(sg_err_status(SG_ERR_DATA_POLICY), 403);
@@ -225,17 +225,17 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(buf_appends_and_stays_terminated),
-		cmocka_unit_test(buf_failure_is_sticky_at_max),
-		cmocka_unit_test(buf_printf_longer_than_scratch),
-		cmocka_unit_test(buf_urlencodes),
-		cmocka_unit_test(ids_are_32_lowercase_hex),
-		cmocka_unit_test(time_round_trips),
-		cmocka_unit_test(flags_parse_case_insensitively),
-		cmocka_unit_test(json_accepts_single_quotes),
-		cmocka_unit_test(errors_render_servicenow_bodies),
-		cmocka_unit_test(map_grows_and_finds),
-		cmocka_unit_test(time_zones_convert_both_ways),
+	    cmocka_unit_test(buf_appends_and_stays_terminated),
+	    cmocka_unit_test(buf_failure_is_sticky_at_max),
+	    cmocka_unit_test(buf_printf_longer_than_scratch),
+	    cmocka_unit_test(buf_urlencodes),
+	    cmocka_unit_test(ids_are_32_lowercase_hex),
+	    cmocka_unit_test(time_round_trips),
+	    cmocka_unit_test(flags_parse_case_insensitively),
+	    cmocka_unit_test(json_accepts_single_quotes),
+	    cmocka_unit_test(errors_render_servicenow_bodies),
+	    cmocka_unit_test(map_grows_and_finds),
+	    cmocka_unit_test(time_zones_convert_both_ways),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

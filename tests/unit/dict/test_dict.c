@@ -15,32 +15,40 @@
 static struct sg_dict *build(void)
 {
 	json_t *objs = json_loads(
-		"[{\"sys_id\":\"a1\",\"name\":\"base\",\"label\":\"Base\",\"is_extendable\":\"true\"},"
-		" {\"sys_id\":\"a2\",\"name\":\"child\",\"label\":\"Child\",\"super_class\":\"a1\"},"
-		" {\"sys_id\":\"a3\",\"name\":\"grandchild\",\"label\":\"GC\",\"super_class\":\"a2\"},"
-		" {\"sys_id\":\"a4\",\"name\":\"solo\",\"label\":\"Solo\"},"
-		" {\"sys_id\":\"a5\",\"name\":\"Bad Name\",\"label\":\"x\"}]",
-		0, NULL);
+	    "[{\"sys_id\":\"a1\",\"name\":\"base\",\"label\":\"Base\",\"is_extendable\":\"true\"},"
+	    " {\"sys_id\":\"a2\",\"name\":\"child\",\"label\":\"Child\",\"super_class\":\"a1\"},"
+	    " {\"sys_id\":\"a3\",\"name\":\"grandchild\",\"label\":\"GC\",\"super_class\":\"a2\"},"
+	    " {\"sys_id\":\"a4\",\"name\":\"solo\",\"label\":\"Solo\"},"
+	    " {\"sys_id\":\"a5\",\"name\":\"Bad Name\",\"label\":\"x\"}]",
+	    0, NULL);
 	json_t *dict = json_loads(
-		"[{\"name\":\"base\",\"element\":\"\",\"internal_type\":\"collection\",\"audit\":\"true\"},"
-		" {\"name\":\"base\",\"element\":\"sys_id\",\"internal_type\":\"GUID\"},"
-		" {\"name\":\"base\",\"element\":\"number\",\"internal_type\":\"string\",\"max_length\":\"40\"},"
-		" {\"name\":\"base\",\"element\":\"state\",\"internal_type\":\"integer\",\"default_value\":\"1\"},"
-		" {\"name\":\"base\",\"element\":\"comments\",\"internal_type\":\"journal_input\"},"
-		" {\"name\":\"child\",\"element\":\"caller\",\"internal_type\":\"reference\",\"reference\":\"solo\"},"
-		" {\"name\":\"child\",\"element\":\"title\",\"internal_type\":\"string\",\"display\":\"true\"},"
-		" {\"name\":\"solo\",\"element\":\"name\",\"internal_type\":\"string\"},"
-		" {\"name\":\"solo\",\"element\":\"Bad Col\",\"internal_type\":\"string\"},"
-		" {\"name\":\"nowhere\",\"element\":\"x\",\"internal_type\":\"string\"}]",
-		0, NULL);
+	    "[{\"name\":\"base\",\"element\":\"\",\"internal_type\":\"collection\",\"audit\":"
+	    "\"true\"},"
+	    " {\"name\":\"base\",\"element\":\"sys_id\",\"internal_type\":\"GUID\"},"
+	    " {\"name\":\"base\",\"element\":\"number\",\"internal_type\":\"string\",\"max_"
+	    "length\":\"40\"},"
+	    " {\"name\":\"base\",\"element\":\"state\",\"internal_type\":\"integer\",\"default_"
+	    "value\":\"1\"},"
+	    " {\"name\":\"base\",\"element\":\"comments\",\"internal_type\":\"journal_input\"},"
+	    " {\"name\":\"child\",\"element\":\"caller\",\"internal_type\":\"reference\","
+	    "\"reference\":\"solo\"},"
+	    " {\"name\":\"child\",\"element\":\"title\",\"internal_type\":\"string\",\"display\":"
+	    "\"true\"},"
+	    " {\"name\":\"solo\",\"element\":\"name\",\"internal_type\":\"string\"},"
+	    " {\"name\":\"solo\",\"element\":\"Bad Col\",\"internal_type\":\"string\"},"
+	    " {\"name\":\"nowhere\",\"element\":\"x\",\"internal_type\":\"string\"}]",
+	    0, NULL);
 	json_t *choices = json_loads(
-		"[{\"name\":\"base\",\"element\":\"state\",\"value\":\"2\",\"label\":\"Two\",\"sequence\":\"20\"},"
-		" {\"name\":\"base\",\"element\":\"state\",\"value\":\"1\",\"label\":\"One\",\"sequence\":\"10\"},"
-		" {\"name\":\"base\",\"element\":\"state\",\"value\":\"9\",\"label\":\"Gone\",\"inactive\":\"true\"},"
-		" {\"name\":\"child\",\"element\":\"state\",\"value\":\"5\",\"label\":\"Five\"}]",
-		0, NULL);
+	    "[{\"name\":\"base\",\"element\":\"state\",\"value\":\"2\",\"label\":\"Two\","
+	    "\"sequence\":\"20\"},"
+	    " {\"name\":\"base\",\"element\":\"state\",\"value\":\"1\",\"label\":\"One\","
+	    "\"sequence\":\"10\"},"
+	    " {\"name\":\"base\",\"element\":\"state\",\"value\":\"9\",\"label\":\"Gone\","
+	    "\"inactive\":\"true\"},"
+	    " {\"name\":\"child\",\"element\":\"state\",\"value\":\"5\",\"label\":\"Five\"}]",
+	    0, NULL);
 	json_t *ovr = json_loads(
-		"[{\"name\":\"grandchild\",\"element\":\"state\",\"default_value\":\"7\"}]", 0, NULL);
+	    "[{\"name\":\"grandchild\",\"element\":\"state\",\"default_value\":\"7\"}]", 0, NULL);
 	struct sg_dict *d = sg_dict_build(objs, dict, choices, ovr);
 	json_decref(objs);
 	json_decref(dict);
@@ -54,7 +62,8 @@ static void hierarchy_and_fields(void **state)
 	(void)state;
 	struct sg_dict *d = build();
 	assert_non_null(d);
-	const struct sg_table *base = sg_dict_table(d, "base"), *gc = sg_dict_table(d, "grandchild");
+	const struct sg_table *base = sg_dict_table(d, "base"),
+	                      *gc = sg_dict_table(d, "grandchild");
 	assert_non_null(gc);
 	assert_null(sg_dict_table(d, "Bad Name"));
 	assert_ptr_equal(gc->root, base);
@@ -81,7 +90,7 @@ static void display_choices_defaults(void **state)
 	(void)state;
 	struct sg_dict *d = build();
 	const struct sg_table *base = sg_dict_table(d, "base"), *child = sg_dict_table(d, "child"),
-			      *gc = sg_dict_table(d, "grandchild");
+	                      *gc = sg_dict_table(d, "grandchild");
 	assert_string_equal(base->display->element, "number");
 	assert_string_equal(gc->display->element, "title");
 	size_t n;
@@ -100,8 +109,8 @@ static void display_choices_defaults(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(hierarchy_and_fields),
-		cmocka_unit_test(display_choices_defaults),
+	    cmocka_unit_test(hierarchy_and_fields),
+	    cmocka_unit_test(display_choices_defaults),
 	};
 	return cmocka_run_group_tests_name("model.dict", tests, NULL, NULL);
 }

@@ -30,8 +30,9 @@ static inline int fixture_setup(void **state)
 	if (sg_model_init_instance(f->dir, schema, sg_auth_add_rules) ||
 	    sg_model_open(f->dir, &f->model) || sg_auth_add_rules(f->model))
 		return -1;
-	struct sg_user u = {.sys_id = "6816f79cc0a8016401c5a33be04be441", .user_name = "admin",
-			    .name = "System Administrator"};
+	struct sg_user u = {.sys_id = "6816f79cc0a8016401c5a33be04be441",
+	                    .user_name = "admin",
+	                    .name = "System Administrator"};
 	if (sg_ctx_begin(&f->ctx, f->model, &u))
 		return -1;
 	*state = f;

@@ -45,7 +45,8 @@ static void incident_gets_number_defaults_and_priority(void **state)
 {
 	struct fixture *f = *state;
 	char a[SG_ID_LEN + 1], b[SG_ID_LEN + 1];
-	insert(f, "incident", "{\"short_description\":\"x\",\"impact\":\"1\",\"urgency\":\"2\"}", a);
+	insert(f, "incident", "{\"short_description\":\"x\",\"impact\":\"1\",\"urgency\":\"2\"}",
+	       a);
 	insert(f, "incident", "{\"short_description\":\"y\"}", b);
 	json_t *ra = get(f, "incident", a), *rb = get(f, "incident", b);
 	assert_string_equal(sg_json_str(ra, "number"), "INC0010001");
@@ -75,8 +76,9 @@ static void resolving_needs_code_and_notes(void **state)
 	struct fixture *f = *state;
 	char id[SG_ID_LEN + 1];
 	insert(f, "incident", "{\"short_description\":\"x\"}", id);
-	assert_int_equal(update(f, "incident", id, "{\"state\":\"6\",\"close_code\":\"Duplicate\"}"),
-			 SG_ERR_DATA_POLICY);
+	assert_int_equal(
+	    update(f, "incident", id, "{\"state\":\"6\",\"close_code\":\"Duplicate\"}"),
+	    SG_ERR_DATA_POLICY);
 	assert_string_equal(f->ctx.err_arg, "Resolution notes");
 	json_t *r = get(f, "incident", id);
 	/* nothing half-written */
@@ -84,9 +86,10 @@ static void resolving_needs_code_and_notes(void **state)
 	assert_string_equal(sg_json_str(r, "close_code"), "");
 	assert_string_equal(sg_json_str(r, "sys_mod_count"), "0");
 	json_decref(r);
-	assert_int_equal(update(f, "incident", id,
-				"{\"state\":\"6\",\"close_code\":\"Duplicate\",\"close_notes\":\"n\"}"),
-			 SG_ERR_OK);
+	assert_int_equal(
+	    update(f, "incident", id,
+	           "{\"state\":\"6\",\"close_code\":\"Duplicate\",\"close_notes\":\"n\"}"),
+	    SG_ERR_OK);
 	r = get(f, "incident", id);
 	assert_string_equal(sg_json_str(r, "incident_state"), "6");
 	assert_string_equal(sg_json_str(r, "active"), "true");
@@ -126,16 +129,16 @@ static void journal_and_audit(void **state)
 	struct fixture *f = *state;
 	char id[SG_ID_LEN + 1], q[200];
 	insert(f, "incident", "{\"short_description\":\"x\",\"comments\":\"first\"}", id);
-	assert_int_equal(update(f, "incident", id,
-				"{\"work_notes\":\"second\",\"short_description\":\"y\"}"),
-			 SG_ERR_OK);
+	assert_int_equal(
+	    update(f, "incident", id, "{\"work_notes\":\"second\",\"short_description\":\"y\"}"),
+	    SG_ERR_OK);
 	json_t *r = get(f, "incident", id);
 	assert_string_equal(sg_json_str(r, "comments"), ""); /* raw journal reads are "" */
 	json_decref(r);
 	snprintf(q, sizeof(q), "element_id=%s", id);
 	assert_int_equal(count(f, "sys_journal_field", q), 2);
 	snprintf(q, sizeof(q), "documentkey=%s^fieldname=short_description^oldvalue=x^newvalue=y",
-		 id);
+	         id);
 	assert_int_equal(count(f, "sys_audit", q), 1);
 	const struct sg_table *t = sg_dict_table(f->ctx.dict, "incident");
 	char *h = sg_rec_display(&f->ctx, t, sg_table_field(t, "work_notes"), id, "");
@@ -158,14 +161,14 @@ static void choices_and_clearing(void **state)
 	assert_string_equal(sg_json_str(r, "category"), "network");
 	json_decref(r);
 	/* empty does not clear a choice field, but clears others */
-	assert_int_equal(update(f, "incident", id, "{\"category\":\"\",\"short_description\":\"\"}"),
-			 SG_ERR_OK);
+	assert_int_equal(
+	    update(f, "incident", id, "{\"category\":\"\",\"short_description\":\"\"}"), SG_ERR_OK);
 	r = get(f, "incident", id);
 	assert_string_equal(sg_json_str(r, "category"), "network");
 	assert_string_equal(sg_json_str(r, "short_description"), "");
 	json_decref(r);
 	assert_int_equal(sg_prop_set(&f->ctx, "glide.rest.choice.allow_non_existing_value", "true"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_int_equal(update(f, "incident", id, "{\"category\":\"custom\"}"), SG_ERR_OK);
 	r = get(f, "incident", id);
 	assert_string_equal(sg_json_str(r, "category"), "custom");
@@ -176,9 +179,10 @@ static void client_sys_id_and_unknown_fields(void **state)
 {
 	struct fixture *f = *state;
 	char id[SG_ID_LEN + 1];
-	insert(f, "core_company",
-	       "{\"sys_id\":\"0123456789abcdef0123456789abcdef\",\"name\":\"Acme\",\"bogus\":\"1\"}",
-	       id);
+	insert(
+	    f, "core_company",
+	    "{\"sys_id\":\"0123456789abcdef0123456789abcdef\",\"name\":\"Acme\",\"bogus\":\"1\"}",
+	    id);
 	assert_string_equal(id, "0123456789abcdef0123456789abcdef");
 	json_t *r = get(f, "core_company", id);
 	assert_null(json_object_get(r, "bogus"));
@@ -200,8 +204,8 @@ static void dictionary_rows_change_the_schema(void **state)
 	json_decref(r);
 	assert_int_equal(count(f, "incident", "u_cost>40"), 1);
 
-	insert(f, "sys_db_object", "{\"name\":\"u_widget\",\"label\":\"Widget\",\"is_extendable\":\"true\"}",
-	       id);
+	insert(f, "sys_db_object",
+	       "{\"name\":\"u_widget\",\"label\":\"Widget\",\"is_extendable\":\"true\"}", id);
 	insert(f, "sys_dictionary", "{\"name\":\"u_widget\",\"element\":\"u_name\"}", id);
 	insert(f, "sys_db_object", "{\"name\":\"u_gadget\",\"super_class\":\"u_widget\"}", id);
 	insert(f, "sys_dictionary", "{\"name\":\"u_gadget\",\"element\":\"u_size\"}", id);
@@ -213,7 +217,8 @@ static void dictionary_rows_change_the_schema(void **state)
 	assert_int_equal(count(f, "u_widget", "sys_class_nameINSTANCEOFu_widget"), 2);
 	/* bad names are refused, not stored */
 	json_t *in = json_pack("{s:s}", "name", "Bad Name");
-	assert_int_equal(sg_rec_insert(&f->ctx, "sys_db_object", in, &WO, id), SG_ERR_INVALID_INSERT);
+	assert_int_equal(sg_rec_insert(&f->ctx, "sys_db_object", in, &WO, id),
+	                 SG_ERR_INVALID_INSERT);
 	json_decref(in);
 	assert_null(sg_dict_table(f->ctx.dict, "Bad Name"));
 }
@@ -225,11 +230,11 @@ static void reference_display_follows_the_record_class(void **state)
 	struct fixture *f = *state;
 	char id[SG_ID_LEN + 1], w[SG_ID_LEN + 1], g[SG_ID_LEN + 1], bare[SG_ID_LEN + 1];
 	insert(f, "sys_db_object", "{\"name\":\"u_widget\",\"is_extendable\":\"true\"}", id);
-	insert(f, "sys_dictionary", "{\"name\":\"u_widget\",\"element\":\"u_name\",\"display\":\"true\"}",
-	       id);
+	insert(f, "sys_dictionary",
+	       "{\"name\":\"u_widget\",\"element\":\"u_name\",\"display\":\"true\"}", id);
 	insert(f, "sys_db_object", "{\"name\":\"u_gadget\",\"super_class\":\"u_widget\"}", id);
-	insert(f, "sys_dictionary", "{\"name\":\"u_gadget\",\"element\":\"u_label\",\"display\":\"true\"}",
-	       id);
+	insert(f, "sys_dictionary",
+	       "{\"name\":\"u_gadget\",\"element\":\"u_label\",\"display\":\"true\"}", id);
 	insert(f, "sys_db_object", "{\"name\":\"u_holder\"}", id);
 	insert(f, "sys_dictionary",
 	       "{\"name\":\"u_holder\",\"element\":\"u_ref\",\"internal_type\":\"reference\","
@@ -329,23 +334,22 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(incident_gets_number_defaults_and_priority,
-						fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(resolving_needs_code_and_notes, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(journal_and_audit, fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(choices_and_clearing, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(client_sys_id_and_unknown_fields, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(dictionary_rows_change_the_schema, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(reference_display_follows_the_record_class,
-						fixture_setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(parent_table_returns_children, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(numbers_are_unique_under_concurrent_inserts,
-						fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(incident_gets_number_defaults_and_priority,
+	                                    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(resolving_needs_code_and_notes, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(journal_and_audit, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(choices_and_clearing, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(client_sys_id_and_unknown_fields, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(dictionary_rows_change_the_schema, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(reference_display_follows_the_record_class,
+	                                    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(parent_table_returns_children, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(numbers_are_unique_under_concurrent_inserts,
+	                                    fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("model.records", tests, NULL, NULL);
 }

@@ -56,7 +56,7 @@ static sg_err after(struct sg_write *w)
 	assert_true(sg_conn_in_transaction(w->ctx->conn));
 	json_t *rec = NULL;
 	assert_int_equal(sg_rec_get(w->ctx, w->cls->name, sg_write_val(w, "sys_id"), &rec),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	json_decref(rec);
 	return fail_after ? SG_ERR_INTERNAL : SG_ERR_OK;
 }
@@ -79,12 +79,12 @@ static sg_err deleted(struct sg_write *w)
 /* Added out of order: the table sorts them by phase and order, and keeps the
  * order they were added in between rules of equal order. */
 static const struct sg_rule test_rules[] = {
-	{"test.committed", "task", SG_RULE_AFTER_COMMIT, SG_OP_ANY, 10, committed},
-	{"test.after", "task", SG_RULE_AFTER, SG_OP_WRITE, 50, after},
-	{"test.second", "incident", SG_RULE_BEFORE, SG_OP_INSERT, 300, second},
-	{"test.task", "task", SG_RULE_BEFORE, SG_OP_INSERT, 215, on_task},
-	{"test.first", "incident", SG_RULE_BEFORE, SG_OP_INSERT, 260, first},
-	{"test.deleted", "incident", SG_RULE_BEFORE, SG_OP_DELETE, 100, deleted},
+    {"test.committed", "task", SG_RULE_AFTER_COMMIT, SG_OP_ANY, 10, committed},
+    {"test.after", "task", SG_RULE_AFTER, SG_OP_WRITE, 50, after},
+    {"test.second", "incident", SG_RULE_BEFORE, SG_OP_INSERT, 300, second},
+    {"test.task", "task", SG_RULE_BEFORE, SG_OP_INSERT, 215, on_task},
+    {"test.first", "incident", SG_RULE_BEFORE, SG_OP_INSERT, 260, first},
+    {"test.deleted", "incident", SG_RULE_BEFORE, SG_OP_DELETE, 100, deleted},
 };
 
 static int setup(void **state)
@@ -102,12 +102,12 @@ static void rules_fire_by_table_phase_and_order(void **state)
 {
 	struct fixture *f = *state;
 	char id[SG_ID_LEN + 1];
-	json_t *in = json_pack("{s:s, s:s, s:s}", "short_description", "x", "impact", "1",
-			       "urgency", "2");
+	json_t *in =
+	    json_pack("{s:s, s:s, s:s}", "short_description", "x", "impact", "1", "urgency", "2");
 	assert_int_equal(sg_rec_insert(&f->ctx, "incident", in, &WO, id), SG_ERR_OK);
 	json_decref(in);
 	assert_string_equal(seen, "task:incident first:incident second:incident after:incident "
-				  "committed:incident");
+	                          "committed:incident");
 
 	/* Not a task: none of them. */
 	seen[0] = '\0';
@@ -160,13 +160,13 @@ static void nothing_after_a_rollback(void **state)
 	/* An after rule fails: the record, its number and its audit are gone. */
 	fail_after = true;
 	in = json_pack("{s:s, s:s, s:s, s:s}", "sys_id", "0123456789abcdef0123456789abcdef",
-		       "short_description", "x", "impact", "1", "urgency", "2");
+	               "short_description", "x", "impact", "1", "urgency", "2");
 	assert_int_equal(sg_rec_insert(&f->ctx, "incident", in, &WO, id), SG_ERR_INTERNAL);
 	json_decref(in);
 	assert_string_equal(seen, "task:incident first:incident second:incident after:incident");
 	json_t *rec = NULL;
 	assert_int_equal(sg_rec_get(&f->ctx, "incident", "0123456789abcdef0123456789abcdef", &rec),
-			 SG_ERR_NO_RECORD);
+	                 SG_ERR_NO_RECORD);
 
 	/* The number was not used up. */
 	fail_after = false;
@@ -185,8 +185,8 @@ static void nested_writes_leave_after_commit_to_the_caller(void **state)
 	struct fixture *f = *state;
 	char id[SG_ID_LEN + 1];
 	assert_int_equal(sg_conn_begin(f->ctx.conn, true), SG_ERR_OK);
-	json_t *in = json_pack("{s:s, s:s, s:s}", "short_description", "x", "impact", "1",
-			       "urgency", "2");
+	json_t *in =
+	    json_pack("{s:s, s:s, s:s}", "short_description", "x", "impact", "1", "urgency", "2");
 	assert_int_equal(sg_rec_insert(&f->ctx, "incident", in, &WO, id), SG_ERR_OK);
 	json_decref(in);
 	sg_conn_rollback(f->ctx.conn);
@@ -201,13 +201,13 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(rules_fire_by_table_phase_and_order, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(updates_and_deletes_have_their_phases, setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(nothing_after_a_rollback, setup, fixture_teardown),
-		cmocka_unit_test_setup_teardown(nested_writes_leave_after_commit_to_the_caller,
-						setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(rules_fire_by_table_phase_and_order, setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(updates_and_deletes_have_their_phases, setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(nothing_after_a_rollback, setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(nested_writes_leave_after_commit_to_the_caller, setup,
+	                                    fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("model.rules", tests, NULL, NULL);
 }

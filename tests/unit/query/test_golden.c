@@ -43,7 +43,7 @@ static void insert_rows(struct fixture *f, const char *table, json_t *rows)
 		sg_err err = sg_rec_insert(&f->ctx, table, row, &wo, id);
 		if (err)
 			fprintf(stderr, "dataset: %s row %zu: %s %s\n", table, i, sg_err_name(err),
-				f->ctx.err_arg);
+			        f->ctx.err_arg);
 		assert_int_equal(err, SG_ERR_OK);
 	}
 }
@@ -132,7 +132,8 @@ static bool run_case(struct fixture *f, json_t *c, size_t index)
 	json_t *r;
 	json_array_foreach(rows, i, r)
 	{
-		json_array_append_new(got, json_string(sg_json_str(r, key) ? sg_json_str(r, key) : "?"));
+		json_array_append_new(got,
+		                      json_string(sg_json_str(r, key) ? sg_json_str(r, key) : "?"));
 	}
 	bool ordered = strstr(query, "ORDERBY") != NULL;
 	char want_s[2048], got_s[2048];
@@ -141,7 +142,7 @@ static bool run_case(struct fixture *f, json_t *c, size_t index)
 	bool ok = !err && !strcmp(want_s, got_s);
 	if (!ok)
 		fprintf(stderr, "case %zu: %s ? %s\n  want [%s]\n  got  [%s]%s%s\n", index, table,
-			query, want_s, got_s, err ? " error " : "", err ? sg_err_name(err) : "");
+		        query, want_s, got_s, err ? " error " : "", err ? sg_err_name(err) : "");
 	json_object_foreach(props, name, v)
 	{
 		/* the dataset's properties are all booleans that default to false */
@@ -178,7 +179,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(golden_cases, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(golden_cases, fixture_setup, fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("query.golden", tests, NULL, NULL);
 }

@@ -60,32 +60,32 @@ static void operators_are_recognised(void **state)
 		enum sg_qop op;
 		const char *value;
 	} cases[] = {
-		{"state!=7", "state", SG_Q_NE, "7"},
-		{"priority<=2", "priority", SG_Q_LE, "2"},
-		{"impactIN1,2", "impact", SG_Q_IN, "1,2"},
-		{"subcategoryNOT INdb2,oracle", "subcategory", SG_Q_NOT_IN, "db2,oracle"},
-		{"short_descriptionLIKESAP", "short_description", SG_Q_LIKE, "SAP"},
-		{"short_descriptionNOT LIKESAP", "short_description", SG_Q_NOT_LIKE, "SAP"},
-		{"numberSTARTSWITHINC", "number", SG_Q_STARTSWITH, "INC"},
-		{"caller_idISEMPTY", "caller_id", SG_Q_ISEMPTY, ""},
-		{"caller_idISNOTEMPTY", "caller_id", SG_Q_ISNOTEMPTY, ""},
-		{"caller_id.name=Abel Tuter", "caller_id.name", SG_Q_EQ, "Abel Tuter"},
-		{"sys_class_nameINSTANCEOFcmdb_ci_computer", "sys_class_name", SG_Q_INSTANCEOF,
-		 "cmdb_ci_computer"},
-		{"impactBETWEEN1@3", "impact", SG_Q_BETWEEN, "1@3"},
-		{"reassignment_countGT_FIELDreopen_count", "reassignment_count", SG_Q_GT_FIELD,
-		 "reopen_count"},
-		{"reassignment_countGT_OR_EQUALS_FIELDreopen_count", "reassignment_count",
-		 SG_Q_GE_FIELD, "reopen_count"},
-		{"caller_idDYNAMIC90d1921e5f510100a9ad2572f2b477fe", "caller_id", SG_Q_DYNAMIC,
-		 "90d1921e5f510100a9ad2572f2b477fe"},
-		{"sla_dueRELATIVEGT@hour@ago@1", "sla_due", SG_Q_RELATIVEGT, "@hour@ago@1"},
-		{"sla_dueMORETHANactivity_due@day@before@1", "sla_due", SG_Q_MORETHAN,
-		 "activity_due@day@before@1"},
-		{"opened_atONToday@a@b", "opened_at", SG_Q_ON, "Today@a@b"},
-		{"opened_atNOTONToday@a@b", "opened_at", SG_Q_NOTON, "Today@a@b"},
-		{"stateCHANGESTO6", "state", SG_Q_CHANGESTO, "6"},
-		{"NotAField=1", "", SG_Q_UNKNOWN, "NotAField=1"},
+	    {"state!=7", "state", SG_Q_NE, "7"},
+	    {"priority<=2", "priority", SG_Q_LE, "2"},
+	    {"impactIN1,2", "impact", SG_Q_IN, "1,2"},
+	    {"subcategoryNOT INdb2,oracle", "subcategory", SG_Q_NOT_IN, "db2,oracle"},
+	    {"short_descriptionLIKESAP", "short_description", SG_Q_LIKE, "SAP"},
+	    {"short_descriptionNOT LIKESAP", "short_description", SG_Q_NOT_LIKE, "SAP"},
+	    {"numberSTARTSWITHINC", "number", SG_Q_STARTSWITH, "INC"},
+	    {"caller_idISEMPTY", "caller_id", SG_Q_ISEMPTY, ""},
+	    {"caller_idISNOTEMPTY", "caller_id", SG_Q_ISNOTEMPTY, ""},
+	    {"caller_id.name=Abel Tuter", "caller_id.name", SG_Q_EQ, "Abel Tuter"},
+	    {"sys_class_nameINSTANCEOFcmdb_ci_computer", "sys_class_name", SG_Q_INSTANCEOF,
+	     "cmdb_ci_computer"},
+	    {"impactBETWEEN1@3", "impact", SG_Q_BETWEEN, "1@3"},
+	    {"reassignment_countGT_FIELDreopen_count", "reassignment_count", SG_Q_GT_FIELD,
+	     "reopen_count"},
+	    {"reassignment_countGT_OR_EQUALS_FIELDreopen_count", "reassignment_count",
+	     SG_Q_GE_FIELD, "reopen_count"},
+	    {"caller_idDYNAMIC90d1921e5f510100a9ad2572f2b477fe", "caller_id", SG_Q_DYNAMIC,
+	     "90d1921e5f510100a9ad2572f2b477fe"},
+	    {"sla_dueRELATIVEGT@hour@ago@1", "sla_due", SG_Q_RELATIVEGT, "@hour@ago@1"},
+	    {"sla_dueMORETHANactivity_due@day@before@1", "sla_due", SG_Q_MORETHAN,
+	     "activity_due@day@before@1"},
+	    {"opened_atONToday@a@b", "opened_at", SG_Q_ON, "Today@a@b"},
+	    {"opened_atNOTONToday@a@b", "opened_at", SG_Q_NOTON, "Today@a@b"},
+	    {"stateCHANGESTO6", "state", SG_Q_CHANGESTO, "6"},
+	    {"NotAField=1", "", SG_Q_UNKNOWN, "NotAField=1"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct sg_query q;
@@ -128,7 +128,7 @@ static void joins_and_related_lists(void **state)
 	struct sg_query q;
 	sg_query_init(&q);
 	assert_true(sg_query_parse(&q, "active=true^JOINincident.sys_id=task_sla.task!stage=paused"
-				       "^has_breached=true^ORDERBYnumber"));
+	                               "^has_breached=true^ORDERBYnumber"));
 	assert_int_equal(q.groups[0].n, 2);
 	const struct sg_qcond *j = &q.groups[0].clauses[1].conds[0];
 	assert_int_equal(j->kind, SG_QK_JOIN);
@@ -140,7 +140,8 @@ static void joins_and_related_lists(void **state)
 	sg_query_cleanup(&q);
 
 	sg_query_init(&q);
-	assert_true(sg_query_parse(&q, "RLQUERYtask_sla.task,>=1^stage=paused^ENDRLQUERY^active=true"));
+	assert_true(
+	    sg_query_parse(&q, "RLQUERYtask_sla.task,>=1^stage=paused^ENDRLQUERY^active=true"));
 	assert_int_equal(q.groups[0].n, 2);
 	const struct sg_qcond *r = &q.groups[0].clauses[0].conds[0];
 	assert_int_equal(r->kind, SG_QK_RELATED);
@@ -161,13 +162,13 @@ static void joins_and_related_lists(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(and_binds_weaker_than_or),
-		cmocka_unit_test(nq_starts_a_new_group),
-		cmocka_unit_test(orderby_terms_collect),
-		cmocka_unit_test(operators_are_recognised),
-		cmocka_unit_test(escaped_caret_is_literal),
-		cmocka_unit_test(name_value_pairs_and_into_every_group),
-		cmocka_unit_test(joins_and_related_lists),
+	    cmocka_unit_test(and_binds_weaker_than_or),
+	    cmocka_unit_test(nq_starts_a_new_group),
+	    cmocka_unit_test(orderby_terms_collect),
+	    cmocka_unit_test(operators_are_recognised),
+	    cmocka_unit_test(escaped_caret_is_literal),
+	    cmocka_unit_test(name_value_pairs_and_into_every_group),
+	    cmocka_unit_test(joins_and_related_lists),
 	};
 	return cmocka_run_group_tests_name("query.parse", tests, NULL, NULL);
 }

@@ -22,7 +22,8 @@ static int collect(void *ud, int ncol, const char *const *names, const char *con
 	(void)names;
 	struct plan *p = ud;
 	size_t len = strlen(p->text);
-	snprintf(p->text + len, sizeof(p->text) - len, "%s\n", vals[ncol - 1] ? vals[ncol - 1] : "");
+	snprintf(p->text + len, sizeof(p->text) - len, "%s\n",
+	         vals[ncol - 1] ? vals[ncol - 1] : "");
 	return 0;
 }
 
@@ -51,7 +52,7 @@ static void uses(struct fixture *f, const char *table, const char *query, const 
 	struct plan p;
 	plan_for(f, table, query, &p);
 	bool scans = strstr(p.text, "SCAN t\n") || strstr(p.text, "SCAN t ") ||
-		     !strncmp(p.text, "SCAN t", 6);
+	             !strncmp(p.text, "SCAN t", 6);
 	if (scans || !strstr(p.text, index))
 		fprintf(stderr, "%s ? %s: wanted %s, plan:\n%s", table, query, index, p.text);
 	assert_false(scans);
@@ -63,7 +64,8 @@ static void integration_queries_use_indexes(void **state)
 	struct fixture *f = *state;
 	uses(f, "incident", "number=INC0010001", "ix_task_number");
 	uses(f, "incident", "correlation_id=rmm-alert-1", "ix_task_correlation_id");
-	uses(f, "incident", "sys_idIN0123456789abcdef0123456789abcdef,abcdef0123456789abcdef0123456789",
+	uses(f, "incident",
+	     "sys_idIN0123456789abcdef0123456789abcdef,abcdef0123456789abcdef0123456789",
 	     "(sys_id=?)");
 	uses(f, "incident", "sys_updated_on>2026-01-01 00:00:00^ORDERBYsys_updated_on",
 	     "ix_task_class_updated (sys_class_name=? AND sys_updated_on>?)");
@@ -84,8 +86,9 @@ static void integration_queries_use_indexes(void **state)
 	     "caller_idIN0123456789abcdef0123456789abcdef,abcdef0123456789abcdef0123456789",
 	     "ix_task_caller_id");
 	uses(f, "incident", "caller_id.user_name=admin", "ix_task_caller_id");
-	uses(f, "incident", "active=true^assigned_to=0123456789abcdef0123456789abcdef^"
-			    "ORDERBYDESCsys_updated_on",
+	uses(f, "incident",
+	     "active=true^assigned_to=0123456789abcdef0123456789abcdef^"
+	     "ORDERBYDESCsys_updated_on",
 	     "ix_task_assigned_to");
 }
 
@@ -112,10 +115,10 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(integration_queries_use_indexes, fixture_setup,
-						fixture_teardown),
-		cmocka_unit_test_setup_teardown(every_reference_field_is_indexed, fixture_setup,
-						fixture_teardown),
+	    cmocka_unit_test_setup_teardown(integration_queries_use_indexes, fixture_setup,
+	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(every_reference_field_is_indexed, fixture_setup,
+	                                    fixture_teardown),
 	};
 	return cmocka_run_group_tests_name("query.plans", tests, NULL, NULL);
 }

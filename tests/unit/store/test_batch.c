@@ -31,7 +31,7 @@ struct shim_file {
 };
 
 #define REAL(f) (((struct shim_file *)(f))->real)
-#define RM(f) (REAL(f)->pMethods)
+#define RM(f)   (REAL(f)->pMethods)
 
 static int shim_close(sqlite3_file *f)
 {
@@ -138,29 +138,29 @@ static int shim_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 }
 
 static const sqlite3_io_methods shim_io = {
-	.iVersion = 3,
-	.xClose = shim_close,
-	.xRead = shim_read,
-	.xWrite = shim_write,
-	.xTruncate = shim_truncate,
-	.xSync = shim_sync,
-	.xFileSize = shim_file_size,
-	.xLock = shim_lock,
-	.xUnlock = shim_unlock,
-	.xCheckReservedLock = shim_check_reserved,
-	.xFileControl = shim_file_control,
-	.xSectorSize = shim_sector_size,
-	.xDeviceCharacteristics = shim_device,
-	.xShmMap = shim_shm_map,
-	.xShmLock = shim_shm_lock,
-	.xShmBarrier = shim_shm_barrier,
-	.xShmUnmap = shim_shm_unmap,
-	.xFetch = shim_fetch,
-	.xUnfetch = shim_unfetch,
+    .iVersion = 3,
+    .xClose = shim_close,
+    .xRead = shim_read,
+    .xWrite = shim_write,
+    .xTruncate = shim_truncate,
+    .xSync = shim_sync,
+    .xFileSize = shim_file_size,
+    .xLock = shim_lock,
+    .xUnlock = shim_unlock,
+    .xCheckReservedLock = shim_check_reserved,
+    .xFileControl = shim_file_control,
+    .xSectorSize = shim_sector_size,
+    .xDeviceCharacteristics = shim_device,
+    .xShmMap = shim_shm_map,
+    .xShmLock = shim_shm_lock,
+    .xShmBarrier = shim_shm_barrier,
+    .xShmUnmap = shim_shm_unmap,
+    .xFetch = shim_fetch,
+    .xUnfetch = shim_unfetch,
 };
 
 static int shim_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags,
-		     int *out_flags)
+                     int *out_flags)
 {
 	(void)vfs;
 	struct shim_file *p = (struct shim_file *)f;
@@ -189,7 +189,7 @@ static int setup(void **state)
 	/* Made on this thread's own connection, before the store's writer
 	 * exists: the writer has read none of u's pages. */
 	static const char *const ddl[] = {"CREATE TABLE \"t\" (\"id\" TEXT PRIMARY KEY)",
-					  "CREATE TABLE \"u\" (\"id\" TEXT PRIMARY KEY)", NULL};
+	                                  "CREATE TABLE \"u\" (\"id\" TEXT PRIMARY KEY)", NULL};
 	return store_fx_setup(state, ddl);
 }
 
@@ -234,7 +234,7 @@ static bool stored(sg_conn *c, const char *table, const char *id)
 struct writer {
 	sg_store *s;
 	const char *table, *id;
-	bool keep;	     /* commit (else roll back, as the model does on a failure) */
+	bool keep;           /* commit (else roll back, as the model does on a failure) */
 	bool fail_its_reads; /* its insert meets an I/O error */
 	pthread_t thread;
 	sg_err begin, insert, end;
@@ -322,7 +322,7 @@ static void later_write_failing_leaves_the_batch(void **state)
 {
 	struct fx *f = *state;
 	struct writer w[] = {{.s = f->s, .table = "t", .id = "b", .keep = false},
-			     {.s = f->s, .table = "t", .id = "c", .keep = true}};
+	                     {.s = f->s, .table = "t", .id = "c", .keep = true}};
 	hold_batch(f, w, 2);
 	assert_int_equal(sg_conn_commit(f->c), SG_ERR_OK); /* waits for the batch */
 	join_all(w, 2);
@@ -339,7 +339,7 @@ static void io_error_refuses_the_whole_batch(void **state)
 {
 	struct fx *f = *state;
 	struct writer w[] = {
-		{.s = f->s, .table = "u", .id = "b", .keep = true, .fail_its_reads = true}};
+	    {.s = f->s, .table = "u", .id = "b", .keep = true, .fail_its_reads = true}};
 	hold_batch(f, w, 1);
 	assert_int_equal(sg_conn_commit(f->c), SG_ERR_STORE);
 	join_all(w, 1);
@@ -355,7 +355,7 @@ static void failed_commit_refuses_every_write(void **state)
 {
 	struct fx *f = *state;
 	struct writer w[] = {{.s = f->s, .table = "t", .id = "b", .keep = true},
-			     {.s = f->s, .table = "t", .id = "c", .keep = true}};
+	                     {.s = f->s, .table = "t", .id = "c", .keep = true}};
 	hold_batch(f, w, 2);
 	atomic_store(&fail_writes, 1);
 	sg_err a = sg_conn_commit(f->c);
@@ -374,11 +374,10 @@ int main(void)
 {
 	install_shim();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(first_write_failing_goes_alone, setup, teardown),
-		cmocka_unit_test_setup_teardown(later_write_failing_leaves_the_batch, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(io_error_refuses_the_whole_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(failed_commit_refuses_every_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(first_write_failing_goes_alone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(later_write_failing_leaves_the_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(io_error_refuses_the_whole_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(failed_commit_refuses_every_write, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store.batch", tests, NULL, NULL);
 }

@@ -46,8 +46,8 @@ static sg_err run(sg_conn *c, const char *sql)
 static void make_table(struct fx *f)
 {
 	static const struct sg_coldef cols[] = {
-		{"sys_id", SG_COL_ID}, {"name", SG_COL_TEXT}, {"n", SG_COL_INTEGER},
-		{"x", SG_COL_REAL},    {"data", SG_COL_BLOB}, {"at", SG_COL_TEXT},
+	    {"sys_id", SG_COL_ID}, {"name", SG_COL_TEXT}, {"n", SG_COL_INTEGER},
+	    {"x", SG_COL_REAL},    {"data", SG_COL_BLOB}, {"at", SG_COL_TEXT},
 	};
 	assert_int_equal(run(f->c, "DROP TABLE IF EXISTS \"ct_t\""), SG_ERR_OK);
 	struct sg_sql q;
@@ -89,7 +89,7 @@ static long long count_where(sg_conn *c, const char *where)
 {
 	char sql[512];
 	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM \"ct_t\"%s%s", where ? " WHERE " : "",
-		 where ? where : "");
+	         where ? where : "");
 	char *v = value_of(c, sql);
 	assert_non_null(v);
 	long long n = strtoll(v, NULL, 10);
@@ -268,7 +268,7 @@ static void every_parameter_kind(void **state)
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "INSERT INTO \"ct_t\" (\"sys_id\", \"name\", \"n\", \"data\", \"at\") "
-		       "VALUES (");
+	               "VALUES (");
 	sg_sql_text(&q, "a");
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, evil);
@@ -477,16 +477,16 @@ static void dates(void **state)
 {
 	struct fx *f = *state;
 	assert_int_equal(run(f->c, "INSERT INTO \"ct_t\" (\"sys_id\", \"at\") "
-				   "VALUES ('a', '2024-03-15 10:20:30')"),
-			 SG_ERR_OK);
+	                           "VALUES ('a', '2024-03-15 10:20:30')"),
+	                 SG_ERR_OK);
 	static const struct {
 		long long n;
 		const char *unit, *want;
 	} adds[] = {
-		{1, "day", "2024-03-16 10:20:30"},     {-15, "day", "2024-02-29 10:20:30"},
-		{1, "month", "2024-04-15 10:20:30"},   {-1, "year", "2023-03-15 10:20:30"},
-		{90, "minute", "2024-03-15 11:50:30"}, {-31, "second", "2024-03-15 10:19:59"},
-		{14, "hour", "2024-03-16 00:20:30"},
+	    {1, "day", "2024-03-16 10:20:30"},     {-15, "day", "2024-02-29 10:20:30"},
+	    {1, "month", "2024-04-15 10:20:30"},   {-1, "year", "2023-03-15 10:20:30"},
+	    {90, "minute", "2024-03-15 11:50:30"}, {-31, "second", "2024-03-15 10:19:59"},
+	    {14, "hour", "2024-03-16 00:20:30"},
 	};
 	for (size_t i = 0; i < sizeof(adds) / sizeof(adds[0]); i++) {
 		char *v = date_expr(f, adds[i].n, adds[i].unit, NULL);
@@ -496,9 +496,9 @@ static void dates(void **state)
 	static const struct {
 		const char *part, *want;
 	} parts[] = {
-		{"year", "2024"}, {"month", "3"},	  {"dayofmonth", "15"},
-		{"hour", "10"},	  {"dayofweek", "5"}, /* a Friday; 0 is Sunday */
-		{"quarter", "1"},
+	    {"year", "2024"}, {"month", "3"},     {"dayofmonth", "15"},
+	    {"hour", "10"},   {"dayofweek", "5"}, /* a Friday; 0 is Sunday */
+	    {"quarter", "1"},
 	};
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		char *v = date_expr(f, 0, NULL, parts[i].part);
@@ -573,7 +573,7 @@ static void blobs_keep_nul_bytes(void **state)
 /* ---- concurrency ----------------------------------------------------------- */
 
 #define WRITERS 4
-#define WRITES 40
+#define WRITES  40
 #define READERS 2
 
 struct worker {
@@ -582,7 +582,7 @@ struct worker {
 	pthread_t thread;
 	sg_err acked[WRITES]; /* the answer to each write's commit */
 	bool kept[WRITES];    /* committed (else rolled back) */
-	int failures;	      /* a reader's inconsistencies */
+	int failures;         /* a reader's inconsistencies */
 	_Atomic bool *stop;
 };
 
@@ -654,9 +654,9 @@ static void every_acknowledged_write_is_there(void **state)
 		w[i].s = f->s;
 		w[i].no = i;
 		w[i].stop = &stop;
-		assert_int_equal(pthread_create(&w[i].thread, NULL,
-						i < WRITERS ? write_many : read_many, &w[i]),
-				 0);
+		assert_int_equal(
+		    pthread_create(&w[i].thread, NULL, i < WRITERS ? write_many : read_many, &w[i]),
+		    0);
 	}
 	for (int i = 0; i < WRITERS; i++)
 		pthread_join(w[i].thread, NULL);
@@ -688,21 +688,20 @@ static void every_acknowledged_write_is_there(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(open_and_create),
-		cmocka_unit_test_setup_teardown(commit_keeps_rollback_drops, setup, teardown),
-		cmocka_unit_test_setup_teardown(inner_rollback_fails_the_outer_commit, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(failed_statement_leaves_the_transaction_usable,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(every_parameter_kind, setup, teardown),
-		cmocka_unit_test_setup_teardown(changes_count_rows, setup, teardown),
-		cmocka_unit_test_setup_teardown(columns_in_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(constraint_is_invalid_insert, setup, teardown),
-		cmocka_unit_test_setup_teardown(query_string_first_value, setup, teardown),
-		cmocka_unit_test_setup_teardown(text_ignores_case_ids_do_not, setup, teardown),
-		cmocka_unit_test_setup_teardown(dates, setup, teardown),
-		cmocka_unit_test_setup_teardown(blobs_keep_nul_bytes, setup, teardown),
-		cmocka_unit_test_setup_teardown(every_acknowledged_write_is_there, setup, teardown),
+	    cmocka_unit_test(open_and_create),
+	    cmocka_unit_test_setup_teardown(commit_keeps_rollback_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(inner_rollback_fails_the_outer_commit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(failed_statement_leaves_the_transaction_usable, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(every_parameter_kind, setup, teardown),
+	    cmocka_unit_test_setup_teardown(changes_count_rows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(columns_in_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(constraint_is_invalid_insert, setup, teardown),
+	    cmocka_unit_test_setup_teardown(query_string_first_value, setup, teardown),
+	    cmocka_unit_test_setup_teardown(text_ignores_case_ids_do_not, setup, teardown),
+	    cmocka_unit_test_setup_teardown(dates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(blobs_keep_nul_bytes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(every_acknowledged_write_is_there, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store.contract", tests, group_setup, group_teardown);
 }

@@ -19,8 +19,7 @@
 static int setup(void **state)
 {
 	static const char *const ddl[] = {
-		"CREATE TABLE \"t\" (\"sys_id\" TEXT PRIMARY KEY, \"name\" TEXT, \"n\" INTEGER)",
-		NULL};
+	    "CREATE TABLE \"t\" (\"sys_id\" TEXT PRIMARY KEY, \"name\" TEXT, \"n\" INTEGER)", NULL};
 	return store_fx_setup(state, ddl);
 }
 
@@ -190,7 +189,7 @@ static void statements_survive_ddl(void **state)
 	char *before = name_of(f->c, "a");
 	free(before);
 	assert_int_equal(sg_conn_exec_raw(f->c, "ALTER TABLE \"t\" ADD COLUMN \"added\" TEXT"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	int found = 0;
 	assert_int_equal(sg_conn_columns(f->c, "t", count_column, &found), SG_ERR_OK);
 	assert_int_equal(found, 1);
@@ -231,10 +230,10 @@ static void maintenance_gathers_statistics(void **state)
 		insert(f->c, id, i % 2 ? "odd" : "even", i);
 	}
 	assert_int_equal(sg_conn_exec_raw(f->c, "CREATE INDEX \"ix_t_name\" ON \"t\" (\"name\")"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_int_equal(sg_conn_exec_raw(f->c, "CREATE TABLE \"u\" (\"x\" TEXT)"), SG_ERR_OK);
 	assert_int_equal(sg_conn_exec_raw(f->c, "INSERT INTO \"u\" VALUES ('a'), ('b'), ('c')"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	assert_int_equal(sg_conn_maintain(f->c, true), SG_ERR_OK);
 	char each[4096], full[4096];
 	stats_of(f->c, each);
@@ -250,8 +249,9 @@ static void maintenance_gathers_statistics(void **state)
 static void index_hint_writes_stat1(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(sg_conn_exec_raw(f->c, "CREATE INDEX \"ix_t_n\" ON \"t\" (\"n\", \"name\")"),
-			 SG_ERR_OK);
+	assert_int_equal(
+	    sg_conn_exec_raw(f->c, "CREATE INDEX \"ix_t_n\" ON \"t\" (\"n\", \"name\")"),
+	    SG_ERR_OK);
 	const struct sg_index_stats stats = {1000000, {200000, 1}, 2};
 	assert_int_equal(sg_conn_begin(f->c, true), SG_ERR_OK);
 	assert_int_equal(sg_conn_index_hint(f->c, "t", "ix_t_n", &stats), SG_ERR_OK);
@@ -281,7 +281,7 @@ static void urls_name_databases(void **state)
 	assert_int_equal(sg_store_open(path, false, &s), SG_ERR_STORE);
 	assert_int_equal(sg_store_open(path, true, &s), SG_ERR_OK);
 	assert_int_equal(sg_conn_exec_raw(sg_store_conn(s), "CREATE TABLE \"a\" (\"x\")"),
-			 SG_ERR_OK);
+	                 SG_ERR_OK);
 	sg_store_close(s);
 	snprintf(path, sizeof(path), "%s/data/instance.db", dir);
 	assert_int_equal(access(path, F_OK), 0);
@@ -324,17 +324,20 @@ static void urls_name_databases(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(values_are_bound_never_spliced, setup, store_fx_teardown),
-		cmocka_unit_test_setup_teardown(null_and_integer_affinity, setup, store_fx_teardown),
-		cmocka_unit_test_setup_teardown(nested_transactions_roll_back_whole, setup, store_fx_teardown),
-		cmocka_unit_test_setup_teardown(a_transaction_the_database_ended_fails_whole, setup,
-						store_fx_teardown),
-		cmocka_unit_test(rewind_and_append),
-		cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, store_fx_teardown),
-		cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, store_fx_teardown),
-		cmocka_unit_test_setup_teardown(maintenance_gathers_statistics, setup, store_fx_teardown),
-		cmocka_unit_test_setup_teardown(index_hint_writes_stat1, setup, store_fx_teardown),
-		cmocka_unit_test(urls_name_databases),
+	    cmocka_unit_test_setup_teardown(values_are_bound_never_spliced, setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(null_and_integer_affinity, setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(nested_transactions_roll_back_whole, setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(a_transaction_the_database_ended_fails_whole, setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test(rewind_and_append),
+	    cmocka_unit_test_setup_teardown(connections_are_per_thread, setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(statements_survive_ddl, setup, store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(maintenance_gathers_statistics, setup,
+	                                    store_fx_teardown),
+	    cmocka_unit_test_setup_teardown(index_hint_writes_stat1, setup, store_fx_teardown),
+	    cmocka_unit_test(urls_name_databases),
 	};
 	return cmocka_run_group_tests_name("store.sqlite", tests, NULL, NULL);
 }
