@@ -5,7 +5,7 @@
 #   make test       install deps, build under ASan+UBSan, run every test
 #   make MODE=asan  sanitizer build                          (build/asan/bin)
 #   make CC=clang   any mode with clang
-#   make format     clang-format every C file in place
+#   make format     clang-format every C file in place (make test checks it)
 
 MODE     ?= release
 ifeq ($(origin CC),default)
@@ -48,7 +48,8 @@ UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run test unit alloc blackbox check-clang fuzz stress bench format clean
+.PHONY: all deps run test unit alloc blackbox check-clang fuzz stress bench format format-check \
+        clean
 all: $(PROGS)
 
 deps:
@@ -83,6 +84,7 @@ run: deps
 
 # ---- tests ---------------------------------------------------------------
 test: deps
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory MODE=asan all units
 	@$(MAKE) --no-print-directory check-clang
 	@$(MAKE) --no-print-directory MODE=asan unit
@@ -148,6 +150,10 @@ check-clang:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Every C file as .clang-format writes it (make format fixes what this finds).
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') && echo "format: clean"
 
 clean:
 	rm -rf build
