@@ -422,14 +422,6 @@ def render(rows, notes, args):
             a, b = get("nowd", name, c), get("json-server", name, c)
             if a and b and b["rps"]:
                 out.append(f"| {name} / json-server, c={c} (info) | {a['rps'] / b['rps']:.1f} | |")
-    base_rows = [(n, c) for t, n, c, r in rows if t == "nowd (baseline)"]
-    if base_rows:
-        out += ["", "## nowd against the baseline build, same run", "",
-                "| operation | conns | nowd / baseline |", "|---|---|---|"]
-        for n, c in base_rows:
-            a, b = get("nowd", n, c), get("nowd (baseline)", n, c)
-            if a and b and b["rps"]:
-                out.append(f"| {n} | {c} | {a['rps'] / b['rps']:.2f} |")
     start = notes.get("nowd start-up")
     rss = notes.get("nowd RSS after load (MiB)")
     if start is not None:
@@ -438,6 +430,14 @@ def render(rows, notes, args):
         out.append(f"| RSS ≤ 64 MiB | {rss:.1f} MiB | {'yes' if rss <= 64 else 'no'} |")
     errs = sum(r["errors"] for t, n, c, r in rows if t == "nowd" and c == 64)
     out.append(f"| no errors at 64 connections | {errs} | {'yes' if errs == 0 else 'no'} |")
+    base_rows = [(n, c) for t, n, c, r in rows if t == "nowd (baseline)"]
+    if base_rows:
+        out += ["", "## nowd against the baseline build, same run", "",
+                "| operation | conns | nowd / baseline |", "|---|---|---|"]
+        for n, c in base_rows:
+            a, b = get("nowd", n, c), get("nowd (baseline)", n, c)
+            if a and b and b["rps"]:
+                out.append(f"| {n} | {c} | {a['rps'] / b['rps']:.2f} |")
     return "\n".join(out) + "\n"
 
 

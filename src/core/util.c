@@ -3,6 +3,7 @@
  */
 #include "core/util.h"
 
+#include <errno.h>
 #include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -194,7 +195,20 @@ bool sg_str_is_ident(const char *s, size_t max)
 	return true;
 }
 
-static int hexval(char c)
+bool sg_str_number(const char *s, long long min, long long max, long long *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return false;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (*end || errno || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int sg_hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -211,8 +225,8 @@ void sg_str_urldecode(char *s)
 	for (char *r = s; *r; r++) {
 		if (*r == '+') {
 			*w++ = ' ';
-		} else if (*r == '%' && hexval(r[1]) >= 0 && hexval(r[2]) >= 0) {
-			*w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
+		} else if (*r == '%' && sg_hexval(r[1]) >= 0 && sg_hexval(r[2]) >= 0) {
+			*w++ = (char)(sg_hexval(r[1]) * 16 + sg_hexval(r[2]));
 			r += 2;
 		} else {
 			*w++ = *r;

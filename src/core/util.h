@@ -52,6 +52,11 @@ void sg_str_join(char *out, size_t cap, const char *a, const char *sep, const ch
 bool sg_str_is_ident(const char *s, size_t max);
 /* Decodes %XX and '+' in place. */
 void sg_str_urldecode(char *s);
+/* The value of hex digit c, or -1. */
+int sg_hexval(char c);
+/* A whole number written in decimal digits only (no sign, no spaces), from
+ * min to max: true with *out set; false for anything else. */
+bool sg_str_number(const char *s, long long min, long long max, long long *out);
 /* Length of at most max_chars UTF-8 characters of s, in bytes. */
 size_t sg_str_utf8_prefix(const char *s, size_t max_chars);
 

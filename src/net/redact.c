@@ -8,19 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
+
 /* Longest decoded name judged; a longer one is taken for a secret. */
 #define NAME_MAX_LEN 128
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Percent-decodes and lowercases name into out (NAME_MAX_LEN bytes, not
  * terminated: a decoded NUL must not cut the name short).  Returns the
@@ -32,9 +23,9 @@ static int decode_name(const char *name, size_t len, char *out)
 		char c = name[i];
 		if (c == '+') {
 			c = ' ';
-		} else if (c == '%' && i + 2 < len && hexval(name[i + 1]) >= 0 &&
-		           hexval(name[i + 2]) >= 0) {
-			c = (char)(hexval(name[i + 1]) * 16 + hexval(name[i + 2]));
+		} else if (c == '%' && i + 2 < len && sg_hexval(name[i + 1]) >= 0 &&
+		           sg_hexval(name[i + 2]) >= 0) {
+			c = (char)(sg_hexval(name[i + 1]) * 16 + sg_hexval(name[i + 2]));
 			i += 2;
 		}
 		if (o == NAME_MAX_LEN)

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,10 @@ static int usage_error(const char *msg)
  * numeric flag given "x" is bad usage, not 0. */
 static bool whole_number(const char *s, long *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (*s < '0' || *s > '9' || *end || errno || v < 0)
+	long long v;
+	if (!sg_str_number(s, 0, LONG_MAX, &v))
 		return false;
-	*out = v;
+	*out = (long)v;
 	return true;
 }
 

@@ -24,6 +24,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/tz.h"
+#include "core/util.h"
 #include "nowd/nowd.h"
 
 static char *read_file(const char *path)
@@ -83,10 +84,8 @@ static void usage(FILE *f)
 static bool number_flag(const char *flag, const char *s, unsigned long min, unsigned long max,
                         unsigned *out)
 {
-	char *end = NULL;
-	errno = 0;
-	unsigned long v = s[0] >= '0' && s[0] <= '9' ? strtoul(s, &end, 10) : 0;
-	if (!end || *end || errno || v < min || v > max) {
+	long long v;
+	if (!sg_str_number(s, (long long)min, (long long)max, &v)) {
 		fprintf(stderr, "nowd: --%s wants a number from %lu to %lu, not '%s'\n", flag, min,
 		        max, s);
 		return false;
