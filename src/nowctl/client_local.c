@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "auth/rules.h"
+#include "core/buf.h"
+#include "net/redact.h"
 #include "nowctl/client.h"
 #include "query/query.h"
 
@@ -117,8 +119,14 @@ struct client *client_local(const char *dir)
 	if (!err && (err = sg_auth_add_rules(l->model)))
 		sg_model_close(l->model);
 	if (err) {
+		/* A store URL may carry a password: never print it. */
+		struct sg_buf where;
+		sg_buf_init(&where, 4096);
+		sg_net_redact_url(&where, dir, strlen(dir));
 		fprintf(stderr, "nowctl: no instance in %s (%s); create one with 'nowctl init'\n",
-		        dir, sg_err_name(err));
+		        sg_buf_failed(&where) ? "the store named" : sg_buf_str(&where),
+		        sg_err_name(err));
+		sg_buf_cleanup(&where);
 		free(l);
 		return NULL;
 	}

@@ -17,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/tz.h"
+#include "auth/password.h"
 #include "auth/rules.h"
 #include "model/model.h"
 #include "nowctl/commands.h"
@@ -104,10 +105,15 @@ static sg_err create_admin(struct sg_model *m, const char *password)
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
 		return err;
+	/* Hashed here, before the write lock the transaction below takes (the
+	 * write rule keeps a value that is already a hash). */
+	char *hash = sg_password_hash(password);
 	json_t *user =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name",
-	              "admin", "first_name", "System", "last_name", "Administrator", "email",
-	              "admin@example.com", "user_password", password);
+	    !hash ? NULL
+	          : json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name",
+	                      "admin", "first_name", "System", "last_name", "Administrator",
+	                      "email", "admin@example.com", "user_password", hash);
+	free(hash);
 	json_t *grant = json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID);
 	/* In the base system only admin holds security_admin (elevated on use). */
 	json_t *security = json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", "security_admin");
