@@ -233,7 +233,66 @@ static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table
 	return write_value(ctx, cls, f, id, row_value(r, i), o, b);
 }
 
-/* A dot-walked field ("caller_id.email"), written under its flat name. */
+/*
+ * *readable: whether every step of the dot-walk name from rec may be read:
+ * the first field on rec, then for each record walked to, its table-level
+ * read ACLs and the next field's ACLs evaluated against that record (by
+ * roles alone when the reference is empty).  False when that could not be
+ * known.
+ */
+static bool walk_readable(struct sg_ctx *ctx, const struct sg_table *t, json_t *rec,
+                          const char *name, const struct sg_render_opts *o, bool *readable)
+{
+	*readable = true;
+	if (!o->auth)
+		return true;
+	char seg[128], prefix[300];
+	const char *dot = strchr(name, '.');
+	snprintf(seg, sizeof(seg), "%.*s", (int)(dot - name), name);
+	if (!field_readable(o, t, seg, rec, readable) || !*readable)
+		return !sg_auth_session_error(o->auth);
+	while (dot) {
+		const char *next = strchr(dot + 1, '.');
+		size_t n = next ? (size_t)(next - dot - 1) : strlen(dot + 1);
+		snprintf(seg, sizeof(seg), "%.*s", (int)n, dot + 1);
+		/* The record holding seg: the walk to its sys_id. */
+		int len = snprintf(prefix, sizeof(prefix), "%.*s.sys_id", (int)(dot - name), name);
+		if (len < 0 || (size_t)len >= sizeof(prefix)) {
+			*readable = false;
+			return true;
+		}
+		const struct sg_field *f;
+		const struct sg_table *cls;
+		char *id = NULL, rec_id[SG_ID_LEN + 1] = "";
+		if (!sg_rec_walk(ctx, t, rec, prefix, &f, &cls, &id, rec_id)) {
+			*readable = false;
+			return true;
+		}
+		if (!f) {
+			free(id);
+			return false;
+		}
+		json_t *ref = id && *id ? json_pack("{s:s}", "sys_id", id) : NULL;
+		bool ok = true, known = !(id && *id) || ref;
+		free(id);
+		if (!known)
+			return false;
+		if (ref)
+			ok = !sg_acl_record(o->auth, cls, SG_ACL_READ, ref, readable);
+		else
+			ok = !sg_acl_table_may(o->auth, cls, SG_ACL_READ, readable);
+		if (ok && *readable)
+			ok = !sg_acl_field(o->auth, cls, seg, SG_ACL_READ, ref, readable);
+		json_decref(ref);
+		if (!ok || !*readable)
+			return ok;
+		dot = next;
+	}
+	return true;
+}
+
+/* A dot-walked field ("caller_id.email"), written under its flat name:
+ * left out when any step of it may not be read. */
 static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
                        const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
@@ -249,13 +308,8 @@ static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
 	if (!f)
 		return false; /* a record on the path could not be read */
 	bool ok = true, readable = !sg_field_is_secret(f);
-	char head[128];
-	const char *dot = strchr(name, '.');
-	snprintf(head, sizeof(head), "%.*s", (int)(dot - name), name);
 	if (readable)
-		ok = field_readable(o, r->t, head, rec, &readable);
-	if (ok && readable)
-		ok = field_readable(o, f->table, f->element, NULL, &readable);
+		ok = walk_readable(ctx, r->t, rec, name, o, &readable);
 	if (ok && readable) {
 		key(b, name, first);
 		ok = write_value(ctx, cls, f, rec_id, raw ? raw : "", o, b);

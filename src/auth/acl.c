@@ -1059,34 +1059,213 @@ sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const
 	return answer(s, allowed);
 }
 
-/* Whether the field named by path's first segment, if t has it, may be read. */
-static bool head_readable(struct sg_auth_session *s, const struct sg_table *t, const char *path)
+/*
+ * Whether path (a field of t, or a dot-walk from it) may be named in a query
+ * or a sort: every segment's field readable by roles (a condition cannot be
+ * told before the rows: it counts as passing, as for the list's fields),
+ * every table walked to readable by roles, and no segment a password field,
+ * which no one may query.  A name t does not have is left to the compiler's
+ * invalid-query rules.
+ */
+static bool path_readable(struct sg_auth_session *s, const struct sg_table *t, const char *path)
 {
-	const char *dot = strchr(path, '.');
-	char *head = strndup(path, dot ? (size_t)(dot - path) : strlen(path));
-	if (!head)
-		return fail(s, SG_ERR_NOMEM);
-	bool ok = !sg_table_field(t, head) || field_decision(s, t, head, SG_ACL_READ, NULL);
-	free(head);
-	return ok;
+	const struct sg_table *cur = t;
+	for (const char *p = path; p && cur;) {
+		const char *dot = strchr(p, '.');
+		char *seg = strndup(p, dot ? (size_t)(dot - p) : strlen(p));
+		if (!seg)
+			return fail(s, SG_ERR_NOMEM);
+		const struct sg_field *f = sg_table_field(cur, seg);
+		bool ok =
+		    !f || (!sg_field_is_secret(f) &&
+		           (s->ctx->system || field_decision(s, cur, seg, SG_ACL_READ, NULL)));
+		free(seg);
+		if (!f || !ok || !dot)
+			return ok;
+		cur = f->type == SG_FT_REFERENCE ? sg_dict_table(s->ctx->dict, f->reference) : NULL;
+		if (cur && !s->ctx->system && !table_decision(s, cur, SG_ACL_READ, NULL))
+			return false;
+		p = dot + 1;
+	}
+	return true;
+}
+
+/* Whether 123TEXTQUERY321 over t searches only fields the user may read:
+ * the fields the compiler searches (stored strings without choices, not
+ * sys_*) must all be readable, or the search is an oracle on the others. */
+static bool text_readable(struct sg_auth_session *s, const struct sg_table *t)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const struct sg_field *f = t->fields[i];
+		if (!sg_field_is_stored(f) || !strncmp(f->element, "sys_", 4) ||
+		    f->type != SG_FT_STRING ||
+		    sg_dict_choices(s->ctx->dict, t, f->element, &(size_t){0}))
+			continue;
+		if (!path_readable(s, t, f->element))
+			return false;
+	}
+	return true;
+}
+
+/* Whether the operator compares the field with another field named by the
+ * value (SAMEAS, GT_FIELD...): that one is read too. */
+static bool value_is_field(enum sg_qop op)
+{
+	return op == SG_Q_SAMEAS || op == SG_Q_NSAMEAS || op == SG_Q_GT_FIELD ||
+	       op == SG_Q_LT_FIELD || op == SG_Q_GE_FIELD || op == SG_Q_LE_FIELD;
+}
+
+/* Whether everything q names over t may be read: every condition's field
+ * (each segment of a dot-walk), the field a comparison reads, JOIN's and
+ * RLQUERY's tables, their link fields and their sub-queries, the text
+ * search's fields and the sort keys. */
+static bool query_readable(struct sg_auth_session *s, const struct sg_table *t,
+                           const struct sg_query *q)
+{
+	for (size_t g = 0; q && g < q->ngroups; g++)
+		for (size_t k = 0; k < q->groups[g].n; k++)
+			for (size_t i = 0; i < q->groups[g].clauses[k].n; i++) {
+				const struct sg_qcond *c = &q->groups[g].clauses[k].conds[i];
+				const struct sg_table *ot =
+				    c->table ? sg_dict_table(s->ctx->dict, c->table) : NULL;
+				bool ok = true;
+				switch (c->kind) {
+				case SG_QK_FIELD:
+					ok = !c->field || path_readable(s, t, c->field);
+					if (ok && value_is_field(c->op) && c->value)
+						ok = path_readable(s, t, c->value);
+					break;
+				case SG_QK_TEXT:
+					ok = text_readable(s, t);
+					break;
+				case SG_QK_JOIN:
+				case SG_QK_RELATED:
+					if (ot && !s->ctx->system)
+						ok = table_decision(s, ot, SG_ACL_READ, NULL);
+					if (ok && c->kind == SG_QK_JOIN && c->field)
+						ok = path_readable(s, t, c->field);
+					if (ok && ot) {
+						const char *link = c->kind == SG_QK_JOIN
+						                       ? c->other_field
+						                       : c->field;
+						ok = (!link || path_readable(s, ot, link)) &&
+						     query_readable(s, ot, c->sub);
+					}
+					break;
+				}
+				if (!ok || s->err)
+					return false;
+			}
+	for (size_t i = 0; q && i < q->norder; i++)
+		if (!path_readable(s, t, q->order[i].field))
+			return false;
+	return true;
 }
 
 sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
                            const struct sg_query *q, bool *readable)
 {
-	*readable = true;
-	if (s->ctx->system)
-		return SG_ERR_OK;
-	for (size_t g = 0; q && *readable && g < q->ngroups; g++)
-		for (size_t k = 0; *readable && k < q->groups[g].n; k++)
-			for (size_t i = 0; *readable && i < q->groups[g].clauses[k].n; i++) {
-				const struct sg_qcond *c = &q->groups[g].clauses[k].conds[i];
-				if (c->kind == SG_QK_FIELD && c->field)
-					*readable = head_readable(s, t, c->field);
-			}
-	for (size_t i = 0; q && *readable && i < q->norder; i++)
-		*readable = head_readable(s, t, q->order[i].field);
+	*readable = query_readable(s, t, q);
 	return answer(s, readable);
+}
+
+sg_err sg_acl_read_path(struct sg_auth_session *s, const struct sg_table *t, const char *path,
+                        bool *readable)
+{
+	*readable = path_readable(s, t, path);
+	return answer(s, readable);
+}
+
+/* ---- row conditions as SQL ------------------------------------------------ */
+
+/* Appends whether rule r passes for the row under alias: its condition
+ * compiled as the query condition_holds() runs, or a constant. */
+static void rule_where(struct sg_auth_session *s, const struct rule *r, bool override,
+                       const struct sg_table *t, const char *alias, struct sg_sql *out)
+{
+	if (!rule_depends(s, r, override)) {
+		sg_sql_raw(out, rule_passes(s, r, override, t, NULL) ? "1=1" : "1=0");
+		return;
+	}
+	bool none, invalid;
+	struct sg_qenv env;
+	struct sg_query q;
+	sg_query_init(&q);
+	sg_ctx_qenv(s->ctx, &env);
+	sg_err err = sg_prop_bool(s->ctx, "glide.invalid_query.returns_no_rows", false, &none);
+	if (!err && !sg_query_parse(&q, r->condition))
+		err = SG_ERR_NOMEM;
+	sg_sql_raw(out, "(");
+	if (!err)
+		err = sg_query_compile_where(&env, t, &q, alias, none, out, &invalid);
+	sg_sql_raw(out, ")");
+	sg_query_cleanup(&q);
+	if (err)
+		fail(s, err);
+}
+
+/* Appends whether level l's rules grant the row: every Deny-Unless, then
+ * any Allow-If (level_verdict() as SQL). */
+static void level_where(struct sg_auth_session *s, const struct rule_list *l,
+                        const struct sg_table *t, const char *alias, struct sg_sql *out)
+{
+	bool override = level_override(s, l), any_allow = false;
+	sg_sql_raw(out, "(1=1");
+	for (size_t i = 0; i < l->n; i++)
+		if (l->rules[i]->deny) {
+			sg_sql_raw(out, " AND ");
+			rule_where(s, l->rules[i], override, t, alias, out);
+		}
+	for (size_t i = 0; i < l->n; i++)
+		if (!l->rules[i]->deny) {
+			sg_sql_raw(out, any_allow ? " OR " : " AND (");
+			rule_where(s, l->rules[i], override, t, alias, out);
+			any_allow = true;
+		}
+	sg_sql_raw(out, any_allow ? "))" : ")");
+}
+
+sg_err sg_acl_read_where(struct sg_auth_session *s, const struct sg_table *t, const char *alias,
+                         struct sg_sql *out)
+{
+	if (s->ctx->system) {
+		sg_sql_raw(out, "1=1");
+		return SG_ERR_OK;
+	}
+	if (!load(s))
+		return s->err;
+	bool fall_through, any = false;
+	sg_err err = sg_prop_bool(s->ctx, "glide.security.acl.fall_through", false, &fall_through);
+	if (err)
+		return failed(s, err);
+	/* table_decision_ex(): the first level with rules decides; with
+	 * fall-through, any level that grants. */
+	sg_sql_raw(out, "(1=0");
+	for (const struct sg_table *p = t;; p = p->super) {
+		const struct rule_list *l = rules_at(s, SG_ACL_READ, p ? p->name : "*");
+		if (l) {
+			sg_sql_raw(out, " OR ");
+			level_where(s, l, t, alias, out);
+			any = true;
+			if (!fall_through)
+				break;
+		}
+		if (!p)
+			break;
+	}
+	if (!any) {
+		char *mode;
+		err = sg_prop_get(s->ctx, "glide.sm.default_mode", &mode);
+		if (err)
+			return failed(s, err);
+		bool allow = (mode && !strcmp(mode, "allow")) || is_admin(s);
+		free(mode);
+		sg_sql_raw(out, allow ? " OR 1=1" : "");
+	}
+	sg_sql_raw(out, ")");
+	if (!s->err && sg_sql_error(out) == SG_ERR_NOMEM)
+		fail(s, SG_ERR_NOMEM);
+	return s->err;
 }
 
 sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,

@@ -72,10 +72,24 @@ sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const
 sg_err sg_acl_read_plan(struct sg_auth_session *s, const struct sg_table *t,
                         const signed char **plan);
 
-/* *readable: whether every field the query names (first segment of each
- * path) may be read. */
+/* *readable: whether everything q names over t may be read: each segment of
+ * every dot-walk (fields by roles, the tables walked to), the fields a
+ * comparison reads, JOIN's and RLQUERY's tables, link fields and
+ * sub-queries, the fields 123TEXTQUERY321 searches, the sort keys.  A
+ * password field is never readable here, whoever asks. */
 sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
                            const struct sg_query *q, bool *readable);
+
+/* *readable: whether path (a field of t or a dot-walk) may be queried,
+ * sorted or aggregated, by the rules of sg_acl_query_fields. */
+sg_err sg_acl_read_path(struct sg_auth_session *s, const struct sg_table *t, const char *path,
+                        bool *readable);
+
+/* Appends to out a SQL boolean over the row of t under alias: whether the
+ * table-level read ACLs grant it, conditions compiled as the query compiler
+ * does (for aggregates, which cannot filter rows one by one). */
+sg_err sg_acl_read_where(struct sg_auth_session *s, const struct sg_table *t, const char *alias,
+                         struct sg_sql *out);
 
 /* Drops from input (a write body) the fields the user may not write.  On
  * error input is left partly stripped: do not write it. */

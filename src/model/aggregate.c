@@ -164,6 +164,10 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 	if (!err)
 		err = sg_query_compile_where(&env, t, r->query, "t", none, &q, &invalid);
 	sg_query_class_filter(&q, t, "t");
+	if (r->rows_where) {
+		sg_sql_raw(&q, " AND ");
+		sg_sql_append(&q, r->rows_where);
+	}
 	if (ngroup) {
 		sg_sql_raw(&q, " GROUP BY ");
 		sg_sql_append(&q, &group);
@@ -206,7 +210,7 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 		sg_sql_append(&q, &group);
 	}
 	struct agg_reader a = {.r = r, .ngroup = ngroup, .out = NULL};
-	if (!err && sg_buf_failed(&q.text) && !q.text.too_large)
+	if (!err && ((sg_buf_failed(&q.text) && !q.text.too_large) || q.nomem))
 		err = SG_ERR_NOMEM;
 	if (!err && !(a.out = json_array()))
 		err = SG_ERR_NOMEM;

@@ -239,6 +239,8 @@ struct sg_agg_request {
 	size_t nhaving;
 	struct sg_agg_order *order;
 	size_t norder;
+	const struct sg_sql *rows_where; /* AND'ed to the query over alias "t" (the rows
+	                                    the user may read); NULL: none */
 };
 
 /*
