@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/internal.h"
 #include "core/arena.h"
@@ -848,10 +849,15 @@ sg_err sg_acl_table_may(struct sg_auth_session *s, const struct sg_table *t, enu
 	return answer(s, may);
 }
 
+static bool privileged_change_allowed(struct sg_auth_session *s, const struct sg_table *t,
+                                      json_t *rec);
+
 sg_err sg_acl_record(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
                      json_t *rec, bool *allowed)
 {
 	*allowed = table_decision(s, t, op, rec);
+	if (*allowed && op != SG_ACL_READ)
+		*allowed = privileged_change_allowed(s, t, rec);
 	return answer(s, allowed);
 }
 
@@ -1268,6 +1274,145 @@ sg_err sg_acl_read_where(struct sg_auth_session *s, const struct sg_table *t, co
 	return s->err;
 }
 
+/* ---- privileged changes ---------------------------------------------------- */
+
+/*
+ * What only security_admin in effect may change, beyond the ACL tables (whose
+ * own access controls name security_admin): "high security settings", and
+ * granting an elevated role, which "only admin+elevated security_admin can"
+ * do [reference 5.2, c_ElevatedPrivilege.md].  The system (offline nowctl)
+ * passes.  The lists are compiled in, not kept in the instance, so that the
+ * admin they restrain cannot shorten them.
+ *
+ * The security properties: a name equal to an entry, or starting with an
+ * entry that ends in '.'; compared without regard to case.
+ */
+static const char *const security_properties[] = {
+    "snowglobe.rest.allow_elevation",             /* REST elevation itself */
+    "glide.security.",                            /* strict_elevate_privilege, admin.override.* */
+    "glide.sm.default_mode",                      /* tables without ACLs */
+    "glide.oauth.",                               /* inbound grants, parameters in the body */
+    "com.snc.platform.security.",                 /* oauth.is.active */
+    "com.glide.rest.api.auth.scope.check.enable", /* API access scopes */
+    "glide.user.max_unlock_attempts",             /* lock-out */
+    "glide.user.unlock_timeout_in_mins",
+    "glide.rest.table_api.admin_only_sys_fields", /* hardening */
+    "glide.basicauth.",
+    "glide.authenticate.",
+};
+
+/* The role tables whose rows grant a role, and the fields that name one. */
+static const struct {
+	const char *table;
+	const char *fields[3];
+} grant_tables[] = {
+    {"sys_user_has_role", {"role", NULL}},
+    {"sys_group_has_role", {"role", NULL}},
+    {"sys_user_role_contains", {"role", "contains", NULL}},
+};
+
+bool sg_acl_is_security_property(const char *name)
+{
+	if (!name)
+		return false;
+	for (size_t i = 0; i < sizeof(security_properties) / sizeof(security_properties[0]); i++) {
+		const char *p = security_properties[i];
+		size_t n = strlen(p);
+		if (p[n - 1] == '.' ? !strncasecmp(name, p, n) : !strcasecmp(name, p))
+			return true;
+	}
+	return false;
+}
+
+/* Calls fn on each text a value of a record or of a write's input may give
+ * (a string, a number, {"value", "display_value"}), until fn says true. */
+static bool any_text(const json_t *v, bool (*fn)(struct sg_auth_session *, const char *),
+                     struct sg_auth_session *s)
+{
+	char scratch[64];
+	const char *t = sg_json_field_text(v, scratch, sizeof(scratch));
+	if (t)
+		return fn(s, t);
+	if (!json_is_object(v))
+		return false;
+	return any_text(json_object_get(v, "value"), fn, s) ||
+	       any_text(json_object_get(v, "display_value"), fn, s);
+}
+
+static bool security_property(struct sg_auth_session *s, const char *name)
+{
+	(void)s;
+	return sg_acl_is_security_property(name);
+}
+
+/* Whether v (a sys_id or a name, as a reference may be written) names
+ * security_admin or an elevated-privilege role.  A lookup that fails counts
+ * as privileged, with the error kept in s. */
+static bool privileged_role(struct sg_auth_session *s, const char *v)
+{
+	if (!strcasecmp(v, "security_admin"))
+		return true;
+	if (!*v)
+		return false;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"name\" FROM \"sys_user_role\" WHERE (\"sys_id\" = ");
+	sg_sql_text(&q, v);
+	sg_sql_raw(&q, " OR \"name\" = ");
+	sg_sql_text(&q, v);
+	sg_sql_raw(&q, ") AND (\"elevated_privilege\" = 'true' OR \"name\" = 'security_admin') "
+	               "LIMIT 1");
+	char *found = NULL;
+	sg_err err = sg_conn_query_string(s->ctx->conn, &q, &found);
+	sg_sql_cleanup(&q);
+	bool yes = found != NULL;
+	free(found);
+	if (err)
+		return !fail(s, err);
+	return yes;
+}
+
+static bool is_true(struct sg_auth_session *s, const char *v)
+{
+	(void)s;
+	return sg_str_bool(v, false);
+}
+
+/* Whether rec (a stored record of t, or a write's input) is one only
+ * security_admin in effect may change. */
+static bool privileged_record(struct sg_auth_session *s, const struct sg_table *t, json_t *rec)
+{
+	for (const struct sg_table *p = t; p; p = p->super) {
+		if (!strcmp(p->name, "sys_properties"))
+			return any_text(json_object_get(rec, "name"), security_property, s);
+		/* an elevated role itself: its name, its elevated_privilege flag */
+		if (!strcmp(p->name, "sys_user_role"))
+			return any_text(json_object_get(rec, "name"), privileged_role, s) ||
+			       any_text(json_object_get(rec, "elevated_privilege"), is_true, s);
+		for (size_t i = 0; i < sizeof(grant_tables) / sizeof(grant_tables[0]); i++) {
+			if (strcmp(p->name, grant_tables[i].table) != 0)
+				continue;
+			for (const char *const *f = grant_tables[i].fields; *f; f++)
+				if (any_text(json_object_get(rec, *f), privileged_role, s))
+					return true;
+			return false;
+		}
+	}
+	return false;
+}
+
+/* Whether the user may change rec of t as far as privileged changes go:
+ * yes unless it is privileged and security_admin is not in effect. */
+static bool privileged_change_allowed(struct sg_auth_session *s, const struct sg_table *t,
+                                      json_t *rec)
+{
+	if (s->ctx->system || !rec)
+		return true;
+	if (!privileged_record(s, t, rec))
+		return !s->err;
+	return has_role(s, "security_admin");
+}
+
 sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
                           json_t *input, json_t *rec)
 {
@@ -1284,5 +1429,9 @@ sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, e
 			json_object_del(input, key);
 		}
 	}
+	/* The new values, as the stored ones in sg_acl_record: a privileged
+	 * change is refused, not stripped. */
+	if (!s->err && op != SG_ACL_READ && !privileged_change_allowed(s, t, input) && !s->err)
+		return op == SG_ACL_CREATE ? SG_ERR_ACL_INSERT : SG_ERR_ACL_UPDATE;
 	return s->err;
 }

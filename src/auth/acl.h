@@ -47,7 +47,8 @@ sg_err sg_acl_table_may(struct sg_auth_session *s, const struct sg_table *t, enu
                         bool *may);
 
 /* Table-level check for one record (raw fields; rec->sys_class_name picks the
- * ACL chain). */
+ * ACL chain).  For write and delete, a privileged record (below) also needs
+ * security_admin in effect. */
 sg_err sg_acl_record(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
                      json_t *rec, bool *allowed);
 
@@ -92,8 +93,26 @@ sg_err sg_acl_read_where(struct sg_auth_session *s, const struct sg_table *t, co
                          struct sg_sql *out);
 
 /* Drops from input (a write body) the fields the user may not write.  On
- * error input is left partly stripped: do not write it. */
+ * error input is left partly stripped: do not write it.  What is left must
+ * not make a privileged record without security_admin in effect: that write
+ * is refused, SG_ERR_ACL_INSERT (op create) or SG_ERR_ACL_UPDATE. */
 sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, enum sg_acl_op op,
                           json_t *input, json_t *rec);
+
+/*
+ * Privileged records: ServiceNow keeps "high security settings" and the
+ * granting of elevated roles to security_admin in effect (elevated), as it
+ * keeps the ACLs themselves [reference 5.2].  Here they are: the security
+ * properties (sys_properties named as sg_acl_is_security_property says),
+ * the elevated roles themselves (sys_user_role named security_admin or
+ * elevated_privilege true), and the rows that grant one (sys_user_has_role,
+ * sys_group_has_role; sys_user_role_contains on either side).  Creating,
+ * changing or deleting one, in its stored or its new form, is refused
+ * (403) to any user without security_admin in effect; the system passes.
+ */
+
+/* Whether a sys_properties name is a security property: one of a list kept
+ * in acl.c (README "Security properties"), any case. */
+bool sg_acl_is_security_property(const char *name);
 
 #endif

@@ -5,13 +5,19 @@
  * runs in the prepare phase, on the caller's input, before the write takes
  * the process's write lock: other writers are not held up by it.  The change
  * counters of auth's caches (users, acl, oauth) are counted in the write's
- * transaction, like the model's own.
+ * transaction, like the model's own.  Two-way secrets (password2) are
+ * encrypted with the instance key (secret.h) beside the hashing; a
+ * property's type is known only inside the transaction, so password2
+ * properties are encrypted there.
  */
 #include "auth/rules.h"
 
 #include <stdlib.h>
 
+#include <string.h>
+
 #include "auth/password.h"
+#include "auth/secret.h"
 #include "model/rules.h"
 
 /* Replaces each password in the input by its hash (a value that is a hash
@@ -41,6 +47,64 @@ static sg_err hash_passwords(struct sg_write *w)
 	return SG_ERR_OK;
 }
 
+/* The stored form of a two-way secret v: v itself when it is encrypted
+ * under this instance's key already (a client writing back what it read),
+ * else v encrypted.  *out new. */
+static sg_err encrypt_secret(struct sg_ctx *ctx, const char *v, char **out)
+{
+	if (sg_secret_is_sealed(v)) {
+		char *clear = NULL;
+		sg_err err = sg_secret_decrypt(ctx, v, &clear);
+		free(clear);
+		if (!err)
+			return (*out = strdup(v)) ? SG_ERR_OK : SG_ERR_NOMEM;
+		if (err == SG_ERR_NOMEM)
+			return err;
+		/* not ours: taken for clear text, like any other value */
+	}
+	return sg_secret_encrypt(ctx, v, out);
+}
+
+/* Replaces each password2 value in the input by its encryption. */
+static sg_err encrypt_password2(struct sg_write *w)
+{
+	for (size_t i = 0; i < w->table->nfields; i++) {
+		const struct sg_field *f = w->table->fields[i];
+		if (f->type != SG_FT_PASSWORD2)
+			continue;
+		char scratch[64];
+		const char *v = sg_write_input_text(w, f->element, scratch, sizeof(scratch));
+		if (!v || !*v)
+			continue;
+		char *stored;
+		sg_err err = encrypt_secret(w->ctx, v, &stored);
+		if (!err)
+			err = sg_write_seal(w, f->element, stored);
+		free(stored);
+		if (err)
+			return err;
+	}
+	return SG_ERR_OK;
+}
+
+/* A sys_properties row of type password2 keeps its value encrypted: when the
+ * value or the type changes to it (a clear value stored before is encrypted
+ * then too). */
+static sg_err encrypt_property(struct sg_write *w)
+{
+	const char *v = sg_write_val(w, "value");
+	if (strcmp(sg_write_val(w, "type"), "password2") != 0 || !*v ||
+	    (!sg_write_changed(w, "value") && !sg_write_changed(w, "type")))
+		return SG_ERR_OK;
+	char *stored;
+	sg_err err = encrypt_secret(w->ctx, v, &stored);
+	if (err)
+		return err;
+	sg_write_set(w, "value", stored);
+	free(stored);
+	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
+}
+
 static sg_err bump_users(struct sg_write *w)
 {
 	return sg_write_bump(w, "users");
@@ -61,6 +125,8 @@ static sg_err bump_oauth(struct sg_write *w)
 
 static const struct sg_rule auth_rules[] = {
     {"auth.password_hash", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, hash_passwords},
+    {"auth.password2", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, encrypt_password2},
+    {"auth.password2", "sys_properties", SG_RULE_BEFORE, SG_OP_WRITE, 90, encrypt_property},
     /* users and their roles: basic.c's credentials, acl.c's effective roles */
     {"auth.counter.users", "sys_user", AFTER, ANY, 90, bump_users},
     {"auth.counter.users", "sys_user_group", AFTER, ANY, 90, bump_users},

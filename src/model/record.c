@@ -468,12 +468,13 @@ static sg_err normalize(struct sg_write *w, const struct sg_field *f, const char
 {
 	struct sg_ctx *ctx = w->ctx;
 	*out = NULL;
-	/* One-way secrets are stored as a prepare rule sealed them (auth hashes
-	 * passwords before the lock), never as given. */
-	if (f->type == SG_FT_PASSWORD && *v) {
+	/* Secrets are stored as a prepare rule sealed them (auth hashes
+	 * passwords and encrypts password2 values before the lock), never as
+	 * given, and never cut to the field's length. */
+	if (sg_field_is_secret(f) && *v) {
 		if (json_object_get(w->sealed, f->element))
 			return dup(v, out);
-		sg_log_error("write: %s.%s: no rule hashes password fields; not stored",
+		sg_log_error("write: %s.%s: no rule seals password fields; not stored",
 		             w->cls->name, f->element);
 		return SG_ERR_INTERNAL;
 	}

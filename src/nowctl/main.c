@@ -19,6 +19,7 @@
 #include "core/tz.h"
 #include "auth/password.h"
 #include "auth/rules.h"
+#include "auth/secret.h"
 #include "model/model.h"
 #include "nowctl/commands.h"
 
@@ -138,6 +139,21 @@ static sg_err create_admin(struct sg_model *m, const char *password)
 	return err;
 }
 
+/* Makes the instance key that encrypts password2 values (auth/secret.h),
+ * unless SNOWGLOBE_KEY provides it. */
+static sg_err create_key(struct sg_model *m)
+{
+	struct sg_ctx ctx;
+	sg_err err = sg_ctx_begin(&ctx, m, NULL);
+	if (err)
+		return err;
+	unsigned char key[SG_SECRET_KEY_LEN];
+	err = sg_secret_key(&ctx, true, key);
+	sodium_memzero(key, sizeof(key));
+	sg_ctx_end(&ctx);
+	return err;
+}
+
 static int cmd_init(int argc, char **argv)
 {
 	const char *data = NULL, *db = NULL, *schema = NULL;
@@ -200,6 +216,8 @@ static int cmd_init(int argc, char **argv)
 		err = sg_auth_add_rules(m);
 	if (!err)
 		err = create_admin(m, password);
+	if (!err)
+		err = create_key(m);
 	if (!err && demo)
 		err = sg_model_load_records(m, demo_buf);
 	if (m)

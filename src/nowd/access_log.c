@@ -6,35 +6,30 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/log.h"
+#include "net/redact.h"
 #include "nowd/nowd.h"
 
-/* The access log never shows secrets: values of these parameters are masked. */
+/* The access log never shows secrets: the values of secret parameters are
+ * masked, their names matched after percent-decoding and in any case
+ * (net/redact.h: "%63lient_secret=", "Password=", "x-sn-apikey=").  A line
+ * cut at size ends with "..."; a buffer that fails shows the path alone. */
 static void log_uri(char *out, size_t size, const char *uri)
 {
-	static const char *secret[] = {
-	    "access_token=", "password=", "client_secret=", "refresh_token=", "token="};
-	size_t o = 0;
-	for (const char *p = uri; *p && o + 1 < size;) {
-		bool masked = false;
-		if (p == uri || p[-1] == '?' || p[-1] == '&') {
-			for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++) {
-				size_t n = strlen(secret[i]);
-				if (!strncmp(p, secret[i], n)) {
-					int w = snprintf(out + o, size - o, "%s***", secret[i]);
-					o += (w > 0 && (size_t)w < size - o) ? (size_t)w : 0;
-					p += n;
-					while (*p && *p != '&')
-						p++;
-					masked = true;
-					break;
-				}
-			}
-		}
-		if (!masked)
-			out[o++] = *p++;
+	size_t len = strlen(uri);
+	struct sg_buf b;
+	sg_buf_init(&b, 2 * len + 16); /* "a=&" -> "a=***&": at most twice as long */
+	sg_net_redact_url(&b, uri, len);
+	if (sg_buf_failed(&b)) {
+		size_t n = strcspn(uri, "?#");
+		snprintf(out, size, "%.*s?***", (int)(n < size ? n : size - 1), uri);
+	} else if (b.len < size) {
+		memcpy(out, sg_buf_str(&b), b.len + 1);
+	} else {
+		snprintf(out, size, "%.*s...", (int)(size - 4), sg_buf_str(&b));
 	}
-	out[o < size ? o : size - 1] = '\0';
+	sg_buf_cleanup(&b);
 }
 
 void nowd_access_log(const struct sockaddr *client, const char *user, const char *method,

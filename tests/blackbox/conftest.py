@@ -115,14 +115,21 @@ class Server:
         return self.session.delete(self.url + path, **kw)
 
     def set_property(self, name, value):
+        """As the admin over REST; a security property (403: it needs security_admin in
+        effect) offline, with nowctl --data, as an admin would."""
         r = self.get("/api/now/table/sys_properties", params={"name": name, "sysparm_fields": "sys_id"})
         rows = r.json()["result"]
         if rows:
             r = self.patch(f"/api/now/table/sys_properties/{rows[0]['sys_id']}", json={"value": value})
-            assert r.status_code == 200
+            ok = 200
         else:
             r = self.post("/api/now/table/sys_properties", json={"name": name, "value": value})
-            assert r.status_code == 201
+            ok = 201
+        if r.status_code == 403:
+            subprocess.run([os.path.join(BIN, "nowctl"), "--data", self.data, "property", "set", name, value],
+                           check=True, capture_output=True)
+        else:
+            assert r.status_code == ok
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
