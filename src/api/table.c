@@ -30,14 +30,40 @@ static void render_opts(struct sg_auth_session *as, const struct sg_req *req,
 	o->base_url = req->base_url;
 }
 
-static long long arg_int(const struct sg_req *req, const char *name, long long dflt)
+/* The largest sysparm_limit and sysparm_offset taken: beyond it a number
+ * is clamped, so offset + limit and the Link header's arithmetic never
+ * overflow (no table holds 10^15 rows). */
+#define PAGE_MAX 1000000000000000LL
+
+/*
+ * A paging parameter: dflt when absent or empty; a whole number (a '-'
+ * allowed; huge ones clamped to +-PAGE_MAX) otherwise.  Anything else is
+ * SG_ERR_BAD_PARAM naming the parameter, unless the system property
+ * snowglobe.rest.lenient_paging_parameters is true (then dflt, as before).
+ */
+static sg_err page_arg(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
+                       long long dflt, long long *out)
 {
+	*out = dflt;
 	const char *s = sg_req_arg(req, name);
 	if (!s || !*s)
-		return dflt;
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	return *end ? dflt : v;
+		return SG_ERR_OK;
+	const char *digits = *s == '-' ? s + 1 : s;
+	long long v;
+	/* every digit string is a number: a long one is clamped, not refused */
+	size_t n = strspn(digits, "0123456789");
+	if (n && !digits[n]) {
+		if (!sg_str_number(digits, 0, PAGE_MAX, &v))
+			v = PAGE_MAX;
+		*out = *s == '-' ? -v : v;
+		return SG_ERR_OK;
+	}
+	bool lenient;
+	sg_err err = sg_prop_bool(ctx, "snowglobe.rest.lenient_paging_parameters", false, &lenient);
+	if (err || lenient)
+		return err;
+	sg_ctx_set_err(ctx, "%s must be a whole number: '%s'", name, s);
+	return SG_ERR_BAD_PARAM;
 }
 
 /* Appends "<url>;rel="name"" to the Link header under construction. */
@@ -82,6 +108,8 @@ static sg_err pagination(const struct sg_req *req, struct sg_resp *resp, long lo
 		p = amp ? amp + 1 : NULL;
 	}
 	const char *k = sg_buf_str(&kept);
+	/* limit is 1..PAGE_MAX and offset 0..PAGE_MAX (sg_table_list), total
+	 * a row count: none of these can overflow. */
 	link_entry(&link, req, k, limit, 0, "first");
 	link_entry(&link, req, k, limit, offset - limit, "prev");
 	bool more = counted ? offset + limit < total : (long long)rows >= limit;
@@ -206,8 +234,14 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sess
 		sg_query_cleanup(&q);
 		return err;
 	}
-	long long limit = arg_int(req, "sysparm_limit", DEFAULT_LIMIT);
-	long long offset = arg_int(req, "sysparm_offset", 0);
+	long long limit, offset;
+	err = page_arg(ctx, req, "sysparm_limit", DEFAULT_LIMIT, &limit);
+	if (!err)
+		err = page_arg(ctx, req, "sysparm_offset", 0, &offset);
+	if (err) {
+		sg_query_cleanup(&q);
+		return err;
+	}
 	if (limit <= 0)
 		limit = DEFAULT_LIMIT;
 	if (offset < 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 
 struct err_info {
 	const char *name;
@@ -70,10 +71,15 @@ char *sg_err_render(sg_err err, const char *arg1, const char *arg2)
 	json_t *root = json_object();
 	if (!msg || (e->detail && !detail) || !inner || !root)
 		goto out;
-	json_object_set_new(inner, "message", json_string(msg));
-	json_object_set_new(inner, "detail", detail ? json_string(detail) : json_null());
-	json_object_set(root, "error", inner);
-	json_object_set_new(root, "status", json_string("failure"));
+	/* Client text echoed in a message may be invalid UTF-8, which jansson
+	 * refuses: it is made valid so the member is always there.  Every
+	 * member is set or the render fails (no body missing a member). */
+	if (json_object_set_new(inner, "message", sg_json_string_lossy(msg)) ||
+	    json_object_set_new(inner, "detail",
+	                        detail ? sg_json_string_lossy(detail) : json_null()) ||
+	    json_object_set(root, "error", inner) ||
+	    json_object_set_new(root, "status", json_string("failure")))
+		goto out;
 	out = json_dumps(root, JSON_COMPACT);
 out:
 	json_decref(inner);

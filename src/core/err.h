@@ -25,10 +25,14 @@
 	X(NO_RECORDS, 404, "No Record found",                                                      \
 	  "Records matching query not found. Check query parameter or offset parameter")           \
 	X(BAD_JSON, 400, "Exception while reading request", "The payload is not valid JSON.")      \
+	X(BAD_JSON_NUL, 400, "Exception while reading request",                                    \
+	  "The payload is not valid JSON: a string holds \\u0000, which cannot be stored.")        \
 	X(EMPTY_BODY, 400, "Exception while reading request", "No request body found")             \
 	X(TOO_LARGE, 400, "Exception while reading request",                                       \
 	  "Rejected large REST payload with content-length = %s bytes. Max allowed: %s bytes.")    \
 	X(BAD_PARAM, 400, "Invalid parameter", "%s")                                               \
+	X(QUERY_TOO_LARGE, 400, "Invalid query",                                                   \
+	  "The query is too large: at most 10000 values, 4 MB of SQL")                             \
 	X(NO_AGGREGATE, 400, "No request parameter for aggregate operation specified", NULL)       \
 	X(UNAUTHENTICATED, 401, "User Not Authenticated", "Required to provide Auth information")  \
 	X(DATA_POLICY, 403, "Operation Failed",                                                    \

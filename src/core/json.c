@@ -100,11 +100,16 @@ sg_err sg_json_parse_body(const char *text, size_t len, json_t **out)
 	sg_json_init();
 	unsigned long before = alloc_failures;
 	json_error_t jerr;
-	*out = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	/* No JSON_ALLOW_NUL: a string holding \u0000 would reach every C
+	 * string of the program cut at the NUL ("a\u0000b" stored as "a"); it
+	 * is refused instead. */
+	*out = json_loadb(text, len, JSON_DECODE_ANY, &jerr);
 	if (*out || alloc_failures != before)
 		return parsed(out, before, SG_ERR_OK);
 	if (json_error_code(&jerr) == json_error_out_of_memory)
 		return SG_ERR_NOMEM;
+	if (json_error_code(&jerr) == json_error_null_character)
+		return SG_ERR_BAD_JSON_NUL;
 	if (!memchr(text, '\'', len))
 		return SG_ERR_BAD_JSON;
 	char *fixed = requote(text, len);
@@ -112,9 +117,75 @@ sg_err sg_json_parse_body(const char *text, size_t len, json_t **out)
 		return SG_ERR_NOMEM;
 	*out = json_loads(fixed, JSON_DECODE_ANY, &jerr);
 	free(fixed);
+	enum json_error_code code = json_error_code(&jerr);
 	return parsed(out, before,
-	              json_error_code(&jerr) == json_error_out_of_memory ? SG_ERR_NOMEM
-	                                                                 : SG_ERR_BAD_JSON);
+	              code == json_error_out_of_memory    ? SG_ERR_NOMEM
+	              : code == json_error_null_character ? SG_ERR_BAD_JSON_NUL
+	                                                  : SG_ERR_BAD_JSON);
+}
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0:
+ * no overlong forms, no surrogates, nothing past U+10FFFF (jansson's
+ * rules). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len;
+	unsigned cp;
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+json_t *sg_json_string_lossy(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+	while (i < n) {
+		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+		if (!k)
+			break;
+		i += k;
+	}
+	if (i == n)
+		return json_stringn(s, n);
+	struct sg_buf b;
+	sg_buf_init(&b, n * 3 + 1);
+	sg_buf_append(&b, s, i);
+	while (i < n) {
+		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+		if (k) {
+			sg_buf_append(&b, s + i, k);
+			i += k;
+		} else {
+			sg_buf_puts(&b, "\xEF\xBF\xBD"); /* U+FFFD for the byte */
+			i++;
+		}
+	}
+	json_t *v = sg_buf_failed(&b) ? NULL : json_stringn(sg_buf_str(&b), b.len);
+	sg_buf_cleanup(&b);
+	return v;
 }
 
 json_t *sg_json_parse_lenient(const char *text, size_t len)

@@ -31,6 +31,10 @@ json_t *sg_json_parse_lenient(const char *text, size_t len);
  * NULL with SG_ERR_BAD_JSON (not JSON either way) or SG_ERR_NOMEM. */
 sg_err sg_json_parse_body(const char *text, size_t len, json_t **out);
 
+/* A JSON string of s, whose invalid UTF-8 bytes (which jansson refuses)
+ * are each replaced by U+FFFD.  New reference; NULL when memory ran out. */
+json_t *sg_json_string_lossy(const char *s);
+
 /* The string at key, or NULL when absent or not a string. Borrowed. */
 const char *sg_json_str(const json_t *obj, const char *key);
 

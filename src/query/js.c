@@ -27,31 +27,78 @@ static int64_t utc_of(const char *tz, struct tm *tm)
 	return sg_tz_to_utc(tz, (int64_t)timegm(tm));
 }
 
+/* Shifts are bounded to 10,000 years either way, and their results to the
+ * years 0000..9999 that dates are written in: a client's number never
+ * overflows the arithmetic (RELATIVELT@second@ahead@9223372036854775807). */
+#define SPAN_DAYS 3660000LL
+#define TIME_MIN  (-62167219200LL) /* 0000-01-01 00:00:00 */
+#define TIME_MAX  253402300799LL   /* 9999-12-31 23:59:59 */
+
+static long long clamp(long long v, long long lo, long long hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+bool sg_js_parse_count(const char *s, long long *out)
+{
+	while (*s == ' ')
+		s++;
+	bool neg = *s == '-';
+	if (*s == '-' || *s == '+')
+		s++;
+	if (*s < '0' || *s > '9')
+		return false;
+	long long v = 0;
+	for (; *s >= '0' && *s <= '9'; s++)
+		if (v < SG_JS_COUNT_MAX)
+			v = v * 10 + (*s - '0');
+	while (*s == ' ')
+		s++;
+	if (*s)
+		return false;
+	v = v > SG_JS_COUNT_MAX ? SG_JS_COUNT_MAX : v;
+	*out = neg ? -v : v;
+	return true;
+}
+
 bool sg_js_shift(const char *tz, int64_t t, const char *unit, long long n, int64_t *out)
 {
-	struct tm tm;
-	if (!strcmp(unit, "second")) {
-		*out = t + n;
-	} else if (!strcmp(unit, "minute")) {
-		*out = t + n * 60;
-	} else if (!strcmp(unit, "hour")) {
-		*out = t + n * 3600;
-	} else {
-		wall_of(tz, t, &tm);
-		if (!strcmp(unit, "day"))
-			tm.tm_mday += (int)n;
-		else if (!strcmp(unit, "week"))
-			tm.tm_mday += (int)n * 7;
-		else if (!strcmp(unit, "month"))
-			tm.tm_mon += (int)n;
-		else if (!strcmp(unit, "quarter"))
-			tm.tm_mon += (int)n * 3;
-		else if (!strcmp(unit, "year"))
-			tm.tm_year += (int)n;
-		else
-			return false;
-		*out = utc_of(tz, &tm);
+	static const struct {
+		const char *unit;
+		long long seconds; /* 0: calendar arithmetic */
+		long long max;     /* the largest shift, in units */
+	} units[] = {
+	    {"second", 1, SPAN_DAYS * 86400}, {"minute", 60, SPAN_DAYS * 1440},
+	    {"hour", 3600, SPAN_DAYS * 24},   {"day", 0, SPAN_DAYS},
+	    {"week", 0, SPAN_DAYS / 7},       {"month", 0, 10000 * 12},
+	    {"quarter", 0, 10000 * 4},        {"year", 0, 10000},
+	};
+	size_t i = 0;
+	while (i < sizeof(units) / sizeof(units[0]) && strcmp(unit, units[i].unit))
+		i++;
+	if (i == sizeof(units) / sizeof(units[0]))
+		return false;
+	t = clamp(t, TIME_MIN, TIME_MAX);
+	int k = 0;
+	n = clamp(n, -units[i].max, units[i].max);
+	if (units[i].seconds) {
+		*out = clamp(t + n * units[i].seconds, TIME_MIN, TIME_MAX);
+		return true;
 	}
+	struct tm tm;
+	wall_of(tz, t, &tm);
+	k = (int)n; /* within +-SPAN_DAYS */
+	if (!strcmp(unit, "day"))
+		tm.tm_mday += k;
+	else if (!strcmp(unit, "week"))
+		tm.tm_mday += k * 7;
+	else if (!strcmp(unit, "month"))
+		tm.tm_mon += k;
+	else if (!strcmp(unit, "quarter"))
+		tm.tm_mon += k * 3;
+	else
+		tm.tm_year += k;
+	*out = clamp(utc_of(tz, &tm), TIME_MIN, TIME_MAX);
 	return true;
 }
 
@@ -149,11 +196,12 @@ static bool parse_call(const char *s, struct call *c)
 	return *s == '\0';
 }
 
-static long long arg_int(const struct call *c, int i, long long dflt)
+/* Argument i as a count (clamped to +-SG_JS_COUNT_MAX; sg_js_shift bounds
+ * it further), dflt when absent; false when it is not a whole number. */
+static bool arg_count(const struct call *c, int i, long long dflt, long long *out)
 {
-	if (i >= c->nargs || !c->args[i][0])
-		return dflt;
-	return strtoll(c->args[i], NULL, 10);
+	*out = dflt;
+	return i >= c->nargs || !c->args[i][0] || sg_js_parse_count(c->args[i], out);
 }
 
 /* The date-time t as stored, in arena a; NULL when memory ran out. */
@@ -253,8 +301,8 @@ static bool date_generate(const char *tz, const struct call *c, int64_t *out)
 	if (!strcmp(when, "end")) {
 		wall = day + 86399;
 	} else if (strcmp(when, "start") != 0) {
-		int h, m, s;
-		if (sscanf(when, "%d:%d:%d", &h, &m, &s) != 3)
+		int h, m, s; /* two digits each: no overflow */
+		if (sscanf(when, "%2d:%2d:%2d", &h, &m, &s) != 3 || h < 0 || m < 0 || s < 0)
 			return false;
 		wall = day + h * 3600 + m * 60 + s;
 	}
@@ -279,6 +327,7 @@ sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena 
 		name += 3;
 	const char *tz = env->tz ? env->tz : "UTC";
 	int64_t now = sg_time_now(), t;
+	long long n;
 	if (!strcmp(name, "getUserID")) {
 		*out = sg_arena_strdup(a, env->user_id ? env->user_id : "");
 	} else if (!strcmp(name, "getUserName")) {
@@ -290,7 +339,8 @@ sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena 
 		if (!date_generate(tz, &c, &t))
 			return SG_ERR_BAD_PARAM;
 		*out = put_time(t, a);
-	} else if (ago(tz, now, name, arg_int(&c, 0, 0), &t) || boundary(tz, now, name, &t)) {
+	} else if ((arg_count(&c, 0, 0, &n) && ago(tz, now, name, n, &t)) ||
+	           boundary(tz, now, name, &t)) {
 		*out = put_time(t, a);
 	} else {
 		return SG_ERR_BAD_PARAM;

@@ -27,8 +27,17 @@
 sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
                   const char **out);
 
+/* The largest count a query or helper may give (RELATIVE*, MORETHAN,
+ * gs.daysAgo(n)...); longer ones are clamped to it. */
+#define SG_JS_COUNT_MAX 1000000000000LL
+
+/* Parses a count: optional spaces, an optional sign, decimal digits; a
+ * number past SG_JS_COUNT_MAX is clamped to it.  False for anything else. */
+bool sg_js_parse_count(const char *s, long long *out);
+
 /* Shifts instant t by n units (second, minute, hour, day, week, month,
- * quarter, year) in the calendar of zone tz. */
+ * quarter, year) in the calendar of zone tz: n is bounded to 10,000 years
+ * and the result to the years 0000..9999, so no n overflows. */
 bool sg_js_shift(const char *tz, int64_t t, const char *unit, long long n, int64_t *out);
 
 /* The start and end (inclusive, to the second) of the unit period that

@@ -624,7 +624,7 @@ static bool date_shift_compare(struct compiler *c, const char *alias, const stru
                                const char *sqlop, const struct sg_field *g, long long n,
                                const char *unit)
 {
-	long long k = n;
+	long long k = n; /* |n| <= SG_JS_COUNT_MAX (sg_js_parse_count): n * 7 fits */
 	const char *u = unit;
 	if (!strcmp(unit, "week")) {
 		k = n * 7;
@@ -648,7 +648,9 @@ static bool gap(struct compiler *c, const struct sg_table *t, const char *alias,
 {
 	char other[128], unit[32], dir[16];
 	long long n;
-	if (sscanf(cond->value, "%127[^@]@%31[^@]@%15[^@]@%lld", other, unit, dir, &n) != 4)
+	int at = 0;
+	if (sscanf(cond->value, "%127[^@]@%31[^@]@%15[^@]@%n", other, unit, dir, &at) != 3 || !at ||
+	    !sg_js_parse_count(cond->value + at, &n))
 		return false;
 	const struct sg_field *g = sg_table_field(t, other);
 	bool before = !strcmp(dir, "before");
@@ -677,7 +679,9 @@ static bool relative(struct compiler *c, const char *alias, const struct sg_fiel
 {
 	char unit[32], dir[16];
 	long long n;
-	if (!is_date(f) || sscanf(cond->value, "@%31[^@]@%15[^@]@%lld", unit, dir, &n) != 3)
+	int at = 0;
+	if (!is_date(f) || sscanf(cond->value, "@%31[^@]@%15[^@]@%n", unit, dir, &at) != 2 || !at ||
+	    !sg_js_parse_count(cond->value + at, &n))
 		return false;
 	bool ago = !strcmp(dir, "ago");
 	if (!ago && strcmp(dir, "ahead"))
@@ -749,8 +753,8 @@ static bool date_part(struct compiler *c, const char *alias, const struct sg_fie
 			n = i + 1;
 	if (n < 0) {
 		char *end;
-		n = strtoll(val, &end, 10);
-		if (*end)
+		n = strtoll(val, &end, 10); /* saturates; bound, never computed with */
+		if (*end || end == val)
 			return false;
 	}
 	static const struct {
@@ -1087,8 +1091,117 @@ static bool compile_cond(struct compiler *c, const struct sg_table *t, const cha
 	}
 }
 
+/* A condition whose value is a javascript: expression the whitelist does not
+ * evaluate: it matches nothing, whatever glide.invalid_query.returns_no_rows
+ * says, so a delete-by-query client never gets "every row" from a script
+ * the instance could not run. */
+static bool unevaluated_script(const struct sg_qcond *cond)
+{
+	return cond->kind == SG_QK_FIELD && cond->value && strstr(cond->value, "javascript:");
+}
+
+/*
+ * The conditions lo..hi of a clause OR'ed as a balanced tree, so a query's
+ * expression depth grows with the logarithm of its length (SQLite refuses
+ * expressions deeper than 1000).  An invalid condition is written "1=0",
+ * the identity of OR; *any tells whether a condition was not dropped.
+ */
+static bool or_range(struct compiler *c, const struct sg_table *t, const char *alias,
+                     const struct sg_qclause *cl, size_t lo, size_t hi, bool *any)
+{
+	struct sg_sql *out = c->out;
+	if (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		sg_sql_raw(out, "(");
+		if (!or_range(c, t, alias, cl, lo, mid, any))
+			return false;
+		sg_sql_raw(out, " OR ");
+		if (!or_range(c, t, alias, cl, mid, hi, any))
+			return false;
+		sg_sql_raw(out, ")");
+		return true;
+	}
+	const struct sg_qcond *cond = &cl->conds[lo];
+	struct sg_sql_mark m = sg_sql_mark(out);
+	int depth = c->depth;
+	if (compile_cond(c, t, alias, cond->field, cond)) {
+		*any = true;
+		return true;
+	}
+	if (c->err)
+		return false;
+	sg_sql_rewind(out, m);
+	c->depth = depth;
+	*c->had_invalid = true;
+	if (unevaluated_script(cond))
+		*any = true; /* kept, as a condition nothing meets */
+	sg_sql_raw(out, "1=0");
+	return true;
+}
+
+/* One clause: (cond OR cond ...), or "1=1" when every condition was
+ * dropped. */
+static bool clause(struct compiler *c, const struct sg_table *t, const char *alias,
+                   const struct sg_qclause *cl)
+{
+	struct sg_sql_mark m = sg_sql_mark(c->out);
+	bool any = false;
+	if (cl->n) {
+		sg_sql_raw(c->out, "(");
+		if (!or_range(c, t, alias, cl, 0, cl->n, &any))
+			return false;
+		sg_sql_raw(c->out, ")");
+	}
+	if (!any) {
+		sg_sql_rewind(c->out, m);
+		sg_sql_raw(c->out, "1=1");
+	}
+	return true;
+}
+
+/* The clauses lo..hi of a group AND'ed as a balanced tree. */
+static bool and_range(struct compiler *c, const struct sg_table *t, const char *alias,
+                      const struct sg_qgroup *g, size_t lo, size_t hi)
+{
+	if (hi - lo == 1)
+		return clause(c, t, alias, &g->clauses[lo]);
+	size_t mid = lo + (hi - lo) / 2;
+	sg_sql_raw(c->out, "(");
+	if (!and_range(c, t, alias, g, lo, mid))
+		return false;
+	sg_sql_raw(c->out, " AND ");
+	if (!and_range(c, t, alias, g, mid, hi))
+		return false;
+	sg_sql_raw(c->out, ")");
+	return true;
+}
+
+/* The groups lo..hi (^NQ) OR'ed as a balanced tree; an empty group is
+ * "1=1". */
+static bool groups_range(struct compiler *c, const struct sg_table *t, const char *alias,
+                         const struct sg_query *q, size_t lo, size_t hi)
+{
+	if (hi - lo == 1) {
+		if (q->groups[lo].n == 0) {
+			sg_sql_raw(c->out, "1=1");
+			return true;
+		}
+		return and_range(c, t, alias, &q->groups[lo], 0, q->groups[lo].n);
+	}
+	size_t mid = lo + (hi - lo) / 2;
+	sg_sql_raw(c->out, "(");
+	if (!groups_range(c, t, alias, q, lo, mid))
+		return false;
+	sg_sql_raw(c->out, " OR ");
+	if (!groups_range(c, t, alias, q, mid, hi))
+		return false;
+	sg_sql_raw(c->out, ")");
+	return true;
+}
+
 /* (group OR group ...), each group (clause AND clause ...), each clause
- * (cond OR cond ...).  Invalid conditions are dropped whole. */
+ * (cond OR cond ...), every list a balanced tree.  Invalid conditions are
+ * dropped whole. */
 static bool compile_query(struct compiler *c, const struct sg_table *t, const struct sg_query *q,
                           const char *alias)
 {
@@ -1096,33 +1209,10 @@ static bool compile_query(struct compiler *c, const struct sg_table *t, const st
 		sg_sql_raw(c->out, "1=1");
 		return true;
 	}
-	struct sg_sql *out = c->out;
-	sg_sql_raw(out, "(");
-	for (size_t g = 0; g < q->ngroups; g++) {
-		sg_sql_raw(out, g ? " OR (1=1" : "(1=1");
-		for (size_t k = 0; k < q->groups[g].n; k++) {
-			const struct sg_qclause *cl = &q->groups[g].clauses[k];
-			bool any = false;
-			for (size_t i = 0; i < cl->n; i++) {
-				struct sg_sql_mark m = sg_sql_mark(out);
-				int depth = c->depth;
-				sg_sql_raw(out, any ? " OR " : " AND (");
-				if (!compile_cond(c, t, alias, cl->conds[i].field, &cl->conds[i])) {
-					if (c->err)
-						return false;
-					sg_sql_rewind(out, m);
-					c->depth = depth;
-					*c->had_invalid = true;
-					continue;
-				}
-				any = true;
-			}
-			if (any)
-				sg_sql_raw(out, ")");
-		}
-		sg_sql_raw(out, ")");
-	}
-	sg_sql_raw(out, ")");
+	sg_sql_raw(c->out, "(");
+	if (!groups_range(c, t, alias, q, 0, q->ngroups))
+		return false;
+	sg_sql_raw(c->out, ")");
 	return !c->err;
 }
 
@@ -1146,9 +1236,13 @@ sg_err sg_query_compile_where(const struct sg_qenv *env, const struct sg_table *
 	struct compiler c = {.env = env, .out = out, .had_invalid = had_invalid};
 	sg_arena_init(&c.scratch, 0);
 	*had_invalid = false;
+	size_t before = out->nparams;
 	if (compile_query(&c, t, q, alias) && *had_invalid && invalid_matches_nothing)
 		sg_sql_raw(out, " AND 1=0");
-	return finish(&c);
+	sg_err err = finish(&c);
+	if (!err && (out->nparams - before > SG_QUERY_MAX_VALUES || out->text.too_large))
+		err = SG_ERR_QUERY_TOO_LARGE;
+	return err;
 }
 
 /* An ORDER BY key: the column, or for a dot-walk the far column through

@@ -123,13 +123,21 @@ bool sg_query_parse(struct sg_query *q, const char *encoded);
 /* Adds field=value, AND'ed to every group. */
 bool sg_query_add_eq(struct sg_query *q, const char *field, const char *value);
 
+/* The most values one compiled query may bind (SQLite binds at most 32766
+ * per statement; a URL of 64 KiB holds ~32,000 IN items).  The expression
+ * is a balanced tree, so its depth is no limit on the number of terms. */
+#define SG_QUERY_MAX_VALUES 10000
+
 /*
  * Appends to out a SQL boolean expression for q over table t, whose row
  * columns are qualified with alias.  Conditions naming no field of t are
  * dropped, or make the whole expression false when invalid_matches_nothing;
- * *had_invalid tells whether any was seen.  Returns SG_ERR_NOMEM when memory
- * ran out (out is then unusable) or the resolver's error; a statement out
- * cannot hold (an identifier that is not one) leaves out->failed set.
+ * *had_invalid tells whether any was seen.  A condition whose value is a
+ * javascript: expression the whitelist does not evaluate matches nothing,
+ * always.  Returns SG_ERR_NOMEM when memory ran out (out is then unusable),
+ * the resolver's error, or SG_ERR_QUERY_TOO_LARGE past SG_QUERY_MAX_VALUES
+ * values or the statement's maximum size; a statement out cannot hold (an
+ * identifier that is not one) leaves out->failed set.
  */
 sg_err sg_query_compile_where(const struct sg_qenv *env, const struct sg_table *t,
                               const struct sg_query *q, const char *alias,
