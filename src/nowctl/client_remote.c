@@ -18,6 +18,24 @@ struct remote {
 	char *user, *password;
 };
 
+/* True for a write to a table whose changes need security_admin in effect:
+ * access controls, security properties, grants of privileged roles. */
+static bool security_write(const char *method, const char *path)
+{
+	static const char *const tables[] = {"sys_security_acl", "sys_security_acl_role",
+	                                     "sys_properties", "sys_user_has_role",
+	                                     "sys_group_has_role"};
+	static const char prefix[] = "/api/now/table/";
+	if (!strcmp(method, "GET") || strncmp(path, prefix, sizeof(prefix) - 1))
+		return false;
+	const char *t = path + sizeof(prefix) - 1;
+	size_t n = strcspn(t, "/?");
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		if (strlen(tables[i]) == n && !strncmp(t, tables[i], n))
+			return true;
+	return false;
+}
+
 /* Performs one request; *out gets the parsed body ("result" member). */
 static int call(struct client *c, const char *method, const char *path, json_t *body, json_t **out)
 {
@@ -56,8 +74,23 @@ static int call(struct client *c, const char *method, const char *path, json_t *
 		json_t *e = json_object_get(j, "error");
 		const char *msg = json_string_value(json_object_get(e, "message"));
 		const char *detail = json_string_value(json_object_get(e, "detail"));
-		snprintf(c->errmsg, sizeof(c->errmsg), "HTTP %d: %s%s%s", resp.status,
-		         msg ? msg : "request failed", detail ? ": " : "", detail ? detail : "");
+		/* What the status means for an admin at the command line: ServiceNow's
+		 * bodies say what failed, not what to do. */
+		const char *hint = "";
+		if (resp.status == 401)
+			hint = "\nnowctl: the instance refused the user name and password: check "
+			       "--user and NOWCTL_PASSWORD (the account may also be inactive or "
+			       "locked out after too many failed logins)";
+		else if (resp.status == 403 && security_write(method, path))
+			hint =
+			    "\nnowctl: this change needs security_admin in effect; over REST nowd "
+			    "elevates a holder of security_admin only when the property "
+			    "snowglobe.rest.allow_elevation is true (set it offline: nowctl --data "
+			    "DIR property set snowglobe.rest.allow_elevation true), or run the "
+			    "command offline with --data DIR";
+		snprintf(c->errmsg, sizeof(c->errmsg), "HTTP %d: %s%s%s%s", resp.status,
+		         msg ? msg : "request failed", detail ? ": " : "", detail ? detail : "",
+		         hint);
 		json_decref(j);
 		rc = 1;
 	} else if (out) {

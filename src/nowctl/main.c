@@ -17,10 +17,12 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/tz.h"
+#include "core/version.h"
 #include "auth/password.h"
 #include "auth/rules.h"
 #include "auth/secret.h"
 #include "model/model.h"
+#include "store/store.h"
 #include "nowctl/commands.h"
 
 #define ADMIN_SYS_ID  "6816f79cc0a8016401c5a33be04be441"
@@ -31,6 +33,7 @@ static void usage(FILE *f)
 	fputs(
 	    "usage: nowctl init (--data DIR | --db URL) [--demo] [--schema DIR]\n"
 	    "       nowctl [WHERE] [--json] COMMAND ...\n"
+	    "       nowctl --version | --help\n"
 	    "\n"
 	    "WHERE is one of\n"
 	    "  --data DIR                     an instance's data directory (offline; acts as\n"
@@ -40,7 +43,8 @@ static void usage(FILE *f)
 	    "  --instance URL --user NAME     a running instance, through its Table API, as\n"
 	    "                                 that user; the password comes from --password\n"
 	    "                                 or NOWCTL_PASSWORD (also NOWCTL_DATA, NOWCTL_DB,\n"
-	    "                                 NOWCTL_INSTANCE, NOWCTL_USER)\n"
+	    "                                 NOWCTL_INSTANCE, NOWCTL_USER); a flag wins\n"
+	    "                                 over the environment\n"
 	    "\n"
 	    "Commands\n"
 	    "  init                           create an instance; the admin password is\n"
@@ -205,7 +209,23 @@ static int cmd_init(int argc, char **argv)
 		password = generated;
 		printed = true;
 	}
-	sg_err err = sg_model_init_instance(target, schema, sg_auth_add_rules);
+	bool exists = false;
+	sg_err err = sg_store_exists(target, &exists);
+	if (!err && exists) {
+		if (db)
+			fprintf(stderr,
+			        "nowctl: %s already holds an instance; to start again, delete that "
+			        "database file (or name another one)\n",
+			        db);
+		else
+			fprintf(stderr,
+			        "nowctl: %s already holds an instance; to start again, delete that "
+			        "folder (all its records go with it) or give another --data DIR\n",
+			        data);
+		return 1;
+	}
+	if (!err)
+		err = sg_model_init_instance(target, schema, sg_auth_add_rules);
 	if (err) {
 		fprintf(stderr, "nowctl: init failed: %s\n", sg_err_name(err));
 		return 1;
@@ -253,6 +273,10 @@ int main(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("nowctl %s\n", SG_VERSION);
+		return 0;
+	}
 	if (!strcmp(argv[1], "init"))
 		return cmd_init(argc - 1, argv + 1);
 
@@ -260,6 +284,9 @@ int main(int argc, char **argv)
 	const char *instance = getenv("NOWCTL_INSTANCE");
 	const char *user = getenv("NOWCTL_USER"), *password = getenv("NOWCTL_PASSWORD");
 	struct cmd_env env = {0};
+	const char *password_from = "NOWCTL_PASSWORD";
+	/* Once --data, --db or --instance is given, the environment's are unused. */
+	bool where_flag = false;
 	int i = 1;
 	for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
 		const char *opt = argv[i];
@@ -267,21 +294,29 @@ int main(int argc, char **argv)
 			env.json = true;
 			continue;
 		}
+		if (!strcmp(opt, "--version")) {
+			printf("nowctl %s\n", SG_VERSION);
+			return 0;
+		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "nowctl: %s needs a value\n", opt);
 			return 2;
 		}
-		if (!strcmp(opt, "--data"))
-			data = argv[++i];
-		else if (!strcmp(opt, "--db"))
-			db = argv[++i];
-		else if (!strcmp(opt, "--instance"))
-			instance = argv[++i];
-		else if (!strcmp(opt, "--user"))
+		const char **where = !strcmp(opt, "--data")       ? &data
+		                     : !strcmp(opt, "--db")       ? &db
+		                     : !strcmp(opt, "--instance") ? &instance
+		                                                  : NULL;
+		if (where) {
+			if (!where_flag) /* the first of them: forget NOWCTL_DATA, _DB, _INSTANCE */
+				data = db = instance = NULL;
+			where_flag = true;
+			*where = argv[++i];
+		} else if (!strcmp(opt, "--user"))
 			user = argv[++i];
-		else if (!strcmp(opt, "--password"))
+		else if (!strcmp(opt, "--password")) {
 			password = argv[++i];
-		else {
+			password_from = "--password";
+		} else {
 			fprintf(stderr, "nowctl: unknown option %s\n", opt);
 			return 2;
 		}
@@ -305,10 +340,21 @@ int main(int argc, char **argv)
 		    stderr);
 		return 2;
 	}
-	if (instance && *instance && (!user || !password)) {
-		fputs("nowctl: --instance needs --user and a password (--password or "
-		      "NOWCTL_PASSWORD)\n",
-		      stderr);
+	if (instance && *instance && (!user || !*user)) {
+		fputs("nowctl: --instance needs --user NAME (or NOWCTL_USER)\n", stderr);
+		return 2;
+	}
+	if (instance && *instance && (!password || !*password)) {
+		if (password)
+			fprintf(stderr,
+			        "nowctl: the password for %s is empty (from %s): export "
+			        "NOWCTL_PASSWORD=<%s's password> or give --password\n",
+			        user, password_from, user);
+		else
+			fprintf(stderr,
+			        "nowctl: no password for %s: export NOWCTL_PASSWORD=... (or give "
+			        "--password)\n",
+			        user);
 		return 2;
 	}
 	char target_buf[4096];

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/tz.h"
 #include "core/util.h"
+#include "core/version.h"
 #include "nowd/nowd.h"
 
 static char *read_file(const char *path)
@@ -110,10 +111,11 @@ int main(int argc, char **argv)
 	                                     {"max-connections", required_argument, NULL, 'm'},
 	                                     {"timeout", required_argument, NULL, 'T'},
 	                                     {"help", no_argument, NULL, 'h'},
+	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data = optarg;
@@ -147,6 +149,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("nowd %s\n", SG_VERSION);
 			return 0;
 		default:
 			usage(stderr);

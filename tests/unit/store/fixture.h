@@ -35,6 +35,22 @@ static inline int store_fx_setup(void **state, const char *const *ddl)
 	return 0;
 }
 
+/*
+ * A test that provokes failures (injected disk errors, refused URLs, broken
+ * constraints) makes the store log warnings and errors that are its own
+ * doing.  These two lines frame them on stderr, so that a passing run says
+ * which of its errors were expected; any error outside a frame is not.
+ */
+static inline void expect_errors(const char *why)
+{
+	fprintf(stderr, "-- expected: the errors logged next come from %s --\n", why);
+}
+
+static inline void expect_errors_end(void)
+{
+	fprintf(stderr, "-- end of expected errors --\n");
+}
+
 static inline int store_fx_teardown(void **state)
 {
 	struct fx *f = *state;

@@ -340,9 +340,11 @@ static void io_error_refuses_the_whole_batch(void **state)
 	struct fx *f = *state;
 	struct writer w[] = {
 	    {.s = f->s, .table = "u", .id = "b", .keep = true, .fail_its_reads = true}};
+	expect_errors("an injected read failure (disk I/O error, batch rolled back)");
 	hold_batch(f, w, 1);
 	assert_int_equal(sg_conn_commit(f->c), SG_ERR_STORE);
 	join_all(w, 1);
+	expect_errors_end();
 	assert_int_not_equal(w[0].insert, SG_ERR_OK);
 	assert_false(stored(f->c, "t", "a"));
 	assert_false(stored(f->c, "u", "b"));
@@ -357,10 +359,12 @@ static void failed_commit_refuses_every_write(void **state)
 	struct writer w[] = {{.s = f->s, .table = "t", .id = "b", .keep = true},
 	                     {.s = f->s, .table = "t", .id = "c", .keep = true}};
 	hold_batch(f, w, 2);
+	expect_errors("an injected write failure (disk I/O error, commit failed)");
 	atomic_store(&fail_writes, 1);
 	sg_err a = sg_conn_commit(f->c);
 	join_all(w, 2);
 	atomic_store(&fail_writes, 0);
+	expect_errors_end();
 	assert_int_equal(a, SG_ERR_STORE);
 	assert_int_equal(w[0].end, SG_ERR_STORE);
 	assert_int_equal(w[1].end, SG_ERR_STORE);
