@@ -272,18 +272,21 @@ static sg_err settle(struct sg_auth *a, const struct sg_user *u, const char *ver
 	sg_ctx_end(&ctx);
 	if (locked) {
 		/* The name only: never the password tried. */
-		char name[64], when[96];
+		char name[64], when[256];
 		log_name(u->user_name, name, sizeof(name));
 		if (mins > 0 && has_on)
-			snprintf(when, sizeof(when),
-			         "in %lld min (glide.user.unlock_timeout_in_mins)", mins);
+			snprintf(
+			    when, sizeof(when),
+			    "it unlocks in %lld min (glide.user.unlock_timeout_in_mins) or with "
+			    "'nowctl user unlock %s'",
+			    mins, name);
 		else
-			snprintf(when, sizeof(when), "only when an admin unlocks it");
+			snprintf(when, sizeof(when),
+			         "it stays locked until 'nowctl user unlock %s'", name);
 		cache_forget(a->cred, u->sys_id);
 		sg_log_warn("auth: user %s locked out after %lld failed logins "
-		            "(glide.user.max_unlock_attempts); it unlocks %s, or with "
-		            "'nowctl user unlock %s'",
-		            name, v.failed, when, name);
+		            "(glide.user.max_unlock_attempts); %s",
+		            name, v.failed, when);
 	}
 	*accept = !err && v.accept;
 	return err;
