@@ -183,8 +183,9 @@ static struct verdict decide(const struct user_state *s, const char *verified, b
 	if (!s->found || !s->active || !s->hash || strcmp(s->hash, verified) != 0)
 		return v;
 	int64_t since;
-	bool expired = s->locked && mins > 0 && sg_time_parse(s->locked_on, &since) &&
-	               now - since >= mins * 60;
+	/* A timeout too long to count in seconds never ends. */
+	bool expired = s->locked && mins > 0 && mins <= INT64_MAX / 60 &&
+	               sg_time_parse(s->locked_on, &since) && now - since >= mins * 60;
 	if (s->locked && !expired)
 		return v; /* not counted: the lock holds, whatever the password */
 	long long base = expired ? 0 : s->failed;

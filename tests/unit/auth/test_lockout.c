@@ -172,9 +172,20 @@ static void unlocks_after_the_timeout(void **state)
 	assert_false(s.locked);
 	assert_int_equal(s.failed, 1);
 
+	/* A timeout too long to count in seconds never ends. */
+	assert_int_equal(
+	    sg_prop_set(&f->ctx, "glide.user.unlock_timeout_in_mins", "9223372036854775807"),
+	    SG_ERR_OK);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(login("carol", "wrong"), SG_ERR_UNAUTHENTICATED);
+	assert_true(stored(f, id).locked);
+	fake_now += 365 * 86400;
+	assert_int_equal(login("carol", GOOD), SG_ERR_UNAUTHENTICATED);
+	set_user(f, id, json_pack("{s:s, s:s}", "locked_out", "false", "failed_attempts", "0"));
+
 	/* 0: no timeout. */
 	assert_int_equal(sg_prop_set(&f->ctx, "glide.user.unlock_timeout_in_mins", "0"), SG_ERR_OK);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		assert_int_equal(login("carol", "wrong"), SG_ERR_UNAUTHENTICATED);
 	assert_true(stored(f, id).locked);
 	fake_now += 365 * 86400;
