@@ -24,7 +24,7 @@
 struct cache_entry {
 	unsigned char key[32];
 	struct sg_user user;
-	unsigned long gen;
+	unsigned long gen, epoch;
 	int64_t expires;
 	bool used;
 };
@@ -32,6 +32,10 @@ struct cache_entry {
 /* basic.c's share of struct sg_auth. */
 struct sg__cred_cache {
 	pthread_mutex_t lock;
+	/* Bumped by a lock-out in this process, before its commit and again
+	 * after: an entry made before the second bump is never used, even
+	 * before this process reads the users_gen the lock-out bumped. */
+	unsigned long epoch;
 	struct cache_entry slots[CACHE_SLOTS];
 };
 
@@ -96,13 +100,10 @@ static int read_user(void *ud, int ncol, const char *const *names, const char *c
 	return 1;
 }
 
-static void cache_forget(struct sg__cred_cache *c, const char *sys_id)
+static void cache_invalidate(struct sg__cred_cache *c)
 {
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < CACHE_SLOTS; i++)
-		if (c->slots[i].used && !strcmp(c->slots[i].user.sys_id, sys_id)) {
-			sodium_memzero(&c->slots[i], sizeof(c->slots[i]));
-		}
+	c->epoch++;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -256,11 +257,18 @@ static sg_err settle(struct sg_auth *a, const struct sg_user *u, const char *ver
 			v = decide(&s, verified, ok, max, mins, sg_time_now());
 			if (!err && v.write)
 				err = record(&ctx, u->sys_id, &v, has_on);
+			if (!err && v.lock)
+				cache_invalidate(a->cred);
 			if (err)
 				sg_conn_rollback(ctx.conn);
 			else
 				err = sg_conn_commit(ctx.conn);
 			locked = !err && v.lock;
+			if (v.lock)
+				cache_invalidate(a->cred);
+			/* What the after-commit rule does for a write of its own. */
+			if (!err && v.write)
+				sg_model_sync(a->model);
 		}
 		if (err) {
 			char name[64];
@@ -284,7 +292,6 @@ static sg_err settle(struct sg_auth *a, const struct sg_user *u, const char *ver
 		else
 			snprintf(when, sizeof(when),
 			         "it stays locked until 'nowctl user unlock %s'", name);
-		cache_forget(a->cred, u->sys_id);
 		sg_log_warn("auth: user %s locked out after %lld failed logins "
 		            "(glide.user.max_unlock_attempts); %s",
 		            name, v.failed, when);
@@ -308,8 +315,10 @@ sg_err sg_auth_password(struct sg_auth *a, const char *user_name, const char *pa
 	int64_t now = sg_time_now();
 
 	pthread_mutex_lock(&c->lock);
+	unsigned long epoch = c->epoch;
 	struct cache_entry *e = &c->slots[slot];
-	if (e->used && e->gen == gen && e->expires > now && !sodium_memcmp(e->key, key, 32)) {
+	if (e->used && e->gen == gen && e->epoch == epoch && e->expires > now &&
+	    !sodium_memcmp(e->key, key, 32)) {
 		*user = e->user;
 		pthread_mutex_unlock(&c->lock);
 		return SG_ERR_OK;
@@ -350,6 +359,7 @@ sg_err sg_auth_password(struct sg_auth *a, const char *user_name, const char *pa
 	memcpy(e->key, key, 32);
 	e->user = r.user;
 	e->gen = gen;
+	e->epoch = epoch;
 	e->expires = now + CACHE_TTL;
 	e->used = true;
 	pthread_mutex_unlock(&c->lock);

@@ -5,8 +5,8 @@
  * per-process key (never the password itself), so repeated Basic calls do
  * not pay argon2id each time.  Any write to sys_user or its role tables
  * invalidates the cache (the model's users_gen), so a deactivated or locked
- * user is refused on the very next request; a lock-out also drops the
- * user's entries at once.
+ * user is refused on the very next request; a lock-out made by this process
+ * also voids the cache before its commit is seen.
  */
 #ifndef SG_AUTH_BASIC_H
 #define SG_AUTH_BASIC_H
