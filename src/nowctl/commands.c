@@ -277,16 +277,41 @@ static int user_set(struct cmd_env *e, int argc, char **argv)
 	return rc ? 1 : 0;
 }
 
+/* Lifts a lock-out (failed logins or an admin's): locked_out, the count and
+ * when the lock happened are cleared.  Online the lock time is ignored by
+ * instances whose sys_user has no such field. */
+static int user_unlock(struct cmd_env *e, int argc, char **argv)
+{
+	if (argc != 1)
+		return usage_error("user unlock NAME");
+	json_t *u = find_one(e, "sys_user", "user_name", argv[0]), *rec = NULL;
+	if (!u)
+		return 1;
+	json_t *in = json_pack("{s:s, s:s, s:s}", "locked_out", "false", "failed_attempts", "0",
+	                       "locked_out_on", "");
+	int rc = in ? e->c->update(e->c, "sys_user", sg_json_str(u, "sys_id"), in, &rec) : 1;
+	if (rc)
+		failed(e, "user unlock");
+	else
+		report(e, "unlocked user", argv[0], rec, NULL);
+	json_decref(in);
+	json_decref(rec);
+	json_decref(u);
+	return rc ? 1 : 0;
+}
+
 int cmd_user(struct cmd_env *e, int argc, char **argv)
 {
 	if (argc < 1)
-		return usage_error("user add|set-password|set ...");
+		return usage_error("user add|set-password|set|unlock ...");
 	if (!strcmp(argv[0], "add"))
 		return user_add(e, argc, argv);
 	if (!strcmp(argv[0], "set-password"))
 		return user_set_password(e, argc, argv);
 	if (!strcmp(argv[0], "set"))
 		return user_set(e, argc - 1, argv + 1);
+	if (!strcmp(argv[0], "unlock"))
+		return user_unlock(e, argc - 1, argv + 1);
 	return usage_error("unknown user command");
 }
 

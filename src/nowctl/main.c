@@ -54,6 +54,8 @@ static void usage(FILE *f)
 	    "       [--inactive] [--locked-out] [--password-needs-reset] [--internal-integration]\n"
 	    "  user set-password NAME (--password P | --generate-password)\n"
 	    "  user set NAME FIELD=VALUE...   e.g. active=false, locked_out=false\n"
+	    "  user unlock NAME               lift a lock-out (failed logins lock a user at\n"
+	    "                                 glide.user.max_unlock_attempts)\n"
 	    "  role add NAME [--description D] [--elevated]\n"
 	    "  role grant|revoke ROLE (--user NAME | --group NAME)\n"
 	    "  group add NAME [--description D] [--manager USER] [--email E]\n"
