@@ -105,6 +105,23 @@ static sg_err encrypt_property(struct sg_write *w)
 	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
 }
 
+/* An account unlocked by hand (locked_out set false) starts afresh, as
+ * 'nowctl user unlock' does: no failures counted, no lock time left to make a
+ * later lock by hand expire at once. */
+static sg_err unlock_by_hand(struct sg_write *w)
+{
+	if (!sg_write_changed(w, "locked_out") || sg_str_bool(sg_write_val(w, "locked_out"), false))
+		return SG_ERR_OK;
+	/* What the writer sets itself (the login path's own unlock) stands. */
+	if (sg_table_field(w->cls, "failed_attempts") &&
+	    !json_object_get(w->explicit, "failed_attempts"))
+		sg_write_set(w, "failed_attempts", "0");
+	if (sg_table_field(w->cls, "locked_out_on") &&
+	    !json_object_get(w->explicit, "locked_out_on"))
+		sg_write_set(w, "locked_out_on", "");
+	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
+}
+
 static sg_err bump_users(struct sg_write *w)
 {
 	return sg_write_bump(w, "users");
@@ -127,6 +144,7 @@ static const struct sg_rule auth_rules[] = {
     {"auth.password_hash", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, hash_passwords},
     {"auth.password2", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, encrypt_password2},
     {"auth.password2", "sys_properties", SG_RULE_BEFORE, SG_OP_WRITE, 90, encrypt_property},
+    {"auth.unlock", "sys_user", SG_RULE_BEFORE, SG_OP_UPDATE, 90, unlock_by_hand},
     /* users and their roles: basic.c's credentials, acl.c's effective roles */
     {"auth.counter.users", "sys_user", AFTER, ANY, 90, bump_users},
     {"auth.counter.users", "sys_user_group", AFTER, ANY, 90, bump_users},

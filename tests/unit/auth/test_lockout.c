@@ -125,6 +125,24 @@ static void counts_locks_and_holds(void **state)
 	assert_int_equal(login("nobody", GOOD), SG_ERR_UNAUTHENTICATED);
 }
 
+/* Unlocked by hand (locked_out=false): the count and lock time go too, so a
+ * later lock by hand does not expire at once. */
+static void an_unlock_by_hand_starts_afresh(void **state)
+{
+	struct fixture *f = *state;
+	char id[SG_ID_LEN + 1];
+	add_user(f, "carol", true, id);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(login("carol", "wrong"), SG_ERR_UNAUTHENTICATED);
+	assert_true(stored(f, id).locked);
+	set_user(f, id, json_pack("{s:s}", "locked_out", "false"));
+	struct state s = stored(f, id);
+	assert_false(s.locked);
+	assert_int_equal(s.failed, 0);
+	assert_string_equal(s.on, "");
+	assert_int_equal(login("carol", GOOD), SG_ERR_OK);
+}
+
 static void an_admins_lock_beats_the_cache(void **state)
 {
 	struct fixture *f = *state;
@@ -310,6 +328,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(counts_locks_and_holds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(an_admins_lock_beats_the_cache, setup, teardown),
+	    cmocka_unit_test_setup_teardown(an_unlock_by_hand_starts_afresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(unlocks_after_the_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(parallel_guesses_count_every_failure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(parallel_guesses_never_beat_the_lock, setup, teardown),
