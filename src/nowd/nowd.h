@@ -24,6 +24,9 @@ struct nowd_opts {
 	const char *cert_pem;    /* TLS certificate and key (PEM); NULL: plain HTTP */
 	const char *key_pem;
 	const char *base_url; /* --base-url, or NULL */
+	/* poll() rather than epoll: for the HTTP fuzzer, which needs a client's
+	 * half-close seen at once (epoll misses it until a timeout). */
+	bool use_poll;
 };
 
 struct nowd_server;

@@ -482,7 +482,8 @@ struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *au
 	s->reserve = o->max_conn / 8;
 	/* epoll on Linux (MHD_USE_AUTO): thousands of idle connections cost
 	 * nothing to watch. */
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	                 (o->use_poll ? MHD_USE_POLL : MHD_USE_AUTO);
 	if (s->tls)
 		flags |= MHD_USE_TLS;
 	/* Two-argument options carry the function in value, its closure in ptr_value. */
