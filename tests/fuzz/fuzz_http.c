@@ -124,7 +124,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	                             .req_timeout = 1,
 	                             .use_poll = true};
 	o.addr = server_addr;
-	if (!nowd_server_start(m, auth, &o))
+	static struct nowd_server *server;
+	server = nowd_server_start(m, auth, &o);
+	if (!server)
 		fail("cannot start the server");
 	/* The server, the model and the instance live until the process ends. */
 	return 0;
