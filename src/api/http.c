@@ -92,6 +92,36 @@ void sg_resp_json(struct sg_resp *r, int status, const json_t *body)
 	}
 }
 
+void sg_resp_refuse(struct sg_resp *r, int status, const char *message, const char *detail)
+{
+	json_t *body = json_pack("{s:{s:s,s:s},s:s}", "error", "message", message, "detail", detail,
+	                         "status", "failure");
+	if (body) {
+		sg_resp_json(r, status, body);
+		json_decref(body);
+	} else {
+		sg_resp_error(r, SG_ERR_NOMEM, NULL, NULL);
+	}
+	sg_resp_header(r, "Content-Type", SG_JSON_TYPE);
+}
+
+void sg_url_escape(struct sg_buf *b, const char *s, size_t len, bool keep_pct)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=:@/?[]", c)) ||
+		          (c == '%' && keep_pct);
+		if (ok) {
+			sg_buf_putc(b, (char)c);
+		} else {
+			char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+			sg_buf_append(b, e, 3);
+		}
+	}
+}
+
 void sg_resp_error(struct sg_resp *r, sg_err err, const char *arg1, const char *arg2)
 {
 	r->status = sg_err_status(err);

@@ -108,6 +108,21 @@ void sg_resp_json(struct sg_resp *r, int status, const json_t *body);
 /* Sets the ServiceNow error body for err; arg1/arg2 as in sg_err_render. */
 void sg_resp_error(struct sg_resp *r, sg_err err, const char *arg1, const char *arg2);
 
+/* A refusal of the transport (a malformed request, an unsupported
+ * Transfer-Encoding) in ServiceNow's error shape, with its JSON Content-Type:
+ * {"error":{"message":message,"detail":detail},"status":"failure"}.
+ * message and detail are the server's own text (not client input). */
+void sg_resp_refuse(struct sg_resp *r, int status, const char *message, const char *detail);
+
+/*
+ * Appends s[0..len) to b as URL text safe to echo in a header: every byte
+ * outside RFC 3986's unreserved, sub-delims and ":@/?" is percent-encoded
+ * (controls, CR/LF, space, quotes, angle brackets, backslash, non-ASCII...).
+ * keep_pct keeps '%' as is (text already percent-encoded, as a raw query);
+ * otherwise '%' is encoded too (a decoded path).
+ */
+void sg_url_escape(struct sg_buf *b, const char *s, size_t len, bool keep_pct);
+
 /* The first value of query argument name, or NULL.  Borrowed from req. */
 const char *sg_req_arg(const struct sg_req *req, const char *name);
 /* A request header, or NULL.  Borrowed from the server. */

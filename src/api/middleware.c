@@ -82,14 +82,12 @@ static sg_err settings(struct sg_api *api, struct sg_api_settings *out)
 
 /* The base URL every absolute link starts with: --base-url, else
  * glide.servlet.uri (when glide.rest.replace_request_host_with_property),
- * else the request's own scheme and Host.  *url in req's arena; NOMEM, or
- * the settings' error. */
+ * else the request's own scheme and Host (validated by the server).  What a
+ * URL may not hold is percent-encoded, so that it can be echoed in Link and
+ * Location as is.  *url in req's arena; NOMEM, or the settings' error. */
 static sg_err base_url(struct sg_api *api, struct sg_req *req, const char **url)
 {
-	char *out = sg_arena_alloc(&req->arena, BASE_URL_MAX);
 	*url = NULL;
-	if (!out)
-		return SG_ERR_NOMEM;
 	struct sg_api_settings cfg;
 	const char *b = api->base_url;
 	if (!b || !*b) {
@@ -98,19 +96,20 @@ static sg_err base_url(struct sg_api *api, struct sg_req *req, const char **url)
 			return err;
 		b = cfg.servlet_uri;
 	}
-	if (*b) {
-		/* the base URL, ending in exactly one '/' */
-		size_t n = strlen(b);
-		if (n + 2 > BASE_URL_MAX)
-			n = BASE_URL_MAX - 2;
-		memcpy(out, b, n);
-		if (n == 0 || out[n - 1] != '/')
-			out[n++] = '/';
-		out[n] = '\0';
-	} else {
-		snprintf(out, BASE_URL_MAX, "%s", req->origin ? req->origin : "");
-	}
-	*url = out;
+	if (!*b)
+		b = req->origin ? req->origin : "";
+	/* the base URL, cut to its maximum, ending in exactly one '/' */
+	size_t n = strnlen(b, BASE_URL_MAX - 2);
+	struct sg_buf out;
+	sg_buf_init(&out, 4 * BASE_URL_MAX);
+	sg_url_escape(&out, b, n, true);
+	if (!out.len || out.data[out.len - 1] != '/')
+		sg_buf_putc(&out, '/');
+	char *copy = sg_buf_failed(&out) ? NULL : sg_arena_strdup(&req->arena, sg_buf_str(&out));
+	sg_buf_cleanup(&out);
+	if (!copy)
+		return SG_ERR_NOMEM;
+	*url = copy;
 	return SG_ERR_OK;
 }
 

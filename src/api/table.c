@@ -72,9 +72,11 @@ static void link_entry(struct sg_buf *b, const struct sg_req *req, const char *k
 {
 	if (b->len)
 		sg_buf_putc(b, ',');
-	/* base_url ends with '/', the path starts with one */
-	sg_buf_printf(b, "<%.*s%s?%s%ssysparm_limit=%lld&sysparm_offset=%lld>;rel=\"%s\"",
-	              (int)(strlen(req->base_url) - 1), req->base_url, req->path, kept,
+	/* base_url ends with '/' (and is URL-safe), the path starts with one;
+	 * the decoded path is encoded again, kept is escaped already */
+	sg_buf_printf(b, "<%.*s", (int)(strlen(req->base_url) - 1), req->base_url);
+	sg_url_escape(b, req->path, strlen(req->path), false);
+	sg_buf_printf(b, "?%s%ssysparm_limit=%lld&sysparm_offset=%lld>;rel=\"%s\"", kept,
 	              *kept ? "&" : "", limit, offset, rel);
 }
 
@@ -103,7 +105,8 @@ static sg_err pagination(const struct sg_req *req, struct sg_resp *resp, long lo
 		    !(n == 14 && !strncmp(p, "sysparm_offset", 14))) {
 			if (kept.len)
 				sg_buf_putc(&kept, '&');
-			sg_buf_append(&kept, p, n);
+			/* the query as sent, but nothing a header or URL may not hold */
+			sg_url_escape(&kept, p, n, true);
 		}
 		p = amp ? amp + 1 : NULL;
 	}
@@ -459,13 +462,19 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	if (err)
 		return err;
 	/* Location: the new record under the path the client used. */
-	char loc[2048];
+	struct sg_buf loc;
+	sg_buf_init(&loc, 4096);
 	size_t plen = strlen(req->path);
 	if (plen && req->path[plen - 1] == '/')
 		plen--;
-	snprintf(loc, sizeof(loc), "%.*s%.*s/%s", (int)(strlen(req->base_url) - 1), req->base_url,
-	         (int)plen, req->path, id);
-	sg_resp_header(resp, "Location", loc);
+	sg_buf_append(&loc, req->base_url, strlen(req->base_url) - 1);
+	sg_url_escape(&loc, req->path, plen, false);
+	sg_buf_printf(&loc, "/%s", id);
+	if (sg_buf_failed(&loc) && !loc.too_large)
+		resp->failed = true; /* out of memory: the response is not whole */
+	else if (!sg_buf_failed(&loc))
+		sg_resp_header(resp, "Location", sg_buf_str(&loc));
+	sg_buf_cleanup(&loc);
 	return respond_record(ctx, as, req, table, id, 201, false, resp);
 }
 

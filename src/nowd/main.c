@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <sodium.h>
 
@@ -70,14 +71,46 @@ static void usage(FILE *f)
 {
 	fputs("usage: nowd (--data DIR | --db URL) [--listen ADDR] [--port N] [--base-url URL]\n"
 	      "            [--tls-cert FILE --tls-key FILE] [--threads N]\n"
-	      "            [--max-connections N] [--timeout SECONDS]\n"
+	      "            [--max-connections N] [--max-per-client N]\n"
+	      "            [--timeout SECONDS] [--request-timeout SECONDS]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
-	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 256\n"
-	      "connections, 60 s idle timeout (0: none).\n"
+	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 4096\n"
+	      "connections (at most what the open-file limit allows), 256 from one client\n"
+	      "address (0: no limit), 60 s idle between requests and 10 s of silence\n"
+	      "inside a request (0: none).\n"
 	      "--base-url sets the public URL used in every absolute link (otherwise\n"
 	      "the glide.servlet.uri property, otherwise the request's Host).\n",
 	      f);
+}
+
+/*
+ * Raises the open-file limit as far as allowed and keeps max_conn within
+ * it (a descriptor per connection, and some for the database, the log and
+ * the listening socket), so that accept() never fails for want of one.
+ */
+static void fit_connections(unsigned *max_conn)
+{
+	enum { SPARE = 64 };
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max;
+		if (want == RLIM_INFINITY || want > (rlim_t)*max_conn + SPARE)
+			want = (rlim_t)*max_conn + SPARE;
+		if (want > rl.rlim_cur) {
+			struct rlimit up = {want, rl.rlim_max};
+			if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+				rl.rlim_cur = want;
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)*max_conn + SPARE) {
+		unsigned fit = rl.rlim_cur > 2 * SPARE ? (unsigned)(rl.rlim_cur - SPARE) : SPARE;
+		sg_log_warn("the open-file limit (%llu) allows %u connections, not %u",
+		            (unsigned long long)rl.rlim_cur, fit, *max_conn);
+		*max_conn = fit;
+	}
 }
 
 /* A numeric flag's value: digits only, from min to max.  false (and a
@@ -98,7 +131,8 @@ static bool number_flag(const char *flag, const char *s, unsigned long min, unsi
 int main(int argc, char **argv)
 {
 	const char *data = NULL, *db = NULL, *listen_addr = "127.0.0.1", *cert = NULL, *key = NULL;
-	struct nowd_opts o = {.threads = 8, .max_conn = 256, .timeout = 60};
+	struct nowd_opts o = {
+	    .threads = 8, .max_conn = 4096, .per_client = 256, .timeout = 60, .req_timeout = 10};
 	unsigned port = 8080;
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
 	                                     {"db", required_argument, NULL, 'D'},
@@ -110,12 +144,14 @@ int main(int argc, char **argv)
 	                                     {"threads", required_argument, NULL, 't'},
 	                                     {"max-connections", required_argument, NULL, 'm'},
 	                                     {"timeout", required_argument, NULL, 'T'},
+	                                     {"request-timeout", required_argument, NULL, 'R'},
+	                                     {"max-per-client", required_argument, NULL, 'P'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data = optarg;
@@ -147,6 +183,12 @@ int main(int argc, char **argv)
 		case 'T':
 			ok &= number_flag("timeout", optarg, 0, UINT_MAX, &o.timeout);
 			break;
+		case 'R':
+			ok &= number_flag("request-timeout", optarg, 0, UINT_MAX, &o.req_timeout);
+			break;
+		case 'P':
+			ok &= number_flag("max-per-client", optarg, 0, UINT_MAX, &o.per_client);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -171,6 +213,7 @@ int main(int argc, char **argv)
 		sg_log_error("libsodium failed to initialise");
 		return 1;
 	}
+	fit_connections(&o.max_conn);
 	o.addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	if (inet_pton(AF_INET, listen_addr, &o.addr.sin_addr) != 1) {
 		sg_log_error("--listen: not an IPv4 address: %s", listen_addr);

@@ -18,10 +18,15 @@ struct nowd_opts {
 	struct sockaddr_in addr; /* address and port */
 	unsigned threads;        /* request threads */
 	unsigned max_conn;       /* connections at once */
-	unsigned timeout;        /* idle seconds before a connection is closed; 0 never */
+	unsigned timeout;        /* idle seconds between requests before a close; 0 never */
+	unsigned req_timeout;    /* seconds of silence allowed inside a request; 0 never */
+	unsigned per_client;     /* connections at once from one address; 0 no limit */
 	const char *cert_pem;    /* TLS certificate and key (PEM); NULL: plain HTTP */
 	const char *key_pem;
 	const char *base_url; /* --base-url, or NULL */
+	/* poll() rather than epoll: for the HTTP fuzzer, which needs a client's
+	 * half-close seen at once (epoll misses it until a timeout). */
+	bool use_poll;
 };
 
 struct nowd_server;

@@ -10,10 +10,13 @@
  * authentication, scopes) is the API's business; what a connection may do
  * (header memory, connections, idle time, TLS) is set here.
  */
+#include <arpa/inet.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "api/api.h"
@@ -31,12 +34,31 @@
 #define HEADER_MEMORY (64 * 1024)
 /* The scheme and Host of a request are cut to this, as the base URL is. */
 #define ORIGIN_MAX 1024
+/* A Host header longer than this is refused (a DNS name is at most 253). */
+#define HOST_MAX 300
+/* A body refused as too large is read on (to answer once it ends: the
+ * server cannot answer in the middle of a body) up to this much past the
+ * limit; a longer one has its connection closed. */
+#define DRAIN_MAX (64ull * 1024 * 1024)
 
 struct nowd_server {
 	struct sg_api api;
 	bool tls;
 	unsigned short port;
+	char listen_host[INET_ADDRSTRLEN + 8]; /* "127.0.0.1:8080": origin without Host */
+	unsigned idle_timeout;                 /* seconds between requests */
+	unsigned req_timeout;                  /* seconds of silence inside a request */
+	unsigned max_conn;
+	unsigned reserve; /* connections kept for clients whose request head is in */
+	/* Connections whose first request head is not complete yet: a slowloris
+	 * holds only these, and they may not take the reserve. */
+	atomic_uint waiting;
 	struct MHD_Daemon *daemon;
+};
+
+/* Per-connection state (socket context), from open to close. */
+struct conn_state {
+	bool waiting; /* counted in waiting: no request head complete yet */
 };
 
 /* Per-request state, created by the URI log callback, freed on completion. */
@@ -45,16 +67,82 @@ struct request {
 	const char *raw_uri; /* in req's arena; NULL when it could not be kept */
 	bool started;
 	bool responded;
+	/* A refusal given in the middle of the body, sent when the body ends. */
+	bool holding;
+	bool held_too_large;
+	struct sg_resp held;
+	unsigned long long body_bytes; /* body bytes received, the drained ones too */
 	int status;
 	size_t bytes_out;
 	char method[16]; /* for the log: as sent, then as the API read it */
 	struct timeval start;
 };
 
+static struct conn_state *conn_state(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+static void set_timeout(struct MHD_Connection *conn, unsigned seconds)
+{
+	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
+}
+
+/* A new connection gets the short timeout of a request being received and
+ * counts as waiting until its first request head is complete. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct nowd_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_state *cs = calloc(1, sizeof(*cs));
+		*socket_context = cs;
+		if (cs) {
+			cs->waiting = true;
+			atomic_fetch_add(&s->waiting, 1);
+		}
+		if (s->req_timeout != s->idle_timeout)
+			set_timeout(conn, s->req_timeout);
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn_state *cs = *socket_context;
+		if (cs && cs->waiting)
+			atomic_fetch_sub(&s->waiting, 1);
+		free(cs);
+		*socket_context = NULL;
+	}
+}
+
+/* The head of the connection's first request is in: it no longer counts as
+ * waiting. */
+static void head_complete(struct nowd_server *s, struct MHD_Connection *conn)
+{
+	struct conn_state *cs = conn_state(conn);
+	if (cs && cs->waiting) {
+		cs->waiting = false;
+		atomic_fetch_sub(&s->waiting, 1);
+	}
+}
+
+/* New connections are refused while those still sending their first request
+ * head fill all but the reserve: idle connections cannot starve clients that
+ * send whole requests. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	(void)addr;
+	(void)len;
+	struct nowd_server *s = cls;
+	return atomic_load(&s->waiting) + s->reserve >= s->max_conn ? MHD_NO : MHD_YES;
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	(void)cls;
-	(void)conn;
+	struct nowd_server *s = cls;
+	/* A new request on a kept-alive connection: the request's timeout again. */
+	struct conn_state *cs = conn_state(conn);
+	if (s->req_timeout != s->idle_timeout && cs && !cs->waiting)
+		set_timeout(conn, s->req_timeout);
 	struct request *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
@@ -79,6 +167,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	nowd_access_log(ci ? ci->client_addr : NULL, r->req.user ? r->req.user->user_name : NULL,
 	                r->method, r->raw_uri, r->status, r->bytes_out, ms,
 	                toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
+	if (r->holding)
+		sg_resp_cleanup(&r->held);
 	sg_req_cleanup(&r->req);
 	free(r);
 	*con_cls = NULL;
@@ -131,13 +221,13 @@ static void gather(struct nowd_server *s, struct MHD_Connection *conn, struct re
 		if (req->args)
 			MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
 	}
+	/* Host was validated (check_head); without one (HTTP/1.0), the listen
+	 * address stands in. */
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
-	char fallback[64];
-	snprintf(fallback, sizeof(fallback), "127.0.0.1:%u", s->port);
 	char *origin = sg_arena_alloc(&req->arena, ORIGIN_MAX);
 	if (origin)
 		snprintf(origin, ORIGIN_MAX, "%s://%s/", s->tls ? "https" : "http",
-		         host ? host : fallback);
+		         host ? host : s->listen_host);
 	req->origin = origin;
 	if (!req->method || !req->path) {
 		req->method = method; /* for the refusal's sake; the arena is failed */
@@ -145,9 +235,131 @@ static void gather(struct nowd_server *s, struct MHD_Connection *conn, struct re
 	}
 }
 
-static enum MHD_Result send_resp(struct MHD_Connection *conn, struct request *r,
-                                 struct sg_resp *resp)
+/*
+ * A Host header's value as RFC 3986 allows it: a registered name (letters,
+ * digits, '-', '.', '_', '~') or an IPv4 address, or an IPv6 literal in
+ * brackets, then an optional ":port".  Anything else (spaces, quotes, CR/LF,
+ * '/', '@', '<'...) would reach the links the server echoes.
+ */
+static bool valid_host(const char *h)
 {
+	size_t n = strlen(h);
+	if (!n || n > HOST_MAX)
+		return false;
+	size_t i = 0;
+	if (h[0] == '[') {
+		for (i = 1; i < n && h[i] != ']'; i++)
+			if (!strchr("0123456789abcdefABCDEF:.", h[i]))
+				return false;
+		if (i == n || i == 1)
+			return false;
+		i++;
+	} else {
+		for (; i < n && h[i] != ':'; i++) {
+			char c = h[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			      (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+			      c == '~'))
+				return false;
+		}
+		if (i == 0)
+			return false;
+	}
+	if (i == n)
+		return true;
+	if (h[i] != ':' || n - i - 1 > 5)
+		return false;
+	for (i++; i < n; i++)
+		if (h[i] < '0' || h[i] > '9')
+			return false;
+	return true;
+}
+
+/* The framing headers of a request, counted. */
+struct head {
+	unsigned hosts, lengths, encodings;
+	const char *length; /* the first Content-Length */
+	bool lengths_differ;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+	(void)kind;
+	struct head *h = cls;
+	if (!value)
+		value = "";
+	if (!strcasecmp(key, "Host")) {
+		h->hosts++;
+	} else if (!strcasecmp(key, "Transfer-Encoding")) {
+		h->encodings++;
+	} else if (!strcasecmp(key, "Content-Length")) {
+		if (h->lengths++ && strcmp(h->length, value))
+			h->lengths_differ = true;
+		else
+			h->length = value;
+	}
+	return MHD_YES;
+}
+
+/*
+ * What libmicrohttpd lets through but HTTP (RFC 9112) and safety refuse,
+ * checked once the request head is in, before anything reads the request:
+ * an encoded NUL in the request target (decoding would cut the path or a
+ * parameter short: /api/now/table/sys_user%00 read as sys_user), a missing,
+ * repeated or malformed Host, Content-Length values that disagree, a
+ * Transfer-Encoding other than chunked (the body's end could not be found;
+ * it waited for the idle timeout), or one given with a Content-Length
+ * (request smuggling).  Returns true when resp holds the refusal, in
+ * ServiceNow's error shape.
+ */
+static bool check_head(struct MHD_Connection *conn, const struct request *r, const char *version,
+                       struct sg_resp *resp)
+{
+	const char *u = r->raw_uri ? r->raw_uri : "";
+	for (const char *p = strchr(u, '%'); p; p = strchr(p + 1, '%'))
+		if (p[1] == '0' && p[2] == '0') {
+			sg_resp_refuse(resp, 400, "Bad Request",
+			               "The request URI holds an encoded NUL character (%00)");
+			return true;
+		}
+	struct head h = {0};
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &h);
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	if (h.hosts > 1 || (host && !valid_host(host)) ||
+	    (!h.hosts && version && !strcmp(version, MHD_HTTP_VERSION_1_1))) {
+		sg_resp_refuse(resp, 400, "Bad Request",
+		               h.hosts ? "Invalid Host header"
+		                       : "An HTTP/1.1 request must carry a Host header");
+		return true;
+	}
+	if (h.lengths_differ) {
+		sg_resp_refuse(resp, 400, "Bad Request", "Conflicting Content-Length headers");
+		return true;
+	}
+	if (h.encodings) {
+		const char *te =
+		    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+		if (h.encodings > 1 || !te || strcasecmp(te, "chunked")) {
+			sg_resp_refuse(resp, 501, "Not Implemented",
+			               "Only the chunked Transfer-Encoding is supported");
+			return true;
+		}
+		if (h.lengths) {
+			sg_resp_refuse(resp, 400, "Bad Request",
+			               "Transfer-Encoding and Content-Length together");
+			return true;
+		}
+	}
+	return false;
+}
+
+static enum MHD_Result send_resp(struct nowd_server *s, struct MHD_Connection *conn,
+                                 struct request *r, struct sg_resp *resp)
+{
+	/* The request is answered: the connection waits for the next one. */
+	if (s->req_timeout != s->idle_timeout)
+		set_timeout(conn, s->idle_timeout);
 	/* A response that could not be built whole goes out as the static 500. */
 	const struct sg_resp *out = sg_resp_final(resp);
 	size_t len = out->body.len;
@@ -170,13 +382,30 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct request *r,
 	return ret;
 }
 
-/* libmicrohttpd calls this once when the headers are in, once per piece of
- * body, and once more when the request is complete. */
+/* The refusal of a body over the limit, once the body has ended: the same
+ * answer as for a Content-Length over it, with N the bytes the body had. */
+static void refuse_too_large(struct request *r)
+{
+	char a[32], b[32];
+	snprintf(a, sizeof(a), "%llu", r->body_bytes);
+	snprintf(b, sizeof(b), "%lld", r->req.max_body);
+	sg_resp_cleanup(&r->held);
+	sg_resp_init(&r->held);
+	sg_resp_error(&r->held, SG_ERR_TOO_LARGE, a, b);
+	sg_resp_header(&r->held, "Content-Type", SG_JSON_TYPE);
+}
+
+/*
+ * libmicrohttpd calls this once when the headers are in, once per piece of
+ * body, and once more when the request is complete.  It lets an answer be
+ * queued only at the first call or the last: a refusal made in the middle
+ * of the body (a chunked body over the limit) is held, the rest of the body
+ * read and dropped, and the refusal sent at the last call.
+ */
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **con_cls)
 {
-	(void)version;
 	struct nowd_server *s = cls;
 	struct request *r = *con_cls;
 	if (!r)
@@ -185,24 +414,49 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->holding) {
+		if (*upload_data_size) {
+			r->body_bytes += *upload_data_size;
+			*upload_data_size = 0;
+			return r->body_bytes > (unsigned long long)r->req.max_body + DRAIN_MAX
+			           ? MHD_NO
+			           : MHD_YES;
+		}
+		if (r->held_too_large)
+			refuse_too_large(r);
+		return send_resp(s, conn, r, &r->held);
+	}
 	struct sg_resp resp;
 	sg_resp_init(&resp);
 	bool answered;
 	if (!r->started) {
 		r->started = true;
+		head_complete(s, conn);
 		snprintf(r->method, sizeof(r->method), "%s", method);
-		gather(s, conn, r, url, method);
-		answered = sg_api_begin(&s->api, &r->req, &resp);
+		answered = check_head(conn, r, version, &resp);
+		if (!answered) {
+			gather(s, conn, r, url, method);
+			answered = sg_api_begin(&s->api, &r->req, &resp);
+		}
 	} else if (*upload_data_size) {
 		size_t got = *upload_data_size;
 		*upload_data_size = 0;
+		r->body_bytes += got;
 		answered = sg_api_body(&s->api, &r->req, upload_data, got, &resp);
+		if (answered) {
+			r->holding = true;
+			r->held_too_large = r->req.body_buf.too_large ||
+			                    r->req.body_seen > (unsigned long long)r->req.max_body;
+			r->held = resp;
+			sg_resp_init(&resp);
+			answered = false;
+		}
 	} else {
 		sg_api_handle(&s->api, &r->req, &resp);
 		snprintf(r->method, sizeof(r->method), "%s", r->req.method);
 		answered = true;
 	}
-	enum MHD_Result ret = answered ? send_resp(conn, r, &resp) : MHD_YES;
+	enum MHD_Result ret = answered ? send_resp(s, conn, r, &resp) : MHD_YES;
 	sg_resp_cleanup(&resp);
 	return ret;
 }
@@ -218,7 +472,18 @@ struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *au
 	sg_api_init(&s->api, model, auth, o->base_url);
 	s->tls = o->cert_pem != NULL;
 	s->port = ntohs(o->addr.sin_port);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+	char ip[INET_ADDRSTRLEN] = "127.0.0.1";
+	if (o->addr.sin_addr.s_addr != htonl(INADDR_ANY))
+		inet_ntop(AF_INET, &o->addr.sin_addr, ip, sizeof(ip));
+	snprintf(s->listen_host, sizeof(s->listen_host), "%s:%u", ip, s->port);
+	s->idle_timeout = o->timeout;
+	s->req_timeout = o->req_timeout;
+	s->max_conn = o->max_conn;
+	s->reserve = o->max_conn / 8;
+	/* epoll on Linux (MHD_USE_AUTO): thousands of idle connections cost
+	 * nothing to watch. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+	                 (o->use_poll ? MHD_USE_POLL : MHD_USE_AUTO);
 	if (s->tls)
 		flags |= MHD_USE_TLS;
 	/* Two-argument options carry the function in value, its closure in ptr_value. */
@@ -226,15 +491,17 @@ struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *au
 	    {MHD_OPTION_SOCK_ADDR, 0, (void *)&o->addr},
 	    {MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL},
 	    {MHD_OPTION_CONNECTION_LIMIT, o->max_conn, NULL},
+	    {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_client, NULL},
 	    {MHD_OPTION_CONNECTION_TIMEOUT, o->timeout, NULL},
 	    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, HEADER_MEMORY, NULL},
-	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, NULL},
+	    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s},
 	    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
+	    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s},
 	    {s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)o->cert_pem},
 	    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)o->key_pem},
 	    {MHD_OPTION_END, 0, NULL},
 	};
-	s->daemon = MHD_start_daemon(flags, s->port, NULL, NULL, handle, s, MHD_OPTION_ARRAY,
+	s->daemon = MHD_start_daemon(flags, s->port, on_accept, s, handle, s, MHD_OPTION_ARRAY,
 	                             options, MHD_OPTION_END);
 	if (!s->daemon) {
 		sg_api_cleanup(&s->api);
