@@ -88,10 +88,32 @@ static json_t *stats_object(json_t *row)
 	return stats;
 }
 
+/* *shown: whether the display value of reference f holding v may be shown:
+ * the referenced record readable and its display field too, as for a
+ * dot-walk in the Table API's sysparm_fields (api/render.c). */
+static sg_err ref_shown(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_field *f,
+                        const char *v, bool *shown)
+{
+	*shown = true;
+	const struct sg_table *rt =
+	    f && f->type == SG_FT_REFERENCE ? sg_dict_table(ctx->dict, f->reference) : NULL;
+	if (!rt || !*v)
+		return SG_ERR_OK;
+	json_t *ref = json_pack("{s:s}", "sys_id", v);
+	if (!ref)
+		return SG_ERR_NOMEM;
+	sg_err err = sg_acl_record(as, rt, SG_ACL_READ, ref, shown);
+	if (!err && *shown && rt->display)
+		err = sg_acl_field(as, rt, rt->display->element, SG_ACL_READ, ref, shown);
+	json_decref(ref);
+	return err;
+}
+
 /* One group's "groupby_fields": {value, field[, display_value]} for each
- * grouped field.  A new reference in *out; NOMEM, or the display value's
- * error (500). */
-static sg_err group_fields(struct sg_ctx *ctx, const struct sg_table *t,
+ * grouped field; a reference the user may not read shows an empty display
+ * value.  A new reference in *out; NOMEM, the ACLs' error, or the display
+ * value's error (500). */
+static sg_err group_fields(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_table *t,
                            const struct sg_agg_request *r, enum sg_dv dv, json_t *row, json_t **out)
 {
 	json_t *fields = json_array();
@@ -102,8 +124,13 @@ static sg_err group_fields(struct sg_ctx *ctx, const struct sg_table *t,
 		json_t *gf = json_pack("{s:s, s:s}", "value", v ? v : "", "field", r->group_by[g]);
 		if (gf && dv != SG_DV_FALSE) {
 			const struct sg_field *f = sg_table_field(t, r->group_by[g]);
-			char *d = sg_rec_display(ctx, t, f, "", v ? v : "");
-			if (!d || json_object_set_new(gf, "display_value", json_string(d)))
+			bool shown;
+			err = ref_shown(ctx, as, f, v ? v : "", &shown);
+			char *d = err     ? NULL
+			          : shown ? sg_rec_display(ctx, t, f, "", v ? v : "")
+			                  : strdup("");
+			if (!err &&
+			    (!d || json_object_set_new(gf, "display_value", json_string(d))))
 				err = SG_ERR_NOMEM;
 			free(d);
 		}
@@ -236,7 +263,7 @@ sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 		{
 			json_t *fields = NULL, *group = NULL;
 			if (!err)
-				err = group_fields(ctx, t, &r, dv, row, &fields);
+				err = group_fields(ctx, as, t, &r, dv, row, &fields);
 			if (!err)
 				group = json_pack("{s:o, s:o}", "stats", stats_object(row),
 				                  "groupby_fields", fields);

@@ -305,6 +305,8 @@ static bool load(struct sg_auth_session *s)
 	return true;
 }
 
+static sg_err sub_rows(void *ud, const struct sg_table *t, const char *alias, struct sg_sql *out);
+
 void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct sg_ctx *ctx,
                           const char *elevate)
 {
@@ -313,10 +315,18 @@ void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct s
 	s->ctx = ctx;
 	s->elevate = elevate;
 	sg_map_init(&s->plans);
+	/* The JOIN and RLQUERY sub-queries compiled for ctx see only the rows
+	 * the user may read. */
+	ctx->sub_rows = sub_rows;
+	ctx->sub_rows_ud = s;
 }
 
 void sg_auth_session_cleanup(struct sg_auth_session *s)
 {
+	if (s->ctx && s->ctx->sub_rows_ud == s) {
+		s->ctx->sub_rows = NULL;
+		s->ctx->sub_rows_ud = NULL;
+	}
 	if (s->set) {
 		struct sg__acl_cache *c = s->auth->acl;
 		pthread_mutex_lock(&c->lock);
@@ -671,8 +681,16 @@ static bool condition_holds(struct sg_auth_session *s, const struct rule *r,
 	if (!err && (!sg_query_parse(&q, r->condition) || !sg_query_parse(&q, sg_buf_str(&in))))
 		err = SG_ERR_NOMEM;
 	struct sg_list_opts lo = {.query = &q, .limit = (long long)json_array_size(ids) + 1};
+	/* An ACL's condition sees every row of the tables it joins (as the
+	 * platform evaluates it), and cannot recurse into the ACLs. */
+	void *hook_ud = s->ctx->sub_rows_ud;
+	sg_err (*hook)(void *, const struct sg_table *, const char *, struct sg_sql *) =
+	    s->ctx->sub_rows;
+	s->ctx->sub_rows = NULL;
 	if (!err)
 		err = sg_rec_list(s->ctx, t->name, &lo, &rows, NULL);
+	s->ctx->sub_rows = hook;
+	s->ctx->sub_rows_ud = hook_ud;
 	json_array_foreach(rows, i, v)
 	{
 		const char *match = sg_json_str(v, "sys_id");
@@ -1068,7 +1086,8 @@ sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const
 /*
  * Whether path (a field of t, or a dot-walk from it) may be named in a query
  * or a sort: every segment's field readable by roles (a condition cannot be
- * told before the rows: it counts as passing, as for the list's fields),
+ * told before the rows: it counts as passing, as in the platform's
+ * pre-query check; see sg_acl_query_fields in acl.h),
  * every table walked to readable by roles, and no segment a password field,
  * which no one may query.  A name t does not have is left to the compiler's
  * invalid-query rules.
@@ -1198,6 +1217,7 @@ static void rule_where(struct sg_auth_session *s, const struct rule *r, bool ove
 	struct sg_query q;
 	sg_query_init(&q);
 	sg_ctx_qenv(s->ctx, &env);
+	env.sub_rows = NULL; /* as condition_holds() */
 	sg_err err = sg_prop_bool(s->ctx, "glide.invalid_query.returns_no_rows", false, &none);
 	if (!err && !sg_query_parse(&q, r->condition))
 		err = SG_ERR_NOMEM;
@@ -1272,6 +1292,37 @@ sg_err sg_acl_read_where(struct sg_auth_session *s, const struct sg_table *t, co
 	if (!s->err && sg_sql_error(out) == SG_ERR_NOMEM)
 		fail(s, SG_ERR_NOMEM);
 	return s->err;
+}
+
+/*
+ * ctx->sub_rows while a session lives: the rows of t (a JOIN's or RLQUERY's
+ * other table, under alias) the table-level read ACLs grant, by
+ * sg_acl_read_where.  The conditions get a scope of their own (alias acl_r)
+ * so that their own sub-queries' aliases (s1, s2...) cannot shadow alias.
+ */
+static sg_err sub_rows(void *ud, const struct sg_table *t, const char *alias, struct sg_sql *out)
+{
+	struct sg_auth_session *s = ud;
+	int decision;
+	sg_err err = sg_acl_read_uniform(s, t, &decision);
+	if (err)
+		return err;
+	if (decision >= 0) {
+		sg_sql_raw(out, decision ? "1=1" : "1=0");
+		return SG_ERR_OK;
+	}
+	sg_sql_raw(out, "EXISTS (SELECT 1 FROM ");
+	sg_sql_ident(out, t->root->name);
+	sg_sql_raw(out, " ");
+	sg_sql_ident(out, "acl_r");
+	sg_sql_raw(out, " WHERE ");
+	sg_sql_qual(out, "acl_r", "sys_id");
+	sg_sql_raw(out, " = ");
+	sg_sql_qual(out, alias, "sys_id");
+	sg_sql_raw(out, " AND ");
+	err = sg_acl_read_where(s, t, "acl_r", out);
+	sg_sql_raw(out, ")");
+	return err;
 }
 
 /* ---- privileged changes ---------------------------------------------------- */

@@ -73,11 +73,30 @@ sg_err sg_acl_field(struct sg_auth_session *s, const struct sg_table *cls, const
 sg_err sg_acl_read_plan(struct sg_auth_session *s, const struct sg_table *t,
                         const signed char **plan);
 
-/* *readable: whether everything q names over t may be read: each segment of
+/*
+ * *readable: whether everything q names over t may be read: each segment of
  * every dot-walk (fields by roles, the tables walked to), the fields a
  * comparison reads, JOIN's and RLQUERY's tables, link fields and
  * sub-queries, the fields 123TEXTQUERY321 searches, the sort keys.  A
- * password field is never readable here, whoever asks. */
+ * password field is never readable here, whoever asks.
+ *
+ * This is the platform's pre-query check, by roles alone [reference 5.3,
+ * rule 10: "pre-query check uses roles only (no record data)"; the 403
+ * "Field(s) present in the query do not have permission to be read" is
+ * its answer]: a field or table ACL whose condition (or script) depends on
+ * the record counts as passing here, as it does on the platform, which
+ * runs conditions only after the query, per row.  Refusing such fields
+ * would refuse queries the platform answers (a user's own mobile_phone
+ * under "only your own").  What the conditions hide is hidden after the
+ * query: the field is left out of each row it fails on, the table's row
+ * conditions filter the rows (sg_acl_filter_rows, sg_acl_read_where for
+ * aggregates), and JOIN's and RLQUERY's sub-queries see only the other
+ * table's rows its row conditions grant (ctx->sub_rows, set by
+ * sg_auth_session_init).  What is left is the platform's own residue: a
+ * condition on a field readable only on some rows still selects rows by
+ * its value; the platform's remedy, the query_match and query_range ACL
+ * operations, is not implemented.
+ */
 sg_err sg_acl_query_fields(struct sg_auth_session *s, const struct sg_table *t,
                            const struct sg_query *q, bool *readable);
 

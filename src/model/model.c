@@ -339,6 +339,8 @@ void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env)
 	    .user_name = ctx->user.user_name,
 	    .lookup = qenv_lookup,
 	    .lookup_ud = ctx,
+	    .sub_rows = ctx->sub_rows,
+	    .sub_rows_ud = ctx->sub_rows_ud,
 	};
 }
 

@@ -69,6 +69,11 @@ struct sg_ctx {
 	char tz[64];           /* resolved time zone, filled by sg_ctx_time_zone */
 	bool system;           /* no acting user: access controls do not apply */
 	sg_err err; /* the first failure of an accessor that cannot return one (sg_ctx_error) */
+	/* The rows of another table a JOIN or RLQUERY may consult (struct
+	 * sg_qenv's sub_rows), set by auth for the request's user; NULL: all. */
+	sg_err (*sub_rows)(void *ud, const struct sg_table *t, const char *alias,
+	                   struct sg_sql *out);
+	void *sub_rows_ud;
 };
 
 /* The time zone display values use: the user's, else the system property
@@ -86,7 +91,8 @@ struct sg_qenv; /* query/query.h */
 /*
  * Fills env for compiling queries in ctx's request: its dictionary, its
  * connection's dialect, the acting user and their time zone; the conditions
- * that read records (DYNAMIC) read them with sg_rec_get.  Everything is
+ * that read records (DYNAMIC) read them with sg_rec_get; JOIN and RLQUERY
+ * consult the rows ctx->sub_rows lets through.  Everything is
  * borrowed from ctx: env is valid while ctx holds the same dictionary.
  */
 void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env);

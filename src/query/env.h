@@ -13,6 +13,8 @@
 #include "dict/dict.h"
 #include "store/dialect.h"
 
+struct sg_sql; /* store/sql.h */
+
 /* All borrowed for one compile: the dictionary, the SQL dialect, the acting
  * user and the zone of the date helpers, and a resolver for the conditions
  * that need data (DYNAMIC names a sys_filter_option_dynamic record). */
@@ -32,6 +34,16 @@ struct sg_qenv {
 	sg_err (*lookup)(void *ud, const char *table, const char *sys_id, const char *field,
 	                 char **out);
 	void *lookup_ud;
+	/*
+	 * The rows of another table a JOIN or RLQUERY sub-query may consult:
+	 * called with that table t and its alias in the sub-query, appends to
+	 * out a SQL boolean over the row under alias, AND'ed to the sub-query
+	 * (the row ACLs of t, filled by whoever knows the user).  An error
+	 * (out of memory) fails the compile.  May be NULL: every row.
+	 */
+	sg_err (*sub_rows)(void *ud, const struct sg_table *t, const char *alias,
+	                   struct sg_sql *out);
+	void *sub_rows_ud;
 };
 
 #endif

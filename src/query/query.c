@@ -1063,6 +1063,16 @@ static bool compile_link(struct compiler *c, const struct sg_table *t, const cha
 	sg_sql_raw(c->out, " = ");
 	sg_sql_qual(c->out, alias, own->element);
 	sg_query_class_filter(c->out, ot, sub);
+	/* Only the rows of ot the environment lets the user see (row ACLs):
+	 * a hidden row neither matches a JOIN nor counts in an RLQUERY. */
+	if (c->env->sub_rows) {
+		sg_sql_raw(c->out, " AND ");
+		sg_err err = c->env->sub_rows(c->env->sub_rows_ud, ot, sub, c->out);
+		if (err) {
+			c->depth = depth;
+			return fail(c, err);
+		}
+	}
 	sg_sql_raw(c->out, " AND ");
 	bool ok = compile_query(c, ot, cond->sub, sub);
 	sg_sql_raw(c->out, ")");
