@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "../model/fixture.h"
+#include "fixture.h"
 #include "auth/acl.h"
 #include "core/json.h"
 
@@ -55,22 +55,14 @@ static void acl(struct sg_ctx *sys, const char *name, const char *op, const char
 		       json_pack("{s:s, s:s}", "sys_security_acl", id, "sys_user_role", role), rid);
 }
 
-/* The auth state of the fixture's instance. */
-static struct sg_auth *auth;
-
 static int setup(void **state)
 {
-	if (fixture_setup(state))
-		return -1;
-	struct fixture *f = *state;
-	return sg_auth_new(f->model, &auth) ? -1 : 0;
+	return auth_fixture_setup(state, false);
 }
 
 static int teardown(void **state)
 {
-	sg_auth_free(auth);
-	auth = NULL;
-	return fixture_teardown(state);
+	return auth_fixture_teardown(state);
 }
 
 static const struct sg_table *T(struct sg_auth_session *s, const char *name)

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "../model/fixture.h"
+#include "fixture.h"
 #include "auth/acl.h"
 #include "core/json.h"
 
@@ -58,21 +58,14 @@ static void acl(struct sg_ctx *sys, const char *name, const char *role)
 	acl_ex(sys, name, role, false);
 }
 
-static struct sg_auth *auth;
-
 static int setup(void **state)
 {
-	if (fixture_setup(state))
-		return -1;
-	struct fixture *f = *state;
-	return sg_auth_new(f->model, &auth) ? -1 : 0;
+	return auth_fixture_setup(state, false);
 }
 
 static int teardown(void **state)
 {
-	sg_auth_free(auth);
-	auth = NULL;
-	return fixture_teardown(state);
+	return auth_fixture_teardown(state);
 }
 
 static const struct sg_table *T(struct sg_auth_session *s, const char *name)

@@ -11,29 +11,21 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "../model/fixture.h"
+#include "fixture.h"
 #include "auth/acl.h"
 #include "core/json.h"
 #include "store/sql.h"
 #include "store/store.h"
 
 static const struct sg_write_opts WO = {.allow_sys_fields = true};
-static struct sg_auth *auth;
-
 static int setup(void **state)
 {
-	if (fixture_setup(state))
-		return -1;
-	struct fixture *f = *state;
-	f->ctx.system = true;
-	return sg_auth_new(f->model, &auth) ? -1 : 0;
+	return auth_fixture_setup(state, true);
 }
 
 static int teardown(void **state)
 {
-	sg_auth_free(auth);
-	auth = NULL;
-	return fixture_teardown(state);
+	return auth_fixture_teardown(state);
 }
 
 static void insert(struct sg_ctx *sys, const char *table, json_t *in, char *id)

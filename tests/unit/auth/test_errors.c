@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "../model/fixture.h"
+#include "fixture.h"
 #include "auth/acl.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
@@ -19,23 +19,14 @@
 
 static const struct sg_write_opts WO = {.allow_sys_fields = true};
 
-/* The auth state of the fixture's instance. */
-static struct sg_auth *auth;
-
 static int setup(void **state)
 {
-	if (fixture_setup(state))
-		return -1;
-	struct fixture *f = *state;
-	f->ctx.system = true;
-	return sg_auth_new(f->model, &auth) ? -1 : 0;
+	return auth_fixture_setup(state, true);
 }
 
 static int teardown(void **state)
 {
-	sg_auth_free(auth);
-	auth = NULL;
-	return fixture_teardown(state);
+	return auth_fixture_teardown(state);
 }
 
 static void insert(struct fixture *f, const char *table, json_t *in, char id[SG_ID_LEN + 1])

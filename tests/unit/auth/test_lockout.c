@@ -15,7 +15,7 @@
 #include <sodium.h>
 #include <stdatomic.h>
 
-#include "../model/fixture.h"
+#include "fixture.h"
 #include "auth/basic.h"
 #include "core/json.h"
 #include "core/util.h"
@@ -23,8 +23,6 @@
 #define GOOD "Pass-word-1"
 
 static const struct sg_write_opts WO = {.allow_sys_fields = true};
-static struct sg_auth *auth;
-
 static int64_t fake_now;
 static int64_t fake_clock(void)
 {
@@ -33,19 +31,13 @@ static int64_t fake_clock(void)
 
 static int setup(void **state)
 {
-	if (fixture_setup(state))
-		return -1;
-	struct fixture *f = *state;
-	f->ctx.system = true;
-	return sg_auth_new(f->model, &auth) ? -1 : 0;
+	return auth_fixture_setup(state, true);
 }
 
 static int teardown(void **state)
 {
 	sg_time_set_clock(NULL);
-	sg_auth_free(auth);
-	auth = NULL;
-	return fixture_teardown(state);
+	return auth_fixture_teardown(state);
 }
 
 /* A user named name with password GOOD (or none); its sys_id in id. */

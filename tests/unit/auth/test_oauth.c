@@ -9,29 +9,21 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "../model/fixture.h"
+#include "fixture.h"
 #include "auth/oauth.h"
 #include "auth/password.h"
 #include "core/json.h"
 
 static int64_t now_value;
 
-/* The auth state of the fixture's instance. */
-static struct sg_auth *auth;
-
 static int setup(void **state)
 {
-	if (fixture_setup(state))
-		return -1;
-	struct fixture *f = *state;
-	return sg_auth_new(f->model, &auth) ? -1 : 0;
+	return auth_fixture_setup(state, false);
 }
 
 static int teardown(void **state)
 {
-	sg_auth_free(auth);
-	auth = NULL;
-	return fixture_teardown(state);
+	return auth_fixture_teardown(state);
 }
 
 static int64_t test_clock(void)
