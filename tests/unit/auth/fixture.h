@@ -8,6 +8,9 @@
 #include "../model/fixture.h"
 #include "auth/auth.h"
 
+/* Writes as nowctl offline does: system fields taken as given. */
+static const struct sg_write_opts WO = {.allow_sys_fields = true};
+
 /* The auth state of the fixture's instance (one test runs at a time). */
 static struct sg_auth *auth;
 
@@ -27,6 +30,32 @@ static inline int auth_fixture_teardown(void **state)
 	sg_auth_free(auth);
 	auth = NULL;
 	return fixture_teardown(state);
+}
+
+/* Inserts in (consumed) into table as sys; the new sys_id in id, returned. */
+static inline char *insert_row(struct sg_ctx *sys, const char *table, json_t *in, char *id)
+{
+	sg_err err = sg_rec_insert(sys, table, in, &WO, id);
+	if (err)
+		fprintf(stderr, "insert %s: %s %s\n", table, sg_err_name(err), sys->err_arg);
+	assert_int_equal(err, SG_ERR_OK);
+	json_decref(in);
+	return id;
+}
+
+/* A new user name holding roles (sys_ids, NULL-terminated); *out acts as it. */
+static inline void user_with_roles(struct sg_ctx *sys, const char *name, const char *const *roles,
+                                   struct sg_user *out)
+{
+	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
+	insert_row(sys, "sys_user", json_pack("{s:s, s:s}", "user_name", name, "last_name", name),
+	           id);
+	for (; *roles; roles++)
+		insert_row(sys, "sys_user_has_role",
+		           json_pack("{s:s, s:s}", "user", id, "role", *roles), rid);
+	memset(out, 0, sizeof(*out));
+	snprintf(out->sys_id, sizeof(out->sys_id), "%s", id);
+	snprintf(out->user_name, sizeof(out->user_name), "%s", name);
 }
 
 #endif

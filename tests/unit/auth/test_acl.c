@@ -14,31 +14,6 @@
 #include "auth/acl.h"
 #include "core/json.h"
 
-static const struct sg_write_opts WO = {.allow_sys_fields = true};
-
-static char *insert(struct sg_ctx *sys, const char *table, json_t *in, char *id)
-{
-	sg_err err = sg_rec_insert(sys, table, in, &WO, id);
-	if (err)
-		fprintf(stderr, "insert %s: %s %s\n", table, sg_err_name(err), sys->err_arg);
-	assert_int_equal(err, SG_ERR_OK);
-	json_decref(in);
-	return id;
-}
-
-static void user_with_roles(struct sg_ctx *sys, const char *name, const char *const *roles,
-                            struct sg_user *out)
-{
-	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
-	insert(sys, "sys_user", json_pack("{s:s, s:s}", "user_name", name, "last_name", name), id);
-	for (; *roles; roles++)
-		insert(sys, "sys_user_has_role",
-		       json_pack("{s:s, s:s}", "user", id, "role", *roles), rid);
-	memset(out, 0, sizeof(*out));
-	snprintf(out->sys_id, sizeof(out->sys_id), "%s", id);
-	snprintf(out->user_name, sizeof(out->user_name), "%s", name);
-}
-
 static void acl(struct sg_ctx *sys, const char *name, const char *op, const char *role,
                 const char *extra_json)
 {
@@ -49,10 +24,11 @@ static void acl(struct sg_ctx *sys, const char *name, const char *op, const char
 		json_object_update(in, x);
 		json_decref(x);
 	}
-	insert(sys, "sys_security_acl", in, id);
+	insert_row(sys, "sys_security_acl", in, id);
 	if (role)
-		insert(sys, "sys_security_acl_role",
-		       json_pack("{s:s, s:s}", "sys_security_acl", id, "sys_user_role", role), rid);
+		insert_row(sys, "sys_security_acl_role",
+		           json_pack("{s:s, s:s}", "sys_security_acl", id, "sys_user_role", role),
+		           rid);
 }
 
 static int setup(void **state)
@@ -126,8 +102,8 @@ static void levels_any_of_and_deny_unless(void **state)
 	struct sg_ctx *sys = &f->ctx;
 	sys->system = true;
 	char id[SG_ID_LEN + 1];
-	insert(sys, "sys_user_role", json_pack("{s:s}", "name", "r_task"), id);
-	insert(sys, "sys_user_role", json_pack("{s:s}", "name", "r_extra"), id);
+	insert_row(sys, "sys_user_role", json_pack("{s:s}", "name", "r_task"), id);
+	insert_row(sys, "sys_user_role", json_pack("{s:s}", "name", "r_extra"), id);
 	struct sg_user u1, u2;
 	user_with_roles(sys, "u1", (const char *[]){"r_task", NULL}, &u1);
 	user_with_roles(sys, "u2", (const char *[]){"r_task", "r_extra", NULL}, &u2);
@@ -156,11 +132,11 @@ static void admin_override_nobody_and_default_mode(void **state)
 	char id[SG_ID_LEN + 1];
 	struct sg_user admin, u1;
 	user_with_roles(sys, "boss", (const char *[]){"admin", NULL}, &admin);
-	insert(sys, "sys_user_role", json_pack("{s:s}", "name", "r_one"), id);
+	insert_row(sys, "sys_user_role", json_pack("{s:s}", "name", "r_one"), id);
 	user_with_roles(sys, "u1", (const char *[]){"r_one", NULL}, &u1);
 	/* a condition no record meets; admin passes only while overriding */
 	acl(sys, "cmn_location", "write", NULL, "{\"condition\":\"name=NONE\"}");
-	insert(sys, "cmn_location", json_pack("{s:s}", "name", "HQ"), id);
+	insert_row(sys, "cmn_location", json_pack("{s:s}", "name", "HQ"), id);
 	json_t *rec;
 	assert_int_equal(sg_rec_get(sys, "cmn_location", id, &rec), SG_ERR_OK);
 	assert_true(AS(admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
@@ -207,11 +183,11 @@ static void fields_conditions_groups_and_containment(void **state)
 	/* through a group, then through containment (itil contains cmdb_read) */
 	assert_false(AS(u1, may(s, "cmdb_ci", SG_ACL_READ)));
 	assert_int_equal(AS(u1, uniform(s, "cmdb_ci")), 0);
-	insert(sys, "sys_user_group", json_pack("{s:s}", "name", "g"), gid);
-	insert(sys, "sys_user_grmember", json_pack("{s:s, s:s}", "user", u1.sys_id, "group", gid),
-	       id);
-	insert(sys, "sys_group_has_role", json_pack("{s:s, s:s}", "group", gid, "role", "itil"),
-	       id);
+	insert_row(sys, "sys_user_group", json_pack("{s:s}", "name", "g"), gid);
+	insert_row(sys, "sys_user_grmember",
+	           json_pack("{s:s, s:s}", "user", u1.sys_id, "group", gid), id);
+	insert_row(sys, "sys_group_has_role", json_pack("{s:s, s:s}", "group", gid, "role", "itil"),
+	           id);
 	assert_true(AS(u1, role(s, "cmdb_read")));
 	assert_true(AS(u1, may(s, "cmdb_ci", SG_ACL_READ)));
 	assert_int_equal(AS(u1, uniform(s, "cmdb_ci")), 1);
@@ -223,9 +199,9 @@ static void fields_conditions_groups_and_containment(void **state)
 	assert_false(AS(u1, field(s, "problem", "short_description")));
 	/* conditions filter rows */
 	char a[SG_ID_LEN + 1], b[SG_ID_LEN + 1];
-	insert(sys, "incident",
-	       json_pack("{s:s, s:s}", "short_description", "mine", "caller_id", u1.sys_id), a);
-	insert(sys, "incident", json_pack("{s:s}", "short_description", "theirs"), b);
+	insert_row(sys, "incident",
+	           json_pack("{s:s, s:s}", "short_description", "mine", "caller_id", u1.sys_id), a);
+	insert_row(sys, "incident", json_pack("{s:s}", "short_description", "theirs"), b);
 	struct sg_user u2;
 	user_with_roles(sys, "u2", (const char *[]){"snc_internal", NULL}, &u2);
 	json_t *rows = json_array();

@@ -16,41 +16,16 @@
 #include "auth/acl.h"
 #include "core/json.h"
 
-static const struct sg_write_opts WO = {.allow_sys_fields = true};
-
-static char *insert(struct sg_ctx *sys, const char *table, json_t *in, char *id)
-{
-	sg_err err = sg_rec_insert(sys, table, in, &WO, id);
-	if (err)
-		fprintf(stderr, "insert %s: %s %s\n", table, sg_err_name(err), sys->err_arg);
-	assert_int_equal(err, SG_ERR_OK);
-	json_decref(in);
-	return id;
-}
-
-static void user_with_roles(struct sg_ctx *sys, const char *name, const char *const *roles,
-                            struct sg_user *out)
-{
-	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
-	insert(sys, "sys_user", json_pack("{s:s, s:s}", "user_name", name, "last_name", name), id);
-	for (; *roles; roles++)
-		insert(sys, "sys_user_has_role",
-		       json_pack("{s:s, s:s}", "user", id, "role", *roles), rid);
-	memset(out, 0, sizeof(*out));
-	snprintf(out->sys_id, sizeof(out->sys_id), "%s", id);
-	snprintf(out->user_name, sizeof(out->user_name), "%s", name);
-}
-
 /* A read ACL on name needing role: Allow-If, or Deny-Unless when deny. */
 static void acl_ex(struct sg_ctx *sys, const char *name, const char *role, bool deny)
 {
 	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
-	insert(sys, "sys_security_acl",
-	       json_pack("{s:s, s:s, s:s}", "name", name, "operation", "read", "decision_type",
-	                 deny ? "deny" : "allow"),
-	       id);
-	insert(sys, "sys_security_acl_role",
-	       json_pack("{s:s, s:s}", "sys_security_acl", id, "sys_user_role", role), rid);
+	insert_row(sys, "sys_security_acl",
+	           json_pack("{s:s, s:s, s:s}", "name", name, "operation", "read", "decision_type",
+	                     deny ? "deny" : "allow"),
+	           id);
+	insert_row(sys, "sys_security_acl_role",
+	           json_pack("{s:s, s:s}", "sys_security_acl", id, "sys_user_role", role), rid);
 }
 
 static void acl(struct sg_ctx *sys, const char *name, const char *role)
@@ -270,13 +245,15 @@ static void read_where_and_sub_queries_see_readable_rows(void **state)
 	people(sys, &p);
 	char id[SG_ID_LEN + 1];
 	/* the base incident ACL: snc_internal reads an incident it calls or opened */
-	insert(sys, "incident",
-	       json_pack("{s:s, s:s}", "short_description", "mine", "caller_id", p.internal.sys_id),
-	       id);
-	insert(sys, "incident",
-	       json_pack("{s:s, s:s}", "short_description", "secret", "caller_id", p.plain.sys_id),
-	       id);
-	insert(
+	insert_row(
+	    sys, "incident",
+	    json_pack("{s:s, s:s}", "short_description", "mine", "caller_id", p.internal.sys_id),
+	    id);
+	insert_row(
+	    sys, "incident",
+	    json_pack("{s:s, s:s}", "short_description", "secret", "caller_id", p.plain.sys_id),
+	    id);
+	insert_row(
 	    sys, "incident",
 	    json_pack("{s:s, s:s}", "short_description", "secret 2", "caller_id", p.plain.sys_id),
 	    id);

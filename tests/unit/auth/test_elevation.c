@@ -17,7 +17,6 @@
 #include "store/sql.h"
 #include "store/store.h"
 
-static const struct sg_write_opts WO = {.allow_sys_fields = true};
 static int setup(void **state)
 {
 	return auth_fixture_setup(state, true);
@@ -26,25 +25,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	return auth_fixture_teardown(state);
-}
-
-static void insert(struct sg_ctx *sys, const char *table, json_t *in, char *id)
-{
-	assert_int_equal(sg_rec_insert(sys, table, in, &WO, id), SG_ERR_OK);
-	json_decref(in);
-}
-
-static void user_with_roles(struct sg_ctx *sys, const char *name, const char *const *roles,
-                            struct sg_user *out)
-{
-	char id[SG_ID_LEN + 1], rid[SG_ID_LEN + 1];
-	insert(sys, "sys_user", json_pack("{s:s, s:s}", "user_name", name, "last_name", name), id);
-	for (; *roles; roles++)
-		insert(sys, "sys_user_has_role",
-		       json_pack("{s:s, s:s}", "user", id, "role", *roles), rid);
-	memset(out, 0, sizeof(*out));
-	snprintf(out->sys_id, sizeof(out->sys_id), "%s", id);
-	snprintf(out->user_name, sizeof(out->user_name), "%s", name);
 }
 
 static void role_id(struct sg_ctx *sys, const char *name, char id[SG_ID_LEN + 1])
@@ -164,8 +144,9 @@ static void grants_need_security_admin(void **state)
 	char sec[SG_ID_LEN + 1], custom[SG_ID_LEN + 1], itil[SG_ID_LEN + 1];
 	role_id(sys, "security_admin", sec);
 	role_id(sys, "itil", itil);
-	insert(sys, "sys_user_role",
-	       json_pack("{s:s, s:s}", "name", "x_vault", "elevated_privilege", "true"), custom);
+	insert_row(sys, "sys_user_role",
+	           json_pack("{s:s, s:s}", "name", "x_vault", "elevated_privilege", "true"),
+	           custom);
 
 	char buf[256];
 	struct req r;
@@ -210,8 +191,8 @@ static void grants_need_security_admin(void **state)
 	assert_int_equal(create(&r, "sys_user_role_contains", buf), SG_ERR_OK);
 	end(&r);
 	char id[SG_ID_LEN + 1];
-	insert(sys, "sys_user_has_role",
-	       json_pack("{s:s, s:s}", "user", other.sys_id, "role", "security_admin"), id);
+	insert_row(sys, "sys_user_has_role",
+	           json_pack("{s:s, s:s}", "user", other.sys_id, "role", "security_admin"), id);
 }
 
 int main(void)

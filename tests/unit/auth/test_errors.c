@@ -17,8 +17,6 @@
 #include "auth/password.h"
 #include "core/json.h"
 
-static const struct sg_write_opts WO = {.allow_sys_fields = true};
-
 static int setup(void **state)
 {
 	return auth_fixture_setup(state, true);

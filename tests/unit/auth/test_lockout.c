@@ -22,7 +22,6 @@
 
 #define GOOD "Pass-word-1"
 
-static const struct sg_write_opts WO = {.allow_sys_fields = true};
 static int64_t fake_now;
 static int64_t fake_clock(void)
 {
