@@ -20,31 +20,13 @@
 #include "auth/secret.h"
 #include "model/rules.h"
 
-/* Replaces each password in the input by its hash (a value that is a hash
- * already is kept, so hashes can be copied between instances). */
-static sg_err hash_passwords(struct sg_write *w)
+/* The stored form of a one-way secret v: v itself when it is a hash already
+ * (hashes can be copied between instances), else its hash.  *out new. */
+static sg_err hash_password(struct sg_ctx *ctx, const char *v, char **out)
 {
-	for (size_t i = 0; i < w->table->nfields; i++) {
-		const struct sg_field *f = w->table->fields[i];
-		if (f->type != SG_FT_PASSWORD)
-			continue;
-		char scratch[64];
-		const char *v = sg_write_input_text(w, f->element, scratch, sizeof(scratch));
-		if (!v || !*v)
-			continue;
-		if (sg_password_is_hash(v)) {
-			sg_err err = sg_write_seal(w, f->element, v);
-			if (err)
-				return err;
-			continue;
-		}
-		char *hash = sg_password_hash(v);
-		sg_err err = hash ? sg_write_seal(w, f->element, hash) : SG_ERR_NOMEM;
-		free(hash);
-		if (err)
-			return err;
-	}
-	return SG_ERR_OK;
+	(void)ctx;
+	*out = sg_password_is_hash(v) ? strdup(v) : sg_password_hash(v);
+	return *out ? SG_ERR_OK : SG_ERR_NOMEM;
 }
 
 /* The stored form of a two-way secret v: v itself when it is encrypted
@@ -65,19 +47,20 @@ static sg_err encrypt_secret(struct sg_ctx *ctx, const char *v, char **out)
 	return sg_secret_encrypt(ctx, v, out);
 }
 
-/* Replaces each password2 value in the input by its encryption. */
-static sg_err encrypt_password2(struct sg_write *w)
+/* Replaces each non-empty input value of a field of type by its stored form. */
+static sg_err seal_fields(struct sg_write *w, enum sg_ftype type,
+                          sg_err (*stored_form)(struct sg_ctx *ctx, const char *v, char **out))
 {
 	for (size_t i = 0; i < w->table->nfields; i++) {
 		const struct sg_field *f = w->table->fields[i];
-		if (f->type != SG_FT_PASSWORD2)
+		if (f->type != type)
 			continue;
 		char scratch[64];
 		const char *v = sg_write_input_text(w, f->element, scratch, sizeof(scratch));
 		if (!v || !*v)
 			continue;
-		char *stored;
-		sg_err err = encrypt_secret(w->ctx, v, &stored);
+		char *stored = NULL;
+		sg_err err = stored_form(w->ctx, v, &stored);
 		if (!err)
 			err = sg_write_seal(w, f->element, stored);
 		free(stored);
@@ -85,6 +68,18 @@ static sg_err encrypt_password2(struct sg_write *w)
 			return err;
 	}
 	return SG_ERR_OK;
+}
+
+/* Passwords are stored hashed, hashed before the write lock. */
+static sg_err hash_passwords(struct sg_write *w)
+{
+	return seal_fields(w, SG_FT_PASSWORD, hash_password);
+}
+
+/* password2 values are stored encrypted under the instance key. */
+static sg_err encrypt_password2(struct sg_write *w)
+{
+	return seal_fields(w, SG_FT_PASSWORD2, encrypt_secret);
 }
 
 /* A sys_properties row of type password2 keeps its value encrypted: when the
