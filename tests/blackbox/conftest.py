@@ -20,6 +20,33 @@ BIN = os.environ.get("NOWD_BIN", os.path.join(os.path.dirname(__file__), "../../
 PASSWORD = "Snowglobe-test-1"
 
 
+def nowctl(server, *args, offline=False, ok=True):
+    """nowctl as the admin: online through server's Table API, or offline on its data dir.
+    With ok, it must succeed."""
+    env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
+    env.pop("NOWCTL_INSTANCE", None)
+    where = ["--data", server.data] if offline else ["--instance", server.url, "--user", "admin"]
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *where, *args], capture_output=True, text=True, env=env)
+    if ok:
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def as_user(server, name, password, headers=None):
+    """Requests to server as name (Basic): call(method, path, **kw)."""
+    s = requests.Session()
+    s.auth = (name, password)
+    s.headers["Accept"] = "application/json"
+    s.headers.update(headers or {})
+    return lambda method, path, **kw: s.request(method, server.url + path, **kw)
+
+
+def reader(server, name, password):
+    """GETs from server as name: get(path, **kw)."""
+    call = as_user(server, name, password)
+    return lambda path, **kw: call("GET", path, **kw)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,32 +5,14 @@ dot-walks in sysparm_fields are each attacked the way the issue reports it; pass
 are never readable, queryable, sortable or aggregatable, whoever asks.
 """
 import json
-import os
-import subprocess
 
 import pytest
-import requests
 
-from conftest import BIN, PASSWORD, Server
+from conftest import Server, nowctl, reader
 
 QUERY_FIELD = json.dumps({"error": {"message": "Insufficient rights to query records",
                                     "detail": "Field(s) present in the query do not have permission to be read"},
                           "status": "failure"}, separators=(",", ":"))
-
-
-def nowctl(server, *args):
-    env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--instance", server.url, "--user", "admin", *args],
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r
-
-
-def as_user(server, name, password):
-    s = requests.Session()
-    s.auth = (name, password)
-    s.headers["Accept"] = "application/json"
-    return lambda path, **kw: s.get(server.url + path, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +23,8 @@ def inst():
     uid = s.get("/api/now/table/sys_user", params={"user_name": "abel.tuter"}).json()["result"][0]["sys_id"]
     s.patch(f"/api/now/table/sys_user/{uid}", json={"user_password": "Abel-pass-12"})
     s.abel_id = uid
-    s.abel = as_user(s, "abel.tuter", "Abel-pass-12")
-    s.plain = as_user(s, "nobody.user", "Nobody-pass-12")
+    s.abel = reader(s, "abel.tuter", "Abel-pass-12")
+    s.plain = reader(s, "nobody.user", "Nobody-pass-12")
     yield s
     s.stop()
 

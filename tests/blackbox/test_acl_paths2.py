@@ -4,30 +4,12 @@ JOIN and RLQUERY sub-queries consult only the rows of the other table its row AC
 read; the Aggregate API shows a grouped reference's display value only when the referenced
 record and its display field may be read.
 """
-import os
-import subprocess
 
 import pytest
-import requests
 
-from conftest import BIN, PASSWORD, Server
+from conftest import Server, nowctl, reader
 
 SECRET = "Hidden merger plan 7731"
-
-
-def nowctl(server, *args):
-    env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--instance", server.url, "--user", "admin", *args],
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r
-
-
-def as_user(server, name, password):
-    s = requests.Session()
-    s.auth = (name, password)
-    s.headers["Accept"] = "application/json"
-    return lambda path, **kw: s.get(server.url + path, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +20,7 @@ def inst():
     uid = s.get("/api/now/table/sys_user", params={"user_name": "abel.tuter"}).json()["result"][0]["sys_id"]
     s.patch(f"/api/now/table/sys_user/{uid}", json={"user_password": "Abel-pass-12"})
     s.abel_id = uid
-    s.abel = as_user(s, "abel.tuter", "Abel-pass-12")
+    s.abel = reader(s, "abel.tuter", "Abel-pass-12")
     # an incident abel may not read (the base incident ACL: caller or opener only)
     s.other_id = s.get("/api/now/table/sys_user",
                        params={"user_name": "nobody.user"}).json()["result"][0]["sys_id"]

@@ -12,9 +12,8 @@ import sqlite3
 import stat
 import subprocess
 
-import requests
 
-from conftest import BIN, PASSWORD
+from conftest import BIN, PASSWORD, as_user
 
 ELEVATE = {"X-Snowglobe-Elevate": "security_admin"}
 
@@ -34,14 +33,6 @@ def offline(server, *args):
                        capture_output=True, text=True)
     assert r.returncode == 0, (args, r.stdout, r.stderr)
     return r
-
-
-def as_user(server, name, password, headers=None):
-    s = requests.Session()
-    s.auth = (name, password)
-    s.headers["Accept"] = "application/json"
-    s.headers.update(headers or {})
-    return lambda method, path, **kw: s.request(method, server.url + path, **kw)
 
 
 def prop_id(server, name):

@@ -11,20 +11,10 @@ import threading
 
 import requests
 
-from conftest import BIN, PASSWORD
+from conftest import BIN, nowctl
 
 GOOD = "Victim-pass-1"
 URL = "/api/now/table/incident?sysparm_limit=1"
-
-
-def nowctl(server, *args, offline=False, ok=True):
-    env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    env.pop("NOWCTL_INSTANCE", None)
-    where = ["--data", server.data] if offline else ["--instance", server.url, "--user", "admin"]
-    r = subprocess.run([os.path.join(BIN, "nowctl"), *where, *args], capture_output=True, text=True, env=env)
-    if ok:
-        assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r
 
 
 def attempt(server, name, password):

@@ -1,23 +1,13 @@
 """The OAuth token service against each scenario's ServiceNow-side chain (reference 4.2-4.6)."""
 import base64
 import json
-import os
 import re
-import subprocess
 
 import requests
 
-from conftest import BIN, PASSWORD
+from conftest import nowctl
 
 DENIED = '{"error_description":"access_denied","error":"server_error"}'
-
-
-def nowctl(server, *args):
-    env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--instance", server.url, "--user", "admin", *args],
-                       capture_output=True, text=True, env=env)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r
 
 
 def app(server, name, *args):

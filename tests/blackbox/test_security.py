@@ -9,28 +9,12 @@ import subprocess
 
 import requests
 
-from conftest import BIN, PASSWORD
+from conftest import BIN, nowctl, as_user
 
 
 def err(message, detail):
     return json.dumps({"error": {"message": message, "detail": detail}, "status": "failure"},
                       separators=(",", ":"))
-
-
-def nowctl(server, *args, ok=True):
-    env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--instance", server.url, "--user", "admin", *args],
-                       capture_output=True, text=True, env=env)
-    if ok:
-        assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r
-
-
-def as_user(server, name, password):
-    s = requests.Session()
-    s.auth = (name, password)
-    s.headers["Accept"] = "application/json"
-    return lambda method, path, **kw: s.request(method, server.url + path, **kw)
 
 
 def allow_acl_edits(server):
