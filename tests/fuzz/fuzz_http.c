@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "auth/password.h"
 #include "auth/rules.h"
 #include "core/json.h"
@@ -81,17 +82,6 @@ static void add_admin(struct sg_model *m)
 	json_decref(grant);
 }
 
-static char dir[] = "/tmp/sg-fuzz-http-XXXXXX";
-
-/* The instance goes with the process (the server is not stopped: exit). */
-static void remove_instance(void)
-{
-	char cmd[sizeof(dir) + 16];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "fuzz_http: could not remove %s\n", dir);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -103,10 +93,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
 	struct sg_model *m = NULL;
 	struct sg_auth *auth = NULL;
-	if (!mkdtemp(dir) || sg_model_init_instance(dir, schema, sg_auth_add_rules) ||
-	    sg_model_open(dir, &m) || sg_auth_add_rules(m) || sg_auth_new(m, &auth))
+	const char *dir = fuzz_make_dir();
+	if (sg_model_init_instance(dir, schema, sg_auth_add_rules) || sg_model_open(dir, &m) ||
+	    sg_auth_add_rules(m) || sg_auth_new(m, &auth))
 		fail("cannot create the instance");
-	atexit(remove_instance);
 	add_admin(m);
 	/* A free port: bind one, let it go, and listen there. */
 	int probe = socket(AF_INET, SOCK_STREAM, 0);

@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "core/log.h"
 #include "core/tz.h"
 #include "model/model.h"
@@ -20,18 +21,6 @@
 static struct sg_model *model;
 static struct sg_ctx ctx;
 static const char *tables[] = {"incident", "task", "sys_user", "cmdb_ci"};
-static char dir[] = "/tmp/sg-fuzz-XXXXXX";
-
-static void remove_instance(void)
-{
-	static const char *files[] = {"instance.db", "instance.db-wal", "instance.db-shm"};
-	char path[600];
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -44,9 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	sg_log_set_level(SG_LOG_ERROR);
 	char schema[512];
-	if (!mkdtemp(dir))
-		abort();
-	atexit(remove_instance);
+	const char *dir = fuzz_make_dir();
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
 	if (sg_model_init_instance(dir, schema, NULL) || sg_model_open(dir, &model))
 		abort();
@@ -60,13 +47,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size > 64 * 1024)
-		return 0;
-	char *text = malloc(size + 1);
+	char *text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
 	struct sg_query q;
 	sg_query_init(&q);
 	if (sg_query_parse(&q, text)) {

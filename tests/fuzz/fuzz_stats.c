@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz.h"
 #include "api/api.h"
 #include "auth/acl.h"
 #include "auth/auth.h"
@@ -38,18 +39,6 @@ static const char *params[] = {"sysparm_query",        "sysparm_count",      "sy
                                "sysparm_group_by",     "sysparm_having",     "sysparm_orderby",
                                "sysparm_display_value"};
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
-static char dir[] = "/tmp/sg-fuzz-stats-XXXXXX";
-
-static void remove_instance(void)
-{
-	static const char *files[] = {"instance.db", "instance.db-wal", "instance.db-shm"};
-	char path[600];
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-		unlink(path);
-	}
-	rmdir(dir);
-}
 
 static sg_err insert_as_system(const char *table, json_t *in)
 {
@@ -104,9 +93,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	sg_log_set_level(SG_LOG_ERROR);
 	char schema[512], demo[512];
-	if (!mkdtemp(dir))
-		abort();
-	atexit(remove_instance);
+	const char *dir = fuzz_make_dir();
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
 	snprintf(demo, sizeof(demo), "%s/demo", SG_SHARE_DIR);
 	sg_err err = sg_model_init_instance(dir, schema, sg_auth_add_rules);
