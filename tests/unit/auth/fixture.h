@@ -32,6 +32,46 @@ static inline int auth_fixture_teardown(void **state)
 	return fixture_teardown(state);
 }
 
+/* cmocka set-up and tear-down: the instance and its auth state; the _system
+ * set-up makes the fixture's ctx act as the system. */
+static inline int auth_setup(void **state)
+{
+	return auth_fixture_setup(state, false);
+}
+
+static inline int auth_setup_system(void **state)
+{
+	return auth_fixture_setup(state, true);
+}
+
+static inline int auth_teardown(void **state)
+{
+	return auth_fixture_teardown(state);
+}
+
+/* Table name of the session's dictionary. */
+static inline const struct sg_table *T(struct sg_auth_session *s, const char *name)
+{
+	return sg_dict_table(s->ctx->dict, name);
+}
+
+/* Runs expr as user (a struct sg_user *, NULL: the system) in a fresh request
+ * with auth session s (the fixture f in scope); its value, of its own type.
+ * The session leaves nothing behind on the request's context. */
+#define AS(user, expr)                                                                             \
+	({                                                                                         \
+		struct sg_ctx c_;                                                                  \
+		struct sg_auth_session s_;                                                         \
+		assert_int_equal(sg_ctx_begin(&c_, f->model, (user)), SG_ERR_OK);                  \
+		sg_auth_session_init(&s_, auth, &c_, NULL);                                        \
+		struct sg_auth_session *s = &s_;                                                   \
+		__typeof__(expr) r_ = (expr);                                                      \
+		sg_auth_session_cleanup(&s_);                                                      \
+		assert_null(c_.sub_rows);                                                          \
+		sg_ctx_end(&c_);                                                                   \
+		r_;                                                                                \
+	})
+
 /* Inserts in (consumed) into table as sys; the new sys_id in id, returned. */
 static inline char *insert_row(struct sg_ctx *sys, const char *table, json_t *in, char *id)
 {

@@ -31,35 +31,6 @@ static void acl(struct sg_ctx *sys, const char *name, const char *op, const char
 		           rid);
 }
 
-static int setup(void **state)
-{
-	return auth_fixture_setup(state, false);
-}
-
-static int teardown(void **state)
-{
-	return auth_fixture_teardown(state);
-}
-
-static const struct sg_table *T(struct sg_auth_session *s, const char *name)
-{
-	return sg_dict_table(s->ctx->dict, name);
-}
-
-/* Runs check as user in a fresh request (session s); its value, of its own type. */
-#define AS(user, expr)                                                                             \
-	({                                                                                         \
-		struct sg_ctx c_;                                                                  \
-		struct sg_auth_session s_;                                                         \
-		assert_int_equal(sg_ctx_begin(&c_, f->model, &(user)), SG_ERR_OK);                 \
-		sg_auth_session_init(&s_, auth, &c_, NULL);                                        \
-		struct sg_auth_session *s = &s_;                                                   \
-		__typeof__(expr) r_ = (expr);                                                      \
-		sg_auth_session_cleanup(&s_);                                                      \
-		sg_ctx_end(&c_);                                                                   \
-		r_;                                                                                \
-	})
-
 /* The checks' answers, asserting they were reached without error. */
 static bool may(struct sg_auth_session *s, const char *table, enum sg_acl_op op)
 {
@@ -109,19 +80,19 @@ static void levels_any_of_and_deny_unless(void **state)
 	user_with_roles(sys, "u2", (const char *[]){"r_task", "r_extra", NULL}, &u2);
 	acl(sys, "task", "delete", "r_task", NULL);
 	acl(sys, "task", "delete", "r_extra", NULL); /* any one at a level suffices */
-	assert_true(AS(u1, may(s, "task", SG_ACL_DELETE)));
+	assert_true(AS(&u1, may(s, "task", SG_ACL_DELETE)));
 	/* incident's own read ACLs decide; task's are not consulted */
-	assert_false(AS(u1, may(s, "incident", SG_ACL_READ)));
+	assert_false(AS(&u1, may(s, "incident", SG_ACL_READ)));
 	acl(sys, "task", "read", "r_task", NULL);
-	assert_true(AS(u1, may(s, "task", SG_ACL_READ)));
-	assert_false(AS(u1, may(s, "incident", SG_ACL_READ)));
+	assert_true(AS(&u1, may(s, "task", SG_ACL_READ)));
+	assert_false(AS(&u1, may(s, "incident", SG_ACL_READ)));
 	assert_int_equal(sg_prop_set(sys, "glide.security.acl.fall_through", "true"), SG_ERR_OK);
-	assert_true(AS(u1, may(s, "incident", SG_ACL_READ)));
+	assert_true(AS(&u1, may(s, "incident", SG_ACL_READ)));
 	assert_int_equal(sg_prop_set(sys, "glide.security.acl.fall_through", "false"), SG_ERR_OK);
 	/* Deny-Unless: failing it denies whatever the Allow-If ACLs say */
 	acl(sys, "task", "delete", "r_extra", "{\"decision_type\":\"deny\"}");
-	assert_false(AS(u1, may(s, "task", SG_ACL_DELETE)));
-	assert_true(AS(u2, may(s, "task", SG_ACL_DELETE)));
+	assert_false(AS(&u1, may(s, "task", SG_ACL_DELETE)));
+	assert_true(AS(&u2, may(s, "task", SG_ACL_DELETE)));
 }
 
 static void admin_override_nobody_and_default_mode(void **state)
@@ -139,37 +110,37 @@ static void admin_override_nobody_and_default_mode(void **state)
 	insert_row(sys, "cmn_location", json_pack("{s:s}", "name", "HQ"), id);
 	json_t *rec;
 	assert_int_equal(sg_rec_get(sys, "cmn_location", id, &rec), SG_ERR_OK);
-	assert_true(AS(admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
-	assert_false(AS(u1, record(s, "cmn_location", SG_ACL_WRITE, rec)));
+	assert_true(AS(&admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
+	assert_false(AS(&u1, record(s, "cmn_location", SG_ACL_WRITE, rec)));
 	acl(sys, "cmn_location", "write", NULL,
 	    "{\"condition\":\"name=NONE\",\"admin_overrides\":\"false\"}");
-	assert_true(AS(admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
+	assert_true(AS(&admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
 	/* whether a read decision is the same for every record (lists skip the
 	 * per-record evaluation when it is) */
 	acl(sys, "cmn_location", "read", NULL, "{\"condition\":\"name=NONE\"}");
-	assert_int_equal(AS(admin, uniform(s, "cmn_location")), 1);
+	assert_int_equal(AS(&admin, uniform(s, "cmn_location")), 1);
 	/* the base ACL lets anyone read locations: one passing Allow-If decides */
-	assert_int_equal(AS(u1, uniform(s, "cmn_location")), 1);
+	assert_int_equal(AS(&u1, uniform(s, "cmn_location")), 1);
 	acl(sys, "cmn_location", "read", NULL,
 	    "{\"condition\":\"name=NONE\",\"admin_overrides\":\"false\"}");
-	assert_int_equal(AS(admin, uniform(s, "cmn_location")), 1);
+	assert_int_equal(AS(&admin, uniform(s, "cmn_location")), 1);
 	/* with accessterm off, one non-overriding ACL turns override off for the level */
 	assert_int_equal(sg_prop_set(sys, "glide.security.admin.override.accessterm", "false"),
 	                 SG_ERR_OK);
-	assert_false(AS(admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
+	assert_false(AS(&admin, record(s, "cmn_location", SG_ACL_WRITE, rec)));
 	/* a Deny-Unless condition that binds admin too makes every read depend on the record */
 	acl(sys, "cmn_location", "read", NULL,
 	    "{\"condition\":\"name=NONE\",\"admin_overrides\":\"false\",\"decision_type\":"
 	    "\"deny\"}");
-	assert_int_equal(AS(admin, uniform(s, "cmn_location")), -1);
+	assert_int_equal(AS(&admin, uniform(s, "cmn_location")), -1);
 	json_decref(rec);
 	/* nobody blocks even admin */
 	acl(sys, "sys_number_counter", "read", "nobody", NULL);
-	assert_false(AS(admin, may(s, "sys_number_counter", SG_ACL_READ)));
-	assert_int_equal(AS(admin, uniform(s, "sys_number_counter")), 0);
+	assert_false(AS(&admin, may(s, "sys_number_counter", SG_ACL_READ)));
+	assert_int_equal(AS(&admin, uniform(s, "sys_number_counter")), 0);
 	/* no ACL at any level: glide.sm.default_mode; the base "*" rules stand in */
-	assert_false(AS(u1, may(s, "sys_number", SG_ACL_READ)));
-	assert_true(AS(admin, may(s, "sys_number", SG_ACL_READ)));
+	assert_false(AS(&u1, may(s, "sys_number", SG_ACL_READ)));
+	assert_true(AS(&admin, may(s, "sys_number", SG_ACL_READ)));
 }
 
 static void fields_conditions_groups_and_containment(void **state)
@@ -181,22 +152,22 @@ static void fields_conditions_groups_and_containment(void **state)
 	struct sg_user u1;
 	user_with_roles(sys, "u1", (const char *[]){NULL}, &u1);
 	/* through a group, then through containment (itil contains cmdb_read) */
-	assert_false(AS(u1, may(s, "cmdb_ci", SG_ACL_READ)));
-	assert_int_equal(AS(u1, uniform(s, "cmdb_ci")), 0);
+	assert_false(AS(&u1, may(s, "cmdb_ci", SG_ACL_READ)));
+	assert_int_equal(AS(&u1, uniform(s, "cmdb_ci")), 0);
 	insert_row(sys, "sys_user_group", json_pack("{s:s}", "name", "g"), gid);
 	insert_row(sys, "sys_user_grmember",
 	           json_pack("{s:s, s:s}", "user", u1.sys_id, "group", gid), id);
 	insert_row(sys, "sys_group_has_role", json_pack("{s:s, s:s}", "group", gid, "role", "itil"),
 	           id);
-	assert_true(AS(u1, role(s, "cmdb_read")));
-	assert_true(AS(u1, may(s, "cmdb_ci", SG_ACL_READ)));
-	assert_int_equal(AS(u1, uniform(s, "cmdb_ci")), 1);
+	assert_true(AS(&u1, role(s, "cmdb_read")));
+	assert_true(AS(&u1, may(s, "cmdb_ci", SG_ACL_READ)));
+	assert_int_equal(AS(&u1, uniform(s, "cmdb_ci")), 1);
 	/* field order: incident.f before task.f before *.f */
 	acl(sys, "task.short_description", "read", "nobody", NULL);
-	assert_false(AS(u1, field(s, "incident", "short_description")));
+	assert_false(AS(&u1, field(s, "incident", "short_description")));
 	acl(sys, "incident.short_description", "read", "itil", NULL);
-	assert_true(AS(u1, field(s, "incident", "short_description")));
-	assert_false(AS(u1, field(s, "problem", "short_description")));
+	assert_true(AS(&u1, field(s, "incident", "short_description")));
+	assert_false(AS(&u1, field(s, "problem", "short_description")));
 	/* conditions filter rows */
 	char a[SG_ID_LEN + 1], b[SG_ID_LEN + 1];
 	insert_row(sys, "incident",
@@ -212,8 +183,8 @@ static void fields_conditions_groups_and_containment(void **state)
 	sg_rec_update(sys, "incident", a, ra, &WO);
 	json_array_append_new(rows, ra);
 	json_array_append_new(rows, rb);
-	assert_int_equal(AS(u2, uniform(s, "incident")), -1);
-	assert_true(AS(u2, sg_acl_filter_rows(s, T(s, "incident"), rows) == SG_ERR_OK));
+	assert_int_equal(AS(&u2, uniform(s, "incident")), -1);
+	assert_true(AS(&u2, sg_acl_filter_rows(s, T(s, "incident"), rows) == SG_ERR_OK));
 	assert_int_equal(json_array_size(rows), 1);
 	assert_string_equal(sg_json_str(json_array_get(rows, 0), "sys_id"), a);
 	json_decref(rows);
@@ -226,8 +197,8 @@ static void elevation(void **state)
 	sys->system = true;
 	struct sg_user admin;
 	user_with_roles(sys, "boss", (const char *[]){"admin", "security_admin", NULL}, &admin);
-	assert_false(AS(admin, role(s, "security_admin")));
-	assert_false(AS(admin, may(s, "sys_security_acl", SG_ACL_CREATE)));
+	assert_false(AS(&admin, role(s, "security_admin")));
+	assert_false(AS(&admin, may(s, "sys_security_acl", SG_ACL_CREATE)));
 	assert_int_equal(sg_prop_set(sys, "snowglobe.rest.allow_elevation", "true"), SG_ERR_OK);
 	struct sg_ctx c_;
 	struct sg_auth_session s_;
@@ -243,12 +214,13 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(levels_any_of_and_deny_unless, setup, teardown),
-	    cmocka_unit_test_setup_teardown(admin_override_nobody_and_default_mode, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(fields_conditions_groups_and_containment, setup,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(elevation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(levels_any_of_and_deny_unless, auth_setup,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(admin_override_nobody_and_default_mode, auth_setup,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(fields_conditions_groups_and_containment, auth_setup,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(elevation, auth_setup, auth_teardown),
 	};
 	return cmocka_run_group_tests_name("auth.acl", tests, NULL, NULL);
 }

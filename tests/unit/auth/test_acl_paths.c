@@ -33,36 +33,6 @@ static void acl(struct sg_ctx *sys, const char *name, const char *role)
 	acl_ex(sys, name, role, false);
 }
 
-static int setup(void **state)
-{
-	return auth_fixture_setup(state, false);
-}
-
-static int teardown(void **state)
-{
-	return auth_fixture_teardown(state);
-}
-
-static const struct sg_table *T(struct sg_auth_session *s, const char *name)
-{
-	return sg_dict_table(s->ctx->dict, name);
-}
-
-/* Runs expr as user (NULL: the system) in a fresh request with session s. */
-#define AS(user, expr)                                                                             \
-	({                                                                                         \
-		struct sg_ctx c_;                                                                  \
-		struct sg_auth_session s_;                                                         \
-		assert_int_equal(sg_ctx_begin(&c_, f->model, (user)), SG_ERR_OK);                  \
-		sg_auth_session_init(&s_, auth, &c_, NULL);                                        \
-		struct sg_auth_session *s = &s_;                                                   \
-		__typeof__(expr) r_ = (expr);                                                      \
-		sg_auth_session_cleanup(&s_);                                                      \
-		assert_null(c_.sub_rows);                                                          \
-		sg_ctx_end(&c_);                                                                   \
-		r_;                                                                                \
-	})
-
 /* sg_acl_query_fields for the encoded query text over table. */
 static bool query_ok(struct sg_auth_session *s, const char *table, const char *text)
 {
@@ -298,10 +268,12 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(query_fields_walk_the_whole_query, setup, teardown),
-	    cmocka_unit_test_setup_teardown(read_path_checks_every_segment, setup, teardown),
-	    cmocka_unit_test_setup_teardown(read_where_and_sub_queries_see_readable_rows, setup,
-	                                    teardown),
+	    cmocka_unit_test_setup_teardown(query_fields_walk_the_whole_query, auth_setup,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(read_path_checks_every_segment, auth_setup,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(read_where_and_sub_queries_see_readable_rows,
+	                                    auth_setup, auth_teardown),
 	};
 	return cmocka_run_group_tests_name("auth.acl_paths", tests, NULL, NULL);
 }

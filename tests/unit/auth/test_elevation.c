@@ -17,16 +17,6 @@
 #include "store/sql.h"
 #include "store/store.h"
 
-static int setup(void **state)
-{
-	return auth_fixture_setup(state, true);
-}
-
-static int teardown(void **state)
-{
-	return auth_fixture_teardown(state);
-}
-
 static void role_id(struct sg_ctx *sys, const char *name, char id[SG_ID_LEN + 1])
 {
 	struct sg_sql q;
@@ -201,8 +191,10 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(security_properties_list),
-	    cmocka_unit_test_setup_teardown(properties_need_security_admin, setup, teardown),
-	    cmocka_unit_test_setup_teardown(grants_need_security_admin, setup, teardown),
+	    cmocka_unit_test_setup_teardown(properties_need_security_admin, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(grants_need_security_admin, auth_setup_system,
+	                                    auth_teardown),
 	};
 	return cmocka_run_group_tests_name("auth.elevation", tests, NULL, NULL);
 }

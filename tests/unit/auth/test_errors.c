@@ -17,16 +17,6 @@
 #include "auth/password.h"
 #include "core/json.h"
 
-static int setup(void **state)
-{
-	return auth_fixture_setup(state, true);
-}
-
-static int teardown(void **state)
-{
-	return auth_fixture_teardown(state);
-}
-
 static void insert(struct fixture *f, const char *table, json_t *in, char id[SG_ID_LEN + 1])
 {
 	assert_non_null(in);
@@ -76,11 +66,6 @@ static void end(struct request *r)
 	sg_ctx_end(&r->ctx);
 }
 
-static const struct sg_table *T(struct request *r, const char *name)
-{
-	return sg_dict_table(r->ctx.dict, name);
-}
-
 /* Properties decide security: one that cannot be read is an error, never
  * its default (glide.sm.default_mode unread would read as "deny" here, but
  * glide.security.acl.fall_through or admin_only_sys_fields would not). */
@@ -108,7 +93,7 @@ static void unreadable_properties_are_an_error(void **state)
 	assert_string_equal(sg_ctx_time_zone(&r.ctx), "UTC");
 	assert_int_equal(sg_ctx_error(&r.ctx), SG_ERR_STORE);
 	bool may = true;
-	assert_int_equal(sg_acl_table_may(&r.s, T(&r, "incident"), SG_ACL_READ, &may),
+	assert_int_equal(sg_acl_table_may(&r.s, T(&r.s, "incident"), SG_ACL_READ, &may),
 	                 SG_ERR_STORE);
 	assert_false(may);
 	end(&r);
@@ -126,12 +111,12 @@ static void unreadable_acls_are_an_error(void **state)
 	struct request r;
 	begin(f, &u, &r);
 	bool may = true;
-	assert_int_equal(sg_acl_table_may(&r.s, T(&r, "incident"), SG_ACL_READ, &may),
+	assert_int_equal(sg_acl_table_may(&r.s, T(&r.s, "incident"), SG_ACL_READ, &may),
 	                 SG_ERR_STORE);
 	assert_false(may);
 	/* the session keeps its failure: later checks return it too */
 	const signed char *plan = NULL;
-	assert_int_equal(sg_acl_read_plan(&r.s, T(&r, "incident"), &plan), SG_ERR_STORE);
+	assert_int_equal(sg_acl_read_plan(&r.s, T(&r.s, "incident"), &plan), SG_ERR_STORE);
 	assert_null(plan);
 	assert_int_equal(sg_auth_session_error(&r.s), SG_ERR_STORE);
 	end(&r);
@@ -152,7 +137,7 @@ static void unreadable_roles_are_an_error(void **state)
 	/* a fresh request fails the same way, and the role cache kept nothing */
 	begin(f, &u, &r);
 	int decision = 1;
-	assert_int_equal(sg_acl_read_uniform(&r.s, T(&r, "incident"), &decision), SG_ERR_STORE);
+	assert_int_equal(sg_acl_read_uniform(&r.s, T(&r.s, "incident"), &decision), SG_ERR_STORE);
 	assert_int_equal(decision, 0);
 	end(&r);
 }
@@ -179,20 +164,20 @@ static void failed_conditions_are_an_error(void **state)
 	struct request r;
 	begin(f, &u, &r);
 	bool allowed = false;
-	assert_int_equal(sg_acl_record(&r.s, T(&r, "cmn_location"), SG_ACL_WRITE, rec, &allowed),
+	assert_int_equal(sg_acl_record(&r.s, T(&r.s, "cmn_location"), SG_ACL_WRITE, rec, &allowed),
 	                 SG_ERR_OK);
 	assert_true(allowed);
 	end(&r);
 	break_table(f, "cmn_location");
 	begin(f, &u, &r);
-	assert_int_equal(sg_acl_record(&r.s, T(&r, "cmn_location"), SG_ACL_WRITE, rec, &allowed),
+	assert_int_equal(sg_acl_record(&r.s, T(&r.s, "cmn_location"), SG_ACL_WRITE, rec, &allowed),
 	                 SG_ERR_STORE);
 	assert_false(allowed);
 	end(&r);
 	/* a page filtered through a condition that fails is an error, not a shorter page */
 	json_t *rows = json_pack("[O]", rec);
 	begin(f, &u, &r);
-	assert_int_equal(sg_acl_filter_rows(&r.s, T(&r, "cmn_location"), rows), SG_ERR_STORE);
+	assert_int_equal(sg_acl_filter_rows(&r.s, T(&r.s, "cmn_location"), rows), SG_ERR_STORE);
 	end(&r);
 	json_decref(rows);
 	json_decref(rec);
@@ -214,10 +199,10 @@ static void failed_field_checks_are_an_error(void **state)
 	json_t *body = json_pack("{s:s}", "short_description", "x");
 	struct request r;
 	begin(f, &u, &r);
-	assert_int_equal(sg_acl_strip_input(&r.s, T(&r, "incident"), SG_ACL_CREATE, body, NULL),
+	assert_int_equal(sg_acl_strip_input(&r.s, T(&r.s, "incident"), SG_ACL_CREATE, body, NULL),
 	                 SG_ERR_STORE);
 	bool readable = true;
-	assert_int_equal(sg_acl_field(&r.s, T(&r, "incident"), "short_description", SG_ACL_READ,
+	assert_int_equal(sg_acl_field(&r.s, T(&r.s, "incident"), "short_description", SG_ACL_READ,
 	                              NULL, &readable),
 	                 SG_ERR_STORE);
 	assert_false(readable);
@@ -234,10 +219,11 @@ static void the_system_needs_no_tables(void **state)
 	struct request r;
 	begin(f, NULL, &r);
 	bool ok = false;
-	assert_int_equal(sg_acl_table_may(&r.s, T(&r, "incident"), SG_ACL_DELETE, &ok), SG_ERR_OK);
+	assert_int_equal(sg_acl_table_may(&r.s, T(&r.s, "incident"), SG_ACL_DELETE, &ok),
+	                 SG_ERR_OK);
 	assert_true(ok);
 	const signed char *plan = (const signed char *)"x";
-	assert_int_equal(sg_acl_read_plan(&r.s, T(&r, "incident"), &plan), SG_ERR_OK);
+	assert_int_equal(sg_acl_read_plan(&r.s, T(&r.s, "incident"), &plan), SG_ERR_OK);
 	assert_null(plan);
 	end(&r);
 }
@@ -285,15 +271,24 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(unreadable_properties_are_an_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(unreadable_acls_are_an_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(unreadable_roles_are_an_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(failed_conditions_are_an_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(failed_field_checks_are_an_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(the_system_needs_no_tables, setup, teardown),
-	    cmocka_unit_test_setup_teardown(unreadable_tokens_are_an_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(unreadable_scopes_are_an_error, setup, teardown),
-	    cmocka_unit_test_setup_teardown(uncounted_failed_logins_are_an_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_properties_are_an_error, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_acls_are_an_error, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_roles_are_an_error, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(failed_conditions_are_an_error, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(failed_field_checks_are_an_error, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(the_system_needs_no_tables, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_tokens_are_an_error, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(unreadable_scopes_are_an_error, auth_setup_system,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(uncounted_failed_logins_are_an_error, auth_setup_system,
+	                                    auth_teardown),
 	};
 	return cmocka_run_group_tests_name("auth.errors", tests, NULL, NULL);
 }

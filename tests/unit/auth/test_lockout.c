@@ -28,15 +28,10 @@ static int64_t fake_clock(void)
 	return fake_now;
 }
 
-static int setup(void **state)
-{
-	return auth_fixture_setup(state, true);
-}
-
 static int teardown(void **state)
 {
 	sg_time_set_clock(NULL);
-	return auth_fixture_teardown(state);
+	return auth_teardown(state);
 }
 
 /* A user named name with password GOOD (or none); its sys_id in id. */
@@ -317,16 +312,20 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(counts_locks_and_holds, setup, teardown),
-	    cmocka_unit_test_setup_teardown(an_admins_lock_beats_the_cache, setup, teardown),
-	    cmocka_unit_test_setup_teardown(an_unlock_by_hand_starts_afresh, setup, teardown),
-	    cmocka_unit_test_setup_teardown(unlocks_after_the_timeout, setup, teardown),
-	    cmocka_unit_test_setup_teardown(parallel_guesses_count_every_failure, setup, teardown),
-	    cmocka_unit_test_setup_teardown(parallel_guesses_never_beat_the_lock, setup, teardown),
-	    cmocka_unit_test_setup_teardown(a_count_that_cannot_be_written_refuses, setup,
+	    cmocka_unit_test_setup_teardown(counts_locks_and_holds, auth_setup_system, teardown),
+	    cmocka_unit_test_setup_teardown(an_admins_lock_beats_the_cache, auth_setup_system,
 	                                    teardown),
-	    cmocka_unit_test_setup_teardown(a_user_without_a_password_never_authenticates, setup,
+	    cmocka_unit_test_setup_teardown(an_unlock_by_hand_starts_afresh, auth_setup_system,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(unlocks_after_the_timeout, auth_setup_system, teardown),
+	    cmocka_unit_test_setup_teardown(parallel_guesses_count_every_failure, auth_setup_system,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(parallel_guesses_never_beat_the_lock, auth_setup_system,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(a_count_that_cannot_be_written_refuses,
+	                                    auth_setup_system, teardown),
+	    cmocka_unit_test_setup_teardown(a_user_without_a_password_never_authenticates,
+	                                    auth_setup_system, teardown),
 	};
 	return cmocka_run_group_tests_name("auth.lockout", tests, NULL, NULL);
 }

@@ -16,16 +16,6 @@
 
 static int64_t now_value;
 
-static int setup(void **state)
-{
-	return auth_fixture_setup(state, false);
-}
-
-static int teardown(void **state)
-{
-	return auth_fixture_teardown(state);
-}
-
 static int64_t test_clock(void)
 {
 	return now_value;
@@ -119,8 +109,9 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(lifespans_follow_the_application, setup, teardown),
-	    cmocka_unit_test_setup_teardown(defaults_and_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(lifespans_follow_the_application, auth_setup,
+	                                    auth_teardown),
+	    cmocka_unit_test_setup_teardown(defaults_and_refusals, auth_setup, auth_teardown),
 	};
 	return cmocka_run_group_tests_name("auth.oauth", tests, NULL, NULL);
 }
