@@ -2,7 +2,10 @@
 
 The Aggregate API, JOIN, RLQUERY, dot-walks in queries and sorts, 123TEXTQUERY321 and
 dot-walks in sysparm_fields are each attacked the way the issue reports it; password fields
-are never readable, queryable, sortable or aggregatable, whoever asks.
+are never readable, queryable, sortable or aggregatable, whoever asks. JOIN and RLQUERY
+sub-queries consult only the rows of the other table its row ACLs let the user read; the
+Aggregate API shows a grouped reference's display value only when the referenced record and its
+display field may be read.
 """
 import json
 
@@ -15,8 +18,9 @@ QUERY_FIELD = json.dumps({"error": {"message": "Insufficient rights to query rec
                           "status": "failure"}, separators=(",", ":"))
 
 
-@pytest.fixture(scope="module")
-def inst():
+def with_users():
+    """A fresh instance where abel.tuter (snc_internal, demo data) and nobody.user (no role) have
+    passwords; abel acts through s.abel (GETs)."""
     s = Server()
     s.set_property("snowglobe.rest.allow_elevation", "true")
     nowctl(s, "user", "add", "nobody.user", "--password", "Nobody-pass-12")
@@ -24,6 +28,12 @@ def inst():
     s.patch(f"/api/now/table/sys_user/{uid}", json={"user_password": "Abel-pass-12"})
     s.abel_id = uid
     s.abel = reader(s, "abel.tuter", "Abel-pass-12")
+    return s
+
+
+@pytest.fixture(scope="module")
+def inst():
+    s = with_users()
     s.plain = reader(s, "nobody.user", "Nobody-pass-12")
     yield s
     s.stop()
@@ -164,3 +174,94 @@ def test_fields_dot_walks_follow_the_target_acls(inst):
     # admin still sees them
     one = inst.get(f"/api/now/table/incident/{inc['sys_id']}", params={"sysparm_fields": fields}).json()["result"]
     assert one["assignment_group.email"] == "grp@example.com" and one["assigned_to.mobile_phone"] == "+1 555 0100"
+
+
+# ---- row ACLs of the other table; display values of grouped references -------------------------
+
+SECRET = "Hidden merger plan 7731"
+
+
+@pytest.fixture(scope="module")
+def rows_inst():
+    """with_users(), and an incident abel may not read (the base incident ACL: caller or opener
+    only)."""
+    s = with_users()
+    s.other_id = s.get("/api/now/table/sys_user",
+                       params={"user_name": "nobody.user"}).json()["result"][0]["sys_id"]
+    r = s.post("/api/now/table/incident", json={"short_description": SECRET, "caller_id": s.other_id})
+    assert r.status_code == 201, r.text
+    s.hidden = r.json()["result"]["sys_id"]
+    yield s
+    s.stop()
+
+
+def users(r):
+    assert r.status_code == 200, r.text
+    return {x["user_name"] for x in r.json()["result"]}
+
+
+# ---- JOIN and RLQUERY: the other table's row ACLs ------------------------------------------
+
+def test_join_does_not_match_through_hidden_rows(rows_inst):
+    assert rows_inst.abel(f"/api/now/table/incident/{rows_inst.hidden}").status_code == 404
+    assert rows_inst.abel("/api/now/table/sys_user", params={"user_name": "nobody.user"}).json()["result"]
+    q = f"JOINsys_user.sys_id=incident.caller_id!short_description={SECRET}"
+    params = {"sysparm_query": q, "sysparm_fields": "user_name"}
+    assert users(rows_inst.get("/api/now/table/sys_user", params=params)) == {"nobody.user"}
+    r = rows_inst.abel("/api/now/table/sys_user", params=params)
+    assert users(r) == set() and r.headers["X-Total-Count"] == "0"
+    r = rows_inst.abel("/api/now/stats/sys_user", params={"sysparm_query": q, "sysparm_count": "true"})
+    assert r.status_code == 200 and r.json()["result"]["stats"]["count"] == "0"
+    # ... nor through a JOIN with a condition on the hidden rows' values
+    q = f"JOINsys_user.sys_id=incident.caller_id!short_descriptionSTARTSWITHHidden merger"
+    assert users(rows_inst.abel("/api/now/table/sys_user", params={"sysparm_query": q})) == set()
+
+
+def test_join_still_matches_readable_rows(rows_inst):
+    mine = rows_inst.abel("/api/now/table/incident",
+                     params={"sysparm_fields": "number", "sysparm_query": f"caller_id={rows_inst.abel_id}"}).json()["result"]
+    assert mine
+    q = f"JOINsys_user.sys_id=incident.caller_id!number={mine[0]['number']}"
+    assert users(rows_inst.abel("/api/now/table/sys_user", params={"sysparm_query": q})) == {"abel.tuter"}
+
+
+def test_rlquery_counts_only_readable_rows(rows_inst):
+    q = f"RLQUERYincident.caller_id,>=1^short_description={SECRET}^ENDRLQUERY"
+    assert users(rows_inst.get("/api/now/table/sys_user", params={"sysparm_query": q})) == {"nobody.user"}
+    assert users(rows_inst.abel("/api/now/table/sys_user", params={"sysparm_query": q})) == set()
+    r = rows_inst.abel("/api/now/stats/sys_user", params={"sysparm_query": q, "sysparm_count": "true"})
+    assert r.status_code == 200 and r.json()["result"]["stats"]["count"] == "0"
+    # abel is the caller of n readable incidents: RLQUERY counts those, not the hidden ones
+    n = len(rows_inst.abel("/api/now/table/incident", params={"sysparm_query": f"caller_id={rows_inst.abel_id}"}).json()["result"])
+    q = f"user_name=abel.tuter^RLQUERYincident.caller_id,={n}^ENDRLQUERY"
+    assert users(rows_inst.abel("/api/now/table/sys_user", params={"sysparm_query": q})) == {"abel.tuter"}
+    # nobody.user is the caller of one incident, which abel may not read: 0 for abel
+    q = "user_name=nobody.user^RLQUERYincident.caller_id,=0^ENDRLQUERY"
+    assert users(rows_inst.abel("/api/now/table/sys_user", params={"sysparm_query": q})) == {"nobody.user"}
+    assert users(rows_inst.get("/api/now/table/sys_user", params={"sysparm_query": q})) == set()
+
+
+# ---- Aggregate API: display values of grouped references -----------------------------------
+
+def groups(r):
+    assert r.status_code == 200, r.text
+    return {g["groupby_fields"][0]["value"]: g["groupby_fields"][0]["display_value"] for g in r.json()["result"]}
+
+
+def test_grouped_reference_display_follows_the_target_acls(rows_inst):
+    params = {"sysparm_count": "true", "sysparm_group_by": "caller_id", "sysparm_display_value": "true"}
+    before = groups(rows_inst.abel("/api/now/stats/incident", params=params))
+    assert before.get(rows_inst.abel_id) == "Abel Tuter"
+    # the display field of sys_user (name) becomes admin-only
+    nowctl(rows_inst, "acl", "add", "sys_user.name", "--operation", "read", "--role", "admin")
+    shown = groups(rows_inst.abel("/api/now/stats/incident", params=params))
+    assert shown and all(v == "" for k, v in shown.items() if k)
+    assert groups(rows_inst.get("/api/now/stats/incident", params=params)).get(rows_inst.abel_id) == "Abel Tuter"
+    # the referenced table becomes admin-only
+    params["sysparm_group_by"] = "assignment_group"
+    named = {k: v for k, v in groups(rows_inst.get("/api/now/stats/incident", params=params)).items() if k}
+    assert named and all(named.values())
+    nowctl(rows_inst, "acl", "add", "sys_user_group", "--operation", "read", "--role", "admin", "--deny-unless")
+    hidden = groups(rows_inst.abel("/api/now/stats/incident", params=params))
+    assert all(v == "" for k, v in hidden.items() if k)
+    assert {k: v for k, v in groups(rows_inst.get("/api/now/stats/incident", params=params)).items() if k} == named
