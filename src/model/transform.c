@@ -464,7 +464,8 @@ static sg_err run_map(struct sg_ctx *ctx, const json_t *map, const json_t *row, 
 	if (err)
 		goto out;
 	if (reject) {
-		set_outcome(o, "skipped", "Row rejected: a value is not among the choices of %s",
+		set_outcome(o, "skipped",
+		            "Row rejected: a value has no match in %s (choice_action reject)",
 		            target);
 		goto out;
 	}
