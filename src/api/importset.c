@@ -226,11 +226,17 @@ sg_err sg_import_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_s
 		err = body_object(req, &body);
 	if (!err)
 		err = row_input(as, t, body, false, &in);
-	char set_id[SG_ID_LEN + 1], row_id[SG_ID_LEN + 1];
-	if (!err)
-		err = sg_import_set_open(ctx, t->name, NULL, NULL, set_id, &number);
+	/* The row joins an import set in its own transaction: nothing is
+	 * stored when the request fails. */
+	char set_id[SG_ID_LEN + 1] = "", row_id[SG_ID_LEN + 1];
 	if (!err)
 		err = sg_import_row(ctx, t->name, set_id, 0, in, row_id, &results);
+	json_t *set = NULL;
+	if (!err)
+		err = sg_rec_get(ctx, "sys_import_set", set_id, &set);
+	if (!err && !(number = strdup(sg_json_str(set, "number"))))
+		err = SG_ERR_NOMEM;
+	json_decref(set);
 	if (!err)
 		err = respond(req, resp, 201, number, t->name, results);
 	json_decref(body);

@@ -676,10 +676,20 @@ static sg_err load_and_run(struct sg_ctx *ctx, const char *staging, json_t *in, 
 	return err;
 }
 
-sg_err sg_import_row(struct sg_ctx *ctx, const char *staging, const char *set_id, long row_no,
-                     json_t *input, char row_id[SG_ID_LEN + 1], json_t **results)
+/* In a write transaction: the import set the row joins (opened when
+ * set_id is empty on entry, as given says), named in the row's input. */
+static sg_err join_set(struct sg_ctx *ctx, const char *staging, bool given,
+                       char set_id[SG_ID_LEN + 1], json_t *in)
+{
+	sg_err err = given ? SG_ERR_OK : sg_import_set_open(ctx, staging, NULL, NULL, set_id, NULL);
+	return err ? err : set_str(in, "sys_import_set", set_id);
+}
+
+sg_err sg_import_row(struct sg_ctx *ctx, const char *staging, char set_id[SG_ID_LEN + 1],
+                     long row_no, json_t *input, char row_id[SG_ID_LEN + 1], json_t **results)
 {
 	*results = NULL;
+	bool given = set_id[0] != '\0';
 	json_t *maps = NULL, *in = staging_input(input, set_id, row_no), *res = json_array();
 	char q[160];
 	snprintf(q, sizeof(q), "source_table=%s^active=true^ORDERBYorder", staging);
@@ -691,7 +701,9 @@ sg_err sg_import_row(struct sg_ctx *ctx, const char *staging, const char *set_id
 	err = sg_conn_begin(ctx->conn, true);
 	if (err)
 		goto out;
-	err = load_and_run(ctx, staging, in, maps, row_id, res, &last, &last_map);
+	err = join_set(ctx, staging, given, set_id, in);
+	if (!err)
+		err = load_and_run(ctx, staging, in, maps, row_id, res, &last, &last_map);
 	if (err || last.refused)
 		sg_conn_rollback(ctx->conn);
 	else
@@ -708,7 +720,16 @@ sg_err sg_import_row(struct sg_ctx *ctx, const char *staging, const char *set_id
 		json_decref(out);
 		struct sg_write_opts sys = {.allow_sys_fields = true};
 		if (!err)
-			err = sg_rec_insert(ctx, staging, in, &sys, row_id);
+			err = sg_conn_begin(ctx->conn, true);
+		if (!err) {
+			err = join_set(ctx, staging, given, set_id, in);
+			if (!err)
+				err = sg_rec_insert(ctx, staging, in, &sys, row_id);
+			if (err)
+				sg_conn_rollback(ctx->conn);
+			else
+				err = sg_conn_commit(ctx->conn);
+		}
 		/* Only the refusal is reported: what earlier maps wrote was
 		 * rolled back with it. */
 		json_t *r = NULL;
@@ -716,13 +737,19 @@ sg_err sg_import_row(struct sg_ctx *ctx, const char *staging, const char *set_id
 			err = result_object(ctx, sg_json_str(last_map, "name"),
 			                    sg_json_str(last_map, "target_table"), "", "error",
 			                    last.message, &r);
-		if (!err && (json_array_clear(res) || json_array_append_new(res, r)))
+		if (!err && json_array_clear(res)) {
+			json_decref(r);
+			err = SG_ERR_NOMEM;
+		}
+		if (!err && json_array_append_new(res, r))
 			err = SG_ERR_NOMEM;
 	}
 	/* The nested writes left their after-commit work to this commit. */
 	if (!err)
 		sg__ctx_dict_changed(ctx);
 out:
+	if (err && !given)
+		set_id[0] = '\0';
 	json_decref(maps);
 	json_decref(in);
 	if (err)

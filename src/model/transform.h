@@ -45,8 +45,10 @@ sg_err sg_import_set_close(struct sg_ctx *ctx, const char *set_id);
 /*
  * Loads one row into staging (input: an object of field -> string; sys_*
  * names are ignored, unknown names too) as row row_no of import set set_id
- * and transforms it.  row_id gets the staging row's sys_id; *results a new
- * array, one object per transform map run:
+ * and transforms it, in one transaction.  An empty set_id: the row joins
+ * the set sg_import_set_open gives, in the same transaction, and set_id
+ * gets it.  row_id gets the staging row's sys_id; *results a new array, one
+ * object per transform map run:
  *   {"transform_map": name, "table": target, "display_name": field,
  *    "display_value": value, "status": inserted|updated|ignored|skipped|error,
  *    "sys_id": target sys_id, ["status_message": ...], ["error_message": ...]}
@@ -54,8 +56,8 @@ sg_err sg_import_set_close(struct sg_ctx *ctx, const char *set_id);
  * A row the transform refused is still returned SG_ERR_OK with status
  * error; an error code means nothing was stored (store, memory).
  */
-sg_err sg_import_row(struct sg_ctx *ctx, const char *staging, const char *set_id, long row_no,
-                     json_t *input, char row_id[SG_ID_LEN + 1], json_t **results);
+sg_err sg_import_row(struct sg_ctx *ctx, const char *staging, char set_id[SG_ID_LEN + 1],
+                     long row_no, json_t *input, char row_id[SG_ID_LEN + 1], json_t **results);
 
 /*
  * The results of staging row row_id as sg_import_row gave them, rebuilt from
