@@ -91,12 +91,11 @@ sg_err sg_import_set_open(struct sg_ctx *ctx, const char *staging, const char *m
 	if (!err)
 		err = sg_rec_insert(ctx, "sys_import_set", in, &wo, set_id);
 	if (!err && number) {
-		json_t *rec;
+		json_t *rec = NULL;
 		err = sg_rec_get(ctx, "sys_import_set", set_id, &rec);
 		if (!err && !(*number = strdup(sg_json_str(rec, "number"))))
 			err = SG_ERR_NOMEM;
-		if (!err)
-			json_decref(rec);
+		json_decref(rec);
 	}
 out:
 	json_decref(rows);
@@ -632,8 +631,8 @@ static sg_err outcome_input(const struct outcome *o, const char *map_id, const c
 	return SG_ERR_OK;
 }
 
-/* Stores the staging row (with its outcome when o) and, unless only_row,
- * runs the maps.  Inside the caller's transaction. */
+/* Stores the staging row, runs the maps over it and writes the last one's
+ * outcome back to it.  Inside the caller's transaction. */
 static sg_err load_and_run(struct sg_ctx *ctx, const char *staging, json_t *in, json_t *maps,
                            char row_id[SG_ID_LEN + 1], json_t *results, struct outcome *last,
                            json_t **last_map)
@@ -665,14 +664,13 @@ static sg_err load_and_run(struct sg_ctx *ctx, const char *staging, json_t *in, 
 	json_decref(row);
 	if (err || !*last_map || last->refused)
 		return err;
-	json_t *out;
+	json_t *out = NULL;
 	err = outcome_input(last, sg_json_str(*last_map, "sys_id"),
 	                    sg_json_str(*last_map, "target_table"), &out);
 	struct sg_write_opts sys = {.allow_sys_fields = true};
 	if (!err)
 		err = sg_rec_update(ctx, staging, row_id, out, &sys);
-	if (!err)
-		json_decref(out);
+	json_decref(out);
 	return err;
 }
 
