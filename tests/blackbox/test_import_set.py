@@ -239,3 +239,17 @@ def test_rights(srv):
     # Transform maps are the transformer's and the admin's.
     assert loader("POST", "/api/now/table/sys_transform_map",
                   json={"name": "x", "source_table": "u_imp_user", "target_table": "sys_user"}).status_code == 403
+
+
+def test_no_active_map_leaves_the_row_pending(srv):
+    staging(srv, "u_imp_nomap", [("u_x", "X")])
+    m = make(srv, "sys_transform_map", name="Off", source_table="u_imp_nomap", target_table="incident",
+             active="false")
+    make(srv, "sys_transform_entry", map=m["sys_id"], source_field="u_x", target_field="short_description")
+    r = post(srv, "u_imp_nomap", {"u_x": "kept"})
+    assert r.status_code == 201 and r.json()["result"] == [], r.text
+    row = srv.get("/api/now/table/u_imp_nomap", params={"u_x": "kept"}).json()["result"][0]
+    assert row["sys_import_state"] == "pending"
+    assert not srv.get("/api/now/table/incident", params={"short_description": "kept"}).json()["result"]
+    g = srv.get(f"/api/now/import/u_imp_nomap/{row['sys_id']}")
+    assert g.status_code == 200 and g.json()["result"] == []
