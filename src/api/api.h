@@ -134,6 +134,14 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const s
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                     struct sg_req *req, struct sg_resp *resp);
 
+/* Import Set API handlers (importset.c). */
+sg_err sg_import_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                        struct sg_req *req, struct sg_resp *resp);
+sg_err sg_import_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                     struct sg_req *req, struct sg_resp *resp);
+sg_err sg_import_insert_multiple(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                                 struct sg_req *req, struct sg_resp *resp);
+
 /* OAuth endpoints (oauth.c). */
 sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                                struct sg_req *req, struct sg_resp *resp);

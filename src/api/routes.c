@@ -36,10 +36,20 @@ static const char *const form_only[] = {"application/x-www-form-urlencoded", NUL
 	    ROUTE("DELETE", prefix "/table/{table}/{sys_id}", sg_table_delete, SG_AUTH_USER,       \
 	          "now/table", NULL, v)
 
+#define IMPORT_ROUTES(prefix, v)                                                                   \
+	ROUTE("POST", prefix "/import/{staging_table}", sg_import_create, SG_AUTH_USER,            \
+	      "now/import", NULL, v),                                                              \
+	    ROUTE("POST", prefix "/import/{staging_table}/insertMultiple",                         \
+	          sg_import_insert_multiple, SG_AUTH_USER, "now/import", NULL, v),                 \
+	    ROUTE("GET", prefix "/import/{staging_table}/{sys_id}", sg_import_get, SG_AUTH_USER,   \
+	          "now/import", NULL, v)
+
 static const struct sg_route routes[] = {
     TABLE_ROUTES("/api/now", 0),
     TABLE_ROUTES("/api/now/v1", 1),
     TABLE_ROUTES("/api/now/v2", 2),
+    IMPORT_ROUTES("/api/now", 0),
+    IMPORT_ROUTES("/api/now/v1", 1),
     ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
     ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
     /* The OAuth endpoints need no user: the client authenticates in the request. */

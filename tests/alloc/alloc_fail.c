@@ -265,6 +265,9 @@ struct path {
 #define REFRESH_BODY                                                                               \
 	"grant_type=refresh_token&client_id=" CLIENT_ID "&client_secret=" CLIENT_SECRET            \
 	"&refresh_token={rt}"
+#define IMPORT_BODY                                                                                \
+	"{\"u_ref\":\"ALLOC-1\",\"u_short\":\"alloc import\",\"u_caller\":\"System "               \
+	"Administrator\"}"
 #define FORM  "application/x-www-form-urlencoded"
 #define JSONT "application/json"
 
@@ -294,6 +297,8 @@ static const struct path paths[] = {
 	 false},
 	{"list.bearer", "bearer", "GET", LIST_URL, NULL, NULL, 200, 500, false, T_NONE, false},
 	{"post.bearer", "bearer", "POST", "/api/now/table/incident", JSONT, INC_BODY, 201, 500, true,
+	 T_NONE, false},
+	{"import", "admin", "POST", "/api/now/import/u_imp_alloc", JSONT, IMPORT_BODY, 201, 500, true,
 	 T_NONE, false},
 	{"nowctl.user", NULL, NULL, NULL, NULL, NULL, 200, 500, true, T_NONE, true},
 };
@@ -1096,6 +1101,32 @@ static int make_instance(const char *dir)
 		                                 "true"),
 		                       id);
 	free(secret);
+	/* A staging table and its transform map onto incident, for the import path. */
+	if (!err)
+		err = insert_as_system(m, "sys_db_object",
+		                       json_pack("{s:s, s:s}", "name", "u_imp_alloc", "super_class",
+		                                 "sys_import_set_row"),
+		                       id);
+	static const char *const imp[][2] = {{"u_ref", "correlation_id"},
+	                                     {"u_short", "short_description"},
+	                                     {"u_caller", "caller_id"}};
+	for (size_t i = 0; !err && i < 3; i++)
+		err = insert_as_system(m, "sys_dictionary",
+		                       json_pack("{s:s, s:s, s:s}", "name", "u_imp_alloc",
+		                                 "element", imp[i][0], "internal_type", "string"),
+		                       id);
+	char map[SG_ID_LEN + 1];
+	if (!err)
+		err = insert_as_system(m, "sys_transform_map",
+		                       json_pack("{s:s, s:s, s:s}", "name", "Alloc", "source_table",
+		                                 "u_imp_alloc", "target_table", "incident"),
+		                       map);
+	for (size_t i = 0; !err && i < 3; i++)
+		err = insert_as_system(m, "sys_transform_entry",
+		                       json_pack("{s:s, s:s, s:s, s:s}", "map", map, "source_field",
+		                                 imp[i][0], "target_field", imp[i][1], "coalesce",
+		                                 i == 0 ? "true" : "false"),
+		                       id);
 	if (!err) {
 		struct sg_ctx ctx;
 		err = sg_ctx_begin(&ctx, m, NULL);
