@@ -22,13 +22,14 @@ shift
 here=$(cd "$(dirname "$0")/../.." && pwd)
 py=${PYTHON:-/usr/bin/python3}
 bin=${NOWD_BIN:-$here/build/release/bin}
-[ -x "$bin/nowd" ] && [ -x "$bin/nowctl" ] || {
+if [ ! -x "$bin/nowd" ] || [ ! -x "$bin/nowctl" ]; then
 	echo "run-pysnc: no nowd/nowctl in $bin (make, or set NOWD_BIN)" >&2
 	exit 2
-}
+fi
 
 dir=$(mktemp -d /tmp/sg-pysnc-XXXXXX)
 pid=""
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	if [ -n "$pid" ]; then
 		kill -TERM "$pid" 2>/dev/null || true
@@ -36,7 +37,8 @@ cleanup() {
 	fi
 	[ -n "${KEEP:-}" ] || rm -rf "$dir"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 password=Snowglobe-pysnc-1
 NOWD_ADMIN_PASSWORD=$password "$bin/nowctl" init --data "$dir/data" --demo >/dev/null
@@ -82,8 +84,18 @@ status=0
 	PYSNC_SERVER="https://127.0.0.1:$port" PYSNC_USERNAME=admin PYSNC_PASSWORD=$password \
 		REQUESTS_CA_BUNDLE="$dir/cert.pem" SSL_CERT_FILE="$dir/cert.pem" \
 		PYSNC_CLIENT_ID=unused PYSNC_CLIENT_SECRET=unused PYTHONPATH="$pysnc:$dir/site" \
-		"$py" -m pytest -p no:cacheprovider -q -rfEs --rootdir "$pysnc" $ignore "$pysnc/test" "$@"
+		"$py" -m pytest -p no:cacheprovider -q -rfEs --rootdir "$pysnc" ${ignore:+"$ignore"} "$pysnc/test" "$@"
 ) || status=$?
+# nowd must stop cleanly on SIGTERM, as in the black-box suites.
+kill -TERM "$pid"
+code=0
+wait "$pid" || code=$?
+pid=""
+if [ "$code" -ne 0 ]; then
+	echo "run-pysnc: nowd exited $code on SIGTERM (log $dir/nowd.log)" >&2
+	KEEP=1
+	status=1
+fi
 if grep -E "Sanitizer|runtime error" "$dir/nowd.log" >/dev/null; then
 	echo "run-pysnc: nowd reported a sanitizer error (log $dir/nowd.log)" >&2
 	KEEP=1
