@@ -2,14 +2,12 @@
 # Installs the Debian 12 packages Snowglobe needs to build, run and test.
 # Idempotent and non-interactive: packages already present are left alone,
 # and apt is only touched when something is missing.
-# ansible-core runs tests/blackbox/test_ansible_itsm.py (the servicenow.itsm
-# collection itself is in no Debian package: see tests/clients/README.md).
 set -eu
 
 PKGS="build-essential gcc clang clang-format libclang-rt-14-dev make pkg-config
 libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev
 libsodium-dev libcurl4-openssl-dev libgnutls28-dev libcmocka-dev
-python3 python3-pytest python3-requests openssl curl tzdata ansible-core"
+python3 python3-pytest python3-requests openssl curl tzdata"
 
 missing=""
 for p in $PKGS; do
