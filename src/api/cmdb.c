@@ -460,14 +460,13 @@ static sg_err check_rel_list(struct sg_ctx *ctx, struct sg_auth_session *as, jso
 			sg_ctx_set_err(ctx, "%s: each relation needs a target and a type", key);
 			return SG_ERR_BAD_PARAM;
 		}
-		json_t *rec = NULL;
+		json_t *rec = NULL, *type_rec = NULL;
 		const struct sg_table *cls;
 		sg_err err = visible_ci(ctx, as, ci, target, &rec, &cls);
-		json_decref(rec);
 		if (!err)
-			err = sg_rec_get(ctx, "cmdb_rel_type", type, &rec);
-		else
-			rec = NULL;
+			err = sg_rec_get(ctx, "cmdb_rel_type", type, &type_rec);
+		if (!err)
+			json_decref(type_rec);
 		json_decref(rec);
 		if (err == SG_ERR_NO_RECORD) {
 			sg_ctx_set_err(ctx, "%s: no CI or relation type with sys_id %.40s / %.40s",
