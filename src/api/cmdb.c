@@ -406,18 +406,19 @@ static sg_err respond_ci(struct sg_ctx *ctx, struct sg_auth_session *as, const s
 	if (!err)
 		err = relations(ctx, as, req, id, false, &in_rels);
 	json_t *result = NULL;
-	if (!err && !(result = json_pack("{s:o, s:o, s:o}", "outbound_relations", out_rels,
-	                                 "attributes", attrs, "inbound_relations", in_rels)))
-		err = SG_ERR_NOMEM;
-	if (err) {
-		if (!result) {
-			json_decref(attrs);
-			json_decref(out_rels);
-			json_decref(in_rels);
-		}
+	if (!err) {
+		/* json_pack takes the three references, also when it fails */
+		result = json_pack("{s:o, s:o, s:o}", "outbound_relations", out_rels, "attributes",
+		                   attrs, "inbound_relations", in_rels);
+		if (!result)
+			err = SG_ERR_NOMEM;
 	} else {
-		respond_result(resp, status, result);
+		json_decref(attrs);
+		json_decref(out_rels);
+		json_decref(in_rels);
 	}
+	if (!err)
+		respond_result(resp, status, result);
 	json_decref(result);
 	json_decref(rec);
 	return err;
