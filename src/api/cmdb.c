@@ -586,6 +586,15 @@ sg_err sg_cmdb_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_ses
 		err = write_input(ctx, t, json_object_get(body, "attributes"), &in);
 	if (!err && json_object_set_new(in, "discovery_source", json_string(source)))
 		err = SG_ERR_NOMEM;
+	/* discovered now [doc: CMDB Instance API, POST sample] */
+	char now[SG_DT_LEN + 1];
+	sg_time_format(sg_time_now(), now);
+	if (!err && !json_object_get(in, "first_discovered") &&
+	    json_object_set_new(in, "first_discovered", json_string(now)))
+		err = SG_ERR_NOMEM;
+	if (!err && !json_object_get(in, "last_discovered") &&
+	    json_object_set_new(in, "last_discovered", json_string(now)))
+		err = SG_ERR_NOMEM;
 	bool may = false;
 	if (!err)
 		err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);

@@ -554,6 +554,14 @@ static sg_err reconcile(struct run *r, struct item *it, bool write)
 	if (src && *src && !sg_json_str(in, "discovery_source") &&
 	    json_object_set_new(in, "discovery_source", json_string(src)))
 		err = SG_ERR_NOMEM;
+	/* A new CI is discovered now [doc: CMDB Instance API, POST sample]. */
+	char now[SG_DT_LEN + 1];
+	sg_time_format(sg_time_now(), now);
+	static const char *stamps[] = {"first_discovered", "last_discovered"};
+	for (int k = 0; k < 2 && !err; k++)
+		if (!sg_json_str(in, stamps[k]) &&
+		    json_object_set_new(in, stamps[k], json_string(now)))
+			err = SG_ERR_NOMEM;
 	bool ok = true;
 	if (!err)
 		err = allowed(r, it->cls, NULL, in, &ok);
@@ -650,12 +658,35 @@ static json_t *item_result(struct item *it)
 	return o;
 }
 
+/* Whether the data source is one of cmdb_ci.discovery_source's choices
+ * (any is taken when the field has none). */
+static sg_err check_source(struct run *r, bool *bad)
+{
+	*bad = false;
+	const char *src = r->opts->data_source;
+	if (!src || !*src)
+		return SG_ERR_OK;
+	const char *names[] = {"name", "element", "value"};
+	const char *vals[] = {"cmdb_ci", "discovery_source", src};
+	json_t *any = NULL, *same = NULL;
+	sg_err err = list_where(r->ctx, "sys_choice", "inactive!=true", names, vals, 2, 1, &any);
+	if (!err && json_array_size(any))
+		err = list_where(r->ctx, "sys_choice", "inactive!=true", names, vals, 3, 1, &same);
+	if (!err)
+		*bad = json_array_size(any) && !json_array_size(same);
+	json_decref(any);
+	json_decref(same);
+	return err;
+}
+
 static sg_err run(struct run *r, json_t *payload, json_t **result)
 {
 	json_t *items = json_object_get(payload, "items");
 	json_t *rels = json_object_get(payload, "relations");
-	bool bad_rels = false;
+	bool bad_rels = false, bad_source = false;
 	sg_err err = load_rules(r);
+	if (!err)
+		err = check_source(r, &bad_source);
 	for (size_t i = 0; !err && i < r->n; i++) {
 		struct item *it = &r->items[i];
 		it->in = json_array_get(items, i);
@@ -666,6 +697,12 @@ static sg_err run(struct run *r, json_t *payload, json_t **result)
 		if (!it->attempts || !it->errors || !it->indices ||
 		    json_array_append_new(it->indices, json_integer((json_int_t)i)))
 			err = SG_ERR_NOMEM;
+		else if (bad_source) /* [doc: IRE error messages, INVALID_INPUT_DATA] */
+			err = push_error(
+			    it, "INVALID_INPUT_DATA",
+			    "In payload invalid data source [%.200s] exist. You need to provide a "
+			    "valid choice value from field [discovery_source] in table [cmdb_ci]",
+			    r->opts->data_source);
 		else if (!json_is_object(it->in))
 			err = push_error(it, "INVALID_INPUT_DATA",
 			                 "In payload item [%zu] is not an object", i);

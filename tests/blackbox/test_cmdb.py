@@ -307,6 +307,7 @@ def test_instance_create_get_update_relations(inst):
     assert (attrs["name"], attrs["ram"], attrs["discovery_source"], attrs["sys_class_name"]) == (
         name, "1024", "ServiceNow", "cmdb_ci_linux_server")
     assert attrs["company"] == "" and attrs["sys_domain"] == "global"
+    assert attrs["first_discovered"] != "" and attrs["first_discovered"] == attrs["last_discovered"]
     out = res["outbound_relations"]
     assert len(out) == 1 and set(out[0]) == {"sys_id", "target", "type"}
     assert out[0]["type"] == {"display_value": "Depends on::Used by",
@@ -426,3 +427,18 @@ def test_defaults_without_demo():
         assert res.json()["result"]["items"][0]["identificationAttempts"][0]["identifierName"] == "Hardware Rule"
     finally:
         s.stop()
+
+
+def test_data_source_must_be_a_discovery_source_choice(inst):
+    name = uniq("src")
+    payload = {"items": [{"className": "cmdb_ci_linux_server", "values": {"name": name}}]}
+    res = ire(inst.editor, payload, sysparm_data_source="NoSuchSource")
+    assert res["items"][0]["errors"] == [{
+        "error": "INVALID_INPUT_DATA",
+        "message": "In payload invalid data source [NoSuchSource] exist. You need to provide a valid choice value "
+                   "from field [discovery_source] in table [cmdb_ci]"}]
+    assert count(inst, "cmdb_ci", f"name={name}") == 0
+    item = ire(inst.editor, payload, sysparm_data_source="SCCM")["items"][0]
+    rec = inst.get(f"/api/now/table/cmdb_ci/{item['sysId']}").json()["result"]
+    assert rec["discovery_source"] == "SCCM"
+    assert rec["first_discovered"] and rec["first_discovered"] == rec["last_discovered"]
