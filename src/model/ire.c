@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/json.h"
 #include "core/util.h"
@@ -20,6 +21,8 @@
 
 /* The most identifiers, and identifier entries, read per payload. */
 #define MAX_RULES 10000
+/* The most criterion attributes one identifier entry may name. */
+#define MAX_ATTRS 16
 
 /* One payload item as the engine sees it. */
 struct item {
@@ -216,13 +219,14 @@ static sg_err try_entry(struct run *r, struct item *it, json_t *entry, bool *tri
 	const char *result = "SKIPPED";
 	sg_err err = SG_ERR_OK;
 	size_t na = json_array_size(attrs);
-	bool known = t != NULL;
+	/* an entry of more attributes than a search binds is never usable */
+	bool known = t != NULL && na <= MAX_ATTRS;
 	for (size_t i = 0; known && i < na; i++)
 		known = sg_table_field(t, json_string_value(json_array_get(attrs, i))) != NULL;
 	if (known && all_present(it->values, attrs)) {
 		*tried = true;
-		const char *names[16], *vals[16];
-		size_t np = na < 16 ? na : 16;
+		const char *names[MAX_ATTRS], *vals[MAX_ATTRS];
+		size_t np = na;
 		for (size_t i = 0; i < np; i++) {
 			names[i] = json_string_value(json_array_get(attrs, i));
 			vals[i] = sg_json_str(it->values, names[i]);
@@ -348,8 +352,8 @@ static bool same_ci(struct run *r, struct item *a, struct item *b, char *fields,
 		{
 			const char *name = json_string_value(f);
 			if (equal)
-				equal = !strcmp(sg_json_str(a->values, name),
-				                sg_json_str(b->values, name));
+				equal = !strcasecmp(sg_json_str(a->values, name),
+				                    sg_json_str(b->values, name));
 		}
 		if (both)
 			attrs_text(attrs, fields, size);
@@ -539,7 +543,10 @@ static sg_err reconcile(struct run *r, struct item *it, bool write)
 			err = push_error(it, "INSUFFICIENT_RIGHTS",
 			                 "Insufficient rights to update record [%s] in table [%s]",
 			                 it->sys_id, t->name);
-		else if (!err && write && json_object_size(in))
+		/* every change was to a field the user may not write: nothing to do */
+		else if (!err && write && !json_object_size(in))
+			it->op = "NO_CHANGE";
+		else if (!err && write)
 			err = sg_rec_update(r->ctx, t->name, it->sys_id, in, &wo);
 		json_decref(in);
 		return err;

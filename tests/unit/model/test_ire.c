@@ -127,7 +127,7 @@ static void duplicates_merge(void **state)
 	json_t *a =
 	    run(f,
 	        "{\"items\":[{\"className\":\"cmdb_ci_computer\",\"values\":{\"name\":\"d\"}},"
-	        "{\"className\":\"cmdb_ci_computer\",\"values\":{\"name\":\"d\",\"ram\":\"2\"}}]}",
+	        "{\"className\":\"cmdb_ci_computer\",\"values\":{\"name\":\"D\",\"ram\":\"2\"}}]}",
 	        &COMMIT, NULL);
 	assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
 	assert_int_equal(json_array_size(json_object_get(item(a, 0), "inputIndices")), 2);
