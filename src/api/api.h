@@ -148,4 +148,26 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                                 struct sg_req *req, struct sg_resp *resp);
 
+/* CMDB APIs (cmdb.c): Identification and Reconciliation, CMDB Instance. */
+sg_err sg_ire_identify(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                       struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ire_query(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                    struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ire_enhanced(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                       struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ire_query_enhanced(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                             struct sg_req *req, struct sg_resp *resp);
+sg_err sg_cmdb_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                    struct sg_req *req, struct sg_resp *resp);
+sg_err sg_cmdb_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                   struct sg_req *req, struct sg_resp *resp);
+sg_err sg_cmdb_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                      struct sg_req *req, struct sg_resp *resp);
+sg_err sg_cmdb_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                      struct sg_req *req, struct sg_resp *resp);
+sg_err sg_cmdb_add_relation(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                            struct sg_req *req, struct sg_resp *resp);
+sg_err sg_cmdb_delete_relation(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                               struct sg_req *req, struct sg_resp *resp);
+
 #endif

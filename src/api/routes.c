@@ -43,6 +43,31 @@ static const char *const form_only[] = {"application/x-www-form-urlencoded", NUL
 	          sg_import_insert_multiple, SG_AUTH_USER, "now/import", NULL, v),                 \
 	    ROUTE("GET", prefix "/import/{staging_table}/{sys_id}", sg_import_get, SG_AUTH_USER,   \
 	          "now/import", NULL, v)
+/* Identification and Reconciliation, and the CMDB Instance API (cmdb.c). */
+#define IRE_ROUTES(prefix, v)                                                                      \
+	ROUTE("POST", prefix "/identifyreconcile", sg_ire_identify, SG_AUTH_USER,                  \
+	      "now/identifyreconcile", NULL, v),                                                   \
+	    ROUTE("POST", prefix "/identifyreconcile/query", sg_ire_query, SG_AUTH_USER,           \
+	          "now/identifyreconcile", NULL, v),                                               \
+	    ROUTE("POST", prefix "/identifyreconcile/enhanced", sg_ire_enhanced, SG_AUTH_USER,     \
+	          "now/identifyreconcile", NULL, v),                                               \
+	    ROUTE("POST", prefix "/identifyreconcile/queryEnhanced", sg_ire_query_enhanced,        \
+	          SG_AUTH_USER, "now/identifyreconcile", NULL, v)
+#define CMDB_ROUTES(prefix, v)                                                                     \
+	ROUTE("GET", prefix "/cmdb/instance/{className}", sg_cmdb_list, SG_AUTH_USER, "now/cmdb",  \
+	      NULL, v),                                                                            \
+	    ROUTE("POST", prefix "/cmdb/instance/{className}", sg_cmdb_create, SG_AUTH_USER,       \
+	          "now/cmdb", NULL, v),                                                            \
+	    ROUTE("GET", prefix "/cmdb/instance/{className}/{sys_id}", sg_cmdb_get, SG_AUTH_USER,  \
+	          "now/cmdb", NULL, v),                                                            \
+	    ROUTE("PATCH", prefix "/cmdb/instance/{className}/{sys_id}", sg_cmdb_update,           \
+	          SG_AUTH_USER, "now/cmdb", NULL, v),                                              \
+	    ROUTE("PUT", prefix "/cmdb/instance/{className}/{sys_id}", sg_cmdb_update,             \
+	          SG_AUTH_USER, "now/cmdb", NULL, v),                                              \
+	    ROUTE("POST", prefix "/cmdb/instance/{className}/{sys_id}/relation",                   \
+	          sg_cmdb_add_relation, SG_AUTH_USER, "now/cmdb", NULL, v),                        \
+	    ROUTE("DELETE", prefix "/cmdb/instance/{className}/{sys_id}/relation/{rel_sys_id}",    \
+	          sg_cmdb_delete_relation, SG_AUTH_USER, "now/cmdb", NULL, v)
 
 static const struct sg_route routes[] = {
     TABLE_ROUTES("/api/now", 0),
@@ -50,6 +75,10 @@ static const struct sg_route routes[] = {
     TABLE_ROUTES("/api/now/v2", 2),
     IMPORT_ROUTES("/api/now", 0),
     IMPORT_ROUTES("/api/now/v1", 1),
+    IRE_ROUTES("/api/now", 0),
+    IRE_ROUTES("/api/now/v1", 1),
+    CMDB_ROUTES("/api/now", 0),
+    CMDB_ROUTES("/api/now/v1", 1),
     ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
     ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
     /* The OAuth endpoints need no user: the client authenticates in the request. */

@@ -268,6 +268,10 @@ struct path {
 #define IMPORT_BODY                                                                                \
 	"{\"u_ref\":\"ALLOC-1\",\"u_short\":\"alloc import\",\"u_caller\":\"System "               \
 	"Administrator\"}"
+#define IRE_BODY                                                                                   \
+	"{\"items\":[{\"className\":\"cmdb_ci_linux_server\",\"values\":{\"name\":\"alloc-host\"," \
+	"\"serial_number\":\"AL-1\"}},{\"className\":\"cmdb_ci_service\",\"values\":{\"name\":"    \
+	"\"alloc-svc\"}}],\"relations\":[{\"parent\":1,\"child\":0,\"type\":\"Runs on::Runs\"}]}"
 #define FORM  "application/x-www-form-urlencoded"
 #define JSONT "application/json"
 
@@ -300,6 +304,11 @@ static const struct path paths[] = {
 	 T_NONE, false},
 	{"import", "admin", "POST", "/api/now/import/u_imp_alloc", JSONT, IMPORT_BODY, 201, 500, true,
 	 T_NONE, false},
+	/* CMDB: the identification dry run (identifies, writes nothing) and the Instance API list */
+	{"ire.query", "admin", "POST", "/api/now/identifyreconcile/query", JSONT, IRE_BODY, 200, 500,
+	 false, T_NONE, false},
+	{"cmdb.list", "admin", "GET", "/api/now/cmdb/instance/cmdb_ci_server?sysparm_limit=3", NULL,
+	 NULL, 200, 500, false, T_NONE, false},
 	{"nowctl.user", NULL, NULL, NULL, NULL, NULL, 200, 500, true, T_NONE, true},
 };
 /* clang-format on */
