@@ -211,24 +211,20 @@ static bool xml_body(struct sg_req *req, struct sg_resp *resp)
 		i++;
 	if (i < req->body_len && (req->body[i] == '{' || req->body[i] == '['))
 		return false;
-	json_t *rec;
-	const char *why;
-	sg_err err = sg_xml_parse_body(req->body, req->body_len, &rec, &why);
+	const char *why = NULL;
+	struct sg_buf json;
+	sg_buf_init(&json, (size_t)req->max_body * 8 + 64);
+	sg_err err = sg_xml_body_to_json(req->body, req->body_len, &json, &why);
 	char *text = NULL;
-	if (!err) {
-		char *dump = json_dumps(rec, JSON_COMPACT);
-		text = dump ? sg_arena_strdup(&req->arena, dump) : NULL;
-		free(dump);
-		json_decref(rec);
-		if (!text)
-			err = SG_ERR_NOMEM;
-	}
+	if (!err && !(text = sg_arena_strndup(&req->arena, json.data, json.len)))
+		err = SG_ERR_NOMEM;
+	sg_buf_cleanup(&json);
 	if (err) {
 		refuse(resp, err, why, NULL);
 		return true;
 	}
 	req->body = text;
-	req->body_len = strlen(text);
+	req->body_len = strlen(text); /* (JSON text holds no NUL) */
 	return false;
 }
 

@@ -450,8 +450,8 @@ static bool write_members(struct jr *r, struct sg_buf *out, int depth, bool deta
 	for (;;) {
 		sg_buf_reset(&key);
 		jr_ws(r);
-		if (!jr_string(r, &key)) {
-			ok = false;
+		if (!jr_string(r, &key) || sg_buf_failed(&key)) {
+			ok = false; /* (a failed key is out of memory: out is marked below) */
 			break;
 		}
 		jr_ws(r);
@@ -488,7 +488,7 @@ out:
 		if (sg_buf_failed(&first) || sg_buf_failed(&rest))
 			sg_buf_set_failed(out);
 	}
-	if (sg_buf_failed(&key))
+	if (sg_buf_failed(&key)) /* checked before the next reset clears it */
 		sg_buf_set_failed(out);
 	sg_buf_cleanup(&key);
 	sg_buf_cleanup(&first);
@@ -1131,4 +1131,24 @@ sg_err sg_xml_parse_body(const char *text, size_t len, json_t **out, const char 
 	}
 	*out = root;
 	return SG_ERR_OK;
+}
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+	struct sg_buf *b = data;
+	sg_buf_append(b, buffer, size);
+	return sg_buf_failed(b) ? -1 : 0;
+}
+
+sg_err sg_xml_body_to_json(const char *text, size_t len, struct sg_buf *out, const char **why)
+{
+	json_t *rec;
+	sg_err err = sg_xml_parse_body(text, len, &rec, why);
+	if (err)
+		return err;
+	/* Through a sticky buffer: json_dumps drops a key it could not append
+	 * and goes on, which would hand the handler other JSON. */
+	int rc = json_dump_callback(rec, dump_cb, out, JSON_COMPACT);
+	json_decref(rec);
+	return rc || sg_buf_failed(out) ? SG_ERR_NOMEM : SG_ERR_OK;
 }

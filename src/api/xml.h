@@ -94,6 +94,10 @@ sg_err sg_xml_parse(const char *text, size_t len, json_t **out, const char **why
  */
 sg_err sg_xml_parse_body(const char *text, size_t len, json_t **out, const char **why);
 
+/* The same as compact JSON text appended to out (the body the handler
+ * reads); SG_ERR_NOMEM also when out fails. */
+sg_err sg_xml_body_to_json(const char *text, size_t len, struct sg_buf *out, const char **why);
+
 /*
  * Rewrites a JSON answer in resp as XML of Content-Type type: only when
  * its Content-Type is SG_JSON_TYPE and it has a body.  Out of memory marks
