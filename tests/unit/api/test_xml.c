@@ -341,6 +341,26 @@ static void reader_forms(void **state)
 	assert_string_equal(body_of("<r>\n\t<a>1</a >\n</r >"), "{\"a\":\"1\"}");
 }
 
+static void body_as_json_text(void **state)
+{
+	(void)state;
+	const char *xml = "<request><entry><a>1</a><b>&lt;x&gt;</b></entry></request>";
+	struct sg_buf b;
+	const char *why = NULL;
+	sg_buf_init(&b, 1024);
+	assert_int_equal(sg_xml_body_to_json(xml, strlen(xml), &b, &why), SG_ERR_OK);
+	assert_string_equal(sg_buf_str(&b), "{\"a\":\"1\",\"b\":\"<x>\"}");
+	sg_buf_cleanup(&b);
+	/* a buffer too small is out of memory, never shorter JSON */
+	sg_buf_init(&b, 10);
+	assert_int_equal(sg_xml_body_to_json(xml, strlen(xml), &b, &why), SG_ERR_NOMEM);
+	sg_buf_cleanup(&b);
+	sg_buf_init(&b, 1024);
+	assert_int_equal(sg_xml_body_to_json("<r><a>", 6, &b, &why), SG_ERR_BAD_XML);
+	assert_non_null(why);
+	sg_buf_cleanup(&b);
+}
+
 /* Asserts that xml is refused with a detail holding want. */
 static void refused(const char *xml, size_t len, const char *want)
 {
@@ -491,11 +511,12 @@ int main(void)
 {
 	sg_json_init();
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(negotiation),    cmocka_unit_test(writer_shapes),
-	    cmocka_unit_test(writer_escapes), cmocka_unit_test(writer_names),
-	    cmocka_unit_test(writer_refuses), cmocka_unit_test(answer_rewrites_json_only),
-	    cmocka_unit_test(reader_forms),   cmocka_unit_test(reader_refuses),
-	    cmocka_unit_test(reader_limits),  cmocka_unit_test(round_trip),
+	    cmocka_unit_test(negotiation),       cmocka_unit_test(writer_shapes),
+	    cmocka_unit_test(writer_escapes),    cmocka_unit_test(writer_names),
+	    cmocka_unit_test(writer_refuses),    cmocka_unit_test(answer_rewrites_json_only),
+	    cmocka_unit_test(reader_forms),      cmocka_unit_test(reader_refuses),
+	    cmocka_unit_test(reader_limits),     cmocka_unit_test(round_trip),
+	    cmocka_unit_test(body_as_json_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
