@@ -7,7 +7,9 @@
  * The order is the platform's as observed: a body over the limit is refused
  * (a 400 naming both sizes) before anything else, then an unknown path outside /api/
  * is a 404, then under /api/ the caller must authenticate even for a path
- * no route serves (401 before 400/405), then the scope (403).
+ * no route serves (401 before 400/405), then the scope (403), then the
+ * Accept header (406).  Under /api/, every JSON answer is given in XML when
+ * the client asks for it, and an XML body is read into JSON (xml.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/xml.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
 #include "core/log.h"
@@ -122,6 +125,16 @@ static void refuse(struct sg_resp *resp, sg_err err, const char *a1, const char 
 		sg_resp_header(resp, "WWW-Authenticate", "BASIC realm=\"Service-now\"");
 }
 
+/* Under /api/ (the REST framework), the answer in the format the client
+ * accepts: a JSON answer is rewritten as XML when it asked for XML. */
+static void finish(const struct sg_req *req, struct sg_resp *resp)
+{
+	const char *type;
+	if (req->path && !strncmp(req->path, "/api/", 5) &&
+	    sg_xml_negotiate(sg_req_header(req, "Accept"), &type) == SG_FMT_XML)
+		sg_xml_answer(resp, type);
+}
+
 static void too_large(struct sg_resp *resp, unsigned long long got, long long max)
 {
 	char a[32], b[32];
@@ -172,6 +185,46 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		refuse(resp, req->route_err, req->method, NULL);
 		return true;
 	}
+	/* An Accept the JSON API cannot answer: 406 [r_RESTAPIHTTPResponseCodes]. */
+	if (route->produces && !strcmp(route->produces, SG_JSON_TYPE) &&
+	    sg_xml_negotiate(sg_req_header(req, "Accept"), NULL) == SG_FMT_NONE) {
+		refuse(resp, SG_ERR_NOT_ACCEPTABLE,
+		       "The Accept header names no supported response format: application/json, "
+		       "application/xml, text/xml",
+		       NULL);
+		return true;
+	}
+	return false;
+}
+
+/* An XML body (Content-Type application/xml, text/xml or +xml) read into the
+ * JSON the handler expects; a body that starts as JSON is left to be read
+ * as JSON, as the Table API reads any declared type.  True when resp holds
+ * the refusal (400 malformed XML, 500 out of memory). */
+static bool xml_body(struct sg_req *req, struct sg_resp *resp)
+{
+	if (!req->body || !sg_xml_is_xml_type(sg_req_header(req, "Content-Type")))
+		return false;
+	size_t i = 0;
+	while (i < req->body_len && (req->body[i] == ' ' || req->body[i] == '\t' ||
+	                             req->body[i] == '\r' || req->body[i] == '\n'))
+		i++;
+	if (i < req->body_len && (req->body[i] == '{' || req->body[i] == '['))
+		return false;
+	const char *why = NULL;
+	struct sg_buf json;
+	sg_buf_init(&json, (size_t)req->max_body * 8 + 64);
+	sg_err err = sg_xml_body_to_json(req->body, req->body_len, &json, &why);
+	char *text = NULL;
+	if (!err && !(text = sg_arena_strndup(&req->arena, json.data, json.len)))
+		err = SG_ERR_NOMEM;
+	sg_buf_cleanup(&json);
+	if (err) {
+		refuse(resp, err, why, NULL);
+		return true;
+	}
+	req->body = text;
+	req->body_len = strlen(text); /* (JSON text holds no NUL) */
 	return false;
 }
 
@@ -226,6 +279,7 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		                    &req->match);
 	if (err == SG_ERR_NOMEM) {
 		refuse(resp, err, NULL, NULL);
+		finish(req, resp);
 		return true;
 	}
 	req->route_err = err;
@@ -233,6 +287,7 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	err = settings(api, &cfg);
 	if (err) {
 		refuse(resp, err, NULL, NULL);
+		finish(req, resp);
 		return true;
 	}
 	req->max_body = cfg.max_body;
@@ -240,13 +295,17 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	const char *cl = sg_req_header(req, "Content-Length");
 	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg.max_body) {
 		too_large(resp, strtoull(cl, NULL, 10), cfg.max_body);
+		finish(req, resp);
 		return true;
 	}
 	if (!streamed(req))
 		return false;
 	/* A streamed body goes to its handler only once the caller is known. */
 	sg_model_sync(api->model);
-	return admit(api, req, resp);
+	if (!admit(api, req, resp))
+		return false;
+	finish(req, resp);
+	return true;
 }
 
 bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_t len,
@@ -258,11 +317,13 @@ bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_
 		req->body_seen += len;
 		if (req->body_seen > (unsigned long long)req->max_body) {
 			too_large(resp, req->body_seen, req->max_body);
+			finish(req, resp);
 			return true;
 		}
 		sg_err err = req->match.route->on_body(api, req, data, len);
 		if (err) {
 			refuse(resp, err, NULL, NULL);
+			finish(req, resp);
 			return true;
 		}
 		return false;
@@ -273,6 +334,7 @@ bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_
 			too_large(resp, req->body_buf.len + len, (long long)req->body_buf.max);
 		else
 			refuse(resp, SG_ERR_NOMEM, NULL, NULL);
+		finish(req, resp);
 		return true;
 	}
 	return false;
@@ -288,13 +350,15 @@ void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 			req->body = req->body_buf.data;
 			req->body_len = req->body_buf.len;
 		}
-		if (admit(api, req, resp))
+		if (admit(api, req, resp) || xml_body(req, resp)) {
+			finish(req, resp);
 			return;
+		}
 	}
 	sg_err err = base_url(api, req, &req->base_url);
-	if (err) {
+	if (err)
 		refuse(resp, err, NULL, NULL);
-		return;
-	}
-	dispatch(api, req, resp);
+	else
+		dispatch(api, req, resp);
+	finish(req, resp);
 }

@@ -28,6 +28,7 @@
 	X(BAD_JSON_NUL, 400, "Exception while reading request",                                    \
 	  "The payload is not valid JSON: a string holds \\u0000, which cannot be stored.")        \
 	X(EMPTY_BODY, 400, "Exception while reading request", "No request body found")             \
+	X(BAD_XML, 400, "Exception while reading request", "%s")                                   \
 	X(TOO_LARGE, 400, "Exception while reading request",                                       \
 	  "Rejected large REST payload with content-length = %s bytes. Max allowed: %s bytes.")    \
 	X(BAD_PARAM, 400, "Invalid parameter", "%s")                                               \

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/xml.h"
 #include "auth/acl.h"
 #include "auth/auth.h"
 #include "auth/basic.h"
@@ -272,8 +273,12 @@ struct path {
 	"{\"items\":[{\"className\":\"cmdb_ci_linux_server\",\"values\":{\"name\":\"alloc-host\"," \
 	"\"serial_number\":\"AL-1\"}},{\"className\":\"cmdb_ci_service\",\"values\":{\"name\":"    \
 	"\"alloc-svc\"}}],\"relations\":[{\"parent\":1,\"child\":0,\"type\":\"Runs on::Runs\"}]}"
+#define XML_BODY                                                                                   \
+	"<request><entry><short_description>alloc pass</short_description><impact>2</impact>"      \
+	"<urgency>1</urgency></entry></request>"
 #define FORM  "application/x-www-form-urlencoded"
 #define JSONT "application/json"
+#define XMLT  "application/xml"
 
 /* clang-format off */
 static const struct path paths[] = {
@@ -310,8 +315,21 @@ static const struct path paths[] = {
 	{"cmdb.list", "admin", "GET", "/api/now/cmdb/instance/cmdb_ci_server?sysparm_limit=3", NULL,
 	 NULL, 200, 500, false, T_NONE, false},
 	{"nowctl.user", NULL, NULL, NULL, NULL, NULL, 200, 500, true, T_NONE, true},
+	/* "xml.": with Accept: application/xml (accept_of); an XML body (api/xml.c) */
+	{"xml.list", "admin", "GET", LIST_URL, NULL, NULL, 200, 500, false, T_NONE, false},
+	{"xml.get", "itil", "GET", "/api/now/table/incident/{id}?sysparm_display_value=all", NULL,
+	 NULL, 200, 500, false, T_FIXED, false},
+	{"xml.post", "admin", "POST", "/api/now/table/incident", XMLT, XML_BODY, 201, 500, true,
+	 T_NONE, false},
+	{"xml.stats", "admin", "GET", STATS_URL, NULL, NULL, 200, 500, false, T_NONE, false},
 };
 /* clang-format on */
+
+/* The Accept header a path sends: XML for the "xml." paths, else none (JSON). */
+static const char *accept_of(const struct path *p)
+{
+	return p->name && !strncmp(p->name, "xml.", 4) ? XMLT : NULL;
+}
 
 #define MAX_HEADERS 4
 
@@ -430,6 +448,12 @@ static void answer_from(struct answer *a, const struct sg_resp *r)
 	for (size_t i = 0; i < resp->nheaders; i++)
 		json_object_set_new(a->headers, resp->headers[i].name,
 		                    json_string(resp->headers[i].value));
+	/* An XML answer, read back as the JSON it carries (<response>'s members). */
+	const char *why;
+	if (!a->body && resp->body.len &&
+	    sg_xml_is_xml_type(sg_json_str(a->headers, "Content-Type")) &&
+	    sg_xml_parse(resp->body.data, resp->body.len, &a->body, &why) != SG_ERR_OK)
+		a->body = NULL;
 }
 
 /* Keys whose values differ between two normal answers (new sys_ids, numbers,
@@ -792,6 +816,10 @@ static void run_once(struct runner *r, long n, struct answer *a, long *count)
 	                                                   : "");
 	struct call c;
 	call_init(&c, *user ? user : NULL, cur->method, url, cur->ctype, NULL);
+	if (accept_of(cur)) {
+		c.hname[c.nh] = "Accept";
+		c.hvalue[c.nh++] = accept_of(cur);
+	}
 	const char *rt = cur->body ? strstr(cur->body, "{rt}") : NULL;
 	if (rt)
 		snprintf(c.bodybuf, sizeof(c.bodybuf), "%.*s%s%s", (int)(rt - cur->body), cur->body,
@@ -883,7 +911,10 @@ static void try_n(struct runner *r, long n, const struct answer *base, const jso
 			finding(n, "refusal body", "%s", what);
 	} else if (failed && !cur->offline && !error_shaped(&a)) {
 		finding(n, "500 without ServiceNow's error body", "%s", what);
-	} else if (failed && !cur->offline && (!type || strcmp(type, SG_JSON_TYPE))) {
+	} else if (failed && !cur->offline && (!type || strcmp(type, SG_JSON_TYPE)) &&
+	           !(accept_of(cur) && !strcmp(type, SG_XML_TYPE))) {
+		/* (an XML answer's 500 is XML, or the static JSON one when even
+		 * the conversion ran out of memory) */
 		finding(n, "error without its Content-Type", "%s", what);
 	}
 	/* A read changes nothing.  A write, failed or not, leaves the database
