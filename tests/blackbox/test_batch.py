@@ -142,9 +142,17 @@ def test_post_patch_get_delete_in_order(inst):
 def test_query_arguments_are_decoded_as_the_server_does(inst):
     q = "/api/now/table/incident?sysparm_query=short_descriptionLIKEe%5EORDERBYnumber&sysparm_limit=3" \
         "&sysparm_fields=number,short_description&sysparm_display_value=all&sysparm_exclude_reference_link"
-    got = by_id(run(inst.admin, [item("q", "GET", q), item("p", "GET", q.replace("LIKEe", "LIKE+e"))]))
+    odd = ["/api/now/table/incident?sysparm_limit=2&&sysparm_fields=number&",
+           "/api/now/table/incident?sysparm_limit=2&active&sysparm_fields",
+           "/api/now/table/inc%69dent?sysparm_limit=1&sysparm_fields=number&short_description=%zz",
+           "/api/now/table/incident/?sysparm_limit=1&sysparm_query=number%3E%3DINC0000002"]
+    got = by_id(run(inst.admin, [item("q", "GET", q), item("p", "GET", q.replace("LIKEe", "LIKE+e"))] +
+                    [item(str(i), "GET", u) for i, u in enumerate(odd)]))
     assert body_of(got["q"]) == inst.get(q).content
     assert body_of(got["p"]) == inst.get(q.replace("LIKEe", "LIKE+e")).content
+    for i, u in enumerate(odd):
+        alone = inst.get(u)
+        assert (got[str(i)]["status_code"], body_of(got[str(i)])) == (alone.status_code, alone.content), u
     assert headers_of(got["q"])["link"] == inst.get(q).headers["Link"]
 
 
