@@ -366,3 +366,32 @@ def test_limits_leave_items_unserviced(fresh):
     data = run(call, [item("a", "GET", small), item("b", "GET", small)])
     assert data["serviced_requests"] == [] and data["unserviced_requests"] == ["a", "b"]
 
+
+
+
+def test_a_token_scope_covers_each_item(fresh):
+    """Items are checked against the REST API auth scope of the batch's token, as requests alone:
+    a token whose scope covers the Batch API only gets each Table API item's 403; one whose scope
+    covers the Table API only cannot call the batch."""
+    nowctl(fresh, "user", "add", "batch_integration", "--web-service-only", "--role", "rest_service", "--role", "itil")
+    fresh.set_property("glide.oauth.inbound.client.credential.grant_type.enabled", "true")
+    calls = {}
+    for scope, api in (("batch_access", "now/batch"), ("table_access", "now/table")):
+        nowctl(fresh, "scope", "add", scope, "--api", api)
+        out = json.loads(nowctl(fresh, "--json", "oauth", "add", scope + " app", "--grant", "client_credentials",
+                                "--user", "batch_integration", "--scope", scope,
+                                "--client-type", "integration_service").stdout)
+        r = requests.post(fresh.url + "/oauth_token.do", data={"grant_type": "client_credentials",
+                                                                "client_id": out["client_id"],
+                                                                "client_secret": out["client_secret"]})
+        assert r.status_code == 200, r.text
+        headers = {"Authorization": "Bearer " + r.json()["access_token"]}
+        calls[api] = lambda m, p, h=headers, **kw: requests.request(m, fresh.url + p, headers=h, **kw)
+    url = "/api/now/table/incident?sysparm_limit=1"
+    missing = err("User Not Authorized", "Missing required api access scope")
+    got = run(calls["now/batch"], [item("t", "GET", url)])["serviced_requests"][0]
+    assert got["status_code"] == 403 and body_of(got).decode() == missing
+    assert calls["now/batch"]("GET", url).text == missing
+    r = calls["now/table"]("POST", BATCH, json={"rest_requests": [item("t", "GET", url)]})
+    assert r.status_code == 403 and r.text == missing
+    assert calls["now/table"]("GET", url).status_code == 200
