@@ -280,6 +280,8 @@ static sg_err read_limits(struct sg_ctx *ctx, const struct sg_req *req, struct l
 		l->input_max = l->input_max < 0 ? INPUT_MAX_DEFAULT : INPUT_MAX_CEILING;
 	if (l->output_max < 0)
 		l->output_max = OUTPUT_MAX_DEFAULT;
+	if (l->timeout_ms < 0)
+		l->timeout_ms = TIMEOUT_MS_DEFAULT;
 	if (l->total_max <= 0 || l->total_max > TOTAL_MAX_DEFAULT * 8)
 		l->total_max = TOTAL_MAX_DEFAULT;
 	/* The header may lower the output limit, never raise it [batch-api.md]. */
