@@ -44,8 +44,12 @@ static const char *text_of(struct sg_arena *a, const json_t *v, bool *nomem)
 {
 	char num[64];
 	const char *s = NULL;
-	if (json_is_string(v))
-		return sg_arena_strndup(a, json_string_value(v), json_string_length(v));
+	if (json_is_string(v)) {
+		char *copy = sg_arena_strndup(a, json_string_value(v), json_string_length(v));
+		if (!copy)
+			*nomem = true;
+		return copy;
+	}
 	if (json_is_integer(v)) {
 		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 		s = num;
@@ -146,10 +150,9 @@ static sg_err parse_item(struct sg_arena *a, const json_t *o, struct sg_batch_it
 	if (nomem)
 		return SG_ERR_NOMEM;
 	if (!it->id || !it->method || !it->url || !*it->method) {
-		*why = !it->id        ? "rest_requests.id is required"
-		       : !it->method  ? "rest_requests.method is required"
-		       : !*it->method ? "rest_requests.method is required"
-		                      : "rest_requests.url is required";
+		*why = !it->id                       ? "rest_requests.id is required"
+		       : !it->method || !*it->method ? "rest_requests.method is required"
+		                                     : "rest_requests.url is required";
 		return SG_ERR_BAD_PARAM;
 	}
 	it->url_len = json_string_length(json_object_get(o, "url"));
