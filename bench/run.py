@@ -211,6 +211,10 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
         page_q = "/api/now/table/incident?sysparm_query=active%3Dtrue%5Epriority%3C%3D2%5EORDERBYDESCsys_updated_on&sysparm_limit=100"
         record_bytes = requests.get(f"{base}/api/now/table/incident/{sid}", headers={"Authorization": basic}).content
         page_bytes = requests.get(base + page_q, headers={"Authorization": basic}).content
+        sids10 = [incs[len(incs) // 3 + i][0] for i in range(10)]
+        batch10 = json.dumps({"batch_request_id": "1", "rest_requests": [
+            {"id": str(i), "method": "GET", "url": f"/api/now/table/incident/{s}",
+             "headers": [{"name": "Accept", "value": "application/json"}]} for i, s in enumerate(sids10)]})
         post_body = json.dumps({"short_description": "bench incident", "impact": "2", "urgency": "2",
                                 "caller_id": users[1], "assignment_group": groups[2]})
         ops = [
@@ -231,6 +235,11 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
             ("token: client credentials", "/oauth_token.do",
              lua(work, "tok_cc", "POST", f"grant_type=client_credentials&client_id={app['client_id']}&client_secret="
                  f"{app['client_secret']}", {"Content-Type": "application/x-www-form-urlencoded"})),
+            # the Batch API: ten records in one request against the same ten one by one
+            ("GET one of 10 (Basic)", "/", lua(work, "get10", headers={"Authorization": basic},
+                                                paths=[f"/api/now/table/incident/{s}" for s in sids10])),
+            ("batch of 10 GETs", "/api/now/v1/batch",
+             lua(work, "batch10", "POST", batch10, {"Authorization": basic, "Content-Type": "application/json"})),
             ("80/20 read/write mix", "/",
              lua(work, "mix", headers={"Authorization": basic, "Content-Type": "application/json"},
                  mix=(f"/api/now/table/incident/{sid}", "/api/now/table/incident", post_body))),
@@ -280,6 +289,10 @@ def main():
                                                "--user", "bench"], check=True, capture_output=True,
                                               text=True).stdout)
         sid = incs[len(incs) // 2][0]
+        sids10 = [incs[len(incs) // 3 + i][0] for i in range(10)]
+        batch10 = json.dumps({"batch_request_id": "1", "rest_requests": [
+            {"id": str(i), "method": "GET", "url": f"/api/now/table/incident/{s}",
+             "headers": [{"name": "Accept", "value": "application/json"}]} for i, s in enumerate(sids10)]})
         post_body = json.dumps({"short_description": "bench incident", "impact": "2", "urgency": "2",
                                 "caller_id": users[1], "assignment_group": groups[2]})
         base_data = None
@@ -418,6 +431,10 @@ def render(rows, notes, args):
         a, b = get("nowd", "POST incident", c), get("sqlite loop", "7-column row, 1 index", 1)
         if a and b and b["rps"]:
             out.append(f"| durable POST / sqlite loop of a 7-column row, c={c} (info) | {a['rps'] / b['rps']:.2f} | |")
+        a, b = get("nowd", "batch of 10 GETs", c), get("nowd", "GET one of 10 (Basic)", c)
+        if a and b and b["rps"]:
+            out.append(f"| records/s: batch of 10 GETs / 10 separate GETs, c={c} (info) | "
+                       f"{a['rps'] * 10 / b['rps']:.2f} | |")
         for name in ("GET one (Basic)", "page of 100", "POST incident"):
             a, b = get("nowd", name, c), get("json-server", name, c)
             if a and b and b["rps"]:

@@ -110,6 +110,22 @@ bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_
                  struct sg_resp *resp);
 void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp);
 
+/*
+ * Runs a batch item (batch.c) as a request of its own through the same
+ * steps: method override, route, body limit, content type, the scope of the
+ * batch's token, the handler with the ACLs of the batch's user.  sub is
+ * caller-owned (sg_req_init, then its transport half: method, the URL by
+ * sg_req_set_url, header, origin, and parent: the batch request, already
+ * admitted, which must outlive sub); body is the item's whole body (len
+ * bytes, borrowed).  Always fills resp (caller-owned, initialised).
+ */
+void sg_api_subrequest(struct sg_api *api, struct sg_req *sub, const char *body, size_t len,
+                       struct sg_resp *resp);
+
+/* Batch API handler (batch.c). */
+sg_err sg_batch_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                     struct sg_req *req, struct sg_resp *resp);
+
 /* Table API handlers (table.c). */
 sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                      struct sg_req *req, struct sg_resp *resp);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
+
 #define MAX_BODY (512u * 1024u * 1024u)
 
 void sg_req_init(struct sg_req *req)
@@ -131,6 +133,62 @@ void sg_resp_error(struct sg_resp *r, sg_err err, const char *arg1, const char *
 	                        : "{\"error\":{\"message\":\"Internal server error\","
 	                          "\"detail\":null},\"status\":\"failure\"}");
 	free(s);
+}
+
+bool sg_url_has_encoded_nul(const char *url)
+{
+	for (const char *p = strchr(url, '%'); p; p = strchr(p + 1, '%'))
+		if (p[1] == '0' && p[2] == '0')
+			return true;
+	return false;
+}
+
+/* libmicrohttpd's reading of a query: every piece between '&' up to the end
+ * is an argument (an empty one too, but not after a trailing '&'). */
+static sg_err split_args(struct sg_req *req, char *q)
+{
+	size_t cap = 1;
+	for (const char *p = q; *p; p++)
+		cap += *p == '&';
+	req->args = sg_arena_alloc(&req->arena, cap * sizeof(*req->args));
+	if (!req->args)
+		return SG_ERR_NOMEM;
+	req->nargs = 0;
+	for (char *p = q; p && *p;) {
+		char *amp = strchr(p, '&');
+		if (amp)
+			*amp = '\0';
+		char *eq = strchr(p, '=');
+		if (eq)
+			*eq = '\0';
+		sg_str_urldecode(p);
+		if (eq)
+			sg_str_urldecode(eq + 1);
+		req->args[req->nargs].name = p;
+		req->args[req->nargs].value = eq ? eq + 1 : (char *)"";
+		req->nargs++;
+		p = amp ? amp + 1 : NULL;
+	}
+	return SG_ERR_OK;
+}
+
+sg_err sg_req_set_url(struct sg_req *req, const char *url, size_t len)
+{
+	const char *qm = memchr(url, '?', len);
+	size_t plen = qm ? (size_t)(qm - url) : len;
+	char *path = sg_arena_strndup(&req->arena, url, plen);
+	char *raw = sg_arena_strndup(&req->arena, qm ? qm + 1 : "", qm ? len - plen - 1 : 0);
+	char *q = sg_arena_strdup(&req->arena, raw);
+	if (!path || !raw || !q)
+		return SG_ERR_NOMEM;
+	/* A NUL byte in the URL itself cuts it, as "%00" would. */
+	if (strlen(path) != plen || (qm && strlen(raw) != len - plen - 1) ||
+	    sg_url_has_encoded_nul(path) || sg_url_has_encoded_nul(raw))
+		return SG_ERR_BAD_PARAM;
+	sg_str_pctdecode(path);
+	req->path = path;
+	req->raw_query = raw;
+	return split_args(req, q);
 }
 
 const char *sg_req_arg(const struct sg_req *req, const char *name)

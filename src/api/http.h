@@ -16,6 +16,7 @@
 #include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "auth/oauth.h"
 #include "core/kv.h"
 #include "model/model.h"
 
@@ -54,6 +55,9 @@ struct sg_req {
 	const char *(*header)(void *impl, const char *name);
 	void *impl;
 	const char *origin; /* "http://host/": scheme and Host the request came by */
+	/* The batch a sub-request runs in (api.h: sg_api_subrequest); NULL for a
+	 * request off the wire.  A sub-request runs as its batch's user. */
+	const struct sg_req *parent;
 	/* Request-scoped memory, freed by sg_req_cleanup after the response:
 	 * captures, argument arrays, handlers' scratch. */
 	struct sg_arena arena;
@@ -65,7 +69,10 @@ struct sg_req {
 	size_t body_len;
 	const char *base_url;       /* "https://host/" - ends with '/' */
 	const struct sg_user *user; /* authenticated user, or NULL */
-	void *stream;               /* a streamed route's own state (in the arena) */
+	/* The token the user came by (its scope), NULL for Basic; into
+	 * bearer_storage or the batch's. */
+	const struct sg_bearer *bearer;
+	void *stream; /* a streamed route's own state (in the arena) */
 
 	/* The middleware's own. */
 	struct sg_buf body_buf; /* a buffered body as it arrives */
@@ -73,6 +80,7 @@ struct sg_req {
 	long long max_body;
 	bool admitted; /* authenticated (when needed) and in scope */
 	struct sg_user user_storage;
+	struct sg_bearer bearer_storage;
 };
 
 /* Prepares caller-owned req (everything zero, the arena empty). */
@@ -122,6 +130,23 @@ void sg_resp_refuse(struct sg_resp *r, int status, const char *message, const ch
  * otherwise '%' is encoded too (a decoded path).
  */
 void sg_url_escape(struct sg_buf *b, const char *s, size_t len, bool keep_pct);
+
+/*
+ * Sets req's path, raw_query and args from a relative URL of len bytes
+ * ("/api/now/table/incident?sysparm_limit=1") as the HTTP server reads a
+ * request target: the path is percent-decoded ('+' stays), the query split at
+ * '&' into name=value arguments, each '+'- and percent-decoded, a name
+ * without '=' getting "".  Copies into req's arena.  SG_ERR_BAD_PARAM when the
+ * URL holds an encoded NUL (see sg_url_has_encoded_nul), SG_ERR_NOMEM.
+ */
+sg_err sg_req_set_url(struct sg_req *req, const char *url, size_t len);
+
+/* The detail of the 400 ("Bad Request") refusing such a URL. */
+#define SG_URL_NUL_DETAIL "The request URI holds an encoded NUL character (%00)"
+
+/* Whether a request target as sent holds "%00": decoding would cut a path
+ * or a parameter short (/api/now/table/sys_user%00 read as sys_user). */
+bool sg_url_has_encoded_nul(const char *url);
 
 /* The first value of query argument name, or NULL.  Borrowed from req. */
 const char *sg_req_arg(const struct sg_req *req, const char *name);

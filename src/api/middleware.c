@@ -171,16 +171,26 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		resp->status = 404;
 		return true;
 	}
-	struct sg_bearer bearer;
-	bool is_bearer = false;
-	sg_err err = authenticate(api, req, &req->user_storage, &bearer, &is_bearer);
-	if (!err && is_bearer && route && route->scope)
-		err = sg_oauth_scope_check(api->auth, &bearer, route->scope, req->method);
+	sg_err err = SG_ERR_OK;
+	if (req->parent) {
+		/* A batch item runs as its batch's user, under its batch's token. */
+		req->user = req->parent->user;
+		req->bearer = req->parent->bearer;
+	} else {
+		bool is_bearer = false;
+		err = authenticate(api, req, &req->user_storage, &req->bearer_storage, &is_bearer);
+		if (!err) {
+			req->user = &req->user_storage;
+			req->bearer = is_bearer ? &req->bearer_storage : NULL;
+		}
+	}
+	if (!err && req->bearer && route && route->scope)
+		err = sg_oauth_scope_check(api->auth, req->bearer, route->scope, req->method);
 	if (err) {
+		req->user = NULL;
 		refuse(resp, err, NULL, NULL);
 		return true;
 	}
-	req->user = &req->user_storage;
 	if (!route) {
 		refuse(resp, req->route_err, req->method, NULL);
 		return true;
@@ -361,4 +371,13 @@ void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	else
 		dispatch(api, req, resp);
 	finish(req, resp);
+}
+
+void sg_api_subrequest(struct sg_api *api, struct sg_req *sub, const char *body, size_t len,
+                       struct sg_resp *resp)
+{
+	/* The steps of a request off the wire, its body in one piece. */
+	if (sg_api_begin(api, sub, resp) || sg_api_body(api, sub, body, len, resp))
+		return;
+	sg_api_handle(api, sub, resp);
 }

@@ -219,11 +219,11 @@ int sg_hexval(char c)
 	return -1;
 }
 
-void sg_str_urldecode(char *s)
+static void decode(char *s, bool plus)
 {
 	char *w = s;
 	for (char *r = s; *r; r++) {
-		if (*r == '+') {
+		if (*r == '+' && plus) {
 			*w++ = ' ';
 		} else if (*r == '%' && sg_hexval(r[1]) >= 0 && sg_hexval(r[2]) >= 0) {
 			*w++ = (char)(sg_hexval(r[1]) * 16 + sg_hexval(r[2]));
@@ -233,6 +233,16 @@ void sg_str_urldecode(char *s)
 		}
 	}
 	*w = '\0';
+}
+
+void sg_str_urldecode(char *s)
+{
+	decode(s, true);
+}
+
+void sg_str_pctdecode(char *s)
+{
+	decode(s, false);
 }
 
 size_t sg_str_utf8_prefix(const char *s, size_t max_chars)

@@ -52,6 +52,8 @@ void sg_str_join(char *out, size_t cap, const char *a, const char *sep, const ch
 bool sg_str_is_ident(const char *s, size_t max);
 /* Decodes %XX and '+' in place. */
 void sg_str_urldecode(char *s);
+/* Decodes %XX only, in place ('+' stays): a URL's path. */
+void sg_str_pctdecode(char *s);
 /* The value of hex digit c, or -1. */
 int sg_hexval(char c);
 /* A whole number written in decimal digits only (no sign, no spaces), from

@@ -316,13 +316,10 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 static bool check_head(struct MHD_Connection *conn, const struct request *r, const char *version,
                        struct sg_resp *resp)
 {
-	const char *u = r->raw_uri ? r->raw_uri : "";
-	for (const char *p = strchr(u, '%'); p; p = strchr(p + 1, '%'))
-		if (p[1] == '0' && p[2] == '0') {
-			sg_resp_refuse(resp, 400, "Bad Request",
-			               "The request URI holds an encoded NUL character (%00)");
-			return true;
-		}
+	if (sg_url_has_encoded_nul(r->raw_uri ? r->raw_uri : "")) {
+		sg_resp_refuse(resp, 400, "Bad Request", SG_URL_NUL_DETAIL);
+		return true;
+	}
 	struct head h = {0};
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &h);
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
