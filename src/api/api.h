@@ -130,6 +130,16 @@ struct sg_query;
 sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_req *req,
                          const char *table, const struct sg_table **t, struct sg_query *q);
 
+/* Tiny URLs (tinyurl.c): POST /api/now/tinyurl stores {"url": ...} in
+ * sys_tiny_url and answers {"result":"<path>?sysparm_tiny=<id>"} (201). */
+sg_err sg_tinyurl_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                         struct sg_req *req, struct sg_resp *resp);
+/* A GET or HEAD with sysparm_tiny=<id>: req's arguments become the caller's
+ * own (sysparm_tiny dropped) followed by the stored ones it did not name
+ * (in req's arena); raw_query stays as sent.  SG_ERR_BAD_PARAM (detail in
+ * ctx) for an unknown id; a no-op without sysparm_tiny. */
+sg_err sg_tinyurl_expand(struct sg_ctx *ctx, struct sg_req *req);
+
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                     struct sg_req *req, struct sg_resp *resp);

@@ -185,7 +185,9 @@ static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 		struct sg_auth_session as;
 		sg_auth_session_init(&as, api->auth, &ctx,
 		                     sg_req_header(req, "X-Snowglobe-Elevate"));
-		err = route->handler(api, &ctx, &as, req, resp);
+		err = route->auth == SG_AUTH_USER ? sg_tinyurl_expand(&ctx, req) : SG_ERR_OK;
+		if (!err)
+			err = route->handler(api, &ctx, &as, req, resp);
 		/* An answer computed with a failed accessor (a time zone) is not given. */
 		if (!err)
 			err = sg_ctx_error(&ctx);

@@ -126,3 +126,101 @@ def test_password_is_returned_masked(fresh):
     r = user("GET", "/api/now/table/incident", params={"sysparm_limit": "1"})
     assert r.status_code == 200
     assert PASSWORD not in fresh.output()
+
+
+def tiny(server, url, call=None):
+    r = (call("POST", "/api/now/tinyurl", json={"url": url}) if call
+         else server.post("/api/now/tinyurl", json={"url": url}))
+    assert r.status_code == 201, r.text
+    result = r.json()["result"]
+    m = re.fullmatch(r"(.*)\?sysparm_tiny=([0-9a-f]{32})", result)
+    assert m, result
+    return m.group(1), m.group(2)
+
+
+def test_tiny_url_round_trip(server):
+    nums = server.get("/api/now/table/incident", params={"sysparm_fields": "number", "sysparm_limit": "3",
+                                                         "sysparm_query": "ORDERBYnumber"}).json()["result"]
+    numbers = [x["number"] for x in nums]
+    # a long query, as Ansible would send past 2048 characters
+    query = "numberIN" + ",".join(numbers + [f"INC9{i:06d}" for i in range(300)])
+    long_url = (server.url + "/api/now/table/incident?" +
+                requests.models.RequestEncodingMixin._encode_params(
+                    {"sysparm_query": query, "sysparm_fields": "number,short_description",
+                     "sysparm_exclude_reference_link": "true"}))
+    assert len(long_url) > 2048
+    path, tid = tiny(server, long_url)
+    assert path == "api/now/table/incident"
+    r = server.get("/api/now/table/incident", params={"sysparm_tiny": tid})
+    assert r.status_code == 200, r.text
+    rows = r.json()["result"]
+    assert sorted(x["number"] for x in rows) == sorted(numbers)
+    assert all(set(x) == {"number", "short_description"} for x in rows)
+    assert r.headers["X-Total-Count"] == "3"
+    # the caller's own parameters win over the stored ones, and page through
+    r = server.get("/api/now/table/incident", params={"sysparm_tiny": tid, "sysparm_limit": "2",
+                                                      "sysparm_offset": "2", "sysparm_fields": "number"})
+    assert [set(x) for x in r.json()["result"]] == [{"number"}]
+    assert "sysparm_tiny=" + tid in r.headers["Link"]
+    # the Aggregate API expands it too
+    r = server.get("/api/now/stats/incident", params={"sysparm_tiny": tid, "sysparm_count": "true"})
+    assert r.status_code == 200 and r.json()["result"]["stats"]["count"] == "3"
+    # the stored row, for admins
+    rows = server.get("/api/now/table/sys_tiny_url", params={"tiny_url": tid}).json()["result"]
+    assert len(rows) == 1 and rows[0]["data"].startswith("sysparm_query=numberIN")
+
+
+def test_tiny_url_shapes_and_errors(server):
+    for url, path in (("incident_list.do?sysparm_query=active%3Dtrue", "incident_list.do"),
+                      ("/api/now/table/problem?active=true#frag", "api/now/table/problem"),
+                      ("https://example.com", ""), ("sys_user.do", "sys_user.do")):
+        assert tiny(server, url)[0] == path
+    for body in ({}, {"url": ""}, {"url": 5}, {"link": "x"}):
+        r = server.post("/api/now/tinyurl", json=body)
+        assert r.status_code == 400 and r.json()["error"]["message"] == "Invalid parameter", body
+        assert r.json()["status"] == "failure"
+    r = server.post("/api/now/tinyurl", data="{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["message"] == "Exception while reading request"
+    r = server.post("/api/now/tinyurl")
+    assert r.status_code == 400 and r.json()["error"]["detail"] == "No request body found"
+    assert server.get("/api/now/tinyurl").status_code == 405
+    assert requests.post(server.url + "/api/now/tinyurl", json={"url": "x?a=b"}).status_code == 401
+    # an unknown id is refused, never a query without its filter
+    for bad in ("0" * 32, "nope", "A" * 32):
+        r = server.get("/api/now/table/incident", params={"sysparm_tiny": bad})
+        assert r.status_code == 400, bad
+        body = r.json()
+        assert body["error"]["message"] == "Invalid parameter" and body["status"] == "failure"
+        assert "sysparm_tiny" in body["error"]["detail"]
+
+
+def test_tiny_url_carries_no_rights(fresh):
+    nowctl(fresh, "user", "add", "tiny.itil", "--password", "Tiny-pass-123", "--role", "itil")
+    nowctl(fresh, "user", "add", "tiny.plain", "--password", "Tiny-pass-123")
+    itil = as_user(fresh, "tiny.itil", "Tiny-pass-123")
+    plain = as_user(fresh, "tiny.plain", "Tiny-pass-123")
+    # the admin's tiny URL over sys_user_has_role...
+    path, tid = tiny(fresh, fresh.url + "/api/now/table/incident?sysparm_query=active%3Dtrue&sysparm_fields=number")
+    r = itil("GET", "/api/now/table/incident", params={"sysparm_tiny": tid})
+    assert r.status_code == 200 and r.json()["result"]
+    # ...read by a user without the role gets that user's answer
+    r = plain("GET", "/api/now/table/incident", params={"sysparm_tiny": tid})
+    direct = plain("GET", "/api/now/table/incident", params={"sysparm_query": "active=true", "sysparm_fields": "number"})
+    assert r.status_code == direct.status_code and r.json() == direct.json()
+    # any user may shorten; only admins read sys_tiny_url
+    _, mine = tiny(fresh, "incident_list.do?sysparm_query=active%3Dtrue", call=plain)
+    r = plain("GET", "/api/now/table/sys_tiny_url")
+    assert r.status_code == 403 and "argon2" not in r.text
+    assert r.json()["error"]["message"] == "Insufficient rights to query records"
+    assert len(fresh.get("/api/now/table/sys_tiny_url", params={"tiny_url": mine}).json()["result"]) == 1
+
+
+def test_long_query_url_works(server):
+    # PySNC sends up to ~10,000 characters before it switches to the Batch API
+    query = "numberIN" + ",".join(f"INC{i:07d}" for i in range(1100))
+    query = query[:9000]
+    assert len(query) == 9000
+    r = server.get("/api/now/table/incident", params={"sysparm_query": query, "sysparm_fields": "number"})
+    assert r.status_code == 200, r.text[:300]
+    assert len(r.url) > 9000
+    assert all(x["number"] in query for x in r.json()["result"])
