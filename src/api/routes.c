@@ -42,7 +42,7 @@ static const struct sg_route routes[] = {
     TABLE_ROUTES("/api/now/v2", 2),
     ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
     ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
-    ROUTE("POST", "/api/now/tinyurl", sg_tinyurl_create, SG_AUTH_USER, NULL, NULL, 0),
+    ROUTE("POST", "/api/now/tinyurl", sg_tinyurl_create, SG_AUTH_USER, "now/tinyurl", NULL, 0),
     /* The OAuth endpoints need no user: the client authenticates in the request. */
     ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
     ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
