@@ -16,6 +16,8 @@
 
 #include <pthread.h>
 
+struct sg_ratelimit;
+
 #include "api/http.h"
 #include "auth/auth.h"
 #include "model/model.h"
@@ -35,7 +37,8 @@ struct sg_api {
 	const struct sg_route *routes; /* the built-in table unless a test sets its own */
 	size_t nroutes;
 	pthread_mutex_t lock;
-	struct sg_api_settings cfg; /* guarded by lock */
+	struct sg_api_settings cfg;     /* guarded by lock */
+	struct sg_ratelimit *ratelimit; /* ratelimit.h: rules and counts of this node */
 };
 
 /* Caller-owned api serving model with its auth state (both borrowed) and the

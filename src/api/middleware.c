@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/ratelimit.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
 #include "core/log.h"
@@ -31,10 +32,13 @@ void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *aut
 	api->base_url = base_url;
 	api->routes = sg_api_routes(&api->nroutes);
 	pthread_mutex_init(&api->lock, NULL);
+	if (sg_ratelimit_new(&api->ratelimit))
+		sg_log_error("rate limits: out of memory; rules are not enforced");
 }
 
 void sg_api_cleanup(struct sg_api *api)
 {
+	sg_ratelimit_free(api->ratelimit);
 	pthread_mutex_destroy(&api->lock);
 }
 
@@ -172,7 +176,7 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		refuse(resp, req->route_err, req->method, NULL);
 		return true;
 	}
-	return false;
+	return sg_ratelimit_admit(api, req, resp);
 }
 
 /* Runs the handler as req's user; every answer it gives carries these. */
