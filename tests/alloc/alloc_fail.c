@@ -265,6 +265,9 @@ struct path {
 #define REFRESH_BODY                                                                               \
 	"grant_type=refresh_token&client_id=" CLIENT_ID "&client_secret=" CLIENT_SECRET            \
 	"&refresh_token={rt}"
+#define TINY_BODY                                                                                  \
+	"{\"url\":\"https://x/api/now/table/"                                                      \
+	"incident?sysparm_query=active%3Dtrue&sysparm_limit=5\"}"
 #define FORM  "application/x-www-form-urlencoded"
 #define JSONT "application/json"
 
@@ -295,6 +298,10 @@ static const struct path paths[] = {
 	{"list.bearer", "bearer", "GET", LIST_URL, NULL, NULL, 200, 500, false, T_NONE, false},
 	{"post.bearer", "bearer", "POST", "/api/now/table/incident", JSONT, INC_BODY, 201, 500, true,
 	 T_NONE, false},
+	{"tinyurl", "itil", "POST", "/api/now/tinyurl", JSONT, TINY_BODY, 201, 500, true, T_NONE,
+	 false},
+	{"post.nobody", "admin", "POST", "/api/now/table/incident", JSONT, "", 201, 500, true, T_NONE,
+	 false},
 	{"nowctl.user", NULL, NULL, NULL, NULL, NULL, 200, 500, true, T_NONE, true},
 };
 /* clang-format on */
