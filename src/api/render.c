@@ -200,8 +200,9 @@ static void key(struct sg_buf *b, const char *name, bool *first)
 	sg_buf_putc(b, ':');
 }
 
-/* A secret field's value in every display-value mode: the mask, never the
- * stored form (which the read does not even select). */
+/* A password field's value in every display-value mode: the mask, never the
+ * stored hash (which the read does not even select).  password2 fields (two-way
+ * secrets: OAuth client secrets...) are left out altogether. */
 static void put_masked(struct sg_buf *b, const struct sg_render_opts *o)
 {
 	if (o->dv == SG_DV_ALL)
@@ -227,6 +228,8 @@ static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table
                         const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
 	const struct sg_field *f = r->t->fields[i];
+	if (f->type == SG_FT_PASSWORD2)
+		return true; /* never returned */
 	/* A field the user may not read is left out [c_RESTAPI.md]. */
 	if (plan && plan[i] == 0)
 		return true;
@@ -320,8 +323,9 @@ static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
 		return true; /* unknown names are ignored */
 	if (!f)
 		return false; /* a record on the path could not be read */
-	bool readable;
-	bool ok = walk_readable(ctx, r->t, rec, name, o, &readable);
+	bool readable = f->type != SG_FT_PASSWORD2, ok = true;
+	if (readable)
+		ok = walk_readable(ctx, r->t, rec, name, o, &readable);
 	if (ok && readable) {
 		key(b, name, first);
 		if (sg_field_is_secret(f))
@@ -405,9 +409,9 @@ static bool render(struct sg_ctx *ctx, struct row *r, const struct sg_render_opt
 			    !(ok = write_plain(ctx, r, cls, plan, i, id, o, b, &first)))
 				break;
 		}
-		/* secrets are not in a record read: shown masked all the same */
+		/* passwords are not in a record read: shown masked all the same */
 		for (size_t i = 0; ok && i < t->nfields; i++)
-			if (sg_field_is_secret(t->fields[i]))
+			if (t->fields[i]->type == SG_FT_PASSWORD)
 				ok = write_plain(ctx, r, cls, plan, (long)i, id, o, b, &first);
 	}
 	sg_buf_putc(b, '}');
