@@ -98,10 +98,24 @@ sg_err sg_tinyurl_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_
 	return err;
 }
 
-/* The stored query string of tiny URL id: *data new, NULL when there is none. */
+/* The stored query string of tiny URL id: *data new, NULL when there is none.
+ * The rows made here have the id as their sys_id (one indexed read); rows
+ * made otherwise are found by their tiny_url. */
 static sg_err stored_query(struct sg_ctx *ctx, const char *id, char **data)
 {
 	*data = NULL;
+	struct sg_rows one = {0};
+	sg_err got = sg_rec_get_row(ctx, "sys_tiny_url", id, &one);
+	if (got && got != SG_ERR_NO_RECORD)
+		return got;
+	long tpos = one.t ? sg_table_field_pos(one.t, "tiny_url") : -1;
+	long dpos = one.t ? sg_table_field_pos(one.t, "data") : -1;
+	bool hit = !got && one.n == 1 && tpos >= 0 && dpos >= 0 && !strcmp(one.vals[0][tpos], id);
+	if (hit && !(*data = strdup(one.vals[0][dpos])))
+		got = SG_ERR_NOMEM;
+	sg_rows_cleanup(&one);
+	if (hit)
+		return got;
 	struct sg_query q;
 	sg_query_init(&q);
 	sg_err err = sg_query_add_eq(&q, "tiny_url", id) ? SG_ERR_OK : SG_ERR_NOMEM;

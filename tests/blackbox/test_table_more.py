@@ -168,6 +168,12 @@ def test_tiny_url_round_trip(server):
     # the stored row, for admins
     rows = server.get("/api/now/table/sys_tiny_url", params={"tiny_url": tid}).json()["result"]
     assert len(rows) == 1 and rows[0]["data"].startswith("sysparm_query=numberIN")
+    # a row made by hand is found by its tiny_url
+    own = "Zz" * 16
+    r = server.post("/api/now/table/sys_tiny_url", json={"tiny_url": own, "data": "sysparm_query=number%3D" + numbers[0]})
+    assert r.status_code == 201 and r.json()["result"]["sys_id"] != own
+    r = server.get("/api/now/table/incident", params={"sysparm_tiny": own, "sysparm_fields": "number"})
+    assert r.json()["result"] == [{"number": numbers[0]}]
 
 
 def test_tiny_url_shapes_and_errors(server):
