@@ -16,6 +16,8 @@
 
 #include <pthread.h>
 
+struct sg_ratelimit;
+
 #include "api/http.h"
 #include "auth/auth.h"
 #include "model/model.h"
@@ -35,7 +37,8 @@ struct sg_api {
 	const struct sg_route *routes; /* the built-in table unless a test sets its own */
 	size_t nroutes;
 	pthread_mutex_t lock;
-	struct sg_api_settings cfg; /* guarded by lock */
+	struct sg_api_settings cfg;     /* guarded by lock */
+	struct sg_ratelimit *ratelimit; /* ratelimit.h: rules and counts of this node */
 };
 
 /* Caller-owned api serving model with its auth state (both borrowed) and the
@@ -145,6 +148,16 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 struct sg_query;
 sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_req *req,
                          const char *table, const struct sg_table **t, struct sg_query *q);
+
+/* Tiny URLs (tinyurl.c): POST /api/now/tinyurl stores {"url": ...} in
+ * sys_tiny_url and answers {"result":"<path>?sysparm_tiny=<id>"} (201). */
+sg_err sg_tinyurl_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                         struct sg_req *req, struct sg_resp *resp);
+/* A GET or HEAD with sysparm_tiny=<id>: req's arguments become the caller's
+ * own (sysparm_tiny dropped) followed by the stored ones it did not name
+ * (in req's arena); raw_query stays as sent.  SG_ERR_BAD_PARAM (detail in
+ * ctx) for an unknown id; a no-op without sysparm_tiny. */
+sg_err sg_tinyurl_expand(struct sg_ctx *ctx, struct sg_req *req);
 
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/ratelimit.h"
 #include "api/xml.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
@@ -34,10 +35,13 @@ void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *aut
 	api->base_url = base_url;
 	api->routes = sg_api_routes(&api->nroutes);
 	pthread_mutex_init(&api->lock, NULL);
+	if (sg_ratelimit_new(&api->ratelimit))
+		sg_log_error("rate limits: out of memory; rules are not enforced");
 }
 
 void sg_api_cleanup(struct sg_api *api)
 {
+	sg_ratelimit_free(api->ratelimit);
 	pthread_mutex_destroy(&api->lock);
 }
 
@@ -204,7 +208,7 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		       NULL);
 		return true;
 	}
-	return false;
+	return sg_ratelimit_admit(api, req, resp);
 }
 
 /* An XML body (Content-Type application/xml, text/xml or +xml) read into the
@@ -248,7 +252,9 @@ static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 		struct sg_auth_session as;
 		sg_auth_session_init(&as, api->auth, &ctx,
 		                     sg_req_header(req, "X-Snowglobe-Elevate"));
-		err = route->handler(api, &ctx, &as, req, resp);
+		err = route->auth == SG_AUTH_USER ? sg_tinyurl_expand(&ctx, req) : SG_ERR_OK;
+		if (!err)
+			err = route->handler(api, &ctx, &as, req, resp);
 		/* An answer computed with a failed accessor (a time zone) is not given. */
 		if (!err)
 			err = sg_ctx_error(&ctx);

@@ -200,6 +200,18 @@ static void key(struct sg_buf *b, const char *name, bool *first)
 	sg_buf_putc(b, ':');
 }
 
+/* A password field's value in every display-value mode: the mask, never the
+ * stored hash (which the read does not even select).  password2 fields (two-way
+ * secrets: OAuth client secrets...) are left out altogether. */
+static void put_masked(struct sg_buf *b, const struct sg_render_opts *o)
+{
+	if (o->dv == SG_DV_ALL)
+		sg_buf_puts(b, "{\"display_value\":\"" SG_RENDER_SECRET_MASK
+		               "\",\"value\":\"" SG_RENDER_SECRET_MASK "\"}");
+	else
+		sg_buf_puts(b, "\"" SG_RENDER_SECRET_MASK "\"");
+}
+
 /* *readable: whether element of t may be read on rec (o->auth's read
  * access).  False when that could not be known. */
 static bool field_readable(const struct sg_render_opts *o, const struct sg_table *t,
@@ -216,7 +228,7 @@ static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table
                         const struct sg_render_opts *o, struct sg_buf *b, bool *first)
 {
 	const struct sg_field *f = r->t->fields[i];
-	if (sg_field_is_secret(f))
+	if (f->type == SG_FT_PASSWORD2)
 		return true; /* never returned */
 	/* A field the user may not read is left out [c_RESTAPI.md]. */
 	if (plan && plan[i] == 0)
@@ -230,6 +242,10 @@ static bool write_plain(struct sg_ctx *ctx, struct row *r, const struct sg_table
 			return true;
 	}
 	key(b, f->element, first);
+	if (sg_field_is_secret(f)) {
+		put_masked(b, o);
+		return true;
+	}
 	return write_value(ctx, cls, f, id, row_value(r, i), o, b);
 }
 
@@ -307,12 +323,15 @@ static bool write_walk(struct sg_ctx *ctx, struct row *r, const char *name,
 		return true; /* unknown names are ignored */
 	if (!f)
 		return false; /* a record on the path could not be read */
-	bool ok = true, readable = !sg_field_is_secret(f);
+	bool readable = f->type != SG_FT_PASSWORD2, ok = true;
 	if (readable)
 		ok = walk_readable(ctx, r->t, rec, name, o, &readable);
 	if (ok && readable) {
 		key(b, name, first);
-		ok = write_value(ctx, cls, f, rec_id, raw ? raw : "", o, b);
+		if (sg_field_is_secret(f))
+			put_masked(b, o);
+		else
+			ok = write_value(ctx, cls, f, rec_id, raw ? raw : "", o, b);
 	}
 	free(raw);
 	return ok;
@@ -378,7 +397,7 @@ static bool render(struct sg_ctx *ctx, struct row *r, const struct sg_render_opt
 		ok = write_chosen(ctx, r, cls, plan, id, o, b, &first);
 	} else if (r->vals) {
 		for (size_t i = 0; ok && i < t->nfields; i++)
-			if (r->vals[i])
+			if (r->vals[i] || sg_field_is_secret(t->fields[i]))
 				ok = write_plain(ctx, r, cls, plan, (long)i, id, o, b, &first);
 	} else {
 		const char *k;
@@ -386,9 +405,14 @@ static bool render(struct sg_ctx *ctx, struct row *r, const struct sg_render_opt
 		json_object_foreach(r->rec, k, v)
 		{
 			long i = sg_table_field_pos(t, k);
-			if (i >= 0 && !(ok = write_plain(ctx, r, cls, plan, i, id, o, b, &first)))
+			if (i >= 0 && !sg_field_is_secret(t->fields[i]) &&
+			    !(ok = write_plain(ctx, r, cls, plan, i, id, o, b, &first)))
 				break;
 		}
+		/* passwords are not in a record read: shown masked all the same */
+		for (size_t i = 0; ok && i < t->nfields; i++)
+			if (t->fields[i]->type == SG_FT_PASSWORD)
+				ok = write_plain(ctx, r, cls, plan, (long)i, id, o, b, &first);
 	}
 	sg_buf_putc(b, '}');
 	if (r->built)

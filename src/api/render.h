@@ -17,6 +17,12 @@
 
 enum sg_dv { SG_DV_FALSE, SG_DV_TRUE, SG_DV_ALL };
 
+/* What a password field shows, as value and display value: the field is
+ * returned masked, its hash never read [9.1] (password2 fields are not
+ * returned at all).  A write of exactly this text to a password or password2
+ * field is ignored (a client echoing back what it read keeps the secret). */
+#define SG_RENDER_SECRET_MASK "********"
+
 struct sg_auth_session;
 
 struct sg_render_opts {

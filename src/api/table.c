@@ -384,12 +384,18 @@ static sg_err visible_record(struct sg_ctx *ctx, struct sg_auth_session *as,
 	return err;
 }
 
-/* The body of a write: a JSON object (the first element of an array). */
-static sg_err read_body(const struct sg_req *req, json_t **out)
+/* The body of a write: a JSON object (the first element of an array).  No
+ * body at all is an empty object when may_be_empty (a POST creates a record
+ * from defaults [9.1]), else SG_ERR_EMPTY_BODY. */
+static sg_err read_body(const struct sg_req *req, bool may_be_empty, json_t **out)
 {
 	*out = NULL;
-	if (!req->body || req->body_len == 0)
-		return SG_ERR_EMPTY_BODY;
+	if (!req->body || req->body_len == 0) {
+		if (!may_be_empty)
+			return SG_ERR_EMPTY_BODY;
+		*out = json_object();
+		return *out ? SG_ERR_OK : SG_ERR_NOMEM;
+	}
 	json_t *j;
 	sg_err err = sg_json_parse_body(req->body, req->body_len, &j);
 	if (err)
@@ -408,13 +414,25 @@ static sg_err read_body(const struct sg_req *req, json_t **out)
 	return SG_ERR_OK;
 }
 
+/* A password field written back as the mask it reads as is no change. */
+static void drop_masked_secrets(const struct sg_table *t, json_t *body)
+{
+	for (size_t i = 0; i < t->nfields; i++) {
+		const struct sg_field *f = t->fields[i];
+		const char *v = sg_json_str(body, f->element);
+		if (sg_field_is_secret(f) && v && !strcmp(v, SG_RENDER_SECRET_MASK))
+			json_object_del(body, f->element);
+	}
+}
+
 /* The common start of a write: the table exists, the body is one object,
  * and the sysparm write options are read. */
 static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
-                            const struct sg_req *req, const char *table, json_t **body,
+                            const struct sg_req *req, const char *table, bool insert, json_t **body,
                             struct sg_write_opts *wo)
 {
-	if (!sg_dict_table(ctx->dict, table)) {
+	const struct sg_table *t = sg_dict_table(ctx->dict, table);
+	if (!t) {
 		sg_ctx_set_err(ctx, "%s", table);
 		return SG_ERR_INVALID_TABLE;
 	}
@@ -432,9 +450,11 @@ static sg_err prepare_write(struct sg_ctx *ctx, struct sg_auth_session *as,
 	    sg_prop_bool(ctx, "glide.rest.table_api.admin_only_sys_fields", false, &admin_only);
 	if (!err && admin_only)
 		err = sg_acl_has_role(as, "admin", &wo->allow_sys_fields);
-	if (err)
-		return err;
-	return read_body(req, body);
+	if (!err)
+		err = read_body(req, insert, body);
+	if (!err)
+		drop_masked_secrets(t, *body);
+	return err;
 }
 
 sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
@@ -444,7 +464,7 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	const char *table = sg_req_param(req, "table");
 	json_t *body;
 	struct sg_write_opts wo;
-	sg_err err = prepare_write(ctx, as, req, table, &body, &wo);
+	sg_err err = prepare_write(ctx, as, req, table, true, &body, &wo);
 	if (err)
 		return err;
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
@@ -485,7 +505,7 @@ sg_err sg_table_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	const char *table = sg_req_param(req, "table"), *sys_id = sg_req_param(req, "sys_id");
 	json_t *body;
 	struct sg_write_opts wo;
-	sg_err err = prepare_write(ctx, as, req, table, &body, &wo);
+	sg_err err = prepare_write(ctx, as, req, table, false, &body, &wo);
 	if (err)
 		return err;
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);

@@ -51,6 +51,8 @@
 	X(ACL_DELETE, 403, "Operation Failed",                                                     \
 	  "ACL Exception Delete Failed due to security constraints")                               \
 	X(SCOPE_MISSING, 403, "User Not Authorized", "Missing required api access scope")          \
+	X(RATE_LIMITED, 429, "Rate limit exceeded",                                                \
+	  "Rate limit of %s requests per hour for %s exceeded")                                    \
 	X(OAUTH_DENIED, 401, "access_denied", "server_error") /* rendered specially: oauth.c */
 
 enum sg_err {

@@ -52,6 +52,21 @@ bool sg_id_is_valid(const char *s)
 	return i == SG_ID_LEN;
 }
 
+bool sg_id_is_key(const char *s)
+{
+	if (!s)
+		return false;
+	size_t i = 0;
+	for (; s[i]; i++) {
+		char c = s[i];
+		bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+		          (c >= 'A' && c <= 'Z') || c == '-' || c == '.' || c == '_' || c == '~';
+		if (i >= SG_ID_LEN || !ok)
+			return false;
+	}
+	return i == SG_ID_LEN;
+}
+
 void sg_random_token(char *out, size_t out_size, size_t nbytes)
 {
 	unsigned char raw[128];

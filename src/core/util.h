@@ -17,8 +17,14 @@ void sg_id_new(char out[SG_ID_LEN + 1]);
 /* Fills out with a sys_id derived from kind and name: the same inputs always
  * give the same id (base schema rows keep their ids across instances). */
 void sg_id_derive(char out[SG_ID_LEN + 1], const char *kind, const char *name);
-/* True for exactly 32 lowercase hex characters. */
+/* True for exactly 32 lowercase hex characters: the form of generated ids. */
 bool sg_id_is_valid(const char *s);
+/* True for an id a record may have: a generated one, or one a client chose,
+ * exactly 32 characters each a letter, digit, '-', '.', '_' or '~' (RFC
+ * 3986's unreserved set, so the id is its own path segment; no control,
+ * space, '/', '%' or non-ASCII byte).  ServiceNow keeps any 32-character
+ * id a client sends [9.1]. */
+bool sg_id_is_key(const char *s);
 
 /* Random URL-safe base64 (no padding) of nbytes random bytes; out must hold
  * 4 * nbytes / 3 + 3 bytes. */

@@ -95,7 +95,7 @@ static sg_err read_columns(struct sg_ctx *ctx, const struct sg_table *t, const c
  */
 static char *read_display(struct sg_ctx *ctx, const struct sg_table *t, const char *sys_id)
 {
-	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
+	if (!sg_id_is_key(sys_id) && !sg_str_eq(sys_id, "global"))
 		return strdup("");
 	const struct sg_field *df = t->display;
 	struct display_row r = {0};

@@ -64,7 +64,7 @@ sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)
 	return err;
 }
 
-static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth", "data"};
+static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth", "data", "rate_limit"};
 
 sg_err sg__gen_create(struct sg_ctx *ctx)
 {
@@ -103,7 +103,7 @@ sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain)
 }
 
 struct gens {
-	unsigned long v[6];
+	unsigned long v[7];
 };
 
 static int read_gen(void *ud, int ncol, const char *const *names, const char *const *vals)
@@ -139,6 +139,7 @@ void sg_model_sync(struct sg_model *m)
 	atomic_store(&m->acl_gen, g.v[3]);
 	atomic_store(&m->oauth_gen, g.v[4]);
 	atomic_store(&m->data_gen, g.v[5]);
+	atomic_store(&m->rate_limit_gen, g.v[6]);
 	pthread_mutex_lock(&m->lock);
 	bool stale = m->dict_gen != g.v[0];
 	pthread_mutex_unlock(&m->lock);

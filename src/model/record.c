@@ -139,7 +139,7 @@ static sg_err read_one(struct sg_ctx *ctx, const struct sg_table *t, const char 
 {
 	memset(rs, 0, sizeof(*rs));
 	rs->t = t;
-	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
+	if (!sg_id_is_key(sys_id) && !sg_str_eq(sys_id, "global"))
 		return SG_ERR_NO_RECORD;
 	struct sg_sql q;
 	sg_sql_init(&q);
@@ -437,18 +437,23 @@ static sg_err resolve_reference(struct sg_ctx *ctx, const struct sg_field *f, co
 	if (sg_id_is_valid(v) || !rt || !rt->display)
 		return SG_ERR_OK;
 	struct sg_sql q;
-	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"sys_id\" FROM ");
-	sg_sql_ident(&q, rt->root->name);
-	sg_sql_raw(&q, " t WHERE ");
-	sg_sql_qual(&q, "t", rt->display->element);
-	sg_sql_raw(&q, " = ");
-	sg_sql_text(&q, v);
-	sg_query_class_filter(&q, rt, "t");
-	sg_sql_raw(&q, " ORDER BY \"sys_id\" LIMIT 1");
-	sg_err err = sg_conn_query_string(ctx->conn, &q, id);
-	sg_sql_cleanup(&q);
-	return err;
+	/* A client-chosen id (32 characters, not hex) names its record first. */
+	for (int pass = sg_id_is_key(v) ? 0 : 1; pass < 2; pass++) {
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "SELECT \"sys_id\" FROM ");
+		sg_sql_ident(&q, rt->root->name);
+		sg_sql_raw(&q, " t WHERE ");
+		sg_sql_qual(&q, "t", pass ? rt->display->element : "sys_id");
+		sg_sql_raw(&q, " = ");
+		sg_sql_text(&q, v);
+		sg_query_class_filter(&q, rt, "t");
+		sg_sql_raw(&q, " ORDER BY \"sys_id\" LIMIT 1");
+		sg_err err = sg_conn_query_string(ctx->conn, &q, id);
+		sg_sql_cleanup(&q);
+		if (err || *id)
+			return err;
+	}
+	return SG_ERR_OK;
 }
 
 /* *out = a copy of v. */
@@ -580,7 +585,7 @@ static sg_err apply_input(struct sg_write *w)
 		}
 		if (!sg_field_is_stored(f))
 			continue;
-		if (!strcmp(key, "sys_id") && !sg_id_is_valid(v))
+		if (!strcmp(key, "sys_id") && !sg_id_is_key(v))
 			continue;
 		char *norm;
 		sg_err err = normalize(w, f, v, &norm);
@@ -729,7 +734,7 @@ sg_err sg__insert_plain(struct sg_ctx *ctx, const struct sg_table *t, json_t *re
 	char id[SG_ID_LEN + 1], now[SG_DT_LEN + 1];
 	bool ok = true;
 	sg_time_format(sg_time_now(), now);
-	if (!sg_id_is_valid(sg_json_str(rec, "sys_id"))) {
+	if (!sg_id_is_key(sg_json_str(rec, "sys_id"))) {
 		sg_id_new(id);
 		ok &= !json_object_set_new(rec, "sys_id", json_string(id));
 	}
@@ -984,7 +989,7 @@ static const struct sg_table *record_class(struct sg_ctx *ctx, const struct sg_t
                                            const char *sys_id, sg_err *err)
 {
 	*err = SG_ERR_OK;
-	if (!sg_id_is_valid(sys_id) && !sg_str_eq(sys_id, "global"))
+	if (!sg_id_is_key(sys_id) && !sg_str_eq(sys_id, "global"))
 		return NULL;
 	if (!t->hierarchy) {
 		struct sg_rows rs;

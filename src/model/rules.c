@@ -28,6 +28,11 @@ static sg_err bump_props(struct sg_write *w)
 	return sg_write_bump(w, "props");
 }
 
+static sg_err bump_rate_limit(struct sg_write *w)
+{
+	return sg_write_bump(w, "rate_limit");
+}
+
 /* Brings this process's counters and dictionary up to date with the commit
  * (caches compare against the counters), and moves the request to the new
  * dictionary when it changed. */
@@ -71,6 +76,7 @@ static const struct sg_rule model_rules[] = {
     {"counter.data", NULL, AFTER, SG_OP_ANY, 90, bump_data},
     {"counter.dict", NULL, AFTER, SG_OP_ANY, 90, bump_dict},
     {"counter.props", "sys_properties", AFTER, SG_OP_ANY, 90, bump_props},
+    {"counter.rate_limit", "sys_rate_limit_rules", AFTER, SG_OP_ANY, 90, bump_rate_limit},
     /* after commit */
     {"model.sync", NULL, SG_RULE_AFTER_COMMIT, SG_OP_ANY, 10, sync_model},
 };

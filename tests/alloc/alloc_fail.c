@@ -286,6 +286,9 @@ struct path {
 	"\"application/json\"}],\"body\":"                                                         \
 	"\"eyJzaG9ydF9kZXNjcmlwdGlvbiI6ImFsbG9jIHBhc3MiLCJpbXBhY3QiOiIyIiwidXJnZW5jeSI6IjEifQ=="   \
 	"\"}]}"
+#define TINY_BODY                                                                                  \
+	"{\"url\":\"https://x/api/now/table/"                                                      \
+	"incident?sysparm_query=active%3Dtrue&sysparm_limit=5\"}"
 #define FORM  "application/x-www-form-urlencoded"
 #define JSONT "application/json"
 #define XMLT  "application/xml"
@@ -328,6 +331,10 @@ static const struct path paths[] = {
 	 T_NONE, false},
 	{"batch.post", "admin", "POST", "/api/now/v1/batch", JSONT, BATCH_POST_BODY, 201, 500, true,
 	 T_NONE, false},
+	{"tinyurl", "itil", "POST", "/api/now/tinyurl", JSONT, TINY_BODY, 201, 500, true, T_NONE,
+	 false},
+	{"post.nobody", "admin", "POST", "/api/now/table/incident", JSONT, "", 201, 500, true, T_NONE,
+	 false},
 	{"nowctl.user", NULL, NULL, NULL, NULL, NULL, 200, 500, true, T_NONE, true},
 	/* "xml.": with Accept: application/xml (accept_of); an XML body (api/xml.c) */
 	{"xml.list", "admin", "GET", LIST_URL, NULL, NULL, 200, 500, false, T_NONE, false},

@@ -128,7 +128,8 @@ def test_finout_integration_as_a_service(fresh):
     cid, secret = app(fresh, "Finout", "--grant", "password", "--client-type", "integration_service")
     entity = fresh.get("/api/now/table/oauth_entity", params={"client_id": cid}).json()["result"][0]
     assert entity["client_type"] == "integration_service" and entity["redirect_url"] == ""
-    assert "client_secret" not in entity  # never read back
+    # never read back: a one-way secret shows only the mask [9.1]
+    assert entity["client_secret"] == "********" and secret not in str(entity)
     # the session's requests-oauthlib style: client in a Basic header, user in the body
     basic = base64.b64encode(f"{cid}:{secret}".encode()).decode()
     r = requests.post(fresh.url + "/oauth_token.do", headers={"Authorization": f"Basic {basic}"},
@@ -137,9 +138,10 @@ def test_finout_integration_as_a_service(fresh):
     tok = r.json()["access_token"]
     r = bearer(fresh, tok, "/api/now/table/incident", "POST", json={"short_description": "anomaly"})
     assert r.status_code == 201
-    # tokens are stored hashed: the list shows no token values
-    rows = fresh.get("/api/now/table/oauth_credential", params={"peer": entity["sys_id"]}).json()["result"]
-    assert len(rows) == 2 and all("token" not in row for row in rows)
+    # tokens are stored hashed: the list shows no token values, only the mask [9.1]
+    r = fresh.get("/api/now/table/oauth_credential", params={"peer": entity["sys_id"]})
+    rows = r.json()["result"]
+    assert len(rows) == 2 and all(row["token"] == "********" for row in rows) and tok not in r.text
     assert {row["type"] for row in rows} == {"access_token", "refresh_token"}
     # an application made through the Table API gets a generated client id
     r = fresh.post("/api/now/table/oauth_entity", json={"name": "Made by hand"})
