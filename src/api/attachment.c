@@ -219,8 +219,6 @@ static sg_err visible_attachment(struct sg_ctx *ctx, struct sg_auth_session *as,
 	    sg_id_is_valid(id) ? sg_rec_get(ctx, SG_ATTACH_TABLE, id, &rec) : SG_ERR_NO_RECORD;
 	bool ok = false;
 	if (!err)
-		err = sg_acl_record(as, t, SG_ACL_READ, rec, &ok);
-	if (!err && ok)
 		err = parent_may(ctx, as, sg_json_str(rec, "table_name"),
 		                 sg_json_str(rec, "table_sys_id"), SG_ACL_READ, &ok, NULL);
 	if (!err && !ok)
@@ -238,8 +236,9 @@ static sg_err visible_attachment(struct sg_ctx *ctx, struct sg_auth_session *as,
 static void render_opts(struct sg_auth_session *as, const struct sg_req *req,
                         struct sg_render_opts *o)
 {
+	(void)as;
 	memset(o, 0, sizeof(*o));
-	o->auth = as;
+	o->auth = NULL; /* the parent decides; sys_attachment's own ACLs are the Table API's */
 	o->dv = sg_render_parse_dv(sg_req_arg(req, "sysparm_display_value"));
 	o->exclude_link = sg_str_bool(sg_req_arg(req, "sysparm_exclude_reference_link"), false);
 	o->fields = sg_req_arg(req, "sysparm_fields");
@@ -319,6 +318,32 @@ static sg_err parent_readable_cached(struct sg_ctx *ctx, struct sg_auth_session 
 	return json_object_set_new(cache, key, json_boolean(*ok)) ? SG_ERR_NOMEM : SG_ERR_OK;
 }
 
+/* Query arguments that are not filters. */
+static bool is_sysparm(const char *name)
+{
+	return !strncmp(name, "sysparm_", 8) || !strcmp(name, "api_version");
+}
+
+/* The list's query on sys_attachment: sysparm_query AND'ed with name=value
+ * filters (as Ansible sends table_name and table_sys_id).  The rows' own
+ * ACLs are not consulted: each row is shown when its parent may be read. */
+static sg_err attachment_query(struct sg_ctx *ctx, const struct sg_req *req,
+                               const struct sg_table **t, struct sg_query *q)
+{
+	*t = sg_dict_table(ctx->dict, SG_ATTACH_TABLE);
+	if (!*t) {
+		sg_ctx_set_err(ctx, "%s", SG_ATTACH_TABLE);
+		return SG_ERR_INVALID_TABLE;
+	}
+	if (!sg_query_parse(q, sg_req_arg(req, "sysparm_query")))
+		return SG_ERR_NOMEM;
+	for (size_t i = 0; i < req->nargs; i++)
+		if (!is_sysparm(req->args[i].name) &&
+		    !sg_query_add_eq(q, req->args[i].name, req->args[i].value))
+			return SG_ERR_NOMEM;
+	return SG_ERR_OK;
+}
+
 sg_err sg_attachment_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                           struct sg_req *req, struct sg_resp *resp)
 {
@@ -328,7 +353,7 @@ sg_err sg_attachment_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 	sg_query_init(&q);
 	json_t *cache = NULL;
 	struct sg_rows rs = {0};
-	sg_err err = sg_api_read_query(ctx, as, req, SG_ATTACH_TABLE, &t, &q);
+	sg_err err = attachment_query(ctx, req, &t, &q);
 	long long limit = DEFAULT_LIMIT, offset = 0;
 	if (!err)
 		err = sg_api_page_arg(ctx, req, "sysparm_limit", DEFAULT_LIMIT, &limit);
@@ -340,10 +365,8 @@ sg_err sg_attachment_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 		limit = DEFAULT_LIMIT;
 	if (offset < 0)
 		offset = 0;
-	int uniform;
-	err = sg_acl_read_uniform(as, t, &uniform);
 	cache = json_object();
-	if (!err && !cache)
+	if (!cache)
 		err = SG_ERR_NOMEM;
 	long tn = sg_table_field_pos(t, "table_name"), ti = sg_table_field_pos(t, "table_sys_id");
 	if (!err && (tn < 0 || ti < 0))
@@ -365,16 +388,9 @@ sg_err sg_attachment_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 			break;
 		for (size_t i = 0; i < rs.n && !err; i++) {
 			const char *const *vals = (const char *const *)rs.vals[i];
-			bool ok = uniform != 0;
+			bool ok = false;
 			json_t *rec = NULL;
-			if (uniform < 0) {
-				rec = sg_rec_from_values(rs.t, vals);
-				err = rec ? sg_acl_record(as, t, SG_ACL_READ, rec, &ok)
-				          : SG_ERR_NOMEM;
-			}
-			if (!err && ok)
-				err =
-				    parent_readable_cached(ctx, as, cache, vals[tn], vals[ti], &ok);
+			err = parent_readable_cached(ctx, as, cache, vals[tn], vals[ti], &ok);
 			if (!err && ok && visible >= offset && visible - offset < limit) {
 				if (!rec && !(rec = sg_rec_from_values(rs.t, vals)))
 					err = SG_ERR_NOMEM;
