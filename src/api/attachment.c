@@ -75,10 +75,11 @@ static sg_err store(struct sg_api *api, struct upload *u, const char *data, size
 	if (u->err)
 		return u->err;
 	if (!u->opened) {
+		/* closed at the request's end whatever the open did */
+		u->opened = true;
 		u->err = sg_attach_writer_open(api->model, &u->w);
 		if (u->err)
 			return u->err;
-		u->opened = true;
 	}
 	if (len)
 		u->err = sg_attach_writer_write(&u->w, data, len);
@@ -252,49 +253,75 @@ static const char *api_path(const struct sg_req *req)
 	                                                          : "api/now/attachment/";
 }
 
-/* Raw row rec as the API returns it: the Table API's rendering plus
- * download_link.  New reference, NULL when out of memory (or a field's
- * ACL could not be decided: its error is in the session). */
-static json_t *render(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_req *req,
-                      json_t *rec)
+/*
+ * Raw row rec as the API returns it, appended to b: the Table API's
+ * rendering (straight into the buffer: no tree is parsed back, which could
+ * lose text when memory runs out) plus download_link.  The link needs no
+ * JSON escaping: the base URL is URL-escaped and the id hex.  False when
+ * out of memory.
+ */
+static bool render(struct sg_ctx *ctx, const struct sg_req *req, json_t *rec, struct sg_buf *b)
 {
 	const struct sg_table *t = sg_dict_table(ctx->dict, SG_ATTACH_TABLE);
 	struct sg_render_opts ro;
-	render_opts(as, req, &ro);
-	json_t *out = sg_render_record(ctx, t, rec, &ro);
-	if (!out)
-		return NULL;
+	render_opts(NULL, req, &ro);
+	size_t start = b->len;
+	if (!sg_render_write(ctx, t, rec, &ro, b) || sg_buf_failed(b) || b->len == start ||
+	    b->data[b->len - 1] != '}')
+		return false;
+	b->len--; /* reopen the object */
 	const char *id = sg_json_str(rec, "sys_id");
-	size_t n = strlen(req->base_url) + strlen(id ? id : "") + 40;
-	char *link = malloc(n);
-	if (link)
-		snprintf(link, n, "%sapi/now/attachment/%s/file", req->base_url, id ? id : "");
-	if (!link || json_object_set_new(out, "download_link", json_string(link))) {
-		free(link);
-		json_decref(out);
-		return NULL;
-	}
-	free(link);
-	return out;
-}
-
-static sg_err render_err(struct sg_auth_session *as)
-{
-	sg_err err = sg_auth_session_error(as);
-	return err ? err : SG_ERR_NOMEM;
+	sg_buf_printf(b, "%s\"download_link\":\"%sapi/now/attachment/%s/file\"}",
+	              b->len - start > 1 ? "," : "", req->base_url, id ? id : "");
+	return !sg_buf_failed(b);
 }
 
 /* {"result": rendered rec} with status. */
-static sg_err respond(struct sg_ctx *ctx, struct sg_auth_session *as, const struct sg_req *req,
-                      json_t *rec, int status, struct sg_resp *resp)
+static sg_err respond(struct sg_ctx *ctx, const struct sg_req *req, json_t *rec, int status,
+                      struct sg_resp *resp)
 {
-	json_t *r = render(ctx, as, req, rec);
-	json_t *body = r ? json_pack("{s:o}", "result", r) : NULL;
-	if (!body)
-		return render_err(as);
-	sg_resp_json(resp, status, body);
-	json_decref(body);
-	return sg_buf_failed(&resp->body) ? SG_ERR_NOMEM : SG_ERR_OK;
+	sg_buf_reset(&resp->body);
+	sg_buf_puts(&resp->body, "{\"result\":");
+	bool ok = render(ctx, req, rec, &resp->body);
+	sg_buf_putc(&resp->body, '}');
+	if (!ok || sg_buf_failed(&resp->body))
+		return SG_ERR_NOMEM;
+	resp->status = status;
+	return SG_ERR_OK;
+}
+
+/* JSON text (valid UTF-8) with every character past ASCII as \uXXXX, for
+ * a header; an invalid byte becomes U+FFFD. */
+static void ascii_json(struct sg_buf *out, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p, cp, len;
+		if (c < 0x80) {
+			sg_buf_putc(out, (char)c);
+			p++;
+			continue;
+		}
+		len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+		cp = len == 4 ? c & 0x07 : len == 3 ? c & 0x0f : c & 0x1f;
+		bool bad = !len || (size_t)(end - p) < len;
+		for (unsigned i = 1; !bad && i < len; i++) {
+			bad = (p[i] & 0xc0) != 0x80;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (bad || cp > 0x10ffff) {
+			cp = 0xfffd;
+			len = 1;
+		}
+		if (cp >= 0x10000) {
+			cp -= 0x10000;
+			sg_buf_printf(out, "\\u%04x\\u%04x", 0xd800 + (cp >> 10),
+			              0xdc00 + (cp & 0x3ff));
+		} else {
+			sg_buf_printf(out, "\\u%04x", cp);
+		}
+		p += len;
+	}
 }
 
 /* ---- GET list ------------------------------------------------------------ */
@@ -394,17 +421,10 @@ sg_err sg_attachment_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 			if (!err && ok && visible >= offset && visible - offset < limit) {
 				if (!rec && !(rec = sg_rec_from_values(rs.t, vals)))
 					err = SG_ERR_NOMEM;
-				json_t *r = err ? NULL : render(ctx, as, req, rec);
-				char *s = r ? json_dumps(r, JSON_COMPACT) : NULL;
-				if (!err && !s)
-					err = render_err(as);
-				if (s) {
-					if (shown++)
-						sg_buf_putc(body, ',');
-					sg_buf_puts(body, s);
-				}
-				free(s);
-				json_decref(r);
+				if (!err && shown++)
+					sg_buf_putc(body, ',');
+				if (!err && !render(ctx, req, rec, body))
+					err = SG_ERR_NOMEM;
 			}
 			json_decref(rec);
 			if (!err && ok)
@@ -445,7 +465,7 @@ sg_err sg_attachment_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_
 	sg_err err = visible_attachment(ctx, as, sg_req_param(req, "sys_id"), &rec);
 	if (err)
 		return err;
-	err = respond(ctx, as, req, rec, 200, resp);
+	err = respond(ctx, req, rec, 200, resp);
 	json_decref(rec);
 	return err;
 }
@@ -499,10 +519,15 @@ sg_err sg_attachment_file(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 	int fd = -1;
 	long long size = 0;
 	err = sg_attach_open_content(api->model, sg_json_str(rec, "hash"), &fd, &size);
-	json_t *meta = err ? NULL : render(ctx, as, req, rec);
-	char *mj = meta ? json_dumps(meta, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
-	if (!err && !mj)
-		err = render_err(as);
+	struct sg_buf meta, header;
+	sg_buf_init(&meta, 1024 * 1024);
+	sg_buf_init(&header, 6 * 1024 * 1024);
+	if (!err && !render(ctx, req, rec, &meta))
+		err = SG_ERR_NOMEM;
+	if (!err)
+		ascii_json(&header, meta.data, meta.len);
+	if (!err && sg_buf_failed(&header))
+		err = SG_ERR_NOMEM;
 	if (!err) {
 		const char *ct = sg_json_str(rec, "content_type");
 		sg_resp_file(resp, 200, fd, (unsigned long long)size);
@@ -510,12 +535,12 @@ sg_err sg_attachment_file(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 		sg_resp_header(resp, "Content-Type",
 		               ct && *ct && header_safe(ct) ? ct : OCTET_STREAM);
 		err = disposition(resp, sg_json_str(rec, "file_name"));
-		sg_resp_header(resp, "X-Attachment-Metadata", mj);
+		sg_resp_header(resp, "X-Attachment-Metadata", sg_buf_str(&header));
 	}
 	if (fd >= 0)
 		close(fd);
-	free(mj);
-	json_decref(meta);
+	sg_buf_cleanup(&meta);
+	sg_buf_cleanup(&header);
 	json_decref(rec);
 	return err;
 }
@@ -725,7 +750,7 @@ sg_err sg_attachment_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 	json_t *rec = NULL;
 	err = sg_rec_get(ctx, SG_ATTACH_TABLE, id, &rec);
 	if (!err)
-		err = respond(ctx, as, req, rec, 201, resp);
+		err = respond(ctx, req, rec, 201, resp);
 	json_decref(rec);
 	return err;
 }

@@ -112,6 +112,8 @@ def test_metadata_and_content(inst):
     r = inst.get(f"/api/now/attachment/{rec['sys_id']}/file")
     assert r.headers["Content-Disposition"] == \
         "attachment; filename=\"a_b__.txt\"; filename*=UTF-8''a%22b%C3%A9.txt"
+    assert r.headers["X-Attachment-Metadata"].isascii()
+    assert json.loads(r.headers["X-Attachment-Metadata"]) == rec
 
 
 def test_missing_attachments_are_404(inst):
