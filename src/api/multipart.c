@@ -229,7 +229,7 @@ sg_err sg_multipart_feed(struct sg_multipart *mp, const char *data, size_t len)
 		switch (mp->state) {
 		case SG_MP_PREAMBLE:
 		case SG_MP_BODY: {
-			size_t used;
+			size_t used = 0;
 			bool found;
 			err = scan(mp, data + i, len - i, &used, &found);
 			i += used;
