@@ -743,9 +743,11 @@ sg_err sg_attachment_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 	json_decref(row);
 	if (err)
 		return err;
-	/* Location: the new attachment, under the public base URL. */
+	/* Location: the new attachment's content, under the public base URL and
+	 * the version the client used (PySNC compares it with the
+	 * .../api/now/v1/attachment/<sys_id>/file it builds itself). */
 	char loc[2048];
-	snprintf(loc, sizeof(loc), "%s%s%s", req->base_url, api_path(req), id);
+	snprintf(loc, sizeof(loc), "%s%s%s/file", req->base_url, api_path(req), id);
 	sg_resp_header(resp, "Location", loc);
 	json_t *rec = NULL;
 	err = sg_rec_get(ctx, SG_ATTACH_TABLE, id, &rec);

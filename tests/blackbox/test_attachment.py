@@ -76,7 +76,7 @@ def test_raw_upload_answers_201_with_the_record_and_location(inst):
     rec = r.json()["result"]
     assert set(rec) == FIELDS
     assert all(isinstance(v, str) for v in rec.values())
-    assert r.headers["Location"] == f"{inst.url}/api/now/attachment/{rec['sys_id']}"
+    assert r.headers["Location"] == f"{inst.url}/api/now/attachment/{rec['sys_id']}/file"
     assert rec["download_link"] == f"{inst.url}/api/now/attachment/{rec['sys_id']}/file"
     assert rec["hash"] == hashlib.sha256(data).hexdigest()
     assert (rec["file_name"], rec["content_type"], rec["table_name"], rec["table_sys_id"]) == \
@@ -88,7 +88,7 @@ def test_raw_upload_answers_201_with_the_record_and_location(inst):
                prefix="/api/now/v1", content_type="x/y", hash="abc")
     assert r.status_code == 201, r.text
     rec = r.json()["result"]
-    assert r.headers["Location"] == f"{inst.url}/api/now/v1/attachment/{rec['sys_id']}"
+    assert r.headers["Location"] == f"{inst.url}/api/now/v1/attachment/{rec['sys_id']}/file"
     assert rec["content_type"] == "application/octet-stream"
 
 
@@ -171,7 +171,7 @@ def test_multipart_upload(inst):
     assert r.status_code == 201, r.text
     rec = r.json()["result"]
     assert set(rec) == FIELDS
-    assert r.headers["Location"] == f"{inst.url}/api/now/attachment/{rec['sys_id']}"
+    assert r.headers["Location"] == f"{inst.url}/api/now/attachment/{rec['sys_id']}/file"
     assert (rec["file_name"], rec["content_type"], rec["size_bytes"], rec["hash"]) == \
         ("report.csv", "text/csv", str(len(data)), hashlib.sha256(data).hexdigest())
     assert inst.get(f"/api/now/attachment/{rec['sys_id']}/file").content == data
