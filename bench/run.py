@@ -255,6 +255,89 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
     return record_bytes, page_bytes
 
 
+ATTACH_MB = 64
+
+
+def curl_seconds(args):
+    """Runs curl (its output discarded) and returns the transfer's wall time in seconds."""
+    r = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", *args],
+                       check=True, capture_output=True, text=True)
+    code, secs = r.stdout.split()
+    assert code in ("200", "201", "204"), r.stdout
+    return float(secs)
+
+
+def best_mbps(times, mb):
+    return mb / min(times)
+
+
+def bench_attachments(data, work, args, notes):
+    """Attachment upload (POST /file) and download (GET /file) of ATTACH_MB MB through nowd, and
+    nginx receiving (WebDAV PUT into a file) and serving (static) the same bytes, one
+    connection, with curl; best of a few runs, in MB/s."""
+    blob = os.path.join(work, "attachment.bin")
+    with open(blob, "wb") as f:
+        for _ in range(ATTACH_MB):
+            f.write(os.urandom(1024 * 1024))
+    runs = 2 if args.quick else 4
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port)], os.path.join(work, "attach.log"))
+    try:
+        wait_ready(base + "/api/now/table/sys_properties?sysparm_limit=1",
+                   {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()})
+        auth = ("admin", PASSWORD)
+        inc = requests.post(base + "/api/now/table/incident", json={"short_description": "attachments"},
+                            auth=auth).json()["result"]["sys_id"]
+        url = f"{base}/api/now/attachment/file?table_name=incident&table_sys_id={inc}&file_name=bench.bin"
+        up = [curl_seconds(["-u", f"admin:{PASSWORD}", "-X", "POST", "-H", "Content-Type: application/octet-stream",
+                            "-T", blob, url]) for _ in range(runs)]
+        att = requests.get(base + "/api/now/attachment", params={"table_sys_id": inc, "sysparm_limit": "1"},
+                           auth=auth).json()["result"][0]["sys_id"]
+        down = [curl_seconds(["-u", f"admin:{PASSWORD}", f"{base}/api/now/attachment/{att}/file"])
+                for _ in range(runs)]
+        notes["nowd attachment upload (MB/s)"] = best_mbps(up, ATTACH_MB)
+        notes["nowd attachment download (MB/s)"] = best_mbps(down, ATTACH_MB)
+        notes["nowd RSS after attachments (MiB)"] = rss_mib(nowd.p.pid)
+    finally:
+        nowd.stop()
+    www = os.path.join(work, "www-attach")
+    os.makedirs(os.path.join(www, "up"))
+    shutil.copy(blob, os.path.join(www, "attachment.bin"))
+    nport = free_port()
+    conf = os.path.join(work, "nginx-attach.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2;
+pid {work}/nginx-attach.pid;
+error_log {work}/nginx-attach-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/nginx-attach-tmp;
+  client_max_body_size 0;
+  server {{
+    listen 127.0.0.1:{nport};
+    root {www};
+    location /up/ {{ dav_methods PUT; }}
+  }}
+}}
+""")
+    for d in (work, www, os.path.join(www, "up")):
+        os.chmod(d, 0o777)
+    ng = Proc(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"], os.path.join(work, "nginx-attach.log"))
+    try:
+        wait_ready(f"http://127.0.0.1:{nport}/attachment.bin")
+        up = [curl_seconds(["-T", blob, f"http://127.0.0.1:{nport}/up/bench-{i}.bin"]) for i in range(runs)]
+        down = [curl_seconds([f"http://127.0.0.1:{nport}/attachment.bin"]) for _ in range(runs)]
+        notes["nginx receiving the same bytes (MB/s)"] = best_mbps(up, ATTACH_MB)
+        notes["nginx serving the same bytes (MB/s)"] = best_mbps(down, ATTACH_MB)
+    finally:
+        ng.stop()
+    for k in ("nowd attachment upload (MB/s)", "nowd attachment download (MB/s)",
+              "nginx receiving the same bytes (MB/s)", "nginx serving the same bytes (MB/s)"):
+        print(f"{k}: {notes[k]:.0f}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--incidents", type=int, default=100000)
@@ -301,6 +384,7 @@ def main():
             shutil.copytree(data, base_data)
         record_bytes, page_bytes = bench_nowd("nowd", BIN, data, work, incs, users, groups, app, args, rows,
                                               notes)
+        bench_attachments(data, work, args, notes)
         if base_data:
             bench_nowd("nowd (baseline)", args.baseline, base_data, work, incs, users, groups, app, args, rows,
                        notes)
@@ -439,6 +523,10 @@ def render(rows, notes, args):
             a, b = get("nowd", name, c), get("json-server", name, c)
             if a and b and b["rps"]:
                 out.append(f"| {name} / json-server, c={c} (info) | {a['rps'] / b['rps']:.1f} | |")
+    for what, a, b in (("upload", "nowd attachment upload (MB/s)", "nginx receiving the same bytes (MB/s)"),
+                       ("download", "nowd attachment download (MB/s)", "nginx serving the same bytes (MB/s)")):
+        if notes.get(a) and notes.get(b):
+            out.append(f"| attachment {what} {ATTACH_MB} MB / nginx, MB/s (info) | {notes[a] / notes[b]:.2f} | |")
     start = notes.get("nowd start-up")
     rss = notes.get("nowd RSS after load (MiB)")
     if start is not None:

@@ -26,8 +26,9 @@ struct sg_ratelimit;
 struct sg_api_settings {
 	unsigned long gen;
 	bool valid;
-	char servlet_uri[1024]; /* "" unless replace_request_host_with_property */
-	long long max_body;     /* glide.rest.max_content_length */
+	char servlet_uri[1024];   /* "" unless replace_request_host_with_property */
+	long long max_body;       /* glide.rest.max_content_length */
+	long long max_attachment; /* com.glide.attachment.max_size, in bytes */
 };
 
 struct sg_api {
@@ -59,6 +60,12 @@ enum sg_route_body {
 	SG_BODY_STREAMED, /* in pieces through the route's on_body, as it arrives */
 };
 
+/* Which limit a route's body is held to. */
+enum sg_route_limit {
+	SG_LIMIT_REST,       /* glide.rest.max_content_length: a 400 beyond it */
+	SG_LIMIT_ATTACHMENT, /* com.glide.attachment.max_size: a 413 beyond it */
+};
+
 /* Runs the request as ctx's user (as: its auth session) and fills resp (status, headers, body). */
 typedef sg_err (*sg_handler_fn)(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                                 struct sg_req *req, struct sg_resp *resp);
@@ -78,6 +85,7 @@ struct sg_route {
 	enum sg_route_body body;
 	sg_body_fn on_body; /* SG_BODY_STREAMED only */
 	int version;        /* 0 = unversioned (latest), 1, 2 */
+	enum sg_route_limit limit;
 };
 
 /* The built-in route table (static); *n set to its length. */
@@ -112,6 +120,9 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp);
 bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_t len,
                  struct sg_resp *resp);
 void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp);
+/* The refusal of req's body of got bytes, over its route's limit (set by
+ * sg_api_begin in req->max_body), into resp (emptied first). */
+void sg_api_too_large(const struct sg_req *req, unsigned long long got, struct sg_resp *resp);
 
 /*
  * Runs a batch item (batch.c) as a request of its own through the same
@@ -158,6 +169,31 @@ sg_err sg_tinyurl_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_
  * (in req's arena); raw_query stays as sent.  SG_ERR_BAD_PARAM (detail in
  * ctx) for an unknown id; a no-op without sysparm_tiny. */
 sg_err sg_tinyurl_expand(struct sg_ctx *ctx, struct sg_req *req);
+
+/* Attachment API handlers (attachment.c). */
+sg_err sg_attachment_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                          struct sg_req *req, struct sg_resp *resp);
+sg_err sg_attachment_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                         struct sg_req *req, struct sg_resp *resp);
+sg_err sg_attachment_file(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                          struct sg_req *req, struct sg_resp *resp);
+sg_err sg_attachment_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                            struct sg_req *req, struct sg_resp *resp);
+sg_err sg_attachment_rename(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                            struct sg_req *req, struct sg_resp *resp);
+/* POST /file (raw body) and POST /upload (multipart), streamed. */
+sg_err sg_attachment_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                          struct sg_req *req, struct sg_resp *resp);
+sg_err sg_attachment_raw_body(struct sg_api *api, struct sg_req *req, const char *data, size_t len);
+sg_err sg_attachment_multipart_body(struct sg_api *api, struct sg_req *req, const char *data,
+                                    size_t len);
+
+/* Paging shared by the list APIs (table.c): a sysparm_limit/offset value
+ * (BAD_PARAM when not a whole number), and the Link header of a page. */
+sg_err sg_api_page_arg(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
+                       long long dflt, long long *out);
+sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
+                         long long offset, long long total, bool counted, size_t rows);
 
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "core/util.h"
 
@@ -20,6 +21,8 @@ void sg_req_init(struct sg_req *req)
 
 void sg_req_cleanup(struct sg_req *req)
 {
+	if (req->stream && req->stream_cleanup)
+		req->stream_cleanup(req->stream);
 	sg_buf_cleanup(&req->body_buf);
 	sg_arena_cleanup(&req->arena);
 	memset(req, 0, sizeof(*req));
@@ -39,7 +42,20 @@ void sg_resp_cleanup(struct sg_resp *r)
 		free(r->headers[i].value);
 	}
 	sg_buf_cleanup(&r->body);
+	if (r->has_file)
+		close(r->file_fd);
 	memset(r, 0, sizeof(*r));
+}
+
+void sg_resp_file(struct sg_resp *r, int status, int fd, unsigned long long size)
+{
+	if (r->has_file)
+		close(r->file_fd);
+	r->has_file = true;
+	r->file_fd = fd;
+	r->file_size = size;
+	r->status = status;
+	sg_buf_reset(&r->body);
 }
 
 void sg_resp_header(struct sg_resp *r, const char *name, const char *value)
@@ -127,6 +143,10 @@ void sg_url_escape(struct sg_buf *b, const char *s, size_t len, bool keep_pct)
 void sg_resp_error(struct sg_resp *r, sg_err err, const char *arg1, const char *arg2)
 {
 	r->status = sg_err_status(err);
+	if (r->has_file) {
+		close(r->file_fd);
+		r->has_file = false;
+	}
 	sg_buf_reset(&r->body);
 	char *s = sg_err_render(err, arg1, arg2);
 	sg_buf_puts(&r->body, s ? s

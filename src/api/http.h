@@ -73,6 +73,9 @@ struct sg_req {
 	 * bearer_storage or the batch's. */
 	const struct sg_bearer *bearer;
 	void *stream; /* a streamed route's own state (in the arena) */
+	/* Called by sg_req_cleanup with stream when set: what the state holds
+	 * outside the arena (a temporary file) is released there. */
+	void (*stream_cleanup)(void *stream);
 
 	/* The middleware's own. */
 	struct sg_buf body_buf; /* a buffered body as it arrives */
@@ -96,6 +99,11 @@ struct sg_resp {
 	size_t nheaders;
 	struct sg_buf body;
 	bool failed; /* a header could not be added: the response is not whole */
+	/* A file sent as the body instead of body (sg_resp_file): the server
+	 * streams it from the descriptor, which the response owns. */
+	bool has_file;
+	int file_fd;
+	unsigned long long file_size;
 };
 
 void sg_resp_init(struct sg_resp *r);
@@ -111,6 +119,10 @@ void sg_resp_header(struct sg_resp *r, const char *name, const char *value);
  * The server calls it once the response is complete.
  */
 const struct sg_resp *sg_resp_final(const struct sg_resp *r);
+/* Makes the open file fd (taken over: closed with r) the body, size bytes
+ * from its start, with status; the server sends it without reading it into
+ * memory.  An error body set later (sg_resp_error) replaces it. */
+void sg_resp_file(struct sg_resp *r, int status, int fd, unsigned long long size);
 /* Sets a JSON body (jansson value, borrowed) with status. */
 void sg_resp_json(struct sg_resp *r, int status, const json_t *body);
 /* Sets the ServiceNow error body for err; arg1/arg2 as in sg_err_render. */

@@ -23,8 +23,10 @@
 #include "auth/oauth.h"
 #include "core/log.h"
 
-#define DEFAULT_MAX_BODY 10485760LL
-#define BASE_URL_MAX     1024
+#define DEFAULT_MAX_BODY          10485760LL
+#define DEFAULT_MAX_ATTACHMENT_MB 1024LL
+#define MB                        (1024LL * 1024LL)
+#define BASE_URL_MAX              1024
 
 void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *auth,
                  const char *base_url)
@@ -55,7 +57,8 @@ static sg_err settings(struct sg_api *api, struct sg_api_settings *out)
 	pthread_mutex_lock(&api->lock);
 	if (!api->cfg.valid || api->cfg.gen != gen) {
 		struct sg_ctx ctx;
-		struct sg_api_settings cfg = {.max_body = DEFAULT_MAX_BODY};
+		struct sg_api_settings cfg = {.max_body = DEFAULT_MAX_BODY,
+		                              .max_attachment = DEFAULT_MAX_ATTACHMENT_MB * MB};
 		err = sg_ctx_begin(&ctx, api->model, NULL);
 		if (!err) {
 			bool replace;
@@ -74,6 +77,16 @@ static sg_err settings(struct sg_api *api, struct sg_api_settings *out)
 				                  DEFAULT_MAX_BODY, &max);
 			if (!err)
 				cfg.max_body = max > 0 ? max : DEFAULT_MAX_BODY;
+			/* megabytes [sc-max-allowed-attachment-size.md]; kept
+			 * below 2^53 bytes so that no arithmetic overflows */
+			if (!err)
+				err = sg_prop_int(&ctx, "com.glide.attachment.max_size",
+				                  DEFAULT_MAX_ATTACHMENT_MB, &max);
+			if (!err)
+				cfg.max_attachment =
+				    (max > 0 && max < (1LL << 33) ? max
+				                                  : DEFAULT_MAX_ATTACHMENT_MB) *
+				    MB;
 			sg_ctx_end(&ctx);
 		}
 		if (!err) {
@@ -139,11 +152,22 @@ static void finish(const struct sg_req *req, struct sg_resp *resp)
 		sg_xml_answer(resp, type);
 }
 
-static void too_large(struct sg_resp *resp, unsigned long long got, long long max)
+void sg_api_too_large(const struct sg_req *req, unsigned long long got, struct sg_resp *resp)
 {
+	sg_resp_cleanup(resp);
+	sg_resp_init(resp);
+	if (req->match.route && req->match.route->limit == SG_LIMIT_ATTACHMENT) {
+		/* The attachment limit, in MB as the property holds it. */
+		char detail[160];
+		snprintf(detail, sizeof(detail),
+		         "Attachment of %llu bytes exceeds the maximum attachment size of %lld MB",
+		         got, req->max_body / MB);
+		sg_resp_refuse(resp, 413, "Request Entity Too Large", detail);
+		return;
+	}
 	char a[32], b[32];
 	snprintf(a, sizeof(a), "%llu", got);
-	snprintf(b, sizeof(b), "%lld", max);
+	snprintf(b, sizeof(b), "%lld", req->max_body);
 	refuse(resp, SG_ERR_TOO_LARGE, a, b);
 }
 
@@ -306,11 +330,12 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		finish(req, resp);
 		return true;
 	}
-	req->max_body = cfg.max_body;
+	bool attachment = req->match.route && req->match.route->limit == SG_LIMIT_ATTACHMENT;
+	req->max_body = attachment ? cfg.max_attachment : cfg.max_body;
 	sg_buf_init(&req->body_buf, (size_t)cfg.max_body);
 	const char *cl = sg_req_header(req, "Content-Length");
-	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)cfg.max_body) {
-		too_large(resp, strtoull(cl, NULL, 10), cfg.max_body);
+	if (cl && strtoull(cl, NULL, 10) > (unsigned long long)req->max_body) {
+		sg_api_too_large(req, strtoull(cl, NULL, 10), resp);
 		finish(req, resp);
 		return true;
 	}
@@ -332,7 +357,7 @@ bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_
 	if (streamed(req)) {
 		req->body_seen += len;
 		if (req->body_seen > (unsigned long long)req->max_body) {
-			too_large(resp, req->body_seen, req->max_body);
+			sg_api_too_large(req, req->body_seen, resp);
 			finish(req, resp);
 			return true;
 		}
@@ -347,7 +372,7 @@ bool sg_api_body(struct sg_api *api, struct sg_req *req, const char *data, size_
 	sg_buf_append(&req->body_buf, data, len);
 	if (sg_buf_failed(&req->body_buf)) {
 		if (req->body_buf.too_large)
-			too_large(resp, req->body_buf.len + len, (long long)req->body_buf.max);
+			sg_api_too_large(req, req->body_buf.len + len, resp);
 		else
 			refuse(resp, SG_ERR_NOMEM, NULL, NULL);
 		finish(req, resp);

@@ -68,6 +68,35 @@ static const char *const form_only[] = {"application/x-www-form-urlencoded", NUL
 	          sg_cmdb_add_relation, SG_AUTH_USER, "now/cmdb", NULL, v),                        \
 	    ROUTE("DELETE", prefix "/cmdb/instance/{className}/{sys_id}/relation/{rel_sys_id}",    \
 	          sg_cmdb_delete_relation, SG_AUTH_USER, "now/cmdb", NULL, v)
+/* An attachment upload: the body streamed to on_body as it arrives, held to
+ * com.glide.attachment.max_size; any content type [c_AttachmentAPI.md]. */
+#define UPLOAD(p, body_fn, v)                                                                      \
+	{                                                                                          \
+		.method = "POST", .pattern = p, .handler = sg_attachment_post,                     \
+		.auth = SG_AUTH_USER, .scope = "now/attachment", .produces = SG_JSON_TYPE,         \
+		.body = SG_BODY_STREAMED, .on_body = body_fn, .version = v,                        \
+		.limit = SG_LIMIT_ATTACHMENT                                                       \
+	}
+
+/* The content of an attachment: its own Content-Type, set by the handler. */
+#define ATTACHMENT_ROUTES(prefix, v)                                                               \
+	ROUTE("GET", prefix "/attachment", sg_attachment_list, SG_AUTH_USER, "now/attachment",     \
+	      NULL, v),                                                                            \
+	    ROUTE("GET", prefix "/attachment/{sys_id}", sg_attachment_get, SG_AUTH_USER,           \
+	          "now/attachment", NULL, v),                                                      \
+	    {.method = "GET",                                                                      \
+	     .pattern = prefix "/attachment/{sys_id}/file",                                        \
+	     .handler = sg_attachment_file,                                                        \
+	     .auth = SG_AUTH_USER,                                                                 \
+	     .scope = "now/attachment",                                                            \
+	     .body = SG_BODY_BUFFERED,                                                             \
+	     .version = v},                                                                        \
+	    ROUTE("DELETE", prefix "/attachment/{sys_id}", sg_attachment_delete, SG_AUTH_USER,     \
+	          "now/attachment", NULL, v),                                                      \
+	    ROUTE("PATCH", prefix "/attachment/{sys_id}", sg_attachment_rename, SG_AUTH_USER,      \
+	          "now/attachment", NULL, v),                                                      \
+	    UPLOAD(prefix "/attachment/file", sg_attachment_raw_body, v),                          \
+	    UPLOAD(prefix "/attachment/upload", sg_attachment_multipart_body, v)
 
 static const struct sg_route routes[] = {
     TABLE_ROUTES("/api/now", 0),
@@ -79,6 +108,8 @@ static const struct sg_route routes[] = {
     IRE_ROUTES("/api/now/v1", 1),
     CMDB_ROUTES("/api/now", 0),
     CMDB_ROUTES("/api/now/v1", 1),
+    ATTACHMENT_ROUTES("/api/now", 0),
+    ATTACHMENT_ROUTES("/api/now/v1", 1),
     ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
     ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
     /* Each item of a batch goes through this table again (batch.c). */

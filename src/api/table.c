@@ -554,3 +554,15 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	sg_buf_reset(&resp->body);
 	return SG_ERR_OK;
 }
+
+sg_err sg_api_page_arg(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
+                       long long dflt, long long *out)
+{
+	return page_arg(ctx, req, name, dflt, out);
+}
+
+sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
+                         long long offset, long long total, bool counted, size_t rows)
+{
+	return pagination(req, resp, limit, offset, total, counted, rows);
+}

@@ -178,7 +178,8 @@ sg_err sg_model_open(const char *data_dir, struct sg_model **out)
 		return SG_ERR_NOMEM;
 	pthread_mutex_init(&m->lock, NULL);
 	sg_map_init(&m->props);
-	sg_err err = sg_store_open(data_dir, false, &m->store);
+	m->data_dir = strdup(data_dir);
+	sg_err err = m->data_dir ? sg_store_open(data_dir, false, &m->store) : SG_ERR_NOMEM;
 	if (!err)
 		err = sg_model_reload_dict(m);
 	if (!err)
@@ -220,6 +221,7 @@ void sg_model_close(struct sg_model *m)
 	sg__props_clear(m);
 	sg__rules_free(m);
 	sg_store_close(m->store);
+	free(m->data_dir);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }

@@ -28,6 +28,7 @@
 
 struct sg_model {
 	sg_store *store;
+	char *data_dir; /* as opened (a directory or sqlite:PATH); NULL while creating */
 	pthread_mutex_t lock;
 	struct sg_dict *dict; /* current; guarded by lock, refcounted */
 	/* Bumped when a table's rows change in ways caches care about. */

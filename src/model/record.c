@@ -899,6 +899,7 @@ static void write_cleanup(struct sg_write *w)
 	json_decref(w->explicit);
 	json_decref(w->journal);
 	json_decref(w->sealed);
+	json_decref(w->after);
 	if (w->input_owned)
 		json_decref(w->input);
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "model/attachment.h"
 #include "model/internal.h"
 
 static sg_err bump_data(struct sg_write *w)
@@ -73,12 +74,14 @@ static const struct sg_rule model_rules[] = {
     {"dict.add_column", "sys_dictionary", AFTER, SG_OP_WRITE, 30, sg__dict_add_column},
     {"dict.changed", "sys_choice", AFTER, SG_OP_WRITE, 30, sg__dict_touched},
     {"dict.changed", "sys_dictionary_override", AFTER, SG_OP_WRITE, 30, sg__dict_touched},
+    {"attachment.cascade", NULL, AFTER, SG_OP_DELETE, 40, sg_attach_cascade},
     {"counter.data", NULL, AFTER, SG_OP_ANY, 90, bump_data},
     {"counter.dict", NULL, AFTER, SG_OP_ANY, 90, bump_dict},
     {"counter.props", "sys_properties", AFTER, SG_OP_ANY, 90, bump_props},
     {"counter.rate_limit", "sys_rate_limit_rules", AFTER, SG_OP_ANY, 90, bump_rate_limit},
     /* after commit */
     {"model.sync", NULL, SG_RULE_AFTER_COMMIT, SG_OP_ANY, 10, sync_model},
+    {"attachment.release", NULL, SG_RULE_AFTER_COMMIT, SG_OP_DELETE, 20, sg_attach_release_rule},
 };
 
 #undef BEFORE

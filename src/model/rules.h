@@ -66,6 +66,7 @@ struct sg_write {
 	json_t *rec;      /* the record as it will be stored */
 	json_t *explicit; /* fields the caller set: element -> true */
 	json_t *journal;  /* journal field -> text to append */
+	json_t *after;    /* rules' notes for after-commit (an array), freed with the write */
 	unsigned op;      /* SG_OP_INSERT, SG_OP_UPDATE or SG_OP_DELETE */
 	bool insert;      /* op == SG_OP_INSERT */
 	bool input_owned; /* input is this write's copy */

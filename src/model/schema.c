@@ -27,6 +27,9 @@ static bool wants_index(const char *element, enum sg_ftype type)
 	    "active",    "token",          "client_id"};
 	if (type == SG_FT_REFERENCE)
 		return true;
+	/* a record's attachments (every delete looks for them), content by hash */
+	if (!strcmp(element, "table_sys_id") || !strcmp(element, "hash"))
+		return true;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcmp(element, names[i]))
 			return true;

@@ -360,14 +360,25 @@ static enum MHD_Result send_resp(struct nowd_server *s, struct MHD_Connection *c
 	/* A response that could not be built whole goes out as the static 500. */
 	const struct sg_resp *out = sg_resp_final(resp);
 	size_t len = out->body.len;
-	char *body = out == resp ? sg_buf_steal(&resp->body) : NULL;
-	struct MHD_Response *mr =
-	    body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
-	         : MHD_create_response_from_buffer(
-	               len, out->body.data ? out->body.data : (char *)"", MHD_RESPMEM_PERSISTENT);
-	if (!mr) {
-		free(body);
-		return MHD_NO;
+	struct MHD_Response *mr;
+	if (out == resp && resp->has_file) {
+		/* A file body goes out from its descriptor (sendfile where the
+		 * transport allows), never whole in memory; libmicrohttpd closes it. */
+		len = (size_t)resp->file_size;
+		mr = MHD_create_response_from_fd64(resp->file_size, resp->file_fd);
+		if (!mr)
+			return MHD_NO; /* resp still owns the descriptor */
+		resp->has_file = false;
+	} else {
+		char *body = out == resp ? sg_buf_steal(&resp->body) : NULL;
+		mr = body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
+		          : MHD_create_response_from_buffer(
+		                len, out->body.data ? out->body.data : (char *)"",
+		                MHD_RESPMEM_PERSISTENT);
+		if (!mr) {
+			free(body);
+			return MHD_NO;
+		}
 	}
 	for (size_t i = 0; i < out->nheaders; i++)
 		MHD_add_response_header(mr, out->headers[i].name, out->headers[i].value);
@@ -383,13 +394,7 @@ static enum MHD_Result send_resp(struct nowd_server *s, struct MHD_Connection *c
  * answer as for a Content-Length over it, with N the bytes the body had. */
 static void refuse_too_large(struct request *r)
 {
-	char a[32], b[32];
-	snprintf(a, sizeof(a), "%llu", r->body_bytes);
-	snprintf(b, sizeof(b), "%lld", r->req.max_body);
-	sg_resp_cleanup(&r->held);
-	sg_resp_init(&r->held);
-	sg_resp_error(&r->held, SG_ERR_TOO_LARGE, a, b);
-	sg_resp_header(&r->held, "Content-Type", SG_JSON_TYPE);
+	sg_api_too_large(&r->req, r->body_bytes, &r->held);
 }
 
 /*

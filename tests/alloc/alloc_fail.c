@@ -289,6 +289,8 @@ struct path {
 #define TINY_BODY                                                                                  \
 	"{\"url\":\"https://x/api/now/table/"                                                      \
 	"incident?sysparm_query=active%3Dtrue&sysparm_limit=5\"}"
+#define ATT_POST_URL                                                                               \
+	"/api/now/attachment/file?table_name=incident&table_sys_id={id}&file_name=a.txt"
 #define FORM  "application/x-www-form-urlencoded"
 #define JSONT "application/json"
 #define XMLT  "application/xml"
@@ -311,6 +313,10 @@ static const struct path paths[] = {
 	 true, T_FIXED, false},
 	{"delete", "admin", "DELETE", "/api/now/table/incident/{id}", NULL, NULL, 204, 500, true,
 	 T_FRESH, false},
+	{"attachment.post", "itil", "POST", ATT_POST_URL, "text/plain", "attached", 201, 500, true,
+	 T_FIXED, false},
+	{"attachment.list", "itil", "GET", "/api/now/attachment?table_name=incident", NULL, NULL, 200,
+	 500, false, T_NONE, false},
 	{"stats", "admin", "GET", STATS_URL, NULL, NULL, 200, 500, false, T_NONE, false},
 	{"stats.itil", "itil", "GET", STATS_URL, NULL, NULL, 200, 500, false, T_NONE, false},
 	/* api/oauth.c answers every failure of the grant with the 401 refusal */

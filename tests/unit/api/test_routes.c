@@ -100,7 +100,7 @@ static void what_each_route_needs(void **state)
 	(void)state;
 	size_t n;
 	const struct sg_route *r = sg_api_routes(&n);
-	assert_int_equal(n, 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1);
+	assert_int_equal(n, 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = r[i].pattern;
 		/* every REST API needs a user and is covered by its API's scope */
@@ -126,6 +126,9 @@ static void what_each_route_needs(void **state)
 		} else if (!strcmp(p, "/api/now/tinyurl")) {
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/tinyurl");
+		} else if (strstr(p, "/attachment")) {
+			assert_int_equal(r[i].auth, SG_AUTH_USER);
+			assert_string_equal(r[i].scope, "now/attachment");
 		} else {
 			/* the OAuth endpoints: the client authenticates in the request */
 			assert_non_null(strstr(p, ".do"));
@@ -133,8 +136,11 @@ static void what_each_route_needs(void **state)
 			assert_null(r[i].scope);
 		}
 		assert_non_null(r[i].handler);
-		/* today every body is buffered; a streamed route has its callback */
-		assert_int_equal(r[i].body, SG_BODY_BUFFERED);
+		/* only attachment uploads are streamed, held to the attachment
+		 * limit; a streamed route has its callback */
+		bool upload = !strcmp(r[i].method, "POST") && strstr(p, "/attachment/");
+		assert_int_equal(r[i].body, upload ? SG_BODY_STREAMED : SG_BODY_BUFFERED);
+		assert_int_equal(r[i].limit, upload ? SG_LIMIT_ATTACHMENT : SG_LIMIT_REST);
 		assert_true((r[i].body == SG_BODY_STREAMED) == (r[i].on_body != NULL));
 	}
 }
@@ -144,8 +150,15 @@ static void content_types(void **state)
 	(void)state;
 	size_t n;
 	const struct sg_route *r = sg_api_routes(&n);
-	for (size_t i = 0; i < n; i++)
-		assert_string_equal(r[i].produces, SG_JSON_TYPE);
+	/* JSON everywhere but an attachment's content, typed by the handler */
+	for (size_t i = 0; i < n; i++) {
+		const char *p = r[i].pattern;
+		size_t len = strlen(p);
+		if (len > 5 && !strcmp(p + len - 5, "/file") && !strcmp(r[i].method, "GET"))
+			assert_null(r[i].produces);
+		else
+			assert_string_equal(r[i].produces, SG_JSON_TYPE);
+	}
 	struct sg_arena a;
 	sg_arena_init(&a, 0);
 	struct sg_route_match m;
