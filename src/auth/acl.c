@@ -1429,11 +1429,88 @@ static bool is_true(struct sg_auth_session *s, const char *v)
 	return sg_str_bool(v, false);
 }
 
+/*
+ * The tables an import transform may not be pointed at without security_admin
+ * in effect: transforms write as the system, so a map onto one of these would
+ * make or change, through an import, what the Table API keeps for
+ * security_admin (the tables above, the ACLs, group membership, which grants
+ * the group's roles) -- and a map onto the maps would make such a map.  An
+ * entry ending in '_' matches every name it starts (sys_security_acl_role...).
+ */
+static const char *const guarded_targets[] = {
+    "sys_properties",         "sys_user_role",       "sys_user_has_role", "sys_group_has_role",
+    "sys_user_role_contains", "sys_user_grmember",   "sys_security_acl",  "sys_security_acl_",
+    "sys_transform_map",      "sys_transform_entry",
+};
+
+static bool guarded_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(guarded_targets) / sizeof(guarded_targets[0]); i++) {
+		const char *g = guarded_targets[i];
+		size_t n = strlen(g);
+		if (g[n - 1] == '_' ? !strncasecmp(name, g, n) : !strcasecmp(name, g))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the table named v, or a table it extends, is a guarded target. */
+static bool guarded_target(struct sg_auth_session *s, const char *v)
+{
+	if (guarded_name(v))
+		return true;
+	for (const struct sg_table *p = sg_dict_table(s->ctx->dict, v); p; p = p->super)
+		if (guarded_name(p->name))
+			return true;
+	return false;
+}
+
+struct guarded_scan {
+	struct sg_auth_session *s;
+	bool yes;
+};
+
+static int guarded_row(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct guarded_scan *g = ud;
+	if (ncol > 0 && vals[0] && guarded_target(g->s, vals[0]))
+		g->yes = true;
+	return g->yes;
+}
+
+/* Whether v (a sys_id or a name, as a reference may be written) names a
+ * transform map onto a guarded target.  A lookup that fails counts as
+ * guarded, with the error kept in s. */
+static bool guarded_map(struct sg_auth_session *s, const char *v)
+{
+	if (!*v)
+		return false;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"target_table\" FROM \"sys_transform_map\" WHERE \"sys_id\" = ");
+	sg_sql_text(&q, v);
+	sg_sql_raw(&q, " OR \"name\" = ");
+	sg_sql_text(&q, v);
+	struct guarded_scan g = {s, false};
+	sg_err err = sg_conn_exec(s->ctx->conn, &q, guarded_row, &g, NULL);
+	sg_sql_cleanup(&q);
+	if (err && !g.yes)
+		return !fail(s, err);
+	return g.yes;
+}
+
 /* Whether rec (a stored record of t, or a write's input) is one only
  * security_admin in effect may change. */
 static bool privileged_record(struct sg_auth_session *s, const struct sg_table *t, json_t *rec)
 {
 	for (const struct sg_table *p = t; p; p = p->super) {
+		/* an import transform onto a guarded table, or a field map of one */
+		if (!strcmp(p->name, "sys_transform_map"))
+			return any_text(json_object_get(rec, "target_table"), guarded_target, s);
+		if (!strcmp(p->name, "sys_transform_entry"))
+			return any_text(json_object_get(rec, "target_table"), guarded_target, s) ||
+			       any_text(json_object_get(rec, "map"), guarded_map, s);
 		if (!strcmp(p->name, "sys_properties"))
 			return any_text(json_object_get(rec, "name"), security_property, s);
 		/* an elevated role itself: its name, its elevated_privilege flag */

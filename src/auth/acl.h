@@ -125,9 +125,13 @@ sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, e
  * properties (sys_properties named as sg_acl_is_security_property says),
  * the elevated roles themselves (sys_user_role named security_admin or
  * elevated_privilege true), and the rows that grant one (sys_user_has_role,
- * sys_group_has_role; sys_user_role_contains on either side).  Creating,
- * changing or deleting one, in its stored or its new form, is refused
- * (403) to any user without security_admin in effect; the system passes.
+ * sys_group_has_role; sys_user_role_contains on either side), and the
+ * import transform maps (sys_transform_map, and sys_transform_entry of such
+ * a map) whose target is a security table (list in acl.c): transforms
+ * write as the system, so such a map would grant what the Table API keeps
+ * for security_admin.  Creating, changing or deleting one, in its stored or
+ * its new form, is refused (403) to any user without security_admin in
+ * effect; the system passes.
  */
 
 /* Whether a sys_properties name is a security property: one of a list kept

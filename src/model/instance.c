@@ -22,6 +22,7 @@
 
 struct base_rows {
 	json_t *objs, *dict, *choices, *overrides, *types, *numbers, *records;
+	json_t *updates; /* [[table, row with sys_id], ...], in file order */
 };
 
 static bool base_rows_init(struct base_rows *b)
@@ -33,8 +34,9 @@ static bool base_rows_init(struct base_rows *b)
 	b->types = json_array();
 	b->numbers = json_array();
 	b->records = json_object();
+	b->updates = json_array();
 	return b->objs && b->dict && b->choices && b->overrides && b->types && b->numbers &&
-	       b->records;
+	       b->records && b->updates;
 }
 
 static void base_rows_cleanup(struct base_rows *b)
@@ -46,6 +48,7 @@ static void base_rows_cleanup(struct base_rows *b)
 	json_decref(b->types);
 	json_decref(b->numbers);
 	json_decref(b->records);
+	json_decref(b->updates);
 }
 
 static const char *jstr(json_t *o, const char *k, const char *dflt)
@@ -299,6 +302,27 @@ static sg_err read_schema_file(const char *path, struct base_rows *b)
 		if (!err && json_array_extend(arr, v))
 			err = SG_ERR_NOMEM;
 	}
+	/* "updates": rows of records that already exist (made by an earlier
+	 * file, or by init, like the admin), each naming its sys_id. */
+	json_object_foreach(json_object_get(doc, "updates"), table, v)
+	{
+		size_t i;
+		json_t *row;
+		if (!err && !json_is_array(v)) {
+			sg_log_error("schema: %s: updates of %s are not a list", path, table);
+			err = SG_ERR_INTERNAL;
+		}
+		json_array_foreach(v, i, row)
+		{
+			if (!err && !json_is_string(json_object_get(row, "sys_id"))) {
+				sg_log_error("schema: %s: update %zu of %s names no sys_id", path,
+				             i, table);
+				err = SG_ERR_INTERNAL;
+			}
+			if (!err)
+				err = push(b->updates, json_pack("[s, O]", table, row));
+		}
+	}
 	json_decref(doc);
 	return err;
 }
@@ -365,6 +389,33 @@ static sg_err insert_records(struct sg_ctx *ctx, json_t *records)
 	return SG_ERR_OK;
 }
 
+/* Applies updates ([[table, row], ...]) through the record layer, stopping
+ * at the first failure (logged with the row). */
+static sg_err update_records(struct sg_ctx *ctx, json_t *updates)
+{
+	size_t i;
+	json_t *u;
+	struct sg_write_opts wo = {.allow_sys_fields = true};
+	json_array_foreach(updates, i, u)
+	{
+		const char *table = json_string_value(json_array_get(u, 0));
+		json_t *row = json_deep_copy(json_array_get(u, 1));
+		if (!row)
+			return SG_ERR_NOMEM;
+		char id[SG_ID_LEN + 1];
+		snprintf(id, sizeof(id), "%s", sg_json_str(row, "sys_id"));
+		json_object_del(row, "sys_id");
+		sg_err err = sg_rec_update(ctx, table, id, row, &wo);
+		json_decref(row);
+		if (err) {
+			sg_log_error("updates: %s %s: %s %s", table, id, sg_err_name(err),
+			             ctx->err_arg);
+			return err;
+		}
+	}
+	return SG_ERR_OK;
+}
+
 sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
                               sg_err (*add_rules)(struct sg_model *m))
 {
@@ -419,6 +470,8 @@ sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
 		err = insert_all(&ctx, "sys_number", b.numbers);
 	if (!err)
 		err = insert_records(&ctx, b.records);
+	if (!err)
+		err = update_records(&ctx, b.updates);
 	if (err) {
 		sg_conn_rollback(ctx.conn);
 		sg_log_error("init: %s (%s)", sg_err_name(err), ctx.err_arg);
@@ -455,6 +508,8 @@ sg_err sg_model_load_records(struct sg_model *m, const char *dir)
 	err = sg_conn_begin(ctx.conn, true);
 	if (!err)
 		err = insert_records(&ctx, b.records);
+	if (!err)
+		err = update_records(&ctx, b.updates);
 	if (err) {
 		sg_conn_rollback(ctx.conn);
 		ctx.dict_dirty = false;

@@ -67,7 +67,7 @@ def test_aggregate_api(fresh):
     assert all(set(g["groupby_fields"][0]) == {"value", "field"} for g in groups)
     r = fresh.get("/api/now/stats/task", params={"sysparm_count": "true", "sysparm_group_by": "sys_class_name"})
     by_class = {g["groupby_fields"][0]["value"]: g["stats"]["count"] for g in r.json()["result"]}
-    assert by_class == {"change_request": "2", "incident": "7", "problem": "1", "task": "1"}
+    assert by_class == {"change_request": "2", "incident": "7", "problem": "9", "task": "1"}
 
 
 def test_aggregate_errors(fresh):
