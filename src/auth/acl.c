@@ -1434,13 +1434,22 @@ static bool is_true(struct sg_auth_session *s, const char *v)
  * in effect: transforms write as the system, so a map onto one of these would
  * make or change, through an import, what the Table API keeps for
  * security_admin (the tables above, the ACLs, group membership, which grants
- * the group's roles) -- and a map onto the maps would make such a map.  An
- * entry ending in '_' matches every name it starts (sys_security_acl_role...).
+ * the group's roles, the OAuth applications and tokens) -- and a map onto the
+ * maps would make such a map.  An entry ending in '_' matches every name it
+ * starts (sys_security_acl_role..., oauth_entity...).
  */
 static const char *const guarded_targets[] = {
-    "sys_properties",         "sys_user_role",       "sys_user_has_role", "sys_group_has_role",
-    "sys_user_role_contains", "sys_user_grmember",   "sys_security_acl",  "sys_security_acl_",
-    "sys_transform_map",      "sys_transform_entry",
+    "sys_properties",
+    "sys_user_role",
+    "sys_user_has_role",
+    "sys_group_has_role",
+    "sys_user_role_contains",
+    "sys_user_grmember",
+    "sys_security_acl",
+    "sys_security_acl_",
+    "sys_transform_map",
+    "sys_transform_entry",
+    "oauth_",
 };
 
 static bool guarded_name(const char *name)
@@ -1500,6 +1509,52 @@ static bool guarded_map(struct sg_auth_session *s, const char *v)
 	return g.yes;
 }
 
+/* The target table of a transform entry: its own target_table, else its
+ * map's; NULL when neither is known (or out of memory, the error kept in s). */
+static char *entry_target_table(struct sg_auth_session *s, json_t *rec)
+{
+	char scratch[64];
+	const char *t =
+	    sg_json_field_text(json_object_get(rec, "target_table"), scratch, sizeof(scratch));
+	if (t && *t)
+		return strdup(t);
+	const json_t *map = json_object_get(rec, "map");
+	const char *m = sg_json_field_text(
+	    json_is_object(map) ? json_object_get(map, "value") : map, scratch, sizeof(scratch));
+	if (!m || !*m)
+		return NULL;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"target_table\" FROM \"sys_transform_map\" WHERE \"sys_id\" = ");
+	sg_sql_text(&q, m);
+	sg_sql_raw(&q, " OR \"name\" = ");
+	sg_sql_text(&q, m);
+	sg_sql_raw(&q, " LIMIT 1");
+	char *found = NULL;
+	sg_err err = sg_conn_query_string(s->ctx->conn, &q, &found);
+	sg_sql_cleanup(&q);
+	if (err)
+		fail(s, err);
+	return found;
+}
+
+/* Whether a transform entry writes a secret (a password or password2 field):
+ * the system writes what the import carries, so such a map would set any
+ * user's password -- admin's included -- for whoever may load rows. */
+static bool entry_writes_secret(struct sg_auth_session *s, json_t *rec)
+{
+	char scratch[64];
+	const char *field =
+	    sg_json_field_text(json_object_get(rec, "target_field"), scratch, sizeof(scratch));
+	if (!field || !*field)
+		return false;
+	char *table = entry_target_table(s, rec);
+	const struct sg_table *t = table ? sg_dict_table(s->ctx->dict, table) : NULL;
+	const struct sg_field *f = t ? sg_table_field(t, field) : NULL;
+	free(table);
+	return f && sg_field_is_secret(f);
+}
+
 /* Whether rec (a stored record of t, or a write's input) is one only
  * security_admin in effect may change. */
 static bool privileged_record(struct sg_auth_session *s, const struct sg_table *t, json_t *rec)
@@ -1510,7 +1565,8 @@ static bool privileged_record(struct sg_auth_session *s, const struct sg_table *
 			return any_text(json_object_get(rec, "target_table"), guarded_target, s);
 		if (!strcmp(p->name, "sys_transform_entry"))
 			return any_text(json_object_get(rec, "target_table"), guarded_target, s) ||
-			       any_text(json_object_get(rec, "map"), guarded_map, s);
+			       any_text(json_object_get(rec, "map"), guarded_map, s) ||
+			       entry_writes_secret(s, rec);
 		if (!strcmp(p->name, "sys_properties"))
 			return any_text(json_object_get(rec, "name"), security_property, s);
 		/* an elevated role itself: its name, its elevated_privilege flag */
@@ -1526,6 +1582,15 @@ static bool privileged_record(struct sg_auth_session *s, const struct sg_table *
 			return false;
 		}
 	}
+	return false;
+}
+
+/* Whether t is the table named name or extends it. */
+static bool descends(const struct sg_table *t, const char *name)
+{
+	for (; t; t = t->super)
+		if (!strcmp(t->name, name))
+			return true;
 	return false;
 }
 
@@ -1558,8 +1623,20 @@ sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, e
 		}
 	}
 	/* The new values, as the stored ones in sg_acl_record: a privileged
-	 * change is refused, not stripped. */
-	if (!s->err && op != SG_ACL_READ && !privileged_change_allowed(s, t, input) && !s->err)
+	 * change is refused, not stripped.  A field map's new target field is
+	 * judged with its stored map and table when the input leaves them out. */
+	json_t *view = input;
+	if (!s->err && rec && op == SG_ACL_WRITE && descends(t, "sys_transform_entry")) {
+		view = json_copy(rec);
+		if (!view || json_object_update(view, input)) {
+			json_decref(view);
+			return failed(s, SG_ERR_NOMEM);
+		}
+	}
+	bool allowed = s->err || op == SG_ACL_READ || privileged_change_allowed(s, t, view);
+	if (view != input)
+		json_decref(view);
+	if (!allowed && !s->err)
 		return op == SG_ACL_CREATE ? SG_ERR_ACL_INSERT : SG_ERR_ACL_UPDATE;
 	return s->err;
 }

@@ -123,3 +123,32 @@ def test_ordinary_maps_stay_the_transformers(srv):
     r = mallory("POST", "/api/now/import/u_imp_grant", json={"u_user": "kept", "u_text": "from an import"})
     assert r.status_code == 201, r.text
     assert json.dumps(r.json()["result"][0]["status"]) == '"inserted"', r.text
+
+
+def test_transformer_cannot_set_a_password_through_an_import(srv):
+    """A map onto sys_user coalescing on user_name with a field map onto user_password would
+    let anyone who may load rows set admin's password; field maps onto secret fields need
+    security_admin in effect, however the map is reached."""
+    mallory = as_user(srv, "mallory", PASSWORD)
+    m = make(mallory, "sys_transform_map", name="Users", source_table="u_imp_grant", target_table="sys_user")
+    make(mallory, "sys_transform_entry", map=m["sys_id"], source_field="u_user", target_field="user_name",
+         coalesce="true")
+    for fields in ({"map": m["sys_id"], "target_field": "user_password"},
+                   {"map": "Users", "target_field": "user_password"},
+                   {"map": m["sys_id"], "target_table": "sys_user", "target_field": "user_password"}):
+        r = mallory("POST", "/api/now/table/sys_transform_entry", json={"source_field": "u_text", **fields})
+        assert r.status_code == 403 and r.json() == INSERT_FAILED, (fields, r.text)
+    # A name that is no field (field names are exact) is taken, and sets nothing (below).
+    make(mallory, "sys_transform_entry", map=m["sys_id"], source_field="u_text", target_field="USER_PASSWORD")
+    # Nor by turning an innocent field map into one.
+    e = make(mallory, "sys_transform_entry", map=m["sys_id"], source_field="u_text", target_field="email")
+    r = mallory("PATCH", f"/api/now/table/sys_transform_entry/{e['sys_id']}", json={"target_field": "user_password"})
+    assert r.status_code == 403 and r.json() == UPDATE_FAILED, r.text
+    r = mallory("POST", "/api/now/import/u_imp_grant", json={"u_user": "admin", "u_text": "Taken-over-123"})
+    assert r.status_code == 201, r.text
+    assert as_user(srv, "admin", "Taken-over-123")("GET", "/api/now/table/incident").status_code == 401
+    assert as_user(srv, "admin", PASSWORD)("GET", "/api/now/table/incident?sysparm_limit=1").status_code == 200
+    # The OAuth applications are guarded as the security tables are.
+    r = mallory("POST", "/api/now/table/sys_transform_map",
+                json={"name": "Apps", "source_table": "u_imp_grant", "target_table": "oauth_entity"})
+    assert r.status_code == 403 and r.json() == INSERT_FAILED, r.text
