@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "../test_instance.h"
 #include "api/api.h"
 #include "auth/auth.h"
 #include "auth/rules.h"
@@ -24,30 +25,13 @@
 #include "core/log.h"
 #include "model/model.h"
 
-#define ADMIN_SYS_ID  "6816f79cc0a8016401c5a33be04be441"
-#define ADMIN_ROLE_ID "2831a114c611228501d4ea6c309d626d"
-#define PLAIN_SYS_ID  "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
+#define ADMIN_SYS_ID TEST_ADMIN_SYS_ID
+#define PLAIN_SYS_ID "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
 
 static struct sg_model *model;
 static struct sg_auth *auth;
 static struct sg_api api;
 static struct sg_user users[2];
-
-static sg_err insert_as_system(const char *table, json_t *in)
-{
-	struct sg_ctx ctx;
-	char id[SG_ID_LEN + 1];
-	sg_err err = sg_ctx_begin(&ctx, model, NULL);
-	if (err) {
-		json_decref(in);
-		return err;
-	}
-	struct sg_write_opts wo = {.allow_sys_fields = true};
-	err = in ? sg_rec_insert(&ctx, table, in, &wo, id) : SG_ERR_NOMEM;
-	json_decref(in);
-	sg_ctx_end(&ctx);
-	return err;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -56,30 +40,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	sg_log_set_level(SG_LOG_ERROR);
-	char schema[512], demo[512];
-	const char *dir = fuzz_make_dir();
-	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	snprintf(demo, sizeof(demo), "%s/demo", SG_SHARE_DIR);
-	sg_err err = sg_model_init_instance(dir, schema, sg_auth_add_rules);
+	const char *dir = fuzz_start();
+	sg_err err = test_make_instance(
+	    dir, json_pack("{s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name", "admin"), &model);
 	if (!err)
-		err = sg_model_open(dir, &model);
+		err = test_insert_as_system(
+		    model, "sys_user",
+		    json_pack("{s:s, s:s}", "sys_id", PLAIN_SYS_ID, "user_name", "plain"), NULL);
 	if (!err)
-		err = sg_auth_add_rules(model);
-	if (!err)
-		err = insert_as_system("sys_user", json_pack("{s:s, s:s}", "sys_id", ADMIN_SYS_ID,
-		                                             "user_name", "admin"));
-	if (!err)
-		err = insert_as_system(
-		    "sys_user_has_role",
-		    json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID));
-	if (!err)
-		err = insert_as_system("sys_user", json_pack("{s:s, s:s}", "sys_id", PLAIN_SYS_ID,
-		                                             "user_name", "plain"));
-	if (!err)
-		err = sg_model_load_records(model, demo);
+		err = test_load_demo(model);
 	if (!err)
 		err = sg_auth_new(model, &auth);
 	if (err) {

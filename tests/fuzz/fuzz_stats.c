@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "../test_instance.h"
 #include "api/api.h"
 #include "auth/acl.h"
 #include "auth/auth.h"
@@ -25,9 +26,8 @@
 #include "core/log.h"
 #include "model/model.h"
 
-#define ADMIN_SYS_ID  "6816f79cc0a8016401c5a33be04be441"
-#define ADMIN_ROLE_ID "2831a114c611228501d4ea6c309d626d"
-#define PLAIN_SYS_ID  "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
+#define ADMIN_SYS_ID TEST_ADMIN_SYS_ID
+#define PLAIN_SYS_ID "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
 
 static struct sg_model *model;
 static struct sg_auth *auth;
@@ -39,22 +39,6 @@ static const char *params[] = {"sysparm_query",        "sysparm_count",      "sy
                                "sysparm_group_by",     "sysparm_having",     "sysparm_orderby",
                                "sysparm_display_value"};
 #define NPARAMS (sizeof(params) / sizeof(params[0]))
-
-static sg_err insert_as_system(const char *table, json_t *in)
-{
-	struct sg_ctx ctx;
-	char id[SG_ID_LEN + 1];
-	sg_err err = sg_ctx_begin(&ctx, model, NULL);
-	if (err) {
-		json_decref(in);
-		return err;
-	}
-	struct sg_write_opts wo = {.allow_sys_fields = true};
-	err = in ? sg_rec_insert(&ctx, table, in, &wo, id) : SG_ERR_NOMEM;
-	json_decref(in);
-	sg_ctx_end(&ctx);
-	return err;
-}
 
 /* abel.tuter's sys_id, from the demo records, into users[1]. */
 static sg_err find_abel(void)
@@ -89,31 +73,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	sg_log_set_level(SG_LOG_ERROR);
-	char schema[512], demo[512];
-	const char *dir = fuzz_make_dir();
-	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	snprintf(demo, sizeof(demo), "%s/demo", SG_SHARE_DIR);
-	sg_err err = sg_model_init_instance(dir, schema, sg_auth_add_rules);
+	const char *dir = fuzz_start();
+	sg_err err =
+	    test_make_instance(dir,
+	                       json_pack("{s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name",
+	                                 "admin", "user_password", "Fuzz-admin-pass-1"),
+	                       &model);
 	if (!err)
-		err = sg_model_open(dir, &model);
+		err = test_insert_as_system(
+		    model, "sys_user",
+		    json_pack("{s:s, s:s}", "sys_id", PLAIN_SYS_ID, "user_name", "plain"), NULL);
 	if (!err)
-		err = sg_auth_add_rules(model);
-	if (!err)
-		err = insert_as_system("sys_user", json_pack("{s:s, s:s, s:s}", "sys_id",
-		                                             ADMIN_SYS_ID, "user_name", "admin",
-		                                             "user_password", "Fuzz-admin-pass-1"));
-	if (!err)
-		err = insert_as_system(
-		    "sys_user_has_role",
-		    json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID));
-	if (!err)
-		err = insert_as_system("sys_user", json_pack("{s:s, s:s}", "sys_id", PLAIN_SYS_ID,
-		                                             "user_name", "plain"));
-	if (!err)
-		err = sg_model_load_records(model, demo);
+		err = test_load_demo(model);
 	if (!err)
 		err = find_abel();
 	if (!err)
