@@ -188,10 +188,11 @@ sg_err sg_attachment_raw_body(struct sg_api *api, struct sg_req *req, const char
 sg_err sg_attachment_multipart_body(struct sg_api *api, struct sg_req *req, const char *data,
                                     size_t len);
 
-/* Paging shared by the list APIs (table.c): a sysparm_limit/offset value
- * (BAD_PARAM when not a whole number), and the Link header of a page. */
-sg_err sg_api_page_arg(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
-                       long long dflt, long long *out);
+/* Paging shared by the list APIs (table.c): sysparm_limit and sysparm_offset
+ * (BAD_PARAM when not a whole number; a limit of 0 or less is dflt_limit, a
+ * negative offset 0), and the Link header of a page. */
+sg_err sg_api_page_args(struct sg_ctx *ctx, const struct sg_req *req, long long dflt_limit,
+                        long long *limit, long long *offset);
 sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
                          long long offset, long long total, bool counted, size_t rows);
 

@@ -238,17 +238,11 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sess
 		return err;
 	}
 	long long limit, offset;
-	err = page_arg(ctx, req, "sysparm_limit", DEFAULT_LIMIT, &limit);
-	if (!err)
-		err = page_arg(ctx, req, "sysparm_offset", 0, &offset);
+	err = sg_api_page_args(ctx, req, DEFAULT_LIMIT, &limit, &offset);
 	if (err) {
 		sg_query_cleanup(&q);
 		return err;
 	}
-	if (limit <= 0)
-		limit = DEFAULT_LIMIT;
-	if (offset < 0)
-		offset = 0;
 	bool counted = !sg_str_bool(sg_req_arg(req, "sysparm_no_count"), false);
 	struct sg_list_opts lo = {.query = &q, .limit = limit, .offset = offset, .count = counted};
 	struct sg_rows rs = {0};
@@ -555,10 +549,19 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	return SG_ERR_OK;
 }
 
-sg_err sg_api_page_arg(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
-                       long long dflt, long long *out)
+sg_err sg_api_page_args(struct sg_ctx *ctx, const struct sg_req *req, long long dflt_limit,
+                        long long *limit, long long *offset)
 {
-	return page_arg(ctx, req, name, dflt, out);
+	sg_err err = page_arg(ctx, req, "sysparm_limit", dflt_limit, limit);
+	if (!err)
+		err = page_arg(ctx, req, "sysparm_offset", 0, offset);
+	if (err)
+		return err;
+	if (*limit <= 0)
+		*limit = dflt_limit;
+	if (*offset < 0)
+		*offset = 0;
+	return SG_ERR_OK;
 }
 
 sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
