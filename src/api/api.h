@@ -188,6 +188,11 @@ sg_err sg_attachment_raw_body(struct sg_api *api, struct sg_req *req, const char
 sg_err sg_attachment_multipart_body(struct sg_api *api, struct sg_req *req, const char *data,
                                     size_t len);
 
+/* The Table API's create check (table.c): the user may create records of t
+ * (else SG_ERR_ACL_INSERT); the fields of in the user may not write are
+ * dropped from it. */
+sg_err sg_api_may_create(struct sg_auth_session *as, const struct sg_table *t, json_t *in);
+
 /* Paging shared by the list APIs (table.c): sysparm_limit and sysparm_offset
  * (BAD_PARAM when not a whole number; a limit of 0 or less is dflt_limit, a
  * negative offset 0), and the Link header of a page. */

@@ -502,13 +502,7 @@ static sg_err add_rel_list(struct sg_ctx *ctx, struct sg_auth_session *as, const
 		const char *target = sg_json_str(rel, "target"), *type = sg_json_str(rel, "type");
 		json_t *in = json_pack("{s:s, s:s, s:s}", "parent", outbound ? id : target, "child",
 		                       outbound ? target : id, "type", type);
-		bool may = false;
-		sg_err err =
-		    in && rt ? sg_acl_table_may(as, rt, SG_ACL_CREATE, &may) : SG_ERR_NOMEM;
-		if (!err && !may)
-			err = SG_ERR_ACL_INSERT;
-		if (!err)
-			err = sg_acl_strip_input(as, rt, SG_ACL_CREATE, in, NULL);
+		sg_err err = in && rt ? sg_api_may_create(as, rt, in) : SG_ERR_NOMEM;
 		char rid[SG_ID_LEN + 1];
 		struct sg_write_opts wo = {0};
 		if (!err)
@@ -623,13 +617,8 @@ sg_err sg_cmdb_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_ses
 	if (!err && !json_object_get(in, "last_discovered") &&
 	    json_object_set_new(in, "last_discovered", json_string(now)))
 		err = SG_ERR_NOMEM;
-	bool may = false;
 	if (!err)
-		err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
-	if (!err && !may)
-		err = SG_ERR_ACL_INSERT;
-	if (!err)
-		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, in, NULL);
+		err = sg_api_may_create(as, t, in);
 	char id[SG_ID_LEN + 1];
 	/* The CI and its relations commit together. */
 	if (!err && !(err = sg_conn_begin(ctx->conn, true))) {

@@ -462,13 +462,7 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	if (err)
 		return err;
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
-	bool may;
-	err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
-	if (!err && !may)
-		err = SG_ERR_ACL_INSERT;
-	/* Fields the user may not write are ignored, not refused. */
-	if (!err)
-		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, body, NULL);
+	err = sg_api_may_create(as, t, body);
 	char id[SG_ID_LEN + 1];
 	if (!err)
 		err = sg_rec_insert(ctx, table, body, &wo, id);
@@ -547,6 +541,18 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	resp->status = 204;
 	sg_buf_reset(&resp->body);
 	return SG_ERR_OK;
+}
+
+sg_err sg_api_may_create(struct sg_auth_session *as, const struct sg_table *t, json_t *in)
+{
+	bool may;
+	sg_err err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
+	if (!err && !may)
+		err = SG_ERR_ACL_INSERT;
+	/* Fields the user may not write are ignored, not refused. */
+	if (!err)
+		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, in, NULL);
+	return err;
 }
 
 sg_err sg_api_page_args(struct sg_ctx *ctx, const struct sg_req *req, long long dflt_limit,
