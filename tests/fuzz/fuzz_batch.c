@@ -16,8 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz.h"
-#include "../test_instance.h"
+#include "fuzz_api.h"
 #include "api/api.h"
 #include "auth/auth.h"
 #include "auth/rules.h"
@@ -26,7 +25,6 @@
 #include "model/model.h"
 
 #define ADMIN_SYS_ID TEST_ADMIN_SYS_ID
-#define PLAIN_SYS_ID "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
 
 static struct sg_model *model;
 static struct sg_auth *auth;
@@ -40,36 +38,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *dir = fuzz_start();
-	sg_err err = test_make_instance(
-	    dir, json_pack("{s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name", "admin"), &model);
-	if (!err)
-		err = test_insert_as_system(
-		    model, "sys_user",
-		    json_pack("{s:s, s:s}", "sys_id", PLAIN_SYS_ID, "user_name", "plain"), NULL);
-	if (!err)
-		err = test_load_demo(model);
-	if (!err)
-		err = sg_auth_new(model, &auth);
-	if (err) {
-		fprintf(stderr, "fuzz_batch: cannot make the instance: %s\n", sg_err_name(err));
-		abort();
-	}
-	sg_api_init(&api, model, auth, NULL);
-	const char *names[] = {"admin", "plain"}, *ids[] = {ADMIN_SYS_ID, PLAIN_SYS_ID};
-	for (size_t i = 0; i < 2; i++) {
-		snprintf(users[i].sys_id, sizeof(users[i].sys_id), "%s", ids[i]);
-		snprintf(users[i].user_name, sizeof(users[i].user_name), "%s", names[i]);
-		snprintf(users[i].time_zone, sizeof(users[i].time_zone), "UTC");
-	}
+	fuzz_api_instance("fuzz_batch",
+	                  json_pack("{s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name", "admin"),
+	                  &model, &auth, &api);
+	fuzz_user(&users[0], ADMIN_SYS_ID, "admin");
+	fuzz_user(&users[1], FUZZ_PLAIN_SYS_ID, "plain");
 	return 0;
-}
-
-static const char *no_header(void *impl, const char *name)
-{
-	(void)impl;
-	(void)name;
-	return NULL;
 }
 
 static _Noreturn void bad(const char *what, const char *body)
@@ -113,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.method = "POST";
 	req.path = "/api/now/v1/batch";
 	req.raw_query = "";
-	req.header = no_header;
+	req.header = fuzz_no_header;
 	req.origin = "http://127.0.0.1/";
 	req.base_url = "http://127.0.0.1/";
 	req.user = user;

@@ -16,8 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fuzz.h"
-#include "../test_instance.h"
+#include "fuzz_api.h"
 #include "api/api.h"
 #include "auth/acl.h"
 #include "auth/auth.h"
@@ -27,7 +26,6 @@
 #include "model/model.h"
 
 #define ADMIN_SYS_ID TEST_ADMIN_SYS_ID
-#define PLAIN_SYS_ID "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
 
 static struct sg_model *model;
 static struct sg_auth *auth;
@@ -73,42 +71,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *dir = fuzz_start();
-	sg_err err =
-	    test_make_instance(dir,
-	                       json_pack("{s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name",
-	                                 "admin", "user_password", "Fuzz-admin-pass-1"),
-	                       &model);
-	if (!err)
-		err = test_insert_as_system(
-		    model, "sys_user",
-		    json_pack("{s:s, s:s}", "sys_id", PLAIN_SYS_ID, "user_name", "plain"), NULL);
-	if (!err)
-		err = test_load_demo(model);
-	if (!err)
-		err = find_abel();
-	if (!err)
-		err = sg_auth_new(model, &auth);
+	fuzz_api_instance("fuzz_stats",
+	                  json_pack("{s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name", "admin",
+	                            "user_password", "Fuzz-admin-pass-1"),
+	                  &model, &auth, &api);
+	fuzz_user(&users[0], ADMIN_SYS_ID, "admin");
+	fuzz_user(&users[1], "", "abel.tuter");
+	fuzz_user(&users[2], FUZZ_PLAIN_SYS_ID, "plain");
+	sg_err err = find_abel();
 	if (err) {
-		fprintf(stderr, "fuzz_stats: cannot make the instance: %s\n", sg_err_name(err));
+		fprintf(stderr, "fuzz_stats: cannot find abel.tuter: %s\n", sg_err_name(err));
 		abort();
 	}
-	sg_api_init(&api, model, auth, NULL);
-	snprintf(users[0].sys_id, sizeof(users[0].sys_id), "%s", ADMIN_SYS_ID);
-	snprintf(users[2].sys_id, sizeof(users[2].sys_id), "%s", PLAIN_SYS_ID);
-	const char *names[] = {"admin", "abel.tuter", "plain"};
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(users[i].user_name, sizeof(users[i].user_name), "%s", names[i]);
-		snprintf(users[i].time_zone, sizeof(users[i].time_zone), "UTC");
-	}
 	return 0;
-}
-
-static const char *no_header(void *impl, const char *name)
-{
-	(void)impl;
-	(void)name;
-	return NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -141,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.raw_query = "";
 	req.args = args;
 	req.nargs = nargs;
-	req.header = no_header;
+	req.header = fuzz_no_header;
 	req.origin = "http://127.0.0.1/";
 	req.base_url = "http://127.0.0.1/";
 	req.user = user;
