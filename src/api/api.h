@@ -188,10 +188,16 @@ sg_err sg_attachment_raw_body(struct sg_api *api, struct sg_req *req, const char
 sg_err sg_attachment_multipart_body(struct sg_api *api, struct sg_req *req, const char *data,
                                     size_t len);
 
-/* Paging shared by the list APIs (table.c): a sysparm_limit/offset value
- * (BAD_PARAM when not a whole number), and the Link header of a page. */
-sg_err sg_api_page_arg(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
-                       long long dflt, long long *out);
+/* The Table API's create check (table.c): the user may create records of t
+ * (else SG_ERR_ACL_INSERT); the fields of in the user may not write are
+ * dropped from it. */
+sg_err sg_api_may_create(struct sg_auth_session *as, const struct sg_table *t, json_t *in);
+
+/* Paging shared by the list APIs (table.c): sysparm_limit and sysparm_offset
+ * (BAD_PARAM when not a whole number; a limit of 0 or less is dflt_limit, a
+ * negative offset 0), and the Link header of a page. */
+sg_err sg_api_page_args(struct sg_ctx *ctx, const struct sg_req *req, long long dflt_limit,
+                        long long *limit, long long *offset);
 sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
                          long long offset, long long total, bool counted, size_t rows);
 

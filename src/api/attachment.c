@@ -383,15 +383,9 @@ sg_err sg_attachment_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 	sg_err err = attachment_query(ctx, req, &t, &q);
 	long long limit = DEFAULT_LIMIT, offset = 0;
 	if (!err)
-		err = sg_api_page_arg(ctx, req, "sysparm_limit", DEFAULT_LIMIT, &limit);
-	if (!err)
-		err = sg_api_page_arg(ctx, req, "sysparm_offset", 0, &offset);
+		err = sg_api_page_args(ctx, req, DEFAULT_LIMIT, &limit, &offset);
 	if (err)
 		goto out;
-	if (limit <= 0)
-		limit = DEFAULT_LIMIT;
-	if (offset < 0)
-		offset = 0;
 	cache = json_object();
 	if (!cache)
 		err = SG_ERR_NOMEM;

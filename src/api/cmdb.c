@@ -199,6 +199,21 @@ static sg_err ci_class(struct sg_ctx *ctx, const char *name, const struct sg_tab
 	return SG_ERR_OK;
 }
 
+/* The start of every Instance API request: role itil, then the class of
+ * the path.  *done when a refusal has been answered already. */
+static sg_err instance_class(struct sg_ctx *ctx, struct sg_auth_session *as,
+                             const struct sg_req *req, struct sg_resp *resp,
+                             const struct sg_table **t, bool *done)
+{
+	bool ok;
+	*t = NULL;
+	sg_err err = need_role(as, resp, itil_only, &ok);
+	*done = !err && !ok;
+	if (!err && ok)
+		err = ci_class(ctx, sg_req_param(req, "className"), t);
+	return err;
+}
+
 static sg_err page_param(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
                          long long dflt, long long *out)
 {
@@ -217,13 +232,10 @@ sg_err sg_cmdb_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
                     struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	bool ok;
-	sg_err err = need_role(as, resp, itil_only, &ok);
-	if (err || !ok)
-		return err;
+	bool done;
 	const struct sg_table *t;
-	err = ci_class(ctx, sg_req_param(req, "className"), &t);
-	if (err)
+	sg_err err = instance_class(ctx, as, req, resp, &t, &done);
+	if (err || done)
 		return err;
 	long long limit, offset;
 	err = page_param(ctx, req, "sysparm_limit", INSTANCE_DEFAULT_LIMIT, &limit);
@@ -428,13 +440,10 @@ sg_err sg_cmdb_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessio
                    struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	bool ok;
-	sg_err err = need_role(as, resp, itil_only, &ok);
-	if (err || !ok)
-		return err;
+	bool done;
 	const struct sg_table *t;
-	err = ci_class(ctx, sg_req_param(req, "className"), &t);
-	if (!err)
+	sg_err err = instance_class(ctx, as, req, resp, &t, &done);
+	if (!err && !done)
 		err = respond_ci(ctx, as, req, t, sg_req_param(req, "sys_id"), 200, resp);
 	return err;
 }
@@ -493,13 +502,7 @@ static sg_err add_rel_list(struct sg_ctx *ctx, struct sg_auth_session *as, const
 		const char *target = sg_json_str(rel, "target"), *type = sg_json_str(rel, "type");
 		json_t *in = json_pack("{s:s, s:s, s:s}", "parent", outbound ? id : target, "child",
 		                       outbound ? target : id, "type", type);
-		bool may = false;
-		sg_err err =
-		    in && rt ? sg_acl_table_may(as, rt, SG_ACL_CREATE, &may) : SG_ERR_NOMEM;
-		if (!err && !may)
-			err = SG_ERR_ACL_INSERT;
-		if (!err)
-			err = sg_acl_strip_input(as, rt, SG_ACL_CREATE, in, NULL);
+		sg_err err = in && rt ? sg_api_may_create(as, rt, in) : SG_ERR_NOMEM;
 		char rid[SG_ID_LEN + 1];
 		struct sg_write_opts wo = {0};
 		if (!err)
@@ -511,13 +514,39 @@ static sg_err add_rel_list(struct sg_ctx *ctx, struct sg_auth_session *as, const
 	return SG_ERR_OK;
 }
 
-static sg_err instance_body(struct sg_ctx *ctx, const struct sg_req *req, struct sg_resp *resp,
-                            json_t **body, bool *done)
+/* Both lists of a request's relations checked, outbound then inbound. */
+static sg_err check_rels(struct sg_ctx *ctx, struct sg_auth_session *as, json_t *outs, json_t *ins)
 {
+	sg_err err = check_rel_list(ctx, as, outs, "outbound_relations");
+	if (!err)
+		err = check_rel_list(ctx, as, ins, "inbound_relations");
+	return err;
+}
+
+/* Both lists of a request's relations added to CI id, outbound then inbound. */
+static sg_err add_rels(struct sg_ctx *ctx, struct sg_auth_session *as, const char *id, json_t *outs,
+                       json_t *ins)
+{
+	sg_err err = add_rel_list(ctx, as, id, outs, true);
+	if (!err)
+		err = add_rel_list(ctx, as, id, ins, false);
+	return err;
+}
+
+/* The start of an Instance API write: instance_class, then a JSON object
+ * body whose attributes, if any, are an object. */
+static sg_err instance_write(struct sg_ctx *ctx, struct sg_auth_session *as,
+                             const struct sg_req *req, struct sg_resp *resp,
+                             const struct sg_table **t, json_t **body, bool *done)
+{
+	*body = NULL;
+	sg_err err = instance_class(ctx, as, req, resp, t, done);
+	if (err || *done)
+		return err;
 	*done = !json_body_type(req, resp);
 	if (*done)
 		return SG_ERR_OK;
-	sg_err err = parse_body(req, body);
+	err = parse_body(req, body);
 	if (err)
 		return err;
 	json_t *attrs = json_object_get(*body, "attributes");
@@ -559,15 +588,10 @@ sg_err sg_cmdb_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_ses
                       struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	bool ok, done;
-	sg_err err = need_role(as, resp, itil_only, &ok);
-	if (err || !ok)
-		return err;
+	bool done;
 	const struct sg_table *t;
 	json_t *body = NULL, *in = NULL;
-	err = ci_class(ctx, sg_req_param(req, "className"), &t);
-	if (!err)
-		err = instance_body(ctx, req, resp, &body, &done);
+	sg_err err = instance_write(ctx, as, req, resp, &t, &body, &done);
 	if (err || done)
 		return err;
 	const char *source = sg_json_str(body, "source");
@@ -579,9 +603,7 @@ sg_err sg_cmdb_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_ses
 		err = SG_ERR_BAD_PARAM;
 	}
 	if (!err)
-		err = check_rel_list(ctx, as, outs, "outbound_relations");
-	if (!err)
-		err = check_rel_list(ctx, as, ins, "inbound_relations");
+		err = check_rels(ctx, as, outs, ins);
 	if (!err)
 		err = write_input(ctx, t, json_object_get(body, "attributes"), &in);
 	if (!err && json_object_set_new(in, "discovery_source", json_string(source)))
@@ -595,22 +617,15 @@ sg_err sg_cmdb_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_ses
 	if (!err && !json_object_get(in, "last_discovered") &&
 	    json_object_set_new(in, "last_discovered", json_string(now)))
 		err = SG_ERR_NOMEM;
-	bool may = false;
 	if (!err)
-		err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
-	if (!err && !may)
-		err = SG_ERR_ACL_INSERT;
-	if (!err)
-		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, in, NULL);
+		err = sg_api_may_create(as, t, in);
 	char id[SG_ID_LEN + 1];
 	/* The CI and its relations commit together. */
 	if (!err && !(err = sg_conn_begin(ctx->conn, true))) {
 		struct sg_write_opts wo = {0};
 		err = sg_rec_insert(ctx, t->name, in, &wo, id);
 		if (!err)
-			err = add_rel_list(ctx, as, id, outs, true);
-		if (!err)
-			err = add_rel_list(ctx, as, id, ins, false);
+			err = add_rels(ctx, as, id, outs, ins);
 		if (!err)
 			err = sg_conn_commit(ctx->conn);
 		else
@@ -630,16 +645,11 @@ sg_err sg_cmdb_update(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_ses
                       struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	bool ok, done;
-	sg_err err = need_role(as, resp, itil_only, &ok);
-	if (err || !ok)
-		return err;
+	bool done;
 	const struct sg_table *t, *cls = NULL;
 	const char *id = sg_req_param(req, "sys_id");
 	json_t *body = NULL, *in = NULL, *rec = NULL;
-	err = ci_class(ctx, sg_req_param(req, "className"), &t);
-	if (!err)
-		err = instance_body(ctx, req, resp, &body, &done);
+	sg_err err = instance_write(ctx, as, req, resp, &t, &body, &done);
 	if (err || done)
 		return err;
 	err = visible_ci(ctx, as, t, id, &rec, &cls);
@@ -685,16 +695,11 @@ sg_err sg_cmdb_add_relation(struct sg_api *api, struct sg_ctx *ctx, struct sg_au
                             struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	bool ok, done;
-	sg_err err = need_role(as, resp, itil_only, &ok);
-	if (err || !ok)
-		return err;
+	bool done;
 	const struct sg_table *t, *cls;
 	const char *id = sg_req_param(req, "sys_id");
 	json_t *body = NULL, *rec = NULL;
-	err = ci_class(ctx, sg_req_param(req, "className"), &t);
-	if (!err)
-		err = instance_body(ctx, req, resp, &body, &done);
+	sg_err err = instance_write(ctx, as, req, resp, &t, &body, &done);
 	if (err || done)
 		return err;
 	json_t *outs = json_object_get(body, "outbound_relations");
@@ -705,13 +710,9 @@ sg_err sg_cmdb_add_relation(struct sg_api *api, struct sg_ctx *ctx, struct sg_au
 		err = SG_ERR_BAD_PARAM;
 	}
 	if (!err)
-		err = check_rel_list(ctx, as, outs, "outbound_relations");
-	if (!err)
-		err = check_rel_list(ctx, as, ins, "inbound_relations");
+		err = check_rels(ctx, as, outs, ins);
 	if (!err && !(err = sg_conn_begin(ctx->conn, true))) {
-		err = add_rel_list(ctx, as, id, outs, true);
-		if (!err)
-			err = add_rel_list(ctx, as, id, ins, false);
+		err = add_rels(ctx, as, id, outs, ins);
 		if (!err)
 			err = sg_conn_commit(ctx->conn);
 		else
@@ -728,17 +729,15 @@ sg_err sg_cmdb_delete_relation(struct sg_api *api, struct sg_ctx *ctx, struct sg
                                struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	bool ok;
-	sg_err err = need_role(as, resp, itil_only, &ok);
-	if (err || !ok)
-		return err;
+	bool done;
 	const struct sg_table *t, *cls;
 	const struct sg_table *rt = sg_dict_table(ctx->dict, "cmdb_rel_ci");
 	const char *id = sg_req_param(req, "sys_id"), *rel_id = sg_req_param(req, "rel_sys_id");
 	json_t *rec = NULL, *rel = NULL;
-	err = ci_class(ctx, sg_req_param(req, "className"), &t);
-	if (!err)
-		err = visible_ci(ctx, as, t, id, &rec, &cls);
+	sg_err err = instance_class(ctx, as, req, resp, &t, &done);
+	if (err || done)
+		return err;
+	err = visible_ci(ctx, as, t, id, &rec, &cls);
 	if (!err)
 		err = rt ? sg_rec_get(ctx, "cmdb_rel_ci", rel_id, &rel) : SG_ERR_INTERNAL;
 	bool allowed = false;

@@ -238,17 +238,11 @@ sg_err sg_table_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sess
 		return err;
 	}
 	long long limit, offset;
-	err = page_arg(ctx, req, "sysparm_limit", DEFAULT_LIMIT, &limit);
-	if (!err)
-		err = page_arg(ctx, req, "sysparm_offset", 0, &offset);
+	err = sg_api_page_args(ctx, req, DEFAULT_LIMIT, &limit, &offset);
 	if (err) {
 		sg_query_cleanup(&q);
 		return err;
 	}
-	if (limit <= 0)
-		limit = DEFAULT_LIMIT;
-	if (offset < 0)
-		offset = 0;
 	bool counted = !sg_str_bool(sg_req_arg(req, "sysparm_no_count"), false);
 	struct sg_list_opts lo = {.query = &q, .limit = limit, .offset = offset, .count = counted};
 	struct sg_rows rs = {0};
@@ -468,13 +462,7 @@ sg_err sg_table_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	if (err)
 		return err;
 	const struct sg_table *t = sg_dict_table(ctx->dict, table);
-	bool may;
-	err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
-	if (!err && !may)
-		err = SG_ERR_ACL_INSERT;
-	/* Fields the user may not write are ignored, not refused. */
-	if (!err)
-		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, body, NULL);
+	err = sg_api_may_create(as, t, body);
 	char id[SG_ID_LEN + 1];
 	if (!err)
 		err = sg_rec_insert(ctx, table, body, &wo, id);
@@ -555,10 +543,31 @@ sg_err sg_table_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_se
 	return SG_ERR_OK;
 }
 
-sg_err sg_api_page_arg(struct sg_ctx *ctx, const struct sg_req *req, const char *name,
-                       long long dflt, long long *out)
+sg_err sg_api_may_create(struct sg_auth_session *as, const struct sg_table *t, json_t *in)
 {
-	return page_arg(ctx, req, name, dflt, out);
+	bool may;
+	sg_err err = sg_acl_table_may(as, t, SG_ACL_CREATE, &may);
+	if (!err && !may)
+		err = SG_ERR_ACL_INSERT;
+	/* Fields the user may not write are ignored, not refused. */
+	if (!err)
+		err = sg_acl_strip_input(as, t, SG_ACL_CREATE, in, NULL);
+	return err;
+}
+
+sg_err sg_api_page_args(struct sg_ctx *ctx, const struct sg_req *req, long long dflt_limit,
+                        long long *limit, long long *offset)
+{
+	sg_err err = page_arg(ctx, req, "sysparm_limit", dflt_limit, limit);
+	if (!err)
+		err = page_arg(ctx, req, "sysparm_offset", 0, offset);
+	if (err)
+		return err;
+	if (*limit <= 0)
+		*limit = dflt_limit;
+	if (*offset < 0)
+		*offset = 0;
+	return SG_ERR_OK;
 }
 
 sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,

@@ -18,44 +18,9 @@
 #include <strings.h>
 
 #include "core/json.h"
+#include "core/util.h"
 
 /* ---- UTF-8 and XML characters ---- */
-
-/* The code point of the UTF-8 sequence at s (n bytes available) in *cp and
- * its length, or 0 when the sequence is invalid (overlong, surrogate, past
- * U+10FFFF, cut short). */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	if (!n)
-		return 0;
-	unsigned char c = s[0];
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	size_t len;
-	uint32_t v, min;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, v = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, v = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return len;
-}
 
 static void utf8_put(struct sg_buf *b, uint32_t cp)
 {
@@ -230,24 +195,13 @@ static void jr_ws(struct jr *r)
 		r->p++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool jr_hex4(struct jr *r, uint32_t *v)
 {
 	if (r->end - r->p < 4)
 		return false;
 	*v = 0;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(r->p[i]);
+		int h = sg_hexval(r->p[i]);
 		if (h < 0)
 			return false;
 		*v = (*v << 4) | (uint32_t)h;
@@ -335,7 +289,7 @@ static void put_text(struct sg_buf *out, const char *s, size_t n)
 		if (p >= end)
 			break;
 		uint32_t cp;
-		size_t len = utf8_decode(p, (size_t)(end - p), &cp);
+		size_t len = sg_utf8_decode(p, (size_t)(end - p), &cp);
 		if (!len) {
 			utf8_put(out, 0xfffd);
 			p++;
@@ -387,7 +341,7 @@ static bool looks_encoded(const char *s, size_t n)
 	if (n < 7 || s[0] != '_' || s[1] != 'x' || s[6] != '_')
 		return false;
 	for (int i = 2; i < 6; i++)
-		if (hexval(s[i]) < 0)
+		if (sg_hexval(s[i]) < 0)
 			return false;
 	return true;
 }
@@ -406,7 +360,7 @@ static void put_name(struct sg_buf *out, const char *s, size_t n)
 	bool first = true;
 	while (p < end) {
 		uint32_t cp;
-		size_t len = utf8_decode(p, (size_t)(end - p), &cp);
+		size_t len = sg_utf8_decode(p, (size_t)(end - p), &cp);
 		if (!len)
 			cp = 0xfffd, len = 1;
 		bool ok = first ? name_start(cp) : name_char(cp);
@@ -695,7 +649,7 @@ static bool check_chars(struct xp *x)
 			continue;
 		}
 		uint32_t cp;
-		size_t len = utf8_decode(p, (size_t)(end - p), &cp);
+		size_t len = sg_utf8_decode(p, (size_t)(end - p), &cp);
 		if (!len)
 			return refuse(x, "The XML payload is not valid UTF-8.");
 		if (!xml_char(cp))
@@ -755,7 +709,7 @@ static bool read_reference(struct xp *x, struct sg_buf *b)
 	if (i >= n)
 		return refuse(x, "The XML payload holds a malformed character reference.");
 	for (; i < n; i++) {
-		int v = hex ? hexval(s[i]) : ascii_digit((unsigned char)s[i]) ? s[i] - '0' : -1;
+		int v = hex ? sg_hexval(s[i]) : ascii_digit((unsigned char)s[i]) ? s[i] - '0' : -1;
 		if (v < 0 || cp > 0x10ffff)
 			return refuse(x, "The XML payload holds a malformed character reference.");
 		cp = cp * (hex ? 16 : 10) + (uint32_t)v;

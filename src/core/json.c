@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/util.h"
 
 /* jansson's allocations this thread could not make. */
 static _Thread_local unsigned long alloc_failures;
@@ -124,46 +125,11 @@ sg_err sg_json_parse_body(const char *text, size_t len, json_t **out)
 	                                                  : SG_ERR_BAD_JSON);
 }
 
-/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0:
- * no overlong forms, no surrogates, nothing past U+10FFFF (jansson's
- * rules). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len;
-	unsigned cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		len = 2;
-		cp = c & 0x1F;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		len = 3;
-		cp = c & 0x0F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
 json_t *sg_json_string_lossy(const char *s)
 {
 	size_t n = strlen(s), i = 0;
 	while (i < n) {
-		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+		size_t k = sg_utf8_decode((const unsigned char *)s + i, n - i, NULL);
 		if (!k)
 			break;
 		i += k;
@@ -174,7 +140,7 @@ json_t *sg_json_string_lossy(const char *s)
 	sg_buf_init(&b, n * 3 + 1);
 	sg_buf_append(&b, s, i);
 	while (i < n) {
-		size_t k = utf8_seq((const unsigned char *)s + i, n - i);
+		size_t k = sg_utf8_decode((const unsigned char *)s + i, n - i, NULL);
 		if (k) {
 			sg_buf_append(&b, s + i, k);
 			i += k;

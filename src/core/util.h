@@ -67,5 +67,9 @@ int sg_hexval(char c);
 bool sg_str_number(const char *s, long long min, long long max, long long *out);
 /* Length of at most max_chars UTF-8 characters of s, in bytes. */
 size_t sg_str_utf8_prefix(const char *s, size_t max_chars);
+/* The length of the valid UTF-8 sequence at s (n bytes available), its code
+ * point in *cp when cp is not NULL; 0 when the sequence is invalid
+ * (overlong, a surrogate, past U+10FFFF, cut short) or n is 0. */
+size_t sg_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
 #endif

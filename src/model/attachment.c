@@ -366,15 +366,11 @@ sg_err sg_attach_cascade(struct sg_write *w)
 		first = false;
 	}
 	sg_sql_raw(&q, ")");
-	struct sg_json_rows rows = {.rows = json_array()};
-	sg_err err =
-	    rows.rows ? sg_conn_exec(ctx->conn, &q, sg_json_rows_add, &rows, NULL) : SG_ERR_NOMEM;
-	sg_sql_cleanup(&q);
-	if (!err && rows.failed)
-		err = SG_ERR_NOMEM;
+	json_t *rows;
+	sg_err err = sg_json_rows_query(ctx->conn, &q, &rows);
 	size_t i;
 	json_t *r;
-	json_array_foreach(rows.rows, i, r)
+	json_array_foreach(rows, i, r)
 	{
 		if (err)
 			break;
@@ -384,7 +380,7 @@ sg_err sg_attach_cascade(struct sg_write *w)
 		if (!err)
 			err = note_release(w, sg_json_str(r, "hash"));
 	}
-	json_decref(rows.rows);
+	json_decref(rows);
 	return err;
 }
 

@@ -271,6 +271,14 @@ static sg_err try_entry(struct run *r, struct item *it, json_t *entry, bool *tri
 	return err;
 }
 
+/* Whether identifier entry belongs to the identifier rule ident. */
+static bool entry_of(json_t *entry, json_t *ident)
+{
+	const char *owner = sg_json_str(entry, "identifier");
+	const char *ident_id = sg_json_str(ident, "sys_id");
+	return owner && ident_id && !strcmp(owner, ident_id);
+}
+
 static sg_err identify(struct run *r, struct item *it)
 {
 	const char *cname = sg_json_str(it->in, "className");
@@ -294,14 +302,12 @@ static sg_err identify(struct run *r, struct item *it)
 	if (!it->ident) /* [doc: IRE error messages, IDENTIFICATION_RULE_MISSING] */
 		return push_error(it, "IDENTIFICATION_RULE_MISSING",
 		                  "Identity Rule Missing for table [%s]", it->cls->name);
-	const char *ident_id = sg_json_str(it->ident, "sys_id");
 	bool any = false, done = false;
 	size_t i;
 	json_t *entry;
 	json_array_foreach(r->entries, i, entry)
 	{
-		const char *owner = sg_json_str(entry, "identifier");
-		if (!owner || !ident_id || strcmp(owner, ident_id))
+		if (!entry_of(entry, it->ident))
 			continue;
 		bool tried;
 		sg_err err = try_entry(r, it, entry, &tried, &done);
@@ -335,13 +341,11 @@ static bool same_ci(struct run *r, struct item *a, struct item *b, char *fields,
 		return false;
 	if (a->current || b->current)
 		return a->current && b->current && !strcmp(a->sys_id, b->sys_id);
-	const char *ident_id = sg_json_str(a->ident, "sys_id");
 	size_t i;
 	json_t *entry;
 	json_array_foreach(r->entries, i, entry)
 	{
-		const char *owner = sg_json_str(entry, "identifier");
-		if (!owner || !ident_id || strcmp(owner, ident_id))
+		if (!entry_of(entry, a->ident))
 			continue;
 		json_t *attrs = entry_attrs(entry);
 		bool both = attrs && all_present(a->values, attrs) && all_present(b->values, attrs);

@@ -29,17 +29,7 @@ static sg_err load_all(sg_conn *c, const char *table, json_t **out)
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT * FROM ");
 	sg_sql_ident(&q, table);
-	struct sg_json_rows rows = {.rows = json_array()};
-	sg_err err = rows.rows ? sg_conn_exec(c, &q, sg_json_rows_add, &rows, NULL) : SG_ERR_NOMEM;
-	sg_sql_cleanup(&q);
-	if (!err && rows.failed)
-		err = SG_ERR_NOMEM;
-	if (err) {
-		json_decref(rows.rows);
-		return err;
-	}
-	*out = rows.rows;
-	return SG_ERR_OK;
+	return sg_json_rows_query(c, &q, out);
 }
 
 sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)

@@ -309,6 +309,9 @@ struct sg_json_rows {
 	bool failed;
 };
 int sg_json_rows_add(void *ud, int ncol, const char *const *names, const char *const *vals);
+/* Runs q on c and cleans it up: every row an object of strings, in *out (a
+ * new array; NULL on an error). */
+sg_err sg_json_rows_query(sg_conn *c, struct sg_sql *q, json_t **out);
 
 /* Sets ctx->err_arg from a format. */
 void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

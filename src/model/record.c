@@ -705,6 +705,21 @@ int sg_json_rows_add(void *ud, int ncol, const char *const *names, const char *c
 	return 0;
 }
 
+sg_err sg_json_rows_query(sg_conn *c, struct sg_sql *q, json_t **out)
+{
+	struct sg_json_rows rows = {.rows = json_array()};
+	sg_err err = rows.rows ? sg_conn_exec(c, q, sg_json_rows_add, &rows, NULL) : SG_ERR_NOMEM;
+	sg_sql_cleanup(q);
+	if (!err && rows.failed)
+		err = SG_ERR_NOMEM;
+	if (err) {
+		json_decref(rows.rows);
+		rows.rows = NULL;
+	}
+	*out = rows.rows;
+	return err;
+}
+
 /* The full stored record of class cls for id, every stored column. */
 static sg_err read_stored(struct sg_ctx *ctx, const struct sg_table *cls, const char *sys_id,
                           json_t **out)
@@ -715,17 +730,13 @@ static sg_err read_stored(struct sg_ctx *ctx, const struct sg_table *cls, const 
 	sg_sql_ident(&q, cls->root->name);
 	sg_sql_raw(&q, " WHERE \"sys_id\" = ");
 	sg_sql_text(&q, sys_id);
-	struct sg_json_rows rows = {.rows = json_array()};
-	sg_err err =
-	    rows.rows ? sg_conn_exec(ctx->conn, &q, sg_json_rows_add, &rows, NULL) : SG_ERR_NOMEM;
-	sg_sql_cleanup(&q);
-	if (!err && rows.failed)
-		err = SG_ERR_NOMEM;
-	if (!err && json_array_size(rows.rows) == 0)
+	json_t *rows;
+	sg_err err = sg_json_rows_query(ctx->conn, &q, &rows);
+	if (!err && json_array_size(rows) == 0)
 		err = SG_ERR_NO_RECORD;
 	if (!err)
-		*out = json_incref(json_array_get(rows.rows, 0));
-	json_decref(rows.rows);
+		*out = json_incref(json_array_get(rows, 0));
+	json_decref(rows);
 	return err;
 }
 

@@ -64,6 +64,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "model/model.h"
+#include "../test_instance.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -78,8 +79,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-#define ADMIN_SYS_ID  "6816f79cc0a8016401c5a33be04be441"
-#define ADMIN_ROLE_ID "2831a114c611228501d4ea6c309d626d"
+#define ADMIN_SYS_ID  TEST_ADMIN_SYS_ID
 #define ADMIN_PW      "Alloc-admin-pw-1"
 #define ITIL_PW       "Alloc-itil-pw-1"
 #define CLIENT_ID     "alloc-fail-client"
@@ -1157,80 +1157,56 @@ static void on_sanitizer_death(void)
 
 /* ---- the instance ------------------------------------------------------------------------- */
 
-static sg_err insert_as_system(struct sg_model *m, const char *table, json_t *in,
-                               char id[SG_ID_LEN + 1])
-{
-	struct sg_ctx ctx;
-	sg_err err = sg_ctx_begin(&ctx, m, NULL);
-	if (err)
-		return err;
-	struct sg_write_opts wo = {.allow_sys_fields = true};
-	err = in ? sg_rec_insert(&ctx, table, in, &wo, id) : SG_ERR_NOMEM;
-	json_decref(in);
-	sg_ctx_end(&ctx);
-	return err;
-}
-
 /* nowctl init --demo, the itil user's password, an OAuth application. */
 static int make_instance(const char *dir)
 {
-	char schema[512], demo[512], id[SG_ID_LEN + 1];
-	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	snprintf(demo, sizeof(demo), "%s/demo", SG_SHARE_DIR);
+	char id[SG_ID_LEN + 1];
 	struct sg_model *m = NULL;
-	sg_err err = sg_model_init_instance(dir, schema, sg_auth_add_rules);
+	sg_err err =
+	    test_make_instance(dir,
+	                       json_pack("{s:s, s:s, s:s, s:s, s:s}", "sys_id", ADMIN_SYS_ID,
+	                                 "user_name", "admin", "first_name", "System", "last_name",
+	                                 "Administrator", "user_password", ADMIN_PW),
+	                       &m);
 	if (!err)
-		err = sg_model_open(dir, &m);
-	if (!err)
-		err = sg_auth_add_rules(m);
-	if (!err)
-		err = insert_as_system(m, "sys_user",
-		                       json_pack("{s:s, s:s, s:s, s:s, s:s}", "sys_id",
-		                                 ADMIN_SYS_ID, "user_name", "admin", "first_name",
-		                                 "System", "last_name", "Administrator",
-		                                 "user_password", ADMIN_PW),
-		                       id);
-	if (!err)
-		err = insert_as_system(
-		    m, "sys_user_has_role",
-		    json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID), id);
-	if (!err)
-		err = sg_model_load_records(m, demo);
+		err = test_load_demo(m);
 	char *secret = sg_secret_hash(CLIENT_SECRET);
 	if (!err)
-		err = insert_as_system(m, "oauth_entity",
-		                       json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", "Alloc pass",
-		                                 "client_id", CLIENT_ID, "client_secret",
-		                                 secret ? secret : "", "type", "client", "active",
-		                                 "true"),
-		                       id);
+		err = test_insert_as_system(m, "oauth_entity",
+		                            json_pack("{s:s, s:s, s:s, s:s, s:s}", "name",
+		                                      "Alloc pass", "client_id", CLIENT_ID,
+		                                      "client_secret", secret ? secret : "", "type",
+		                                      "client", "active", "true"),
+		                            id);
 	free(secret);
 	/* A staging table and its transform map onto incident, for the import path. */
 	if (!err)
-		err = insert_as_system(m, "sys_db_object",
-		                       json_pack("{s:s, s:s}", "name", "u_imp_alloc", "super_class",
-		                                 "sys_import_set_row"),
-		                       id);
+		err = test_insert_as_system(m, "sys_db_object",
+		                            json_pack("{s:s, s:s}", "name", "u_imp_alloc",
+		                                      "super_class", "sys_import_set_row"),
+		                            id);
 	static const char *const imp[][2] = {{"u_ref", "correlation_id"},
 	                                     {"u_short", "short_description"},
 	                                     {"u_caller", "caller_id"}};
 	for (size_t i = 0; !err && i < 3; i++)
-		err = insert_as_system(m, "sys_dictionary",
-		                       json_pack("{s:s, s:s, s:s}", "name", "u_imp_alloc",
-		                                 "element", imp[i][0], "internal_type", "string"),
-		                       id);
+		err = test_insert_as_system(m, "sys_dictionary",
+		                            json_pack("{s:s, s:s, s:s}", "name", "u_imp_alloc",
+		                                      "element", imp[i][0], "internal_type",
+		                                      "string"),
+		                            id);
 	char map[SG_ID_LEN + 1];
 	if (!err)
-		err = insert_as_system(m, "sys_transform_map",
-		                       json_pack("{s:s, s:s, s:s}", "name", "Alloc", "source_table",
-		                                 "u_imp_alloc", "target_table", "incident"),
-		                       map);
+		err = test_insert_as_system(m, "sys_transform_map",
+		                            json_pack("{s:s, s:s, s:s}", "name", "Alloc",
+		                                      "source_table", "u_imp_alloc", "target_table",
+		                                      "incident"),
+		                            map);
 	for (size_t i = 0; !err && i < 3; i++)
-		err = insert_as_system(m, "sys_transform_entry",
-		                       json_pack("{s:s, s:s, s:s, s:s}", "map", map, "source_field",
-		                                 imp[i][0], "target_field", imp[i][1], "coalesce",
-		                                 i == 0 ? "true" : "false"),
-		                       id);
+		err = test_insert_as_system(
+		    m, "sys_transform_entry",
+		    json_pack("{s:s, s:s, s:s, s:s}", "map", map, "source_field", imp[i][0],
+		              "target_field", imp[i][1], "coalesce", i == 0 ? "true" : "false"),
+		    id);
 	if (!err) {
 		struct sg_ctx ctx;
 		err = sg_ctx_begin(&ctx, m, NULL);

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -46,6 +47,41 @@ def reader(server, name, password):
     call = as_user(server, name, password)
     return lambda path, **kw: call("GET", path, **kw)
 
+
+def acked_across_sigkill(server, write, writers, want):
+    """Writes from `writers` threads as admin, write(session, n, i) giving (key, value)
+    for an acknowledged write (else None), until `want` are acknowledged (30 s at most);
+    kills server with SIGKILL in the middle of the load and starts it again on the same
+    data directory.  Returns the acknowledged {key: value}."""
+    acked, lock, stop = {}, threading.Lock(), threading.Event()
+
+    def writer(n):
+        session = requests.Session()
+        session.auth = ("admin", PASSWORD)
+        i = 0
+        while not stop.is_set():
+            try:
+                got = write(session, n, i)
+            except requests.RequestException:
+                return  # the server died under us: this write was never acknowledged
+            if got:
+                with lock:
+                    acked[got[0]] = got[1]
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 30
+    while len(acked) < want and time.time() < deadline:
+        time.sleep(0.05)
+    server.kill()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(acked) >= want, "the writers made too little progress to prove anything"
+    server.start()
+    return acked
 
 def free_port():
     with socket.socket() as s:

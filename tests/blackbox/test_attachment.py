@@ -9,13 +9,11 @@ survive SIGKILL.
 import hashlib
 import json
 import os
-import threading
-import time
 
 import pytest
 import requests
 
-from conftest import PASSWORD, Server, as_user, nowctl
+from conftest import PASSWORD, Server, acked_across_sigkill, as_user, nowctl
 
 FIELDS = {"average_image_color", "chunk_size_bytes", "compressed", "content_type", "created_by_name",
           "download_link", "encryption_context", "file_name", "hash", "image_height", "image_width",
@@ -432,37 +430,15 @@ def test_100_mb_streams_in_and_out_in_bounded_memory(fresh):
 def test_acknowledged_uploads_survive_sigkill():
     s = Server(demo=False)
     inc = incident(s)
-    acked, lock, stop = {}, threading.Lock(), threading.Event()
 
-    def writer(n):
-        session = requests.Session()
-        session.auth = ("admin", PASSWORD)
-        i = 0
-        while not stop.is_set():
-            data = f"w{n}-{i} ".encode() * 200
-            try:
-                r = session.post(s.url + "/api/now/attachment/file", data=data, timeout=10,
-                                 params={"table_name": "incident", "table_sys_id": inc, "file_name": f"{n}-{i}.txt"},
-                                 headers={"Content-Type": "text/plain"})
-            except requests.RequestException:
-                return
-            if r.status_code == 201:
-                with lock:
-                    acked[r.json()["result"]["sys_id"]] = data
-            i += 1
+    def write(session, n, i):
+        data = f"w{n}-{i} ".encode() * 200
+        r = session.post(s.url + "/api/now/attachment/file", data=data, timeout=10,
+                         params={"table_name": "incident", "table_sys_id": inc, "file_name": f"{n}-{i}.txt"},
+                         headers={"Content-Type": "text/plain"})
+        return (r.json()["result"]["sys_id"], data) if r.status_code == 201 else None
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.time() + 30
-    while len(acked) < 60 and time.time() < deadline:
-        time.sleep(0.05)
-    s.kill()
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
-    assert len(acked) >= 60, "the writers made too little progress to prove anything"
-    s.start()
+    acked = acked_across_sigkill(s, write, 4, 60)
     try:
         for sid, data in acked.items():
             r = s.get(f"/api/now/attachment/{sid}/file")

@@ -6,46 +6,24 @@ with its number, and numbers must be unique.  SQLite runs in WAL mode with synch
 a commit is on disk before the 201 goes out.
 """
 import threading
-import time
 
 import requests
 
-from conftest import PASSWORD, Server
+from conftest import PASSWORD, Server, acked_across_sigkill
 
 
 def test_acknowledged_writes_survive_sigkill():
     s = Server(demo=False)
-    acked, lock, stop = {}, threading.Lock(), threading.Event()
 
-    def writer(n):
-        session = requests.Session()
-        session.auth = ("admin", PASSWORD)
-        i = 0
-        while not stop.is_set():
-            body = {"short_description": f"w{n}-{i}", "description": "x" * 200, "impact": "2"}
-            try:
-                r = session.post(s.url + "/api/now/table/incident", json=body, timeout=10)
-            except requests.RequestException:
-                return  # the server died under us: this write was never acknowledged
-            if r.status_code == 201:
-                rec = r.json()["result"]
-                with lock:
-                    acked[rec["sys_id"]] = (body["short_description"], rec["number"])
-            i += 1
+    def write(session, n, i):
+        body = {"short_description": f"w{n}-{i}", "description": "x" * 200, "impact": "2"}
+        r = session.post(s.url + "/api/now/table/incident", json=body, timeout=10)
+        if r.status_code == 201:
+            rec = r.json()["result"]
+            return rec["sys_id"], (body["short_description"], rec["number"])
+        return None
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    deadline = time.time() + 30
-    while len(acked) < 150 and time.time() < deadline:
-        time.sleep(0.05)
-    s.kill()
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
-    assert len(acked) >= 150, "the writers made too little progress to prove anything"
-
-    s.start()
+    acked = acked_across_sigkill(s, write, 6, 150)
     try:
         r = s.get("/api/now/table/incident",
                   params={"sysparm_fields": "sys_id,short_description,number,priority", "sysparm_limit": "100000"})

@@ -1,15 +1,19 @@
 /*
- * fuzz.h - what the libFuzzer targets share: a temporary instance directory
- * that goes with the process, and an input as a C string.
+ * fuzz.h - what the libFuzzer targets share: their start, a temporary
+ * instance directory that goes with the process, and an input as a C string.
+ * (Making an instance with admin: ../test_instance.h.)
  */
 #ifndef SG_TESTS_FUZZ_H
 #define SG_TESTS_FUZZ_H
 
 #include <ftw.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/log.h"
 
 static char fuzz_dir[] = "/tmp/sg-fuzz-XXXXXX";
 
@@ -36,6 +40,16 @@ static inline const char *fuzz_make_dir(void)
 		abort();
 	atexit(fuzz_remove_dir);
 	return fuzz_dir;
+}
+
+/* What every target's LLVMFuzzerInitialize does first: libsodium, a quiet
+ * log, fuzz_make_dir (its path). */
+static inline const char *fuzz_start(void)
+{
+	if (sodium_init() < 0)
+		abort();
+	sg_log_set_level(SG_LOG_ERROR);
+	return fuzz_make_dir();
 }
 
 /* The input as a NUL-terminated copy the caller frees; NULL past 64 KiB (the

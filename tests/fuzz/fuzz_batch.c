@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuzz.h"
+#include "fuzz_api.h"
 #include "api/api.h"
 #include "auth/auth.h"
 #include "auth/rules.h"
@@ -24,30 +24,12 @@
 #include "core/log.h"
 #include "model/model.h"
 
-#define ADMIN_SYS_ID  "6816f79cc0a8016401c5a33be04be441"
-#define ADMIN_ROLE_ID "2831a114c611228501d4ea6c309d626d"
-#define PLAIN_SYS_ID  "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f"
+#define ADMIN_SYS_ID TEST_ADMIN_SYS_ID
 
 static struct sg_model *model;
 static struct sg_auth *auth;
 static struct sg_api api;
 static struct sg_user users[2];
-
-static sg_err insert_as_system(const char *table, json_t *in)
-{
-	struct sg_ctx ctx;
-	char id[SG_ID_LEN + 1];
-	sg_err err = sg_ctx_begin(&ctx, model, NULL);
-	if (err) {
-		json_decref(in);
-		return err;
-	}
-	struct sg_write_opts wo = {.allow_sys_fields = true};
-	err = in ? sg_rec_insert(&ctx, table, in, &wo, id) : SG_ERR_NOMEM;
-	json_decref(in);
-	sg_ctx_end(&ctx);
-	return err;
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -56,51 +38,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	sg_log_set_level(SG_LOG_ERROR);
-	char schema[512], demo[512];
-	const char *dir = fuzz_make_dir();
-	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	snprintf(demo, sizeof(demo), "%s/demo", SG_SHARE_DIR);
-	sg_err err = sg_model_init_instance(dir, schema, sg_auth_add_rules);
-	if (!err)
-		err = sg_model_open(dir, &model);
-	if (!err)
-		err = sg_auth_add_rules(model);
-	if (!err)
-		err = insert_as_system("sys_user", json_pack("{s:s, s:s}", "sys_id", ADMIN_SYS_ID,
-		                                             "user_name", "admin"));
-	if (!err)
-		err = insert_as_system(
-		    "sys_user_has_role",
-		    json_pack("{s:s, s:s}", "user", ADMIN_SYS_ID, "role", ADMIN_ROLE_ID));
-	if (!err)
-		err = insert_as_system("sys_user", json_pack("{s:s, s:s}", "sys_id", PLAIN_SYS_ID,
-		                                             "user_name", "plain"));
-	if (!err)
-		err = sg_model_load_records(model, demo);
-	if (!err)
-		err = sg_auth_new(model, &auth);
-	if (err) {
-		fprintf(stderr, "fuzz_batch: cannot make the instance: %s\n", sg_err_name(err));
-		abort();
-	}
-	sg_api_init(&api, model, auth, NULL);
-	const char *names[] = {"admin", "plain"}, *ids[] = {ADMIN_SYS_ID, PLAIN_SYS_ID};
-	for (size_t i = 0; i < 2; i++) {
-		snprintf(users[i].sys_id, sizeof(users[i].sys_id), "%s", ids[i]);
-		snprintf(users[i].user_name, sizeof(users[i].user_name), "%s", names[i]);
-		snprintf(users[i].time_zone, sizeof(users[i].time_zone), "UTC");
-	}
+	fuzz_api_instance("fuzz_batch",
+	                  json_pack("{s:s, s:s}", "sys_id", ADMIN_SYS_ID, "user_name", "admin"),
+	                  &model, &auth, &api);
+	fuzz_user(&users[0], ADMIN_SYS_ID, "admin");
+	fuzz_user(&users[1], FUZZ_PLAIN_SYS_ID, "plain");
 	return 0;
-}
-
-static const char *no_header(void *impl, const char *name)
-{
-	(void)impl;
-	(void)name;
-	return NULL;
 }
 
 static _Noreturn void bad(const char *what, const char *body)
@@ -144,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	req.method = "POST";
 	req.path = "/api/now/v1/batch";
 	req.raw_query = "";
-	req.header = no_header;
+	req.header = fuzz_no_header;
 	req.origin = "http://127.0.0.1/";
 	req.base_url = "http://127.0.0.1/";
 	req.user = user;

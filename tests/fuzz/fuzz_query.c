@@ -29,11 +29,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	sg_log_set_level(SG_LOG_ERROR);
 	char schema[512];
-	const char *dir = fuzz_make_dir();
+	const char *dir = fuzz_start();
 	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
 	if (sg_model_init_instance(dir, schema, NULL) || sg_model_open(dir, &model))
 		abort();

@@ -1,5 +1,6 @@
 /*
  * fixture.h - a fresh instance in a temporary directory for model tests.
+ * The includer includes <cmocka.h> first.
  */
 #ifndef SG_TEST_FIXTURE_H
 #define SG_TEST_FIXTURE_H
@@ -10,12 +11,31 @@
 
 #include "auth/rules.h"
 #include "model/model.h"
+#include "query/query.h"
 
 struct fixture {
 	char dir[256];
 	struct sg_model *model;
 	struct sg_ctx ctx;
 };
+
+/* A new instance in dir with the base schema and its rules, opened in *m;
+ * nonzero when it fails. */
+static inline int fixture_instance(const char *dir, struct sg_model **m)
+{
+	char schema[512];
+	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
+	return sg_model_init_instance(dir, schema, sg_auth_add_rules) || sg_model_open(dir, m) ||
+	       sg_auth_add_rules(*m);
+}
+
+/* Removes dir and all it holds; nonzero when it fails. */
+static inline int fixture_remove_dir(const char *dir)
+{
+	char cmd[400];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) != 0;
+}
 
 static inline int fixture_setup(void **state)
 {
@@ -25,10 +45,7 @@ static inline int fixture_setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sg-unit-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
-	char schema[512];
-	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	if (sg_model_init_instance(f->dir, schema, sg_auth_add_rules) ||
-	    sg_model_open(f->dir, &f->model) || sg_auth_add_rules(f->model))
+	if (fixture_instance(f->dir, &f->model))
 		return -1;
 	struct sg_user u = {.sys_id = "6816f79cc0a8016401c5a33be04be441",
 	                    .user_name = "admin",
@@ -44,12 +61,25 @@ static inline int fixture_teardown(void **state)
 	struct fixture *f = *state;
 	sg_ctx_end(&f->ctx);
 	sg_model_close(f->model);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (fixture_remove_dir(f->dir))
 		return -1;
 	free(f);
 	return 0;
+}
+
+/* The number of rows of table matching the encoded query. */
+static inline long long fixture_count(struct fixture *f, const char *table, const char *query)
+{
+	struct sg_query q;
+	sg_query_init(&q);
+	assert_true(sg_query_parse(&q, query));
+	struct sg_list_opts lo = {.query = &q, .limit = 1000, .count = true};
+	json_t *rows = NULL;
+	long long total = -1;
+	assert_int_equal(sg_rec_list(&f->ctx, table, &lo, &rows, &total), SG_ERR_OK);
+	json_decref(rows);
+	sg_query_cleanup(&q);
+	return total;
 }
 
 #endif

@@ -42,20 +42,6 @@ static const char *op(json_t *res, size_t i)
 	return sg_json_str(item(res, i), "operation");
 }
 
-static long long count(struct fixture *f, const char *table, const char *encoded)
-{
-	struct sg_query q;
-	sg_query_init(&q);
-	assert_true(sg_query_parse(&q, encoded));
-	struct sg_list_opts lo = {.query = &q, .limit = 1000, .count = true};
-	json_t *rows = NULL;
-	long long total = -1;
-	assert_int_equal(sg_rec_list(&f->ctx, table, &lo, &rows, &total), SG_ERR_OK);
-	json_decref(rows);
-	sg_query_cleanup(&q);
-	return total;
-}
-
 static void insert_then_no_change_then_update(void **state)
 {
 	struct fixture *f = *state;
@@ -74,8 +60,8 @@ static void insert_then_no_change_then_update(void **state)
 	                &COMMIT, NULL);
 	assert_string_equal(op(c, 0), "UPDATE");
 	assert_string_equal(sg_json_str(item(c, 0), "sysId"), id);
-	assert_int_equal(count(f, "cmdb_ci", "serial_number=S1"), 1);
-	assert_int_equal(count(f, "cmdb_ci", "name=renamed"), 1);
+	assert_int_equal(fixture_count(f, "cmdb_ci", "serial_number=S1"), 1);
+	assert_int_equal(fixture_count(f, "cmdb_ci", "name=renamed"), 1);
 	json_decref(a);
 	json_decref(b);
 	json_decref(c);
@@ -116,8 +102,8 @@ static void dry_run_writes_nothing(void **state)
 	        &DRY, NULL);
 	assert_string_equal(op(a, 0), "INSERT");
 	assert_string_equal(op(a, 1), "INSERT");
-	assert_int_equal(count(f, "cmdb_ci", "name=sw^ORname=svc"), 0);
-	assert_int_equal(count(f, "cmdb_rel_ci", ""), 0);
+	assert_int_equal(fixture_count(f, "cmdb_ci", "name=sw^ORname=svc"), 0);
+	assert_int_equal(fixture_count(f, "cmdb_rel_ci", ""), 0);
 	json_decref(a);
 }
 
@@ -131,7 +117,7 @@ static void duplicates_merge(void **state)
 	        &COMMIT, NULL);
 	assert_int_equal(json_array_size(json_object_get(a, "items")), 1);
 	assert_int_equal(json_array_size(json_object_get(item(a, 0), "inputIndices")), 2);
-	assert_int_equal(count(f, "cmdb_ci_computer", "name=d^ram=2"), 1);
+	assert_int_equal(fixture_count(f, "cmdb_ci_computer", "name=d^ram=2"), 1);
 	json_decref(a);
 }
 
@@ -156,7 +142,7 @@ static void the_hook_decides_each_write(void **state)
 	assert_string_equal(
 	    sg_json_str(json_array_get(json_object_get(item(a, 0), "errors"), 0), "error"),
 	    "INSUFFICIENT_RIGHTS");
-	assert_int_equal(count(f, "cmdb_ci", "name=no"), 0);
+	assert_int_equal(fixture_count(f, "cmdb_ci", "name=no"), 0);
 	json_decref(a);
 }
 

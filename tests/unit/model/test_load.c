@@ -13,9 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "auth/rules.h"
 #include "core/json.h"
-#include "model/model.h"
+#include "fixture.h"
 
 #define DEPT "a581ab703710200044e0bfc8bcbe5de8"
 #define HEAD "46c5bf6ca9fe1981010713e3ac7d3384"
@@ -34,12 +33,10 @@ static int setup(void **state)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/sg-unit-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
-	char data[300], schema[512];
+	char data[300];
 	snprintf(data, sizeof(data), "%s/data", f->dir);
 	snprintf(f->records, sizeof(f->records), "%s/records", f->dir);
-	snprintf(schema, sizeof(schema), "%s/schema", SG_SHARE_DIR);
-	if (mkdir(f->records, 0700) || sg_model_init_instance(data, schema, sg_auth_add_rules) ||
-	    sg_model_open(data, &f->model) || sg_auth_add_rules(f->model))
+	if (mkdir(f->records, 0700) || fixture_instance(data, &f->model))
 		return -1;
 	*state = f;
 	return 0;
@@ -49,9 +46,7 @@ static int teardown(void **state)
 {
 	struct load_fixture *f = *state;
 	sg_model_close(f->model);
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
+	if (fixture_remove_dir(f->dir))
 		return -1;
 	free(f);
 	return 0;

@@ -110,20 +110,6 @@ static void resolving_needs_code_and_notes(void **state)
 	json_decref(r);
 }
 
-static long long count(struct fixture *f, const char *table, const char *query)
-{
-	struct sg_query q;
-	sg_query_init(&q);
-	assert_true(sg_query_parse(&q, query));
-	struct sg_list_opts lo = {.query = &q, .limit = 1000, .count = true};
-	json_t *rows = NULL;
-	long long total = -1;
-	assert_int_equal(sg_rec_list(&f->ctx, table, &lo, &rows, &total), SG_ERR_OK);
-	json_decref(rows);
-	sg_query_cleanup(&q);
-	return total;
-}
-
 static void journal_and_audit(void **state)
 {
 	struct fixture *f = *state;
@@ -136,10 +122,10 @@ static void journal_and_audit(void **state)
 	assert_string_equal(sg_json_str(r, "comments"), ""); /* raw journal reads are "" */
 	json_decref(r);
 	snprintf(q, sizeof(q), "element_id=%s", id);
-	assert_int_equal(count(f, "sys_journal_field", q), 2);
+	assert_int_equal(fixture_count(f, "sys_journal_field", q), 2);
 	snprintf(q, sizeof(q), "documentkey=%s^fieldname=short_description^oldvalue=x^newvalue=y",
 	         id);
-	assert_int_equal(count(f, "sys_audit", q), 1);
+	assert_int_equal(fixture_count(f, "sys_audit", q), 1);
 	const struct sg_table *t = sg_dict_table(f->ctx.dict, "incident");
 	char *h = sg_rec_display(&f->ctx, t, sg_table_field(t, "work_notes"), id, "");
 	assert_non_null(strstr(h, " - admin (Work notes)\nsecond\n\n"));
@@ -202,7 +188,7 @@ static void dictionary_rows_change_the_schema(void **state)
 	json_t *r = get(f, "incident", id);
 	assert_string_equal(sg_json_str(r, "u_cost"), "42");
 	json_decref(r);
-	assert_int_equal(count(f, "incident", "u_cost>40"), 1);
+	assert_int_equal(fixture_count(f, "incident", "u_cost>40"), 1);
 
 	insert(f, "sys_db_object",
 	       "{\"name\":\"u_widget\",\"label\":\"Widget\",\"is_extendable\":\"true\"}", id);
@@ -211,10 +197,10 @@ static void dictionary_rows_change_the_schema(void **state)
 	insert(f, "sys_dictionary", "{\"name\":\"u_gadget\",\"element\":\"u_size\"}", id);
 	insert(f, "u_gadget", "{\"u_name\":\"g1\",\"u_size\":\"L\"}", id);
 	insert(f, "u_widget", "{\"u_name\":\"w1\"}", id);
-	assert_int_equal(count(f, "u_widget", ""), 2);
-	assert_int_equal(count(f, "u_gadget", ""), 1);
-	assert_int_equal(count(f, "u_widget", "sys_class_name=u_gadget"), 1);
-	assert_int_equal(count(f, "u_widget", "sys_class_nameINSTANCEOFu_widget"), 2);
+	assert_int_equal(fixture_count(f, "u_widget", ""), 2);
+	assert_int_equal(fixture_count(f, "u_gadget", ""), 1);
+	assert_int_equal(fixture_count(f, "u_widget", "sys_class_name=u_gadget"), 1);
+	assert_int_equal(fixture_count(f, "u_widget", "sys_class_nameINSTANCEOFu_widget"), 2);
 	/* bad names are refused, not stored */
 	json_t *in = json_pack("{s:s}", "name", "Bad Name");
 	assert_int_equal(sg_rec_insert(&f->ctx, "sys_db_object", in, &WO, id),
@@ -264,8 +250,8 @@ static void parent_table_returns_children(void **state)
 	char a[SG_ID_LEN + 1], b[SG_ID_LEN + 1];
 	insert(f, "incident", "{\"short_description\":\"inc\"}", a);
 	insert(f, "problem", "{\"short_description\":\"prb\"}", b);
-	assert_int_equal(count(f, "task", ""), 2);
-	assert_int_equal(count(f, "incident", ""), 1);
+	assert_int_equal(fixture_count(f, "task", ""), 2);
+	assert_int_equal(fixture_count(f, "incident", ""), 1);
 	json_t *r = get(f, "task", a);
 	assert_string_equal(sg_json_str(r, "sys_class_name"), "incident");
 	assert_null(json_object_get(r, "caller_id")); /* only task's columns */
