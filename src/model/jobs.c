@@ -376,6 +376,7 @@ sg_err sg_job_complete(struct sg_ctx *ctx, const struct sg_job *job, sg_err resu
 sg_err sg_jobs_run_one(struct sg_model *m, const char *worker, bool *ran)
 {
 	*ran = false;
+	sg_model_sync(m); /* other processes' changes: properties, the dictionary */
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
