@@ -259,9 +259,6 @@ sg_err sg_job_claim(struct sg_ctx *ctx, const char *worker, int64_t lease, struc
 	sg_time_format(now, now_s);
 	sg_time_format(now + (lease > 0 ? lease : 1), until);
 
-	sg_err err = sg_conn_begin(ctx->conn, true);
-	if (err)
-		return err;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"job_id\", \"name\", \"document\", \"document_key\", "
@@ -279,6 +276,20 @@ sg_err sg_job_claim(struct sg_ctx *ctx, const char *worker, int64_t lease, struc
 		sg_sql_text(&q, names[i]);
 	}
 	sg_sql_raw(&q, ") ORDER BY \"next_action\", \"priority\" LIMIT 1");
+	/* Is anything due?  A read first, so that an idle worker never takes
+	 * the write lock; then the same query again inside the write, which
+	 * decides. */
+	char due[SG_ID_LEN + 1] = "";
+	sg_err err = sg_conn_exec(ctx->conn, &q, first_col, due, NULL);
+	if (err || !*due) {
+		sg_sql_cleanup(&q);
+		return err;
+	}
+	err = sg_conn_begin(ctx->conn, true);
+	if (err) {
+		sg_sql_cleanup(&q);
+		return err;
+	}
 	struct claim_row r = {.job = job};
 	err = sg_conn_exec(ctx->conn, &q, claim_row, &r, NULL);
 	if (!err && r.failed)
