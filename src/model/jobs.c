@@ -672,3 +672,56 @@ bool sg_schedule_next(const struct sg_schedule *s, int64_t after, int64_t *next)
 	}
 	return false;
 }
+
+sg_err sg_job_schedule_record(struct sg_ctx *ctx, const char *type, const char *table, json_t *rec,
+                              int64_t *next)
+{
+	int64_t at = 0;
+	if (next)
+		*next = 0;
+	const char *id = field(rec, "sys_id");
+	if (!*id)
+		return SG_ERR_BAD_PARAM;
+	struct sg_schedule s;
+	bool active = sg_str_bool(field(rec, "active"), true);
+	if (active && !sg_schedule_from_record(rec, &s)) {
+		sg_ctx_set_err(ctx, "the schedule of %s %s", table, id);
+		return SG_ERR_BAD_PARAM;
+	}
+	bool has = active && sg_schedule_next(&s, sg_time_now(), &at);
+	sg_err err = sg_conn_begin(ctx->conn, true);
+	if (err)
+		return err;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "DELETE FROM \"sys_trigger\" WHERE \"job_id\" = ");
+	sg_sql_text(&q, type);
+	sg_sql_raw(&q, " AND \"document\" = ");
+	sg_sql_text(&q, table);
+	sg_sql_raw(&q, " AND \"document_key\" = ");
+	sg_sql_text(&q, id);
+	sg_sql_raw(&q, " AND \"state\" = ");
+	sg_sql_int(&q, SG_JOB_READY);
+	long long gone = 0;
+	err = sg_conn_exec(ctx->conn, &q, NULL, NULL, &gone);
+	sg_sql_cleanup(&q);
+	if (!err && gone)
+		err = sg_model_bump(ctx, "data");
+	if (!err && has) {
+		const char *name = field(rec, "name");
+		struct sg_job_spec spec = {.type = type,
+		                           .name = *name ? name : type,
+		                           .document = table,
+		                           .document_key = id,
+		                           .run_at = at};
+		err = sg_job_enqueue(ctx, &spec, NULL);
+	}
+	if (err) {
+		sg_conn_rollback(ctx->conn);
+		return err;
+	}
+	err = sg_conn_commit(ctx->conn);
+	if (!err && next && has)
+		*next = at;
+	return err;
+}

@@ -154,6 +154,17 @@ bool sg_schedule_from_record(json_t *rec, struct sg_schedule *s);
 /* The first run strictly after `after` (and not before s->start): *next.
  * False when there is none (once, already past; on demand). */
 bool sg_schedule_next(const struct sg_schedule *s, int64_t after, int64_t *next);
+/*
+ * (Re)schedules a scheduled job record rec (raw fields of a sysauto row of
+ * table, e.g. sysauto_script): the waiting (ready) jobs of type for it are
+ * removed and, when rec is active and its schedule has a run after now, one
+ * job of type is enqueued at that time (document table, document_key its
+ * sys_id).  A job type running such records enqueues the next occurrence
+ * the same way when it is done.  *next (may be NULL) gets the time, 0 when
+ * none.  SG_ERR_BAD_PARAM (arg in ctx) when the schedule is malformed.
+ */
+sg_err sg_job_schedule_record(struct sg_ctx *ctx, const char *type, const char *table, json_t *rec,
+                              int64_t *next);
 /* A glide_duration / glide_time value ("1970-01-01 HH:MM:SS", days past the
  * epoch's first; or "HH:MM:SS"; or whole seconds) in seconds; -1 when
  * malformed. */

@@ -331,6 +331,64 @@ static void test_schedule_next(void **state)
 	assert_int_equal(sg_duration_seconds(""), -1);
 }
 
+static size_t triggers_for(struct sg_ctx *ctx, const char *id, char *next_action)
+{
+	json_t *rows = NULL;
+	struct sg_list_opts lo = {.limit = 100};
+	assert_int_equal(sg_rec_list(ctx, "sys_trigger", &lo, &rows, NULL), SG_ERR_OK);
+	size_t n = 0, i;
+	json_t *r;
+	json_array_foreach(rows, i, r)
+	{
+		if (strcmp(sg_json_str(r, "document_key"), id))
+			continue;
+		assert_string_equal(sg_json_str(r, "document"), "sysauto_script");
+		assert_string_equal(sg_json_str(r, "job_id"), "t_sched");
+		strcpy(next_action, sg_json_str(r, "next_action"));
+		n++;
+	}
+	json_decref(rows);
+	return n;
+}
+
+static void test_schedule_record(void **state)
+{
+	struct fixture *f = *state;
+	struct sg_write_opts wo = {0};
+	char id[SG_ID_LEN + 1], next[SG_DT_LEN + 1] = "";
+	json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "name", "Nightly", "run_type", "daily",
+	                       "run_time", "1970-01-01 02:30:00", "script", "gs.info('x');");
+	assert_int_equal(sg_rec_insert(&f->ctx, "sysauto_script", in, &wo, id), SG_ERR_OK);
+	json_decref(in);
+	json_t *rec = NULL;
+	assert_int_equal(sg_rec_get(&f->ctx, "sysauto_script", id, &rec), SG_ERR_OK);
+	int64_t when = 0;
+	assert_int_equal(sg_job_schedule_record(&f->ctx, "t_sched", "sysauto_script", rec, &when),
+	                 SG_ERR_OK);
+	assert_int_equal(when, at("2026-03-11 02:30:00"));
+	assert_int_equal(triggers_for(&f->ctx, id, next), 1);
+	assert_string_equal(next, "2026-03-11 02:30:00");
+	/* changed to weekly on Friday: still one waiting job, at the new time */
+	json_object_set_new(rec, "run_type", json_string("weekly"));
+	json_object_set_new(rec, "run_dayofweek", json_string("5"));
+	assert_int_equal(sg_job_schedule_record(&f->ctx, "t_sched", "sysauto_script", rec, &when),
+	                 SG_ERR_OK);
+	assert_int_equal(triggers_for(&f->ctx, id, next), 1);
+	assert_string_equal(next, "2026-03-13 02:30:00");
+	/* malformed: refused, the waiting job left as it was */
+	json_object_set_new(rec, "run_dayofweek", json_string("9"));
+	assert_int_equal(sg_job_schedule_record(&f->ctx, "t_sched", "sysauto_script", rec, &when),
+	                 SG_ERR_BAD_PARAM);
+	assert_int_equal(triggers_for(&f->ctx, id, next), 1);
+	/* inactive: nothing waits */
+	json_object_set_new(rec, "active", json_string("false"));
+	assert_int_equal(sg_job_schedule_record(&f->ctx, "t_sched", "sysauto_script", rec, &when),
+	                 SG_ERR_OK);
+	assert_int_equal(when, 0);
+	assert_int_equal(triggers_for(&f->ctx, id, next), 0);
+	json_decref(rec);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -342,6 +400,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failures_back_off_then_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_processor, setup, teardown),
 	    cmocka_unit_test(test_schedule_next),
+	    cmocka_unit_test_setup_teardown(test_schedule_record, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
