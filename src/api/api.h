@@ -201,6 +201,10 @@ sg_err sg_api_page_args(struct sg_ctx *ctx, const struct sg_req *req, long long 
 sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long long limit,
                          long long offset, long long total, bool counted, size_t rows);
 
+/* POST /api/now/snowglobe/app: an application installed in one transaction (app.c). */
+sg_err sg_app_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                   struct sg_req *req, struct sg_resp *resp);
+
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                     struct sg_req *req, struct sg_resp *resp);

@@ -21,6 +21,9 @@ struct client {
 	int (*update)(struct client *c, const char *table, const char *sys_id, json_t *in,
 	              json_t **out);
 	int (*remove)(struct client *c, const char *table, const char *sys_id);
+	/* Installs an application (model/app.h) in one transaction; *report
+	 * what was inserted and updated per table. */
+	int (*app_install)(struct client *c, json_t *app, json_t **report);
 	void (*close)(struct client *c);
 	char errmsg[1024];
 	int status; /* HTTP status of the last failure (online), or 0 */

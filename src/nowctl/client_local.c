@@ -7,6 +7,7 @@
 
 #include "auth/rules.h"
 #include "core/buf.h"
+#include "model/app.h"
 #include "net/redact.h"
 #include "nowctl/client.h"
 #include "query/query.h"
@@ -103,6 +104,32 @@ static int l_remove(struct client *c, const char *table, const char *sys_id)
 	return err != SG_ERR_OK;
 }
 
+static int l_app_install(struct client *c, json_t *app, json_t **report)
+{
+	struct sg_ctx ctx;
+	if (with_ctx(c, &ctx))
+		return 1;
+	char where[1024];
+	sg_err err = sg_app_install(&ctx, app, NULL, report, where, sizeof(where));
+	if (err) {
+		fail(c, &ctx, err);
+		if (*where) {
+			char msg[sizeof(c->errmsg)];
+			memcpy(msg, c->errmsg, sizeof(msg));
+			size_t n = strlen(where);
+			if (n > sizeof(c->errmsg) / 2)
+				n = sizeof(c->errmsg) / 2;
+			memcpy(c->errmsg, where, n);
+			memcpy(c->errmsg + n, ": ", 2);
+			size_t room = sizeof(c->errmsg) - n - 3, len = strlen(msg);
+			memcpy(c->errmsg + n + 2, msg, len < room ? len : room);
+			c->errmsg[n + 2 + (len < room ? len : room)] = '\0';
+		}
+	}
+	sg_ctx_end(&ctx);
+	return err != SG_ERR_OK;
+}
+
 static void l_close(struct client *c)
 {
 	struct local *l = (struct local *)c;
@@ -134,6 +161,7 @@ struct client *client_local(const char *dir)
 	l->c.insert = l_insert;
 	l->c.update = l_update;
 	l->c.remove = l_remove;
+	l->c.app_install = l_app_install;
 	l->c.close = l_close;
 	return &l->c;
 }

@@ -27,5 +27,6 @@ int cmd_table(struct cmd_env *e, int argc, char **argv);
 int cmd_oauth(struct cmd_env *e, int argc, char **argv);
 int cmd_scope(struct cmd_env *e, int argc, char **argv);
 int cmd_token(struct cmd_env *e, int argc, char **argv);
+int cmd_app(struct cmd_env *e, int argc, char **argv); /* app.c */
 
 #endif

@@ -72,13 +72,13 @@ static void usage(FILE *f)
 	fputs("usage: nowd (--data DIR | --db URL) [--listen ADDR] [--port N] [--base-url URL]\n"
 	      "            [--tls-cert FILE --tls-key FILE] [--threads N]\n"
 	      "            [--max-connections N] [--max-per-client N]\n"
-	      "            [--timeout SECONDS] [--request-timeout SECONDS]\n"
+	      "            [--timeout SECONDS] [--request-timeout SECONDS] [--job-workers N]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
 	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 4096\n"
 	      "connections (at most what the open-file limit allows), 256 from one client\n"
 	      "address (0: no limit), 60 s idle between requests and 10 s of silence\n"
-	      "inside a request (0: none).\n"
+	      "inside a request (0: none), 1 background job worker (0: none).\n"
 	      "--base-url sets the public URL used in every absolute link (otherwise\n"
 	      "the glide.servlet.uri property, otherwise the request's Host).\n",
 	      f);
@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	const char *data = NULL, *db = NULL, *listen_addr = "127.0.0.1", *cert = NULL, *key = NULL;
 	struct nowd_opts o = {
 	    .threads = 8, .max_conn = 4096, .per_client = 256, .timeout = 60, .req_timeout = 10};
-	unsigned port = 8080;
+	unsigned port = 8080, job_workers = 1;
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
 	                                     {"db", required_argument, NULL, 'D'},
 	                                     {"listen", required_argument, NULL, 'l'},
@@ -146,12 +146,13 @@ int main(int argc, char **argv)
 	                                     {"timeout", required_argument, NULL, 'T'},
 	                                     {"request-timeout", required_argument, NULL, 'R'},
 	                                     {"max-per-client", required_argument, NULL, 'P'},
+	                                     {"job-workers", required_argument, NULL, 'J'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data = optarg;
@@ -188,6 +189,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			ok &= number_flag("max-per-client", optarg, 0, UINT_MAX, &o.per_client);
+			break;
+		case 'J':
+			ok &= number_flag("job-workers", optarg, 0, 16, &job_workers);
 			break;
 		case 'h':
 			usage(stdout);
@@ -268,10 +272,12 @@ int main(int argc, char **argv)
 	pthread_t upkeep_thread;
 	bool upkeep_running = pthread_create(&upkeep_thread, NULL, upkeep_main, &upkeep) == 0;
 	sg_log_buffer(upkeep_running); /* upkeep writes the held lines */
+	struct nowd_workers *workers = nowd_workers_start(model, job_workers);
 	int sig;
 	sigwait(&set, &sig);
 	sg_log_info("nowd: signal %d, shutting down", sig);
 	nowd_server_stop(server);
+	nowd_workers_stop(workers);
 	if (upkeep_running) {
 		atomic_store(&upkeep.stop, true);
 		pthread_join(upkeep_thread, NULL);

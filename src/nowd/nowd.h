@@ -46,4 +46,12 @@ void nowd_server_stop(struct nowd_server *s);
 void nowd_access_log(const struct sockaddr *client, const char *user, const char *method,
                      const char *raw_uri, int status, size_t bytes_out, long ms, bool aborted);
 
+/* Background job workers (workers.c): n threads running due jobs of the
+ * queue (model/jobs.h) until nowd_workers_stop, which waits for the job in
+ * hand.  The built-in job types are registered and the event processor is
+ * made sure to exist.  NULL when n is 0 or the instance has no queue. */
+struct nowd_workers;
+struct nowd_workers *nowd_workers_start(struct sg_model *model, unsigned n);
+void nowd_workers_stop(struct nowd_workers *p);
+
 #endif
