@@ -116,6 +116,9 @@ static const struct sg_route routes[] = {
     ROUTE("POST", "/api/now/batch", sg_batch_post, SG_AUTH_USER, "now/batch", NULL, 0),
     ROUTE("POST", "/api/now/v1/batch", sg_batch_post, SG_AUTH_USER, "now/batch", NULL, 1),
     ROUTE("POST", "/api/now/tinyurl", sg_tinyurl_create, SG_AUTH_USER, "now/tinyurl", NULL, 0),
+    /* Scripts - Background (script.c): admin with security_admin in effect. */
+    ROUTE("POST", "/api/now/snowglobe/script", sg_script_background, SG_AUTH_USER, "now/snowglobe",
+          NULL, 0),
     /* The OAuth endpoints need no user: the client authenticates in the request. */
     ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
     ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),

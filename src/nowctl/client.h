@@ -21,6 +21,10 @@ struct client {
 	int (*update)(struct client *c, const char *table, const char *sys_id, json_t *in,
 	              json_t **out);
 	int (*remove)(struct client *c, const char *table, const char *sys_id);
+	/* Runs a background script (Scripts - Background): offline as the
+	 * system, online as the user (admin with security_admin in effect).
+	 * *out: the run's result (sg_script_result_json's shape). */
+	int (*script)(struct client *c, const char *source, size_t len, json_t **out);
 	void (*close)(struct client *c);
 	char errmsg[1024];
 	int status; /* HTTP status of the last failure (online), or 0 */

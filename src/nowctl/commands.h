@@ -27,5 +27,7 @@ int cmd_table(struct cmd_env *e, int argc, char **argv);
 int cmd_oauth(struct cmd_env *e, int argc, char **argv);
 int cmd_scope(struct cmd_env *e, int argc, char **argv);
 int cmd_token(struct cmd_env *e, int argc, char **argv);
+/* script run FILE|- (script_cmd.c) */
+int cmd_script(struct cmd_env *e, int argc, char **argv);
 
 #endif

@@ -78,6 +78,7 @@ static void usage(FILE *f)
 	    "  scope add NAME [--api now/table] [--methods GET,POST|all]\n"
 	    "  scope attach SCOPE --app NAME\n"
 	    "  token list [--app NAME | --user NAME]\n"
+	    "  script run FILE|-       Scripts - Background: prints gs.print/gs.info output\n"
 	    "  token revoke (--app NAME | --user NAME | SYS_ID)\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
@@ -258,9 +259,10 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cmd_env *e, int argc, char **argv);
 } commands[] = {
-    {"user", cmd_user},   {"role", cmd_role},         {"group", cmd_group}, {"member", cmd_member},
-    {"acl", cmd_acl},     {"property", cmd_property}, {"table", cmd_table}, {"oauth", cmd_oauth},
-    {"scope", cmd_scope}, {"token", cmd_token},
+    {"user", cmd_user},     {"role", cmd_role},     {"group", cmd_group},
+    {"member", cmd_member}, {"acl", cmd_acl},       {"property", cmd_property},
+    {"table", cmd_table},   {"oauth", cmd_oauth},   {"scope", cmd_scope},
+    {"token", cmd_token},   {"script", cmd_script},
 };
 
 int main(int argc, char **argv)

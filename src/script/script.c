@@ -318,6 +318,22 @@ const char *sg_script_status_name(enum sg_script_status s)
 	return "failed";
 }
 
+json_t *sg_script_result_json(const struct sg_script_result *res)
+{
+	json_t *o = json_pack(
+	    "{s:s, s:O, s:O, s:O, s:I}", "status", sg_script_status_name(res->status), "output",
+	    res->output ? res->output : json_null(), "messages",
+	    res->messages ? res->messages : json_null(), "result",
+	    res->value ? res->value : json_null(), "elapsed_ms", (json_int_t)res->elapsed_ms);
+	if (o && res->status != SG_SCRIPT_OK &&
+	    (json_object_set_new(o, "error", json_string(res->error)) ||
+	     json_object_set_new(o, "line", json_integer(res->line)))) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 void sg_script_result_cleanup(struct sg_script_result *res)
 {
 	json_decref(res->value);

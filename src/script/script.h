@@ -143,6 +143,14 @@ struct sg_script_result {
 sg_err sg_script_run(const struct sg_script_run *r, struct sg_script_result *out);
 void sg_script_result_cleanup(struct sg_script_result *res);
 
+/*
+ * The result as the background-script endpoint answers it (a new object,
+ * NULL when memory ran out): {"status": "ok" | "syntax error" | ..., "output":
+ * [...], "messages": [...], "result": value, "error": "...", "line": n,
+ * "elapsed_ms": n}; error and line only when the run failed.
+ */
+json_t *sg_script_result_json(const struct sg_script_result *res);
+
 /* The status's name for messages: "syntax error", "timeout", ... */
 const char *sg_script_status_name(enum sg_script_status s);
 
