@@ -35,7 +35,7 @@ static const struct sg_table *table_of(duk_context *ctx, struct sg__script_state
 	const char *name = duk_require_string(ctx, idx);
 	const struct sg_table *t = sg_dict_table(st->ctx->dict, name);
 	if (!t)
-		duk_error(ctx, DUK_ERR_ERROR, "Invalid table name %s", name);
+		(void)duk_error(ctx, DUK_ERR_ERROR, "Invalid table name %s", name);
 	return t;
 }
 

@@ -511,6 +511,8 @@ sg_err sg_script_run(const struct sg_script_run *r, struct sg_script_result *out
 {
 	memset(out, 0, sizeof(*out));
 	out->status = SG_SCRIPT_FAILED;
+	if (!r->as || !r->as->ctx || !r->source)
+		return SG_ERR_INTERNAL;
 	out->messages = json_array();
 	out->output = json_array();
 	struct sg__script_state st = {0};
@@ -519,8 +521,6 @@ sg_err sg_script_run(const struct sg_script_run *r, struct sg_script_result *out
 		json_decref(st.resolved);
 		return SG_ERR_NOMEM;
 	}
-	if (!r->as || !r->as->ctx || !r->source)
-		return SG_ERR_INTERNAL;
 	st.run = r;
 	st.res = out;
 	st.as = r->as;

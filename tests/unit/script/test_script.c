@@ -25,6 +25,7 @@ static sg_err run_as(struct fixture *f, const struct sg_user *user, const char *
 	struct sg_user admin = {.sys_id = "6816f79cc0a8016401c5a33be04be441",
 	                        .user_name = "admin",
 	                        .name = "System Administrator"};
+	sg_model_sync(f->model); /* as every request does: properties set since */
 	assert_int_equal(sg_ctx_begin(&c, f->model, user ? user : &admin), SG_ERR_OK);
 	sg_auth_session_init(&s, auth, &c, NULL);
 	struct sg_script_run r = {
@@ -105,6 +106,8 @@ static void test_limits(void **state)
 	assert_true(res.elapsed_ms >= 300 && res.elapsed_ms < 3000);
 	assert_true(sg_time_now() - t0 < 5);
 	sg_script_result_cleanup(&res);
+	/* Memory, with time enough to reach the limit under the sanitizers. */
+	assert_int_equal(sg_prop_set(&f->ctx, "snowglobe.script.timeout_ms", "60000"), SG_ERR_OK);
 	assert_int_equal(
 	    run_as(f, NULL, "var a = []; for (;;) a.push('x' + a.length);", NULL, &res), SG_ERR_OK);
 	assert_int_equal(res.status, SG_SCRIPT_MEMORY);
