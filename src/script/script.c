@@ -307,7 +307,7 @@ const char *sg_script_status_name(enum sg_script_status s)
 	case SG_SCRIPT_SYNTAX:
 		return "syntax error";
 	case SG_SCRIPT_RUNTIME:
-		return "runtime error";
+		return "error";
 	case SG_SCRIPT_TIMEOUT:
 		return "timeout";
 	case SG_SCRIPT_MEMORY:
