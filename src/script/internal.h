@@ -13,7 +13,8 @@
 struct sg__script_state {
 	/* The counting allocator. */
 	size_t used, limit;
-	bool oom; /* an allocation was refused for the limit */
+	bool oom;     /* an allocation was refused for the limit (sticky) */
+	bool sys_oom; /* the process's malloc failed (sticky: the run answers NOMEM) */
 	/* The execution-time check. */
 	int64_t deadline_ns; /* CLOCK_MONOTONIC */
 	bool timed_out;

@@ -50,8 +50,10 @@ static void *st_alloc(void *udata, duk_size_t size)
 		return NULL;
 	}
 	unsigned char *p = malloc(size + HDR);
-	if (!p)
+	if (!p) {
+		st->sys_oom = true;
 		return NULL;
+	}
 	memcpy(p, &size, sizeof(size));
 	st->used += size;
 	return p + HDR;
@@ -86,8 +88,10 @@ static void *st_realloc(void *udata, void *ptr, duk_size_t size)
 		return NULL;
 	}
 	unsigned char *q = realloc(p, size + HDR);
-	if (!q)
+	if (!q) {
+		st->sys_oom = true;
 		return NULL;
+	}
 	memcpy(q, &size, sizeof(size));
 	st->used = st->used - old + size;
 	return q + HDR;
@@ -564,6 +568,8 @@ sg_err sg_script_run(const struct sg_script_run *r, struct sg_script_result *out
 	}
 	out->status = SG_SCRIPT_OK;
 	duk_int_t rc = duk_safe_call(ctx, run_safe, NULL, 0, 1);
+	if (rc != DUK_EXEC_SUCCESS && st.sys_oom && !st.err)
+		st.err = SG_ERR_NOMEM; /* the process, not the script, ran out */
 	if (rc != DUK_EXEC_SUCCESS) {
 		if (st.err) {
 			out->status = SG_SCRIPT_FAILED;
