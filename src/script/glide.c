@@ -256,7 +256,8 @@ static duk_ret_t n_insert(duk_context *ctx)
 	json_t *input = changes_of(ctx, 1);
 	bool secure = duk_to_boolean(ctx, 2);
 	struct sg_write_opts wo = {.suppress_auto_sys_field = !duk_to_boolean(ctx, 3),
-	                           .allow_sys_fields = !secure};
+	                           .allow_sys_fields = !secure,
+	                           .no_workflow = !duk_to_boolean(ctx, 4)};
 	sg_err err = SG_ERR_OK;
 	if (secure) {
 		bool may = false;
@@ -290,7 +291,8 @@ static duk_ret_t n_update(duk_context *ctx)
 	json_t *input = changes_of(ctx, 2);
 	bool secure = duk_to_boolean(ctx, 3);
 	struct sg_write_opts wo = {.suppress_auto_sys_field = !duk_to_boolean(ctx, 4),
-	                           .allow_sys_fields = !secure};
+	                           .allow_sys_fields = !secure,
+	                           .no_workflow = !duk_to_boolean(ctx, 5)};
 	json_object_del(input, "sys_id");
 	sg_err err = SG_ERR_OK;
 	if (secure) {
