@@ -205,6 +205,9 @@ static void cache_store(duk_context *ctx, const char *key)
 	duk_pop(ctx);
 }
 
+/* The prelude's cache key: no record key starts with a control character. */
+#define PRELUDE_KEY "\001prelude"
+
 /* ---- the resolver -------------------------------------------------------------- */
 
 static _Atomic(sg_script_resolver) resolver = sg_script_default_resolver;
@@ -395,8 +398,11 @@ static duk_ret_t run_safe(duk_context *ctx, void *udata)
 
 	/* The API: prelude(N, global) -> helpers. */
 	duk_push_global_object(ctx);
-	duk_push_string(ctx, "prelude.js");
-	duk_compile_string_filename(ctx, DUK_COMPILE_EVAL, sg__script_prelude);
+	if (!cache_load(ctx, PRELUDE_KEY)) { /* compiled once per process */
+		duk_push_string(ctx, "prelude.js");
+		duk_compile_string_filename(ctx, DUK_COMPILE_EVAL, sg__script_prelude);
+		cache_store(ctx, PRELUDE_KEY);
+	}
 	duk_call(ctx, 0); /* -> the prelude function */
 	sg__glide_push_natives(ctx);
 	duk_push_c_function(ctx, n_resolve, 1);
