@@ -164,6 +164,9 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const s
  * sys_tiny_url and answers {"result":"<path>?sysparm_tiny=<id>"} (201). */
 sg_err sg_tinyurl_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                          struct sg_req *req, struct sg_resp *resp);
+/* POST /api/now/snowglobe/script: Scripts - Background (script.c). */
+sg_err sg_script_background(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                            struct sg_req *req, struct sg_resp *resp);
 /* A GET or HEAD with sysparm_tiny=<id>: req's arguments become the caller's
  * own (sysparm_tiny dropped) followed by the stored ones it did not name
  * (in req's arena); raw_query stays as sent.  SG_ERR_BAD_PARAM (detail in

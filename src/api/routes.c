@@ -118,6 +118,9 @@ static const struct sg_route routes[] = {
     ROUTE("POST", "/api/now/tinyurl", sg_tinyurl_create, SG_AUTH_USER, "now/tinyurl", NULL, 0),
     /* Snowglobe's own: an application in one transaction (app.c). */
     ROUTE("POST", "/api/now/snowglobe/app", sg_app_post, SG_AUTH_USER, "now/snowglobe", NULL, 0),
+    /* Scripts - Background (script.c): admin with security_admin in effect. */
+    ROUTE("POST", "/api/now/snowglobe/script", sg_script_background, SG_AUTH_USER, "now/snowglobe",
+          NULL, 0),
     /* The OAuth endpoints need no user: the client authenticates in the request. */
     ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
     ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),

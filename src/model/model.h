@@ -162,6 +162,10 @@ struct sg_write_opts {
 	bool input_display_value; /* values are display values */
 	bool suppress_auto_sys_field;
 	bool allow_sys_fields; /* sys_* fields in the input are honoured */
+	/* GlideRecord setWorkflow(false): rules that are "workflow" (business
+	 * rules, engines) skip this write; the platform's own rules (numbering,
+	 * audit, journal) still run.  Rules read it from w->opts. */
+	bool no_workflow;
 };
 
 struct sg_query; /* query/query.h */

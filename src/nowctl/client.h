@@ -24,6 +24,10 @@ struct client {
 	/* Installs an application (model/app.h) in one transaction; *report
 	 * what was inserted and updated per table. */
 	int (*app_install)(struct client *c, json_t *app, json_t **report);
+	/* Runs a background script (Scripts - Background): offline as the
+	 * system, online as the user (admin with security_admin in effect).
+	 * *out: the run's result (sg_script_result_json's shape). */
+	int (*script)(struct client *c, const char *source, size_t len, json_t **out);
 	void (*close)(struct client *c);
 	char errmsg[1024];
 	int status; /* HTTP status of the last failure (online), or 0 */

@@ -11,6 +11,7 @@
 #include "net/redact.h"
 #include "nowctl/client.h"
 #include "query/query.h"
+#include "script/script.h"
 
 struct local {
 	struct client c;
@@ -130,6 +131,33 @@ static int l_app_install(struct client *c, json_t *app, json_t **report)
 	return err != SG_ERR_OK;
 }
 
+static int l_script(struct client *c, const char *source, size_t len, json_t **out)
+{
+	struct local *l = (struct local *)c;
+	struct sg_ctx ctx;
+	if (with_ctx(c, &ctx))
+		return 1;
+	struct sg_auth *a = NULL;
+	sg_err err = sg_auth_new(l->model, &a);
+	if (!err) {
+		struct sg_auth_session s;
+		sg_auth_session_init(&s, a, &ctx, NULL);
+		struct sg_script_run r = {
+		    .source = source, .source_len = len, .name = "Background", .as = &s};
+		struct sg_script_result res;
+		err = sg_script_run(&r, &res);
+		if (!err && !(*out = sg_script_result_json(&res)))
+			err = SG_ERR_NOMEM;
+		sg_script_result_cleanup(&res);
+		sg_auth_session_cleanup(&s);
+	}
+	if (err)
+		fail(c, &ctx, err);
+	sg_ctx_end(&ctx);
+	sg_auth_free(a);
+	return err != SG_ERR_OK;
+}
+
 static void l_close(struct client *c)
 {
 	struct local *l = (struct local *)c;
@@ -162,6 +190,7 @@ struct client *client_local(const char *dir)
 	l->c.update = l_update;
 	l->c.remove = l_remove;
 	l->c.app_install = l_app_install;
+	l->c.script = l_script;
 	l->c.close = l_close;
 	return &l->c;
 }

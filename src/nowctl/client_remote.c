@@ -139,6 +139,18 @@ static int r_update(struct client *c, const char *table, const char *sys_id, jso
 	return call(c, "PATCH", path, in, out);
 }
 
+static int r_script(struct client *c, const char *source, size_t len, json_t **out)
+{
+	json_t *body = json_pack("{s:s%}", "script", source, len);
+	if (!body) {
+		snprintf(c->errmsg, sizeof(c->errmsg), "out of memory");
+		return 1;
+	}
+	int rc = call(c, "POST", "/api/now/snowglobe/script", body, out);
+	json_decref(body);
+	return rc;
+}
+
 static int r_remove(struct client *c, const char *table, const char *sys_id)
 {
 	char path[512];
@@ -192,6 +204,7 @@ struct client *client_remote(const char *url, const char *user, const char *pass
 	r->c.update = r_update;
 	r->c.remove = r_remove;
 	r->c.app_install = r_app_install;
+	r->c.script = r_script;
 	r->c.close = r_close;
 	return &r->c;
 }

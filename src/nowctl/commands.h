@@ -28,5 +28,7 @@ int cmd_oauth(struct cmd_env *e, int argc, char **argv);
 int cmd_scope(struct cmd_env *e, int argc, char **argv);
 int cmd_token(struct cmd_env *e, int argc, char **argv);
 int cmd_app(struct cmd_env *e, int argc, char **argv); /* app.c */
+/* script run FILE|- (script_cmd.c) */
+int cmd_script(struct cmd_env *e, int argc, char **argv);
 
 #endif

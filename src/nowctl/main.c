@@ -78,9 +78,11 @@ static void usage(FILE *f)
 	    "  scope add NAME [--api now/table] [--methods GET,POST|all]\n"
 	    "  scope attach SCOPE --app NAME\n"
 	    "  token list [--app NAME | --user NAME]\n"
+	    "  token revoke (--app NAME | --user NAME | SYS_ID)\n"
 	    "  app install DIR                an application (docs/apps.md) in one transaction:\n"
 	    "                                 its records inserted, or updated by sys_id\n"
-	    "  token revoke (--app NAME | --user NAME | SYS_ID)\n"
+	    "  script run FILE|-              Scripts - Background: prints gs.print/gs.info "
+	    "output\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -262,7 +264,7 @@ static const struct {
 } commands[] = {
     {"user", cmd_user},   {"role", cmd_role},         {"group", cmd_group}, {"member", cmd_member},
     {"acl", cmd_acl},     {"property", cmd_property}, {"table", cmd_table}, {"oauth", cmd_oauth},
-    {"scope", cmd_scope}, {"token", cmd_token},       {"app", cmd_app},
+    {"scope", cmd_scope}, {"token", cmd_token},       {"app", cmd_app},     {"script", cmd_script},
 };
 
 int main(int argc, char **argv)

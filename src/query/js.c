@@ -196,14 +196,6 @@ static bool parse_call(const char *s, struct call *c)
 	return *s == '\0';
 }
 
-/* Argument i as a count (clamped to +-SG_JS_COUNT_MAX; sg_js_shift bounds
- * it further), dflt when absent; false when it is not a whole number. */
-static bool arg_count(const struct call *c, int i, long long dflt, long long *out)
-{
-	*out = dflt;
-	return i >= c->nargs || !c->args[i][0] || sg_js_parse_count(c->args[i], out);
-}
-
 /* The date-time t as stored, in arena a; NULL when memory ran out. */
 static const char *put_time(int64_t t, struct sg_arena *a)
 {
@@ -291,12 +283,12 @@ static bool boundary(const char *tz, int64_t now, const char *name, int64_t *out
 	return false;
 }
 
-static bool date_generate(const char *tz, const struct call *c, int64_t *out)
+static bool date_generate(const char *tz, const char *const *args, int nargs, int64_t *out)
 {
 	int64_t day;
-	if (c->nargs < 1 || !sg_time_parse(c->args[0], &day))
+	if (nargs < 1 || !sg_time_parse(args[0], &day))
 		return false;
-	const char *when = c->nargs > 1 ? c->args[1] : "start";
+	const char *when = nargs > 1 ? args[1] : "start";
 	int64_t wall = day;
 	if (!strcmp(when, "end")) {
 		wall = day + 86399;
@@ -308,6 +300,24 @@ static bool date_generate(const char *tz, const struct call *c, int64_t *out)
 	}
 	*out = sg_tz_to_utc(tz, wall);
 	return true;
+}
+
+bool sg_js_date_helper(const char *tz, int64_t now, const char *name, const char *const *args,
+                       int nargs, int64_t *out)
+{
+	if (!strncmp(name, "gs.", 3))
+		name += 3;
+	if (!tz)
+		tz = "UTC";
+	long long n = 0;
+	if (!strcmp(name, "nowDateTime") || !strcmp(name, "nowNoTZ") || !strcmp(name, "now")) {
+		*out = now;
+		return true;
+	}
+	if (!strcmp(name, "dateGenerate"))
+		return date_generate(tz, args, nargs, out);
+	bool count = nargs < 1 || !args[0][0] || sg_js_parse_count(args[0], &n);
+	return (count && ago(tz, now, name, n, out)) || boundary(tz, now, name, out);
 }
 
 sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
@@ -326,24 +336,16 @@ sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena 
 	if (!strncmp(name, "gs.", 3))
 		name += 3;
 	const char *tz = env->tz ? env->tz : "UTC";
-	int64_t now = sg_time_now(), t;
-	long long n;
+	int64_t t;
 	if (!strcmp(name, "getUserID")) {
 		*out = sg_arena_strdup(a, env->user_id ? env->user_id : "");
 	} else if (!strcmp(name, "getUserName")) {
 		*out = sg_arena_strdup(a, env->user_name ? env->user_name : "");
-	} else if (!strcmp(name, "nowDateTime") || !strcmp(name, "nowNoTZ") ||
-	           !strcmp(name, "now")) {
-		*out = put_time(now, a);
-	} else if (!strcmp(name, "dateGenerate")) {
-		if (!date_generate(tz, &c, &t))
+	} else {
+		const char *args[3] = {c.args[0], c.args[1], c.args[2]};
+		if (!sg_js_date_helper(tz, sg_time_now(), name, args, c.nargs, &t))
 			return SG_ERR_BAD_PARAM;
 		*out = put_time(t, a);
-	} else if ((arg_count(&c, 0, 0, &n) && ago(tz, now, name, n, &t)) ||
-	           boundary(tz, now, name, &t)) {
-		*out = put_time(t, a);
-	} else {
-		return SG_ERR_BAD_PARAM;
 	}
 	return *out ? SG_ERR_OK : SG_ERR_NOMEM;
 }

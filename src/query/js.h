@@ -27,6 +27,18 @@
 sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
                   const char **out);
 
+/*
+ * The date helpers themselves, shared by sg_js_eval and the script engine's
+ * gs object (one implementation): name is "daysAgo", "daysAgoStart",
+ * "beginningOfThisWeek", "endOfLastMonth", "dateGenerate", "nowDateTime"
+ * ... (optionally "gs."-prefixed), args its arguments as text (a count for
+ * the *Ago* family, empty or absent meaning 0).  *out the instant (UTC
+ * seconds) taken in zone tz at now.  False for an unknown helper or a bad
+ * argument.
+ */
+bool sg_js_date_helper(const char *tz, int64_t now, const char *name, const char *const *args,
+                       int nargs, int64_t *out);
+
 /* The largest count a query or helper may give (RELATIVE*, MORETHAN,
  * gs.daysAgo(n)...); longer ones are clamped to it. */
 #define SG_JS_COUNT_MAX 1000000000000LL

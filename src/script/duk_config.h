@@ -1,0 +1,28 @@
+/*
+ * duk_config.h - Duktape's configuration as Snowglobe builds it.
+ *
+ * The Makefile copies Debian's amalgamation (/usr/share/duktape) into the
+ * build folder beside this file, so duktape.c and the script layer include
+ * this one: Debian's configuration, plus
+ *
+ *   DUK_USE_INTERRUPT_COUNTER    the executor counts instructions and calls
+ *   DUK_USE_EXEC_TIMEOUT_CHECK   sg_script_timed_out(heap udata) every so
+ *                                often; true throws a RangeError the script
+ *                                cannot catch for long (every later check is
+ *                                true too), which ends the run.
+ *
+ * The memory limit needs no option: script.c gives duk_create_heap its own
+ * counting allocator.  Duktape binds no file, process or network function
+ * (print, alert, require and the module loader are not built in 2.x).
+ */
+#ifndef SG_DUK_CONFIG_H
+#define SG_DUK_CONFIG_H
+
+#include "/usr/share/duktape/duk_config.h"
+
+#define DUK_USE_INTERRUPT_COUNTER
+#undef DUK_USE_EXEC_TIMEOUT_CHECK
+int sg_script_timed_out(void *udata); /* script.c */
+#define DUK_USE_EXEC_TIMEOUT_CHECK(udata) (sg_script_timed_out((udata)) != 0)
+
+#endif

@@ -1,0 +1,1 @@
+var ga = new GlideAggregate('incident'); ga.addAggregate('COUNT'); ga.groupBy('priority'); ga.query(); while (ga.next()) gs.print(ga.priority + ':' + ga.getAggregate('COUNT'));

@@ -1,0 +1,1 @@
+var g = new GlideRecord('sys_user'); g.initialize(); g.user_name = 'fz'; g.insert(); g.user_name = 'fz2'; g.update(); g.deleteRecord();

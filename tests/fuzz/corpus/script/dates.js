@@ -1,0 +1,1 @@
+var d = new GlideDateTime(gs.daysAgoStart(2)); d.addSeconds(3600); JSON.stringify({v: d.getValue(), n: d.getNumericValue(), b: gs.beginningOfThisMonth()})

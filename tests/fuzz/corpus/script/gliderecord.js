@@ -1,0 +1,1 @@
+var gr = new GlideRecord('incident'); gr.addQuery('active', true); gr.setLimit(3); gr.query(); while (gr.next()) gs.info(gr.number + ' ' + gr.caller_id.email);

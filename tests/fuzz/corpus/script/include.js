@@ -1,0 +1,1 @@
+var X = Class.create(); X.prototype = {initialize: function (a) { this.a = a; }, get: function () { return this.a; }}; new X(4).get() + Unknown
