@@ -220,8 +220,8 @@ static long default_version(const json_t *def, const json_t *versions, const jso
 }
 
 /* Matches relative path rel against segs; literal segments counted in *score,
- * parameters set in params.  False when it does not match. */
-static bool match_path(const char *rel, char **segs, size_t nsegs, json_t *params, int *score)
+ * parameters set in params.  1: it matches, 0: it does not, -1: out of memory. */
+static int match_path(const char *rel, char **segs, size_t nsegs, json_t *params, int *score)
 {
 	size_t k = 0;
 	*score = 0;
@@ -235,14 +235,14 @@ static bool match_path(const char *rel, char **segs, size_t nsegs, json_t *param
 		const char *end = strchr(p, '/');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		if (k >= nsegs)
-			return false;
+			return 0;
 		if (len >= 2 && p[0] == '{' && p[len - 1] == '}') {
 			char name[128];
 			snprintf(name, sizeof(name), "%.*s", (int)(len - 2), p + 1);
 			if (json_object_set_new(params, name, json_string(segs[k])))
-				return false;
+				return -1;
 		} else if (strlen(segs[k]) != len || strncmp(segs[k], p, len)) {
-			return false;
+			return 0;
 		} else {
 			(*score)++;
 		}
@@ -252,8 +252,9 @@ static bool match_path(const char *rel, char **segs, size_t nsegs, json_t *param
 	return k == nsegs;
 }
 
-/* Splits path (after "/api/") into segments in arena; false when too many. */
-static bool split(struct sg_arena *arena, const char *path, char **segs, size_t *n)
+/* Splits path (after "/api/") into segments in arena: NO_RESOURCE when too
+ * many, NOMEM. */
+static sg_err split(struct sg_arena *arena, const char *path, char **segs, size_t *n)
 {
 	*n = 0;
 	const char *p = path;
@@ -265,12 +266,12 @@ static bool split(struct sg_arena *arena, const char *path, char **segs, size_t 
 		const char *end = strchr(p, '/');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		if (*n == SEGMENTS_MAX)
-			return false;
+			return SG_ERR_NO_RESOURCE;
 		if (!(segs[(*n)++] = sg_arena_strndup(arena, p, len)))
-			return false;
+			return SG_ERR_NOMEM;
 		p += len;
 	}
-	return true;
+	return SG_ERR_OK;
 }
 
 static sg_err find(struct sg_ctx *ctx, struct sg_req *req, const struct records *r, struct found *f)
@@ -278,12 +279,13 @@ static sg_err find(struct sg_ctx *ctx, struct sg_req *req, const struct records 
 	memset(f, 0, sizeof(*f));
 	char *segs[SEGMENTS_MAX];
 	size_t n;
-	if (!split(&req->arena, req->path + 5, segs, &n))
-		return req->arena.failed ? SG_ERR_NOMEM : SG_ERR_NO_RESOURCE;
+	sg_err err = split(&req->arena, req->path + 5, segs, &n);
+	if (err)
+		return err;
 	if (n < 2)
 		return SG_ERR_NO_RESOURCE;
 	char *company = NULL;
-	sg_err err = sg_prop_get(ctx, "glide.appcreator.company.code", &company);
+	err = sg_prop_get(ctx, "glide.appcreator.company.code", &company);
 	if (err)
 		return err;
 	/* /api/ns/vN/api_id/... or /api/ns/api_id/... */
@@ -339,7 +341,13 @@ static sg_err find(struct sg_ctx *ctx, struct sg_req *req, const struct records 
 			continue;
 		int score;
 		const char *rel = val(row, "relative_path");
-		if (!match_path(*rel ? rel : "/", segs + first, n - first, params, &score))
+		int m = match_path(*rel ? rel : "/", segs + first, n - first, params, &score);
+		if (m < 0) {
+			json_decref(params);
+			json_decref(best_params);
+			return SG_ERR_NOMEM;
+		}
+		if (!m)
 			continue;
 		if (strcasecmp(val(row, "http_method"), method)) {
 			f->path_known = true;
@@ -654,24 +662,16 @@ static sg_err answer(struct sg_req *req, const json_t *out, struct sg_resp *resp
 /* The request as the script sees it (script/rest.h), in JSON text. */
 static char *request_json(struct sg_req *req, const struct found *f)
 {
-	json_t *q = json_object(), *hdrs = json_object();
-	json_t *j = q && hdrs ? json_pack("{s:O, s:o, s:s, s:s, s:O}", "pathParams", f->params,
-	                                  "queryParams", q, "queryString", req->raw_query, "uri",
-	                                  req->path, "headers", hdrs)
-	                      : NULL;
-	if (!j) {
-		json_decref(q);
-		json_decref(hdrs);
-		return NULL;
-	}
-	json_decref(hdrs);
-	bool ok = true;
+	json_t *j = json_object(), *q = json_object(), *hdrs = json_object();
+	bool ok = j && q && hdrs && !json_object_set(j, "pathParams", f->params) &&
+	          !json_object_set(j, "queryParams", q) && !json_object_set(j, "headers", hdrs) &&
+	          !json_object_set_new(j, "queryString", json_string(req->raw_query)) &&
+	          !json_object_set_new(j, "uri", json_string(req->path));
 	for (size_t i = 0; ok && i < req->nargs; i++) {
 		const char *name = req->args[i].name, *value = req->args[i].value;
 		json_t *list = json_object_get(q, name);
-		if (!list) {
+		if (!list)
 			ok = (list = json_array()) && !json_object_set_new(q, name, list);
-		}
 		ok = ok && !json_array_append_new(list, json_string(value ? value : ""));
 	}
 	static const char *const names[] = {
@@ -690,6 +690,8 @@ static char *request_json(struct sg_req *req, const struct found *f)
 	ok = ok && !json_object_set_new(
 	               j, "body", req->body ? json_stringn(req->body, req->body_len) : json_null());
 	char *text = ok ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(q);
+	json_decref(hdrs);
 	json_decref(j);
 	return text;
 }
