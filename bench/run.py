@@ -240,6 +240,9 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
                                                 paths=[f"/api/now/table/incident/{s}" for s in sids10])),
             ("batch of 10 GETs", "/api/now/v1/batch",
              lua(work, "batch10", "POST", batch10, {"Authorization": basic, "Content-Type": "application/json"})),
+            # Scripted REST: a script reading one record, against the Table API's GET one
+            ("Scripted REST GET", f"/api/x_bench/bench/incident/{sid}",
+             lua(work, "scripted", headers={"Authorization": basic})),
             ("80/20 read/write mix", "/",
              lua(work, "mix", headers={"Authorization": basic, "Content-Type": "application/json"},
                  mix=(f"/api/now/table/incident/{sid}", "/api/now/table/incident", post_body))),
@@ -378,6 +381,28 @@ def main():
              "headers": [{"name": "Accept", "value": "application/json"}]} for i, s in enumerate(sids10)]})
         post_body = json.dumps({"short_description": "bench incident", "impact": "2", "urgency": "2",
                                 "caller_id": users[1], "assignment_group": groups[2]})
+        # A Scripted REST resource reading the same record through GlideRecord, installed as an app
+        ws_app = os.path.join(work, "ws_app")
+        os.makedirs(ws_app, exist_ok=True)
+        with open(os.path.join(ws_app, "app.json"), "w") as f:
+            json.dump({"name": "bench", "scope": "x_bench", "version": "1.0.0"}, f)
+        with open(os.path.join(ws_app, "10-ws.json"), "w") as f:
+            json.dump({"records": {
+                "sys_ws_definition": [{"sys_id": "b0" * 16, "name": "Bench", "service_id": "bench",
+                                       "namespace": "x_bench"}],
+                "sys_ws_operation": [{"sys_id": "b1" * 16, "web_service_definition": "b0" * 16,
+                                      "name": "incident", "http_method": "GET",
+                                      "relative_path": "/incident/{sys_id}", "requires_acl_authorization": "false",
+                                      "operation_script": "(function process(request, response) {\n"
+                                      "  var gr = new GlideRecord('incident');\n"
+                                      "  if (!gr.get(request.pathParams.sys_id)) {\n"
+                                      "    response.setError(new sn_ws_err.NotFoundError('no such incident'));\n"
+                                      "    return;\n  }\n"
+                                      "  response.setBody({number: gr.getValue('number'),\n"
+                                      "    short_description: gr.getValue('short_description'),\n"
+                                      "    state: gr.getValue('state'), priority: gr.getValue('priority')});\n"
+                                      "})(request, response);"}]}}, f)
+        subprocess.run(ctl + ["app", "install", ws_app], check=True, capture_output=True)
         base_data = None
         if args.baseline:
             base_data = os.path.join(work, "data-baseline")
@@ -519,6 +544,9 @@ def render(rows, notes, args):
         if a and b and b["rps"]:
             out.append(f"| records/s: batch of 10 GETs / 10 separate GETs, c={c} (info) | "
                        f"{a['rps'] * 10 / b['rps']:.2f} | |")
+        a, b = get("nowd", "Scripted REST GET", c), get("nowd", "GET one (Basic)", c)
+        if a and b and b["rps"]:
+            out.append(f"| Scripted REST GET / Table API GET one, c={c} (info) | {a['rps'] / b['rps']:.2f} | |")
         for name in ("GET one (Basic)", "page of 100", "POST incident"):
             a, b = get("nowd", name, c), get("json-server", name, c)
             if a and b and b["rps"]:

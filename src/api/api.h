@@ -50,8 +50,11 @@ void sg_api_cleanup(struct sg_api *api);
 
 /* Who may call a route. */
 enum sg_route_auth {
-	SG_AUTH_NONE, /* anyone: the handler authenticates the client itself */
-	SG_AUTH_USER, /* an authenticated user (Basic or Bearer) */
+	SG_AUTH_NONE,     /* anyone: the handler authenticates the client itself */
+	SG_AUTH_USER,     /* an authenticated user (Basic or Bearer) */
+	SG_AUTH_OPTIONAL, /* the route's resolver says whether a caller without
+	                   * credentials may go on (Scripted REST's "requires
+	                   * authentication"); credentials sent are checked */
 };
 
 /* How a route takes its body. */
@@ -73,10 +76,19 @@ typedef sg_err (*sg_handler_fn)(struct sg_api *api, struct sg_ctx *ctx, struct s
  * it keeps goes in req->stream, allocated from req->arena.  An error refuses
  * the request: it becomes the response. */
 typedef sg_err (*sg_body_fn)(struct sg_api *api, struct sg_req *req, const char *data, size_t len);
+/* A fallback route's resolver, run once the whole request is in, before
+ * authentication: SG_ERR_OK when the path names a resource (state it keeps
+ * goes in req->stream, with req->stream_cleanup), *anonymous whether it may
+ * be called without credentials; SG_ERR_NO_RESOURCE or SG_ERR_BAD_METHOD
+ * when it does not (answered as for a path no route knows); another error
+ * is the answer. */
+typedef sg_err (*sg_resolve_fn)(struct sg_api *api, struct sg_req *req, bool *anonymous);
 
 struct sg_route {
 	const char *method;
-	const char *pattern; /* "/api/now/v1/table/{table}/{sys_id}": {name} captures a segment */
+	const char *pattern; /* "/api/now/v1/table/{table}/{sys_id}": {name} captures a segment;
+	                      * a final "*" takes the rest of the path (a fallback: only
+	                      * when no other route knows the path) */
 	sg_handler_fn handler;
 	enum sg_route_auth auth;
 	const char *scope; /* the REST API auth scope's API ("now/table"); NULL: none applies */
@@ -86,6 +98,7 @@ struct sg_route {
 	sg_body_fn on_body; /* SG_BODY_STREAMED only */
 	int version;        /* 0 = unversioned (latest), 1, 2 */
 	enum sg_route_limit limit;
+	sg_resolve_fn resolve; /* a fallback route's (SG_AUTH_OPTIONAL), else NULL */
 };
 
 /* The built-in route table (static); *n set to its length. */
@@ -207,6 +220,13 @@ sg_err sg_api_pagination(const struct sg_req *req, struct sg_resp *resp, long lo
 /* POST /api/now/snowglobe/app: an application installed in one transaction (app.c). */
 sg_err sg_app_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                    struct sg_req *req, struct sg_resp *resp);
+
+/* Scripted REST APIs (scripted_rest.c): the fallback under /api/ that
+ * serves sys_ws_definition / sys_ws_operation resources; an unknown
+ * resource is SG_ERR_NO_RESOURCE, as for any unknown path. */
+sg_err sg_scripted_rest(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                        struct sg_req *req, struct sg_resp *resp);
+sg_err sg_scripted_rest_resolve(struct sg_api *api, struct sg_req *req, bool *anonymous);
 
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,

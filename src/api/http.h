@@ -81,7 +81,8 @@ struct sg_req {
 	struct sg_buf body_buf; /* a buffered body as it arrives */
 	unsigned long long body_seen;
 	long long max_body;
-	bool admitted; /* authenticated (when needed) and in scope */
+	bool admitted;     /* authenticated (when needed) and in scope */
+	bool anonymous_ok; /* a resolved fallback route that needs no user */
 	struct sg_user user_storage;
 	struct sg_bearer bearer_storage;
 };

@@ -204,6 +204,9 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		/* A batch item runs as its batch's user, under its batch's token. */
 		req->user = req->parent->user;
 		req->bearer = req->parent->bearer;
+	} else if (route && route->auth == SG_AUTH_OPTIONAL && req->anonymous_ok &&
+	           !sg_req_header(req, "Authorization")) {
+		/* anonymous: the handler decides */
 	} else {
 		bool is_bearer = false;
 		err = authenticate(api, req, &req->user_storage, &req->bearer_storage, &is_bearer);
@@ -387,6 +390,19 @@ void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	if (!streamed(req)) {
 		/* The whole request is here.  First see what other writers changed. */
 		sg_model_sync(api->model);
+		/* A fallback route serves the path only when its resolver knows it;
+		 * else the path is answered as one no route knows. */
+		if (route && route->resolve) {
+			sg_err e = route->resolve(api, req, &req->anonymous_ok);
+			if (e == SG_ERR_NO_RESOURCE || e == SG_ERR_BAD_METHOD) {
+				req->match.route = route = NULL;
+				req->route_err = e;
+			} else if (e) {
+				refuse(resp, e, NULL, NULL);
+				finish(req, resp);
+				return;
+			}
+		}
 		if (route && sg_route_accepts(route, sg_req_header(req, "Content-Type"))) {
 			req->body = req->body_buf.data;
 			req->body_len = req->body_buf.len;

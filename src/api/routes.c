@@ -98,6 +98,15 @@ static const char *const form_only[] = {"application/x-www-form-urlencoded", NUL
 	    UPLOAD(prefix "/attachment/file", sg_attachment_raw_body, v),                          \
 	    UPLOAD(prefix "/attachment/upload", sg_attachment_multipart_body, v)
 
+/* A Scripted REST resource: authentication by its operation's flag, its own
+ * formats (produces NULL: the handler sets Content-Type), any body type. */
+#define SCRIPTED(m)                                                                                \
+	{                                                                                          \
+		.method = m, .pattern = "/api/*", .handler = sg_scripted_rest,                     \
+		.auth = SG_AUTH_OPTIONAL, .body = SG_BODY_BUFFERED,                                \
+		.resolve = sg_scripted_rest_resolve                                                \
+	}
+
 static const struct sg_route routes[] = {
     TABLE_ROUTES("/api/now", 0),
     TABLE_ROUTES("/api/now/v1", 1),
@@ -127,6 +136,13 @@ static const struct sg_route routes[] = {
     ROUTE("GET", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
     ROUTE("POST", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
     ROUTE("GET", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
+    /* Last: Scripted REST APIs, for any path under /api/ no route above
+     * knows (scripted_rest.c); it answers the unknown resource as before. */
+    SCRIPTED("GET"),
+    SCRIPTED("POST"),
+    SCRIPTED("PUT"),
+    SCRIPTED("PATCH"),
+    SCRIPTED("DELETE"),
 };
 
 const struct sg_route *sg_api_routes(size_t *n)
@@ -147,6 +163,10 @@ static bool match(const char *pattern, const char *path, struct view *caps, size
 	const char *pp = pattern, *sp = path;
 	size_t used = 0, n = 0;
 	while (*pp && *sp) {
+		if (pp[0] == '*' && !pp[1]) { /* the rest of the path */
+			*ncaps = n;
+			return true;
+		}
 		if (*pp == '{') {
 			const char *close = strchr(pp, '}');
 			const char *end = strchr(sp, '/');
@@ -178,16 +198,20 @@ static bool match(const char *pattern, const char *path, struct view *caps, size
 sg_err sg_route_find(const struct sg_route *table, size_t n, const char *method, const char *path,
                      struct sg_arena *arena, struct sg_route_match *m)
 {
-	bool path_known = false;
+	bool builtin_known = false;
 	memset(m, 0, sizeof(*m));
 	/* HEAD is GET without the body [c_RESTAPI.md]. */
 	const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
 	for (size_t i = 0; i < n; i++) {
 		struct view caps[SG_REQ_MAX_CAPTURES];
 		size_t ncaps = 0;
+		size_t plen = strlen(table[i].pattern);
+		bool fallback = plen && table[i].pattern[plen - 1] == '*';
+		if (fallback && builtin_known)
+			break; /* a known path's other methods stay a 405 */
 		if (!match(table[i].pattern, path, caps, &ncaps))
 			continue;
-		path_known = true;
+		builtin_known = builtin_known || !fallback;
 		if (strcmp(table[i].method, want) != 0)
 			continue;
 		for (size_t k = 0; k < ncaps; k++) {
@@ -201,7 +225,7 @@ sg_err sg_route_find(const struct sg_route *table, size_t n, const char *method,
 		m->route = &table[i];
 		return SG_ERR_OK;
 	}
-	return path_known ? SG_ERR_BAD_METHOD : SG_ERR_NO_RESOURCE;
+	return builtin_known ? SG_ERR_BAD_METHOD : SG_ERR_NO_RESOURCE;
 }
 
 bool sg_route_accepts(const struct sg_route *route, const char *ct)

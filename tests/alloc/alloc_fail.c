@@ -349,6 +349,9 @@ static const struct path paths[] = {
 	{"xml.post", "admin", "POST", "/api/now/table/incident", XMLT, XML_BODY, 201, 500, true,
 	 T_NONE, false},
 	{"xml.stats", "admin", "GET", STATS_URL, NULL, NULL, 200, 500, false, T_NONE, false},
+	/* a Scripted REST resource (api/scripted_rest.c): its script runs */
+	{"scripted", "itil", "GET", "/api/x_alloc/demo/items/7?q=1", NULL, NULL, 200, 500, false,
+	 T_NONE, false},
 };
 /* clang-format on */
 
@@ -1206,6 +1209,22 @@ static int make_instance(const char *dir)
 		    m, "sys_transform_entry",
 		    json_pack("{s:s, s:s, s:s, s:s}", "map", map, "source_field", imp[i][0],
 		              "target_field", imp[i][1], "coalesce", i == 0 ? "true" : "false"),
+		    id);
+	/* A Scripted REST resource, for the "scripted" path. */
+	char ws[SG_ID_LEN + 1];
+	if (!err)
+		err = test_insert_as_system(m, "sys_ws_definition",
+		                            json_pack("{s:s, s:s, s:s}", "name", "Alloc",
+		                                      "service_id", "demo", "namespace", "x_alloc"),
+		                            ws);
+	if (!err)
+		err = test_insert_as_system(
+		    m, "sys_ws_operation",
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "web_service_definition", ws, "name",
+		              "item", "relative_path", "/items/{id}", "requires_acl_authorization",
+		              "false", "operation_script",
+		              "response.setBody({id: request.pathParams.id, q: "
+		              "request.queryParams.q, who: gs.getUserName()});"),
 		    id);
 	if (!err) {
 		struct sg_ctx ctx;

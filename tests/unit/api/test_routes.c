@@ -78,10 +78,18 @@ static void unmatched_is_405_or_400(void **state)
 	assert_null(m.route);
 	assert_int_equal(find(&a, "POST", "/api/now/stats/incident", &m), SG_ERR_BAD_METHOD);
 	assert_int_equal(find(&a, "PUT", "/oauth_token.do", &m), SG_ERR_BAD_METHOD);
-	/* it does not */
-	assert_int_equal(find(&a, "GET", "/api/now/v3/table/incident", &m), SG_ERR_NO_RESOURCE);
-	assert_int_equal(find(&a, "GET", "/api/now/table/", &m), SG_ERR_NO_RESOURCE);
-	assert_int_equal(find(&a, "GET", "/api/now/table/a/b/c", &m), SG_ERR_NO_RESOURCE);
+	/* it does not: under /api/, the Scripted REST fallback (which answers
+	 * the unknown resource's 400), elsewhere nothing */
+	assert_int_equal(find(&a, "GET", "/api/now/v3/table/incident", &m), SG_ERR_OK);
+	assert_ptr_equal(m.route->handler, sg_scripted_rest);
+	assert_int_equal(find(&a, "GET", "/api/now/table/", &m), SG_ERR_OK);
+	assert_ptr_equal(m.route->handler, sg_scripted_rest);
+	assert_int_equal(find(&a, "PATCH", "/api/now/table/a/b/c", &m), SG_ERR_OK);
+	assert_ptr_equal(m.route->handler, sg_scripted_rest);
+	assert_string_equal(m.route->method, "PATCH");
+	assert_int_equal(find(&a, "OPTIONS", "/api/x/y", &m), SG_ERR_NO_RESOURCE);
+	assert_int_equal(find(&a, "GET", "/api/", &m), SG_ERR_NO_RESOURCE);
+	assert_int_equal(find(&a, "GET", "/apix/now", &m), SG_ERR_NO_RESOURCE);
 	assert_int_equal(find(&a, "GET", "", &m), SG_ERR_NO_RESOURCE);
 	/* captures past SG_ROUTE_CAPTURE_MAX bytes match nothing, as before */
 	char path[2 * SG_ROUTE_CAPTURE_MAX];
@@ -91,7 +99,8 @@ static void unmatched_is_405_or_400(void **state)
 	assert_int_equal(find(&a, "GET", path, &m), SG_ERR_OK);
 	assert_int_equal(strlen(param(&m, "table")), SG_ROUTE_CAPTURE_MAX - 1);
 	strcat(path, "x");
-	assert_int_equal(find(&a, "GET", path, &m), SG_ERR_NO_RESOURCE);
+	assert_int_equal(find(&a, "GET", path, &m), SG_ERR_OK);
+	assert_ptr_equal(m.route->handler, sg_scripted_rest);
 	sg_arena_cleanup(&a);
 }
 
@@ -100,7 +109,7 @@ static void what_each_route_needs(void **state)
 	(void)state;
 	size_t n;
 	const struct sg_route *r = sg_api_routes(&n);
-	assert_int_equal(n, 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 + 1 + 1);
+	assert_int_equal(n, 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 + 1 + 1 + 5);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = r[i].pattern;
 		/* every REST API needs a user and is covered by its API's scope */
@@ -136,6 +145,11 @@ static void what_each_route_needs(void **state)
 			assert_string_equal(r[i].method, "POST");
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/snowglobe");
+		} else if (!strcmp(p, "/api/*")) {
+			/* Scripted REST: the operation's flag decides; last */
+			assert_int_equal(r[i].auth, SG_AUTH_OPTIONAL);
+			assert_null(r[i].scope);
+			assert_true(i >= n - 5);
 		} else if (strstr(p, "/attachment")) {
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/attachment");
@@ -164,7 +178,8 @@ static void content_types(void **state)
 	for (size_t i = 0; i < n; i++) {
 		const char *p = r[i].pattern;
 		size_t len = strlen(p);
-		if (len > 5 && !strcmp(p + len - 5, "/file") && !strcmp(r[i].method, "GET"))
+		if ((len > 5 && !strcmp(p + len - 5, "/file") && !strcmp(r[i].method, "GET")) ||
+		    !strcmp(p, "/api/*"))
 			assert_null(r[i].produces);
 		else
 			assert_string_equal(r[i].produces, SG_JSON_TYPE);
