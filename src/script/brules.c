@@ -34,6 +34,8 @@ struct brule {
 	char *key, *cond_key; /* compiled-script cache keys */
 	enum when when;
 	unsigned ops;
+	bool query; /* a query rule (before, action_query) */
+	char *query_key;
 	long long order;
 };
 
@@ -70,6 +72,7 @@ static void set_free(struct ruleset *s)
 		free(b->script);
 		free(b->key);
 		free(b->cond_key);
+		free(b->query_key);
 	}
 	free(s->r);
 	free(s);
@@ -144,8 +147,9 @@ static sg_err set_load(struct sg_ctx *ctx, const char *gen, struct ruleset **out
 		unsigned ops = (sg_str_bool(str(row, "action_insert"), false) ? SG_OP_INSERT : 0) |
 		               (sg_str_bool(str(row, "action_update"), false) ? SG_OP_UPDATE : 0) |
 		               (sg_str_bool(str(row, "action_delete"), false) ? SG_OP_DELETE : 0);
-		if (w == W_OTHER || !ops || !*str(row, "collection"))
-			continue; /* display and query rules are not write rules */
+		bool query = w == W_BEFORE && sg_str_bool(str(row, "action_query"), false);
+		if (w == W_OTHER || (!ops && !query) || !*str(row, "collection"))
+			continue; /* display rules run on no write nor query */
 		struct brule *b = &s->r[s->n];
 		snprintf(b->sys_id, sizeof(b->sys_id), "%s", str(row, "sys_id"));
 		b->when = w;
@@ -158,9 +162,11 @@ static sg_err set_load(struct sg_ctx *ctx, const char *gen, struct ruleset **out
 		b->script = strdup(str(row, "script"));
 		b->key = key_of(b->sys_id, str(row, "sys_mod_count"), "");
 		b->cond_key = key_of(b->sys_id, str(row, "sys_mod_count"), "/condition");
+		b->query = query;
+		b->query_key = key_of(b->sys_id, str(row, "sys_mod_count"), "/query");
 		s->n++;
 		if (!b->name || !b->collection || !b->filter || !b->condition || !b->script ||
-		    !b->key || !b->cond_key)
+		    !b->key || !b->cond_key || !b->query_key)
 			err = SG_ERR_NOMEM;
 	}
 	json_decref(rows);
@@ -592,5 +598,121 @@ sg_err sg_brules_install(struct sg_model *m, struct sg_auth *auth)
 	sg_err err = sg_model_add_rules(m, brules, sizeof(brules) / sizeof(brules[0]));
 	if (!err)
 		err = sg_jobs_register(SG_BRULES_JOB, run_async, NULL);
+	return err;
+}
+
+/* ---- query rules ---------------------------------------------------------- */
+
+/* ANDs the encoded query r to every group of q ((G1 OR G2) AND R is
+ * (G1 AND R) OR (G2 AND R)).  An r of several groups (^NQ) cannot be
+ * distributed that way: q then matches nothing (a query rule restricts;
+ * failing open would show what it hides), and the reason is logged. */
+static sg_err and_query(struct sg_ctx *ctx, const char *rule, struct sg_query *q, const char *r)
+{
+	struct sg_query probe;
+	sg_query_init(&probe);
+	if (!sg_query_parse(&probe, r)) {
+		sg_query_cleanup(&probe);
+		return SG_ERR_NOMEM;
+	}
+	size_t groups = probe.ngroups;
+	sg_query_cleanup(&probe);
+	if (groups > 1) {
+		char msg[200];
+		snprintf(msg, sizeof(msg),
+		         "Query rule '%.100s': a query of several ^NQ groups is not supported; "
+		         "nothing matches",
+		         rule);
+		sg_err err = sg_script_syslog(ctx, "sys_script", "error", msg);
+		if (err)
+			return err;
+		return sg_query_add_eq(q, "sys_id", "") ? SG_ERR_OK : SG_ERR_NOMEM;
+	}
+	if (!q->ngroups)
+		return sg_query_parse(q, r) ? SG_ERR_OK : SG_ERR_NOMEM;
+	size_t n = q->ngroups;
+	for (size_t g = 0; g < n; g++) {
+		/* The parser adds to the last group: make group g the last. */
+		q->ngroups = g + 1;
+		bool ok = sg_query_parse(q, r);
+		q->ngroups = n;
+		if (!ok)
+			return SG_ERR_NOMEM;
+	}
+	return SG_ERR_OK;
+}
+
+sg_err sg_brules_query(struct sg_auth_session *as, const struct sg_table *t, struct sg_query *q,
+                       bool *restricted)
+{
+	if (restricted)
+		*restricted = false;
+	struct sg_ctx *ctx = as->ctx;
+	if (!the_auth)
+		return SG_ERR_OK;
+	struct ruleset *set;
+	sg_err err = set_get(ctx, &set);
+	for (size_t i = 0; !err && i < set->n; i++) {
+		const struct brule *b = &set->r[i];
+		if (!b->query)
+			continue;
+		const struct sg_table *rt = sg_dict_table(ctx->dict, b->collection);
+		if (!rt || !sg_table_is_a(t, rt))
+			continue;
+		bool yes = true;
+		if (*b->condition) {
+			struct sg_script_result res;
+			err = run_script(ctx, b, t->name, b->condition, b->cond_key, NULL, NULL,
+			                 &res);
+			yes = !err && res.status == SG_SCRIPT_OK && truthy(res.value);
+			sg_script_result_cleanup(&res);
+		}
+		if (err || !yes)
+			continue;
+		/* The script's restrictions are current's query, its last value. */
+		size_t len = strlen(b->script);
+		static const char tail[] = "\n;current.getEncodedQuery();";
+		char *src = malloc(len + sizeof(tail));
+		if (!src) {
+			err = SG_ERR_NOMEM;
+			break;
+		}
+		memcpy(src, b->script, len);
+		memcpy(src + len, tail, sizeof(tail));
+		struct sg_script_result res;
+		err = run_script(ctx, b, t->name, src, b->query_key, NULL, NULL, &res);
+		free(src);
+		const char *enc = json_string_value(res.value);
+		if (!err && res.status == SG_SCRIPT_OK && enc && *enc) {
+			err = and_query(ctx, b->name, q, enc);
+			if (!err && restricted)
+				*restricted = true;
+		}
+		sg_script_result_cleanup(&res);
+	}
+	set_release(set);
+	return err;
+}
+
+sg_err sg_brules_visible(struct sg_auth_session *as, const struct sg_table *t, const char *sys_id,
+                         bool *visible)
+{
+	*visible = true;
+	struct sg_query q;
+	sg_query_init(&q);
+	bool restricted = false;
+	sg_err err = sg_brules_query(as, t, &q, &restricted);
+	if (!err && restricted) {
+		if (!sg_query_add_eq(&q, "sys_id", sys_id)) {
+			err = SG_ERR_NOMEM;
+		} else {
+			struct sg_list_opts lo = {.query = &q, .limit = 1};
+			json_t *rows = NULL;
+			err = sg_rec_list(as->ctx, t->name, &lo, &rows, NULL);
+			*visible = json_array_size(rows) > 0;
+			json_decref(rows);
+		}
+	}
+	sg_query_cleanup(&q);
 	return err;
 }

@@ -19,6 +19,8 @@
  *            write's transaction, run after the commit by a job worker,
  *            with the record as written and a null previous; it survives
  *            a restart.
+ *   query    (before, action_query) current's query restricts what the
+ *            Table API reads: lists, counts and single records.
  *
  * Rules run by order, then name.  A rule's script failing (an exception,
  * the time or memory limit) is logged to syslog and does not refuse the
@@ -51,5 +53,20 @@
  * wins).  Call before m is shared between threads.
  */
 sg_err sg_brules_install(struct sg_model *m, struct sg_auth *auth);
+
+struct sg_query;
+/*
+ * Query rules (when before, action_query): each active one on t or a table
+ * t extends whose condition holds runs with an empty current of t; what
+ * its script adds to current (addQuery, addEncodedQuery...) is AND'ed to
+ * q.  *restricted (may be NULL) tells whether any rule added something.
+ * Nothing runs before sg_brules_install.
+ */
+sg_err sg_brules_query(struct sg_auth_session *as, const struct sg_table *t, struct sg_query *q,
+                       bool *restricted);
+/* Whether the query rules of t let record sys_id be read: single-record
+ * reads (GET, and the lookup of PUT, PATCH and DELETE) answer 404 when not. */
+sg_err sg_brules_visible(struct sg_auth_session *as, const struct sg_table *t, const char *sys_id,
+                         bool *visible);
 
 #endif

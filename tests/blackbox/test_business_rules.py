@@ -232,6 +232,40 @@ def test_recursion_is_stopped(srv):
         drop(srv, rid2)
 
 
+def test_query_rule_hides_rows(srv):
+    from conftest import as_user, nowctl
+    tag = uuid.uuid4().hex[:8]
+    secret = incident(srv, short_description=tag + " secret").json()["result"]
+    shown = incident(srv, short_description=tag + " shown").json()["result"]
+    rid = rule(srv, "if (!gs.hasRole('admin')) current.addQuery('short_description', 'NOT LIKE', 'secret');",
+               insert=False, action_query="true", condition="gs.getUserName() != 'nobody'")
+    try:
+        nowctl(srv, "user", "add", "br." + tag, "--password", "Br-itil-pass-1", "--role", "itil")
+        itil = as_user(srv, "br." + tag, "Br-itil-pass-1")
+        q = {"sysparm_query": "short_descriptionSTARTSWITH" + tag, "sysparm_fields": "sys_id"}
+        r = itil("GET", "/api/now/table/incident", params=q)
+        assert r.status_code == 200, r.text
+        assert [x["sys_id"] for x in r.json()["result"]] == [shown["sys_id"]]
+        # also with ^NQ in the caller's query, single reads, writes and aggregates
+        q2 = {"sysparm_query": "short_description=%s secret^NQshort_description=%s shown" % (tag, tag),
+              "sysparm_fields": "sys_id"}
+        r = itil("GET", "/api/now/table/incident", params=q2)
+        assert [x["sys_id"] for x in r.json()["result"]] == [shown["sys_id"]]
+        assert itil("GET", f"/api/now/table/incident/{secret['sys_id']}").status_code == 404
+        assert itil("GET", f"/api/now/table/incident/{shown['sys_id']}").status_code == 200
+        assert itil("PATCH", f"/api/now/table/incident/{secret['sys_id']}",
+                    json={"urgency": "2"}).status_code == 404
+        r = itil("GET", "/api/now/stats/incident",
+                 params={"sysparm_count": "true", "sysparm_query": "short_descriptionSTARTSWITH" + tag})
+        assert r.json()["result"]["stats"]["count"] == "1"
+        # the admin sees both
+        assert len(rows(srv, "incident", "short_descriptionSTARTSWITH" + tag)) == 2
+    finally:
+        drop(srv, rid)
+    r = itil("GET", "/api/now/table/incident", params=q)
+    assert len(r.json()["result"]) == 2
+
+
 def test_script_error_lands_in_syslog_and_write_stands(srv):
     name = "broken-" + uuid.uuid4().hex[:6]
     rid = rule(srv, "current.description = 'x';\nnoSuchFunction();", name=name)
