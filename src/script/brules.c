@@ -427,6 +427,7 @@ static sg_err run_rules(struct sg_write *w, struct ruleset *set, enum when when,
 	json_t *prev = w->op == SG_OP_INSERT ? NULL : w->old;
 	const char *record = str(cur, "sys_id");
 	sg_err err = SG_ERR_OK;
+	bool aborted = false;
 	for (size_t i = 0; !err && i < set->n; i++) {
 		const struct brule *b = &set->r[i];
 		if (b->when != when || !(b->ops & w->op) ||
@@ -486,15 +487,17 @@ static sg_err run_rules(struct sg_write *w, struct ruleset *set, enum when when,
 					err = SG_ERR_NOMEM;
 			}
 			/* ServiceNow honours the abort in before rules only. */
-			if (!err && res.abort && when == W_BEFORE) {
+			/* The later rules still run (ServiceNow's documented
+			 * behaviour); the write is refused once they have. */
+			if (!err && res.abort && when == W_BEFORE && !aborted) {
 				abort_detail(w, cur, res.messages);
-				err = SG_ERR_INVALID_INSERT;
+				aborted = true;
 			}
 			sg_script_result_cleanup(&res);
 		}
 		depth--;
 	}
-	return err;
+	return !err && aborted ? SG_ERR_INVALID_INSERT : err;
 }
 
 static sg_err phase(struct sg_write *w, enum when when, bool late)
