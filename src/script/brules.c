@@ -53,7 +53,7 @@ static struct sg_auth *the_auth;
 
 /* The rules' nesting on this thread: which rule runs for which record. */
 struct frame {
-	const char *rule;
+	char rule[SG_ID_LEN + 1];
 	char record[SG_ID_LEN + 1];
 };
 static _Thread_local struct frame stack[SG_BRULES_MAX_DEPTH];
@@ -397,7 +397,7 @@ static void abort_detail(struct sg_write *w, json_t *cur, json_t *messages)
 static bool on_stack(const struct brule *b, const char *record)
 {
 	for (int i = 0; i < depth; i++)
-		if (stack[i].rule == b->sys_id && !strcmp(stack[i].record, record))
+		if (!strcmp(stack[i].rule, b->sys_id) && !strcmp(stack[i].record, record))
 			return true;
 	return false;
 }
@@ -450,7 +450,7 @@ static sg_err run_rules(struct sg_write *w, struct ruleset *set, enum when when,
 			err = sg_script_syslog(w->ctx, "sys_script", "error", msg);
 			continue;
 		}
-		stack[depth].rule = b->sys_id;
+		snprintf(stack[depth].rule, sizeof(stack[depth].rule), "%s", b->sys_id);
 		snprintf(stack[depth].record, sizeof(stack[depth].record), "%s", record);
 		depth++;
 		if (*b->condition) {
@@ -564,7 +564,10 @@ static sg_err run_async(struct sg_ctx *ctx, const struct sg_job *job, void *ud, 
 		json_decref(c); /* the rule is gone: nothing to do */
 		return SG_ERR_OK;
 	}
-	/* The rule runs as the user whose write queued it. */
+	/* The rule runs as the user whose write queued it; the job's own
+	 * bookkeeping afterwards as the system again. */
+	struct sg_user was = ctx->user;
+	bool was_system = ctx->system;
 	json_t *user = NULL;
 	if (!err && *str(c, "user") && !sg_rec_get(ctx, "sys_user", str(c, "user"), &user)) {
 		snprintf(ctx->user.sys_id, sizeof(ctx->user.sys_id), "%s", str(user, "sys_id"));
@@ -586,6 +589,8 @@ static sg_err run_async(struct sg_ctx *ctx, const struct sg_job *job, void *ud, 
 			sg_script_result_cleanup(&res);
 		free(key);
 	}
+	ctx->user = was;
+	ctx->system = was_system;
 	json_decref(rule);
 	json_decref(c);
 	if (err)
