@@ -258,6 +258,43 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
     return record_bytes, page_bytes
 
 
+BR_RULES = [  # three active business rules on incident, of the usual kinds
+    dict(name="bench: default category", when="before", action_insert="true", action_update="true",
+         filter_condition="categoryISEMPTY", script="current.category = 'inquiry';"),
+    dict(name="bench: urgent note", when="before", action_insert="true", order="1000",
+         condition="current.priority == 1", script="current.description = 'urgent: ' + current.short_description;"),
+    dict(name="bench: caller check", when="after", action_insert="true", action_update="true",
+         script="var u = new GlideRecord('sys_user'); if (u.get(current.caller_id)) { u.getValue('email'); }"),
+]
+
+
+def bench_business_rules(data, work, args, post_body, rows):
+    """POST incident with three active business rules on incident against the same POST with none,
+    one nowd, the same load: the script runtime's cost per write."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    hdr = {"Authorization": basic, "Content-Type": "application/json", "Accept": "application/json"}
+    nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port)], os.path.join(work, "brules.log"))
+    try:
+        wait_ready(f"{base}/api/now/table/sys_script?sysparm_limit=1", {"Authorization": basic})
+        script = lua(work, "post_br", "POST", post_body, {"Authorization": basic, "Content-Type": "application/json"})
+        ids = []
+        for n in (0, 3):
+            while len(ids) < n:
+                r = requests.post(base + "/api/now/table/sys_script", headers=hdr,
+                                  json=dict(collection="incident", active="true", **BR_RULES[len(ids)]))
+                r.raise_for_status()
+                ids.append(r.json()["result"]["sys_id"])
+            r = wrk(base + "/api/now/table/incident", script, 1, args.duration)
+            rows.append(("nowd", f"POST incident, {n} business rules", 1, r))
+            print(f"nowd POST incident with {n} business rules c=1: {r['rps']:.0f} req/s", flush=True)
+        for i in ids:
+            requests.delete(f"{base}/api/now/table/sys_script/{i}", headers=hdr)
+    finally:
+        nowd.stop()
+
+
 ATTACH_MB = 64
 
 
@@ -409,6 +446,7 @@ def main():
             shutil.copytree(data, base_data)
         record_bytes, page_bytes = bench_nowd("nowd", BIN, data, work, incs, users, groups, app, args, rows,
                                               notes)
+        bench_business_rules(data, work, args, post_body, rows)
         bench_attachments(data, work, args, notes)
         if base_data:
             bench_nowd("nowd (baseline)", args.baseline, base_data, work, incs, users, groups, app, args, rows,
@@ -551,6 +589,9 @@ def render(rows, notes, args):
             a, b = get("nowd", name, c), get("json-server", name, c)
             if a and b and b["rps"]:
                 out.append(f"| {name} / json-server, c={c} (info) | {a['rps'] / b['rps']:.1f} | |")
+    a, b = get("nowd", "POST incident, 3 business rules", 1), get("nowd", "POST incident, 0 business rules", 1)
+    if a and b and b["rps"]:
+        out.append(f"| POST with 3 business rules / with none, c=1 (info) | {a['rps'] / b['rps']:.2f} | |")
     for what, a, b in (("upload", "nowd attachment upload (MB/s)", "nginx receiving the same bytes (MB/s)"),
                        ("download", "nowd attachment download (MB/s)", "nginx serving the same bytes (MB/s)")):
         if notes.get(a) and notes.get(b):

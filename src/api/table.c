@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/util.h"
 #include "query/query.h"
+#include "script/brules.h"
 
 #define DEFAULT_LIMIT 10000
 #define LINK_MAX      (32 * 1024)
@@ -164,6 +165,10 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const s
 	err = sg_acl_query_fields(as, t, q, &ok);
 	if (!err && !ok)
 		err = SG_ERR_ACL_QUERY_FIELD;
+	/* Query business rules restrict it further (after the caller's
+	 * fields were checked: a rule may query fields the user cannot). */
+	if (!err)
+		err = sg_brules_query(as, t, q, NULL);
 	return err;
 }
 
@@ -327,6 +332,8 @@ static sg_err respond_record(struct sg_ctx *ctx, struct sg_auth_session *as,
 			err = sg_acl_record(as, t, SG_ACL_READ, rec, &readable);
 		if (!err && (decision == 0 || !readable))
 			err = SG_ERR_NO_RECORD;
+		if (!err && !(err = sg_brules_visible(as, t, sys_id, &readable)) && !readable)
+			err = SG_ERR_NO_RECORD;
 		json_decref(rec);
 	}
 	const char *no_body = sg_req_header(req, "X-no-response-body");
@@ -369,6 +376,8 @@ static sg_err visible_record(struct sg_ctx *ctx, struct sg_auth_session *as,
 		return err;
 	bool readable;
 	err = sg_acl_record(as, t, SG_ACL_READ, *out, &readable);
+	if (!err && readable)
+		err = sg_brules_visible(as, t, sys_id, &readable);
 	if (!err && !readable)
 		err = SG_ERR_NO_RECORD;
 	if (err) {

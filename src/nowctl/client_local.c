@@ -11,11 +11,13 @@
 #include "net/redact.h"
 #include "nowctl/client.h"
 #include "query/query.h"
+#include "script/brules.h"
 #include "script/script.h"
 
 struct local {
 	struct client c;
 	struct sg_model *model;
+	struct sg_auth *auth; /* business rules' scripts run in sessions of it */
 };
 
 static void fail(struct client *c, struct sg_ctx *ctx, sg_err err)
@@ -161,6 +163,7 @@ static int l_script(struct client *c, const char *source, size_t len, json_t **o
 static void l_close(struct client *c)
 {
 	struct local *l = (struct local *)c;
+	sg_auth_free(l->auth);
 	sg_model_close(l->model);
 	free(l);
 }
@@ -171,8 +174,12 @@ struct client *client_local(const char *dir)
 	if (!l)
 		return NULL;
 	sg_err err = sg_model_open(dir, &l->model);
-	if (!err && (err = sg_auth_add_rules(l->model)))
+	if (!err &&
+	    ((err = sg_auth_add_rules(l->model)) || (err = sg_auth_new(l->model, &l->auth)) ||
+	     (err = sg_brules_install(l->model, l->auth)))) {
+		sg_auth_free(l->auth);
 		sg_model_close(l->model);
+	}
 	if (err) {
 		/* A store URL may carry a password: never print it. */
 		struct sg_buf where;

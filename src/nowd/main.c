@@ -28,6 +28,7 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "nowd/nowd.h"
+#include "script/brules.h"
 
 static char *read_file(const char *path)
 {
@@ -245,6 +246,8 @@ int main(int argc, char **argv)
 	err = sg_auth_add_rules(model);
 	if (!err)
 		err = sg_auth_new(model, &auth);
+	if (!err)
+		err = sg_brules_install(model, auth);
 	if (err) {
 		sg_log_error("cannot start: %s", sg_err_name(err));
 		sg_model_close(model);

@@ -4,6 +4,7 @@
  */
 #include "script/script.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,10 +218,22 @@ void sg_script_set_resolver(sg_script_resolver fn)
 	resolver = fn ? fn : sg_script_default_resolver;
 }
 
+/* A JavaScript identifier of at most max ASCII characters: script include
+ * names are capitalised (IncidentIoClient), unlike SQL identifiers. */
+static bool js_name(const char *s, size_t max)
+{
+	if (!s || !*s || strlen(s) > max || isdigit((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '$'))
+			return false;
+	return true;
+}
+
 sg_err sg_script_default_resolver(struct sg_ctx *ctx, const char *name, char **source)
 {
 	*source = NULL;
-	if (!sg_dict_table(ctx->dict, "sys_script_include") || !sg_str_is_ident(name, 100))
+	if (!sg_dict_table(ctx->dict, "sys_script_include") || !js_name(name, 100))
 		return SG_ERR_OK;
 	struct sg_query q;
 	sg_query_init(&q);

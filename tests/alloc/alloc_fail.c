@@ -64,6 +64,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "model/model.h"
+#include "script/brules.h"
 #include "../test_instance.h"
 
 #if defined(__has_feature)
@@ -291,9 +292,10 @@ struct path {
 	"incident?sysparm_query=active%3Dtrue&sysparm_limit=5\"}"
 #define ATT_POST_URL                                                                               \
 	"/api/now/attachment/file?table_name=incident&table_sys_id={id}&file_name=a.txt"
-#define FORM  "application/x-www-form-urlencoded"
-#define JSONT "application/json"
-#define XMLT  "application/xml"
+#define PRB_BODY "{\"short_description\":\"alloc rules\",\"impact\":\"1\",\"urgency\":\"1\"}"
+#define FORM     "application/x-www-form-urlencoded"
+#define JSONT    "application/json"
+#define XMLT     "application/xml"
 
 /* clang-format off */
 static const struct path paths[] = {
@@ -318,6 +320,11 @@ static const struct path paths[] = {
 	{"attachment.list", "itil", "GET", "/api/now/attachment?table_name=incident", NULL, NULL, 200,
 	 500, false, T_NONE, false},
 	{"stats", "admin", "GET", STATS_URL, NULL, NULL, 200, 500, false, T_NONE, false},
+	/* business rules on problem (make_instance): before, after, query */
+	{"post.rules", "admin", "POST", "/api/now/table/problem", JSONT, PRB_BODY, 201, 500, true,
+	 T_NONE, false},
+	{"list.rules", "itil", "GET", "/api/now/table/problem", NULL, NULL, 200, 500, false, T_NONE,
+	 false},
 	{"stats.itil", "itil", "GET", STATS_URL, NULL, NULL, 200, 500, false, T_NONE, false},
 	/* api/oauth.c answers every failure of the grant with the 401 refusal */
 	{"oauth", NULL, "POST", "/oauth_token.do", FORM, OAUTH_BODY, 200, 401, true, T_NONE, false},
@@ -1025,7 +1032,8 @@ static int run_path(const char *dir)
 	seen_findings = json_object();
 	struct sg_model *m = NULL;
 	struct sg_auth *auth = NULL;
-	if (sg_model_open(dir, &m) || sg_auth_add_rules(m) || sg_auth_new(m, &auth)) {
+	if (sg_model_open(dir, &m) || sg_auth_add_rules(m) || sg_auth_new(m, &auth) ||
+	    sg_brules_install(m, auth)) {
 		fprintf(stderr, "alloc: %s: cannot open the instance\n", cur->name);
 		return EXIT_SETUP;
 	}
@@ -1225,31 +1233,48 @@ static int make_instance(const char *dir)
 		              "false", "operation_script",
 		              "response.setBody({id: request.pathParams.id, q: "
 		              "request.queryParams.q, who: gs.getUserName()});"),
+	/* Business rules on problem, for the rules paths. */
+	static const char *const br[][4] = {
+	    {"before", "categoryISEMPTY", "", "current.category = 'inquiry';"},
+	    {"after", "priority=1", "current.urgency == 1",
+	     "var u = new GlideRecord('sys_user'); u.get('user_name', 'admin'); "
+	     "current.description = u.getValue('email');"},
+	    {"before", "", "!gs.hasRole('admin')", "current.addQuery('active', true);"},
+	};
+	for (size_t i = 0; !err && i < 3; i++)
+		err = test_insert_as_system(
+		    m, "sys_script",
+		    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", br[i][0],
+		              "collection", "problem", "when", br[i][0], "filter_condition",
+		              br[i][1], "condition", br[i][2], "script", br[i][3], "action_insert",
+		              i < 2 ? "true" : "false", "action_query", i == 2 ? "true" : "false",
+		              "active", "true"),
 		    id);
 	if (!err) {
-		struct sg_ctx ctx;
-		err = sg_ctx_begin(&ctx, m, NULL);
-		json_t *rows = NULL;
-		if (!err) {
-			struct sg_sql q;
-			sg_sql_init(&q);
-			sg_sql_raw(&q, "SELECT sys_id FROM sys_user WHERE user_name = 'itil'");
-			struct sg_json_rows jr = {.rows = json_array()};
-			err = sg_conn_exec(ctx.conn, &q, sg_json_rows_add, &jr, NULL);
-			if (!err && jr.failed)
-				err = SG_ERR_NOMEM;
-			rows = jr.rows;
-			sg_sql_cleanup(&q);
-			const char *itil = sg_json_str(json_array_get(rows, 0), "sys_id");
-			json_t *in = json_pack("{s:s}", "user_password", ITIL_PW);
-			struct sg_write_opts wo = {0};
-			if (!err)
-				err = itil ? sg_rec_update(&ctx, "sys_user", itil, in, &wo)
-				           : SG_ERR_NO_RECORD;
-			json_decref(in);
-			json_decref(rows);
-			sg_ctx_end(&ctx);
-		}
+			struct sg_ctx ctx;
+			err = sg_ctx_begin(&ctx, m, NULL);
+			json_t *rows = NULL;
+			if (!err) {
+				struct sg_sql q;
+				sg_sql_init(&q);
+				sg_sql_raw(&q,
+				           "SELECT sys_id FROM sys_user WHERE user_name = 'itil'");
+				struct sg_json_rows jr = {.rows = json_array()};
+				err = sg_conn_exec(ctx.conn, &q, sg_json_rows_add, &jr, NULL);
+				if (!err && jr.failed)
+					err = SG_ERR_NOMEM;
+				rows = jr.rows;
+				sg_sql_cleanup(&q);
+				const char *itil = sg_json_str(json_array_get(rows, 0), "sys_id");
+				json_t *in = json_pack("{s:s}", "user_password", ITIL_PW);
+				struct sg_write_opts wo = {0};
+				if (!err)
+					err = itil ? sg_rec_update(&ctx, "sys_user", itil, in, &wo)
+					           : SG_ERR_NO_RECORD;
+				json_decref(in);
+				json_decref(rows);
+				sg_ctx_end(&ctx);
+			}
 	}
 	if (m)
 		sg_model_close(m);

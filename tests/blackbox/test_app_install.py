@@ -57,7 +57,7 @@ def test_offline_install_then_reinstall_updates_in_place(srv):
     assert alerts[0]["sys_id"] == "d0f77cb6d96d0e7ef2b66a7ba6674cee"  # the file's sys_id kept
     assert si[0]["api_name"] == "x_inio.IncidentIoClient" and "Class.create()" in si[0]["script"]
     assert br[0]["when"] == "after" and br[0]["action_update"] == "true"
-    assert br[0]["filter_condition"] == "stateCHANGES"
+    assert br[0]["filter_condition"] == "stateVALCHANGES"
     assert op[0]["web_service_definition"]["display_value"] == "incident.io webhook"
     # the new field's choices and reference work like any other
     r = srv.get(f"/api/now/table/{ALERT}", params={"sysparm_display_value": "true"})
