@@ -334,6 +334,8 @@ void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env)
 	    .lookup_ud = ctx,
 	    .sub_rows = ctx->sub_rows,
 	    .sub_rows_ud = ctx->sub_rows_ud,
+	    .script = ctx->script_value,
+	    .script_ud = ctx->script_value_ud,
 	};
 }
 

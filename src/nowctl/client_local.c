@@ -173,6 +173,8 @@ struct client *client_local(const char *dir)
 	sg_err err = sg_model_open(dir, &l->model);
 	if (!err && (err = sg_auth_add_rules(l->model)))
 		sg_model_close(l->model);
+	if (!err)
+		sg_script_install_hooks(); /* ACL scripts, javascript: values */
 	if (err) {
 		/* A store URL may carry a password: never print it. */
 		struct sg_buf where;
