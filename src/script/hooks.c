@@ -127,7 +127,7 @@ static sg_err value_script(struct sg_auth_session *s, const char *expr, char **o
 	struct sg_script_run r = {
 	    .source = expr,
 	    .source_len = strlen(expr),
-	    .name = "javascript:",
+	    .name = "javascript value",
 	    .cache_key = (n > 0 && (size_t)n < sizeof(key)) ? key : NULL,
 	    .as = s,
 	};

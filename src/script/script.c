@@ -217,10 +217,25 @@ void sg_script_set_resolver(sg_script_resolver fn)
 	resolver = fn ? fn : sg_script_default_resolver;
 }
 
+/* Whether name is a JavaScript identifier of at most 100 ASCII characters
+ * (script includes are named in CamelCase: "IncidentIoClient"); nothing
+ * else reaches the encoded query below. */
+static bool js_ident(const char *name)
+{
+	size_t n = strlen(name);
+	if (!n || n > 100 || (name[0] >= '0' && name[0] <= '9'))
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '$'))
+			return false;
+	return true;
+}
+
 sg_err sg_script_default_resolver(struct sg_ctx *ctx, const char *name, char **source)
 {
 	*source = NULL;
-	if (!sg_dict_table(ctx->dict, "sys_script_include") || !sg_str_is_ident(name, 100))
+	if (!sg_dict_table(ctx->dict, "sys_script_include") || !js_ident(name))
 		return SG_ERR_OK;
 	struct sg_query q;
 	sg_query_init(&q);
