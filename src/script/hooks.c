@@ -32,8 +32,13 @@ static sg_err acl_script(struct sg_auth_session *s, const struct sg_acl_script *
 	char name[300];
 	snprintf(name, sizeof(name), "sys_security_acl:%s (%s)", a->acl_name, a->operation);
 	json_t *values = json_pack("{s:n}", "answer");
-	if (!values)
+	/* No record yet (a create's check): current is a new, empty record. */
+	json_t *empty = a->rec ? NULL : json_object();
+	if (!values || (!a->rec && !empty)) {
+		json_decref(values);
+		json_decref(empty);
 		return SG_ERR_NOMEM;
+	}
 	struct sg_script_run r = {
 	    .source = a->source,
 	    .source_len = strlen(a->source),
@@ -41,7 +46,7 @@ static sg_err acl_script(struct sg_auth_session *s, const struct sg_acl_script *
 	    .cache_key = a->cache_key,
 	    .as = s,
 	    .table = a->table->name,
-	    .current = a->rec,
+	    .current = a->rec ? a->rec : empty,
 	    .values = values,
 	    .result_var = "answer",
 	};
@@ -50,6 +55,7 @@ static sg_err acl_script(struct sg_auth_session *s, const struct sg_acl_script *
 	sg_err err = sg_script_run(&r, &res);
 	depth--;
 	json_decref(values);
+	json_decref(empty);
 	if (!err && res.status == SG_SCRIPT_OK) {
 		const char *v = json_string_value(res.value);
 		*answer = json_is_true(res.value) || (v && !strcasecmp(v, "true"));

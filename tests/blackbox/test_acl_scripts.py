@@ -147,6 +147,13 @@ def test_answer_false_and_admin_overrides(fresh):
     assert fresh.patch(f"/api/now/table/incident/{inc}", json={"short_description": "locked"}).status_code == 200
     r = fresh.patch(f"/api/now/table/incident/{inc}", json={"short_description": "again"})
     assert r.status_code == 403, r.text
+    # create: current is the new, empty record
+    acl = add_acl(fresh, "incident", "answer = current.isNewRecord() && gs.getUserName() == 'nobody';",
+                  operation="create", admin_overrides="false", decision_type="deny")
+    r = fresh.post("/api/now/table/incident", json={"short_description": "refused"})
+    assert r.status_code == 403, r.text
+    set_acl(fresh, acl, script="answer = current.isNewRecord() && gs.getUserName() == 'admin';")
+    assert fresh.post("/api/now/table/incident", json={"short_description": "made"}).status_code == 201
 
 
 def test_error_and_runaway_deny_and_log(fresh):
