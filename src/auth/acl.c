@@ -331,12 +331,12 @@ void sg_auth_set_script_hooks(sg_auth_acl_script_fn acl, sg_auth_value_fn value)
 }
 
 /* ctx->script_value while a session lives. */
-static sg_err script_value(void *ud, const char *expr, char **out)
+static sg_err script_value(void *ud, const char *expr, bool client, char **out)
 {
 	struct sg_auth_session *s = ud;
 	sg_auth_value_fn fn = atomic_load(&value_hook);
 	*out = NULL;
-	return fn ? fn(s, expr, out) : SG_ERR_OK;
+	return fn ? fn(s, expr, client, out) : SG_ERR_OK;
 }
 
 void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct sg_ctx *ctx,

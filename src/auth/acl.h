@@ -150,6 +150,8 @@ sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, e
  *
  * value: evaluates expr (the text after "javascript:") as s's user; *out a
  * new string (free()), NULL when the script failed.  Errors as above.
+ * client: a value a client sent (a query's), to run in the script sandbox;
+ * false: the instance's own (a dictionary default).
  *
  * The ACL's decision for a record is kept for the rest of the request (the
  * session), never beyond it nor for another user.  Without an acl hook an
@@ -166,7 +168,8 @@ struct sg_acl_script {
 };
 typedef sg_err (*sg_auth_acl_script_fn)(struct sg_auth_session *s, const struct sg_acl_script *a,
                                         bool *answer);
-typedef sg_err (*sg_auth_value_fn)(struct sg_auth_session *s, const char *expr, char **out);
+typedef sg_err (*sg_auth_value_fn)(struct sg_auth_session *s, const char *expr, bool client,
+                                   char **out);
 /* Installs (or with NULLs, removes) the hooks, for the whole process. */
 void sg_auth_set_script_hooks(sg_auth_acl_script_fn acl, sg_auth_value_fn value);
 

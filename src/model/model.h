@@ -78,8 +78,10 @@ struct sg_ctx {
 	void *sub_rows_ud;
 	/* javascript: values beyond the built-in helpers (struct sg_qenv's
 	 * script, dictionary defaults), set by auth for the request's user when
-	 * the script layer is installed; NULL: those values are not evaluated. */
-	sg_err (*script_value)(void *ud, const char *expr, char **out);
+	 * the script layer is installed; NULL: those values are not evaluated.
+	 * client: the value came from a client (a query), which runs in the
+	 * script sandbox; false: the instance's own (a dictionary default). */
+	sg_err (*script_value)(void *ud, const char *expr, bool client, char **out);
 	void *script_value_ud;
 };
 

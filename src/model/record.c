@@ -633,7 +633,7 @@ static sg_err eval_default(struct sg_write *w, const struct sg_field *f, char **
 	 * script that fails: no default, logged by the engine). */
 	if (!w->ctx->script_value)
 		return SG_ERR_OK;
-	return w->ctx->script_value(w->ctx->script_value_ud, js, out);
+	return w->ctx->script_value(w->ctx->script_value_ud, js, false, out);
 }
 
 static sg_err apply_defaults(struct sg_write *w)

@@ -60,15 +60,39 @@ def test_script_include_in_a_query(inst):
            "JsvQuery.prototype = {initialize: function () {}, text: function () { return 'JSV FROM-INCLUDE'; },"
            " type: 'JsvQuery'};")
     r = inst.post("/api/now/table/sys_script_include", json={"name": "JsvQuery", "api_name": "global.JsvQuery",
-                                                             "script": src, "active": "true"})
+                                                             "script": src, "active": "true",
+                                                             "client_callable": "true"})
     assert r.status_code == 201, r.text
     assert total(inst.call, f"{SD}=javascript:new JsvQuery().text()") == 1
     # an include giving sys_ids, as getMyGroups-style helpers do (an array, joined by commas)
     ids = [x["sys_id"] for x in inst.get("/api/now/table/incident", params={
         "sysparm_query": f"{SD}INJSV ONE,JSV TWO", "sysparm_fields": "sys_id"}).json()["result"]]
     src = "var jsvIds = function () { return %r; };" % ids
-    assert inst.post("/api/now/table/sys_script_include", json={"name": "jsvIds", "script": src}).status_code == 201
+    assert inst.post("/api/now/table/sys_script_include", json={"name": "jsvIds", "script": src,
+                                                                "client_callable": "true"}).status_code == 201
     assert total(inst.call, "sys_idINjavascript:jsvIds()") == 2
+
+
+def test_sandbox(inst):
+    """glide.script.use.sandbox (true): a client's script cannot write, reads through the user's
+    ACLs, and sees only client-callable includes."""
+    src = "var JsvHidden = Class.create(); JsvHidden.prototype = {initialize: function () {}, type: 'JsvHidden'};"
+    assert inst.post("/api/now/table/sys_script_include", json={"name": "JsvHidden", "script": src}).status_code == 201
+    assert total(inst.call, f"{SD}=javascript:typeof JsvHidden == 'undefined' ? 'JSV ONE' : 'x'") == 1
+    # writes are ignored, whoever sends them
+    q = (f"{SD}=javascript:(function () {{ var g = new GlideRecord('incident'); g.initialize();"
+         f" g.short_description = 'JSV SANDBOX WRITE'; g.insert(); gs.setProperty('jsv.prop', 'x');"
+         f" gs.info('jsv sandbox log'); return 'JSV ONE'; }})()")
+    assert total(inst.call, q) == 1
+    assert total(inst.user, q) == 1
+    assert total(inst.call, f"{SD}=JSV SANDBOX WRITE") == 0
+    assert inst.get("/api/now/table/sys_properties", params={"name": "jsv.prop"}).json()["result"] == []
+    assert inst.get("/api/now/table/syslog", params={"sysparm_query": "message=jsv sandbox log"}).json()["result"] == []
+    # reads are the user's: jsv.user (itil) may not read sys_user_has_role rows of admin
+    q = ("user_name=javascript:(function () { var g = new GlideRecord('sys_security_acl'); g.query();"
+         " return g.hasNext() ? 'admin' : 'jsv.user'; })()")
+    r = inst.user("GET", "/api/now/table/sys_user", params={"sysparm_query": q, "sysparm_fields": "user_name"})
+    assert [x["user_name"] for x in r.json()["result"]] == ["jsv.user"], r.text
 
 
 def test_failing_scripts_match_nothing(inst):
@@ -109,6 +133,12 @@ def test_dictionary_default_through_the_engine(fresh):
     fresh.patch(f"/api/now/table/sys_dictionary/{d[0]['sys_id']}", json={"default_value": "javascript:null.x"})
     r = user("POST", "/api/now/table/incident", json={SD: "failing default"})
     assert r.status_code == 201 and r.json()["result"]["description"] == ""
+    # a default is the instance's own script: any include, not only client-callable ones
+    src = "var JsvDefault = Class.create(); JsvDefault.prototype = {initialize: function () {}, v: function () { return 'from include'; }};"
+    assert fresh.post("/api/now/table/sys_script_include", json={"name": "JsvDefault", "script": src}).status_code == 201
+    fresh.patch(f"/api/now/table/sys_dictionary/{d[0]['sys_id']}", json={"default_value": "javascript:new JsvDefault().v()"})
+    r = user("POST", "/api/now/table/incident", json={SD: "include default"})
+    assert r.json()["result"]["description"] == "from include"
     # GlideDateTime in a default: a date-time value
     fresh.patch(f"/api/now/table/sys_dictionary/{d[0]['sys_id']}",
                 json={"default_value": "javascript:new GlideDateTime().getValue()"})
