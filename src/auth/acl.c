@@ -29,7 +29,11 @@ struct rule {
 	char sys_id[SG_ID_LEN + 1];
 	bool deny; /* Deny-Unless */
 	bool admin_overrides;
-	bool script; /* advanced with a script: cannot be evaluated here, fails */
+	bool script; /* advanced with a script: run through the script hook */
+	enum sg_acl_op op;
+	const char *name;
+	const char *source;    /* the script */
+	const char *cache_key; /* "sys_security_acl/<sys_id>/<sys_mod_count>" */
 	const char *condition;
 	const char **roles;
 	size_t nroles, cap;
@@ -155,7 +159,7 @@ static int add_rule(void *ud, int ncol, const char *const *names, const char *co
 {
 	(void)names;
 	struct builder *b = ud;
-	if (ncol < 8) {
+	if (ncol < 9) {
 		b->err = SG_ERR_INTERNAL;
 		return 1;
 	}
@@ -194,6 +198,15 @@ static int add_rule(void *ud, int ncol, const char *const *names, const char *co
 	r->deny = vals[4] && !strcmp(vals[4], "deny");
 	r->condition = sg_arena_strdup(&b->s->arena, vals[5] ? vals[5] : "");
 	r->script = sg_str_bool(vals[7], false) && vals[6] && *vals[6];
+	r->op = !strcmp(op, "write")    ? SG_ACL_WRITE
+	        : !strcmp(op, "create") ? SG_ACL_CREATE
+	        : !strcmp(op, "delete") ? SG_ACL_DELETE
+	                                : SG_ACL_READ;
+	r->name = sg_arena_strdup(&b->s->arena, name);
+	r->source = sg_arena_strdup(&b->s->arena, r->script ? vals[6] : "");
+	char ck[128];
+	snprintf(ck, sizeof(ck), "sys_security_acl/%s/%s", id, vals[8] ? vals[8] : "0");
+	r->cache_key = sg_arena_strdup(&b->s->arena, ck);
 	l->rules[l->n++] = r;
 	/* Without its entry here the rule would lose its roles: a rule that
 	 * lists none passes for everyone. */
@@ -244,10 +257,11 @@ static sg_err build_set(struct sg_ctx *ctx, unsigned long gen, struct sg__acl_se
 	struct builder b = {.s = s};
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"sys_id\", \"name\", \"operation\", \"admin_overrides\", "
-	               "\"decision_type\", \"condition\", \"script\", \"advanced\" "
-	               "FROM \"sys_security_acl\" WHERE (\"type\" = 'record' OR \"type\" IS NULL) "
-	               "AND (\"active\" IS NULL OR \"active\" != 'false')");
+	sg_sql_raw(&q,
+	           "SELECT \"sys_id\", \"name\", \"operation\", \"admin_overrides\", "
+	           "\"decision_type\", \"condition\", \"script\", \"advanced\", \"sys_mod_count\" "
+	           "FROM \"sys_security_acl\" WHERE (\"type\" = 'record' OR \"type\" IS NULL) "
+	           "AND (\"active\" IS NULL OR \"active\" != 'false')");
 	sg_err err = sg_conn_exec(ctx->conn, &q, add_rule, &b, NULL);
 	if (!err)
 		err = b.err;
@@ -307,6 +321,24 @@ static bool load(struct sg_auth_session *s)
 
 static sg_err sub_rows(void *ud, const struct sg_table *t, const char *alias, struct sg_sql *out);
 
+static _Atomic(sg_auth_acl_script_fn) acl_hook;
+static _Atomic(sg_auth_value_fn) value_hook;
+
+void sg_auth_set_script_hooks(sg_auth_acl_script_fn acl, sg_auth_value_fn value)
+{
+	atomic_store(&acl_hook, acl);
+	atomic_store(&value_hook, value);
+}
+
+/* ctx->script_value while a session lives. */
+static sg_err script_value(void *ud, const char *expr, bool client, char **out)
+{
+	struct sg_auth_session *s = ud;
+	sg_auth_value_fn fn = atomic_load(&value_hook);
+	*out = NULL;
+	return fn ? fn(s, expr, client, out) : SG_ERR_OK;
+}
+
 void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct sg_ctx *ctx,
                           const char *elevate)
 {
@@ -319,6 +351,11 @@ void sg_auth_session_init(struct sg_auth_session *s, struct sg_auth *a, struct s
 	 * the user may read. */
 	ctx->sub_rows = sub_rows;
 	ctx->sub_rows_ud = s;
+	/* javascript: values through the engine, as this user. */
+	if (atomic_load(&value_hook)) {
+		ctx->script_value = script_value;
+		ctx->script_value_ud = s;
+	}
 }
 
 void sg_auth_session_cleanup(struct sg_auth_session *s)
@@ -326,6 +363,10 @@ void sg_auth_session_cleanup(struct sg_auth_session *s)
 	if (s->ctx && s->ctx->sub_rows_ud == s) {
 		s->ctx->sub_rows = NULL;
 		s->ctx->sub_rows_ud = NULL;
+	}
+	if (s->ctx && s->ctx->script_value_ud == s) {
+		s->ctx->script_value = NULL;
+		s->ctx->script_value_ud = NULL;
 	}
 	if (s->set) {
 		struct sg__acl_cache *c = s->auth->acl;
@@ -708,9 +749,70 @@ out:
 }
 
 /*
+ * Runs rule r's script for rec through the hook (acl.h), remembering the
+ * answer for the request by rule and record.  No hook: the rule fails,
+ * logged once per request.
+ */
+static bool script_passes(struct sg_auth_session *s, const struct rule *r, const struct sg_table *t,
+                          json_t *rec)
+{
+	const char *id = rec ? sg_json_str(rec, "sys_id") : NULL;
+	char key[SG_ID_LEN + 8];
+	snprintf(key, sizeof(key), "script:%s", r->sys_id);
+	json_t *known = json_object_get(s->cond, key);
+	json_t *seen = known && id && *id ? json_object_get(known, id) : NULL;
+	if (rec)
+		s->cond_evals++; /* the answer depends on the record: not memoised by field */
+	if (seen)
+		return json_is_true(seen);
+	sg_auth_acl_script_fn fn = atomic_load(&acl_hook);
+	if (!fn) {
+		if (!known || !json_object_get(known, "")) {
+			sg_log_warn("acl %s (%s): has a script and no script engine is installed: "
+			            "denied",
+			            r->name, r->sys_id);
+			if (!known) {
+				known = json_object();
+				if (json_object_set_new(s->cond, key, known))
+					return fail(s, SG_ERR_NOMEM);
+			}
+			if (json_object_set_new(known, "", json_false()))
+				return fail(s, SG_ERR_NOMEM);
+		}
+		return false;
+	}
+	struct sg_acl_script a = {
+	    .acl_id = r->sys_id,
+	    .acl_name = r->name,
+	    .operation = op_name(r->op),
+	    .source = r->source,
+	    .cache_key = r->cache_key,
+	    .table = t,
+	    .rec = rec,
+	};
+	bool yes = false;
+	sg_err err = fn(s, &a, &yes);
+	if (err)
+		return fail(s, err);
+	if (!id || !*id)
+		return yes;
+	if (!known) {
+		known = json_object();
+		if (json_object_set_new(s->cond, key, known))
+			return fail(s, SG_ERR_NOMEM);
+	}
+	if (json_object_set_new(known, id, json_boolean(yes)))
+		return fail(s, SG_ERR_NOMEM);
+	return yes;
+}
+
+/*
  * Whether one rule passes: roles (any listed one; none listed passes), then
  * the condition (unknown when rec is NULL: counted as passing for role-only
- * checks), then the script, which is never run here.
+ * checks), then the script: for a read with no record (the pre-query check)
+ * counted as passing, as a condition is, and run on each row after the
+ * query; for the other operations run with an empty current when there is
+ * no record (a create's check before the record exists).
  */
 static bool rule_passes(struct sg_auth_session *s, const struct rule *r, bool override,
                         const struct sg_table *t, json_t *rec)
@@ -729,10 +831,10 @@ static bool rule_passes(struct sg_auth_session *s, const struct rule *r, bool ov
 		if (!held)
 			return false;
 	}
-	if (r->script)
+	if (*r->condition && rec && !condition_holds(s, r, t, rec))
 		return false;
-	if (*r->condition && rec)
-		return condition_holds(s, r, t, rec);
+	if (r->script && (rec || r->op != SG_ACL_READ))
+		return script_passes(s, r, t, rec);
 	return true;
 }
 
@@ -783,7 +885,7 @@ static bool rule_depends(struct sg_auth_session *s, const struct rule *r, bool o
 	bool held = !r->nroles;
 	for (size_t i = 0; i < r->nroles && !held; i++)
 		held = has_role(s, r->roles[i]);
-	return held && !r->script && *r->condition;
+	return held && (r->script || *r->condition);
 }
 
 /* Whether level_verdict() for l may answer differently from one record to
@@ -1203,6 +1305,61 @@ sg_err sg_acl_read_path(struct sg_auth_session *s, const struct sg_table *t, con
 
 /* ---- row conditions as SQL ------------------------------------------------ */
 
+/*
+ * A script cannot be compiled to SQL: for a rule with one, the rows of t its
+ * condition selects are read (at most SG_ACL_SCRIPT_ROWS, as the system)
+ * and the script run on each; the SQL names those it granted.  Rows past
+ * the limit are not granted (logged): an aggregate over a larger table under
+ * a script ACL counts fewer rows, never rows the script would refuse.
+ */
+#define SG_ACL_SCRIPT_ROWS 10000
+
+static void script_where(struct sg_auth_session *s, const struct rule *r, const struct sg_table *t,
+                         const char *alias, struct sg_sql *out)
+{
+	struct sg_query q;
+	sg_query_init(&q);
+	json_t *rows = NULL, *row;
+	sg_err err = sg_query_parse(&q, r->condition) ? SG_ERR_OK : SG_ERR_NOMEM;
+	struct sg_list_opts lo = {.query = &q, .limit = SG_ACL_SCRIPT_ROWS + 1};
+	void *hook_ud = s->ctx->sub_rows_ud;
+	sg_err (*hook)(void *, const struct sg_table *, const char *, struct sg_sql *) =
+	    s->ctx->sub_rows;
+	s->ctx->sub_rows = NULL; /* as condition_holds() */
+	if (!err)
+		err = sg_rec_list(s->ctx, t->name, &lo, &rows, NULL);
+	s->ctx->sub_rows = hook;
+	s->ctx->sub_rows_ud = hook_ud;
+	sg_query_cleanup(&q);
+	if (err) {
+		json_decref(rows);
+		fail(s, err);
+		sg_sql_raw(out, "1=0");
+		return;
+	}
+	if (json_array_size(rows) > SG_ACL_SCRIPT_ROWS)
+		sg_log_warn("acl %s: more than %d rows for its script: the rest are not granted",
+		            r->name, SG_ACL_SCRIPT_ROWS);
+	size_t i, n = 0;
+	sg_sql_raw(out, "(1=0");
+	json_array_foreach(rows, i, row)
+	{
+		if (i >= SG_ACL_SCRIPT_ROWS || s->err)
+			break;
+		const char *id = sg_json_str(row, "sys_id");
+		if (!id || !script_passes(s, r, t, row))
+			continue;
+		sg_sql_raw(out, n++ ? ", " : " OR ");
+		if (n == 1) {
+			sg_sql_qual(out, alias, "sys_id");
+			sg_sql_raw(out, " IN (");
+		}
+		sg_sql_text(out, id);
+	}
+	sg_sql_raw(out, n ? "))" : ")");
+	json_decref(rows);
+}
+
 /* Appends whether rule r passes for the row under alias: its condition
  * compiled as the query condition_holds() runs, or a constant. */
 static void rule_where(struct sg_auth_session *s, const struct rule *r, bool override,
@@ -1210,6 +1367,10 @@ static void rule_where(struct sg_auth_session *s, const struct rule *r, bool ove
 {
 	if (!rule_depends(s, r, override)) {
 		sg_sql_raw(out, rule_passes(s, r, override, t, NULL) ? "1=1" : "1=0");
+		return;
+	}
+	if (r->script) {
+		script_where(s, r, t, alias, out);
 		return;
 	}
 	bool none, invalid;

@@ -17,8 +17,10 @@
  * The ACLs are compiled once per change and shared (struct sg_auth); each
  * request's struct sg_auth_session keeps its roles and a memo of decisions
  * that do not depend on the record.  Conditions are encoded queries,
- * evaluated through the query compiler against the store.  ACL scripts are
- * not run: an advanced ACL with a script fails.
+ * evaluated through the query compiler against the store.  The script of an
+ * advanced ACL runs through the script hook (sg_auth_set_script_hooks),
+ * which the script layer installs: auth does not include the engine.  No
+ * hook, a script that fails or runs out of time: the ACL fails (deny).
  *
  * Every check returns an error code and gives its answer through an out
  * parameter.  When the roles, the ACLs or a condition cannot be read (SQL
@@ -133,6 +135,43 @@ sg_err sg_acl_strip_input(struct sg_auth_session *s, const struct sg_table *t, e
  * its new form, is refused (403) to any user without security_admin in
  * effect; the system passes.
  */
+
+/*
+ * Script hooks.  The script layer installs them once at start-up (nowd,
+ * nowctl's local client, tests), before threads check ACLs.
+ *
+ * acl: runs the script of an advanced ACL (sys_security_acl.advanced true,
+ * script not empty) as s's user, with `current` a record of table (rec, raw
+ * fields; NULL for a table-level check before any row: a new, empty
+ * record), and answers in *answer whether it granted.  A script that does
+ * not compile, throws, or passes its time or memory limit answers false
+ * (the script layer logs it); an error return is a platform failure (out of
+ * memory, the store) and fails the session's check.
+ *
+ * value: evaluates expr (the text after "javascript:") as s's user; *out a
+ * new string (free()), NULL when the script failed.  Errors as above.
+ * client: a value a client sent (a query's), to run in the script sandbox;
+ * false: the instance's own (a dictionary default).
+ *
+ * The ACL's decision for a record is kept for the rest of the request (the
+ * session), never beyond it nor for another user.  Without an acl hook an
+ * ACL with a script fails, logged.
+ */
+struct sg_acl_script {
+	const char *acl_id;    /* the sys_security_acl's sys_id */
+	const char *acl_name;  /* its name ("incident", "incident.number") */
+	const char *operation; /* read, write, create, delete */
+	const char *source;    /* the script */
+	const char *cache_key; /* "sys_security_acl/<sys_id>/<sys_mod_count>" */
+	const struct sg_table *table;
+	json_t *rec; /* raw record of table, or NULL */
+};
+typedef sg_err (*sg_auth_acl_script_fn)(struct sg_auth_session *s, const struct sg_acl_script *a,
+                                        bool *answer);
+typedef sg_err (*sg_auth_value_fn)(struct sg_auth_session *s, const char *expr, bool client,
+                                   char **out);
+/* Installs (or with NULLs, removes) the hooks, for the whole process. */
+void sg_auth_set_script_hooks(sg_auth_acl_script_fn acl, sg_auth_value_fn value);
 
 /* Whether a sys_properties name is a security property: one of a list kept
  * in acl.c (README "Security properties"), any case. */

@@ -322,6 +322,13 @@ static sg_err qenv_lookup(void *ud, const char *table, const char *sys_id, const
 	return err;
 }
 
+/* The query compiler's javascript: values: a client's, through ctx's hook. */
+static sg_err qenv_script(void *ud, const char *expr, char **out)
+{
+	struct sg_ctx *ctx = ud;
+	return ctx->script_value(ctx->script_value_ud, expr, true, out);
+}
+
 void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env)
 {
 	*env = (struct sg_qenv){
@@ -334,6 +341,8 @@ void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env)
 	    .lookup_ud = ctx,
 	    .sub_rows = ctx->sub_rows,
 	    .sub_rows_ud = ctx->sub_rows_ud,
+	    .script = ctx->script_value ? qenv_script : NULL,
+	    .script_ud = ctx,
 	};
 }
 

@@ -76,6 +76,13 @@ struct sg_ctx {
 	sg_err (*sub_rows)(void *ud, const struct sg_table *t, const char *alias,
 	                   struct sg_sql *out);
 	void *sub_rows_ud;
+	/* javascript: values beyond the built-in helpers (struct sg_qenv's
+	 * script, dictionary defaults), set by auth for the request's user when
+	 * the script layer is installed; NULL: those values are not evaluated.
+	 * client: the value came from a client (a query), which runs in the
+	 * script sandbox; false: the instance's own (a dictionary default). */
+	sg_err (*script_value)(void *ud, const char *expr, bool client, char **out);
+	void *script_value_ud;
 };
 
 /* The time zone display values use: the user's, else the system property

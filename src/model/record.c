@@ -629,7 +629,11 @@ static sg_err eval_default(struct sg_write *w, const struct sg_field *f, char **
 		sg_time_format(sg_time_now(), now);
 		return dup(now, out);
 	}
-	return SG_ERR_OK; /* anything else: no default */
+	/* Anything else through the engine, as the user (none: no default; a
+	 * script that fails: no default, logged by the engine). */
+	if (!w->ctx->script_value)
+		return SG_ERR_OK;
+	return w->ctx->script_value(w->ctx->script_value_ud, js, false, out);
 }
 
 static sg_err apply_defaults(struct sg_write *w)

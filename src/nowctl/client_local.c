@@ -180,6 +180,8 @@ struct client *client_local(const char *dir)
 		sg_auth_free(l->auth);
 		sg_model_close(l->model);
 	}
+	if (!err)
+		sg_script_install_hooks(); /* ACL scripts, javascript: values */
 	if (err) {
 		/* A store URL may carry a password: never print it. */
 		struct sg_buf where;

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/tz.h"
 #include "core/util.h"
+#include "script/script.h"
 #include "core/version.h"
 #include "nowd/nowd.h"
 #include "script/brules.h"
@@ -248,6 +249,7 @@ int main(int argc, char **argv)
 		err = sg_auth_new(model, &auth);
 	if (!err)
 		err = sg_brules_install(model, auth);
+	sg_script_install_hooks(); /* ACL scripts, javascript: values */
 	if (err) {
 		sg_log_error("cannot start: %s", sg_err_name(err));
 		sg_model_close(model);

@@ -44,6 +44,15 @@ struct sg_qenv {
 	sg_err (*sub_rows)(void *ud, const struct sg_table *t, const char *alias,
 	                   struct sg_sql *out);
 	void *sub_rows_ud;
+	/*
+	 * Evaluates a javascript: value the built-in helpers do not know (expr:
+	 * the text after "javascript:") through the script engine, as the
+	 * acting user: *out a new string the caller frees, NULL when the script
+	 * failed (the condition is invalid and matches nothing).  An error
+	 * (out of memory) fails the compile.  May be NULL: only the helpers.
+	 */
+	sg_err (*script)(void *ud, const char *expr, char **out);
+	void *script_ud;
 };
 
 #endif

@@ -320,6 +320,23 @@ bool sg_js_date_helper(const char *tz, int64_t now, const char *name, const char
 	return (count && ago(tz, now, name, n, out)) || boundary(tz, now, name, out);
 }
 
+/* Anything beyond the helpers: the engine, when the environment has one. */
+static sg_err script_eval(const struct sg_qenv *env, const char *expr, struct sg_arena *a,
+                          const char **out)
+{
+	if (!env->script)
+		return SG_ERR_BAD_PARAM;
+	char *v = NULL;
+	sg_err err = env->script(env->script_ud, expr, &v);
+	if (err)
+		return err;
+	if (!v)
+		return SG_ERR_BAD_PARAM;
+	*out = sg_arena_strdup(a, v);
+	free(v);
+	return *out ? SG_ERR_OK : SG_ERR_NOMEM;
+}
+
 sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
                   const char **out)
 {
@@ -331,7 +348,7 @@ sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena 
 		expr++;
 	struct call c;
 	if (!parse_call(expr, &c))
-		return SG_ERR_BAD_PARAM;
+		return script_eval(env, expr, a, out);
 	const char *name = c.name;
 	if (!strncmp(name, "gs.", 3))
 		name += 3;
@@ -344,7 +361,7 @@ sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena 
 	} else {
 		const char *args[3] = {c.args[0], c.args[1], c.args[2]};
 		if (!sg_js_date_helper(tz, sg_time_now(), name, args, c.nargs, &t))
-			return SG_ERR_BAD_PARAM;
+			return script_eval(env, expr, a, out);
 		*out = put_time(t, a);
 	}
 	return *out ? SG_ERR_OK : SG_ERR_NOMEM;

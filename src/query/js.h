@@ -21,8 +21,9 @@
 /*
  * Evaluates value ("javascript:" and a helper of the whitelist) in env's
  * zone and for env's user.  *out gets the result as stored (a UTC date-time,
- * a sys_id, a user name), a string from arena a.  SG_ERR_BAD_PARAM for
- * anything outside the whitelist; SG_ERR_NOMEM.
+ * a sys_id, a user name), a string from arena a.  Anything outside the
+ * whitelist goes to env->script (the engine, as the user); SG_ERR_BAD_PARAM
+ * when there is none or the script failed; SG_ERR_NOMEM.
  */
 sg_err sg_js_eval(const struct sg_qenv *env, const char *value, struct sg_arena *a,
                   const char **out);

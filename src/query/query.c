@@ -508,6 +508,11 @@ static void between(struct compiler *c, const char *alias, const struct sg_field
 /* Binds v as a LIKE pattern (wildcards in v escaped); false when c failed. */
 static bool like_value(struct compiler *c, const char *v, bool pre, bool post)
 {
+	if (!strncmp(v, "javascript:", 11)) { /* the value the script gives */
+		sg_err err = sg_js_eval(c->env, v, &c->scratch, &v);
+		if (err)
+			return err == SG_ERR_BAD_PARAM ? false : fail(c, err);
+	}
 	struct sg_buf b;
 	sg_buf_init(&b, strlen(v) * 2 + 3);
 	if (pre)
@@ -530,6 +535,13 @@ static bool like_value(struct compiler *c, const char *v, bool pre, bool post)
 static bool value_list(struct compiler *c, const struct sg_table *t, const struct sg_field *f,
                        const char *v)
 {
+	/* A whole list written as one javascript: value (an array, or ids
+	 * joined with commas, as getMyGroups() gives) is evaluated first. */
+	if (!strncmp(v, "javascript:", 11)) {
+		sg_err err = sg_js_eval(c->env, v, &c->scratch, &v);
+		if (err)
+			return err == SG_ERR_BAD_PARAM ? false : fail(c, err);
+	}
 	sg_sql_raw(c->out, "(");
 	const char *p = v;
 	for (bool first = true;; first = false) {

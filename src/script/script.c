@@ -485,8 +485,14 @@ static duk_ret_t run_safe(duk_context *ctx, void *udata)
 	}
 	duk_call(ctx, 0);
 	if (r->result_var) {
-		duk_pop(ctx);
+		/* result_var's value; when the script left it null or undefined,
+		 * the last expression's (an ACL script may end in "answer = x" or
+		 * in the expression itself). */
 		duk_get_global_string(ctx, r->result_var);
+		if (duk_is_null_or_undefined(ctx, -1))
+			duk_pop(ctx);
+		else
+			duk_remove(ctx, -2);
 	}
 	if (!(res->value = top_json(ctx)))
 		return sg__script_fail(ctx, SG_ERR_NOMEM);

@@ -80,8 +80,9 @@ typedef struct duk_hthread duk_context;
  *                      script sets on current is in result.current.
  * values               named values: each member of this object becomes a
  *                      global of that name (JSON types), e.g. {"answer": null}.
- * result_var           the global to answer (ACL scripts: "answer"); NULL:
- *                      the value of the last expression statement.
+ * result_var           the global to answer (ACL scripts: "answer"); when the
+ *                      script leaves it null or undefined, or result_var is
+ *                      NULL: the value of the last expression statement.
  * bind, bind_ud        called once the API is in place, before the script:
  *                      adds custom globals (Scripted REST's request/response)
  *                      with the Duktape API; return non-zero to fail the run
@@ -175,6 +176,26 @@ sg_err sg_script_default_resolver(struct sg_ctx *ctx, const char *name, char **s
  */
 sg_err sg_script_syslog(struct sg_ctx *ctx, const char *source, const char *level,
                         const char *message);
+
+/*
+ * Installs the script layer's hooks into auth (sg_auth_set_script_hooks):
+ * advanced ACL scripts, and javascript: values in queries and dictionary
+ * defaults beyond the built-in helpers (hooks.c).  Call once at start-up,
+ * before threads run; sg_script_remove_hooks undoes it (tests).
+ *
+ * An ACL script runs as the session's user with `current` (the record, a
+ * GlideRecord of its table; a new empty one for a check before any row) and
+ * `answer` (null); it grants when answer, or else the value of its last
+ * expression, is true (the boolean, or the string "true").  A javascript:
+ * value runs as the user and gives its value as a string (an array joined
+ * with commas, null as "").  Either one nested more than
+ * SG_SCRIPT_HOOK_DEPTH deep (an ACL script reading through
+ * GlideRecordSecure a table whose ACL runs a script...) fails: denied, no
+ * value.
+ */
+#define SG_SCRIPT_HOOK_DEPTH 4
+void sg_script_install_hooks(void);
+void sg_script_remove_hooks(void);
 
 /* Drops every cached compiled script (tests). */
 void sg_script_cache_clear(void);
