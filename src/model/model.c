@@ -224,16 +224,43 @@ static void acquire(struct sg_ctx *ctx)
 	pthread_mutex_unlock(&ctx->model->lock);
 }
 
+static void drop(struct sg_model *m, struct sg_dict *d)
+{
+	pthread_mutex_lock(&m->lock);
+	bool last = --d->refs == 0;
+	pthread_mutex_unlock(&m->lock);
+	if (last)
+		sg_dict_free(d);
+}
+
 static void release(struct sg_ctx *ctx)
 {
-	if (!ctx->dict)
-		return;
-	pthread_mutex_lock(&ctx->model->lock);
-	bool last = --ctx->dict->refs == 0;
-	pthread_mutex_unlock(&ctx->model->lock);
-	if (last)
-		sg_dict_free(ctx->dict);
+	if (ctx->dict)
+		drop(ctx->model, ctx->dict);
 	ctx->dict = NULL;
+}
+
+/* Moves the request on from its snapshot, which it keeps until its end
+ * (released at once only when there is no memory to keep it). */
+static void retire(struct sg_ctx *ctx)
+{
+	struct sg_dict **more = realloc(ctx->retired, (ctx->nretired + 1) * sizeof(*more));
+	if (!more) {
+		release(ctx);
+		return;
+	}
+	ctx->retired = more;
+	ctx->retired[ctx->nretired++] = ctx->dict;
+	ctx->dict = NULL;
+}
+
+static void release_retired(struct sg_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nretired; i++)
+		drop(ctx->model, ctx->retired[i]);
+	free(ctx->retired);
+	ctx->retired = NULL;
+	ctx->nretired = 0;
 }
 
 sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user *user)
@@ -257,6 +284,7 @@ sg_err sg_ctx_begin(struct sg_ctx *ctx, struct sg_model *m, const struct sg_user
 void sg_ctx_end(struct sg_ctx *ctx)
 {
 	release(ctx);
+	release_retired(ctx);
 	json_decref(ctx->ref_cache);
 	ctx->ref_cache = NULL;
 	json_decref(ctx->journal_cache);
@@ -275,7 +303,7 @@ void sg__ctx_dict_changed(struct sg_ctx *ctx)
 	bool moved = ctx->dict != ctx->model->dict;
 	pthread_mutex_unlock(&ctx->model->lock);
 	if (moved) {
-		release(ctx);
+		retire(ctx);
 		acquire(ctx);
 	}
 }

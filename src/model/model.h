@@ -59,6 +59,11 @@ struct sg_user {
 struct sg_ctx {
 	struct sg_model *model;
 	struct sg_dict *dict; /* snapshot held for the request */
+	/* Snapshots the request moved on from (sg__ctx_dict_changed): held to
+	 * its end, so that a table or field the request looked up before a
+	 * write stays valid after it. */
+	struct sg_dict **retired;
+	size_t nretired;
 	sg_conn *conn;
 	struct sg_user user;
 	bool dict_dirty;   /* a write changed the dictionary: reload at the end */

@@ -176,6 +176,29 @@ static void client_sys_id_and_unknown_fields(void **state)
 	json_decref(r);
 }
 
+/* A table the request looked up before one of its writes stays valid after
+ * it, though another request changed the dictionary meanwhile (the write
+ * moves this request to the new snapshot: the old one must outlive it). */
+static void a_looked_up_table_outlives_a_dictionary_change(void **state)
+{
+	struct fixture *f = *state;
+	const struct sg_table *t = sg_dict_table(f->ctx.dict, "incident");
+	assert_non_null(t);
+	struct sg_ctx other;
+	assert_int_equal(sg_ctx_begin(&other, f->model, NULL), SG_ERR_OK);
+	json_t *col = json_pack("{s:s, s:s, s:s}", "name", "incident", "element", "u_later",
+	                        "internal_type", "string");
+	char id[SG_ID_LEN + 1];
+	struct sg_write_opts wo = {0};
+	assert_int_equal(sg_rec_insert(&other, "sys_dictionary", col, &wo, id), SG_ERR_OK);
+	json_decref(col);
+	sg_ctx_end(&other);
+	insert(f, "incident", "{\"short_description\":\"after the change\"}", id);
+	assert_string_equal(t->name, "incident");
+	assert_non_null(sg_table_field(t, "short_description"));
+	assert_non_null(sg_table_field(sg_dict_table(f->ctx.dict, "incident"), "u_later"));
+}
+
 static void dictionary_rows_change_the_schema(void **state)
 {
 	struct fixture *f = *state;
@@ -331,6 +354,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(dictionary_rows_change_the_schema, fixture_setup,
 	                                    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(reference_display_follows_the_record_class,
+	                                    fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(a_looked_up_table_outlives_a_dictionary_change,
 	                                    fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(parent_table_returns_children, fixture_setup,
 	                                    fixture_teardown),
