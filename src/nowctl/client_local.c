@@ -11,6 +11,7 @@
 #include "net/redact.h"
 #include "nowctl/client.h"
 #include "query/query.h"
+#include "script/background.h"
 #include "script/script.h"
 
 struct local {
@@ -171,7 +172,8 @@ struct client *client_local(const char *dir)
 	if (!l)
 		return NULL;
 	sg_err err = sg_model_open(dir, &l->model);
-	if (!err && (err = sg_auth_add_rules(l->model)))
+	if (!err &&
+	    ((err = sg_auth_add_rules(l->model)) || (err = sg_script_background_install(l->model))))
 		sg_model_close(l->model);
 	if (err) {
 		/* A store URL may carry a password: never print it. */
