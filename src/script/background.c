@@ -17,7 +17,8 @@
 #include "query/query.h"
 #include "script/script.h"
 
-#define ACTIONS_MAX 1000 /* script actions of one event */
+#define ACTIONS_MAX 1000   /* script actions of one event */
+#define JOBS_MAX    100000 /* scheduled jobs looked at by a start */
 
 static const char *field(json_t *rec, const char *key)
 {
@@ -366,7 +367,7 @@ sg_err sg_script_background_reconcile(struct sg_model *m, int *scheduled)
 	json_t *recs = NULL;
 	if (!sg_query_parse(&q, "active=true"))
 		err = SG_ERR_NOMEM;
-	struct sg_list_opts lo = {.query = &q};
+	struct sg_list_opts lo = {.query = &q, .limit = JOBS_MAX};
 	if (!err)
 		err = sg_rec_list(&ctx, "sysauto_script", &lo, &recs, NULL);
 	sg_query_cleanup(&q);
