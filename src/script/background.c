@@ -72,6 +72,9 @@ static sg_err run(struct sg_ctx *ctx, const char *name, const char *cache_key, c
 	                          .as = &s,
 	                          .table = current ? table : NULL,
 	                          .current = current,
+	                          /* a stored record: the engine takes current
+	                           * with no previous as one being inserted */
+	                          .previous = current,
 	                          .values = values};
 	struct sg_script_result res;
 	err = sg_script_run(&r, &res);
@@ -303,6 +306,13 @@ static sg_err handle_event(struct sg_ctx *ctx, json_t *event, void *ud)
 				err = SG_ERR_OK;
 			if (err)
 				break;
+		}
+		/* no record: current is null */
+		if (current)
+			json_object_del(values, "current");
+		else if (json_object_set_new(values, "current", json_null())) {
+			err = SG_ERR_NOMEM;
+			break;
 		}
 		char key[160];
 		bool ok = true;
