@@ -143,12 +143,17 @@ def test_events_from_a_scheduled_job(srv):
     name = "x_test.sched." + uuid.uuid4().hex[:6]
     inc = incident(srv)
     action(srv, name, "current.short_description = 'from job'; current.update();")
+    nowctl(srv, "user", "add", "ev.queuer", "--password", "Ev-queuer-pass-1", "--role", "itil")
+    uid = srv.get("/api/now/table/sys_user", params={"user_name": "ev.queuer"}).json()["result"][0]["sys_id"]
+    action(srv, name, "gs.info('queued by ' + event.user_name + ' ' + (event.user_id == '" + uid + "') + ' ' + event.name);")
     r = srv.post("/api/now/table/sysauto_script", json={
-        "name": "queue " + name, "run_type": "once", "run_start": utc(-60),
+        "name": "queue " + name, "run_type": "once", "run_start": utc(-60), "run_as": uid,
         "script": f"var g = new GlideRecord('incident'); g.get('{inc}'); gs.eventQueue('{name}', g);"})
     assert r.status_code == 201
     assert wait_for(lambda: get(srv, "incident", inc, "short_description")["short_description"] == "from job")
-    assert events(srv, name)[0]["state"] == "processed"
+    assert wait_for(lambda: events(srv, name)[0]["state"] == "processed")
+    r = srv.get("/api/now/table/syslog", params={"sysparm_query": f"messageLIKE{name}", "sysparm_fields": "message"})
+    assert [x["message"] for x in r.json()["result"]] == [f"queued by ev.queuer true {name}"]
 
 
 def test_future_event_waits_for_process_on(srv):
