@@ -229,9 +229,12 @@ static sg_err wake_rule(struct sg_write *w)
 	return SG_ERR_OK;
 }
 
+/* Ordered before model.sync (10): a write that changed the dictionary has
+ * its table's descriptions replaced there, and rules after it would look at
+ * the old ones. */
 static const struct sg_rule wake_rules[] = {
-    {"jobs.wake", "sys_trigger", SG_RULE_AFTER_COMMIT, SG_OP_WRITE, 50, wake_rule},
-    {"jobs.wake_events", "sysevent", SG_RULE_AFTER_COMMIT, SG_OP_INSERT, 50, wake_rule},
+    {"jobs.wake", "sys_trigger", SG_RULE_AFTER_COMMIT, SG_OP_WRITE, 5, wake_rule},
+    {"jobs.wake_events", "sysevent", SG_RULE_AFTER_COMMIT, SG_OP_INSERT, 5, wake_rule},
 };
 
 sg_err sg_jobs_add_rules(struct sg_model *m)
