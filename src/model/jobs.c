@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "model/internal.h"
+#include "model/rules.h"
 
 /* ---- the registry -------------------------------------------------------- */
 
@@ -198,6 +199,80 @@ sg_err sg_job_ensure_repeating(struct sg_ctx *ctx, const char *type, const char 
 	return sg_conn_commit(ctx->conn);
 }
 
+/* ---- waking the workers ---------------------------------------------------- */
+
+static void (*waker)(void *);
+static void *waker_ud;
+
+void sg_jobs_set_waker(void (*fn)(void *ud), void *ud)
+{
+	pthread_mutex_lock(&types_lock);
+	waker = fn;
+	waker_ud = ud;
+	pthread_mutex_unlock(&types_lock);
+}
+
+void sg_jobs_wake(void)
+{
+	pthread_mutex_lock(&types_lock);
+	void (*fn)(void *) = waker;
+	void *ud = waker_ud;
+	pthread_mutex_unlock(&types_lock);
+	if (fn)
+		fn(ud);
+}
+
+static sg_err wake_rule(struct sg_write *w)
+{
+	(void)w;
+	sg_jobs_wake();
+	return SG_ERR_OK;
+}
+
+/* Ordered before model.sync (10): a write that changed the dictionary has
+ * its table's descriptions replaced there, and rules after it would look at
+ * the old ones. */
+static const struct sg_rule wake_rules[] = {
+    {"jobs.wake", "sys_trigger", SG_RULE_AFTER_COMMIT, SG_OP_WRITE, 5, wake_rule},
+    {"jobs.wake_events", "sysevent", SG_RULE_AFTER_COMMIT, SG_OP_INSERT, 5, wake_rule},
+};
+
+sg_err sg_jobs_add_rules(struct sg_model *m)
+{
+	return sg_model_add_rules(m, wake_rules, sizeof(wake_rules) / sizeof(wake_rules[0]));
+}
+
+static sg_event_fn event_fn;
+static void *event_ud;
+
+/*
+ * The sysevent rows the event processor would take, as a condition on the
+ * alias e: ready, due, and, while no handler runs script actions, listened to
+ * by none.  The same text decides whether the processor is due at all, so
+ * that an idle instance claims nothing and writes nothing.
+ */
+static void events_due(struct sg_sql *q, const char *now, bool handler)
+{
+	sg_sql_raw(q,
+	           "e.\"state\" = 'ready' AND (e.\"process_on\" IS NULL OR e.\"process_on\" = '' "
+	           "OR e.\"process_on\" <= ");
+	sg_sql_text(q, now);
+	sg_sql_raw(q, ")");
+	if (!handler)
+		sg_sql_raw(q,
+		           " AND NOT EXISTS (SELECT 1 FROM \"sys_metadata\" a WHERE "
+		           "a.\"sys_class_name\" = 'sysevent_script_action' AND a.\"event_name\" = "
+		           "e.\"name\" AND a.\"active\" = 'true')");
+}
+
+static bool have_event_handler(void)
+{
+	pthread_mutex_lock(&types_lock);
+	bool h = event_fn != NULL;
+	pthread_mutex_unlock(&types_lock);
+	return h;
+}
+
 /* ---- claim and complete -------------------------------------------------- */
 
 struct claim_row {
@@ -275,7 +350,17 @@ sg_err sg_job_claim(struct sg_ctx *ctx, const char *worker, int64_t lease, struc
 			sg_sql_raw(&q, ", ");
 		sg_sql_text(&q, names[i]);
 	}
-	sg_sql_raw(&q, ") ORDER BY \"next_action\", \"priority\" LIMIT 1");
+	sg_sql_raw(&q, ")");
+	/* The event processor is due only when there are events to process
+	 * (a claim whose lease passed is always taken back). */
+	sg_sql_raw(&q, " AND (\"state\" <> ");
+	sg_sql_int(&q, SG_JOB_READY);
+	sg_sql_raw(&q, " OR \"job_id\" <> ");
+	sg_sql_text(&q, SG_JOB_EVENT_PROCESSOR);
+	sg_sql_raw(&q, " OR EXISTS (SELECT 1 FROM \"sysevent\" e WHERE ");
+	events_due(&q, now_s, have_event_handler());
+	sg_sql_raw(&q, "))");
+	sg_sql_raw(&q, " ORDER BY \"next_action\", \"priority\" LIMIT 1");
 	/* Is anything due?  A read first, so that an idle worker never takes
 	 * the write lock; then the same query again inside the write, which
 	 * decides. */
@@ -432,9 +517,6 @@ sg_err sg_jobs_run_one(struct sg_model *m, const char *worker, bool *ran)
 
 /* ---- the event processor -------------------------------------------------- */
 
-static sg_event_fn event_fn;
-static void *event_ud;
-
 void sg_jobs_set_event_handler(sg_event_fn fn, void *ud)
 {
 	pthread_mutex_lock(&types_lock);
@@ -483,16 +565,8 @@ static sg_err process_events(struct sg_ctx *ctx, const struct sg_job *job, void 
 	sg_time_format(sg_time_now(), now);
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q,
-	           "SELECT e.\"sys_id\" FROM \"sysevent\" e WHERE e.\"state\" = 'ready' AND "
-	           "(e.\"process_on\" IS NULL OR e.\"process_on\" = '' OR e.\"process_on\" <= ");
-	sg_sql_text(&q, now);
-	sg_sql_raw(&q, ")");
-	if (!fn)
-		sg_sql_raw(&q,
-		           " AND NOT EXISTS (SELECT 1 FROM \"sys_metadata\" a WHERE "
-		           "a.\"sys_class_name\" = 'sysevent_script_action' AND a.\"event_name\" = "
-		           "e.\"name\" AND a.\"active\" = 'true')");
+	sg_sql_raw(&q, "SELECT e.\"sys_id\" FROM \"sysevent\" e WHERE ");
+	events_due(&q, now, fn != NULL);
 	sg_sql_raw(&q, " ORDER BY e.\"sys_created_on\" LIMIT 100");
 	char(*v)[SG_ID_LEN + 1] = malloc(100 * sizeof(*v));
 	struct ids ids = {v, 0};

@@ -125,6 +125,17 @@ sg_err sg_jobs_run_one(struct sg_model *m, const char *worker, bool *ran);
  * marks it processed, anything else state error. */
 typedef sg_err (*sg_event_fn)(struct sg_ctx *ctx, json_t *event, void *ud);
 void sg_jobs_set_event_handler(sg_event_fn fn, void *ud);
+/*
+ * Waking the workers.  The event processor is due only while there are
+ * events for it (an idle instance claims nothing and writes nothing);
+ * workers poll for due jobs, and a process that runs them sets a waker so
+ * that a job enqueued or an event queued in this process is taken at once.
+ * sg_jobs_add_rules adds the after-commit rules that call sg_jobs_wake on
+ * sys_trigger writes and sysevent inserts (call before m is shared).
+ */
+void sg_jobs_set_waker(void (*fn)(void *ud), void *ud);
+void sg_jobs_wake(void);
+sg_err sg_jobs_add_rules(struct sg_model *m);
 /* Registers the job types of this layer (the event processor). */
 sg_err sg_jobs_register_builtin(void);
 

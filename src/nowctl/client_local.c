@@ -11,6 +11,7 @@
 #include "net/redact.h"
 #include "nowctl/client.h"
 #include "query/query.h"
+#include "script/background.h"
 #include "script/brules.h"
 #include "script/script.h"
 
@@ -176,7 +177,8 @@ struct client *client_local(const char *dir)
 	sg_err err = sg_model_open(dir, &l->model);
 	if (!err &&
 	    ((err = sg_auth_add_rules(l->model)) || (err = sg_auth_new(l->model, &l->auth)) ||
-	     (err = sg_brules_install(l->model, l->auth)))) {
+	     (err = sg_brules_install(l->model, l->auth)) ||
+	     (err = sg_script_background_install(l->model)))) {
 		sg_auth_free(l->auth);
 		sg_model_close(l->model);
 	}

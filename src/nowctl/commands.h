@@ -30,5 +30,7 @@ int cmd_token(struct cmd_env *e, int argc, char **argv);
 int cmd_app(struct cmd_env *e, int argc, char **argv); /* app.c */
 /* script run FILE|- (script_cmd.c) */
 int cmd_script(struct cmd_env *e, int argc, char **argv);
+/* job run NAME|SYS_ID: Execute Now (job_cmd.c) */
+int cmd_job(struct cmd_env *e, int argc, char **argv);
 
 #endif

@@ -83,6 +83,8 @@ static void usage(FILE *f)
 	    "                                 its records inserted, or updated by sys_id\n"
 	    "  script run FILE|-              Scripts - Background: prints gs.print/gs.info "
 	    "output\n"
+	    "  job run NAME|SYS_ID            Execute Now: queues one run of a scheduled script\n"
+	    "                                 job (sysauto_script) for nowd's workers\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -265,6 +267,7 @@ static const struct {
     {"user", cmd_user},   {"role", cmd_role},         {"group", cmd_group}, {"member", cmd_member},
     {"acl", cmd_acl},     {"property", cmd_property}, {"table", cmd_table}, {"oauth", cmd_oauth},
     {"scope", cmd_scope}, {"token", cmd_token},       {"app", cmd_app},     {"script", cmd_script},
+    {"job", cmd_job},
 };
 
 int main(int argc, char **argv)

@@ -29,6 +29,7 @@
 #include "script/script.h"
 #include "core/version.h"
 #include "nowd/nowd.h"
+#include "script/background.h"
 #include "script/brules.h"
 
 static char *read_file(const char *path)
@@ -246,6 +247,8 @@ int main(int argc, char **argv)
 	}
 	err = sg_auth_add_rules(model);
 	if (!err)
+		err = sg_script_background_install(model);
+	if (!err)
 		err = sg_auth_new(model, &auth);
 	if (!err)
 		err = sg_brules_install(model, auth);
@@ -277,6 +280,15 @@ int main(int argc, char **argv)
 	pthread_t upkeep_thread;
 	bool upkeep_running = pthread_create(&upkeep_thread, NULL, upkeep_main, &upkeep) == 0;
 	sg_log_buffer(upkeep_running); /* upkeep writes the held lines */
+	if (job_workers) {
+		int n = 0;
+		err = sg_script_background_reconcile(model, &n);
+		if (err)
+			sg_log_warn("jobs: cannot schedule the scheduled jobs: %s",
+			            sg_err_name(err));
+		else if (n)
+			sg_log_info("jobs: %d scheduled job(s) had no run queued; scheduled", n);
+	}
 	struct nowd_workers *workers = nowd_workers_start(model, job_workers);
 	int sig;
 	sigwait(&set, &sig);

@@ -59,6 +59,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static void wake_all(void *ud)
+{
+	struct nowd_workers *p = ud;
+	pthread_mutex_lock(&p->lock);
+	pthread_cond_broadcast(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
 struct nowd_workers *nowd_workers_start(struct sg_model *model, unsigned n)
 {
 	if (!n)
@@ -67,12 +75,14 @@ struct nowd_workers *nowd_workers_start(struct sg_model *model, unsigned n)
 		sg_log_error("jobs: cannot register the built-in job types");
 		return NULL;
 	}
-	/* The event processor, every two seconds; an instance made before the
-	 * queue existed has no sys_trigger table and runs no jobs. */
+	/* The event processor, at most every second and only while there are
+	 * events (it is not due otherwise: an idle instance writes nothing); an
+	 * instance made before the queue existed has no sys_trigger table and
+	 * runs no jobs. */
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, model, NULL);
 	if (!err) {
-		err = sg_job_ensure_repeating(&ctx, SG_JOB_EVENT_PROCESSOR, "Event processor", 2);
+		err = sg_job_ensure_repeating(&ctx, SG_JOB_EVENT_PROCESSOR, "Event processor", 1);
 		sg_ctx_end(&ctx);
 	}
 	if (err) {
@@ -98,6 +108,7 @@ struct nowd_workers *nowd_workers_start(struct sg_model *model, unsigned n)
 		if (!w->running)
 			sg_log_warn("jobs: cannot start worker %u", i);
 	}
+	sg_jobs_set_waker(wake_all, p);
 	return p;
 }
 
@@ -105,6 +116,7 @@ void nowd_workers_stop(struct nowd_workers *p)
 {
 	if (!p)
 		return;
+	sg_jobs_set_waker(NULL, NULL);
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
 	pthread_cond_broadcast(&p->wake);

@@ -673,10 +673,11 @@ static duk_ret_t n_event(duk_context *ctx)
 		return duk_error(ctx, DUK_ERR_ERROR,
 		                 "gs.eventQueue: this instance has no sysevent table");
 	json_t *rec =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", duk_to_string(ctx, 0), "table",
-	              duk_to_string(ctx, 1), "instance", duk_to_string(ctx, 2), "parm1",
-	              duk_to_string(ctx, 3), "parm2", duk_to_string(ctx, 4), "queue",
-	              duk_to_string(ctx, 5), "state", "ready");
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name",
+	              duk_to_string(ctx, 0), "table", duk_to_string(ctx, 1), "instance",
+	              duk_to_string(ctx, 2), "parm1", duk_to_string(ctx, 3), "parm2",
+	              duk_to_string(ctx, 4), "queue", duk_to_string(ctx, 5), "state", "ready",
+	              "user_id", st->ctx->user.sys_id, "user_name", st->ctx->user.user_name);
 	if (!rec)
 		return sg__script_fail(ctx, SG_ERR_NOMEM);
 	char id[SG_ID_LEN + 1];

@@ -703,6 +703,19 @@
 		addInfoMessage: function (m) { N.message('info', str(m)); },
 		addErrorMessage: function (m) { N.message('error', str(m)); },
 		generateGUID: function () { return N.guid(); },
+		// Execute Now: a one-off run of a scheduled script job, due at once
+		// (script/background.h); answers the queued sys_trigger's sys_id.
+		executeNow: function (job) {
+			var t = new GlideRecord('sys_trigger');
+			t.initialize();
+			t.setValue('name', job.getValue('name') || 'Execute Now');
+			t.setValue('job_id', 'sysauto_script.execute_now');
+			t.setValue('document', 'sysauto_script');
+			t.setValue('document_key', job.getUniqueValue());
+			t.setValue('next_action', new GlideDateTime().getValue());
+			t.setValue('max_attempts', '1');
+			return t.insert();
+		},
 		nil: function (v) {
 			return v === null || v === undefined || str(v) === '';
 		},
@@ -755,6 +768,8 @@
 	G.GlideDuration = GlideDuration;
 	G.GlideQueryCondition = GlideQueryCondition;
 	G.gs = gs;
+	// The UI action "Execute Now" calls this on ServiceNow.
+	G.SncTriggerSynchronizer = { executeNow: function (job) { return gs.executeNow(job); } };
 	G.Class = Class;
 	return {
 		/* For script.c: a GlideRecord positioned on a raw record (current). */

@@ -231,6 +231,32 @@ static void test_event_processor(void **state)
 	assert_int_equal(sg_rec_get(&f->ctx, "sysevent", e3, &rec), SG_ERR_OK);
 	assert_string_equal(sg_json_str(rec, "state"), "processed");
 	json_decref(rec);
+	/* Idle: nothing due (the one event left waits for a handler), so the
+	 * processor is not claimed and its row not written. */
+	json_t *rows = NULL;
+	struct sg_list_opts lo = {.limit = 10};
+	assert_int_equal(sg_rec_list(&f->ctx, "sys_trigger", &lo, &rows, NULL), SG_ERR_OK);
+	assert_int_equal(json_array_size(rows), 1);
+	char mods[32];
+	snprintf(mods, sizeof(mods), "%s", sg_json_str(json_array_get(rows, 0), "sys_mod_count"));
+	json_decref(rows);
+	for (int i = 0; i < 3; i++) {
+		fake_now += 60;
+		assert_int_equal(sg_jobs_run_one(f->model, "w", &ran), SG_ERR_OK);
+		assert_false(ran);
+	}
+	assert_int_equal(sg_rec_list(&f->ctx, "sys_trigger", &lo, &rows, NULL), SG_ERR_OK);
+	assert_string_equal(sg_json_str(json_array_get(rows, 0), "sys_mod_count"), mods);
+	json_decref(rows);
+	/* a new event makes it due again */
+	in = json_pack("{s:s}", "name", "x.another");
+	assert_int_equal(sg_rec_insert(&f->ctx, "sysevent", in, &wo, e1), SG_ERR_OK);
+	json_decref(in);
+	assert_int_equal(sg_jobs_run_one(f->model, "w", &ran), SG_ERR_OK);
+	assert_true(ran);
+	assert_int_equal(sg_rec_get(&f->ctx, "sysevent", e1, &rec), SG_ERR_OK);
+	assert_string_equal(sg_json_str(rec, "state"), "processed");
+	json_decref(rec);
 }
 
 /* ---- schedules ----------------------------------------------------------- */
