@@ -279,16 +279,30 @@ static bool resolve_name(duk_context *ctx, const char *name)
 	if (!source)
 		return false;
 	st->resolve_depth++;
+	/* The include runs in a function of its own that hands back what it
+	 * names ("function X() {}" or "var X = Class.create()" alike): a
+	 * declaration at the top level would bind on the Proxy the global object
+	 * is, where no lookup finds it.  The wrapper keeps line numbers. */
 	duk_push_string(ctx, name);
-	/* An include's errors are the script's: they throw into it. */
-	duk_compile_lstring_filename(ctx, 0, source, strlen(source));
+	duk_push_sprintf(ctx,
+	                 "(function(){%s\n;return typeof %s === 'undefined' ? undefined : %s;})()",
+	                 source, name, name);
 	free(source);
+	duk_swap_top(ctx, -2);
+	/* An include's errors are the script's: they throw into it. */
+	duk_compile(ctx, DUK_COMPILE_EVAL);
 	duk_call(ctx, 0);
-	duk_pop(ctx);
+	bool has = !duk_is_undefined(ctx, -1);
+	if (has)
+		duk_put_global_string(ctx, name);
+	else
+		duk_pop(ctx);
 	st->resolve_depth--;
-	duk_push_global_object(ctx);
-	bool has = duk_has_prop_string(ctx, -1, name);
-	duk_pop(ctx);
+	if (!has) {
+		duk_push_global_object(ctx);
+		has = duk_has_prop_string(ctx, -1, name);
+		duk_pop(ctx);
+	}
 	return has;
 }
 

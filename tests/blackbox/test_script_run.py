@@ -104,3 +104,22 @@ def test_errors_and_limits_keep_the_server_serving(fresh):
     assert any("TypeError" in l["message"] for l in logs)
     r = run_script(fresh, "for (;;) {}", True)
     assert r.returncode == 1 and "timeout" in r.stderr
+
+
+def test_script_includes_of_every_form_resolve(fresh):
+    """An include is found by name whether it declares a function ("on demand"), assigns a
+    var, or builds a class; an error inside one keeps its own line number."""
+    for name, script in (("OnDemandTotal", "function OnDemandTotal(a, b) { return a + b; }"),
+                         ("VarHelper", "var VarHelper = function () { return 'var'; };"),
+                         ("ClassUtil", "var ClassUtil = Class.create();\nClassUtil.prototype = {\n"
+                                       "  initialize: function () { this.base = 40; },\n"
+                                       "  total: function () { return OnDemandTotal(this.base, 2); }\n};"),
+                         ("Broken", "var Broken = function () {\n  return missing.value;\n};")):
+        nowctl(fresh, "table", "create", "sys_script_include", f"name={name}", f"api_name={name}",
+               "active=true", f"script={script}", offline=True)
+    r = run_script(fresh, "gs.print(OnDemandTotal(1, 2)); gs.print(VarHelper()); "
+                          "gs.print(new ClassUtil().total()); gs.print(typeof NoSuchInclude);\n"
+                          "try { Broken(); } catch (e) { gs.print('line ' + e.lineNumber); }", True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["*** Script: 3", "*** Script: var", "*** Script: 42",
+                                     "*** Script: undefined", "*** Script: line 2"]
