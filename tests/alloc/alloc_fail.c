@@ -1233,6 +1233,7 @@ static int make_instance(const char *dir)
 		              "false", "operation_script",
 		              "response.setBody({id: request.pathParams.id, q: "
 		              "request.queryParams.q, who: gs.getUserName()});"),
+		    id);
 	/* Business rules on problem, for the rules paths. */
 	static const char *const br[][4] = {
 	    {"before", "categoryISEMPTY", "", "current.category = 'inquiry';"},
@@ -1251,30 +1252,29 @@ static int make_instance(const char *dir)
 		              "active", "true"),
 		    id);
 	if (!err) {
-			struct sg_ctx ctx;
-			err = sg_ctx_begin(&ctx, m, NULL);
-			json_t *rows = NULL;
-			if (!err) {
-				struct sg_sql q;
-				sg_sql_init(&q);
-				sg_sql_raw(&q,
-				           "SELECT sys_id FROM sys_user WHERE user_name = 'itil'");
-				struct sg_json_rows jr = {.rows = json_array()};
-				err = sg_conn_exec(ctx.conn, &q, sg_json_rows_add, &jr, NULL);
-				if (!err && jr.failed)
-					err = SG_ERR_NOMEM;
-				rows = jr.rows;
-				sg_sql_cleanup(&q);
-				const char *itil = sg_json_str(json_array_get(rows, 0), "sys_id");
-				json_t *in = json_pack("{s:s}", "user_password", ITIL_PW);
-				struct sg_write_opts wo = {0};
-				if (!err)
-					err = itil ? sg_rec_update(&ctx, "sys_user", itil, in, &wo)
-					           : SG_ERR_NO_RECORD;
-				json_decref(in);
-				json_decref(rows);
-				sg_ctx_end(&ctx);
-			}
+		struct sg_ctx ctx;
+		err = sg_ctx_begin(&ctx, m, NULL);
+		json_t *rows = NULL;
+		if (!err) {
+			struct sg_sql q;
+			sg_sql_init(&q);
+			sg_sql_raw(&q, "SELECT sys_id FROM sys_user WHERE user_name = 'itil'");
+			struct sg_json_rows jr = {.rows = json_array()};
+			err = sg_conn_exec(ctx.conn, &q, sg_json_rows_add, &jr, NULL);
+			if (!err && jr.failed)
+				err = SG_ERR_NOMEM;
+			rows = jr.rows;
+			sg_sql_cleanup(&q);
+			const char *itil = sg_json_str(json_array_get(rows, 0), "sys_id");
+			json_t *in = json_pack("{s:s}", "user_password", ITIL_PW);
+			struct sg_write_opts wo = {0};
+			if (!err)
+				err = itil ? sg_rec_update(&ctx, "sys_user", itil, in, &wo)
+				           : SG_ERR_NO_RECORD;
+			json_decref(in);
+			json_decref(rows);
+			sg_ctx_end(&ctx);
+		}
 	}
 	if (m)
 		sg_model_close(m);
