@@ -656,10 +656,14 @@ sg_err sg_brules_query(struct sg_auth_session *as, const struct sg_table *t, str
 	if (restricted)
 		*restricted = false;
 	struct sg_ctx *ctx = as->ctx;
-	if (!the_auth)
+	/* The queries a query rule's own scripts make are not restricted again
+	 * (no rule recurses into itself). */
+	static _Thread_local bool in_query_rule;
+	if (!the_auth || in_query_rule)
 		return SG_ERR_OK;
 	struct ruleset *set;
 	sg_err err = set_get(ctx, &set);
+	in_query_rule = true;
 	for (size_t i = 0; !err && i < set->n; i++) {
 		const struct brule *b = &set->r[i];
 		if (!b->query)
@@ -698,6 +702,7 @@ sg_err sg_brules_query(struct sg_auth_session *as, const struct sg_table *t, str
 		}
 		sg_script_result_cleanup(&res);
 	}
+	in_query_rule = false;
 	set_release(set);
 	return err;
 }

@@ -19,6 +19,7 @@
 #include "model/model.h"
 #include "query/js.h"
 #include "query/query.h"
+#include "script/brules.h"
 #include "script/internal.h"
 
 /* The most rows one query gives a script (its memory limit bounds it too). */
@@ -106,8 +107,8 @@ static sg_err secure_fields(struct sg__script_state *st, const struct sg_table *
 /* Lists t's rows matching encoded, secure or not; *rows NULL when the
  * secure session may not query (empty answer). */
 static sg_err list_rows(struct sg__script_state *st, const struct sg_table *t, const char *encoded,
-                        long long limit, long long offset, bool secure, bool count, json_t **rows,
-                        long long *total)
+                        long long limit, long long offset, bool secure, bool workflow, bool count,
+                        json_t **rows, long long *total)
 {
 	*rows = NULL;
 	struct sg_query q;
@@ -117,6 +118,10 @@ static sg_err list_rows(struct sg__script_state *st, const struct sg_table *t, c
 		err = SG_ERR_BAD_PARAM;
 		goto out;
 	}
+	/* The table's query business rules restrict a script's queries as they
+	 * do the Table API's, unless setWorkflow(false). */
+	if (workflow && (err = sg_brules_query(st->as, t, &q, NULL)))
+		goto out;
 	if (secure) {
 		bool ok;
 		if ((err = sg_acl_table_may(st->as, t, SG_ACL_READ, &ok)) || !ok)
@@ -149,16 +154,22 @@ out:
 	return err;
 }
 
-/* N.query(table, encoded, limit, offset, secure) -> [raw records] */
+/* N.query(table, encoded, limit, offset, secure, workflow) -> [raw records] */
+/* A workflow argument: on unless false was passed. */
+static bool workflow_arg(duk_context *ctx, duk_idx_t i)
+{
+	return duk_is_undefined(ctx, i) || duk_to_boolean(ctx, i);
+}
+
 static duk_ret_t n_query(duk_context *ctx)
 {
 	struct sg__script_state *st = sg__script_state(ctx);
 	const struct sg_table *t = table_of(ctx, st, 0);
 	const char *enc = duk_to_string(ctx, 1);
 	json_t *rows;
-	sg_err err =
-	    list_rows(st, t, enc, (long long)duk_to_number(ctx, 2),
-	              (long long)duk_to_number(ctx, 3), duk_to_boolean(ctx, 4), false, &rows, NULL);
+	sg_err err = list_rows(st, t, enc, (long long)duk_to_number(ctx, 2),
+	                       (long long)duk_to_number(ctx, 3), duk_to_boolean(ctx, 4),
+	                       workflow_arg(ctx, 5), false, &rows, NULL);
 	if (platform_err(err))
 		return sg__script_fail(ctx, err);
 	if (err)
@@ -172,7 +183,7 @@ static duk_ret_t n_query(duk_context *ctx)
 	return 1;
 }
 
-/* N.count(table, encoded, secure) -> number */
+/* N.count(table, encoded, secure, workflow) -> number */
 static duk_ret_t n_count(duk_context *ctx)
 {
 	struct sg__script_state *st = sg__script_state(ctx);
@@ -180,8 +191,8 @@ static duk_ret_t n_count(duk_context *ctx)
 	json_t *rows;
 	long long total = 0;
 	bool secure = duk_to_boolean(ctx, 2);
-	sg_err err = list_rows(st, t, duk_to_string(ctx, 1), secure ? -1 : 0, 0, secure, true,
-	                       &rows, &total);
+	sg_err err = list_rows(st, t, duk_to_string(ctx, 1), secure ? -1 : 0, 0, secure,
+	                       workflow_arg(ctx, 3), true, &rows, &total);
 	json_decref(rows);
 	if (platform_err(err))
 		return sg__script_fail(ctx, err);
@@ -220,12 +231,25 @@ static json_t *read_record(duk_context *ctx, struct sg__script_state *st, const 
 	return rec;
 }
 
-/* N.get(table, sys_id, secure) -> raw record or null */
+/* N.get(table, sys_id, secure[, workflow]) -> raw record or null */
 static duk_ret_t n_get(duk_context *ctx)
 {
 	struct sg__script_state *st = sg__script_state(ctx);
 	const struct sg_table *t = table_of(ctx, st, 0);
-	json_t *rec = read_record(ctx, st, t, duk_to_string(ctx, 1), duk_to_boolean(ctx, 2));
+	const char *id = duk_to_string(ctx, 1);
+	json_t *rec = read_record(ctx, st, t, id, duk_to_boolean(ctx, 2));
+	/* GlideRecord.get(id) passes its workflow flag: the table's query
+	 * rules decide whether the record is found, as for a query. */
+	if (rec && duk_is_boolean(ctx, 3) && duk_get_boolean(ctx, 3)) {
+		bool visible = true;
+		sg_err err = sg_brules_visible(st->as, t, id, &visible);
+		if (err || !visible) {
+			json_decref(rec);
+			rec = NULL;
+			if (platform_err(err))
+				return sg__script_fail(ctx, err);
+		}
+	}
 	if (!rec) {
 		duk_push_null(ctx);
 		return 1;
@@ -692,9 +716,9 @@ static duk_ret_t n_event(duk_context *ctx)
 void sg__glide_push_natives(duk_context *ctx)
 {
 	static const duk_function_list_entry fns[] = {
-	    {"query", n_query, 5},
-	    {"count", n_count, 3},
-	    {"get", n_get, 3},
+	    {"query", n_query, 6},
+	    {"count", n_count, 4},
+	    {"get", n_get, 4},
 	    {"insert", n_insert, 5},
 	    {"update", n_update, 6},
 	    {"remove", n_remove, 4},

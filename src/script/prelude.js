@@ -289,7 +289,7 @@
 		if (arguments.length === 2)
 			this.addQuery(field, value);
 		this._rows = N.query(this._table, this.getEncodedQuery(), this._limit, this._offset,
-		                     this._secure);
+		                     this._secure, this._workflow);
 		this._pos = -1;
 		this._rec = null;
 		this._origRec = null;
@@ -325,23 +325,25 @@
 		if (this._limit < 0 && this._offset === 0)
 			return this._rows.length;
 		if (this._total === null)
-			this._total = N.count(this._table, this.getEncodedQuery(), this._secure);
+			this._total = N.count(this._table, this.getEncodedQuery(), this._secure,
+			                      this._workflow);
 		return this._total;
 	};
 	GR.get = function (field, value) {
 		var rec;
 		if (arguments.length >= 2) {
 			var q = cond(field, '=', value);
-			var rows = N.query(this._table, q, 1, 0, this._secure);
+			var rows = N.query(this._table, q, 1, 0, this._secure, this._workflow);
 			rec = rows.length ? rows[0] : null;
 		} else {
 			var id = str(field);
-			rec = id ? N.get(this._table, id, this._secure) : null;
+			rec = id ? N.get(this._table, id, this._secure, this._workflow) : null;
 			if (!rec && id) {
 				var d = N.fields(this._table);
 				var key = d && d.number ? 'number' : null;
 				if (key) {
-					var r2 = N.query(this._table, cond(key, '=', id), 1, 0, this._secure);
+					var r2 = N.query(this._table, cond(key, '=', id), 1, 0, this._secure,
+					                  this._workflow);
 					rec = r2.length ? r2[0] : null;
 				}
 			}
@@ -445,13 +447,13 @@
 	};
 	GR.deleteMultiple = function () {
 		var rows = N.query(this._table, this.getEncodedQuery(), this._limit, this._offset,
-		                   this._secure);
+		                   this._secure, this._workflow);
 		for (var i = 0; i < rows.length; i++)
 			N.remove(this._table, rows[i].sys_id, this._secure, this._workflow);
 	};
 	GR.updateMultiple = function () {
 		var rows = N.query(this._table, this.getEncodedQuery(), this._limit, this._offset,
-		                   this._secure);
+		                   this._secure, this._workflow);
 		var changes = this._changes();
 		for (var i = 0; i < rows.length; i++)
 			N.update(this._table, rows[i].sys_id, changes, this._secure, this._autoSys,

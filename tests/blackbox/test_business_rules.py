@@ -328,3 +328,30 @@ def test_demo_app_rule_keeps_alerts_in_step(fresh):
     assert get(fresh, "x_inio_alert", aid, "status")["status"] == "resolved"
     events = rows(fresh, "sysevent", "name=x_inio.incident.changed^instance=" + inc["sys_id"])
     assert len(events) == 2
+
+
+def test_query_rule_restricts_script_queries_too(srv):
+    """A query rule restricts GlideRecord queries in scripts as it does the Table API's
+    (query, get, getRowCount), unless the script calls setWorkflow(false)."""
+    import subprocess
+    from conftest import BIN
+    tag = uuid.uuid4().hex[:8]
+    hidden = incident(srv, short_description=tag + " hidden").json()["result"]
+    incident(srv, short_description=tag + " shown")
+    rid = rule(srv, "current.addQuery('short_description', 'NOT LIKE', 'hidden');", insert=False,
+               action_query="true")
+    script = f"""
+var a = new GlideRecord('incident'); a.addQuery('short_description', 'STARTSWITH', '{tag}'); a.query();
+var b = new GlideRecord('incident'); b.setWorkflow(false);
+b.addQuery('short_description', 'STARTSWITH', '{tag}'); b.query();
+var c = new GlideRecord('incident'); var d = new GlideRecord('incident'); d.setWorkflow(false);
+gs.print(a.getRowCount() + ' ' + b.getRowCount() + ' ' + c.get('{hidden["sys_id"]}') + ' ' +
+         d.get('{hidden["sys_id"]}'));
+"""
+    try:
+        r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", srv.data, "script", "run", "-"],
+                           input=script, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == ["*** Script: 1 2 false true"]
+    finally:
+        drop(srv, rid)
