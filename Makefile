@@ -120,7 +120,7 @@ test: deps
 	@$(MAKE) --no-print-directory stress
 	@$(MAKE) --no-print-directory MODE=asan blackbox
 
-units: $(UNIT_BIN)
+units: $(UNIT_BIN) $(BUILD)/tests/alloc_fail
 
 unit: $(UNIT_BIN)
 	@sh scripts/run-unit.sh $(UNIT_BIN)
