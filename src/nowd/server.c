@@ -57,8 +57,15 @@ struct nowd_server {
 };
 
 /* Per-connection state (socket context), from open to close. */
+struct request;
+
 struct conn_state {
 	bool waiting; /* counted in waiting: no request head complete yet */
+	/* The request the URI callback made and no completion has released yet.
+	 * libmicrohttpd reports completion only of requests whose handler ran:
+	 * one it refuses itself before that (a malformed header line, say) is
+	 * released here, by the next request or the connection's close. */
+	struct request *pending;
 };
 
 /* Per-request state, created by the URI log callback, freed on completion. */
@@ -90,6 +97,16 @@ static void set_timeout(struct MHD_Connection *conn, unsigned seconds)
 	MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
 }
 
+static void free_request(struct request *r)
+{
+	if (!r)
+		return;
+	if (r->holding)
+		sg_resp_cleanup(&r->held);
+	sg_req_cleanup(&r->req);
+	free(r);
+}
+
 /* A new connection gets the short timeout of a request being received and
  * counts as waiting until its first request head is complete. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -109,6 +126,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		struct conn_state *cs = *socket_context;
 		if (cs && cs->waiting)
 			atomic_fetch_sub(&s->waiting, 1);
+		if (cs)
+			free_request(cs->pending);
 		free(cs);
 		*socket_context = NULL;
 	}
@@ -149,6 +168,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	sg_req_init(&r->req);
 	r->raw_uri = sg_arena_strdup(&r->req.arena, uri ? uri : "");
 	gettimeofday(&r->start, NULL);
+	if (cs) {
+		free_request(cs->pending); /* refused before its handler ran */
+		cs->pending = r;
+	}
 	return r;
 }
 
@@ -167,10 +190,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	nowd_access_log(ci ? ci->client_addr : NULL, r->req.user ? r->req.user->user_name : NULL,
 	                r->method, r->raw_uri, r->status, r->bytes_out, ms,
 	                toe != MHD_REQUEST_TERMINATED_COMPLETED_OK);
-	if (r->holding)
-		sg_resp_cleanup(&r->held);
-	sg_req_cleanup(&r->req);
-	free(r);
+	struct conn_state *cs = conn_state(conn);
+	if (cs && cs->pending == r)
+		cs->pending = NULL;
+	free_request(r);
 	*con_cls = NULL;
 }
 
