@@ -4,6 +4,7 @@ NOWD_BIN names the directory holding nowd and nowctl (make sets it to the
 sanitizer build).  Every server is stopped with SIGTERM and must exit 0 with
 no sanitizer report on stderr.
 """
+import datetime
 import os
 import shutil
 import signal
@@ -217,3 +218,19 @@ def fresh():
     s = Server()
     yield s
     s.stop()
+
+
+def wait_for(pred, timeout=20):
+    """Polls pred until it is true (True) or timeout seconds pass (False)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def utc(seconds_from_now=0):
+    """The UTC time seconds_from_now from now, as ServiceNow writes a date-time."""
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds_from_now)
+    return t.strftime("%Y-%m-%d %H:%M:%S")

@@ -9,16 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import Server, nowctl
-
-
-def wait_for(pred, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return False
+from conftest import Server, nowctl, wait_for
 
 
 def rule(s, script, table="incident", when="before", insert=True, update=False, delete=False,

@@ -3,7 +3,6 @@ background script or a scheduled job) or posted to sysevent; the event processor
 every active sysevent_script_action of the event's name by order, with event and current
 bound, honouring condition_script; the event ends processed, or error with the failure in
 syslog.  An idle instance writes nothing."""
-import datetime
 import glob
 import os
 import sqlite3
@@ -12,21 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import Server, nowctl
-
-
-def utc(seconds_from_now=0):
-    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds_from_now)
-    return t.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def wait_for(pred, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.2)
-    return False
+from conftest import Server, nowctl, utc, wait_for
 
 
 @pytest.fixture(scope="module")

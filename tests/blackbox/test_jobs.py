@@ -2,21 +2,15 @@
 over REST are processed by nowd's worker; jobs survive SIGKILL; a job a dead worker held
 is claimed again once its lease has passed; the script, event, log and scheduler tables
 are for admins only."""
-import datetime
 import time
 
 import pytest
 
-from conftest import Server, as_user, nowctl
+from conftest import Server, as_user, nowctl, utc, wait_for
 
 TABLES = ["sys_script", "sys_script_include", "sys_ws_definition", "sys_ws_operation",
           "sysauto_script", "sysevent_register", "sysevent", "sysevent_script_action", "syslog",
           "sys_trigger", "sys_metadata"]
-
-
-def utc(seconds_from_now=0):
-    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds_from_now)
-    return t.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def event(s, name, **kw):
@@ -29,15 +23,6 @@ def state_of(s, sys_id):
     r = s.get(f"/api/now/table/sysevent/{sys_id}", params={"sysparm_fields": "state,processed,claimed_by"})
     assert r.status_code == 200, r.text
     return r.json()["result"]
-
-
-def wait_for(pred, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -2,27 +2,12 @@
 run by nowd's job workers from sys_trigger, observed over REST: periodic runs, a Once job
 in the past runs at once, conditional, inactive, run as, errors in syslog (not retried),
 Execute Now (nowctl job run), and a SIGKILL that neither loses nor doubles a run."""
-import datetime
 import time
 import uuid
 
 import pytest
 
-from conftest import Server, nowctl
-
-
-def utc(seconds_from_now=0):
-    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds_from_now)
-    return t.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def wait_for(pred, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.25)
-    return False
+from conftest import Server, nowctl, utc, wait_for
 
 
 def period(seconds):
