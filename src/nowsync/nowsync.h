@@ -62,7 +62,6 @@ void ns_connection_clear(struct ns_connection *c);
 struct ns_state {
 	sg_store *store;
 	unsigned char key[SG_SECRET_KEY_LEN];
-	pthread_mutex_t lock; /* the store's connections are per thread; this guards nothing else */
 };
 
 /*

@@ -261,7 +261,6 @@ sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t
 	struct ns_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return SG_ERR_NOMEM;
-	pthread_mutex_init(&s->lock, NULL);
 	sg_err err = sg_store_open(url, true, &s->store);
 	if (err) {
 		snprintf(msg, msgsz, "cannot open the state database %s", url);
@@ -291,7 +290,6 @@ void ns_state_close(struct ns_state *s)
 	if (s->store)
 		sg_store_close(s->store);
 	sodium_memzero(s->key, sizeof(s->key));
-	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
