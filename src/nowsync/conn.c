@@ -194,6 +194,15 @@ static bool fetch_token(struct ns_conn *c, struct sg_http_client *http, char **a
 			    ns_auth_name(grants[i]), k->name, resp.status, k->name);
 		}
 		json_decref(j);
+		if (!ok && err->fail == NS_FAIL_TOKEN && grants[i] == NS_AUTH_REFRESH_TOKEN) {
+			/* expired or revoked: not worth asking again (this flight is the
+			 * only one that touches the connection's tokens) */
+			pthread_mutex_lock(&c->lock);
+			sodium_memzero(c->cfg.refresh_token, strlen(c->cfg.refresh_token));
+			free(c->cfg.refresh_token);
+			c->cfg.refresh_token = NULL;
+			pthread_mutex_unlock(&c->lock);
+		}
 		if (!ok && err->fail != NS_FAIL_TOKEN)
 			break;
 	}

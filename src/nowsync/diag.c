@@ -674,6 +674,24 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 		                     "working at once");
 		goto done;
 	}
+	if (r.status == 429 || r.status >= 500) {
+		first = S_API;
+		code = NS_EXIT_API;
+		steps[S_API].state = ST_FAIL;
+		const char *ra = sg_http_response_header(&r, "Retry-After");
+		snprintf(steps[S_API].detail, sizeof(steps[0].detail),
+		         "the Table API answered HTTP %d %s%s%s", r.status, msg,
+		         ra ? ", Retry-After " : "", ra ? ra : "");
+		if (r.status == 429)
+			cause(&steps[S_API],
+			      "a rate limit rule (sys_rate_limit_rules) covers this "
+			      "account: wait for the hour's window, or raise the limit");
+		else
+			cause(&steps[S_API],
+			      "the instance is failing or busy (upgrade, maintenance, "
+			      "overload): try again later");
+		goto done;
+	}
 	steps[S_API].state = ST_OK;
 	snprintf(steps[S_API].detail, sizeof(steps[0].detail),
 	         "the Table API accepts the credentials (GET incident: HTTP %d)", r.status);
