@@ -93,8 +93,9 @@ static char *instance_url(const char *in)
 			return NULL;
 	if (!strncmp(in, "https://", 8) || !strncmp(in, "http://", 7)) {
 		const char *host = strstr(in, "://") + 3;
-		if (!*host || *host == '/')
-			return NULL;
+		size_t auth_len = strcspn(host, "/");
+		if (!*host || *host == '/' || memchr(host, '@', auth_len))
+			return NULL; /* no credentials in the URL: they would be stored in clear */
 		out = strdup(in);
 	} else if (strstr(in, "://")) {
 		return NULL; /* another scheme */
@@ -459,31 +460,40 @@ static int cmd_add(struct ns_state *st, const char *name, const struct conn_args
 		rc = NS_EXIT_FAILED;
 		goto out;
 	}
-	if (ns_state_add(st, &c)) {
-		fprintf(stderr, "nowsync: cannot save connection %s\n", name);
+	/* Tested first, saved after: a failed test leaves nothing behind. */
+	struct ns_conn *live = ns_conn_new(&c, st); /* takes c */
+	if (!live) {
+		fprintf(stderr, "nowsync: out of memory\n");
 		rc = NS_EXIT_FAILED;
 		goto out;
 	}
 	rc = 0;
 	if (!a->no_test) {
-		struct ns_conn *live = ns_conn_new(&c, st);
-		if (!live) {
-			fprintf(stderr, "nowsync: out of memory\n");
-			ns_state_remove(st, name);
-			rc = NS_EXIT_FAILED;
-			goto out;
-		}
 		struct ns_diag_opts o = {.probe_writes = a->probe_writes, .json = a->json};
 		rc = ns_diag_run(live, &o, stdout);
-		ns_conn_free(live);
+		fflush(stdout);
 		if (rc != 0 && rc != NS_EXIT_CAPABILITY) {
-			ns_state_remove(st, name);
 			fprintf(stderr,
 			        "nowsync: connection %s NOT saved: the test failed (exit %d); "
 			        "--no-test saves it untested\n",
 			        name, rc);
+			ns_conn_free(live);
 			goto out;
 		}
+	}
+	sg_err e = ns_state_add(st, &live->cfg);
+	bool added = !e;
+	if (!e && live->cfg.access_token)
+		e = ns_state_save_tokens(st, name, live->cfg.access_token, live->cfg.access_expires,
+		                         live->cfg.refresh_token);
+	ns_conn_free(live);
+	if (e) {
+		if (added) /* ours, half saved */
+			ns_state_remove(st, name);
+		fprintf(stderr, "nowsync: cannot save connection %s%s\n", name,
+		        e == SG_ERR_INVALID_INSERT ? ": the name was taken meanwhile" : "");
+		rc = NS_EXIT_FAILED;
+		goto out;
 	}
 	fprintf(stderr, "nowsync: connection %s saved%s\n", name,
 	        rc == NS_EXIT_CAPABILITY ? " (some table operations are refused: see above)" : "");
@@ -614,7 +624,10 @@ static int cmd_api(struct ns_state *st, int argc, char **argv)
 			known = true;
 			with_body = i >= 1 && i <= 3;
 		}
-	if (!known || strncmp(path, "/api/now/", 9) || strlen(path) > 8000) {
+	bool clean = true;
+	for (const char *p = path; *p; p++)
+		clean = clean && (unsigned char)*p > ' ' && *p != 0x7f;
+	if (!known || !clean || strncmp(path, "/api/now/", 9) || strlen(path) > 8000) {
 		fprintf(stderr, "nowsync: api takes GET|POST|PUT|PATCH|DELETE and a path under "
 		                "/api/now/\n");
 		return NS_EXIT_USAGE;

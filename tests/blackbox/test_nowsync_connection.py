@@ -95,7 +95,7 @@ def test_instance_forms(tmp_path):
                 secrets={"password": "p"})
         assert r.returncode == 0, r.stderr
         assert json.loads(run(data, "connection", "show", name, "--json").stdout)["instance"] == want
-    for bad in ["ftp://x", "dev 1", "http://", "a/b"]:
+    for bad in ["ftp://x", "dev 1", "http://", "a/b", "https://user:secret@acme.service-now.com"]:
         r = run(data, "connection", "add", "bad", "--instance", bad, "--user", "u", "--no-test",
                 secrets={"password": "p"})
         assert r.returncode == 2, bad
