@@ -356,6 +356,12 @@ def test_revoked_token_is_replaced(fresh, tmp_path):
     r = run(data, "api", "svc", "POST", "/api/now/table/incident?sysparm_fields=sys_created_by",
             stdin='{"short_description":"from nowsync"}')
     assert r.returncode == 0 and json.loads(r.stdout)["result"]["sys_created_by"] == "svc"
+    # debug logging shows the exchanges, never a secret or a token
+    nowctl(fresh, "token", "revoke", "--app", "svc-app")
+    r = run(data, *api, env={"NOWSYNC_DEBUG": "1"})
+    assert r.returncode == 0 and "oauth_token.do" in r.stderr, r.stderr
+    assert secret not in r.stderr and "Svc-pass-12" not in r.stderr
+    assert not any(len(w) >= 80 and w.replace("-", "").replace("_", "").isalnum() for w in r.stderr.split())
     # the password changed on the instance too: a clear error, not a loop
     nowctl(fresh, "token", "revoke", "--app", "svc-app")
     nowctl(fresh, "user", "set-password", "svc", "--password", "Other-pass-34")

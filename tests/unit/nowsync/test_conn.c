@@ -36,6 +36,7 @@ static char last_grant[32];      /* grant_type of the last token request */
 static int token_status = 200;   /* what /oauth_token.do answers */
 static bool api_always_401;      /* the API refuses everything */
 static int token_delay_ms = 200; /* so concurrent callers overlap */
+static atomic_int busy_left;     /* API answers 429 Retry-After: 1 this many times */
 
 struct upload {
 	char body[4096];
@@ -100,6 +101,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return answer(conn, (unsigned)status, body);
 	}
 	atomic_fetch_add(&api_hits, 1);
+	if (atomic_load(&busy_left) > 0) {
+		atomic_fetch_sub(&busy_left, 1);
+		static const char busy[] = "{\"error\":{\"message\":\"Rate limit exceeded\"},"
+		                           "\"status\":\"failure\"}";
+		struct MHD_Response *r = MHD_create_response_from_buffer(strlen(busy), (void *)busy,
+		                                                         MHD_RESPMEM_PERSISTENT);
+		MHD_add_response_header(r, "Retry-After", "1");
+		enum MHD_Result ret = MHD_queue_response(conn, 429, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
 	pthread_mutex_lock(&srv_lock);
 	bool ok = !api_always_401 && auth && !strncmp(auth, "Bearer ", 7) && current[0] &&
@@ -158,6 +170,7 @@ static void reset_server(void)
 	token_status = 200;
 	api_always_401 = false;
 	token_delay_ms = 200;
+	atomic_store(&busy_left, 0);
 }
 
 static struct ns_conn *new_conn(enum ns_auth auth, struct ns_state *st, const char *name)
@@ -322,6 +335,34 @@ static void test_401_refreshes_once(void **state)
 	ns_conn_free(c);
 }
 
+/* A 429 is retried by the connection's client after its Retry-After, with
+ * the same token: the caller sees the answer that finally came. */
+static void test_429_retry_after(void **state)
+{
+	(void)state;
+	reset_server();
+	token_delay_ms = 0;
+	struct ns_conn *c = new_conn(NS_AUTH_CLIENT_CREDENTIALS, NULL, "busy");
+	struct sg_http_client *http = ns_conn_http(c, 3);
+	struct sg_http_response r;
+	struct ns_error err;
+	sg_http_response_init(&r);
+	atomic_store(&busy_left, 1);
+	assert_true(ns_conn_request(c, http, "GET", "/api/now/table/incident", NULL, &r, &err));
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.attempts, 2);
+	assert_true(r.waited_ms >= 1000);
+	assert_int_equal(atomic_load(&token_hits), 1);
+	/* more 429s than attempts: the last answer, 429, for the caller's policy */
+	atomic_store(&busy_left, 5);
+	assert_true(ns_conn_request(c, http, "GET", "/api/now/table/incident", NULL, &r, &err));
+	assert_int_equal(r.status, 429);
+	assert_string_equal(sg_http_response_header(&r, "Retry-After"), "1");
+	sg_http_response_cleanup(&r);
+	sg_http_client_free(http);
+	ns_conn_free(c);
+}
+
 /* ---- the state ------------------------------------------------------------------- */
 
 static bool file_contains(const char *path, const char *needle)
@@ -416,6 +457,7 @@ int main(void)
 	    cmocka_unit_test(test_single_flight_failure),
 	    cmocka_unit_test(test_refresh_before_expiry),
 	    cmocka_unit_test(test_401_refreshes_once),
+	    cmocka_unit_test(test_429_retry_after),
 	    cmocka_unit_test(test_state_roundtrip),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
