@@ -1,6 +1,6 @@
 # Snowglobe build.  GNU make + pkg-config.
 #
-#   make            release build of nowd and nowctl        (build/release/bin)
+#   make            release build of nowd, nowctl, nowsync  (build/release/bin)
 #   make run        install deps, build, init demo data, start nowd on :8080
 #   make test       install deps, build under ASan+UBSan, run every test
 #   make MODE=asan  sanitizer build                          (build/asan/bin)
@@ -42,7 +42,7 @@ LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/store/*.c src/dict/*.c src/q
                        src/model/*.c src/auth/*.c src/script/*.c src/api/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/duktape/duktape.o
 LIB      := $(BUILD)/libsnowglobe.a
-PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl
+PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl $(BUILD)/bin/nowsync
 
 UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -100,7 +100,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-PROG_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/nowd/*.c src/nowctl/*.c))
+# nowsync's unit tests link its objects but its main().
+NOWSYNC_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/nowsync/main.c,$(wildcard src/nowsync/*.c)))
+$(BUILD)/tests/nowsync/%: $(BUILD)/tests/unit/nowsync/%.o $(NOWSYNC_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(NOWSYNC_OBJ) $(LIB) $(LDLIBS) -lcmocka
+
+PROG_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/nowd/*.c src/nowctl/*.c src/nowsync/*.c))
 .SECONDARY: $(LIB_OBJ) $(UNIT_SRC:%.c=$(BUILD)/%.o) $(PROG_OBJ) $(FUZZ_SRC:%.c=$(BUILD)/%.o) \
             $(BUILD)/tests/alloc/alloc_fail.o
 
