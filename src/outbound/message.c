@@ -232,7 +232,7 @@ static sg_err replace(char **dst, const char *src)
 }
 
 sg_err sg_out_msg_load(struct sg_ctx *ctx, const char *message, const char *function,
-                       struct sg_out_msg *m, char *msg, size_t msg_size)
+                       bool test_values, struct sg_out_msg *m, char *msg, size_t msg_size)
 {
 	char scratch[8];
 	if (!msg) {
@@ -296,8 +296,9 @@ sg_err sg_out_msg_load(struct sg_ctx *ctx, const char *message, const char *func
 		goto out;
 
 	/* The variables' test values, as the Test link uses them. */
-	err = rows_where(ctx, "sys_rest_message_fn_param_defs", "rest_message_function",
-	                 m->function_id, "ORDERBYname", SG_OUT_MAX_ITEMS, &defs);
+	if (test_values)
+		err = rows_where(ctx, "sys_rest_message_fn_param_defs", "rest_message_function",
+		                 m->function_id, "ORDERBYname", SG_OUT_MAX_ITEMS, &defs);
 	size_t i;
 	json_t *d;
 	json_array_foreach(defs, i, d)

@@ -50,13 +50,14 @@ void sg_out_msg_cleanup(struct sg_out_msg *m);
 /*
  * Loads the HTTP method function of the REST message message (names, as
  * the records spell them) into m (initialised here): method, endpoint,
- * headers, query parameters, body, authentication, and each variable's
- * test value (escaped when its escape type says so).  Reads as ctx's model
+ * headers, query parameters, body, authentication, and, when test_values
+ * (the Test link, nowctl rest test), each variable's test value (escaped
+ * when its escape type says so; a script starts with none).  Reads as ctx's model
  * session: access controls are the caller's.  SG_ERR_NO_RECORD (msg says
  * which) when either does not exist; SG_ERR_NOMEM, SG_ERR_STORE.
  */
 sg_err sg_out_msg_load(struct sg_ctx *ctx, const char *message, const char *function,
-                       struct sg_out_msg *m, char *msg, size_t msg_size);
+                       bool test_values, struct sg_out_msg *m, char *msg, size_t msg_size);
 
 /* setStringParameter (escape true) / setStringParameterNoEscape. */
 sg_err sg_out_msg_set_var(struct sg_out_msg *m, const char *name, const char *value, bool escape);
