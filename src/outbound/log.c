@@ -120,7 +120,9 @@ sg_err sg__out_log(struct sg_ctx *ctx, const struct sg__out_sent *s)
 		sg_buf_putc(&b, '\n');
 	}
 	if (s->auth_scheme) {
-		sg_net_redact_header(&b, "Authorization", s->auth_scheme);
+		char v[32]; /* only the scheme: the credential was never in hand here */
+		snprintf(v, sizeof(v), "%s -", s->auth_scheme);
+		sg_net_redact_header(&b, "Authorization", v);
 		sg_buf_putc(&b, '\n');
 	}
 	ok &= set_buf(row, "request_headers", &b, (size_t)max);
@@ -170,7 +172,8 @@ sg_err sg__out_log(struct sg_ctx *ctx, const struct sg__out_sent *s)
 		return SG_ERR_NOMEM;
 	}
 	char id[SG_ID_LEN + 1];
-	err = sg_rec_insert(ctx, "sys_outbound_http_log", row, NULL, id);
+	struct sg_write_opts wo = {0};
+	err = sg_rec_insert(ctx, "sys_outbound_http_log", row, &wo, id);
 	json_decref(row);
 	if (err == SG_ERR_NOMEM)
 		return err;

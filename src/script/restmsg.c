@@ -246,7 +246,8 @@ static void put_request(duk_context *ctx, const struct sg_out_built *b, enum sg_
 	}
 	if (auth != SG_OUT_AUTH_NONE) {
 		sg_net_redact_header(&t, "Authorization",
-		                     auth == SG_OUT_AUTH_BASIC ? "Basic" : "Bearer");
+		                     auth == SG_OUT_AUTH_BASIC ? "Basic -"
+		                                               : "Bearer -"); /* masked */
 		sg_buf_putc(&t, '\n');
 	}
 	if (b->body) {
