@@ -328,6 +328,15 @@ def test_non_admin_cannot_read_messages_or_log(srv, rx):
         r = requests.get(f"{srv.url}/api/now/table/{t}", auth=("itil-rm", "Itil-pass-1"),
                          headers={"Accept": "application/json"})
         assert r.status_code == 403 or r.json()["result"] == [], (t, r.text)
+    # Nobody but admin writes the log, web_service_admin included.
+    nowctl(srv, "user", "add", "wsa-rm", "--password", "Wsa-pass-1", "--role", "web_service_admin")
+    for user, pw in (("itil-rm", "Itil-pass-1"), ("wsa-rm", "Wsa-pass-1")):
+        r = requests.post(f"{srv.url}/api/now/table/sys_outbound_http_log", auth=(user, pw),
+                          json={"url": "http://forged"}, headers={"Accept": "application/json"})
+        assert r.status_code == 403, (user, r.text)
+    r = requests.get(f"{srv.url}/api/now/table/sys_rest_message", auth=("wsa-rm", "Wsa-pass-1"),
+                     headers={"Accept": "application/json"})
+    assert r.status_code == 200 and r.json()["result"], r.text
 
 
 def test_client_query_value_has_no_sn_ws(srv, rx):
