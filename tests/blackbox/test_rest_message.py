@@ -10,6 +10,7 @@ import glob
 import json
 import os
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -41,6 +42,8 @@ class Receiver:
             def _any(self):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n).decode() if n else ""
+                if self.path.startswith("/slow"):
+                    time.sleep(4)
                 rec.requests.append({"method": self.command, "path": self.path,
                                      "headers": {k.lower(): v for k, v in self.headers.items()},
                                      "body": body})
@@ -259,6 +262,34 @@ m.execute();""")
         srv.delete(f"/api/now/table/sys_script/{rule}")
 
 
+def test_send_inside_a_write_is_bounded(fresh):
+    """A synchronous execute() in an after rule holds the write lock: it waits at most
+    snowglobe.outbound.transaction_timeout seconds, and the write goes through."""
+    rx = Receiver()
+    elevatable(fresh)
+    try:
+        fresh.set_property("snowglobe.outbound.transaction_timeout", "1")
+        rule = create(fresh, "sys_script", name="slow push", collection="incident", when="after",
+                      action_insert="true", active="true",
+                      script=f"""var m = new sn_ws.RESTMessageV2(); m.setEndpoint({json.dumps(rx.url + '/slow')});
+m.setHttpTimeout(20000); var r = m.execute();
+current.work_notes = 'code ' + r.getErrorCode();""")
+        t0 = time.time()
+        inc = create(fresh, "incident", short_description="slow")
+        took = time.time() - t0
+        assert took < 3.5, took
+        log = rows(fresh, "sys_outbound_http_log", f"source_record={inc}", "outcome,transaction,error_message")
+        assert len(log) == 1 and log[0]["outcome"] == "unreachable" and log[0]["transaction"] == "true"
+        assert "waiting for the answer" in log[0]["error_message"]
+        # Outside a transaction the same request may wait its own timeout.
+        r = script(fresh, f"""var m = new sn_ws.RESTMessageV2(); m.setEndpoint({json.dumps(rx.url + '/slow2')});
+m.setHttpTimeout(8000); gs.print(m.execute().getStatusCode());""")
+        assert r.json()["result"]["output"][0].endswith("200"), r.text
+        assert rule
+    finally:
+        rx.close()
+
+
 def test_allow_list_refuses(fresh):
     rx = Receiver()
     elevatable(fresh)
@@ -339,11 +370,20 @@ def test_non_admin_cannot_read_messages_or_log(srv, rx):
     assert r.status_code == 200 and r.json()["result"], r.text
 
 
-def test_client_query_value_has_no_sn_ws(srv, rx):
-    n0 = len(rx.requests)
-    js = f"javascript:new sn_ws.RESTMessageV2().setEndpoint('{rx.url}/ssrf')"
-    srv.get("/api/now/table/incident", params={"sysparm_query": "short_description=" + js})
-    assert len(rx.requests) == n0
+def test_client_query_value_has_no_sn_ws(fresh):
+    """A javascript: value in a client's query runs in the sandbox, which has no sn_ws; with
+    the sandbox turned off (the control) the same value does send."""
+    rx = Receiver()
+    try:
+        js = ("javascript:(function(m){m.setEndpoint('" + rx.url + "/ssrf');m.execute();return 'x'})"
+              "(new sn_ws.RESTMessageV2())")
+        fresh.get("/api/now/table/incident", params={"sysparm_query": "short_description=" + js})
+        assert rx.requests == []
+        fresh.set_property("glide.script.use.sandbox", "false")
+        fresh.get("/api/now/table/incident", params={"sysparm_query": "short_description=" + js})
+        assert [q["path"] for q in rx.requests] == ["/ssrf"]
+    finally:
+        rx.close()
 
 
 # ---- after the merge (oauth and queue parts) ---------------------------------------------
