@@ -32,5 +32,7 @@ int cmd_app(struct cmd_env *e, int argc, char **argv); /* app.c */
 int cmd_script(struct cmd_env *e, int argc, char **argv);
 /* job run NAME|SYS_ID: Execute Now (job_cmd.c) */
 int cmd_job(struct cmd_env *e, int argc, char **argv);
+/* rest test MESSAGE FUNCTION [--var k=v]...: the Test link (rest_cmd.c) */
+int cmd_rest(struct cmd_env *e, int argc, char **argv);
 
 #endif
