@@ -32,5 +32,7 @@ int cmd_app(struct cmd_env *e, int argc, char **argv); /* app.c */
 int cmd_script(struct cmd_env *e, int argc, char **argv);
 /* job run NAME|SYS_ID: Execute Now (job_cmd.c) */
 int cmd_job(struct cmd_env *e, int argc, char **argv);
+/* outbound list|retry|purge: the delivery queue (outbound_cmd.c) */
+int cmd_outbound(struct cmd_env *e, int argc, char **argv);
 
 #endif

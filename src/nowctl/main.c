@@ -85,6 +85,8 @@ static void usage(FILE *f)
 	    "output\n"
 	    "  job run NAME|SYS_ID            Execute Now: queues one run of a scheduled script\n"
 	    "                                 job (sysauto_script) for nowd's workers\n"
+	    "  outbound list [--state S] | retry ID|--dead | purge [--done|--dead] [--older-than "
+	    "D]\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -267,7 +269,7 @@ static const struct {
     {"user", cmd_user},   {"role", cmd_role},         {"group", cmd_group}, {"member", cmd_member},
     {"acl", cmd_acl},     {"property", cmd_property}, {"table", cmd_table}, {"oauth", cmd_oauth},
     {"scope", cmd_scope}, {"token", cmd_token},       {"app", cmd_app},     {"script", cmd_script},
-    {"job", cmd_job},
+    {"job", cmd_job},     {"outbound", cmd_outbound},
 };
 
 int main(int argc, char **argv)

@@ -78,6 +78,21 @@ static int first_ll(void *ud, int ncol, const char *const *names, const char *co
 	return 1;
 }
 
+/* The next place in line for key: in the write transaction, so that two
+ * enqueuers never take the same one. */
+static sg_err next_sequence(struct sg_ctx *ctx, const char *key, long long *seq)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q,
+	           "SELECT COALESCE(MAX(\"sequence\"), 0) + 1 FROM " Q " WHERE \"order_key\" = ");
+	sg_sql_text(&q, key);
+	*seq = 1;
+	sg_err err = sg_conn_exec(ctx->conn, &q, first_ll, seq, NULL);
+	sg_sql_cleanup(&q);
+	return err;
+}
+
 static bool valid_method(const char *m)
 {
 	static const char *ok[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
@@ -148,15 +163,9 @@ static sg_err enqueue_in(struct sg_ctx *ctx, const struct sg_out_request *req,
 		sg_ctx_set_err(ctx, "the outbound queue is full (%lld requests waiting)", waiting);
 		err = SG_ERR_BAD_PARAM;
 	}
-	if (!err && order_key && *order_key) {
-		/* per key, in the write transaction: the enqueue order */
-		sg_sql_reset(&q);
-		sg_sql_raw(&q, "SELECT COALESCE(MAX(\"sequence\"), 0) + 1 FROM " Q
-		               " WHERE \"order_key\" = ");
-		sg_sql_text(&q, order_key);
-		err = sg_conn_exec(ctx->conn, &q, first_ll, &seq, NULL);
-	}
 	sg_sql_cleanup(&q);
+	if (!err && order_key && *order_key)
+		err = next_sequence(ctx, order_key, &seq);
 	if (err)
 		return err;
 	char now[SG_DT_LEN + 1], name[101];
@@ -784,13 +793,17 @@ sg_err sg_outq_run_one(struct sg_model *m, const char *worker, bool *ran)
 
 /* ---- admin --------------------------------------------------------------- */
 
+json_t *sg_outq_retry_fields(int64_t now)
+{
+	char at[SG_DT_LEN + 1];
+	sg_time_format(now, at);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "state", "ready", "next_attempt", at,
+	                 "claimed_by", "", "lease_until", "", "error_string", "", "attempts", "0");
+}
+
 sg_err sg_outq_retry(struct sg_ctx *ctx, const char *id)
 {
-	char now[SG_DT_LEN + 1];
-	sg_time_format(sg_time_now(), now);
-	json_t *in =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "state", "ready", "next_attempt", now,
-	              "claimed_by", "", "lease_until", "", "error_string", "", "attempts", 0);
+	json_t *in = sg_outq_retry_fields(sg_time_now());
 	if (!in)
 		return SG_ERR_NOMEM;
 	struct sg_write_opts wo = {0};
@@ -880,7 +893,40 @@ static sg_err wake_rule(struct sg_write *w)
 	return SG_ERR_OK;
 }
 
+/*
+ * A row inserted by other means than sg_outq_enqueue (the Table API, an
+ * import) with an order key and no place in line gets one, and one with an
+ * endpoint and no topic is an outbound request due now.
+ */
+static sg_err insert_rule(struct sg_write *w)
+{
+	const char *key = sg_write_val(w, "order_key");
+	const char *seq = sg_write_val(w, "sequence");
+	if (key && *key && (!seq || !*seq || !strcmp(seq, "0"))) {
+		long long n = 1;
+		sg_err err = next_sequence(w->ctx, key, &n);
+		if (err)
+			return err;
+		char buf[32];
+		snprintf(buf, sizeof(buf), "%lld", n);
+		sg_write_set(w, "sequence", buf);
+	}
+	const char *topic = sg_write_val(w, "topic"), *endpoint = sg_write_val(w, "endpoint");
+	if ((!topic || !*topic) && endpoint && *endpoint) {
+		sg_write_set(w, "topic", SG_OUTQ_TOPIC);
+		sg_write_set(w, "agent", SG_OUTQ_AGENT);
+	}
+	const char *next = sg_write_val(w, "next_attempt");
+	if (!next || !*next) {
+		char now[SG_DT_LEN + 1];
+		sg_time_format(sg_time_now(), now);
+		sg_write_set(w, "next_attempt", now);
+	}
+	return SG_ERR_OK;
+}
+
 static const struct sg_rule wake_rules[] = {
+    {"outbound.insert", SG_OUTQ_TABLE, SG_RULE_BEFORE, SG_OP_INSERT, 50, insert_rule},
     {"outbound.wake", SG_OUTQ_TABLE, SG_RULE_AFTER_COMMIT, SG_OP_WRITE, 5, wake_rule},
 };
 

@@ -103,6 +103,10 @@ bool sg_outq_status_retryable(int status);
  */
 sg_err sg_outq_run_one(struct sg_model *m, const char *worker, bool *ran);
 
+/* The fields an admin's retry writes (state ready, due at now, attempts
+ * reset, no lease, no error): a new object, NULL when out of memory.  nowctl
+ * writes them through its client, sg_outq_retry through the record layer. */
+json_t *sg_outq_retry_fields(int64_t now);
 /* An admin's retry: a dead (or any not processing) row back to ready, due
  * now, its attempts reset.  SG_ERR_NO_RECORD when there is none. */
 sg_err sg_outq_retry(struct sg_ctx *ctx, const char *id);

@@ -129,7 +129,7 @@ static int setup(void **state)
 	if (fixture_setup(state) || start_server())
 		return -1;
 	struct fixture *f = *state;
-	if (sg_outq_prepare(&f->ctx))
+	if (sg_outq_prepare(&f->ctx) || sg_outq_add_rules(f->model))
 		return -1;
 	fake_now = 1900000000;
 	sg_time_set_clock(fake_clock);
@@ -340,6 +340,34 @@ static void test_order_per_key(void **state)
 	assert_true(pa1 >= 0 && pa1 < pa2 && pa2 < pa3);
 }
 
+/* A row written through the record layer (the Table API) gets its place in
+ * line, its topic and its due time from the insert rule. */
+static void test_rows_inserted_as_records(void **state)
+{
+	struct fixture *f = *state;
+	char a1[SG_ID_LEN + 1], a2[SG_ID_LEN + 1], url[128];
+	enqueue(f, "/ok", "first", "key", a1);
+	snprintf(url, sizeof(url), "%s/ok", base);
+	json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s}", "http_method", "POST", "endpoint", url,
+	                       "payload", "second", "has_body", "true", "order_key", "key");
+	struct sg_write_opts wo = {0};
+	assert_int_equal(sg_rec_insert(&f->ctx, SG_OUTQ_TABLE, in, &wo, a2), SG_ERR_OK);
+	json_decref(in);
+	json_t *rec = NULL;
+	assert_int_equal(sg_rec_get(&f->ctx, SG_OUTQ_TABLE, a2, &rec), SG_ERR_OK);
+	assert_string_equal(sg_json_str(rec, "sequence"), "2");
+	assert_string_equal(sg_json_str(rec, "topic"), SG_OUTQ_TOPIC);
+	assert_string_equal(sg_json_str(rec, "state"), "ready");
+	assert_string_not_equal(sg_json_str(rec, "next_attempt"), "");
+	json_decref(rec);
+	assert_true(run(f));
+	assert_true(run(f));
+	assert_false(run(f));
+	assert_int_equal(nseen, 2);
+	assert_string_equal(seen[0], "first");
+	assert_string_equal(seen[1], "second");
+}
+
 static uint32_t rnd_max(uint32_t upper)
 {
 	return upper - 1;
@@ -504,6 +532,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_requests_are_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_per_key, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rows_inserted_as_records, setup, teardown),
 	    cmocka_unit_test(test_backoff_bounds),
 	    cmocka_unit_test_setup_teardown(test_retry_after, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_letters_and_retry, setup, teardown),
