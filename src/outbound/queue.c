@@ -146,7 +146,6 @@ static sg_err enqueue_in(struct sg_ctx *ctx, const struct sg_out_request *req,
 	sg_err err = SG_ERR_OK;
 	long long max_body = prop(ctx, "snowglobe.outbound.request_body_max", 4194304, &err);
 	long long max_queued = prop(ctx, "snowglobe.outbound.max_queued", 100000, &err);
-	long long attempts = prop(ctx, "snowglobe.outbound.max_attempts", 10, &err);
 	if (err)
 		return err;
 	if (req->body && (long long)req->body_len > max_body) {
@@ -179,20 +178,19 @@ static sg_err enqueue_in(struct sg_ctx *ctx, const struct sg_out_request *req,
 	json_decref(hdrs);
 	json_t *in =
 	    hdrs_text
-	        ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-	                    "s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
-	                    "agent", SG_OUTQ_AGENT, "topic", SG_OUTQ_TOPIC, "queue", "output",
-	                    "state", "ready", "name", name, "source",
-	                    req->source ? req->source : "", "http_method", req->method, "endpoint",
-	                    req->url, "request_headers", hdrs_text, "has_body",
-	                    body ? "true" : "false", "payload", body ? body : "", "auth_type",
-	                    auth_name(req->auth), "auth_profile",
-	                    req->auth_profile ? req->auth_profile : "", "document_table",
-	                    req->table ? req->table : "", "document_id",
-	                    req->document ? req->document : "", "next_attempt", now, "timeout_ms",
-	                    (json_int_t)(req->timeout_ms > 0 ? req->timeout_ms : 0), "sequence",
-	                    (json_int_t)seq, "attempts", (json_int_t)0, "max_attempts",
-	                    (json_int_t)(attempts > 0 ? attempts : 1))
+	        ? json_pack(
+	              "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
+	              "s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}",
+	              "agent", SG_OUTQ_AGENT, "topic", SG_OUTQ_TOPIC, "queue", "output", "state",
+	              "ready", "name", name, "source", req->source ? req->source : "",
+	              "http_method", req->method, "endpoint", req->url, "request_headers",
+	              hdrs_text, "has_body", body ? "true" : "false", "payload", body ? body : "",
+	              "auth_type", auth_name(req->auth), "auth_profile",
+	              req->auth_profile ? req->auth_profile : "", "document_table",
+	              req->table ? req->table : "", "document_id",
+	              req->document ? req->document : "", "next_attempt", now, "timeout_ms",
+	              (json_int_t)(req->timeout_ms > 0 ? req->timeout_ms : 0), "sequence",
+	              (json_int_t)seq, "attempts", (json_int_t)0, "max_attempts", (json_int_t)0)
 	        : NULL;
 	free(hdrs_text);
 	free(body);
@@ -356,7 +354,7 @@ static int claim_row(void *ud, int ncol, const char *const *names, const char *c
 	it->table = dupv(vals[12], &f);
 	it->document = dupv(vals[13], &f);
 	it->attempts = vals[14] ? atoi(vals[14]) : 0;
-	it->max_attempts = vals[15] ? atoi(vals[15]) : 1;
+	it->max_attempts = vals[15] ? atoi(vals[15]) : 0; /* 0: the property */
 	it->headers_json = json_loads(hj, 0, NULL);
 	size_t n = json_array_size(it->headers_json);
 	/* one more for the delivery id */
@@ -612,10 +610,15 @@ sg_err sg_outq_complete(struct sg_ctx *ctx, const struct sg_outq_item *it, int64
 	long max = (long)prop(ctx, "snowglobe.outbound.backoff_max_ms", 600000, &err);
 	long long max_ra = prop(ctx, "snowglobe.outbound.max_retry_after_seconds", 3600, &err);
 	long long keep = prop(ctx, "snowglobe.outbound.response_body_max", 65536, &err);
+	long long max_attempts = prop(ctx, "snowglobe.outbound.max_attempts", 10, &err);
 	if (err)
 		return err;
+	struct sg_outq_item row = *it;
+	if (row.max_attempts <= 0)
+		row.max_attempts =
+		    max_attempts > 0 && max_attempts < 1000000 ? (int)max_attempts : 1;
 	struct decision d;
-	decide(it, now, outcome, resp, msg, base, max, max_ra, rnd, &d);
+	decide(&row, now, outcome, resp, msg, base, max, max_ra, rnd, &d);
 	bool answered = outcome == SG_OUT_ANSWERED && resp;
 	char *hdrs = answered ? response_headers_text(resp) : NULL;
 	if (answered && !hdrs)

@@ -61,8 +61,9 @@ struct sg_outq_item {
 	bool has_body;
 	enum sg_out_auth auth;
 	long timeout_ms;
-	int attempts, max_attempts; /* attempts made before this one */
-	struct sg_kv *headers;      /* in headers_json's memory */
+	int attempts;          /* attempts made, this one included */
+	int max_attempts;      /* 0: the property snowglobe.outbound.max_attempts */
+	struct sg_kv *headers; /* in headers_json's memory */
 	size_t n_headers;
 	json_t *headers_json;
 };
