@@ -23,6 +23,7 @@
 #include "auth/secret.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/waker.h"
 #include "model/rules.h"
 #include "store/dialect.h"
 
@@ -296,6 +297,26 @@ void sg_outq_result_free(struct sg_outq_result *r)
 	r->body = NULL;
 	json_decref(r->headers);
 	r->headers = NULL;
+}
+
+/* Runs q (plain SQL on the queue's bookkeeping) in a write transaction of
+ * its own, counted as a data change; *changes (may be NULL) the rows. */
+static sg_err write_sql(struct sg_ctx *ctx, const struct sg_sql *q, long long *changes)
+{
+	long long n = 0;
+	sg_err err = sg_conn_begin(ctx->conn, true);
+	if (!err)
+		err = sg_conn_exec(ctx->conn, q, NULL, NULL, &n);
+	if (!err && n)
+		err = sg_model_bump(ctx, "data");
+	if (err) {
+		sg_conn_rollback(ctx->conn);
+		return err;
+	}
+	err = sg_conn_commit(ctx->conn);
+	if (!err && changes)
+		*changes = n;
+	return err;
 }
 
 /* ---- claim --------------------------------------------------------------- */
@@ -665,17 +686,8 @@ sg_err sg_outq_complete(struct sg_ctx *ctx, const struct sg_outq_item *it, int64
 	sg_sql_text(&q, it->sys_id);
 	sg_sql_raw(&q, " AND \"state\" = 'processing' AND \"claimed_by\" = ");
 	sg_sql_text(&q, it->worker);
-	err = sg_conn_begin(ctx->conn, true);
-	if (!err)
-		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
-	if (!err)
-		err = sg_model_bump(ctx, "data");
+	err = write_sql(ctx, &q, NULL);
 	sg_sql_cleanup(&q);
-	if (err) {
-		sg_conn_rollback(ctx->conn);
-		return err;
-	}
-	err = sg_conn_commit(ctx->conn);
 	if (!err && state)
 		*state = d.state;
 	return err;
@@ -831,20 +843,8 @@ sg_err sg_outq_purge(struct sg_ctx *ctx, enum sg_outq_state state, int64_t older
 	sg_sql_text(&q, sg_outq_state_name(state));
 	sg_sql_raw(&q, " AND \"sys_updated_on\" < ");
 	sg_sql_text(&q, before);
-	long long gone = 0;
-	sg_err err = sg_conn_begin(ctx->conn, true);
-	if (!err)
-		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, &gone);
-	if (!err && gone)
-		err = sg_model_bump(ctx, "data");
+	sg_err err = write_sql(ctx, &q, n);
 	sg_sql_cleanup(&q);
-	if (err) {
-		sg_conn_rollback(ctx->conn);
-		return err;
-	}
-	err = sg_conn_commit(ctx->conn);
-	if (!err && n)
-		*n = gone;
 	return err;
 }
 
@@ -867,26 +867,16 @@ sg_err sg_outq_prepare(struct sg_ctx *ctx)
 
 /* ---- waking the workers -------------------------------------------------- */
 
-static pthread_mutex_t waker_lock = PTHREAD_MUTEX_INITIALIZER;
-static void (*waker)(void *);
-static void *waker_ud;
+static struct sg_waker waker = SG_WAKER_INIT;
 
 void sg_outq_set_waker(void (*fn)(void *ud), void *ud)
 {
-	pthread_mutex_lock(&waker_lock);
-	waker = fn;
-	waker_ud = ud;
-	pthread_mutex_unlock(&waker_lock);
+	sg_waker_set(&waker, fn, ud);
 }
 
 void sg_outq_wake(void)
 {
-	pthread_mutex_lock(&waker_lock);
-	void (*fn)(void *) = waker;
-	void *ud = waker_ud;
-	pthread_mutex_unlock(&waker_lock);
-	if (fn)
-		fn(ud);
+	sg_waker_wake(&waker);
 }
 
 static sg_err wake_rule(struct sg_write *w)
