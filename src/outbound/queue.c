@@ -376,7 +376,17 @@ static int claim_row(void *ud, int ncol, const char *const *names, const char *c
 	it->document = dupv(vals[13], &f);
 	it->attempts = vals[14] ? atoi(vals[14]) : 0;
 	it->max_attempts = vals[15] ? atoi(vals[15]) : 0; /* 0: the property */
-	it->headers_json = json_loads(hj, 0, NULL);
+	/* headers written over the Table API are checked by the insert rule;
+	 * anything unreadable still sends, without them, rather than blocking
+	 * the queue */
+	json_error_t je;
+	it->headers_json = json_loads(hj, 0, &je);
+	if (!it->headers_json && strstr(je.text, "memory"))
+		f = true;
+	else if (!json_is_array(it->headers_json)) {
+		json_decref(it->headers_json);
+		it->headers_json = json_array();
+	}
 	size_t n = json_array_size(it->headers_json);
 	/* one more for the delivery id */
 	it->headers = calloc(n + 1, sizeof(*it->headers));
@@ -891,8 +901,34 @@ static sg_err wake_rule(struct sg_write *w)
  * import) with an order key and no place in line gets one, and one with an
  * endpoint and no topic is an outbound request due now.
  */
+/* Whether text is request_headers' form: [[name, value], ...], at most 100. */
+static bool headers_ok(const char *text)
+{
+	if (!text || !*text)
+		return true;
+	json_t *a = json_loads(text, 0, NULL);
+	bool ok = json_is_array(a) && json_array_size(a) <= 100;
+	size_t i;
+	json_t *p;
+	json_array_foreach(a, i, p)
+	{
+		const char *n = json_string_value(json_array_get(p, 0));
+		ok &= json_array_size(p) == 2 && n && *n && !strpbrk(n, ":\r\n") &&
+		      json_is_string(json_array_get(p, 1)) &&
+		      !strpbrk(json_string_value(json_array_get(p, 1)), "\r\n");
+	}
+	json_decref(a);
+	return ok;
+}
+
 static sg_err insert_rule(struct sg_write *w)
 {
+	if (!headers_ok(sg_write_val(w, "request_headers"))) {
+		sg_ctx_set_err(w->ctx,
+		               "request_headers must be a JSON array of [name, value] pairs "
+		               "(at most 100, no line breaks)");
+		return SG_ERR_BAD_PARAM;
+	}
 	const char *key = sg_write_val(w, "order_key");
 	const char *seq = sg_write_val(w, "sequence");
 	if (key && *key && (!seq || !*seq || !strcmp(seq, "0"))) {

@@ -242,6 +242,11 @@ def test_queue_is_for_admins_only(server):
     assert r.status_code == 403, r.text
     r = s.post(server.url + "/api/now/table/ecc_queue", json={"endpoint": "http://127.0.0.1:9/", "http_method": "GET"})
     assert r.status_code == 403, r.text
+    # headers are [name, value] pairs without line breaks (no header injection)
+    for bad in ("{}", "[[\"X-A\"]]", "[[\"X-A\", \"v\\r\\nX-B: w\"]]", "not json"):
+        r = server.post("/api/now/table/ecc_queue", json={
+            "http_method": "GET", "endpoint": "http://127.0.0.1:9/x", "request_headers": bad})
+        assert r.status_code == 400 and r.json()["status"] == "failure", (bad, r.text)
     # a stored basic password is never returned
     r = server.post("/api/now/table/ecc_queue", json={
         "http_method": "GET", "endpoint": "http://127.0.0.1:9/x", "auth_type": "basic",
