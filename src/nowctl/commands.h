@@ -35,4 +35,7 @@ int cmd_job(struct cmd_env *e, int argc, char **argv);
 /* rest test MESSAGE FUNCTION [--var k=v]...: the Test link (rest_cmd.c) */
 int cmd_rest(struct cmd_env *e, int argc, char **argv);
 
+/* outbound list|retry|purge: the delivery queue (outbound_cmd.c) */
+int cmd_outbound(struct cmd_env *e, int argc, char **argv);
+
 #endif

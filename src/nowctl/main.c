@@ -86,6 +86,9 @@ static void usage(FILE *f)
 	    "  job run NAME|SYS_ID            Execute Now: queues one run of a scheduled script\n"
 	    "                                 job (sysauto_script) for nowd's workers\n"
 	    "  rest test MESSAGE FUNCTION [--var NAME=VALUE]...  an HTTP method's Test link\n"
+
+	    "  outbound list [--state S] | retry ID|--dead | purge [--done|--dead] [--older-than "
+	    "D]\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -265,10 +268,11 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cmd_env *e, int argc, char **argv);
 } commands[] = {
-    {"user", cmd_user},   {"role", cmd_role},         {"group", cmd_group}, {"member", cmd_member},
-    {"acl", cmd_acl},     {"property", cmd_property}, {"table", cmd_table}, {"oauth", cmd_oauth},
-    {"scope", cmd_scope}, {"token", cmd_token},       {"app", cmd_app},     {"script", cmd_script},
-    {"job", cmd_job},     {"rest", cmd_rest},
+    {"user", cmd_user},     {"role", cmd_role},   {"group", cmd_group},
+    {"member", cmd_member}, {"acl", cmd_acl},     {"property", cmd_property},
+    {"table", cmd_table},   {"oauth", cmd_oauth}, {"scope", cmd_scope},
+    {"token", cmd_token},   {"app", cmd_app},     {"script", cmd_script},
+    {"job", cmd_job},       {"rest", cmd_rest},   {"outbound", cmd_outbound},
 };
 
 int main(int argc, char **argv)

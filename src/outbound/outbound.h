@@ -85,8 +85,9 @@ sg_err sg_out_send(struct sg_ctx *ctx, const struct sg_out_request *req,
 enum sg_outq_state {
 	SG_OUTQ_READY,      /* waiting for its turn or its next attempt */
 	SG_OUTQ_PROCESSING, /* claimed by a worker (with a lease) */
-	SG_OUTQ_DONE,       /* answered with a final status (2xx, or a 4xx not retried) */
-	SG_OUTQ_DEAD,       /* attempts spent or refused: an admin may retry it */
+	SG_OUTQ_DONE,       /* answered with a 2xx */
+	SG_OUTQ_DEAD,       /* a final refusal (another 4xx, kept with its answer), attempts
+	                       spent, or refused by policy: an admin may retry it */
 };
 
 /*
