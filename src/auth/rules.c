@@ -47,6 +47,18 @@ static sg_err encrypt_secret(struct sg_ctx *ctx, const char *v, char **out)
 	return sg_secret_encrypt(ctx, v, out);
 }
 
+/* The stored form of an application's client secret (a password2 field, as
+ * in ServiceNow): a one-way hash stays as it is -- an inbound client's
+ * secret (nowctl oauth add) only needs verifying (sg_secret_matches) --
+ * anything else is encrypted: an OAuth provider's secret must be presented.
+ * *out new. */
+static sg_err client_secret_form(struct sg_ctx *ctx, const char *v, char **out)
+{
+	if (sg_password_is_hash(v))
+		return (*out = strdup(v)) ? SG_ERR_OK : SG_ERR_NOMEM;
+	return encrypt_secret(ctx, v, out);
+}
+
 /* Replaces each non-empty input value of a field of type by its stored form. */
 static sg_err seal_fields(struct sg_write *w, enum sg_ftype type,
                           sg_err (*stored_form)(struct sg_ctx *ctx, const char *v, char **out))
@@ -60,7 +72,9 @@ static sg_err seal_fields(struct sg_write *w, enum sg_ftype type,
 		if (!v || !*v)
 			continue;
 		char *stored = NULL;
-		sg_err err = stored_form(w->ctx, v, &stored);
+		bool app_secret = !strcmp(w->table->root->name, "oauth_entity") &&
+		                  !strcmp(f->element, "client_secret");
+		sg_err err = (app_secret ? client_secret_form : stored_form)(w->ctx, v, &stored);
 		if (!err)
 			err = sg_write_seal(w, f->element, stored);
 		free(stored);
