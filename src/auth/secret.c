@@ -33,8 +33,8 @@ bool sg_secret_is_sealed(const char *v)
 }
 
 /* Seals plain under key, with kid (may be NULL or "") in the prefix. */
-static sg_err seal(const unsigned char key[SG_SECRET_KEY_LEN], const char *kid,
-                   const char *plain, char **out)
+static sg_err seal(const unsigned char key[SG_SECRET_KEY_LEN], const char *kid, const char *plain,
+                   char **out)
 {
 	*out = NULL;
 	if (sodium_init() < 0) /* idempotent; the programs have called it */
@@ -428,8 +428,7 @@ sg_err sg_secret_decrypt(struct sg_ctx *ctx, const char *stored, char **out)
 	return err;
 }
 
-sg_err sg_secret_matches(struct sg_ctx *ctx, const char *stored, const char *presented,
-                         bool *ok)
+sg_err sg_secret_matches(struct sg_ctx *ctx, const char *stored, const char *presented, bool *ok)
 {
 	*ok = false;
 	if (!stored || !*stored || !presented)

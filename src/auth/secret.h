@@ -76,8 +76,7 @@ sg_err sg_secret_kid(const char *stored, char kid[SG_SECRET_KID_LEN + 1]);
  * hash of password.h, itself possibly sealed): *ok.  Compared in constant
  * time; a stored value this instance cannot decrypt matches nothing.
  */
-sg_err sg_secret_matches(struct sg_ctx *ctx, const char *stored, const char *presented,
-                         bool *ok);
+sg_err sg_secret_matches(struct sg_ctx *ctx, const char *stored, const char *presented, bool *ok);
 
 /* ---- rotation (secret_rotate.c drives it) ---- */
 

@@ -32,5 +32,9 @@ int cmd_app(struct cmd_env *e, int argc, char **argv); /* app.c */
 int cmd_script(struct cmd_env *e, int argc, char **argv);
 /* job run NAME|SYS_ID: Execute Now (job_cmd.c) */
 int cmd_job(struct cmd_env *e, int argc, char **argv);
+/* oauth provider|get-token (oauth_cmd.c): the outbound side */
+int cmd_oauth_out(struct cmd_env *e, int argc, char **argv);
+/* keys rotate (keys_cmd.c) */
+int cmd_keys(struct cmd_env *e, int argc, char **argv);
 
 #endif

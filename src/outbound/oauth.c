@@ -382,8 +382,8 @@ static bool is_json_type(const char *ct)
 
 /* Reads a token endpoint's answer into a: SG_ERR_OAUTH_DENIED (msg) when the
  * provider refused, SG_ERR_INTERNAL when it answered what is not a token. */
-static sg_err read_answer(const struct prov *p, const struct sg_http_response *r,
-                          struct answer *a, char *msg, size_t msg_size)
+static sg_err read_answer(const struct prov *p, const struct sg_http_response *r, struct answer *a,
+                          char *msg, size_t msg_size)
 {
 	const char *pname = sg_json_str(p->entity, "name");
 	const char *ct = sg_http_response_header(r, "content-type");
@@ -399,8 +399,8 @@ static sg_err read_answer(const struct prov *p, const struct sg_http_response *r
 		clean_words(e, sizeof(e), sg_json_str(j, "error"));
 		clean_words(d, sizeof(d), sg_json_str(j, "error_description"));
 		if (*e)
-			say(msg, msg_size, "the OAuth provider %s refused (HTTP %d): %s%s%s%s", pname,
-			    r->status, e, *d ? " (" : "", d, *d ? ")" : "");
+			say(msg, msg_size, "the OAuth provider %s refused (HTTP %d): %s%s%s%s",
+			    pname, r->status, e, *d ? " (" : "", d, *d ? ")" : "");
 		else
 			say(msg, msg_size, "the OAuth provider %s answered HTTP %d", pname,
 			    r->status);
@@ -516,8 +516,8 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 		if (ne == SG_NET_NOMEM) {
 			err = SG_ERR_NOMEM;
 		} else if (ne != SG_NET_OK) {
-			say(msg, msg_size, "the OAuth provider %s could not be reached: %s%s%s", pname,
-			    sg_net_err_step(ne), r.detail[0] ? ": " : "", r.detail);
+			say(msg, msg_size, "the OAuth provider %s could not be reached: %s%s%s",
+			    pname, sg_net_err_step(ne), r.detail[0] ? ": " : "", r.detail);
 			err = SG_ERR_INTERNAL;
 		} else {
 			err = read_answer(p, &r, a, msg, msg_size);
@@ -596,8 +596,7 @@ static long long skew_seconds(struct sg_ctx *ctx, sg_err *err)
 }
 
 /* The stored access token when it is valid for more than skew: *out. */
-static sg_err usable_access(struct sg_ctx *ctx, const struct stored *s, long long skew,
-                            char **out)
+static sg_err usable_access(struct sg_ctx *ctx, const struct stored *s, long long skew, char **out)
 {
 	*out = NULL;
 	if (!s->access_sealed || s->access_exp - skew <= sg_time_now())
@@ -651,8 +650,8 @@ static sg_err drop_refresh(struct sg_ctx *ctx, const char *id)
 /* Under the profile's lock: a new access token, by the refresh token when
  * one is stored and valid, else by the profile's grant when it needs no
  * person. */
-static sg_err renew(struct sg_ctx *ctx, const struct prov *p, const struct stored *s,
-                    char **out, char *msg, size_t msg_size)
+static sg_err renew(struct sg_ctx *ctx, const struct prov *p, const struct stored *s, char **out,
+                    char *msg, size_t msg_size)
 {
 	const char *pname = sg_json_str(p->profile, "name");
 	sg_err err;
@@ -679,7 +678,8 @@ static sg_err renew(struct sg_ctx *ctx, const struct prov *p, const struct store
 	}
 	const char *g = sg_json_str(p->profile, "grant_type");
 	if (!strcmp(g, "client_credentials")) {
-		const char *params[] = {"grant_type", "client_credentials", "scope", p->scope, NULL};
+		const char *params[] = {"grant_type", "client_credentials", "scope", p->scope,
+		                        NULL};
 		return grant(ctx, p, params, NULL, out, NULL, msg, msg_size);
 	}
 	say(msg, msg_size,
@@ -764,8 +764,7 @@ sg_err sg_oauth_out_profile(struct sg_ctx *ctx, const char *key, char out[SG_ID_
 	return err ? err : (out[0] ? SG_ERR_OK : SG_ERR_NO_RECORD);
 }
 
-sg_err sg_oauth_out_grant_type(struct sg_ctx *ctx, const char *profile_id, char *out,
-                               size_t size)
+sg_err sg_oauth_out_grant_type(struct sg_ctx *ctx, const char *profile_id, char *out, size_t size)
 {
 	json_t *row = NULL;
 	sg_err err = profile_row(ctx, profile_id, &row);
@@ -789,9 +788,8 @@ sg_err sg_oauth_out_fetch(struct sg_ctx *ctx, const char *profile_id, const char
 		return err;
 	const char *g = sg_json_str(p.profile, "grant_type");
 	const char *cc[] = {"grant_type", "client_credentials", "scope", p.scope, NULL};
-	const char *pw[] = {"grant_type", "password", "username", user_name,
-	                    "password",   password,   "scope",    p.scope,
-	                    NULL};
+	const char *pw[] = {"grant_type", "password", "username", user_name, "password",
+	                    password,     "scope",    p.scope,    NULL};
 	const char *const *params = NULL;
 	if (!strcmp(g, "client_credentials"))
 		params = cc;
@@ -823,8 +821,7 @@ static void state_hash(const char *s, char out[65])
 }
 
 sg_err sg_oauth_out_authorize_url(struct sg_ctx *ctx, const char *profile_id, const char *user_id,
-                                  const char *redirect_base, char **url, char *msg,
-                                  size_t msg_size)
+                                  const char *redirect_base, char **url, char *msg, size_t msg_size)
 {
 	*url = NULL;
 	say(msg, msg_size, "%s", "");
@@ -850,7 +847,8 @@ sg_err sg_oauth_out_authorize_url(struct sg_ctx *ctx, const char *profile_id, co
 		err = SG_ERR_BAD_PARAM;
 	} else if (!err && !*redirect) {
 		say(msg, msg_size,
-		    "the OAuth provider %s has no Redirect URL and glide.servlet.uri is empty", pname);
+		    "the OAuth provider %s has no Redirect URL and glide.servlet.uri is empty",
+		    pname);
 		err = SG_ERR_BAD_PARAM;
 	}
 	long long life = 600;
@@ -879,8 +877,8 @@ sg_err sg_oauth_out_authorize_url(struct sg_ctx *ctx, const char *profile_id, co
 		sg_time_format(sg_time_now() + (life > 0 ? life : 600), expires);
 		json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "state_hash", hash,
 		                       "oauth_requestor_profile", profile_id, "code_verifier",
-		                       verifier, "redirect_uri", redirect, "expires", expires, "used",
-		                       "false", "user", user_id ? user_id : "");
+		                       verifier, "redirect_uri", redirect, "expires", expires,
+		                       "used", "false", "user", user_id ? user_id : "");
 		struct sg_write_opts wo = {0};
 		err = in ? sg_rec_insert(ctx, "oauth_requestor_state", in, &wo, id) : SG_ERR_NOMEM;
 		json_decref(in);
@@ -982,10 +980,14 @@ sg_err sg_oauth_out_redirect(struct sg_ctx *ctx, const char *state, const char *
 	if (!err)
 		err = sg_secret_decrypt(ctx, sg_json_str(row, "code_verifier"), &verifier);
 	if (!err) {
-		const char *params[] = {"grant_type",   "authorization_code",
-		                        "code",         code,
-		                        "redirect_uri", sg_json_str(row, "redirect_uri"),
-		                        "code_verifier", verifier,
+		const char *params[] = {"grant_type",
+		                        "authorization_code",
+		                        "code",
+		                        code,
+		                        "redirect_uri",
+		                        sg_json_str(row, "redirect_uri"),
+		                        "code_verifier",
+		                        verifier,
 		                        NULL};
 		struct lock l;
 		lock_profile(ctx, sg_json_str(p.profile, "sys_id"), &l);

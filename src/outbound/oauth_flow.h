@@ -22,8 +22,7 @@ sg_err sg_oauth_out_profile(struct sg_ctx *ctx, const char *key, char out[SG_ID_
 
 /* The grant type of profile_id ("client_credentials", "password",
  * "authorization_code"...) into out.  SG_ERR_NO_RECORD as oauth.h says. */
-sg_err sg_oauth_out_grant_type(struct sg_ctx *ctx, const char *profile_id, char *out,
-                               size_t size);
+sg_err sg_oauth_out_grant_type(struct sg_ctx *ctx, const char *profile_id, char *out, size_t size);
 
 /* What a new token answered. */
 struct sg_oauth_out_result {
