@@ -178,7 +178,9 @@ static sg_err provider_profile(struct sg_write *w)
 	const char *grant = profile_grant(sg_write_val(w, "default_grant_type"));
 	struct sg_write_opts wo = {0};
 	sg_err err = SG_ERR_OK;
-	if (w->insert || (w->old && strcmp(sg_json_str(w->old, "type"), "oauth_provider") != 0)) {
+	if (w->insert ||
+	    (w->old && strcmp(sg_json_str(w->old, "type") ? sg_json_str(w->old, "type") : "",
+	                      "oauth_provider") != 0)) {
 		char name[160], pid[SG_ID_LEN + 1];
 		snprintf(name, sizeof(name), "%.100s default_profile", sg_write_val(w, "name"));
 		json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "oauth_entity", id,

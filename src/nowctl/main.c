@@ -82,6 +82,8 @@ static void usage(FILE *f)
 	    "       [--scope S]...                an OAuth provider (secret read from stdin)\n"
 	    "  oauth get-token PROFILE [--user NAME]   Get OAuth Token (offline; password on "
 	    "stdin)\n"
+	    "  oauth token PROFILE [--force]  the token the instance presents now (refreshed when\n"
+	    "                                 due; --force: as after a 401): its fingerprint\n"
 	    "  keys rotate                    a new instance key; every sealed value re-sealed\n"
 	    "  scope add NAME [--api now/table] [--methods GET,POST|all]\n"
 	    "  scope attach SCOPE --app NAME\n"

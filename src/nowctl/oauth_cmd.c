@@ -28,7 +28,15 @@
 #include "core/json.h"
 #include "core/util.h"
 #include "nowctl/commands.h"
+#include "outbound/oauth.h"
 #include "outbound/oauth_flow.h"
+
+/* A string member of o, "" when absent or not a string. */
+static const char *str(const json_t *o, const char *key)
+{
+	const char *s = sg_json_str(o, key);
+	return s ? s : "";
+}
 
 /* A secret from stdin: without echo after a prompt on a terminal, else the
  * first line.  False when none came. */
@@ -81,8 +89,8 @@ static int add_scope(struct cmd_env *e, const char *entity, const char *scope)
 	json_decref(in);
 	if (!rc) {
 		in = json_pack("{s:s, s:s}", "oauth_entity_profile",
-		               sg_json_str(json_array_get(profiles, 0), "sys_id"),
-		               "oauth_entity_scope", sg_json_str(s, "sys_id"));
+		               str(json_array_get(profiles, 0), "sys_id"), "oauth_entity_scope",
+		               str(s, "sys_id"));
 		rc = in ? e->c->insert(e->c, "oauth_entity_profile_scope", in, &link) : 1;
 		json_decref(in);
 	}
@@ -202,7 +210,7 @@ static int provider_add(struct cmd_env *e, int argc, char **argv)
 		fprintf(stderr, "nowctl: oauth provider: %s\n", e->c->errmsg);
 		return 1;
 	}
-	const char *id = sg_json_str(rec, "sys_id");
+	const char *id = str(rec, "sys_id");
 	for (size_t i = 0; !rc && i < nscopes; i++)
 		rc = add_scope(e, id, scopes[i]);
 	char q[128];
@@ -212,10 +220,9 @@ static int provider_add(struct cmd_env *e, int argc, char **argv)
 		rc = 1;
 	json_t *profile = json_array_get(profiles, 0);
 	if (!rc && e->json) {
-		json_t *out =
-		    json_pack("{s:s, s:s, s:s, s:s}", "sys_id", id, "name",
-		              sg_json_str(rec, "name"), "profile", sg_json_str(profile, "sys_id"),
-		              "profile_name", sg_json_str(profile, "name"));
+		json_t *out = json_pack("{s:s, s:s, s:s, s:s}", "sys_id", id, "name",
+		                        str(rec, "name"), "profile", str(profile, "sys_id"),
+		                        "profile_name", str(profile, "name"));
 		char *s = out ? json_dumps(out, JSON_INDENT(2)) : NULL;
 		printf("%s\n", s ? s : "{}");
 		free(s);
@@ -223,10 +230,9 @@ static int provider_add(struct cmd_env *e, int argc, char **argv)
 	} else if (!rc) {
 		printf("OAuth provider %s (sys_id %s)\ndefault profile: %s (sys_id %s)\n"
 		       "redirect URL: %s\n",
-		       sg_json_str(rec, "name"), id, sg_json_str(profile, "name"),
-		       sg_json_str(profile, "sys_id"),
-		       *sg_json_str(rec, "redirect_url") ? sg_json_str(rec, "redirect_url")
-		                                         : "(none: set glide.servlet.uri)");
+		       str(rec, "name"), id, str(profile, "name"), str(profile, "sys_id"),
+		       *str(rec, "redirect_url") ? str(rec, "redirect_url")
+		                                 : "(none: set glide.servlet.uri)");
 	}
 	json_decref(profiles);
 	json_decref(rec);
@@ -327,8 +333,67 @@ static int get_token(struct cmd_env *e, int argc, char **argv)
 	return rc;
 }
 
+/* oauth token PROFILE [--force]: the token the instance would present now,
+ * got as sg_oauth_out_token gets it (stored, refreshed when due, or new);
+ * prints when it expires, never the token. */
+static int show_token(struct cmd_env *e, int argc, char **argv)
+{
+	static const struct option opts[] = {{"force", no_argument, NULL, 'f'}, {NULL, 0, NULL, 0}};
+	bool force = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+		if (c != 'f')
+			return 2;
+		force = true;
+	}
+	if (optind != argc - 1)
+		return usage("oauth token PROFILE [--force]");
+	if (!e->c->model) {
+		fprintf(stderr, "nowctl: oauth token runs offline only (--data DIR or --db URL)\n");
+		return 1;
+	}
+	struct sg_ctx ctx;
+	sg_model_sync(e->c->model);
+	sg_err err = sg_ctx_begin(&ctx, e->c->model, NULL);
+	if (err) {
+		fprintf(stderr, "nowctl: %s\n", sg_err_name(err));
+		return 1;
+	}
+	char pid[SG_ID_LEN + 1], msg[512] = "";
+	char *token = NULL;
+	err = sg_oauth_out_profile(&ctx, argv[optind], pid);
+	if (err == SG_ERR_NO_RECORD)
+		snprintf(msg, sizeof(msg), "no OAuth profile or provider '%s'", argv[optind]);
+	if (!err)
+		err = sg_oauth_out_token(&ctx, pid, force, &token, msg, sizeof(msg));
+	int rc = 0;
+	if (err) {
+		fprintf(stderr, "nowctl: oauth token: %s\n", *msg ? msg : sg_err_name(err));
+		rc = 1;
+	} else {
+		/* a fingerprint tells tokens apart without showing one */
+		unsigned char h[8];
+		char hex[17];
+		crypto_generichash(h, sizeof(h), (const unsigned char *)token, strlen(token), NULL,
+		                   0);
+		sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+		if (e->json)
+			printf("{\"profile\": \"%s\", \"fingerprint\": \"%s\"}\n", pid, hex);
+		else
+			printf("OAuth token for the profile %s is usable (fingerprint %s)\n",
+			       argv[optind], hex);
+		sodium_memzero(token, strlen(token));
+		free(token);
+	}
+	sg_ctx_end(&ctx);
+	return rc;
+}
+
 int cmd_oauth_out(struct cmd_env *e, int argc, char **argv)
 {
+	if (argc >= 1 && !strcmp(argv[0], "token"))
+		return show_token(e, argc, argv);
 	if (argc >= 1 && !strcmp(argv[0], "provider"))
 		return provider_add(e, argc, argv);
 	if (argc >= 1 && !strcmp(argv[0], "get-token"))

@@ -59,6 +59,13 @@ static void say(char *msg, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A string member of o, "" when absent or not a string. */
+static const char *str(const json_t *o, const char *key)
+{
+	const char *s = sg_json_str(o, key);
+	return s ? s : "";
+}
+
 /* ---- rows ------------------------------------------------------------------- */
 
 struct rows {
@@ -157,17 +164,16 @@ static sg_err load(struct sg_ctx *ctx, const char *profile_id, struct prov *p, c
 	               "\"send_credentials\", \"code_challenge_method\", "
 	               "\"access_token_lifespan\", \"refresh_token_lifespan\" "
 	               "FROM \"oauth_entity\" WHERE \"sys_id\" = ");
-	sg_sql_text(&q, sg_json_str(p->profile, "oauth_entity"));
+	sg_sql_text(&q, str(p->profile, "oauth_entity"));
 	if (!err)
 		err = query_one(ctx, &q, &p->entity);
 	sg_sql_cleanup(&q);
-	if (!err && (!p->entity || strcmp(sg_json_str(p->entity, "type"), "oauth_provider") != 0)) {
+	if (!err && (!p->entity || strcmp(str(p->entity, "type"), "oauth_provider") != 0)) {
 		say(msg, msg_size, "the OAuth profile %s has no OAuth provider",
-		    sg_json_str(p->profile, "name"));
+		    str(p->profile, "name"));
 		err = SG_ERR_NO_RECORD;
-	} else if (!err && !sg_str_bool(sg_json_str(p->entity, "active"), true)) {
-		say(msg, msg_size, "the OAuth provider %s is inactive",
-		    sg_json_str(p->entity, "name"));
+	} else if (!err && !sg_str_bool(str(p->entity, "active"), true)) {
+		say(msg, msg_size, "the OAuth provider %s is inactive", str(p->entity, "name"));
 		err = SG_ERR_NO_RECORD;
 	}
 	json_t *rows = NULL;
@@ -186,7 +192,7 @@ static sg_err load(struct sg_ctx *ctx, const char *profile_id, struct prov *p, c
 	json_t *row;
 	json_array_foreach(rows, i, row)
 	{
-		const char *s = sg_json_str(row, "scope");
+		const char *s = str(row, "scope");
 		size_t len = strlen(p->scope);
 		if (*s && len + strlen(s) + 2 < sizeof(p->scope))
 			snprintf(p->scope + len, sizeof(p->scope) - len, "%s%s", len ? " " : "", s);
@@ -200,7 +206,7 @@ static sg_err load(struct sg_ctx *ctx, const char *profile_id, struct prov *p, c
 static long long entity_num(const struct prov *p, const char *field, long long dflt)
 {
 	long long v;
-	return sg_str_number(sg_json_str(p->entity, field), 1, 1LL << 40, &v) ? v : dflt;
+	return sg_str_number(str(p->entity, field), 1, 1LL << 40, &v) ? v : dflt;
 }
 
 /* ---- stored tokens --------------------------------------------------------- */
@@ -237,17 +243,17 @@ static sg_err read_stored(struct sg_ctx *ctx, const char *profile_id, struct sto
 	json_t *row;
 	json_array_foreach(rows, i, row)
 	{
-		bool access = !strcmp(sg_json_str(row, "type"), "access_token");
-		bool refresh = !strcmp(sg_json_str(row, "type"), "refresh_token");
+		bool access = !strcmp(str(row, "type"), "access_token");
+		bool refresh = !strcmp(str(row, "type"), "refresh_token");
 		char *id = access ? s->access_id : s->refresh_id;
 		char **sealed = access ? &s->access_sealed : &s->refresh_sealed;
-		if ((!access && !refresh) || *id || !*sg_json_str(row, "token_received"))
+		if ((!access && !refresh) || *id || !*str(row, "token_received"))
 			continue;
 		int64_t t = 0;
-		sg_time_parse(sg_json_str(row, "expires"), &t);
-		snprintf(id, SG_ID_LEN + 1, "%s", sg_json_str(row, "sys_id"));
+		sg_time_parse(str(row, "expires"), &t);
+		snprintf(id, SG_ID_LEN + 1, "%s", str(row, "sys_id"));
 		*(access ? &s->access_exp : &s->refresh_exp) = t;
-		if (!(*sealed = strdup(sg_json_str(row, "token_received")))) {
+		if (!(*sealed = strdup(str(row, "token_received")))) {
 			err = SG_ERR_NOMEM;
 			break;
 		}
@@ -385,7 +391,7 @@ static bool is_json_type(const char *ct)
 static sg_err read_answer(const struct prov *p, const struct sg_http_response *r, struct answer *a,
                           char *msg, size_t msg_size)
 {
-	const char *pname = sg_json_str(p->entity, "name");
+	const char *pname = str(p->entity, "name");
 	const char *ct = sg_http_response_header(r, "content-type");
 	json_error_t jerr;
 	json_t *j = r->body.len ? json_loadb(r->body.data, r->body.len, 0, &jerr) : NULL;
@@ -396,8 +402,8 @@ static sg_err read_answer(const struct prov *p, const struct sg_http_response *r
 	sg_err err = SG_ERR_OK;
 	if (r->status < 200 || r->status > 299) {
 		char e[80] = "", d[200] = "";
-		clean_words(e, sizeof(e), sg_json_str(j, "error"));
-		clean_words(d, sizeof(d), sg_json_str(j, "error_description"));
+		clean_words(e, sizeof(e), str(j, "error"));
+		clean_words(d, sizeof(d), str(j, "error_description"));
 		if (*e)
 			say(msg, msg_size, "the OAuth provider %s refused (HTTP %d): %s%s%s%s",
 			    pname, r->status, e, *d ? " (" : "", d, *d ? ")" : "");
@@ -411,26 +417,25 @@ static sg_err read_answer(const struct prov *p, const struct sg_http_response *r
 		say(msg, msg_size, "the OAuth provider %s answered %s, not a JSON token", pname, t);
 		err = SG_ERR_INTERNAL;
 	} else if (!json_is_string(json_object_get(j, "access_token")) ||
-	           !*sg_json_str(j, "access_token")) {
+	           !*str(j, "access_token")) {
 		say(msg, msg_size, "the OAuth provider %s answered no access_token", pname);
 		err = SG_ERR_INTERNAL;
 	} else {
-		const char *type = sg_json_str(j, "token_type");
+		const char *type = str(j, "token_type");
 		if (*type && strcasecmp(type, "bearer") != 0)
 			sg_log_warn("oauth: the OAuth provider %s gives tokens of type %.40s; "
 			            "presented as Bearer",
 			            pname, type);
-		a->access = strdup(sg_json_str(j, "access_token"));
-		const char *refresh = sg_json_str(j, "refresh_token");
+		a->access = strdup(str(j, "access_token"));
+		const char *refresh = str(j, "refresh_token");
 		a->refresh = *refresh ? strdup(refresh) : NULL;
 		a->expires_in = json_seconds(json_object_get(j, "expires_in"),
 		                             entity_num(p, "access_token_lifespan", 1800));
 		a->refresh_expires_in =
 		    json_seconds(json_object_get(j, "refresh_token_expires_in"),
 		                 entity_num(p, "refresh_token_lifespan", 8640000));
-		const char *scope = json_is_string(json_object_get(j, "scope"))
-		                        ? sg_json_str(j, "scope")
-		                        : p->scope;
+		const char *scope =
+		    json_is_string(json_object_get(j, "scope")) ? str(j, "scope") : p->scope;
 		snprintf(a->scope, sizeof(a->scope), "%s", scope);
 		if (!a->access || (*refresh && !a->refresh))
 			err = SG_ERR_NOMEM;
@@ -448,14 +453,14 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
                                   size_t msg_size)
 {
 	memset(a, 0, sizeof(*a));
-	const char *pname = sg_json_str(p->entity, "name");
-	const char *url = sg_json_str(p->entity, "token_url");
+	const char *pname = str(p->entity, "name");
+	const char *url = str(p->entity, "token_url");
 	if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
 		say(msg, msg_size, "the OAuth provider %s has no http(s) Token URL", pname);
 		return SG_ERR_NO_RECORD;
 	}
 	char *secret = NULL;
-	sg_err err = sg_secret_decrypt(ctx, sg_json_str(p->entity, "client_secret"), &secret);
+	sg_err err = sg_secret_decrypt(ctx, str(p->entity, "client_secret"), &secret);
 	if (err == SG_ERR_NOMEM)
 		return err;
 	if (err || sg_password_is_hash(secret)) {
@@ -467,7 +472,7 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 	}
 	long long timeout = 30;
 	err = sg_prop_int(ctx, "glide.oauth.outbound.timeout", 30, &timeout);
-	bool basic = !strcmp(sg_json_str(p->entity, "send_credentials"), "basic");
+	bool basic = !strcmp(str(p->entity, "send_credentials"), "basic");
 	struct sg_buf body;
 	sg_buf_init(&body, 64 * 1024);
 	for (size_t i = 0; params[i]; i += 2) {
@@ -481,7 +486,7 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 	}
 	if (!basic) {
 		sg_buf_puts(&body, "&client_id=");
-		sg_buf_put_urlenc(&body, sg_json_str(p->entity, "client_id"));
+		sg_buf_put_urlenc(&body, str(p->entity, "client_id"));
 		sg_buf_puts(&body, "&client_secret=");
 		sg_buf_put_urlenc(&body, secret);
 	}
@@ -501,7 +506,7 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 	    .body = body.data ? body.data : "",
 	    .body_len = body.len,
 	    .content_type = "application/x-www-form-urlencoded",
-	    .user = basic ? sg_json_str(p->entity, "client_id") : NULL,
+	    .user = basic ? str(p->entity, "client_id") : NULL,
 	    .password = basic ? secret : NULL,
 	};
 	struct sg_http_client *c = NULL;
@@ -539,7 +544,7 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 static sg_err store_answer(struct sg_ctx *ctx, const struct prov *p, const struct answer *a,
                            const char *user_id)
 {
-	const char *pid = sg_json_str(p->profile, "sys_id");
+	const char *pid = str(p->profile, "sys_id");
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"sys_id\" FROM \"oauth_credential\" WHERE "
@@ -560,7 +565,7 @@ static sg_err store_answer(struct sg_ctx *ctx, const struct prov *p, const struc
 	json_array_foreach(old, i, row)
 	{
 		if (!err)
-			err = sg_rec_delete(ctx, "oauth_credential", sg_json_str(row, "sys_id"));
+			err = sg_rec_delete(ctx, "oauth_credential", str(row, "sys_id"));
 	}
 	json_decref(old);
 	const char *kinds[2] = {"access_token", "refresh_token"};
@@ -573,8 +578,8 @@ static sg_err store_answer(struct sg_ctx *ctx, const struct prov *p, const struc
 		sg_time_format(sg_time_now() + lives[k], expires);
 		json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "token_received",
 		                       values[k], "type", kinds[k], "expires", expires, "peer",
-		                       sg_json_str(p->entity, "sys_id"), "oauth_requestor_profile",
-		                       pid, "scope", a->scope, "user", user_id ? user_id : "");
+		                       str(p->entity, "sys_id"), "oauth_requestor_profile", pid,
+		                       "scope", a->scope, "user", user_id ? user_id : "");
 		struct sg_write_opts wo = {0};
 		err = in ? sg_rec_insert(ctx, "oauth_credential", in, &wo, id) : SG_ERR_NOMEM;
 		json_decref(in);
@@ -625,8 +630,8 @@ static sg_err grant(struct sg_ctx *ctx, const struct prov *p, const char *const 
 	if (!err)
 		sg_log_info("oauth: new access token from the OAuth provider %s for the profile %s "
 		            "(%lld s%s)",
-		            sg_json_str(p->entity, "name"), sg_json_str(p->profile, "name"),
-		            a.expires_in, a.refresh ? ", with a refresh token" : "");
+		            str(p->entity, "name"), str(p->profile, "name"), a.expires_in,
+		            a.refresh ? ", with a refresh token" : "");
 	answer_free(&a);
 	return err;
 }
@@ -653,7 +658,7 @@ static sg_err drop_refresh(struct sg_ctx *ctx, const char *id)
 static sg_err renew(struct sg_ctx *ctx, const struct prov *p, const struct stored *s, char **out,
                     char *msg, size_t msg_size)
 {
-	const char *pname = sg_json_str(p->profile, "name");
+	const char *pname = str(p->profile, "name");
 	sg_err err;
 	if (s->refresh_sealed && s->refresh_exp > sg_time_now()) {
 		char *refresh = NULL;
@@ -676,7 +681,7 @@ static sg_err renew(struct sg_ctx *ctx, const struct prov *p, const struct store
 		if (derr)
 			return derr;
 	}
-	const char *g = sg_json_str(p->profile, "grant_type");
+	const char *g = str(p->profile, "grant_type");
 	if (!strcmp(g, "client_credentials")) {
 		const char *params[] = {"grant_type", "client_credentials", "scope", p->scope,
 		                        NULL};
@@ -759,7 +764,7 @@ sg_err sg_oauth_out_profile(struct sg_ctx *ctx, const char *key, char out[SG_ID_
 		sg_sql_cleanup(&q);
 	}
 	if (!err && row)
-		snprintf(out, SG_ID_LEN + 1, "%s", sg_json_str(row, "sys_id"));
+		snprintf(out, SG_ID_LEN + 1, "%s", str(row, "sys_id"));
 	json_decref(row);
 	return err ? err : (out[0] ? SG_ERR_OK : SG_ERR_NO_RECORD);
 }
@@ -771,7 +776,7 @@ sg_err sg_oauth_out_grant_type(struct sg_ctx *ctx, const char *profile_id, char 
 	if (!err && !row)
 		err = SG_ERR_NO_RECORD;
 	if (!err)
-		snprintf(out, size, "%s", sg_json_str(row, "grant_type"));
+		snprintf(out, size, "%s", str(row, "grant_type"));
 	json_decref(row);
 	return err;
 }
@@ -786,7 +791,7 @@ sg_err sg_oauth_out_fetch(struct sg_ctx *ctx, const char *profile_id, const char
 	sg_err err = load(ctx, profile_id, &p, msg, msg_size);
 	if (err)
 		return err;
-	const char *g = sg_json_str(p.profile, "grant_type");
+	const char *g = str(p.profile, "grant_type");
 	const char *cc[] = {"grant_type", "client_credentials", "scope", p.scope, NULL};
 	const char *pw[] = {"grant_type", "password", "username", user_name, "password",
 	                    password,     "scope",    p.scope,    NULL};
@@ -800,7 +805,7 @@ sg_err sg_oauth_out_fetch(struct sg_ctx *ctx, const char *profile_id, const char
 		    !strcmp(g, "password")
 		        ? "the password grant needs the resource owner's user name and password"
 		        : "the grant %s of the OAuth profile %s is not fetched directly",
-		    g, sg_json_str(p.profile, "name"));
+		    g, str(p.profile, "name"));
 		prov_free(&p);
 		return SG_ERR_BAD_PARAM;
 	}
@@ -829,12 +834,12 @@ sg_err sg_oauth_out_authorize_url(struct sg_ctx *ctx, const char *profile_id, co
 	sg_err err = load(ctx, profile_id, &p, msg, msg_size);
 	if (err)
 		return err;
-	const char *pname = sg_json_str(p.entity, "name");
-	const char *auth = sg_json_str(p.entity, "auth_url");
+	const char *pname = str(p.entity, "name");
+	const char *auth = str(p.entity, "auth_url");
 	char redirect[2100] = "";
 	char *base = NULL;
-	if (*sg_json_str(p.entity, "redirect_url")) {
-		snprintf(redirect, sizeof(redirect), "%s", sg_json_str(p.entity, "redirect_url"));
+	if (*str(p.entity, "redirect_url")) {
+		snprintf(redirect, sizeof(redirect), "%s", str(p.entity, "redirect_url"));
 	} else if (!(err = sg_prop_get(ctx, "glide.servlet.uri", &base))) {
 		const char *b = base && *base ? base : redirect_base;
 		if (b && *b)
@@ -855,7 +860,7 @@ sg_err sg_oauth_out_authorize_url(struct sg_ctx *ctx, const char *profile_id, co
 	if (!err)
 		err = sg_prop_int(ctx, "glide.oauth.outbound.state.lifespan", 600, &life);
 	char state[64], verifier[80] = "", challenge[80] = "", hash[65];
-	const char *method = sg_json_str(p.entity, "code_challenge_method");
+	const char *method = str(p.entity, "code_challenge_method");
 	bool pkce = !strcmp(method, "S256") || !strcmp(method, "plain");
 	sg_random_token(state, sizeof(state), 32);
 	state_hash(state, hash);
@@ -893,7 +898,7 @@ sg_err sg_oauth_out_authorize_url(struct sg_ctx *ctx, const char *profile_id, co
 		sg_buf_puts(&b, auth);
 		sg_buf_putc(&b, strchr(auth, '?') ? '&' : '?');
 		sg_buf_puts(&b, "response_type=code&client_id=");
-		sg_buf_put_urlenc(&b, sg_json_str(p.entity, "client_id"));
+		sg_buf_put_urlenc(&b, str(p.entity, "client_id"));
 		sg_buf_puts(&b, "&redirect_uri=");
 		sg_buf_put_urlenc(&b, redirect);
 		if (*p.scope) {
@@ -944,13 +949,13 @@ sg_err sg_oauth_out_redirect(struct sg_ctx *ctx, const char *state, const char *
 	sg_err err = sg_conn_begin(ctx->conn, true);
 	if (!err) {
 		err = query_one(ctx, &q, &row);
-		bool fresh = row && !sg_str_bool(sg_json_str(row, "used"), false) &&
-		             strcmp(sg_json_str(row, "expires"), now) > 0;
+		bool fresh = row && !sg_str_bool(str(row, "used"), false) &&
+		             strcmp(str(row, "expires"), now) > 0;
 		if (!err && row) {
 			json_t *in = json_pack("{s:s}", "used", "true");
 			struct sg_write_opts wo = {0};
-			err = in ? sg_rec_update(ctx, "oauth_requestor_state",
-			                         sg_json_str(row, "sys_id"), in, &wo)
+			err = in ? sg_rec_update(ctx, "oauth_requestor_state", str(row, "sys_id"),
+			                         in, &wo)
 			         : SG_ERR_NOMEM;
 			json_decref(in);
 		}
@@ -973,25 +978,25 @@ sg_err sg_oauth_out_redirect(struct sg_ctx *ctx, const char *state, const char *
 	}
 	struct prov p = {0};
 	if (!err)
-		err = load(ctx, sg_json_str(row, "oauth_requestor_profile"), &p, msg, msg_size);
+		err = load(ctx, str(row, "oauth_requestor_profile"), &p, msg, msg_size);
 	if (!err && profile_name)
-		snprintf(profile_name, name_size, "%s", sg_json_str(p.profile, "name"));
+		snprintf(profile_name, name_size, "%s", str(p.profile, "name"));
 	char *verifier = NULL;
 	if (!err)
-		err = sg_secret_decrypt(ctx, sg_json_str(row, "code_verifier"), &verifier);
+		err = sg_secret_decrypt(ctx, str(row, "code_verifier"), &verifier);
 	if (!err) {
 		const char *params[] = {"grant_type",
 		                        "authorization_code",
 		                        "code",
 		                        code,
 		                        "redirect_uri",
-		                        sg_json_str(row, "redirect_uri"),
+		                        str(row, "redirect_uri"),
 		                        "code_verifier",
 		                        verifier,
 		                        NULL};
 		struct lock l;
-		lock_profile(ctx, sg_json_str(p.profile, "sys_id"), &l);
-		const char *uid = sg_json_str(row, "user");
+		lock_profile(ctx, str(p.profile, "sys_id"), &l);
+		const char *uid = str(row, "user");
 		err = grant(ctx, &p, params, *uid ? uid : NULL, NULL, NULL, msg, msg_size);
 		unlock_profile(&l);
 	}
