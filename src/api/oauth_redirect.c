@@ -56,7 +56,6 @@ static sg_err page(struct sg_resp *resp, int status, const char *title, const ch
 	if (sg_buf_failed(&resp->body))
 		return SG_ERR_NOMEM;
 	sg_resp_header(resp, "Content-Type", "text/html; charset=utf-8");
-	sg_resp_header(resp, "Cache-Control", "no-store");
 	return SG_ERR_OK;
 }
 
