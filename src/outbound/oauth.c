@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/password.h"
@@ -279,6 +280,7 @@ static void stripes_init(void)
 struct lock {
 	unsigned stripe;
 	int fd;
+	bool held; /* the process's mutex */
 };
 
 static unsigned stripe_of(const char *profile_id)
@@ -291,12 +293,41 @@ static unsigned stripe_of(const char *profile_id)
 
 /* Takes profile_id's lock, in the process and, for a SQLite file, between
  * processes (a byte of the lock file per stripe). */
-static void lock_profile(struct sg_ctx *ctx, const char *profile_id, struct lock *l)
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Takes profile_id's lock, in the process and, for a SQLite file, between
+ * processes (a byte of the lock file per stripe), waiting at most wait_ms:
+ * past that it goes on without it (logged) rather than wait for ever -- a
+ * caller inside a write transaction (a business rule's REST call) could
+ * otherwise wait for a holder that waits for its write lock. */
+static void lock_profile(struct sg_ctx *ctx, const char *profile_id, long long wait_ms,
+                         struct lock *l)
 {
 	pthread_once(&stripes_once, stripes_init);
 	l->stripe = stripe_of(profile_id);
 	l->fd = -1;
-	pthread_mutex_lock(&stripes[l->stripe]);
+	l->held = false;
+	long long deadline = now_ms() + wait_ms;
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)(wait_ms / 1000);
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	if (pthread_mutex_timedlock(&stripes[l->stripe], &until) != 0) {
+		sg_log_warn(
+		    "oauth: the profile %s stayed locked %lld ms; going on without the lock",
+		    profile_id, wait_ms);
+		return;
+	}
+	l->held = true;
 	if (strcmp(sg_conn_dialect(ctx->conn)->name, "sqlite") != 0)
 		return;
 	struct sg_sql q;
@@ -314,11 +345,15 @@ static void lock_profile(struct sg_ctx *ctx, const char *profile_id, struct lock
 		                   .l_whence = SEEK_SET,
 		                   .l_start = (off_t)l->stripe,
 		                   .l_len = 1};
-		while (l->fd >= 0 && fcntl(l->fd, F_OFD_SETLKW, &fl) != 0) {
-			if (errno == EINTR)
+		while (l->fd >= 0 && fcntl(l->fd, F_OFD_SETLK, &fl) != 0) {
+			if ((errno == EAGAIN || errno == EACCES || errno == EINTR) &&
+			    now_ms() < deadline) {
+				usleep(20 * 1000);
 				continue;
+			}
 			sg_log_warn("oauth: cannot lock %s: %s (this process only)", path,
-			            strerror(errno));
+			            errno == EAGAIN || errno == EACCES ? "held too long"
+			                                               : strerror(errno));
 			close(l->fd);
 			l->fd = -1;
 		}
@@ -330,7 +365,19 @@ static void unlock_profile(struct lock *l)
 {
 	if (l->fd >= 0)
 		close(l->fd); /* releases the lock */
-	pthread_mutex_unlock(&stripes[l->stripe]);
+	if (l->held)
+		pthread_mutex_unlock(&stripes[l->stripe]);
+}
+
+/* How long to wait for a profile's lock: a token request's time and some,
+ * or 2 s inside a write transaction (see lock_profile). */
+static long long lock_wait(struct sg_ctx *ctx)
+{
+	long long timeout = 30;
+	if (sg_prop_int(ctx, "glide.oauth.outbound.timeout", 30, &timeout) || timeout <= 0 ||
+	    timeout > 3600)
+		timeout = 30;
+	return sg_conn_in_transaction(ctx->conn) ? 2000 : (timeout + 5) * 1000;
 }
 
 /* ---- the token endpoint ---------------------------------------------------- */
@@ -721,7 +768,7 @@ sg_err sg_oauth_out_token(struct sg_ctx *ctx, const char *profile_id, bool force
 		return err;
 	}
 	struct lock l;
-	lock_profile(ctx, profile_id, &l);
+	lock_profile(ctx, profile_id, lock_wait(ctx), &l);
 	/* Whoever held the lock may have stored a new token meanwhile. */
 	err = read_stored(ctx, profile_id, &s);
 	if (!err && (!force || strcmp(s.access_id, seen) != 0))
@@ -810,7 +857,7 @@ sg_err sg_oauth_out_fetch(struct sg_ctx *ctx, const char *profile_id, const char
 		return SG_ERR_BAD_PARAM;
 	}
 	struct lock l;
-	lock_profile(ctx, profile_id, &l);
+	lock_profile(ctx, profile_id, lock_wait(ctx), &l);
 	err = grant(ctx, &p, params, NULL, NULL, res, msg, msg_size);
 	unlock_profile(&l);
 	prov_free(&p);
@@ -995,7 +1042,7 @@ sg_err sg_oauth_out_redirect(struct sg_ctx *ctx, const char *state, const char *
 		                        verifier,
 		                        NULL};
 		struct lock l;
-		lock_profile(ctx, str(p.profile, "sys_id"), &l);
+		lock_profile(ctx, str(p.profile, "sys_id"), lock_wait(ctx), &l);
 		const char *uid = str(row, "user");
 		err = grant(ctx, &p, params, *uid ? uid : NULL, NULL, NULL, msg, msg_size);
 		unlock_profile(&l);
