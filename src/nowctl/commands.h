@@ -38,4 +38,9 @@ int cmd_rest(struct cmd_env *e, int argc, char **argv);
 /* outbound list|retry|purge: the delivery queue (outbound_cmd.c) */
 int cmd_outbound(struct cmd_env *e, int argc, char **argv);
 
+/* oauth provider|get-token (oauth_cmd.c): the outbound side */
+int cmd_oauth_out(struct cmd_env *e, int argc, char **argv);
+/* keys rotate (keys_cmd.c) */
+int cmd_keys(struct cmd_env *e, int argc, char **argv);
+
 #endif
