@@ -312,7 +312,10 @@ def test_execute_async_survives_outage_and_sigkill(receiver):
             inc = r.json()["result"]
             numbers.append(inc["number"])
             for state in ("2", "6"):
-                r = srv.patch(f"/api/now/table/incident/{inc['sys_id']}", json={"state": state})
+                body = {"state": state}
+                if state == "6":  # the data policy: resolution code and notes
+                    body.update(close_code="Solved (Permanently)", close_notes="fixed")
+                r = srv.patch(f"/api/now/table/incident/{inc['sys_id']}", json=body)
                 assert r.status_code == 200, r.text
         time.sleep(30)
         srv.kill()  # nowd dies with the receiver still down: nothing may be lost

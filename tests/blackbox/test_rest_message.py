@@ -386,10 +386,9 @@ def test_client_query_value_has_no_sn_ws(fresh):
         rx.close()
 
 
-# ---- after the merge (oauth and queue parts) ---------------------------------------------
+# ---- OAuth profiles and the queue ------------------------------------------------------
 
 
-@pytest.mark.skipif(not os.environ.get("SG_H15_MERGED"), reason="needs the oauth part (issue 15 merge)")
 def test_oauth_profile_send_refreshes_on_401(fresh):
     """A message with an OAuth profile sends the bearer token; a 401 gets one new token and
     one more attempt.  The oauth part's provider and profile tables are filled as its README
@@ -438,7 +437,6 @@ def test_oauth_profile_send_refreshes_on_401(fresh):
         rx.close()
 
 
-@pytest.mark.skipif(not os.environ.get("SG_H15_MERGED"), reason="needs the queue part (issue 15 merge)")
 def test_execute_async_wait_for_response(srv, rx):
     r = script(srv, f"""var m = new sn_ws.RESTMessageV2(); m.setEndpoint({json.dumps(rx.url + '/async')});
 m.setHttpMethod('post'); m.setRequestBody('a');
@@ -446,13 +444,3 @@ var res = m.executeAsync(); res.waitForResponse(20);
 gs.print(res.getStatusCode() + '|' + res.haveError());""")
     assert r.json()["result"]["output"][0].endswith("200|false"), r.text
     assert wait_for(lambda: any(q["path"] == "/async" for q in rx.requests))
-
-
-def test_execute_async_refuses_plainly_before_merge(srv, rx):
-    """Before the merge the branch's shim refuses executeAsync with a clear message."""
-    if os.environ.get("SG_H15_MERGED"):
-        pytest.skip("merged: the queue takes it")
-    r = script(srv, "var m = new sn_ws.RESTMessageV2(); m.setEndpoint('http://127.0.0.1:9/x'); "
-                    "try { m.executeAsync(); gs.print('taken'); } catch (e) { gs.print('refused: ' + e.message); }")
-    assert "refused: " in r.json()["result"]["output"][0]
-    assert "queue" in r.json()["result"]["output"][0]
