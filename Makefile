@@ -39,7 +39,8 @@ LDFLAGS += $(LDFLAGS_$(MODE))
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC  := $(wildcard src/core/*.c src/net/*.c src/store/*.c src/dict/*.c src/query/*.c \
-                       src/model/*.c src/auth/*.c src/script/*.c src/api/*.c)
+                       src/model/*.c src/auth/*.c src/outbound/*.c src/script/*.c \
+                       src/api/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/duktape/duktape.o
 LIB      := $(BUILD)/libsnowglobe.a
 PROGS    := $(BUILD)/bin/nowd $(BUILD)/bin/nowctl $(BUILD)/bin/nowsync

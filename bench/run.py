@@ -295,6 +295,118 @@ def bench_business_rules(data, work, args, post_body, rows):
         nowd.stop()
 
 
+def receiver_nginx(work):
+    """A local receiver for outbound deliveries: nginx answering 204 to any request on /hook.
+    Returns (Proc, url)."""
+    port = free_port()
+    conf = os.path.join(work, "nginx-receiver.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 2;
+pid {work}/nginx-receiver.pid;
+error_log {work}/nginx-receiver-error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/nginx-receiver-tmp;
+  server {{
+    listen 127.0.0.1:{port};
+    location /hook {{ return 204; }}
+  }}
+}}
+""")
+    os.chmod(work, 0o755)
+    ng = Proc(["nginx", "-p", work, "-c", conf, "-g", "daemon off;"], os.path.join(work, "nginx-receiver.log"))
+    url = f"http://127.0.0.1:{port}/hook"
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            if requests.post(url, data="x").status_code == 204:
+                break
+        except requests.RequestException:
+            time.sleep(0.05)
+    return ng, url
+
+
+OUTBOUND_N = 2000
+OUTBOUND_WORKERS = 2
+
+
+def bench_outbound(data, work, args, post_body, rows, notes):
+    """Outbound deliveries per second from the durable queue (ecc_queue) to a local receiver,
+    against the receiver's own request rate under wrk at as many connections as nowd has
+    delivery workers; and the added latency of a Table API write whose after business rule
+    queues one request (executeAsync) against the same write without it."""
+    ng, hook = receiver_nginx(work)
+    try:
+        r = wrk(hook, lua(work, "hook", "POST", "{\"n\":1}", {"Content-Type": "application/json"}),
+                OUTBOUND_WORKERS, args.duration)
+        rows.append(("receiver (nginx)", "POST /hook", OUTBOUND_WORKERS, r))
+        print(f"receiver POST /hook c={OUTBOUND_WORKERS}: {r['rps']:.0f} req/s", flush=True)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+        hdr = {"Authorization": basic, "Content-Type": "application/json", "Accept": "application/json"}
+        # queued with no delivery worker, then delivered by a nowd that has them
+        nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port), "--delivery-workers", "0"],
+                    os.path.join(work, "outbound-fill.log"))
+        try:
+            wait_ready(f"{base}/api/now/table/ecc_queue?sysparm_limit=1", {"Authorization": basic})
+            s = requests.Session()
+            for i in range(OUTBOUND_N):
+                s.post(base + "/api/now/table/ecc_queue", headers=hdr, json={
+                    "http_method": "POST", "endpoint": hook, "payload": json.dumps({"n": i}), "has_body": "true",
+                    "order_key": f"incident/{i % 50}"}).raise_for_status()
+        finally:
+            nowd.stop()
+        nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port), "--delivery-workers",
+                     str(OUTBOUND_WORKERS)], os.path.join(work, "outbound-drain.log"))
+        t0 = time.time()
+        try:
+            wait_ready(f"{base}/api/now/table/ecc_queue?sysparm_limit=1", {"Authorization": basic})
+            q = {"sysparm_query": "state=processed", "sysparm_limit": "1", "sysparm_fields": "sys_id"}
+            while time.time() - t0 < 300:
+                n = int(requests.get(base + "/api/now/table/ecc_queue", headers=hdr, params=q)
+                        .headers.get("X-Total-Count", "0"))
+                if n >= OUTBOUND_N:
+                    break
+                time.sleep(0.05)
+            secs = time.time() - t0
+            notes["outbound deliveries/s (2,000 queued, 50 order keys)"] = n / secs
+            print(f"outbound: {n} deliveries in {secs:.1f} s: {n / secs:.0f}/s", flush=True)
+            # the added latency of a write that queues one request
+            probe = requests.post(base + "/api/now/table/sys_script", headers=hdr, json=dict(
+                name="bench: outbound probe", collection="incident", when="before", action_insert="true",
+                active="true", script="current.description = typeof sn_ws;"))
+            probe.raise_for_status()
+            r = requests.post(base + "/api/now/table/incident", headers=hdr, data=post_body)
+            requests.delete(f"{base}/api/now/table/sys_script/{probe.json()['result']['sys_id']}", headers=hdr)
+            if r.json()["result"].get("description") != "object":
+                print("outbound: sn_ws.RESTMessageV2 is not in this build; the executeAsync rows are left out",
+                      flush=True)
+                return
+            script = lua(work, "post_outbound", "POST", post_body,
+                         {"Authorization": basic, "Content-Type": "application/json"})
+            rule = None
+            for with_rule in (False, True):
+                if with_rule:
+                    rr = requests.post(base + "/api/now/table/sys_script", headers=hdr, json=dict(
+                        name="bench: push", collection="incident", when="after", action_insert="true",
+                        active="true", script=("var r = new sn_ws.RESTMessageV2(); r.setEndpoint('" + hook +
+                                               "'); r.setHttpMethod('post'); r.setRequestBody(current.number);"
+                                               " r.executeAsync();")))
+                    rr.raise_for_status()
+                    rule = rr.json()["result"]["sys_id"]
+                r = wrk(base + "/api/now/table/incident", script, 1, args.duration)
+                name = "POST incident, executeAsync rule" if with_rule else "POST incident, no outbound rule"
+                rows.append(("nowd", name, 1, r))
+                print(f"nowd {name} c=1: {r['rps']:.0f} req/s, p50 {r['p50']:.2f} ms", flush=True)
+            requests.delete(f"{base}/api/now/table/sys_script/{rule}", headers=hdr)
+        finally:
+            nowd.stop()
+    finally:
+        ng.stop()
+
+
 ATTACH_MB = 64
 
 
@@ -447,6 +559,7 @@ def main():
         record_bytes, page_bytes = bench_nowd("nowd", BIN, data, work, incs, users, groups, app, args, rows,
                                               notes)
         bench_business_rules(data, work, args, post_body, rows)
+        bench_outbound(data, work, args, post_body, rows, notes)
         bench_attachments(data, work, args, notes)
         if base_data:
             bench_nowd("nowd (baseline)", args.baseline, base_data, work, incs, users, groups, app, args, rows,
@@ -592,6 +705,13 @@ def render(rows, notes, args):
     a, b = get("nowd", "POST incident, 3 business rules", 1), get("nowd", "POST incident, 0 business rules", 1)
     if a and b and b["rps"]:
         out.append(f"| POST with 3 business rules / with none, c=1 (info) | {a['rps'] / b['rps']:.2f} | |")
+    a, b = notes.get("outbound deliveries/s (2,000 queued, 50 order keys)"), get("receiver (nginx)", "POST /hook", 2)
+    if a and b and b["rps"]:
+        out.append(f"| outbound deliveries/s / receiver's own rate under wrk, c=2 (info) | {a / b['rps']:.3f} | |")
+    a, b = get("nowd", "POST incident, executeAsync rule", 1), get("nowd", "POST incident, no outbound rule", 1)
+    if a and b:
+        out.append(f"| p50 ms added to a write that queues one request (executeAsync), c=1 (info) | "
+                   f"{a['p50'] - b['p50']:.2f} | |")
     for what, a, b in (("upload", "nowd attachment upload (MB/s)", "nginx receiving the same bytes (MB/s)"),
                        ("download", "nowd attachment download (MB/s)", "nginx serving the same bytes (MB/s)")):
         if notes.get(a) and notes.get(b):

@@ -245,6 +245,10 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
                                struct sg_req *req, struct sg_resp *resp);
 sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                                 struct sg_req *req, struct sg_resp *resp);
+/* GET /oauth_redirect.do: outbound OAuth's authorization code (oauth_redirect.c) */
+sg_err sg_oauth_redirect_endpoint(struct sg_api *api, struct sg_ctx *ctx,
+                                  struct sg_auth_session *as, struct sg_req *req,
+                                  struct sg_resp *resp);
 
 /* CMDB APIs (cmdb.c): Identification and Reconciliation, CMDB Instance. */
 sg_err sg_ire_identify(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,

@@ -136,6 +136,12 @@ static const struct sg_route routes[] = {
     ROUTE("GET", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
     ROUTE("POST", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
     ROUTE("GET", "/oauth_revoke.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),
+    /* Outbound OAuth's redirect (oauth_redirect.c): the state is the proof; an HTML page. */
+    {.method = "GET",
+     .pattern = "/oauth_redirect.do",
+     .handler = sg_oauth_redirect_endpoint,
+     .auth = SG_AUTH_NONE,
+     .body = SG_BODY_BUFFERED},
     /* Last: Scripted REST APIs, for any path under /api/ no route above
      * knows (scripted_rest.c); it answers the unknown resource as before. */
     SCRIPTED("GET"),

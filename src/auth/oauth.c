@@ -13,6 +13,7 @@
 #include "auth/basic.h"
 #include "auth/internal.h"
 #include "auth/password.h"
+#include "auth/secret.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -275,7 +276,10 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		return deny("no client authentication", NULL);
 	json_t *entity = NULL, *user = NULL;
 	sg_err err = entity_by_client_id(ctx, cid, &entity);
-	if (!err && (!entity || !sg_password_verify(sg_json_str(entity, "client_secret"), secret)))
+	bool match = false;
+	if (!err && entity)
+		err = sg_secret_matches(ctx, sg_json_str(entity, "client_secret"), secret, &match);
+	if (!err && !match)
 		err = deny("bad client id or secret", cid);
 	else if (!err && !sg_str_bool(sg_json_str(entity, "active"), true))
 		err = deny("application inactive", cid);

@@ -12,13 +12,17 @@
  */
 #include "auth/rules.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <string.h>
 
 #include "auth/password.h"
 #include "auth/secret.h"
+#include "core/json.h"
 #include "model/rules.h"
+#include "store/sql.h"
+#include "store/store.h"
 
 /* The stored form of a one-way secret v: v itself when it is a hash already
  * (hashes can be copied between instances), else its hash.  *out new. */
@@ -47,6 +51,20 @@ static sg_err encrypt_secret(struct sg_ctx *ctx, const char *v, char **out)
 	return sg_secret_encrypt(ctx, v, out);
 }
 
+/* The stored form of an application's client secret.  The field is a
+ * password field (REST masks it); its value is sealed two-way, as
+ * ServiceNow's password2 client_secret is, because an OAuth provider's
+ * secret must be presented by the instance; a one-way hash given as the
+ * value stays as it is (nowctl oauth add stores the fast hash of the secret
+ * it generates: an inbound client's secret only needs verifying, through
+ * sg_secret_matches, which reads both forms).  *out new. */
+static sg_err client_secret_form(struct sg_ctx *ctx, const char *v, char **out)
+{
+	if (sg_password_is_hash(v))
+		return (*out = strdup(v)) ? SG_ERR_OK : SG_ERR_NOMEM;
+	return encrypt_secret(ctx, v, out);
+}
+
 /* Replaces each non-empty input value of a field of type by its stored form. */
 static sg_err seal_fields(struct sg_write *w, enum sg_ftype type,
                           sg_err (*stored_form)(struct sg_ctx *ctx, const char *v, char **out))
@@ -60,7 +78,10 @@ static sg_err seal_fields(struct sg_write *w, enum sg_ftype type,
 		if (!v || !*v)
 			continue;
 		char *stored = NULL;
-		sg_err err = stored_form(w->ctx, v, &stored);
+		bool app_secret = (f->type == SG_FT_PASSWORD || f->type == SG_FT_PASSWORD2) &&
+		                  !strcmp(w->table->root->name, "oauth_entity") &&
+		                  !strcmp(f->element, "client_secret");
+		sg_err err = (app_secret ? client_secret_form : stored_form)(w->ctx, v, &stored);
 		if (!err)
 			err = sg_write_seal(w, f->element, stored);
 		free(stored);
@@ -117,6 +138,78 @@ static sg_err unlock_by_hand(struct sg_write *w)
 	return w->failed ? SG_ERR_NOMEM : SG_ERR_OK;
 }
 
+/* An OAuth provider (outbound) gets its redirect URL from the instance's
+ * base URL when none is given: https://<instance>/oauth_redirect.do. */
+static sg_err provider_defaults(struct sg_write *w)
+{
+	if (strcmp(sg_write_val(w, "type"), "oauth_provider") != 0 ||
+	    *sg_write_val(w, "redirect_url"))
+		return SG_ERR_OK;
+	char *base = NULL;
+	sg_err err = sg_prop_get(w->ctx, "glide.servlet.uri", &base);
+	if (!err && base && *base) {
+		size_t n = strlen(base);
+		char url[2048];
+		snprintf(url, sizeof(url), "%s%soauth_redirect.do", base,
+		         base[n - 1] == '/' ? "" : "/");
+		sg_write_set(w, "redirect_url", url);
+	}
+	free(base);
+	return err ? err : (w->failed ? SG_ERR_NOMEM : SG_ERR_OK);
+}
+
+/* The profile grant type a provider's default grant type gives. */
+static const char *profile_grant(const char *g)
+{
+	return (!strcmp(g, "authorization_code") || !strcmp(g, "password") ||
+	        !strcmp(g, "client_credentials"))
+	           ? g
+	           : "client_credentials";
+}
+
+/* Creating an OAuth provider creates its default profile, "<name>
+ * default_profile", with the provider's default grant type, as ServiceNow
+ * does; changing the default grant type changes the default profile's. */
+static sg_err provider_profile(struct sg_write *w)
+{
+	if (strcmp(sg_write_val(w, "type"), "oauth_provider") != 0)
+		return SG_ERR_OK;
+	const char *id = sg_write_val(w, "sys_id");
+	const char *grant = profile_grant(sg_write_val(w, "default_grant_type"));
+	struct sg_write_opts wo = {0};
+	sg_err err = SG_ERR_OK;
+	if (w->insert ||
+	    (w->old && strcmp(sg_json_str(w->old, "type") ? sg_json_str(w->old, "type") : "",
+	                      "oauth_provider") != 0)) {
+		char name[160], pid[SG_ID_LEN + 1];
+		snprintf(name, sizeof(name), "%.100s default_profile", sg_write_val(w, "name"));
+		json_t *in = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "oauth_entity", id,
+		                       "grant_type", grant, "default", "true");
+		err =
+		    in ? sg_rec_insert(w->ctx, "oauth_entity_profile", in, &wo, pid) : SG_ERR_NOMEM;
+		json_decref(in);
+		return err;
+	}
+	if (!sg_write_changed(w, "default_grant_type"))
+		return SG_ERR_OK;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"sys_id\" FROM \"oauth_entity_profile\" WHERE \"oauth_entity\" = ");
+	sg_sql_text(&q, id);
+	sg_sql_raw(&q, " AND \"default\" IN ('true', '1') LIMIT 10");
+	char *pid = NULL;
+	err = sg_conn_query_string(w->ctx->conn, &q, &pid);
+	sg_sql_cleanup(&q);
+	if (!err && pid && *pid) {
+		json_t *in = json_pack("{s:s}", "grant_type", grant);
+		err =
+		    in ? sg_rec_update(w->ctx, "oauth_entity_profile", pid, in, &wo) : SG_ERR_NOMEM;
+		json_decref(in);
+	}
+	free(pid);
+	return err;
+}
+
 static sg_err bump_users(struct sg_write *w)
 {
 	return sg_write_bump(w, "users");
@@ -139,6 +232,8 @@ static const struct sg_rule auth_rules[] = {
     {"auth.password_hash", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, hash_passwords},
     {"auth.password2", NULL, SG_RULE_PREPARE, SG_OP_WRITE, 10, encrypt_password2},
     {"auth.password2", "sys_properties", SG_RULE_BEFORE, SG_OP_WRITE, 90, encrypt_property},
+    {"auth.oauth_provider", "oauth_entity", SG_RULE_BEFORE, SG_OP_INSERT, 50, provider_defaults},
+    {"auth.oauth_provider", "oauth_entity", AFTER, SG_OP_WRITE, 50, provider_profile},
     {"auth.unlock", "sys_user", SG_RULE_BEFORE, SG_OP_UPDATE, 90, unlock_by_hand},
     /* users and their roles: basic.c's credentials, acl.c's effective roles */
     {"auth.counter.users", "sys_user", AFTER, ANY, 90, bump_users},

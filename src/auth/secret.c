@@ -8,6 +8,7 @@
  */
 #include "auth/secret.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth/password.h"
 #include "core/log.h"
 #include "store/dialect.h"
 #include "store/sql.h"
@@ -30,17 +32,18 @@ bool sg_secret_is_sealed(const char *v)
 	return v && !strncmp(v, SG_SECRET_PREFIX, PREFIX_LEN);
 }
 
-sg_err sg_secret_seal_with(const unsigned char key[SG_SECRET_KEY_LEN], const char *plain,
-                           char **out)
+/* Seals plain under key, with kid (may be NULL or "") in the prefix. */
+static sg_err seal(const unsigned char key[SG_SECRET_KEY_LEN], const char *kid, const char *plain,
+                   char **out)
 {
 	*out = NULL;
 	if (sodium_init() < 0) /* idempotent; the programs have called it */
 		return SG_ERR_INTERNAL;
-	size_t plen = strlen(plain);
+	size_t plen = strlen(plain), klen = kid && *kid ? strlen(kid) + 1 : 0;
 	size_t blen = crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plen;
 	unsigned char *box = malloc(blen);
 	size_t b64 = sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_ORIGINAL);
-	char *s = malloc(PREFIX_LEN + b64);
+	char *s = malloc(PREFIX_LEN + klen + b64);
 	if (!box || !s) {
 		free(box);
 		free(s);
@@ -50,9 +53,43 @@ sg_err sg_secret_seal_with(const unsigned char key[SG_SECRET_KEY_LEN], const cha
 	crypto_secretbox_easy(box + crypto_secretbox_NONCEBYTES, (const unsigned char *)plain, plen,
 	                      box, key);
 	memcpy(s, SG_SECRET_PREFIX, PREFIX_LEN);
-	sodium_bin2base64(s + PREFIX_LEN, b64, box, blen, sodium_base64_VARIANT_ORIGINAL);
+	if (klen) {
+		memcpy(s + PREFIX_LEN, kid, klen - 1);
+		s[PREFIX_LEN + klen - 1] = '$';
+	}
+	sodium_bin2base64(s + PREFIX_LEN + klen, b64, box, blen, sodium_base64_VARIANT_ORIGINAL);
 	free(box);
 	*out = s;
+	return SG_ERR_OK;
+}
+
+sg_err sg_secret_seal_with(const unsigned char key[SG_SECRET_KEY_LEN], const char *plain,
+                           char **out)
+{
+	return seal(key, NULL, plain, out);
+}
+
+/* The base64 part of a sealed value: past the prefix and the key id, when
+ * there is one ("$sg1$<kid>$<base64>"; base64 has no '$'). */
+static const char *sealed_body(const char *stored)
+{
+	const char *b = stored + PREFIX_LEN, *dollar = strchr(b, '$');
+	return dollar ? dollar + 1 : b;
+}
+
+sg_err sg_secret_kid(const char *stored, char kid[SG_SECRET_KID_LEN + 1])
+{
+	kid[0] = '\0';
+	if (!sg_secret_is_sealed(stored))
+		return SG_ERR_OK;
+	const char *b = stored + PREFIX_LEN, *dollar = strchr(b, '$');
+	if (!dollar)
+		return SG_ERR_OK;
+	size_t n = (size_t)(dollar - b);
+	if (n != SG_SECRET_KID_LEN || strspn(b, "0123456789abcdef") < n)
+		return SG_ERR_INTERNAL;
+	memcpy(kid, b, n);
+	kid[n] = '\0';
 	return SG_ERR_OK;
 }
 
@@ -64,7 +101,7 @@ sg_err sg_secret_open_with(const unsigned char key[SG_SECRET_KEY_LEN], const cha
 		*out = strdup(stored);
 		return *out ? SG_ERR_OK : SG_ERR_NOMEM;
 	}
-	const char *b64 = stored + PREFIX_LEN;
+	const char *b64 = sealed_body(stored);
 	size_t b64len = strlen(b64), blen;
 	unsigned char *box = malloc(b64len / 4 * 3 + 3);
 	if (!box)
@@ -102,11 +139,18 @@ bool sg_secret_key_path(const char *db_path, char *out, size_t size)
 	return n > 0 && (size_t)n < size;
 }
 
-/* ---- the key --------------------------------------------------------------- */
+/* ---- the keys -------------------------------------------------------------- */
 
+/* Keys read, by file name: every key a value of this process named, so a
+ * running nowd keeps reading values sealed under a key that nowctl keys
+ * rotate has since removed, and reads the new key's file on first use. */
+#define CACHE_SLOTS 8
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static char cache_path[4096];
-static unsigned char cache_key[SG_SECRET_KEY_LEN];
+static struct {
+	char path[4096];
+	unsigned char key[SG_SECRET_KEY_LEN];
+} cache[CACHE_SLOTS];
+static unsigned cache_next;
 
 /* Reads a key file of exactly SG_SECRET_KEY_LEN bytes.  1 done, 0 missing,
  * -1 unusable (logged). */
@@ -205,50 +249,118 @@ static sg_err db_file(struct sg_ctx *ctx, char **out)
 	return err;
 }
 
-sg_err sg_secret_key(struct sg_ctx *ctx, bool create, unsigned char key[SG_SECRET_KEY_LEN])
+/* SNOWGLOBE_KEY into key: 1 set and usable, 0 unset, -1 unusable (logged). */
+static int env_key(unsigned char key[SG_SECRET_KEY_LEN])
 {
 	const char *env = getenv(SG_SECRET_ENV);
-	if (env && *env) {
-		size_t len = 0;
-		unsigned char buf[SG_SECRET_KEY_LEN + 3];
-		if (sodium_base642bin(buf, sizeof(buf), env, strlen(env), " \n", &len, NULL,
-		                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-		    len != SG_SECRET_KEY_LEN) {
-			sodium_memzero(buf, sizeof(buf));
-			sg_log_error("secret: %s is not the base64 of %d bytes", SG_SECRET_ENV,
-			             SG_SECRET_KEY_LEN);
-			return SG_ERR_INTERNAL;
-		}
-		memcpy(key, buf, SG_SECRET_KEY_LEN);
+	if (!env || !*env)
+		return 0;
+	size_t len = 0;
+	unsigned char buf[SG_SECRET_KEY_LEN + 3];
+	if (sodium_base642bin(buf, sizeof(buf), env, strlen(env), " \n", &len, NULL,
+	                      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    len != SG_SECRET_KEY_LEN) {
 		sodium_memzero(buf, sizeof(buf));
-		return SG_ERR_OK;
+		sg_log_error("secret: %s is not the base64 of %d bytes", SG_SECRET_ENV,
+		             SG_SECRET_KEY_LEN);
+		return -1;
 	}
+	memcpy(key, buf, SG_SECRET_KEY_LEN);
+	sodium_memzero(buf, sizeof(buf));
+	return 1;
+}
+
+bool sg_secret_key_from_env(void)
+{
+	const char *env = getenv(SG_SECRET_ENV);
+	return env && *env;
+}
+
+/* The key files' common stem, "DATA/keys/instance", into base.
+ * SG_ERR_INTERNAL (logged) when the store has no file. */
+static sg_err key_base(struct sg_ctx *ctx, char *base, size_t size)
+{
 	char *file;
 	sg_err err = db_file(ctx, &file);
 	if (err)
 		return err;
-	char path[sizeof(cache_path)];
-	if (!file || !sg_secret_key_path(file, path, sizeof(path))) {
+	if (!file || !sg_secret_key_path(file, base, size)) {
 		sg_log_error("secret: this store has no file to keep a key beside: set %s",
 		             SG_SECRET_ENV);
 		free(file);
 		return SG_ERR_INTERNAL;
 	}
 	free(file);
-	pthread_mutex_lock(&cache_lock);
-	int got = 1;
-	if (strcmp(cache_path, path) != 0) {
-		got = read_key(path, cache_key);
-		if (got == 0 && create)
-			got = create_key(path, cache_key);
-		if (got == 1)
-			memcpy(cache_path, path, strlen(path) + 1);
-		else
-			cache_path[0] = '\0';
+	base[strlen(base) - 4] = '\0'; /* ".key" */
+	return SG_ERR_OK;
+}
+
+/* The id of the current key (base.current, written by rotation): 1 read,
+ * 0 none (the first key, base.key, is current), -1 unusable (logged). */
+static int current_kid(const char *base, char kid[SG_SECRET_KID_LEN + 1])
+{
+	char path[4096 + 16];
+	snprintf(path, sizeof(path), "%s.current", base);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		sg_log_error("secret: cannot open %s: %s", path, strerror(errno));
+		return -1;
 	}
-	if (got == 1)
-		memcpy(key, cache_key, SG_SECRET_KEY_LEN);
+	char buf[SG_SECRET_KID_LEN + 2];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	if (n != SG_SECRET_KID_LEN || strspn(buf, "0123456789abcdef") < (size_t)n) {
+		sg_log_error("secret: %s does not hold a key id", path);
+		return -1;
+	}
+	memcpy(kid, buf, (size_t)n);
+	kid[n] = '\0';
+	return 1;
+}
+
+/* The key in file path, from the cache or read (made when create and
+ * missing).  1 done, 0 missing, -1 unusable (logged). */
+static int cached_key(const char *path, bool create, unsigned char key[SG_SECRET_KEY_LEN])
+{
+	pthread_mutex_lock(&cache_lock);
+	for (unsigned i = 0; i < CACHE_SLOTS; i++)
+		if (!strcmp(cache[i].path, path)) {
+			memcpy(key, cache[i].key, SG_SECRET_KEY_LEN);
+			pthread_mutex_unlock(&cache_lock);
+			return 1;
+		}
+	int got = read_key(path, key);
+	if (got == 0 && create)
+		got = create_key(path, key);
+	if (got == 1 && strlen(path) < sizeof(cache[0].path)) {
+		unsigned slot = cache_next++ % CACHE_SLOTS;
+		memcpy(cache[slot].path, path, strlen(path) + 1);
+		memcpy(cache[slot].key, key, SG_SECRET_KEY_LEN);
+	}
 	pthread_mutex_unlock(&cache_lock);
+	return got;
+}
+
+/* The key sealed values with id kid ("": the first key) were sealed under. */
+static sg_err key_for(struct sg_ctx *ctx, const char *kid, bool create,
+                      unsigned char key[SG_SECRET_KEY_LEN])
+{
+	int env = env_key(key);
+	if (env)
+		return env > 0 ? SG_ERR_OK : SG_ERR_INTERNAL;
+	char base[4096], path[4096 + 32];
+	sg_err err = key_base(ctx, base, sizeof(base));
+	if (err)
+		return err;
+	if (*kid)
+		snprintf(path, sizeof(path), "%s.%s.key", base, kid);
+	else
+		snprintf(path, sizeof(path), "%s.key", base);
+	int got = cached_key(path, create && !*kid, key);
 	if (got == 0)
 		sg_log_error("secret: the instance key %s is missing: password2 values cannot be "
 		             "read (restore it from a backup, or set %s)",
@@ -256,13 +368,44 @@ sg_err sg_secret_key(struct sg_ctx *ctx, bool create, unsigned char key[SG_SECRE
 	return got == 1 ? SG_ERR_OK : SG_ERR_INTERNAL;
 }
 
+/* The current key and its id ("" for SNOWGLOBE_KEY and the first key). */
+static sg_err current_key(struct sg_ctx *ctx, bool create, unsigned char key[SG_SECRET_KEY_LEN],
+                          char kid[SG_SECRET_KID_LEN + 1])
+{
+	kid[0] = '\0';
+	if (!sg_secret_key_from_env()) {
+		char base[4096];
+		sg_err err = key_base(ctx, base, sizeof(base));
+		if (err)
+			return err;
+		if (current_kid(base, kid) < 0)
+			return SG_ERR_INTERNAL;
+	}
+	return key_for(ctx, kid, create, key);
+}
+
+sg_err sg_secret_key(struct sg_ctx *ctx, bool create, unsigned char key[SG_SECRET_KEY_LEN])
+{
+	char kid[SG_SECRET_KID_LEN + 1];
+	return current_key(ctx, create, key, kid);
+}
+
+sg_err sg_secret_current_kid(struct sg_ctx *ctx, char kid[SG_SECRET_KID_LEN + 1])
+{
+	unsigned char key[SG_SECRET_KEY_LEN];
+	sg_err err = current_key(ctx, false, key, kid);
+	sodium_memzero(key, sizeof(key));
+	return err;
+}
+
 sg_err sg_secret_encrypt(struct sg_ctx *ctx, const char *plain, char **out)
 {
 	unsigned char key[SG_SECRET_KEY_LEN];
+	char kid[SG_SECRET_KID_LEN + 1];
 	*out = NULL;
-	sg_err err = sg_secret_key(ctx, true, key);
+	sg_err err = current_key(ctx, true, key, kid);
 	if (!err)
-		err = sg_secret_seal_with(key, plain, out);
+		err = seal(key, kid, plain, out);
 	sodium_memzero(key, sizeof(key));
 	return err;
 }
@@ -274,10 +417,141 @@ sg_err sg_secret_decrypt(struct sg_ctx *ctx, const char *stored, char **out)
 		*out = strdup(stored);
 		return *out ? SG_ERR_OK : SG_ERR_NOMEM;
 	}
+	char kid[SG_SECRET_KID_LEN + 1];
+	if (sg_secret_kid(stored, kid))
+		return SG_ERR_INTERNAL;
 	unsigned char key[SG_SECRET_KEY_LEN];
-	sg_err err = sg_secret_key(ctx, false, key);
+	sg_err err = key_for(ctx, kid, false, key);
 	if (!err)
 		err = sg_secret_open_with(key, stored, out);
 	sodium_memzero(key, sizeof(key));
 	return err;
+}
+
+sg_err sg_secret_matches(struct sg_ctx *ctx, const char *stored, const char *presented, bool *ok)
+{
+	*ok = false;
+	if (!stored || !*stored || !presented)
+		return SG_ERR_OK;
+	char *clear = NULL;
+	sg_err err = sg_secret_decrypt(ctx, stored, &clear);
+	if (err == SG_ERR_NOMEM)
+		return err;
+	if (err) /* logged: a value this instance cannot read matches nothing */
+		return SG_ERR_OK;
+	if (sg_password_is_hash(clear)) {
+		*ok = sg_password_verify(clear, presented);
+	} else {
+		size_t a = strlen(clear), b = strlen(presented);
+		*ok = a == b && sodium_memcmp(clear, presented, a) == 0;
+	}
+	sodium_memzero(clear, strlen(clear));
+	free(clear);
+	return SG_ERR_OK;
+}
+
+/* ---- rotation --------------------------------------------------------------- */
+
+/* Writes text to path atomically (a temporary file renamed over it, both
+ * synced, then the folder). */
+static bool write_atomic(const char *path, const char *text)
+{
+	char tmp[8192];
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	int fd = mkstemp(tmp);
+	if (fd < 0)
+		return false;
+	size_t len = strlen(text);
+	bool ok = fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (ok)
+		ok = rename(tmp, path) == 0;
+	if (!ok) {
+		unlink(tmp);
+		return false;
+	}
+	char dir[8192];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+	return true;
+}
+
+sg_err sg_secret_new_current(struct sg_ctx *ctx, char kid[SG_SECRET_KID_LEN + 1])
+{
+	if (sg_secret_key_from_env())
+		return SG_ERR_BAD_PARAM;
+	char base[4096], path[4096 + 32];
+	sg_err err = key_base(ctx, base, sizeof(base));
+	if (err)
+		return err;
+	unsigned char raw[SG_SECRET_KID_LEN / 2], key[SG_SECRET_KEY_LEN];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(kid, SG_SECRET_KID_LEN + 1, raw, sizeof(raw));
+	snprintf(path, sizeof(path), "%s.%s.key", base, kid);
+	int got = cached_key(path, false, key);
+	if (got == 0) {
+		pthread_mutex_lock(&cache_lock);
+		got = create_key(path, key);
+		pthread_mutex_unlock(&cache_lock);
+	}
+	sodium_memzero(key, sizeof(key));
+	if (got != 1)
+		return SG_ERR_INTERNAL;
+	snprintf(path, sizeof(path), "%s.current", base);
+	char line[SG_SECRET_KID_LEN + 2];
+	snprintf(line, sizeof(line), "%s\n", kid);
+	if (!write_atomic(path, line)) {
+		sg_log_error("secret: cannot write %s: %s", path, strerror(errno));
+		return SG_ERR_INTERNAL;
+	}
+	sg_log_info("secret: the instance key is now %s.%s.key (back it up)", base, kid);
+	return SG_ERR_OK;
+}
+
+sg_err sg_secret_retire(struct sg_ctx *ctx, const char *keep, int *removed)
+{
+	*removed = 0;
+	char base[4096];
+	sg_err err = key_base(ctx, base, sizeof(base));
+	if (err)
+		return err;
+	char *slash = strrchr(base, '/');
+	const char *stem = slash ? slash + 1 : base;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - base) : 1, slash ? base : ".");
+	DIR *d = opendir(dir);
+	if (!d)
+		return SG_ERR_INTERNAL;
+	size_t sl = strlen(stem);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		size_t nl = strlen(n);
+		if (strncmp(n, stem, sl) || nl < sl + 4 || strcmp(n + nl - 4, ".key"))
+			continue;
+		/* base.key, or base.<kid>.key */
+		bool first = nl == sl + 4;
+		bool rotated = nl == sl + 1 + SG_SECRET_KID_LEN + 4 && n[sl] == '.' &&
+		               strspn(n + sl + 1, "0123456789abcdef") == SG_SECRET_KID_LEN;
+		if (!first && !rotated)
+			continue;
+		if (rotated && !strncmp(n + sl + 1, keep, SG_SECRET_KID_LEN))
+			continue;
+		char path[4096 + 300];
+		snprintf(path, sizeof(path), "%s/%s", dir, n);
+		if (unlink(path) == 0) {
+			(*removed)++;
+			sg_log_info("secret: removed the retired key %s", path);
+		}
+	}
+	closedir(d);
+	return SG_ERR_OK;
 }

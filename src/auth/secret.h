@@ -13,6 +13,14 @@
  *     32 random bytes, mode 0600 (folder 0700), made by nowctl init or on the
  *     first encryption that needs it.
  *
+ * After nowctl keys rotate, values carry the id of the key that sealed them:
+ * SG_SECRET_PREFIX, 16 hex digits, '$', the base64 -- under the key file
+ * keys/<stem>.<id>.key; the id of the current key is in keys/<stem>.current
+ * (no such file: the first key, keys/<stem>.key, is current, and its values
+ * have no id).  A key is removed only once no value uses it; every key a
+ * process has read stays in its memory, so a running nowd keeps reading.
+ * With SNOWGLOBE_KEY there are no ids and no rotation (refused).
+ *
  * A value without the prefix is clear text stored before encryption existed:
  * it is read as is, and encrypted the next time it is written.  Only code
  * that needs the clear value (outbound OAuth) decrypts, through
@@ -30,6 +38,7 @@
 #define SG_SECRET_PREFIX  "$sg1$"
 #define SG_SECRET_KEY_LEN 32
 #define SG_SECRET_ENV     "SNOWGLOBE_KEY"
+#define SG_SECRET_KID_LEN 16
 
 /* Whether v has the form of an encrypted value (the prefix). */
 bool sg_secret_is_sealed(const char *v);
@@ -57,6 +66,31 @@ sg_err sg_secret_encrypt(struct sg_ctx *ctx, const char *plain, char **out);
 /* Decrypts a stored password2 value of ctx's instance: *out the new clear
  * string (a value stored before encryption is returned as is). */
 sg_err sg_secret_decrypt(struct sg_ctx *ctx, const char *stored, char **out);
+
+/* The key id in stored into kid ("" when it has none, or is not sealed).
+ * SG_ERR_INTERNAL when the id is malformed. */
+sg_err sg_secret_kid(const char *stored, char kid[SG_SECRET_KID_LEN + 1]);
+
+/*
+ * Whether presented is the secret stored (a password2 value, or a one-way
+ * hash of password.h, itself possibly sealed): *ok.  Compared in constant
+ * time; a stored value this instance cannot decrypt matches nothing.
+ */
+sg_err sg_secret_matches(struct sg_ctx *ctx, const char *stored, const char *presented, bool *ok);
+
+/* ---- rotation (secret_rotate.c drives it) ---- */
+
+/* Whether the key comes from SNOWGLOBE_KEY (then there is no rotation). */
+bool sg_secret_key_from_env(void);
+/* The id of ctx's current key into kid ("" : the first key or SNOWGLOBE_KEY). */
+sg_err sg_secret_current_kid(struct sg_ctx *ctx, char kid[SG_SECRET_KID_LEN + 1]);
+/* Makes a new key file and makes it current (atomically): new values are
+ * sealed under it from then on, by every process.  kid gets its id.
+ * SG_ERR_BAD_PARAM when the key comes from SNOWGLOBE_KEY. */
+sg_err sg_secret_new_current(struct sg_ctx *ctx, char kid[SG_SECRET_KID_LEN + 1]);
+/* Removes every key file of ctx's instance but keep's: *removed counts them.
+ * Only once no value is sealed under them. */
+sg_err sg_secret_retire(struct sg_ctx *ctx, const char *keep, int *removed);
 
 /* The key file for the SQLite database file db_path, into out (size bytes).
  * False when it does not fit. */

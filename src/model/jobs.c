@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/waker.h"
 #include "model/internal.h"
 #include "model/rules.h"
 
@@ -201,25 +202,16 @@ sg_err sg_job_ensure_repeating(struct sg_ctx *ctx, const char *type, const char 
 
 /* ---- waking the workers ---------------------------------------------------- */
 
-static void (*waker)(void *);
-static void *waker_ud;
+static struct sg_waker waker = SG_WAKER_INIT;
 
 void sg_jobs_set_waker(void (*fn)(void *ud), void *ud)
 {
-	pthread_mutex_lock(&types_lock);
-	waker = fn;
-	waker_ud = ud;
-	pthread_mutex_unlock(&types_lock);
+	sg_waker_set(&waker, fn, ud);
 }
 
 void sg_jobs_wake(void)
 {
-	pthread_mutex_lock(&types_lock);
-	void (*fn)(void *) = waker;
-	void *ud = waker_ud;
-	pthread_mutex_unlock(&types_lock);
-	if (fn)
-		fn(ud);
+	sg_waker_wake(&waker);
 }
 
 static sg_err wake_rule(struct sg_write *w)

@@ -29,6 +29,7 @@ struct client {
 	 * *out: the run's result (sg_script_result_json's shape). */
 	int (*script)(struct client *c, const char *source, size_t len, json_t **out);
 	void (*close)(struct client *c);
+	struct sg_model *model; /* offline: the instance opened; NULL online */
 	char errmsg[1024];
 	int status; /* HTTP status of the last failure (online), or 0 */
 };

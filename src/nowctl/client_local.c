@@ -196,6 +196,7 @@ struct client *client_local(const char *dir)
 		free(l);
 		return NULL;
 	}
+	l->c.model = l->model;
 	l->c.list = l_list;
 	l->c.insert = l_insert;
 	l->c.update = l_update;

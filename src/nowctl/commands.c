@@ -944,6 +944,9 @@ int cmd_oauth(struct cmd_env *e, int argc, char **argv)
 {
 	if (argc >= 1 && !strcmp(argv[0], "add"))
 		return oauth_add(e, argc, argv);
+	if (argc >= 1 && (!strcmp(argv[0], "provider") || !strcmp(argv[0], "get-token") ||
+	                  !strcmp(argv[0], "token")))
+		return cmd_oauth_out(e, argc, argv);
 	if (argc != 2)
 		return usage_error("oauth add|rotate-secret|enable|disable NAME");
 	json_t *in = json_object();

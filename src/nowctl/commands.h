@@ -32,5 +32,15 @@ int cmd_app(struct cmd_env *e, int argc, char **argv); /* app.c */
 int cmd_script(struct cmd_env *e, int argc, char **argv);
 /* job run NAME|SYS_ID: Execute Now (job_cmd.c) */
 int cmd_job(struct cmd_env *e, int argc, char **argv);
+/* rest test MESSAGE FUNCTION [--var k=v]...: the Test link (rest_cmd.c) */
+int cmd_rest(struct cmd_env *e, int argc, char **argv);
+
+/* outbound list|retry|purge: the delivery queue (outbound_cmd.c) */
+int cmd_outbound(struct cmd_env *e, int argc, char **argv);
+
+/* oauth provider|get-token (oauth_cmd.c): the outbound side */
+int cmd_oauth_out(struct cmd_env *e, int argc, char **argv);
+/* keys rotate (keys_cmd.c) */
+int cmd_keys(struct cmd_env *e, int argc, char **argv);
 
 #endif

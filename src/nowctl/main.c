@@ -75,6 +75,16 @@ static void usage(FILE *f)
 	    "       [--client-type integration_user|integration_service] [--redirect-url U]\n"
 	    "       [--logo-url U] [--inactive]     prints the client id and secret once\n"
 	    "  oauth rotate-secret|enable|disable NAME\n"
+	    "  oauth provider NAME --client-id ID --token-url URL [--auth-url U] [--redirect-url "
+	    "U]\n"
+	    "       [--revoke-url U] [--grant client_credentials|password|authorization_code]\n"
+	    "       [--send-credentials body|basic] [--pkce S256|plain] [--refresh-lifespan S]\n"
+	    "       [--scope S]...                an OAuth provider (secret read from stdin)\n"
+	    "  oauth get-token PROFILE [--user NAME]   Get OAuth Token (offline; password on "
+	    "stdin)\n"
+	    "  oauth token PROFILE [--force]  the token the instance presents now (refreshed when\n"
+	    "                                 due; --force: as after a 401): its fingerprint\n"
+	    "  keys rotate                    a new instance key; every sealed value re-sealed\n"
 	    "  scope add NAME [--api now/table] [--methods GET,POST|all]\n"
 	    "  scope attach SCOPE --app NAME\n"
 	    "  token list [--app NAME | --user NAME]\n"
@@ -85,6 +95,9 @@ static void usage(FILE *f)
 	    "output\n"
 	    "  job run NAME|SYS_ID            Execute Now: queues one run of a scheduled script\n"
 	    "                                 job (sysauto_script) for nowd's workers\n"
+	    "  rest test MESSAGE FUNCTION [--var NAME=VALUE]...  an HTTP method's Test link\n"
+	    "  outbound list [--state S] | retry ID|--dead | purge [--done|--dead] [--older-than "
+	    "D]\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -264,10 +277,12 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cmd_env *e, int argc, char **argv);
 } commands[] = {
-    {"user", cmd_user},   {"role", cmd_role},         {"group", cmd_group}, {"member", cmd_member},
-    {"acl", cmd_acl},     {"property", cmd_property}, {"table", cmd_table}, {"oauth", cmd_oauth},
-    {"scope", cmd_scope}, {"token", cmd_token},       {"app", cmd_app},     {"script", cmd_script},
-    {"job", cmd_job},
+    {"user", cmd_user},         {"role", cmd_role},   {"group", cmd_group},
+    {"member", cmd_member},     {"acl", cmd_acl},     {"property", cmd_property},
+    {"table", cmd_table},       {"oauth", cmd_oauth}, {"keys", cmd_keys},
+    {"scope", cmd_scope},       {"token", cmd_token}, {"app", cmd_app},
+    {"script", cmd_script},     {"job", cmd_job},     {"rest", cmd_rest},
+    {"outbound", cmd_outbound},
 };
 
 int main(int argc, char **argv)

@@ -29,6 +29,7 @@
 #include "script/script.h"
 #include "core/version.h"
 #include "nowd/nowd.h"
+#include "outbound/queue.h"
 #include "script/background.h"
 #include "script/brules.h"
 
@@ -76,12 +77,14 @@ static void usage(FILE *f)
 	      "            [--tls-cert FILE --tls-key FILE] [--threads N]\n"
 	      "            [--max-connections N] [--max-per-client N]\n"
 	      "            [--timeout SECONDS] [--request-timeout SECONDS] [--job-workers N]\n"
+	      "            [--delivery-workers N]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
 	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 4096\n"
 	      "connections (at most what the open-file limit allows), 256 from one client\n"
 	      "address (0: no limit), 60 s idle between requests and 10 s of silence\n"
-	      "inside a request (0: none), 1 background job worker (0: none).\n"
+	      "inside a request (0: none), 1 background job worker (0: none), 2 outbound\n"
+	      "delivery workers (0: none; queued requests wait for a nowd that has some).\n"
 	      "--base-url sets the public URL used in every absolute link (otherwise\n"
 	      "the glide.servlet.uri property, otherwise the request's Host).\n",
 	      f);
@@ -136,7 +139,7 @@ int main(int argc, char **argv)
 	const char *data = NULL, *db = NULL, *listen_addr = "127.0.0.1", *cert = NULL, *key = NULL;
 	struct nowd_opts o = {
 	    .threads = 8, .max_conn = 4096, .per_client = 256, .timeout = 60, .req_timeout = 10};
-	unsigned port = 8080, job_workers = 1;
+	unsigned port = 8080, job_workers = 1, delivery_workers = 2;
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
 	                                     {"db", required_argument, NULL, 'D'},
 	                                     {"listen", required_argument, NULL, 'l'},
@@ -150,12 +153,13 @@ int main(int argc, char **argv)
 	                                     {"request-timeout", required_argument, NULL, 'R'},
 	                                     {"max-per-client", required_argument, NULL, 'P'},
 	                                     {"job-workers", required_argument, NULL, 'J'},
+	                                     {"delivery-workers", required_argument, NULL, 'O'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data = optarg;
@@ -195,6 +199,9 @@ int main(int argc, char **argv)
 			break;
 		case 'J':
 			ok &= number_flag("job-workers", optarg, 0, 16, &job_workers);
+			break;
+		case 'O':
+			ok &= number_flag("delivery-workers", optarg, 0, 32, &delivery_workers);
 			break;
 		case 'h':
 			usage(stdout);
@@ -247,6 +254,8 @@ int main(int argc, char **argv)
 	}
 	err = sg_auth_add_rules(model);
 	if (!err)
+		err = sg_outq_add_rules(model);
+	if (!err)
 		err = sg_script_background_install(model);
 	if (!err)
 		err = sg_auth_new(model, &auth);
@@ -290,10 +299,12 @@ int main(int argc, char **argv)
 			sg_log_info("jobs: %d scheduled job(s) had no run queued; scheduled", n);
 	}
 	struct nowd_workers *workers = nowd_workers_start(model, job_workers);
+	struct nowd_workers *senders = nowd_outq_workers_start(model, delivery_workers);
 	int sig;
 	sigwait(&set, &sig);
 	sg_log_info("nowd: signal %d, shutting down", sig);
 	nowd_server_stop(server);
+	nowd_workers_stop(senders);
 	nowd_workers_stop(workers);
 	if (upkeep_running) {
 		atomic_store(&upkeep.stop, true);

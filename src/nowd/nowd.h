@@ -52,6 +52,10 @@ void nowd_access_log(const struct sockaddr *client, const char *user, const char
  * made sure to exist.  NULL when n is 0 or the instance has no queue. */
 struct nowd_workers;
 struct nowd_workers *nowd_workers_start(struct sg_model *model, unsigned n);
+/* Outbound delivery workers (outbound/queue.h): n threads sending due
+ * requests of the ecc_queue; stopped with nowd_workers_stop, which waits
+ * for the delivery in hand (at most its timeout). */
+struct nowd_workers *nowd_outq_workers_start(struct sg_model *model, unsigned n);
 void nowd_workers_stop(struct nowd_workers *p);
 
 #endif

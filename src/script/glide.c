@@ -742,4 +742,5 @@ void sg__glide_push_natives(duk_context *ctx)
 	};
 	duk_push_object(ctx);
 	duk_put_function_list(ctx, -1, fns);
+	sg__restmsg_push_natives(ctx, duk_get_top_index(ctx));
 }

@@ -135,7 +135,8 @@ static char *value_text(const json_t *v)
  * sends as a javascript: value runs with reduced rights -- its writes are
  * ignored (insert, update, deletes; properties, events, logs and messages),
  * its GlideRecord reads as GlideRecordSecure (the user's ACLs), and only
- * script includes marked client_callable resolve.  The system property
+ * script includes marked client_callable resolve (and sn_ws is gone: no
+ * outbound request from a client's value).  The system property
  * turned false runs such values as any script of the user.
  */
 static const char SANDBOX_JS[] =
@@ -144,6 +145,7 @@ static const char SANDBOX_JS[] =
     "  P.insert = P.update = function () { return null; };\n"
     "  P.deleteRecord = P.deleteMultiple = P.updateMultiple = function () { return false; };\n"
     "  g.GlideRecord = g.GlideRecordSecure;\n"
+    "  g.sn_ws = undefined;\n" /* no outbound requests from a client's value */
     "  var quiet = function () {};\n"
     "  ['info', 'warn', 'error', 'debug', 'log', 'logWarning', 'logError', 'print',\n"
     "   'setProperty', 'eventQueue', 'addInfoMessage', 'addErrorMessage'].forEach(\n"

@@ -35,6 +35,10 @@ struct sg__script_state *sg__script_state(duk_context *ctx);
 /* Pushes the natives object N of prelude.js (glide.c). */
 void sg__glide_push_natives(duk_context *ctx);
 
+/* Adds sn_ws's natives (restLoad, restExecute, restEnqueue, restWait) to
+ * the natives object at idx (restmsg.c). */
+void sg__restmsg_push_natives(duk_context *ctx, duk_idx_t natives);
+
 /* The proxy trap that resolves unknown globals (glide.c). */
 duk_ret_t sg__glide_global_has(duk_context *ctx);
 

@@ -5,7 +5,8 @@
  * glide.c (never left reachable by the script): N.query, N.count, N.get,
  * N.insert, N.update, N.remove, N.fields, N.display, N.can, N.aggregate,
  * N.log, N.message, N.user, N.hasRole, N.prop, N.setProp, N.time,
- * N.parseTime, N.formatLocal, N.guid, N.event, N.resolve.  Record values
+ * N.parseTime, N.formatLocal, N.guid, N.event, N.resolve; and restmsg.c's
+ * N.restLoad, N.restExecute, N.restEnqueue, N.restWait (sn_ws).  Record values
  * travel as strings, as stored (UTC date-times).
  */
 (function (N, G) {
@@ -761,6 +762,119 @@
 		writable: true,
 		configurable: true
 	});
+
+	/* ---- sn_ws: outbound REST (restmsg.c) ---------------------------- */
+	// The record a script is about (current), for the log and the queue's order.
+	function aboutRecord() {
+		var c = G.current;
+		if (c instanceof GlideRecordBase && c.getUniqueValue())
+			return [c.getTableName(), c.getUniqueValue()];
+		return [null, null];
+	}
+	function RESTResponseV2(r, async) {
+		this._r = r;
+		this._async = async || null;
+	}
+	RESTResponseV2.prototype = {
+		_get: function () {
+			// A response of executeAsync waits on first use, as waitForResponse.
+			if (this._async && !this._r.done)
+				this.waitForResponse(Number(N.prop('glide.http.outbound.max_timeout')) || 30);
+			return this._r;
+		},
+		waitForResponse: function (seconds) {
+			if (this._async && !this._r.done)
+				this._r = N.restWait(this._async, seconds === undefined ? 30 : Number(seconds));
+		},
+		getStatusCode: function () { return this._get().status; },
+		getBody: function () { return this._get().body; },
+		getHeader: function (name) {
+			var h = this._get().headers, n = String(name).toLowerCase();
+			for (var k in h)
+				if (k.toLowerCase() === n)
+					return h[k];
+			return null;
+		},
+		getHeaders: function () {
+			var h = this._get().headers, o = {};
+			for (var k in h)
+				o[k] = h[k];
+			return o;
+		},
+		haveError: function () {
+			var r = this._get();
+			return r.errorCode !== 0 || r.status >= 400 || r.status === 0;
+		},
+		getErrorCode: function () { return this._get().errorCode; },
+		getErrorMessage: function () { return this._get().error; },
+		getQueryString: function () { return ''; }
+	};
+	function RESTMessageV2(name, method) {
+		if (name !== undefined && name !== null && name !== '')
+			this._s = N.restLoad(str(name), str(method));
+		else
+			this._s = { method: 'GET', endpoint: '', body: null, headers: [], params: [],
+			            vars: {}, auth: 'none', profile: '', source: null };
+		this._s.user = null;
+		this._s.password = null;
+		this._s.timeout = 0;
+	}
+	function setPair(list, name, value) {
+		name = str(name);
+		for (var i = 0; i < list.length; i++)
+			if (list[i][0].toLowerCase() === name.toLowerCase()) {
+				list[i][1] = str(value);
+				return;
+			}
+		list.push([name, str(value)]);
+	}
+	RESTMessageV2.prototype = {
+		setEndpoint: function (u) { this._s.endpoint = str(u); },
+		getEndpoint: function () { return this._s.endpoint; },
+		setHttpMethod: function (m) { this._s.method = str(m).toUpperCase(); },
+		setRequestHeader: function (n, v) { setPair(this._s.headers, n, v); },
+		getRequestHeader: function (n) {
+			for (var i = 0; i < this._s.headers.length; i++)
+				if (this._s.headers[i][0].toLowerCase() === str(n).toLowerCase())
+					return this._s.headers[i][1];
+			return '';
+		},
+		getRequestHeaders: function () {
+			var o = {};
+			for (var i = 0; i < this._s.headers.length; i++)
+				o[this._s.headers[i][0]] = this._s.headers[i][1];
+			return o;
+		},
+		setRequestBody: function (b) { this._s.body = str(b); },
+		getRequestBody: function () { return this._s.body === null ? '' : this._s.body; },
+		setStringParameter: function (n, v) { this._s.vars[str(n)] = [str(v), true]; },
+		setStringParameterNoEscape: function (n, v) { this._s.vars[str(n)] = [str(v), false]; },
+		setQueryParameter: function (n, v) { setPair(this._s.params, n, v); },
+		setBasicAuth: function (u, p) {
+			this._s.auth = 'basic';
+			this._s.profile = '';
+			this._s.user = str(u);
+			this._s.password = str(p);
+		},
+		setAuthenticationProfile: function (type, id) {
+			var t = str(type).toLowerCase();
+			this._s.auth = t === 'oauth2' ? 'oauth2' : t === 'basic' ? 'basic' : 'none';
+			this._s.profile = str(id);
+			this._s.user = this._s.password = null;
+		},
+		setHttpTimeout: function (ms) { this._s.timeout = Number(ms) || 0; },
+		execute: function () {
+			var about = aboutRecord();
+			return new RESTResponseV2(N.restExecute(this._s, about[0], about[1]));
+		},
+		executeAsync: function () {
+			var about = aboutRecord();
+			var key = about[0] ? about[0] + '/' + about[1] : null;
+			var id = N.restEnqueue(this._s, key, about[0], about[1]);
+			return new RESTResponseV2({ done: false }, id);
+		}
+	};
+	G.sn_ws = { RESTMessageV2: RESTMessageV2, RESTResponseV2: RESTResponseV2 };
 
 	G.GlideRecord = GlideRecord;
 	G.GlideRecordSecure = GlideRecordSecure;
