@@ -133,7 +133,7 @@ unit: $(UNIT_BIN)
 	@sh scripts/run-unit.sh $(UNIT_BIN)
 
 blackbox: $(PROGS)
-	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) -m pytest -q -p no:cacheprovider tests/blackbox
+	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py
 
 # The allocation-failure pass (tests/alloc): the main request paths with the
 # Nth allocation failed, for N = 1..K.  Our objects' allocations are counted
