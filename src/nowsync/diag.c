@@ -281,8 +281,9 @@ static void refusal_note(char *note, size_t sz, const struct sg_http_response *r
 {
 	char msg[160], det[200];
 	sn_error(r, msg, sizeof(msg), det, sizeof(det));
-	snprintf(note, sz, "HTTP %d %s%s%s; granted by %s", r->status, msg, det[0] ? ": " : "", det,
-	         grant ? grant : "an ACL for this operation");
+	/* Each part is cut so that the whole fits a note (256 bytes). */
+	snprintf(note, sz, "HTTP %d %.50s%s%.110s; granted by %.60s", r->status, msg,
+	         det[0] ? ": " : "", det, grant ? grant : "an ACL for this operation");
 }
 
 static void probe(struct ns_conn *c, struct sg_http_client *http, const struct need *n, bool writes,
