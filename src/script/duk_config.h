@@ -6,10 +6,10 @@
  * this one: Debian's configuration, plus
  *
  *   DUK_USE_INTERRUPT_COUNTER    the executor counts instructions and calls
- *   DUK_USE_EXEC_TIMEOUT_CHECK   sg_script_timed_out(heap udata) every so
- *                                often; true throws a RangeError the script
- *                                cannot catch for long (every later check is
- *                                true too), which ends the run.
+ *   DUK_USE_EXEC_TIMEOUT_CHECK   sg_script_timed_out(heap udata) every
+ *                                4,096 instructions (the Makefile sets the
+ *                                interval in the copy of duktape.c); true throws a RangeError the
+ * script cannot catch for long (every later check is true too), which ends the run.
  *
  * The memory limit needs no option: script.c gives duk_create_heap its own
  * counting allocator.  Duktape binds no file, process or network function
