@@ -26,17 +26,17 @@ static void print_name(void *ud, const char *name)
 static json_t *profile_json(const struct ns_profile *p)
 {
 	return json_pack("{s:s, s:s?, s:O, s:O, s:O, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, "
-	                 "s:s, s:s, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I}}",
+	                 "s:s, s:s, s:s, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I}}",
 	                 "table", p->table, "connection", p->connection, "fields", p->fields,
 	                 "defaults", p->defaults, "severity", p->severity, "correlation", "prefix",
 	                 p->corr_prefix, "key", p->corr_template, "lifecycle", "update_with",
 	                 p->update_comments ? "comments" : "work_notes", "update_note",
 	                 p->update_note, "reopen_note", p->reopen_note, "close_code", p->close_code,
 	                 "close_notes", p->close_notes, "resolved_state", p->resolved_state,
-	                 "reopen_state", p->reopen_state, "reopen_window",
-	                 (json_int_t)p->reopen_window_s, "hysteresis", (json_int_t)p->hysteresis_s,
-	                 "delivery", "max_attempts", p->max_attempts, "backoff_base_ms",
-	                 (json_int_t)p->backoff_base_ms, "backoff_max_ms",
+	                 "reopen_state", p->reopen_state, "closed_states", p->closed_states,
+	                 "reopen_window", (json_int_t)p->reopen_window_s, "hysteresis",
+	                 (json_int_t)p->hysteresis_s, "delivery", "max_attempts", p->max_attempts,
+	                 "backoff_base_ms", (json_int_t)p->backoff_base_ms, "backoff_max_ms",
 	                 (json_int_t)p->backoff_max_ms, "hourly_budget",
 	                 (json_int_t)p->hourly_budget, "dictionary_ttl", (json_int_t)p->dict_ttl_s);
 }
@@ -81,7 +81,8 @@ static int profile_check(struct ns_state *st, const struct ns_profile *p, const 
 		goto out;
 	}
 	/* ns_dict_get with ttl 0: a check always reads the instance afresh */
-	if (!ns_dict_get(st, c, http, p->table, 0, &d, msg, sizeof(msg))) {
+	int nreq = 0;
+	if (!ns_dict_get(st, c, http, p->table, 0, &d, &nreq, msg, sizeof(msg))) {
 		fprintf(stderr, "nowsync: cannot read the dictionary of %s on %s: %s\n", p->table,
 		        cn, msg);
 		goto out;
@@ -91,7 +92,6 @@ static int profile_check(struct ns_state *st, const struct ns_profile *p, const 
 	add_checkable(body, p->defaults);
 	const char *sev;
 	json_t *sv;
-	json_object_foreach(p->severity, sev, sv) add_checkable(body, sv);
 	json_object_set_new(body, "correlation_id", json_string(""));
 	/* what the lifecycle writes */
 	json_object_set_new(body, "state", json_string(p->resolved_state));
@@ -131,7 +131,7 @@ static int profile_check(struct ns_state *st, const struct ns_profile *p, const 
 	}
 	const char *group = json_string_value(json_object_get(p->defaults, "assignment_group"));
 	if (group && !strstr(group, "{{"))
-		ns_resolve_group(c, http, body, errs);
+		ns_resolve_group(c, http, body, errs, &nreq);
 	json_decref(body);
 	if (json) {
 		json_t *out = json_pack("{s:s, s:s, s:s, s:b, s:O}", "profile", p->name,

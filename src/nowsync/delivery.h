@@ -41,6 +41,7 @@ struct ns_profile {
 	bool update_comments; /* change notes go to comments (else work_notes) */
 	char *close_code, *close_notes, *resolved_state, *reopen_state;
 	char *update_note, *reopen_note; /* templates of the notes */
+	char *closed_states;             /* "7,8": a record in one is never reopened */
 	int64_t reopen_window_s;         /* a firing this soon after resolve reopens */
 	int64_t hysteresis_s;            /* a clear is acted on after this long without a firing */
 	int max_attempts;
@@ -86,15 +87,19 @@ struct ns_dict {
 void ns_dict_clear(struct ns_dict *d);
 /* The dictionary of table on c: from the state's cache when younger than
  * ttl_s, else fetched (sys_dictionary, sys_choice; the table and the
- * tables it extends: sys_db_object.super_class) and cached. */
+ * tables it extends: sys_db_object.super_class) and cached.  *nreq counts
+ * the requests sent (for the hourly budget).  A table's own choice list
+ * for a field replaces the one of the table it extends. */
 bool ns_dict_get(struct ns_state *s, struct ns_conn *c, struct sg_http_client *http,
-                 const char *table, int64_t ttl_s, struct ns_dict *out, char *msg, size_t msgsz);
+                 const char *table, int64_t ttl_s, struct ns_dict *out, int *nreq, char *msg,
+                 size_t msgsz);
 /* Checks body against d: every field known, every choice value listed.
  * Problems appended to errs (JSON array of strings).  True when none. */
 bool ns_dict_check(const struct ns_dict *d, const json_t *body, json_t *errs);
 /* Resolves body.assignment_group (a name or a sys_id) to a sys_id on c;
  * a group that does not exist is an error appended to errs. */
-bool ns_resolve_group(struct ns_conn *c, struct sg_http_client *http, json_t *body, json_t *errs);
+bool ns_resolve_group(struct ns_conn *c, struct sg_http_client *http, json_t *body, json_t *errs,
+                      int *nreq);
 
 /* ---- lifecycle (lifecycle.c): what an event does to its key's record ---------- */
 

@@ -67,7 +67,11 @@ struct ns_outbox {
 	pthread_mutex_t lock;
 	struct ns_conn *conns[NS_MAX_CONNS];
 	size_t nconns;
+	json_t *groups;            /* "conn\x1fname" -> [sys_id, when read] */
+	pthread_mutex_t dict_lock; /* one dictionary read at a time: the others use it */
 };
+
+#define NS_GROUP_TTL_S 600
 
 struct ns_outbox_worker {
 	struct ns_outbox *ob;
@@ -82,7 +86,13 @@ struct ns_outbox *ns_outbox_new(struct ns_state *s)
 	if (!ob)
 		return NULL;
 	ob->state = s;
+	ob->groups = json_object();
+	if (!ob->groups) {
+		free(ob);
+		return NULL;
+	}
 	pthread_mutex_init(&ob->lock, NULL);
+	pthread_mutex_init(&ob->dict_lock, NULL);
 	return ob;
 }
 
@@ -92,7 +102,9 @@ void ns_outbox_free(struct ns_outbox *ob)
 		return;
 	for (size_t i = 0; i < ob->nconns; i++)
 		ns_conn_free(ob->conns[i]);
+	json_decref(ob->groups);
 	pthread_mutex_destroy(&ob->lock);
+	pthread_mutex_destroy(&ob->dict_lock);
 	free(ob);
 }
 
@@ -339,9 +351,13 @@ static sg_err load_link(sg_conn *db, const struct item *it, struct ns_link *l)
 	return e;
 }
 
-/* Whether a firing of it's key was accepted after it. */
-static sg_err later_firing(sg_conn *db, const struct item *it, bool *out)
+/* Whether a firing of it's key was accepted after it (a clear) and
+ * occurred within the hysteresis after it: the clear is then a flap. */
+static sg_err later_firing(sg_conn *db, const struct item *it, int64_t hysteresis_s, bool *out)
 {
+	*out = false;
+	if (hysteresis_s <= 0)
+		return SG_ERR_OK;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT COUNT(*) FROM \"ns_event\" WHERE \"connection\" = ");
@@ -352,6 +368,8 @@ static sg_err later_firing(sg_conn *db, const struct item *it, bool *out)
 	sg_sql_text(&q, it->key);
 	sg_sql_raw(&q, " AND \"status\" = 'firing' AND \"seq\" > ");
 	sg_sql_int(&q, it->seq);
+	sg_sql_raw(&q, " AND \"occurred_at\" < ");
+	sg_sql_int(&q, it->occurred_at + hysteresis_s);
 	long long n = 0;
 	sg_err e = sg_conn_exec(db, &q, read_int, &n, NULL);
 	sg_sql_cleanup(&q);
@@ -431,11 +449,12 @@ static sg_err finish(sg_conn *db, const struct item *it, const struct ns_link *l
 	return sg_conn_commit(db);
 }
 
-/* Takes one request from conn's hourly budget: false when spent. */
-static sg_err budget_take(sg_conn *db, const char *conn, long budget, bool *ok)
+/* The hourly budget of conn: with check, *ok false (and nothing counted)
+ * when it is spent; else n requests are counted (n may be 0: a look). */
+static sg_err budget_use(sg_conn *db, const char *conn, long budget, int n, bool check, bool *ok)
 {
 	*ok = true;
-	if (budget <= 0)
+	if (budget <= 0 || (!check && n <= 0))
 		return SG_ERR_OK;
 	int64_t hour = sg_time_now() / 3600;
 	sg_err e = sg_conn_begin(db, true);
@@ -450,9 +469,9 @@ static sg_err budget_take(sg_conn *db, const char *conn, long budget, bool *ok)
 	long long used = -1;
 	e = sg_conn_exec(db, &q, read_int, &used, NULL);
 	sg_sql_reset(&q);
-	if (!e && used >= budget) {
+	if (!e && check && used >= budget) {
 		*ok = false;
-	} else if (!e && used < 0) {
+	} else if (!e && n > 0 && used < 0) {
 		sg_sql_raw(&q, "DELETE FROM \"ns_budget\" WHERE \"connection\" = ");
 		sg_sql_text(&q, conn);
 		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
@@ -462,12 +481,15 @@ static sg_err budget_take(sg_conn *db, const char *conn, long budget, bool *ok)
 		sg_sql_text(&q, conn);
 		sg_sql_raw(&q, ", ");
 		sg_sql_int(&q, hour);
-		sg_sql_raw(&q, ", 1)");
+		sg_sql_raw(&q, ", ");
+		sg_sql_int(&q, n);
+		sg_sql_raw(&q, ")");
 		if (!e)
 			e = sg_conn_exec(db, &q, NULL, NULL, NULL);
-	} else if (!e) {
-		sg_sql_raw(
-		    &q, "UPDATE \"ns_budget\" SET \"used\" = \"used\" + 1 WHERE \"connection\" = ");
+	} else if (!e && n > 0) {
+		sg_sql_raw(&q, "UPDATE \"ns_budget\" SET \"used\" = \"used\" + ");
+		sg_sql_int(&q, n);
+		sg_sql_raw(&q, " WHERE \"connection\" = ");
 		sg_sql_text(&q, conn);
 		sg_sql_raw(&q, " AND \"hour\" = ");
 		sg_sql_int(&q, hour);
@@ -503,7 +525,7 @@ struct step {
 static enum outcome send_req(struct step *st, const char *method, const char *path, json_t *body)
 {
 	bool ok = true;
-	sg_err e = budget_take(st->db, st->it->conn, st->p->hourly_budget, &ok);
+	sg_err e = budget_use(st->db, st->it->conn, st->p->hourly_budget, 1, true, &ok);
 	if (e) {
 		snprintf(st->err, sizeof(st->err), "the state database: %s", sg_err_name(e));
 		return OUT_RETRY;
@@ -606,19 +628,70 @@ static enum outcome lookup_corr(struct step *st, const char *corr, char out[33])
 }
 
 /* The dictionary check and the group: errs gets the problems. */
+/* A group's sys_id from the shared cache (name keyed per connection). */
+static bool group_cached(struct ns_outbox *ob, const char *key, char out[33])
+{
+	pthread_mutex_lock(&ob->lock);
+	json_t *v = json_object_get(ob->groups, key);
+	bool hit = json_is_array(v) &&
+	           json_integer_value(json_array_get(v, 1)) > sg_time_now() - NS_GROUP_TTL_S;
+	if (hit)
+		snprintf(out, 33, "%s", json_string_value(json_array_get(v, 0)));
+	pthread_mutex_unlock(&ob->lock);
+	return hit;
+}
+
+static void group_remember(struct ns_outbox *ob, const char *key, const char *id)
+{
+	pthread_mutex_lock(&ob->lock);
+	if (json_object_size(ob->groups) > 10000)
+		json_object_clear(ob->groups);
+	json_object_set_new(ob->groups, key, json_pack("[s,I]", id, (json_int_t)sg_time_now()));
+	pthread_mutex_unlock(&ob->lock);
+}
+
+/* The dictionary check and the group: errs gets the problems.  Requests
+ * made are counted against the budget, which is looked at first. */
 static enum outcome validate(struct step *st, json_t *body, json_t *errs)
 {
+	bool ok = true;
+	sg_err e = budget_use(st->db, st->it->conn, st->p->hourly_budget, 0, true, &ok);
+	if (e || !ok) {
+		snprintf(st->err, sizeof(st->err),
+		         e ? "the state database"
+		           : "the hourly budget of %ld requests on %s is spent",
+		         st->p->hourly_budget, st->it->conn);
+		return e ? OUT_RETRY : OUT_BUDGET;
+	}
 	struct ns_dict d;
 	char msg[512] = "";
-	if (!ns_dict_get(st->w->ob->state, st->c, st->http, st->p->table, st->p->dict_ttl_s, &d,
-	                 msg, sizeof(msg))) {
+	int nreq = 0;
+	enum outcome o = OUT_OK;
+	pthread_mutex_lock(&st->w->ob->dict_lock);
+	bool have = ns_dict_get(st->w->ob->state, st->c, st->http, st->p->table, st->p->dict_ttl_s,
+	                        &d, &nreq, msg, sizeof(msg));
+	pthread_mutex_unlock(&st->w->ob->dict_lock);
+	if (!have) {
 		snprintf(st->err, sizeof(st->err), "the dictionary of %s: %s", st->p->table, msg);
-		return OUT_RETRY;
+		o = OUT_RETRY;
+	} else {
+		ns_dict_check(&d, body, errs);
+		ns_dict_clear(&d);
+		const char *g = json_string_value(json_object_get(body, "assignment_group"));
+		char key[600], id[33];
+		snprintf(key, sizeof(key), "%s\x1f%s", st->it->conn, g ? g : "");
+		if (g && *g && group_cached(st->w->ob, key, id)) {
+			json_object_set_new(body, "assignment_group", json_string(id));
+		} else if (g && *g && ns_resolve_group(st->c, st->http, body, errs, &nreq)) {
+			group_remember(
+			    st->w->ob, key,
+			    json_string_value(json_object_get(body, "assignment_group")));
+		}
+		if (json_array_size(errs))
+			o = OUT_DEAD;
 	}
-	ns_dict_check(&d, body, errs);
-	ns_dict_clear(&d);
-	ns_resolve_group(st->c, st->http, body, errs);
-	return json_array_size(errs) ? OUT_DEAD : OUT_OK;
+	budget_use(st->db, st->it->conn, st->p->hourly_budget, nreq, false, &ok);
+	return o;
 }
 
 static void errs_text(json_t *errs, char *out, size_t sz)
@@ -634,13 +707,44 @@ static void errs_text(json_t *errs, char *out, size_t sz)
 	}
 }
 
-static enum outcome act(struct step *st, enum ns_action a, struct ns_link *l, json_t *body,
+/* Whether state is one of the profile's closed states. */
+static bool closed_state(const struct ns_profile *p, const char *state)
+{
+	size_t n = strlen(state);
+	for (const char *c = p->closed_states; n && *c;) {
+		size_t len = strcspn(c, ",");
+		if (len == n && !strncmp(c, state, n))
+			return true;
+		c += len + (c[len] == ',');
+	}
+	return false;
+}
+
+static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, json_t *body,
                         const struct ns_tvars *tv)
 {
 	char corr_id[33];
+	char path[512];
+	enum ns_action a = *ap;
+	if (a == NS_ACT_REOPEN || a == NS_ACT_UPDATE || a == NS_ACT_RESOLVE) {
+		/* a record closed in the instance meanwhile (or deleted) is left alone: a
+		 * clear has nothing more to do, a firing makes a new record */
+		snprintf(path, sizeof(path), "/api/now/table/%s/%s?sysparm_fields=state",
+		         st->p->table, l->sys_id);
+		enum outcome g = send_req(st, "GET", path, NULL);
+		bool gone = g == OUT_DEAD && st->status == 404;
+		if (g != OUT_OK && !gone)
+			return g;
+		if (gone || closed_state(st->p, res_str(st->result, "state"))) {
+			if (a == NS_ACT_RESOLVE) {
+				*ap = NS_ACT_NONE;
+				return OUT_OK;
+			}
+			a = *ap = NS_ACT_CREATE; /* body is still the create's */
+		}
+	}
 	json_t *errs = json_array();
 	enum outcome o = errs ? OUT_OK : OUT_RETRY;
-	char path[512];
 	if (o == OUT_OK && (a == NS_ACT_UPDATE || a == NS_ACT_REOPEN)) {
 		char *note = ns_template_render(
 		    a == NS_ACT_UPDATE ? st->p->update_note : st->p->reopen_note, tv);
@@ -735,7 +839,7 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 	bool later = false;
 	e = body ? load_link(db, &it, &l) : SG_ERR_NOMEM;
 	if (!e && it.status == NS_EVENT_RESOLVED)
-		e = later_firing(db, &it, &later);
+		e = later_firing(db, &it, p.hysteresis_s, &later);
 	if (e) {
 		release(db, &it, "pending", ns_now_ms() + 1000, 0, "the state database", NULL,
 		        true);
@@ -768,9 +872,11 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 		            false);
 		goto out;
 	}
-	enum outcome o = act(&st, a, &want, body, &tv);
+	enum outcome o = act(&st, &a, &want, body, &tv);
 	if (o == OUT_OK) {
-		if (a == NS_ACT_RESOLVE) {
+		if (a == NS_ACT_NONE) { /* closed in the instance: the link ends */
+			want.state = NS_LINK_CLOSED;
+		} else if (a == NS_ACT_RESOLVE) {
 			want.state = NS_LINK_RESOLVED;
 			want.resolved_at = sg_time_now();
 		} else {

@@ -52,6 +52,7 @@ void ns_profile_clear(struct ns_profile *p)
 	free(p->reopen_state);
 	free(p->update_note);
 	free(p->reopen_note);
+	free(p->closed_states);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -190,6 +191,7 @@ sg_err ns_profile_parse(const char *name, const char *text, size_t len, struct n
 	             &p->update_note, msg, msgsz) &&
 	     get_str(life, "reopen_note", "Alert firing again: {{summary}}", &p->reopen_note, msg,
 	             msgsz) &&
+	     get_str(life, "closed_states", "7,8", &p->closed_states, msg, msgsz) &&
 	     get_str(life, "resolved_state", "6", &p->resolved_state, msg, msgsz) &&
 	     get_str(life, "reopen_state", "2", &p->reopen_state, msg, msgsz) &&
 	     get_int(life, "reopen_window", 3600, 0, 365LL * 86400, &reopen, msg, msgsz) &&
@@ -443,8 +445,9 @@ void ns_dict_clear(struct ns_dict *d)
 
 /* GET path on c; the "result" array (new reference) or NULL with msg. */
 static json_t *get_result(struct ns_conn *c, struct sg_http_client *http, const char *path,
-                          char *msg, size_t msgsz)
+                          int *nreq, char *msg, size_t msgsz)
 {
+	(*nreq)++;
 	struct sg_http_response r;
 	struct ns_error err;
 	sg_http_response_init(&r);
@@ -491,7 +494,7 @@ static void pct(const char *s, char *out, size_t sz)
 
 /* Fetches the dictionary of table (and the tables it extends). */
 static json_t *fetch_dict(struct ns_conn *c, struct sg_http_client *http, const char *table,
-                          char *msg, size_t msgsz)
+                          int *nreq, char *msg, size_t msgsz)
 {
 	char chain[1024] = "", cur[128], path[2048];
 	snprintf(cur, sizeof(cur), "%s", table);
@@ -505,7 +508,7 @@ static json_t *fetch_dict(struct ns_conn *c, struct sg_http_client *http, const 
 		    "/api/now/table/sys_db_object?sysparm_query=name%%3D%s&sysparm_fields=super_"
 		    "class&sysparm_limit=1",
 		    q);
-		json_t *rows = get_result(c, http, path, msg, msgsz);
+		json_t *rows = get_result(c, http, path, nreq, msg, msgsz);
 		if (!rows)
 			return NULL;
 		json_t *row = json_array_get(rows, 0);
@@ -545,7 +548,7 @@ static json_t *fetch_dict(struct ns_conn *c, struct sg_http_client *http, const 
 	         "/api/now/table/sys_dictionary?sysparm_query=nameIN%s&sysparm_fields=element,"
 	         "internal_type&sysparm_limit=10000",
 	         qchain);
-	json_t *rows = get_result(c, http, path, msg, msgsz);
+	json_t *rows = get_result(c, http, path, nreq, msg, msgsz);
 	if (!rows)
 		return NULL;
 	json_t *d = json_pack("{s:{},s:{}}", "fields", "choices");
@@ -563,7 +566,7 @@ static json_t *fetch_dict(struct ns_conn *c, struct sg_http_client *http, const 
 	         "/api/now/table/sys_choice?sysparm_query=nameIN%s%%5Einactive%%3Dfalse&sysparm_"
 	         "fields=name,element,value&sysparm_limit=10000",
 	         qchain);
-	rows = get_result(c, http, path, msg, msgsz);
+	rows = get_result(c, http, path, nreq, msg, msgsz);
 	json_t *owner = json_object(); /* element -> the table its list comes from */
 	if (!rows || !owner) {
 		json_decref(rows);
@@ -600,7 +603,8 @@ static json_t *fetch_dict(struct ns_conn *c, struct sg_http_client *http, const 
 }
 
 bool ns_dict_get(struct ns_state *s, struct ns_conn *c, struct sg_http_client *http,
-                 const char *table, int64_t ttl_s, struct ns_dict *out, char *msg, size_t msgsz)
+                 const char *table, int64_t ttl_s, struct ns_dict *out, int *nreq, char *msg,
+                 size_t msgsz)
 {
 	memset(out, 0, sizeof(*out));
 	sg_conn *db = sg_store_conn(s->store);
@@ -625,7 +629,7 @@ bool ns_dict_get(struct ns_state *s, struct ns_conn *c, struct sg_http_client *h
 		d = json_loads(cached, 0, NULL);
 	free(cached);
 	if (!d) {
-		d = fetch_dict(c, http, table, msg, msgsz);
+		d = fetch_dict(c, http, table, nreq, msg, msgsz);
 		if (!d)
 			return false;
 		char *text = json_dumps(d, JSON_COMPACT);
@@ -711,7 +715,8 @@ static bool is_sys_id(const char *s)
 	return true;
 }
 
-bool ns_resolve_group(struct ns_conn *c, struct sg_http_client *http, json_t *body, json_t *errs)
+bool ns_resolve_group(struct ns_conn *c, struct sg_http_client *http, json_t *body, json_t *errs,
+                      int *nreq)
 {
 	const char *g = json_string_value(json_object_get(body, "assignment_group"));
 	if (!g || !*g)
@@ -728,7 +733,7 @@ bool ns_resolve_group(struct ns_conn *c, struct sg_http_client *http, json_t *bo
 		         "/api/now/table/sys_user_group?sysparm_query=name%%3D%s&sysparm_fields="
 		         "sys_id&sysparm_limit=1",
 		         q);
-	json_t *rows = get_result(c, http, path, msg, sizeof(msg));
+	json_t *rows = get_result(c, http, path, nreq, msg, sizeof(msg));
 	const char *id = rows ? row_str(json_array_get(rows, 0), "sys_id") : "";
 	bool ok = *id != '\0';
 	if (ok) {
