@@ -291,6 +291,12 @@ class Chaos:
                 pass
 
             def handle_one(self):
+                try:
+                    self.forward()
+                except OSError:  # nowd killed under it: the client sees the connection drop
+                    self.close_connection = True
+
+            def forward(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with chaos.lock:
                     chaos.n += 1
