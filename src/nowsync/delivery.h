@@ -157,6 +157,12 @@ void ns_outbox_worker_free(struct ns_outbox_worker *w);
  * next pending item (0 when none).  Any number of workers at once. */
 sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_ms);
 
+/* The claim of ns_outbox_step alone, for tools and tests: the next due
+ * item's id (in flight now, its attempt counted) into id_out, "" when none. */
+sg_err ns_outbox_claim(struct ns_state *s, char id_out[33]);
+/* Ends item id in state ("done" or "dead") without sending anything. */
+sg_err ns_outbox_mark(struct ns_state *s, const char *id, const char *state);
+
 /* Items left in flight by a process that died go back to pending (their
  * next attempt looks before it creates).  Called once at start. */
 sg_err ns_outbox_recover(struct ns_state *s);

@@ -923,6 +923,40 @@ out:
 	return e;
 }
 
+sg_err ns_outbox_claim(struct ns_state *s, char id_out[33])
+{
+	id_out[0] = '\0';
+	sg_conn *db = sg_store_conn(s->store);
+	if (!db)
+		return SG_ERR_STORE;
+	struct item it = {0};
+	int64_t next = 0;
+	sg_err e = claim(db, &it, &next);
+	if (!e && it.found)
+		memcpy(id_out, it.id, 33);
+	item_clear(&it);
+	return e;
+}
+
+sg_err ns_outbox_mark(struct ns_state *s, const char *id, const char *state)
+{
+	if (strcmp(state, "done") && strcmp(state, "dead"))
+		return SG_ERR_BAD_PARAM;
+	sg_conn *db = sg_store_conn(s->store);
+	if (!db)
+		return SG_ERR_STORE;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "UPDATE \"ns_event\" SET \"state\" = ");
+	sg_sql_text(&q, state);
+	sg_sql_raw(&q, " WHERE \"id\" = ");
+	sg_sql_text(&q, id);
+	long long n = 0;
+	sg_err e = sg_conn_exec(db, &q, NULL, NULL, &n);
+	sg_sql_cleanup(&q);
+	return e ? e : n ? SG_ERR_OK : SG_ERR_NO_RECORD;
+}
+
 /* ---- recovery, listing, retry ------------------------------------------------------ */
 
 sg_err ns_outbox_recover(struct ns_state *s)
