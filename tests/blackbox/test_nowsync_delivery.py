@@ -1,4 +1,4 @@
-"""nowsync delivery against a real nowd: events accepted (through `nowsync push`), mapped by a
+"""nowsync delivery against a real nowd (a fresh one per test: they close incidents and add choices): events accepted (through `nowsync push`), mapped by a
 profile checked against the instance's dictionary, delivered by `nowsync run` through the
 outbox: one incident per alert, updated on change, resolved with close data, reopened within
 the window or made anew after close; exactly once across nowd killed and restarted, nowsync
@@ -100,7 +100,8 @@ def group_id(server, name):
 # ---- profiles -----------------------------------------------------------------------------
 
 
-def test_profile_list_show_check(server, tmp_path):
+def test_profile_list_show_check(fresh, tmp_path):
+    server = fresh
     bad = dict(PROFILE, defaults={"assignment_group": "No Such Group", "category": "nonsense",
                                   "u_not_a_field": "x"},
                severity={"critical": {"impact": "9", "urgency": "1"}},
@@ -141,7 +142,8 @@ def test_profile_list_show_check(server, tmp_path):
 # ---- the lifecycle --------------------------------------------------------------------------
 
 
-def test_fire_change_clear_is_one_incident_updated_then_resolved(server, tmp_path):
+def test_fire_change_clear_is_one_incident_updated_then_resolved(fresh, tmp_path):
+    server = fresh
     data = make_state(tmp_path, server.url)
     key = "fcc-" + str(time.time_ns())
     push(data, [ev(key, "firing", "CPU high", 1000),
@@ -165,7 +167,8 @@ def test_fire_change_clear_is_one_incident_updated_then_resolved(server, tmp_pat
     assert all(i["state"] == "done" and i["sys_id"] == inc["sys_id"] for i in items)
 
 
-def test_reopen_within_window_and_new_after_close(server, tmp_path):
+def test_reopen_within_window_and_new_after_close(fresh, tmp_path):
+    server = fresh
     quick = dict(PROFILE, lifecycle=dict(PROFILE["lifecycle"], update_with="comments"))
     data = make_state(tmp_path, server.url, {"alerts": quick})
     key = "reo-" + str(time.time_ns())
@@ -198,7 +201,8 @@ def test_reopen_within_window_and_new_after_close(server, tmp_path):
     assert [r["state"] for r in rows] == ["6", "1"]
 
 
-def test_hysteresis_suppresses_a_flap(server, tmp_path):
+def test_hysteresis_suppresses_a_flap(fresh, tmp_path):
+    server = fresh
     p = dict(PROFILE, lifecycle=dict(PROFILE["lifecycle"], hysteresis=3))
     data = make_state(tmp_path, server.url, {"alerts": p})
     key = "flap-" + str(time.time_ns())
@@ -221,7 +225,8 @@ def test_hysteresis_suppresses_a_flap(server, tmp_path):
 # ---- validation, dead letters, the budget -------------------------------------------------------
 
 
-def test_validation_failure_reported_not_sent_then_retried(server, tmp_path):
+def test_validation_failure_reported_not_sent_then_retried(fresh, tmp_path):
+    server = fresh
     bad = dict(PROFILE, defaults={"assignment_group": "Network", "category": "{{labels.category}}"})
     data = make_state(tmp_path, server.url, {"alerts": bad})
     key = "val-" + str(time.time_ns())
@@ -251,7 +256,8 @@ def test_validation_failure_reported_not_sent_then_retried(server, tmp_path):
     assert outbox(data, "--dead") == []
 
 
-def test_hourly_budget(server, tmp_path):
+def test_hourly_budget(fresh, tmp_path):
+    server = fresh
     p = dict(PROFILE, defaults={"category": "network"}, delivery=dict(PROFILE["delivery"], hourly_budget=8))
     data = make_state(tmp_path, server.url, {"alerts": p})
     base = "bud-" + str(time.time_ns())
