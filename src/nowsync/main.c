@@ -18,7 +18,10 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
+
+int ns_push_shim(struct ns_state *st, int argc, char **argv); /* BRANCH-ONLY */
 
 static void usage(FILE *f)
 {
@@ -45,6 +48,15 @@ static void usage(FILE *f)
 	      "  connection test NAME [--json] [--probe-writes]\n"
 	      "      --probe-writes creates, updates and deletes a marked record in each table\n"
 	      "      that needs create/write (ServiceNow has no dry run)\n"
+	      "  profile list | show NAME | check NAME [--connection C] [--json]\n"
+	      "      mapping profiles: DIR/NAME.json in --profiles DIR (NOWSYNC_PROFILES;\n"
+	      "      default: profiles/ beside the state)\n"
+	      "  outbox list [--state pending|inflight|done|dead | --dead] [--json]\n"
+	      "  outbox retry ID                a dead letter back to pending\n"
+	      "  run [--workers N] [--wait] [--timeout SECONDS] [--json]\n"
+	      "      delivers the outbox without a server: until nothing is due (--wait:\n"
+	      "      until nothing is pending); exit 3 when dead letters exist, 4 when\n"
+	      "      items are still pending\n"
 	      "  api NAME METHOD PATH            one Table API request on the connection (PATH\n"
 	      "      from /api/now/; a POST, PUT or PATCH body is read from stdin); prints the\n"
 	      "      answer's status on stderr and its body on stdout; exit 0 for a 2xx\n"
@@ -685,13 +697,11 @@ static int cmd_api(struct ns_state *st, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"data", required_argument, NULL, 'd'},
-	    {"db", required_argument, NULL, 'b'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},
-	    {NULL, 0, NULL, 0},
+	    {"data", required_argument, NULL, 'd'},     {"db", required_argument, NULL, 'b'},
+	    {"profiles", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
 	};
-	const char *data = NULL, *db = NULL;
+	const char *data = NULL, *db = NULL, *profiles = NULL;
 	int ch;
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (ch) {
@@ -700,6 +710,9 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			db = optarg;
+			break;
+		case 'P':
+			profiles = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -717,7 +730,8 @@ int main(int argc, char **argv)
 		return NS_EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
-	if (strcmp(cmd, "connection") && strcmp(cmd, "api")) {
+	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
+	    strcmp(cmd, "push")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -731,8 +745,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nowsync: %s\n", msg);
 		return NS_EXIT_FAILED;
 	}
-	int rc = !strcmp(cmd, "api") ? cmd_api(st, argc - optind - 1, argv + optind + 1)
-	                             : cmd_connection(st, argc - optind - 1, argv + optind + 1);
+	const char *where = state_where(data, db, buf, sizeof(buf));
+	char pdir[4300];
+	if (!profiles)
+		profiles = getenv("NOWSYNC_PROFILES");
+	if (!profiles || !*profiles) {
+		const char *base = !strncmp(where, "sqlite:", 7) ? where + 7 : where;
+		const char *slash = strrchr(base, '/');
+		if (strstr(where, "://") || strncmp(where, "sqlite:", 7))
+			snprintf(pdir, sizeof(pdir), "%s/profiles", base);
+		else
+			snprintf(pdir, sizeof(pdir), "%.*s/profiles",
+			         slash ? (int)(slash - base) : 1, slash ? base : ".");
+		profiles = pdir;
+	}
+	ns_profiles_set_dir(profiles);
+	int rc;
+	if (!strcmp(cmd, "api"))
+		rc = cmd_api(st, argc - optind - 1, argv + optind + 1);
+	else if (ns_cli_delivery_has(cmd))
+		rc = ns_cli_delivery(st, cmd, argc - optind, argv + optind);
+	else if (!strcmp(cmd, "push")) /* BRANCH-ONLY: intake's push replaces it */
+		rc = ns_push_shim(st, argc - optind, argv + optind);
+	else
+		rc = cmd_connection(st, argc - optind - 1, argv + optind + 1);
 	ns_state_close(st);
 	return rc;
 }

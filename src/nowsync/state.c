@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
 
 static const char *const auth_names[] = {"password", "client_credentials", "refresh_token",
@@ -107,6 +108,8 @@ static sg_err migrate(sg_conn *c, char *msg, size_t msgsz)
 	for (long long i = v; !err && i < NS_SCHEMA_VERS; i++)
 		for (const char *const *s = migrations[i]; !err && *s; s++)
 			err = sg_conn_exec_raw(c, *s);
+	if (!err)
+		err = ns_state_migrate_delivery(c);
 	if (!err && v < NS_SCHEMA_VERS) {
 		char vers[16];
 		snprintf(vers, sizeof(vers), "%d", NS_SCHEMA_VERS);
@@ -131,6 +134,47 @@ static sg_err migrate(sg_conn *c, char *msg, size_t msgsz)
 		return err;
 	}
 	return sg_conn_commit(c);
+}
+
+/* ---- delivery's tables (events and their outbox, links, caches) ------------------
+ * Kept apart from the versioned list above: every statement is "IF NOT
+ * EXISTS", so it runs on every open and merges with other parts' tables. */
+
+static const char *const delivery_tables[] = {
+    /* an accepted event is its own outbox item: ordered per key by seq */
+    "CREATE TABLE IF NOT EXISTS \"ns_event\" ("
+    "\"seq\" BIGINT PRIMARY KEY, \"id\" TEXT NOT NULL UNIQUE, \"connection\" TEXT NOT NULL, "
+    "\"profile\" TEXT NOT NULL, \"ekey\" TEXT NOT NULL, \"status\" TEXT NOT NULL, "
+    "\"summary\" TEXT, \"severity\" TEXT, \"fields\" TEXT, \"occurred_at\" BIGINT NOT NULL, "
+    "\"received_at\" BIGINT NOT NULL, \"source\" TEXT, \"dedup\" TEXT UNIQUE, "
+    "\"state\" TEXT NOT NULL, \"attempts\" BIGINT NOT NULL DEFAULT 0, "
+    "\"next_at\" BIGINT NOT NULL DEFAULT 0, \"action\" TEXT, \"sys_id\" TEXT, "
+    "\"last_status\" BIGINT, \"last_error\" TEXT, \"updated_at\" BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS \"ns_event_due\" ON \"ns_event\" (\"state\", \"next_at\")",
+    "CREATE INDEX IF NOT EXISTS \"ns_event_key\" ON \"ns_event\" (\"connection\", "
+    "\"profile\", \"ekey\", \"seq\")",
+    /* the record each key is linked to */
+    "CREATE TABLE IF NOT EXISTS \"ns_link\" (\"connection\" TEXT NOT NULL, \"profile\" TEXT "
+    "NOT NULL, \"ekey\" TEXT NOT NULL, \"state\" TEXT NOT NULL, \"sys_id\" TEXT, \"hash\" "
+    "TEXT, \"resolved_at\" BIGINT NOT NULL DEFAULT 0, \"last_firing_at\" BIGINT NOT NULL "
+    "DEFAULT 0, \"updated_at\" BIGINT NOT NULL, PRIMARY KEY (\"connection\", \"profile\", "
+    "\"ekey\"))",
+    /* the instance's dictionary per connection and table, with when it was read */
+    "CREATE TABLE IF NOT EXISTS \"ns_dict_cache\" (\"connection\" TEXT NOT NULL, \"tbl\" "
+    "TEXT NOT NULL, \"body\" TEXT NOT NULL, \"fetched_at\" BIGINT NOT NULL, PRIMARY KEY "
+    "(\"connection\", \"tbl\"))",
+    /* requests sent per connection per hour (the hourly budget) */
+    "CREATE TABLE IF NOT EXISTS \"ns_budget\" (\"connection\" TEXT NOT NULL, \"hour\" BIGINT "
+    "NOT NULL, \"used\" BIGINT NOT NULL, PRIMARY KEY (\"connection\", \"hour\"))",
+    NULL,
+};
+
+sg_err ns_state_migrate_delivery(sg_conn *c)
+{
+	sg_err err = SG_ERR_OK;
+	for (const char *const *s = delivery_tables; !err && *s; s++)
+		err = sg_conn_exec_raw(c, *s);
+	return err;
 }
 
 /* ---- the key ------------------------------------------------------------------ */

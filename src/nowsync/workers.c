@@ -1,0 +1,190 @@
+/*
+ * workers.c - the delivery workers (event.h): threads taking outbox items
+ * (outbox.c) until stopped, sleeping until the next item is due or they are
+ * woken by an accept.  Also ns_outbox_run, the same without a server.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "nowsync/delivery.h"
+
+#define NS_MAX_WORKERS 64
+#define NS_IDLE_MS     1000 /* the longest a worker sleeps without looking */
+
+struct ns_workers {
+	struct ns_state *state;
+	struct ns_outbox *ob;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;
+	unsigned long wakes;
+	int busy; /* workers in a step */
+	int n;
+	pthread_t threads[NS_MAX_WORKERS];
+};
+
+static void *worker_main(void *arg)
+{
+	struct ns_workers *ws = arg;
+	struct ns_outbox_worker *w = ns_outbox_worker_new(ws->ob);
+	for (;;) {
+		pthread_mutex_lock(&ws->lock);
+		bool stop = ws->stopping;
+		unsigned long seen = ws->wakes;
+		if (!stop)
+			ws->busy++;
+		pthread_mutex_unlock(&ws->lock);
+		if (stop)
+			break;
+		bool did = false;
+		int64_t next = 0;
+		sg_err e = w ? ns_outbox_step(w, &did, &next) : SG_ERR_NOMEM;
+		if (e)
+			sg_log_warn("nowsync: outbox step: %s", sg_err_name(e));
+		pthread_mutex_lock(&ws->lock);
+		ws->busy--;
+		pthread_cond_broadcast(&ws->cond);
+		if (!did && !ws->stopping && ws->wakes == seen) {
+			int64_t now = ns_now_ms(), wait = NS_IDLE_MS;
+			if (next > 0 && next - now < wait)
+				wait = next - now > 0 ? next - now : 1;
+			if (e && wait < 200)
+				wait = 200;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			int64_t until = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + wait;
+			ts.tv_sec = (time_t)(until / 1000);
+			ts.tv_nsec = (long)(until % 1000) * 1000000;
+			pthread_cond_timedwait(&ws->cond, &ws->lock, &ts);
+		}
+		pthread_mutex_unlock(&ws->lock);
+	}
+	ns_outbox_worker_free(w);
+	return NULL;
+}
+
+sg_err ns_workers_start(struct ns_state *s, int n, struct ns_workers **out)
+{
+	*out = NULL;
+	if (n < 1)
+		n = 1;
+	if (n > NS_MAX_WORKERS)
+		n = NS_MAX_WORKERS;
+	struct ns_workers *ws = calloc(1, sizeof(*ws));
+	if (!ws)
+		return SG_ERR_NOMEM;
+	ws->state = s;
+	ws->ob = ns_outbox_new(s);
+	if (!ws->ob) {
+		free(ws);
+		return SG_ERR_NOMEM;
+	}
+	sg_err e = ns_outbox_recover(s);
+	if (e) {
+		ns_outbox_free(ws->ob);
+		free(ws);
+		return e;
+	}
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_cond_init(&ws->cond, NULL);
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&ws->threads[i], NULL, worker_main, ws) != 0)
+			break;
+		ws->n++;
+	}
+	if (!ws->n) {
+		ns_workers_stop(ws);
+		return SG_ERR_NOMEM;
+	}
+	*out = ws;
+	return SG_ERR_OK;
+}
+
+void ns_workers_wake(struct ns_workers *ws)
+{
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	ws->wakes++;
+	pthread_cond_broadcast(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+void ns_workers_stop(struct ns_workers *ws)
+{
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	ws->stopping = true;
+	pthread_cond_broadcast(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+	for (int i = 0; i < ws->n; i++)
+		pthread_join(ws->threads[i], NULL);
+	pthread_cond_destroy(&ws->cond);
+	pthread_mutex_destroy(&ws->lock);
+	ns_outbox_free(ws->ob);
+	free(ws);
+}
+
+/* Pending items due now (next_at <= now) and pending at all. */
+static int due_row(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	long long *c = ud;
+	for (int i = 0; i < ncol && i < 2; i++)
+		c[i] = vals[i] ? atoll(vals[i]) : 0;
+	return 1;
+}
+
+static sg_err due_counts(struct ns_state *s, long long c[2])
+{
+	sg_conn *db = sg_store_conn(s->store);
+	if (!db)
+		return SG_ERR_STORE;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT COALESCE(SUM(CASE WHEN \"state\" = 'inflight' OR \"next_at\" <= ");
+	sg_sql_int(&q, ns_now_ms());
+	sg_sql_raw(&q, " THEN 1 ELSE 0 END), 0), COUNT(*) FROM \"ns_event\" WHERE \"state\" IN "
+	               "('pending', 'inflight')");
+	sg_err e = sg_conn_exec(db, &q, due_row, c, NULL);
+	sg_sql_cleanup(&q);
+	return e;
+}
+
+sg_err ns_outbox_run(struct ns_state *s, int n, bool wait_all, int64_t max_wait_s, long long *left)
+{
+	struct ns_workers *ws = NULL;
+	sg_err e = ns_workers_start(s, n, &ws);
+	if (e)
+		return e;
+	int64_t deadline = max_wait_s > 0 ? ns_now_ms() + max_wait_s * 1000 : 0;
+	long long c[2] = {0, 0};
+	for (;;) {
+		struct timespec ts = {0, 50 * 1000000L};
+		nanosleep(&ts, NULL);
+		c[0] = c[1] = 0;
+		e = due_counts(s, c);
+		if (e)
+			break;
+		pthread_mutex_lock(&ws->lock);
+		int busy = ws->busy;
+		pthread_mutex_unlock(&ws->lock);
+		if (busy == 0 && (wait_all ? c[1] == 0 : c[0] == 0)) {
+			/* look again: a step may have ended between the two reads */
+			c[0] = c[1] = 0;
+			e = due_counts(s, c);
+			if (e || (wait_all ? c[1] == 0 : c[0] == 0))
+				break;
+		}
+		if (deadline && ns_now_ms() > deadline)
+			break;
+	}
+	ns_workers_stop(ws);
+	if (left)
+		*left = c[1];
+	return e;
+}
