@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "nowsync/intake.h"
 #include "nowsync/nowsync.h"
 
 static void usage(FILE *f)
@@ -48,6 +49,15 @@ static void usage(FILE *f)
 	      "  api NAME METHOD PATH            one Table API request on the connection (PATH\n"
 	      "      from /api/now/; a POST, PUT or PATCH body is read from stdin); prints the\n"
 	      "      answer's status on stderr and its body on stdout; exit 0 for a 2xx\n"
+	      "  token create NAME [--connection C] [--profile P] [--json]\n"
+	      "      a bearer token for the intake endpoints, printed once (only its hash\n"
+	      "      is kept); bound to a connection and profile when given\n"
+	      "  token list [--json] | token revoke NAME\n"
+	      "  serve [--listen ADDR] [--port N] [--workers N] [--max-body BYTES]\n"
+	      "       [--max-conn N] [--timeout S] [--grace S] [--tls-cert PEM --tls-key PEM]\n"
+	      "      the intake daemon: POST /v1/events, POST /v1/alertmanager, GET /healthz\n"
+	      "  push FILE|- [--connection C] [--profile P] [--quiet]\n"
+	      "      NDJSON events (one per line) into the state; exit 1 if any line failed\n"
 	      "\n"
 	      "Exit status: 0 ok, 1 failed, 2 bad usage; connection test and add: 10 DNS,\n"
 	      "11 TCP connect, 12 TLS/certificate, 13 timeout, 14 not a ServiceNow instance,\n"
@@ -717,7 +727,8 @@ int main(int argc, char **argv)
 		return NS_EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
-	if (strcmp(cmd, "connection") && strcmp(cmd, "api")) {
+	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && strcmp(cmd, "token") &&
+	    strcmp(cmd, "push") && strcmp(cmd, "serve")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -731,8 +742,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "nowsync: %s\n", msg);
 		return NS_EXIT_FAILED;
 	}
-	int rc = !strcmp(cmd, "api") ? cmd_api(st, argc - optind - 1, argv + optind + 1)
-	                             : cmd_connection(st, argc - optind - 1, argv + optind + 1);
+	int sub_argc = argc - optind - 1;
+	char **sub_argv = argv + optind + 1;
+	int rc = !strcmp(cmd, "api")     ? cmd_api(st, sub_argc, sub_argv)
+	         : !strcmp(cmd, "token") ? ns_cmd_token(st, sub_argc, sub_argv)
+	         : !strcmp(cmd, "push")  ? ns_cmd_push(st, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "serve") ? ns_cmd_serve(st, sub_argc + 1, sub_argv - 1)
+	                                 : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;
 }
