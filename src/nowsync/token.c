@@ -147,9 +147,12 @@ sg_err ns_token_check(struct ns_state *s, const char *token, struct ns_token_inf
 	sg_sql_cleanup(&q);
 	if (!err && !l.found)
 		err = SG_ERR_NO_RECORD;
-	if (!err) { /* when it was last used: best effort, for `token list` */
-		char now[SG_DT_LEN + 1];
-		sg_time_format(sg_time_now(), now);
+	/* When it was last used, for `token list`: best effort, at most once a
+	 * minute (a write per request would cost more than the request). */
+	char now[SG_DT_LEN + 1], cutoff[SG_DT_LEN + 1];
+	sg_time_format(sg_time_now(), now);
+	sg_time_format(sg_time_now() - 60, cutoff);
+	if (!err && strcmp(info->last_used, cutoff) < 0) {
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "UPDATE \"ns_intake_token\" SET \"last_used\" = ");
 		sg_sql_text(&q, now);
