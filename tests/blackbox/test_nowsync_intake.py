@@ -234,6 +234,30 @@ def test_body_over_the_limit_is_413(tmp_path):
         assert s.stop() == 0
 
 
+def test_tls(tmp_path):
+    data = tmp_path / "ns"
+    add_connection(data)
+    tok = make_token(data, "t", "--connection", "main", "--profile", "p")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    s = Serve(data, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert '"tls":true' in s.output()
+        url = f"https://127.0.0.1:{s.port}"
+        assert requests.get(url + "/healthz", verify=str(cert), timeout=10).json() == {"status": "ok"}
+        r = requests.post(url + "/v1/events", json=event(), verify=str(cert), timeout=10,
+                          headers={"Authorization": "Bearer " + tok})
+        assert r.status_code == 202 and r.json()["accepted"] == 1
+        with pytest.raises(requests.ConnectionError):
+            requests.get(s.url + "/healthz", timeout=5)  # plain HTTP on the TLS port
+    finally:
+        assert s.stop() == 0
+    r = run(data, "serve", "--tls-cert", str(cert))
+    assert r.returncode == 2  # a certificate without its key
+
+
 # ---- generic events ------------------------------------------------------------------------
 
 
