@@ -19,9 +19,8 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "nowsync/delivery.h"
+#include "nowsync/intake.h"
 #include "nowsync/nowsync.h"
-
-int ns_push_shim(struct ns_state *st, int argc, char **argv); /* BRANCH-ONLY */
 
 static void usage(FILE *f)
 {
@@ -60,6 +59,15 @@ static void usage(FILE *f)
 	      "  api NAME METHOD PATH            one Table API request on the connection (PATH\n"
 	      "      from /api/now/; a POST, PUT or PATCH body is read from stdin); prints the\n"
 	      "      answer's status on stderr and its body on stdout; exit 0 for a 2xx\n"
+	      "  token create NAME [--connection C] [--profile P] [--json]\n"
+	      "      a bearer token for the intake endpoints, printed once (only its hash\n"
+	      "      is kept); bound to a connection and profile when given\n"
+	      "  token list [--json] | token revoke NAME\n"
+	      "  serve [--listen ADDR] [--port N] [--workers N] [--max-body BYTES]\n"
+	      "       [--max-conn N] [--timeout S] [--grace S] [--tls-cert PEM --tls-key PEM]\n"
+	      "      the intake daemon: POST /v1/events, POST /v1/alertmanager, GET /healthz\n"
+	      "  push FILE|- [--connection C] [--profile P] [--quiet]\n"
+	      "      NDJSON events (one per line) into the state; exit 1 if any line failed\n"
 	      "\n"
 	      "Exit status: 0 ok, 1 failed, 2 bad usage; connection test and add: 10 DNS,\n"
 	      "11 TCP connect, 12 TLS/certificate, 13 timeout, 14 not a ServiceNow instance,\n"
@@ -731,7 +739,7 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
-	    strcmp(cmd, "push")) {
+	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -760,15 +768,14 @@ int main(int argc, char **argv)
 		profiles = pdir;
 	}
 	ns_profiles_set_dir(profiles);
-	int rc;
-	if (!strcmp(cmd, "api"))
-		rc = cmd_api(st, argc - optind - 1, argv + optind + 1);
-	else if (ns_cli_delivery_has(cmd))
-		rc = ns_cli_delivery(st, cmd, argc - optind, argv + optind);
-	else if (!strcmp(cmd, "push")) /* BRANCH-ONLY: intake's push replaces it */
-		rc = ns_push_shim(st, argc - optind, argv + optind);
-	else
-		rc = cmd_connection(st, argc - optind - 1, argv + optind + 1);
+	int sub_argc = argc - optind - 1;
+	char **sub_argv = argv + optind + 1;
+	int rc = !strcmp(cmd, "api")        ? cmd_api(st, sub_argc, sub_argv)
+	         : ns_cli_delivery_has(cmd) ? ns_cli_delivery(st, cmd, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "token")    ? ns_cmd_token(st, sub_argc, sub_argv)
+	         : !strcmp(cmd, "push")     ? ns_cmd_push(st, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "serve")    ? ns_cmd_serve(st, sub_argc + 1, sub_argv - 1)
+	                                    : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;
 }

@@ -177,6 +177,28 @@ sg_err ns_state_migrate_delivery(sg_conn *c)
 	return err;
 }
 
+/* ---- intake tokens' table (issue 16 item 4; kept apart from the versioned
+ * migrations above so that each part's tables merge on their own) ---------- */
+
+static const char *const schema_intake[] = {
+    "CREATE TABLE IF NOT EXISTS \"ns_intake_token\" ("
+    "\"name\" TEXT PRIMARY KEY, \"hash\" TEXT NOT NULL UNIQUE, \"connection\" TEXT, "
+    "\"profile\" TEXT, \"created_on\" TEXT NOT NULL, \"last_used\" TEXT)",
+    NULL,
+};
+
+static sg_err migrate_intake(sg_conn *c)
+{
+	sg_err err = sg_conn_begin(c, true);
+	for (const char *const *s = schema_intake; !err && *s; s++)
+		err = sg_conn_exec_raw(c, *s);
+	if (err) {
+		sg_conn_rollback(c);
+		return err;
+	}
+	return sg_conn_commit(c);
+}
+
 /* ---- the key ------------------------------------------------------------------ */
 
 /* 1 read, 0 missing, -1 unusable (msg says why). */
@@ -317,6 +339,8 @@ sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t
 	}
 	sg_conn *c = sg_store_conn(s->store);
 	err = c ? migrate(c, msg, msgsz) : SG_ERR_STORE;
+	if (!err)
+		err = migrate_intake(c);
 	if (err) {
 		if (!*msg)
 			snprintf(msg, msgsz, "cannot use the state database %s", url);

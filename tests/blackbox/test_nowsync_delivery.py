@@ -69,7 +69,7 @@ def push(data, events, profile="alerts"):
 
 def ev(key, status, summary, t, severity="warning", **labels):
     return {"key": key, "status": status, "summary": summary, "severity": severity, "occurred_at": t,
-            "fields": {"labels": {"alertname": "HighCPU", "instance": "web1", **labels}}}
+            "labels": {"alertname": "HighCPU", "instance": "web1", **labels}}
 
 
 def incidents(server, corr, fields="sys_id,number,state,short_description,impact,urgency,close_code,"
@@ -132,10 +132,10 @@ def test_profile_list_show_check(fresh, tmp_path):
     assert r.returncode == 1 and "no profile called nope" in r.stderr
     # an event for an unknown profile or connection is refused at accept
     r = run(data, "push", "-", "--profile", "nope", stdin=json.dumps(ev("k", "firing", "s", 1)) + "\n")
-    assert r.returncode == 1 and "no profile called nope" in r.stderr
+    assert r.returncode == 1 and "no profile called nope" in r.stdout + r.stderr
     e = dict(ev("k", "firing", "s", 1), connection="other")
     r = run(data, "push", "-", "--profile", "alerts", stdin=json.dumps(e) + "\n")
-    assert r.returncode == 1 and "no connection called other" in r.stderr
+    assert r.returncode == 1 and "no connection called other" in r.stdout + r.stderr
     assert outbox(data) == []
 
 
@@ -230,8 +230,8 @@ def test_validation_failure_reported_not_sent_then_retried(fresh, tmp_path):
     bad = dict(PROFILE, defaults={"assignment_group": "Network", "category": "{{labels.category}}"})
     data = make_state(tmp_path, server.url, {"alerts": bad})
     key = "val-" + str(time.time_ns())
-    push(data, [dict(ev(key, "firing", "bad category", 100), fields={"labels": {"category": "nonsense"}}),
-                dict(ev(key + "b", "firing", "good", 100), fields={"labels": {"category": "network"}})])
+    push(data, [ev(key, "firing", "bad category", 100, category="nonsense"),
+                ev(key + "b", "firing", "good", 100, category="network")])
     r = run(data, "run")
     assert r.returncode == 3, r.stdout + r.stderr  # dead letters exist
     assert incidents(server, "am:" + key) == []  # never sent
