@@ -447,6 +447,11 @@ static void attempt_once(struct sg_http_client *c, const struct sg_http_request 
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_URL, req->url);
+	/* libcurl sends a request again, by itself, when a reused connection dies
+	 * before any answer, which the server may have acted on: a request that
+	 * may not be repeated (a create) goes on a new connection instead. */
+	if (!req->repeatable && !is_idempotent(method))
+		SET(CURLOPT_FRESH_CONNECT, 1L);
 	if (!strcmp(method, "HEAD"))
 		SET(CURLOPT_NOBODY, 1L);
 	else
