@@ -10,13 +10,12 @@ import http.server
 import json
 import os
 import secrets
-import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import BIN, PASSWORD, Server, free_port, wait_for
+from conftest import Server, free_port, nowctl, wait_for
 
 HOOK_USER, HOOK_PASSWORD = "snowglobe-push", "Hook-pass-" + secrets.token_hex(8)
 
@@ -103,12 +102,7 @@ def hook():
 
 
 def ctl(srv, *args):
-    env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    env.pop("NOWCTL_INSTANCE", None)
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", srv.data, *args], capture_output=True,
-                       text=True, env=env)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r
+    return nowctl(srv, *args, offline=True)
 
 
 def create(srv, table, **fields):
