@@ -8,7 +8,7 @@ import time
 
 from conftest import Server, wait_for
 
-N, KEYS = 1200, 2
+N, KEYS = 1500, 2
 
 
 def test_backlog_on_few_keys_drains_quickly():
@@ -44,14 +44,14 @@ def test_backlog_on_few_keys_drains_quickly():
         srv.extra = ["--delivery-workers", "2"]
         t0 = time.time()
         srv.start()
-        assert wait_for(lambda: len(set(got)) >= N, timeout=90), len(got)
+        assert wait_for(lambda: len(set(got)) >= N, timeout=60), len(got)
         took = time.time() - t0
         # every key in order
         for k in range(KEYS):
             mine = [int(b.split(":")[1]) for b in got if b.startswith(f"{k}:")]
             firsts = list(dict.fromkeys(mine))
             assert firsts == sorted(firsts)
-        assert took < 60, took
+        assert took < 25, took  # before the fix (ASan): 775 of 1,500 delivered after 60 s
     finally:
         srv.stop()
         rx.shutdown()
