@@ -41,6 +41,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/client.h"
+#include "outbound/internal.h"
 #include "outbound/oauth_flow.h"
 #include "store/dialect.h"
 #include "store/sql.h"
@@ -506,15 +507,30 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 		say(msg, msg_size, "the OAuth provider %s has no http(s) Token URL", pname);
 		return SG_ERR_NO_RECORD;
 	}
-	char *secret = NULL;
-	sg_err err = sg_secret_decrypt(ctx, str(p->entity, "client_secret"), &secret);
-	if (err == SG_ERR_NOMEM)
+	/* The same allow-list, proxy and CA bundle as every other outbound call. */
+	struct sg__out_policy pol;
+	sg_err err = sg__out_policy_load(ctx, &pol);
+	if (err)
 		return err;
+	char why[384];
+	if (!sg__out_policy_allows(&pol, url, why, sizeof(why))) {
+		say(msg, msg_size, "the Token URL of the OAuth provider %s is refused: %s", pname,
+		    why);
+		sg__out_policy_cleanup(&pol);
+		return SG_ERR_NO_RECORD;
+	}
+	char *secret = NULL;
+	err = sg_secret_decrypt(ctx, str(p->entity, "client_secret"), &secret);
+	if (err == SG_ERR_NOMEM) {
+		sg__out_policy_cleanup(&pol);
+		return err;
+	}
 	if (err || sg_password_is_hash(secret)) {
 		say(msg, msg_size,
 		    "the client secret of the OAuth provider %s cannot be read (set it again)",
 		    pname);
 		free(secret);
+		sg__out_policy_cleanup(&pol);
 		return SG_ERR_INTERNAL;
 	}
 	long long timeout = 30;
@@ -544,6 +560,7 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 	o.max_body = MAX_TOKEN_ANSWER;
 	o.retry.max_attempts = 1;
 	o.user_agent = "Snowglobe";
+	sg__out_policy_apply(&pol, &o);
 	struct sg_kv accept = {"Accept", "application/json"};
 	struct sg_http_request req = {
 	    .method = "POST",
@@ -582,6 +599,7 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 	sg_buf_cleanup(&body);
 	sodium_memzero(secret, strlen(secret));
 	free(secret);
+	sg__out_policy_cleanup(&pol);
 	return err;
 }
 

@@ -413,13 +413,18 @@ static void claimable(struct sg_sql *q, const char *now)
 	sg_sql_raw(q, ") OR (q.\"state\" = 'processing' AND q.\"lease_until\" <= ");
 	sg_sql_text(q, now);
 	/* first in line for its key: no earlier row waiting or in flight, and
-	 * none in flight at all under a live lease */
-	sg_sql_raw(q, ")) AND (COALESCE(q.\"order_key\", '') = '' OR NOT EXISTS (SELECT 1 FROM " Q
-	              " o WHERE o.\"order_key\" = q.\"order_key\" AND o.\"sys_id\" <> q.\"sys_id\" "
-	              "AND ((o.\"state\" IN ('ready', 'processing') AND o.\"sequence\" < "
-	              "q.\"sequence\") OR (o.\"state\" = 'processing' AND o.\"lease_until\" > ");
+	 * none in flight at all under a live lease.  Two NOT EXISTS, each a
+	 * seek in ix_ecc_queue_key_state (order_key, state, sequence): one
+	 * NOT EXISTS with an OR inside read every row of the key for every
+	 * due row, so a claim cost (rows due) x (rows of a key), quadratic in
+	 * a backlog. */
+	sg_sql_raw(q, ")) AND (COALESCE(q.\"order_key\", '') = '' OR (NOT EXISTS (SELECT 1 FROM " Q
+	              " o WHERE o.\"order_key\" = q.\"order_key\" AND o.\"state\" IN ('ready', "
+	              "'processing') AND o.\"sequence\" < q.\"sequence\" AND o.\"sys_id\" <> "
+	              "q.\"sys_id\") AND NOT EXISTS (SELECT 1 FROM " Q " o WHERE o.\"order_key\" = "
+	              "q.\"order_key\" AND o.\"state\" = 'processing' AND o.\"lease_until\" > ");
 	sg_sql_text(q, now);
-	sg_sql_raw(q, "))))");
+	sg_sql_raw(q, " AND o.\"sys_id\" <> q.\"sys_id\")))");
 }
 
 static int first_id(void *ud, int ncol, const char *const *names, const char *const *vals)
@@ -862,6 +867,7 @@ sg_err sg_outq_prepare(struct sg_ctx *ctx)
 {
 	static const char *by_key[] = {"order_key", "sequence"};
 	static const char *by_due[] = {"state", "next_attempt"};
+	static const char *by_key_state[] = {"order_key", "state", "sequence"};
 	struct sg_sql q;
 	sg_sql_init(&q);
 	const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
@@ -869,6 +875,10 @@ sg_err sg_outq_prepare(struct sg_ctx *ctx)
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_reset(&q);
 	d->create_index(&q, SG_OUTQ_TABLE, "ix_ecc_queue_due", by_due, 2);
+	if (!err)
+		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+	sg_sql_reset(&q);
+	d->create_index(&q, SG_OUTQ_TABLE, "ix_ecc_queue_key_state", by_key_state, 3);
 	if (!err)
 		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);

@@ -156,19 +156,15 @@ static sg_err basic_profile(struct sg_ctx *ctx, const char *id, char **user, cha
 	return err;
 }
 
-struct policy {
-	char *allowed, *proxy_host, *ca_bundle;
-	long long proxy_port, max_timeout_s, txn_timeout_s;
-};
-
-static void policy_cleanup(struct policy *p)
+void sg__out_policy_cleanup(struct sg__out_policy *p)
 {
 	free(p->allowed);
 	free(p->proxy_host);
 	free(p->ca_bundle);
+	p->allowed = p->proxy_host = p->ca_bundle = NULL;
 }
 
-static sg_err policy_load(struct sg_ctx *ctx, struct policy *p)
+sg_err sg__out_policy_load(struct sg_ctx *ctx, struct sg__out_policy *p)
 {
 	memset(p, 0, sizeof(*p));
 	sg_err err;
@@ -179,13 +175,44 @@ static sg_err policy_load(struct sg_ctx *ctx, struct policy *p)
 	    (err = sg_prop_int(ctx, "glide.http.outbound.max_timeout", DEFAULT_MAX_TIMEOUT_S,
 	                       &p->max_timeout_s)) ||
 	    (err = sg_prop_int(ctx, "snowglobe.outbound.transaction_timeout", DEFAULT_TXN_TIMEOUT_S,
-	                       &p->txn_timeout_s)))
-		policy_cleanup(p);
-	if (!err && p->max_timeout_s <= 0)
+	                       &p->txn_timeout_s))) {
+		sg__out_policy_cleanup(p);
+		return err;
+	}
+	if (p->max_timeout_s <= 0)
 		p->max_timeout_s = DEFAULT_MAX_TIMEOUT_S;
-	if (!err && p->txn_timeout_s <= 0)
+	if (p->txn_timeout_s <= 0)
 		p->txn_timeout_s = DEFAULT_TXN_TIMEOUT_S;
-	return err;
+	if (p->proxy_host && *p->proxy_host) {
+		if (p->proxy_port > 0)
+			snprintf(p->proxy, sizeof(p->proxy), "http://%s:%lld", p->proxy_host,
+			         p->proxy_port);
+		else
+			snprintf(p->proxy, sizeof(p->proxy), "http://%s", p->proxy_host);
+	}
+	return SG_ERR_OK;
+}
+
+bool sg__out_policy_allows(const struct sg__out_policy *p, const char *url, char *why, size_t size)
+{
+	char host[256];
+	if (!url || !sg__out_url_host(url, host, sizeof(host))) {
+		say(why, size, "%snot an http or https URL with a host", "");
+		return false;
+	}
+	if (!sg__out_host_allowed(p->allowed, host)) {
+		say(why, size,
+		    "host %s is not in the allow-list (snowglobe.outbound.allowed_hosts)", host);
+		return false;
+	}
+	return true;
+}
+
+void sg__out_policy_apply(const struct sg__out_policy *p, struct sg_http_options *o)
+{
+	o->proxy = p->proxy; /* "": no proxy, not the environment's */
+	if (p->ca_bundle && *p->ca_bundle)
+		o->ca_file = p->ca_bundle;
 }
 
 static const char *outcome_error(enum sg_out_outcome o, const struct sg_http_response *r, char *buf,
@@ -209,8 +236,8 @@ sg_err sg_out_send(struct sg_ctx *ctx, const struct sg_out_request *req,
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	bool in_txn = ctx->conn && sg_conn_in_transaction(ctx->conn);
-	struct policy pol;
-	sg_err err = policy_load(ctx, &pol);
+	struct sg__out_policy pol;
+	sg_err err = sg__out_policy_load(ctx, &pol);
 	if (err)
 		return err;
 	char *user = NULL, *password = NULL, *token = NULL;
@@ -218,16 +245,8 @@ sg_err sg_out_send(struct sg_ctx *ctx, const struct sg_out_request *req,
 	struct sg_http_client *client = NULL;
 	bool sent = false;
 
-	char host[256];
-	if (!req->url || !sg__out_url_host(req->url, host, sizeof(host))) {
-		say(why, sizeof(why), "%snot an http or https URL with a host", "");
+	if (!sg__out_policy_allows(&pol, req->url, why, sizeof(why)))
 		goto done;
-	}
-	if (!sg__out_host_allowed(pol.allowed, host)) {
-		say(why, sizeof(why),
-		    "host %s is not in the allow-list (snowglobe.outbound.allowed_hosts)", host);
-		goto done;
-	}
 
 	/* Authentication, resolved now. */
 	if (req->auth == SG_OUT_AUTH_BASIC && req->basic_user) {
@@ -286,17 +305,7 @@ sg_err sg_out_send(struct sg_ctx *ctx, const struct sg_out_request *req,
 	o.retry.max_attempts = 1;
 	o.max_body = MAX_RESPONSE_BODY;
 	o.user_agent = "Snowglobe";
-	char proxy[300] = "";
-	if (pol.proxy_host && *pol.proxy_host) {
-		if (pol.proxy_port > 0)
-			snprintf(proxy, sizeof(proxy), "http://%s:%lld", pol.proxy_host,
-			         pol.proxy_port);
-		else
-			snprintf(proxy, sizeof(proxy), "http://%s", pol.proxy_host);
-	}
-	o.proxy = proxy; /* "": no proxy, not the environment's */
-	if (pol.ca_bundle && *pol.ca_bundle)
-		o.ca_file = pol.ca_bundle;
+	sg__out_policy_apply(&pol, &o);
 	client = sg_http_client_new(&o);
 	if (!client) {
 		err = SG_ERR_NOMEM;
@@ -316,7 +325,20 @@ sg_err sg_out_send(struct sg_ctx *ctx, const struct sg_out_request *req,
 	sg_http_client_do(client, &hr, resp);
 	sent = true;
 	if (resp->err == SG_NET_OK && resp->status == 401 && token) {
-		/* The token was refused: one new one, one more attempt. */
+		/* The token was refused: one new one, one more attempt.  The refused
+		 * request is logged as it went: the log keeps every request sent. */
+		struct sg__out_sent refused = {
+		    .req = req,
+		    .auth_scheme = scheme,
+		    .resp = resp,
+		    .outcome = SG_OUT_ANSWERED,
+		    .error = "",
+		    .elapsed_ms = elapsed_ms(&t0),
+		    .in_transaction = in_txn,
+		};
+		if ((err = sg__out_log(ctx, &refused)))
+			goto done;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		char *fresh = NULL;
 		sg_err te =
 		    sg_oauth_out_token(ctx, req->auth_profile, true, &fresh, why, sizeof(why));
@@ -367,6 +389,6 @@ done:
 	if (token)
 		sodium_memzero(token, strlen(token));
 	free(token);
-	policy_cleanup(&pol);
+	sg__out_policy_cleanup(&pol);
 	return err;
 }

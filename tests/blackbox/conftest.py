@@ -22,13 +22,14 @@ BIN = os.environ.get("NOWD_BIN", os.path.join(os.path.dirname(__file__), "../../
 PASSWORD = "Snowglobe-test-1"
 
 
-def nowctl(server, *args, offline=False, ok=True):
-    """nowctl as the admin: online through server's Table API, or offline on its data dir.
-    With ok, it must succeed."""
+def nowctl(server, *args, offline=False, ok=True, stdin=None):
+    """nowctl as the admin: online through server's Table API, or offline on its data dir;
+    stdin is its input (a secret, as an admin pastes it).  With ok, it must succeed."""
     env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
     env.pop("NOWCTL_INSTANCE", None)
     where = ["--data", server.data] if offline else ["--instance", server.url, "--user", "admin"]
-    r = subprocess.run([os.path.join(BIN, "nowctl"), *where, *args], capture_output=True, text=True, env=env)
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *where, *args], input=stdin, capture_output=True,
+                       text=True, env=env)
     if ok:
         assert r.returncode == 0, (args, r.stdout, r.stderr)
     return r
