@@ -34,7 +34,8 @@ static const char *const backsync_tables[] = {
     "NULL, \"created_at\" BIGINT NOT NULL, PRIMARY KEY (\"connection\", \"tbl\"))",
     /* the watermark: the newest (sys_updated_on, sys_id) read */
     "CREATE TABLE IF NOT EXISTS \"ns_bs_cursor\" (\"connection\" TEXT NOT NULL, \"tbl\" TEXT "
-    "NOT NULL, \"ts\" TEXT NOT NULL, \"sys_id\" TEXT NOT NULL, \"swept_at\" BIGINT NOT NULL "
+    "NOT NULL, \"ts\" TEXT NOT NULL, \"sys_id\" TEXT NOT NULL, \"since\" TEXT NOT NULL, "
+    "\"swept_at\" BIGINT NOT NULL "
     "DEFAULT 0, \"last_error\" TEXT, PRIMARY KEY (\"connection\", \"tbl\"))",
     /* the last version of each record seen inside the overlap window */
     "CREATE TABLE IF NOT EXISTS \"ns_bs_seen\" (\"connection\" TEXT NOT NULL, \"tbl\" TEXT NOT "
@@ -502,6 +503,8 @@ out:
 struct cursor {
 	char ts[NS_BS_TIME_LEN + 1];
 	char id[33];
+	char since[NS_BS_TIME_LEN + 1]; /* where it began: the overlap never reads before */
+	long long swept_at;             /* 0: never swept */
 };
 
 static int read_cursor(void *ud, int ncol, const char *const *names, const char *const *vals)
@@ -509,6 +512,8 @@ static int read_cursor(void *ud, int ncol, const char *const *names, const char 
 	struct cursor *c = ud;
 	snprintf(c->ts, sizeof(c->ts), "%s", col(ncol, names, vals, "ts"));
 	snprintf(c->id, sizeof(c->id), "%s", col(ncol, names, vals, "sys_id"));
+	snprintf(c->since, sizeof(c->since), "%s", col(ncol, names, vals, "since"));
+	c->swept_at = col_int(ncol, names, vals, "swept_at");
 	return 1;
 }
 
@@ -695,7 +700,7 @@ static bool sweep(struct ns_state *st, const struct bs_cfg *c, struct ns_conn *n
 		snprintf(msg, msgsz, "the state database");
 		return false;
 	}
-	struct cursor cur = {{0}, {0}};
+	struct cursor cur = {{0}, {0}, {0}, 0};
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT * FROM \"ns_bs_cursor\" WHERE \"connection\" = ");
@@ -718,7 +723,11 @@ static bool sweep(struct ns_state *st, const struct bs_cfg *c, struct ns_conn *n
 		return false;
 	}
 	char hwm[NS_BS_TIME_LEN + 1], pos[NS_BS_TIME_LEN + 1], after[33] = "";
-	int64_t start = wm - c->overlap;
+	/* each sweep re-reads the overlap window before the watermark, but never
+	 * what came before the back-sync's start (--since) */
+	int64_t start = wm - c->overlap, since;
+	if (ns_bs_parse_time(cur.since, &since) && start < since)
+		start = since;
 	ns_bs_format_time(sg_time_now() - c->lag, hwm);
 	ns_bs_format_time(start - 1, pos);
 	bool ok = true;
@@ -1526,10 +1535,12 @@ static int cmd_add(struct ns_state *st, int argc, char **argv)
 		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
 	sg_sql_reset(&q);
 	sg_sql_raw(&q, "INSERT INTO \"ns_bs_cursor\" (\"connection\", \"tbl\", \"ts\", "
-	               "\"sys_id\") VALUES (");
+	               "\"since\", \"sys_id\") VALUES (");
 	sg_sql_text(&q, conn);
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, table);
+	sg_sql_raw(&q, ", ");
+	sg_sql_text(&q, start);
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, start);
 	sg_sql_raw(&q, ", '')");
