@@ -1266,17 +1266,17 @@ int ns_backsync_push(struct ns_state *st, struct ns_backsync *b, const char *con
 		const char *tbl = sg_json_str(it, "table");
 		json_t *rec = json_object_get(it, "record");
 		const char *bad =
-		    !json_is_object(it)    ? "not an object"
-		    : !cn || !*cn          ? "connection: missing (the token is bound to none)"
-		    : !tbl || !*tbl        ? "table: missing"
-		    : !json_is_object(rec) ? "record: missing or not an object"
-		    : !is_sys_id(row_str(rec, "sys_id")) ? "record.sys_id: not a sys_id"
-		    : row_mc(rec) < 0 ? "record.sys_mod_count: missing or not a number"
+		    !json_is_object(it)    ? ": not an object"
+		    : !cn || !*cn          ? ".connection: missing (the token is bound to none)"
+		    : !tbl || !*tbl        ? ".table: missing"
+		    : !json_is_object(rec) ? ".record: missing or not an object"
+		    : !is_sys_id(row_str(rec, "sys_id")) ? ".record.sys_id: not a sys_id"
+		    : row_mc(rec) < 0 ? ".record.sys_mod_count: missing or not a number"
 		    : !ns_bs_parse_time(row_str(rec, "sys_updated_on"), &(int64_t){0})
-		        ? "record.sys_updated_on: not YYYY-MM-DD HH:MM:SS"
+		        ? ".record.sys_updated_on: not YYYY-MM-DD HH:MM:SS"
 		        : NULL;
 		if (bad) {
-			snprintf(why, sizeof(why), "changes[%zu].%s", i, bad);
+			snprintf(why, sizeof(why), "changes[%zu]%s", i, bad);
 			json_decref(items);
 			*answer = push_error("Invalid change", why);
 			return 400;
