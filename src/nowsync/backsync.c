@@ -173,6 +173,14 @@ static const char *col(int ncol, const char *const *names, const char *const *va
 	return NULL;
 }
 
+/* The same, "" for none or NULL. */
+static const char *colz(int ncol, const char *const *names, const char *const *vals,
+                        const char *name)
+{
+	const char *v = col(ncol, names, vals, name);
+	return v ? v : "";
+}
+
 static long long col_int(int ncol, const char *const *names, const char *const *vals,
                          const char *name)
 {
@@ -196,8 +204,8 @@ static int read_cfg(void *ud, int ncol, const char *const *names, const char *co
 	l->v = nv;
 	struct bs_cfg *c = &l->v[l->n];
 	memset(c, 0, sizeof(*c));
-	snprintf(c->conn, sizeof(c->conn), "%s", col(ncol, names, vals, "connection"));
-	snprintf(c->table, sizeof(c->table), "%s", col(ncol, names, vals, "tbl"));
+	snprintf(c->conn, sizeof(c->conn), "%s", colz(ncol, names, vals, "connection"));
+	snprintf(c->table, sizeof(c->table), "%s", colz(ncol, names, vals, "tbl"));
 	c->all = col_int(ncol, names, vals, "all_records") != 0;
 	c->filter = dup_or_null(col(ncol, names, vals, "filter"));
 	c->closed = dup_or_null(col(ncol, names, vals, "closed_states"));
@@ -510,9 +518,9 @@ struct cursor {
 static int read_cursor(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	struct cursor *c = ud;
-	snprintf(c->ts, sizeof(c->ts), "%s", col(ncol, names, vals, "ts"));
-	snprintf(c->id, sizeof(c->id), "%s", col(ncol, names, vals, "sys_id"));
-	snprintf(c->since, sizeof(c->since), "%s", col(ncol, names, vals, "since"));
+	snprintf(c->ts, sizeof(c->ts), "%s", colz(ncol, names, vals, "ts"));
+	snprintf(c->id, sizeof(c->id), "%s", colz(ncol, names, vals, "sys_id"));
+	snprintf(c->since, sizeof(c->since), "%s", colz(ncol, names, vals, "since"));
 	c->swept_at = col_int(ncol, names, vals, "swept_at");
 	return 1;
 }
@@ -830,7 +838,7 @@ static int read_out(void *ud, int ncol, const char *const *names, const char *co
 	l->v = nv;
 	struct out_item *it = &l->v[l->n++];
 	it->seq = col_int(ncol, names, vals, "seq");
-	snprintf(it->id, sizeof(it->id), "%s", col(ncol, names, vals, "id"));
+	snprintf(it->id, sizeof(it->id), "%s", colz(ncol, names, vals, "id"));
 	it->body = dup_or_null(col(ncol, names, vals, "body"));
 	it->attempts = col_int(ncol, names, vals, "attempts");
 	it->next_at = col_int(ncol, names, vals, "next_at");
