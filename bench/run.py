@@ -490,11 +490,102 @@ http {{
         print(f"{k}: {notes[k]:.0f}", flush=True)
 
 
+def bench_backsync(work, args, notes):
+    """nowsync back-sync lag under a steady update load: a nowd of its own, a back-sync of its
+    incidents (all records, polled every second, lag 1 s) to a webhook on loopback, and a
+    steady stream of Table API updates; the lag of each change is the time from its update's
+    answer to its arrival at the webhook (matched by sys_id and sys_mod_count)."""
+    import http.server
+    import threading
+    data = os.path.join(work, "bs-data")
+    env = dict(os.environ, NOWD_ADMIN_PASSWORD=PASSWORD)
+    subprocess.run([os.path.join(BIN, "nowctl"), "init", "--data", data], check=True, env=env,
+                   capture_output=True)
+    port = free_port()
+    nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port)], os.path.join(work, "bs-nowd.log"))
+    url = f"http://127.0.0.1:{port}"
+    ns = None
+    httpd = None
+    try:
+        wait_ready(url + "/api/now/table/incident?sysparm_limit=1",
+                   {"Authorization": "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()})
+        s = requests.Session()
+        s.auth = ("admin", PASSWORD)
+        ids = []
+        for i in range(50):
+            r = s.post(url + "/api/now/table/incident", json={"short_description": f"backsync bench {i}"})
+            ids.append(r.json()["result"]["sys_id"])
+        arrived = {}
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                arrived.setdefault((body["sys_id"], body["sys_mod_count"]), time.time())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        hport = free_port()
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", hport), H)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        nsdata = os.path.join(work, "bs-ns")
+        nsenv = dict(os.environ, NOWSYNC_PASSWORD=PASSWORD)
+        nsenv.pop("NOWSYNC_KEY", None)
+        ns_cmd = [os.path.join(BIN, "nowsync"), "--data", nsdata]
+        subprocess.run(ns_cmd + ["connection", "add", "main", "--instance", url, "--user", "admin", "--auth",
+                                 "basic", "--no-test"], check=True, env=nsenv, capture_output=True)
+        time.sleep(1.1)
+        subprocess.run(ns_cmd + ["backsync", "add", "main", "--all-records", "--webhook",
+                                 f"http://127.0.0.1:{hport}/", "--interval", "1", "--lag", "1",
+                                 "--overlap", "5"], check=True, env=nsenv, capture_output=True)
+        ns = Proc(ns_cmd + ["backsync", "run", "--all", "--quiet"], os.path.join(work, "bs-nowsync.log"))
+        rate, seconds = 20, max(10, args.duration * 3)
+        sent = {}
+        t_end = time.time() + seconds
+        n = 0
+        while time.time() < t_end:
+            sid = ids[n % len(ids)]
+            r = s.patch(f"{url}/api/now/table/incident/{sid}", json={"description": f"update {n}"},
+                        params={"sysparm_fields": "sys_id,sys_mod_count"})
+            sent[(sid, int(r.json()["result"]["sys_mod_count"]))] = time.time()
+            n += 1
+            time.sleep(max(0.0, 1.0 / rate - 0.002))
+        deadline = time.time() + 30
+        while time.time() < deadline and not all(k in arrived for k in sent):
+            time.sleep(0.2)
+        # a change overtaken by a later one of the same record before a poll is not seen on
+        # its own (polling sees the newest version): only delivered versions are timed
+        lags = sorted(arrived[k] - t for k, t in sent.items() if k in arrived)
+        latest = {}
+        for (sid, mc) in sent:
+            latest[sid] = max(latest.get(sid, -1), mc)
+        missing = sum(1 for sid, mc in latest.items() if (sid, mc) not in arrived)
+        if lags:
+            notes["back-sync lag p50 (ms)"] = lags[len(lags) // 2] * 1000
+            notes["back-sync lag p95 (ms)"] = lags[min(len(lags) - 1, int(len(lags) * 0.95))] * 1000
+        notes["back-sync updates/s (steady load)"] = n / seconds
+        notes["back-sync newest versions not delivered"] = missing
+        print(f"back-sync: {n} updates at {n / seconds:.0f}/s, {len(lags)} timed; lag p50 "
+              f"{notes.get('back-sync lag p50 (ms)', float('nan')):.0f} ms, p95 "
+              f"{notes.get('back-sync lag p95 (ms)', float('nan')):.0f} ms; {missing} newest missing",
+              flush=True)
+    finally:
+        if ns:
+            ns.stop()
+        if httpd:
+            httpd.shutdown()
+            httpd.server_close()
+        nowd.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--incidents", type=int, default=100000)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="10,000 incidents, 2 s loads")
+    ap.add_argument("--backsync-only", action="store_true", help="only nowsync's back-sync lag")
     ap.add_argument("--baseline", metavar="BIN_DIR",
                     help="another build's bin directory: its nowd is loaded the same way, on a copy of "
                          "the same instance, and each operation's ratio to it is reported")
@@ -506,6 +597,10 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     rows, notes = [], {}
     procs = []
+    if args.backsync_only:
+        bench_backsync(work, args, notes)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         # ---- nowd -------------------------------------------------------------
         data = os.path.join(work, "data")
@@ -643,6 +738,9 @@ http {{
             procs.remove(jsrv)
         else:
             print("json-server not installed (scripts/bench-deps.sh): skipped", flush=True)
+
+        # ---- nowsync back-sync lag under a steady update load -----------------------------
+        bench_backsync(work, args, notes)
 
         # ---- SQLite's floor: a 7-column row, one index ---------------------------------
         loop = sqlite_loop(work, args.duration)

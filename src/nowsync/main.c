@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "core/version.h"
+#include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
 #include "nowsync/intake.h"
 #include "nowsync/nowsync.h"
@@ -68,6 +69,13 @@ static void usage(FILE *f)
 	      "      the intake daemon: POST /v1/events, POST /v1/alertmanager, GET /healthz\n"
 	      "  push FILE|- [--connection C] [--profile P] [--quiet]\n"
 	      "      NDJSON events (one per line) into the state; exit 1 if any line failed\n"
+	      "  backsync add CONNECTION [--table T] (--webhook URL | --ndjson PATH|-)\n"
+	      "       [--all-records] [--filter Q] [--closed-states 6,7,8] [--fields LIST]\n"
+	      "       [--overlap S] [--lag S] [--page N] [--interval S] [--since TIME]\n"
+	      "  backsync list [--json] | queue [--json] | remove CONNECTION [--table T]\n"
+	      "  backsync run [--once] CONNECTION|--all [--table T] [--quiet]\n"
+	      "      changes made in the instance, delivered as events (serve runs them too;\n"
+	      "      serve takes pushed changes at POST /v1/changes); exit 4: undelivered\n"
 	      "\n"
 	      "Exit status: 0 ok, 1 failed, 2 bad usage; connection test and add: 10 DNS,\n"
 	      "11 TCP connect, 12 TLS/certificate, 13 timeout, 14 not a ServiceNow instance,\n"
@@ -739,7 +747,8 @@ int main(int argc, char **argv)
 	}
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
-	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve")) {
+	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve") &&
+	    strcmp(cmd, "backsync")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -775,6 +784,7 @@ int main(int argc, char **argv)
 	         : !strcmp(cmd, "token")    ? ns_cmd_token(st, sub_argc, sub_argv)
 	         : !strcmp(cmd, "push")     ? ns_cmd_push(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "serve")    ? ns_cmd_serve(st, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "backsync") ? ns_cmd_backsync(st, sub_argc, sub_argv)
 	                                    : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;

@@ -26,6 +26,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
 
 int64_t ns_now_ms(void)
@@ -799,10 +800,12 @@ static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, 
 				return OUT_OK;
 			}
 		}
-		snprintf(path, sizeof(path), "/api/now/table/%s?sysparm_fields=sys_id,number",
+		snprintf(path, sizeof(path),
+		         "/api/now/table/%s?sysparm_fields=sys_id,number,sys_mod_count",
 		         st->p->table);
 		o = send_req(st, "POST", path, body);
 		if (o == OUT_OK) {
+			ns_backsync_own(st->db, st->it->conn, st->p->table, st->result);
 			const char *id = res_str(st->result, "sys_id");
 			if (strlen(id) != 32) {
 				snprintf(st->err, sizeof(st->err),
@@ -813,9 +816,12 @@ static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, 
 		}
 		return o;
 	}
-	snprintf(path, sizeof(path), "/api/now/table/%s/%s?sysparm_fields=sys_id", st->p->table,
-	         l->sys_id);
-	return send_req(st, "PATCH", path, body);
+	snprintf(path, sizeof(path), "/api/now/table/%s/%s?sysparm_fields=sys_id,sys_mod_count",
+	         st->p->table, l->sys_id);
+	enum outcome po = send_req(st, "PATCH", path, body);
+	if (po == OUT_OK) /* this version is nowsync's: back-sync does not echo it */
+		ns_backsync_own(st->db, st->it->conn, st->p->table, st->result);
+	return po;
 }
 
 sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_ms)

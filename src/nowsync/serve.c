@@ -5,6 +5,7 @@
  *   GET  /healthz           no token: {"status":"ok"}
  *   POST /v1/events         a generic event or an array of them
  *   POST /v1/alertmanager   Alertmanager's webhook payload (version 4)
+ *   POST /v1/changes        record changes an instance pushes (backsync.h)
  *
  * A POST needs "Authorization: Bearer TOKEN", a token from `nowsync token
  * create`; it is checked when the request head is in, before any body is
@@ -30,6 +31,7 @@
 
 #include "core/buf.h"
 #include "core/util.h"
+#include "nowsync/backsync.h"
 #include "nowsync/intake.h"
 
 #define HEADER_MEMORY (32 * 1024)
@@ -37,12 +39,13 @@
 struct server {
 	struct ns_state *st;
 	struct ns_workers *workers;
+	struct ns_backsync *backsync; /* back-sync sweeps and sinks (backsync.h) */
 	size_t max_body;
 	atomic_int in_flight; /* requests whose handler started and that are not completed */
 	pthread_mutex_t log_lock;
 };
 
-enum route { R_NONE, R_HEALTH, R_EVENTS, R_ALERTMANAGER };
+enum route { R_NONE, R_HEALTH, R_EVENTS, R_ALERTMANAGER, R_CHANGES };
 
 struct request {
 	struct timeval start;
@@ -184,10 +187,12 @@ static enum MHD_Result begin(struct server *s, struct MHD_Connection *conn, stru
 		r->route = R_EVENTS;
 	else if (!strcmp(url, "/v1/alertmanager"))
 		r->route = R_ALERTMANAGER;
+	else if (!strcmp(url, "/v1/changes"))
+		r->route = R_CHANGES;
 	else
 		return send_error(conn, r, 404, "Not found",
-		                  "nowsync serves POST /v1/events, POST /v1/alertmanager and GET "
-		                  "/healthz",
+		                  "nowsync serves POST /v1/events, POST /v1/alertmanager, POST "
+		                  "/v1/changes and GET /healthz",
 		                  NULL, NULL, NULL);
 	if (!post)
 		return send_error(conn, r, 405, "Method not allowed", "this endpoint takes POST",
@@ -255,6 +260,12 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *conn, str
 		snprintf(why, sizeof(why), "body: not JSON: %s (line %d, column %d)", je.text,
 		         je.line, je.column);
 		return send_error(conn, r, 400, "Invalid event", why, "body", NULL, NULL);
+	}
+	if (r->route == R_CHANGES) { /* a record change an instance pushed */
+		json_t *answer = NULL;
+		int status = ns_backsync_push(s->st, s->backsync, r->tok.connection, root, &answer);
+		json_decref(root);
+		return send_json(conn, r, status, answer, NULL, NULL);
 	}
 	struct ns_intake_ctx ctx = {
 	    .connection = r->tok.connection,
@@ -442,6 +453,7 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		fprintf(stderr, "nowsync: cannot start the delivery workers\n");
 		goto out;
 	}
+	s.backsync = ns_backsync_start(st);
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO |
 	                 MHD_USE_ITC | (cert ? MHD_USE_TLS : 0);
 	struct MHD_OptionItem options[] = {
@@ -462,6 +474,7 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		fprintf(stderr, "nowsync: cannot listen on %s:%lld: %s\n", listen, port,
 		        strerror(errno));
 		ns_workers_stop(s.workers);
+		ns_backsync_stop(s.backsync);
 		goto out;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -482,6 +495,7 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 	int left = atomic_load(&s.in_flight);
 	MHD_stop_daemon(d);
 	ns_workers_stop(s.workers);
+	ns_backsync_stop(s.backsync);
 	fprintf(stderr, "{\"msg\":\"stopped\",\"signal\":\"%s\",\"requests_cut\":%d}\n",
 	        sig == SIGINT ? "SIGINT" : "SIGTERM", left);
 	rc = 0;

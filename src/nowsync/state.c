@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
 
@@ -341,6 +342,8 @@ sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t
 	err = c ? migrate(c, msg, msgsz) : SG_ERR_STORE;
 	if (!err)
 		err = migrate_intake(c);
+	if (!err)
+		err = ns_state_migrate_backsync(c);
 	if (err) {
 		if (!*msg)
 			snprintf(msg, msgsz, "cannot use the state database %s", url);
