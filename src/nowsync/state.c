@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
+#include "nowsync/ops.h"
 
 static const char *const auth_names[] = {"password", "client_credentials", "refresh_token",
                                          "basic"};
@@ -110,6 +111,8 @@ static sg_err migrate(sg_conn *c, char *msg, size_t msgsz)
 			err = sg_conn_exec_raw(c, *s);
 	if (!err)
 		err = ns_state_migrate_delivery(c);
+	if (!err)
+		err = ns_state_migrate_ops(c);
 	if (!err && v < NS_SCHEMA_VERS) {
 		char vers[16];
 		snprintf(vers, sizeof(vers), "%d", NS_SCHEMA_VERS);
