@@ -361,8 +361,14 @@ receivers:
     corr = f"am:alertname=DiskFull,instance={inst}"
     try:
         api = f"http://127.0.0.1:{am_port}/api/v2/alerts"
-        wait_for(lambda: am.poll() is None and requests.get(f"http://127.0.0.1:{am_port}/-/ready",
-                                                             timeout=2).ok, timeout=30)
+        def ready():
+            assert am.poll() is None, "alertmanager exited"
+            try:
+                return requests.get(f"http://127.0.0.1:{am_port}/-/ready", timeout=2).ok
+            except requests.RequestException:
+                return False
+
+        wait_for(ready, timeout=30)
         alert = {"labels": {"alertname": "DiskFull", "instance": inst, "severity": "critical"},
                  "annotations": {"summary": f"Disk full on {inst}"}, "generatorURL": "http://prom/graph"}
         requests.post(api, json=[alert], timeout=10).raise_for_status()
