@@ -276,7 +276,7 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	long long workers = 4, timeout = 0, prog = 5;
 	bool wait = false, json = false;
-	enum ns_log_level level = NS_LOG_INFO;
+	enum ns_log_level level = ns_log_enabled(NS_LOG_DEBUG) ? NS_LOG_DEBUG : NS_LOG_INFO;
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {

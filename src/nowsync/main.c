@@ -753,6 +753,7 @@ int main(int argc, char **argv)
 		return NS_EXIT_USAGE;
 	}
 	sg_log_set_level(getenv("NOWSYNC_DEBUG") ? SG_LOG_DEBUG : SG_LOG_WARN);
+	ns_log_set_level(getenv("NOWSYNC_DEBUG") ? NS_LOG_DEBUG : NS_LOG_WARN);
 	sg_json_init();
 	char buf[4200];
 	struct ns_state *st = NULL;

@@ -123,12 +123,13 @@ static void log_request(struct server *s, struct MHD_Connection *conn, struct re
 	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
 		          sizeof(addr));
-	json_t *j = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:b}", "time", when, "level",
-	    aborted || r->status >= 500 ? "warn" : "info", "msg", "request", "client", addr,
-	    "method", r->method, "path", r->path, "status", r->status, "events", (int)r->events,
-	    "accepted", (int)r->counts.accepted, "duplicates", (int)r->counts.duplicates, "refused",
-	    (int)r->counts.refused, "ms", (json_int_t)ms, "aborted", aborted);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:b}", "time",
+	              when, "level", aborted || r->status >= 500 ? "warn" : "info", "msg",
+	              "request", "client", addr, "method", r->method, "path", r->path, "status",
+	              r->status, "events", (int)r->events, "accepted", (int)r->counts.accepted,
+	              "duplicates", (int)r->counts.duplicates, "refused", (int)r->counts.refused,
+	              "ms", (json_int_t)ms, "aborted", aborted);
 	if (j && r->authed) /* the token's name, never the token */
 		json_object_set_new(j, "token", json_string(r->tok.name));
 	char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -404,7 +405,7 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 	    {"tls-key", required_argument, NULL, 'K'},  {"log-level", required_argument, NULL, 'L'},
 	    {"no-metrics", no_argument, NULL, 'M'},     {NULL, 0, NULL, 0},
 	};
-	enum ns_log_level level = NS_LOG_INFO;
+	enum ns_log_level level = ns_log_enabled(NS_LOG_DEBUG) ? NS_LOG_DEBUG : NS_LOG_INFO;
 	bool metrics = true;
 	const char *listen = "127.0.0.1", *cert_path = NULL, *key_path = NULL;
 	long long port = 8089, workers = 2, max_body = 1024 * 1024, max_conn = 64, timeout = 15,

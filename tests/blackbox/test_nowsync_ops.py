@@ -236,6 +236,8 @@ def test_trace_and_metrics_follow_one_alert(fresh, tmp_path):
     assert PASSWORD not in out
     lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
     assert all("time" in l and "level" in l and "msg" in l for l in lines)
+    reqs = [l for l in lines if l["msg"] == "request" and l["path"] == "/v1/events"]
+    assert len(reqs) == 6 and all(l["level"] == "info" and l["token"] in ("t", "b") for l in reqs)
     assert any(l["msg"] == "dead letter" and l["level"] == "warn" for l in lines)
     assert any(l["msg"] == "stopped" and l["outbox_inflight"] == 0 for l in lines)
 
