@@ -277,14 +277,8 @@ static void key_where(struct sg_sql *q, const struct ns_jrow *r)
 	sg_sql_text(q, r->profile);
 }
 
-void ns_journal_add(struct ns_state *s, const struct ns_jrow *r)
+sg_err ns_journal_insert(sg_conn *db, const struct ns_jrow *r, int64_t at_ms)
 {
-	sg_conn *db = sg_store_conn(s->store);
-	if (!db || !r->key || !r->conn || !r->profile)
-		return;
-	sg_err e = sg_conn_begin(db, true);
-	if (e)
-		goto fail;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "INSERT INTO \"ns_journal\" (\"seq\", \"connection\", \"profile\", "
@@ -299,7 +293,7 @@ void ns_journal_add(struct ns_state *s, const struct ns_jrow *r)
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, r->event_id);
 	sg_sql_raw(&q, ", ");
-	sg_sql_int(&q, ns_now_ms());
+	sg_sql_int(&q, at_ms);
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, r->kind);
 	sg_sql_raw(&q, ", ");
@@ -315,9 +309,15 @@ void ns_journal_add(struct ns_state *s, const struct ns_jrow *r)
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, r->detail);
 	sg_sql_raw(&q, " FROM \"ns_journal\"");
-	e = sg_conn_exec(db, &q, NULL, NULL, NULL);
-	/* bounded per key: the newest NS_JOURNAL_PER_KEY rows are kept */
-	sg_sql_reset(&q);
+	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	return e;
+}
+
+sg_err ns_journal_trim(sg_conn *db, const struct ns_jrow *r)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
 	sg_sql_raw(&q, "DELETE FROM \"ns_journal\" WHERE ");
 	key_where(&q, r);
 	sg_sql_raw(&q, " AND \"seq\" <= (SELECT \"seq\" FROM \"ns_journal\" WHERE ");
@@ -325,9 +325,23 @@ void ns_journal_add(struct ns_state *s, const struct ns_jrow *r)
 	sg_sql_raw(&q, " ORDER BY \"seq\" DESC LIMIT 1 OFFSET ");
 	sg_sql_int(&q, NS_JOURNAL_PER_KEY);
 	sg_sql_raw(&q, ")");
-	if (!e)
-		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
+	return e;
+}
+
+void ns_journal_add(struct ns_state *s, const struct ns_jrow *r)
+{
+	sg_conn *db = sg_store_conn(s->store);
+	if (!db || !r->key || !r->conn || !r->profile)
+		return;
+	sg_err e = sg_conn_begin(db, true);
+	if (e)
+		goto fail;
+	e = ns_journal_insert(db, r, ns_now_ms());
+	/* bounded per key: the newest NS_JOURNAL_PER_KEY rows are kept */
+	if (!e)
+		e = ns_journal_trim(db, r);
 	if (e) {
 		sg_conn_rollback(db);
 		goto fail;

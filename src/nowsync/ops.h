@@ -68,8 +68,14 @@ struct ns_jrow {
 	const char *detail; /* the answer's essentials, the decision, the error */
 };
 
-/* Appends r (best effort: a failure is logged, never fatal to delivery). */
+/* Appends r in a transaction of its own (best effort: a failure is
+ * logged, never fatal to delivery). */
 void ns_journal_add(struct ns_state *s, const struct ns_jrow *r);
+/* The same inside the caller's transaction (delivery writes an item's rows
+ * with the commit of its outcome: no commit of their own), at_ms its time;
+ * then ns_journal_trim once per key. */
+sg_err ns_journal_insert(sg_conn *db, const struct ns_jrow *r, int64_t at_ms);
+sg_err ns_journal_trim(sg_conn *db, const struct ns_jrow *r);
 
 /* ---- runs (workers.c) ----------------------------------------------------------------- */
 

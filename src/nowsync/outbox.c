@@ -191,6 +191,7 @@ struct item {
 	int64_t occurred_at;
 	long long attempts;
 	bool found;
+	json_t *jbuf; /* journal rows of this step, written with its outcome's commit */
 };
 
 static void item_clear(struct item *it)
@@ -199,6 +200,7 @@ static void item_clear(struct item *it)
 	free(it->summary);
 	free(it->severity);
 	free(it->fields);
+	json_decref(it->jbuf);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -287,6 +289,48 @@ static sg_err claim(sg_conn *db, struct item *it, int64_t *next_due_ms)
 	return sg_conn_commit(db);
 }
 
+/* Keeps a journal row of it's step until its outcome is committed. */
+static void journal(const struct item *it, const struct ns_jrow *r)
+{
+	if (!it->jbuf)
+		return;
+	json_t *o = json_pack("{s:s, s:s?, s:s?, s:i, s:I, s:I, s:s?, s:I}", "kind", r->kind,
+	                      "method", r->method, "path", r->path, "status", r->status, "ms",
+	                      (json_int_t)r->ms, "attempt", (json_int_t)r->attempt, "detail",
+	                      r->detail, "at_ms", (json_int_t)ns_now_ms());
+	if (o && json_array_size(it->jbuf) < 64)
+		json_array_append(it->jbuf, o);
+	json_decref(o);
+}
+
+/* Writes it's buffered journal rows (inside the caller's transaction). */
+static sg_err flush_journal(sg_conn *db, const struct item *it)
+{
+	size_t i;
+	json_t *o;
+	sg_err e = SG_ERR_OK;
+	json_array_foreach(it->jbuf, i, o)
+	{
+		struct ns_jrow r = {.conn = it->conn,
+		                    .profile = it->profile,
+		                    .key = it->key,
+		                    .event_id = it->id,
+		                    .kind = sg_json_str(o, "kind"),
+		                    .method = sg_json_str(o, "method"),
+		                    .path = sg_json_str(o, "path"),
+		                    .status = (int)json_integer_value(json_object_get(o, "status")),
+		                    .ms = (long)json_integer_value(json_object_get(o, "ms")),
+		                    .attempt = json_integer_value(json_object_get(o, "attempt")),
+		                    .detail = sg_json_str(o, "detail")};
+		if (!e)
+			e = ns_journal_insert(db, &r,
+			                      json_integer_value(json_object_get(o, "at_ms")));
+		if (!e && i + 1 == json_array_size(it->jbuf))
+			e = ns_journal_trim(db, &r);
+	}
+	return e;
+}
+
 /* Puts it back: state (pending or dead) with next_at and what happened.
  * uncount: the attempt was not one (a wait, the budget). */
 static sg_err release(sg_conn *db, const struct item *it, const char *state, int64_t next_at_ms,
@@ -310,8 +354,17 @@ static sg_err release(sg_conn *db, const struct item *it, const char *state, int
 	sg_sql_int(&q, sg_time_now());
 	sg_sql_raw(&q, " WHERE \"seq\" = ");
 	sg_sql_int(&q, it->seq);
-	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	bool rows = json_array_size(it->jbuf) > 0;
+	sg_err e = rows ? sg_conn_begin(db, true) : SG_ERR_OK;
+	if (!e)
+		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
+	if (rows && !e)
+		e = flush_journal(db, it);
+	if (rows && e)
+		sg_conn_rollback(db);
+	else if (rows)
+		e = sg_conn_commit(db);
 	return e;
 }
 
@@ -444,6 +497,8 @@ static sg_err finish(sg_conn *db, const struct item *it, const struct ns_link *l
 	if (!e)
 		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
+	if (!e)
+		e = flush_journal(db, it);
 	if (e) {
 		sg_conn_rollback(db);
 		return e;
@@ -632,7 +687,7 @@ static enum outcome send_req(struct step *st, const char *method, const char *pa
 	                     .ms = took,
 	                     .attempt = st->it->attempts,
 	                     .detail = ess};
-	ns_journal_add(st->w->ob->state, &jr);
+	journal(st->it, &jr);
 	return out;
 }
 
@@ -883,7 +938,8 @@ static void note(struct ns_outbox_worker *w, const struct item *it, const char *
 	                     .status = status,
 	                     .attempt = it->attempts,
 	                     .detail = detail};
-	ns_journal_add(w->ob->state, &jr);
+	(void)w;
+	journal(it, &jr);
 }
 
 sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_ms)
@@ -900,15 +956,16 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 		return e;
 	}
 	*did = true;
+	it.jbuf = json_array(); /* NULL (no memory): no journal rows, delivery goes on */
 	struct ns_profile p;
 	struct step st = {.w = w, .db = db, .it = &it, .p = &p};
 	char msg[512] = "";
 	e = ns_profile_load(it.profile, &p, msg, sizeof(msg));
 	if (e) {
 		/* a profile gone or broken: nothing can be decided; kept, retryable */
+		note(w, &it, "dead", 0, "%s", msg);
 		e = release(db, &it, "dead", 0, 0, msg, NULL, false);
 		ns_metric_dead(it.conn);
-		note(w, &it, "dead", 0, "%s", msg);
 		item_clear(&it);
 		return e;
 	}
@@ -973,29 +1030,30 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 			if (it.occurred_at > want.last_firing_at)
 				want.last_firing_at = it.occurred_at;
 		}
+		note(w, &it, "done", st.status, "%s: %s %s", ns_action_name(a),
+		     link_state_name(want.state), want.sys_id);
 		e = finish(db, &it, &want, true, ns_action_name(a), st.status);
-		if (!e)
-			note(w, &it, "done", st.status, "%s: %s %s", ns_action_name(a),
-			     link_state_name(want.state), want.sys_id);
 	} else if (o == OUT_BUDGET) {
 		int64_t next_hour = (sg_time_now() / 3600 + 1) * 3600;
+		note(w, &it, "retry", 0, "at the next hour: %s", st.err);
 		e = release(db, &it, "pending", next_hour * 1000, 0, st.err, ns_action_name(a),
 		            true);
-		note(w, &it, "retry", 0, "at the next hour: %s", st.err);
 	} else if (o == OUT_DEAD || it.attempts >= p.max_attempts) {
 		ns_logj(NS_LOG_WARN, "dead letter",
 		        json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:s}", "connection", it.conn,
 		                  "profile", it.profile, "event", it.id, "action",
 		                  ns_action_name(a), "status", st.status, "attempts",
 		                  (json_int_t)it.attempts, "error", st.err));
-		e = release(db, &it, "dead", 0, st.status, st.err, ns_action_name(a), false);
-		ns_metric_dead(it.conn);
 		note(w, &it, "dead", st.status, "after %lld attempt%s: %s", it.attempts,
 		     it.attempts == 1 ? "" : "s", st.err);
+		e = release(db, &it, "dead", 0, st.status, st.err, ns_action_name(a), false);
+		ns_metric_dead(it.conn);
 	} else {
 		long wait = ns_backoff_ms(&p, (int)it.attempts, randombytes_uniform(1000000) / 1e6);
 		if (st.retry_after_ms > wait)
 			wait = st.retry_after_ms;
+		note(w, &it, "retry", st.status, "attempt %lld failed, next in %.1f s: %s",
+		     it.attempts, wait / 1000.0, st.err);
 		e = release(db, &it, "pending", ns_now_ms() + wait, st.status, st.err,
 		            ns_action_name(a), false);
 		ns_metric_retry(it.conn);
@@ -1004,8 +1062,6 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 		                  "event", it.id, "action", ns_action_name(a), "status", st.status,
 		                  "attempt", (json_int_t)it.attempts, "in_ms", (json_int_t)wait,
 		                  "error", st.err));
-		note(w, &it, "retry", st.status, "attempt %lld failed, next in %.1f s: %s",
-		     it.attempts, wait / 1000.0, st.err);
 	}
 out:
 	json_decref(st.result);

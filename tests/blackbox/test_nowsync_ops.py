@@ -179,7 +179,7 @@ def test_trace_and_metrics_follow_one_alert(fresh, tmp_path):
             assert s.post("/v1/events", e, tok).status_code == 202
         assert s.post("/v1/events", {"key": "x"}, tok).status_code == 400  # refused: no status
         assert s.post("/v1/events", ev("dead-" + key, "firing", "never sent", 1), badtok).status_code == 202
-        wait_for(lambda: all(i["state"] in ("done", "dead") for i in outbox(data)) and len(outbox(data)) == 4,
+        assert wait_for(lambda: all(i["state"] in ("done", "dead") for i in outbox(data)) and len(outbox(data)) == 4,
                  timeout=60)
         inc = incidents(server, "ops:" + key)
         assert len(inc) == 1 and inc[0]["state"] == "6"
@@ -249,7 +249,7 @@ def test_log_level_and_no_metrics(fresh, tmp_path):
     try:
         assert s.post("/v1/events", ev("quiet", "firing", "x", 1), tok).status_code == 202
         assert requests.get(s.url + "/metrics", timeout=10).status_code == 404
-        wait_for(lambda: outbox(data)[0]["state"] == "done", timeout=60)
+        assert wait_for(lambda: outbox(data)[0]["state"] == "done", timeout=60)
     finally:
         assert s.stop() == 0
     lines = [json.loads(l) for l in s.output().splitlines() if l.startswith("{")]
@@ -274,7 +274,7 @@ def test_run_progress_then_sigterm_keeps_the_rest(fresh, tmp_path):
     push(data, [ev(f"{prefix[4:]}{i}", "firing", f"alert {i}", 1000 + i) for i in range(n)])
     p = subprocess.Popen([NOWSYNC, "--data", str(data), "run", "--workers", "2", "--progress", "1", "--wait"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
-    wait_for(lambda: count_prefix(server, prefix)[0] >= 20, timeout=60)
+    assert wait_for(lambda: count_prefix(server, prefix)[0] >= 20, timeout=60)
     time.sleep(1.2)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=120)
@@ -306,7 +306,7 @@ def test_serve_sigterm_during_delivery(fresh, tmp_path):
     s = Serve(data, "--workers", "2")
     batch = [ev(f"{prefix[4:]}{i}", "firing", f"alert {i}", 1000 + i) for i in range(n)]
     assert s.post("/v1/events", batch, tok).json()["accepted"] == n
-    wait_for(lambda: count_prefix(server, prefix)[0] >= 10, timeout=60)
+    assert wait_for(lambda: count_prefix(server, prefix)[0] >= 10, timeout=60)
     assert s.stop() == 0
     stopped = next(l for l in s.lines() if l["msg"] == "stopped")
     assert stopped["outbox_inflight"] == 0 and stopped["signal"] == "SIGTERM"
@@ -316,8 +316,8 @@ def test_serve_sigterm_during_delivery(fresh, tmp_path):
     assert stopped["outbox_pending"] == n - done
     s2 = Serve(data, "--workers", "2")
     try:
-        wait_for(lambda: count_prefix(server, prefix)[0] >= n, timeout=120)
-        wait_for(lambda: all(i["state"] == "done" for i in outbox(data)), timeout=30)
+        assert wait_for(lambda: count_prefix(server, prefix)[0] >= n, timeout=120)
+        assert wait_for(lambda: all(i["state"] == "done" for i in outbox(data)), timeout=30)
     finally:
         assert s2.stop() == 0
     assert count_prefix(server, prefix) == (n, n)
@@ -370,19 +370,23 @@ receivers:
             except requests.RequestException:
                 return False
 
-        wait_for(ready, timeout=30)
+        assert wait_for(ready, timeout=30)
         alert = {"labels": {"alertname": "DiskFull", "instance": inst, "severity": "critical"},
                  "annotations": {"summary": f"Disk full on {inst}"}, "generatorURL": "http://prom/graph"}
         requests.post(api, json=[alert], timeout=10).raise_for_status()
-        wait_for(lambda: len(incidents(server, corr)) == 1, timeout=60)
+        assert wait_for(lambda: len(incidents(server, corr)) == 1, timeout=60)
         inc = incidents(server, corr)[0]
         assert inc["state"] == "1"
-        ended = dict(alert, endsAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1)))
+        # the end after the start (Alertmanager set startsAt when it took the alert): a clear
+        # that says it happened before the firing is rightly ignored as stale
+        time.sleep(1.1)
+        ended = dict(alert, endsAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         requests.post(api, json=[ended], timeout=10).raise_for_status()
-        wait_for(lambda: incidents(server, corr)[0]["state"] == "6", timeout=60)
+        assert wait_for(lambda: incidents(server, corr)[0]["state"] == "6", timeout=60)
         rows = incidents(server, corr)
         assert len(rows) == 1 and rows[0]["sys_id"] == inc["sys_id"]
-        assert rows[0]["close_code"] == "Solution provided"
+        assert rows[0]["close_code"] == "Solution provided", run(
+            data, "trace", f"alertname=DiskFull,instance={inst}").stdout
         m = s.metrics()
         assert metric(m, "nowsync_events_total", source="alertmanager", result="accepted") >= 2
     finally:
@@ -415,14 +419,14 @@ def test_token_revoked_by_the_instance_mid_delivery(fresh, tmp_path):
     try:
         first = [ev(f"{prefix[4:]}{i}", "firing", f"a {i}", 1000 + i) for i in range(40)]
         assert s.post("/v1/events", first, tok).json()["accepted"] == 40
-        wait_for(lambda: count_prefix(server, prefix)[0] >= 10, timeout=60)
+        assert wait_for(lambda: count_prefix(server, prefix)[0] >= 10, timeout=60)
         before = metric(s.metrics(), "nowsync_token_refreshes_total", connection="main", result="ok")
         # the instance revokes every token of the application, mid-delivery
         nowctl(server, "token", "revoke", "--app", "ns-app")
         more = [ev(f"{prefix[4:]}{i}", "firing", f"a {i}", 1000 + i) for i in range(40, 80)]
         assert s.post("/v1/events", more, tok).json()["accepted"] == 40
-        wait_for(lambda: count_prefix(server, prefix)[0] >= 80, timeout=120)
-        wait_for(lambda: all(i["state"] == "done" for i in outbox(data)), timeout=30)
+        assert wait_for(lambda: count_prefix(server, prefix)[0] >= 80, timeout=120)
+        assert wait_for(lambda: all(i["state"] == "done" for i in outbox(data)), timeout=30)
         m = s.metrics()
         assert metric(m, "nowsync_token_refreshes_total", connection="main", result="ok") > before
         assert metric(m, "nowsync_dead_letters_total") == 0
@@ -453,7 +457,7 @@ def test_1000_events_through_rate_limit_429s(fresh, tmp_path):
     p = subprocess.Popen([NOWSYNC, "--data", str(data), "run", "--workers", "4", "--wait", "--progress", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
     try:
-        wait_for(lambda: any(i.get("last_status") == 429 for i in outbox(data)), timeout=120)
+        assert wait_for(lambda: any(i.get("last_status") == 429 for i in outbox(data)), timeout=120)
         assert count_prefix(server, prefix)[0] <= 300
         # the rule lifted: the rest goes through
         assert server.patch(f"/api/now/table/sys_rate_limit_rules/{rule}", json={"active": "false"}
