@@ -407,6 +407,81 @@ def bench_outbound(data, work, args, post_body, rows, notes):
         ng.stop()
 
 
+NOWSYNC_WORKERS = 4
+NOWSYNC_N = 2000
+
+
+def bench_nowsync(data, work, args, rows, notes):
+    """Events per second from nowsync's intake (`nowsync serve`, POST /v1/events in batches of
+    100 and one event per request) to an acknowledged incident in nowd (the outbox item done:
+    the instance answered 201 and the link is committed), against nowd's own POST incident rate
+    under wrk at as many connections as nowsync has delivery workers, in the same run."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port)], os.path.join(work, "ns-nowd.log"))
+    procs = [nowd]
+    try:
+        wait_ready(f"{base}/api/now/table/incident?sysparm_limit=1", {"Authorization": basic})
+        body = json.dumps({"short_description": "bench incident", "impact": "2", "urgency": "2",
+                           "correlation_id": "bench:direct"})
+        r = wrk(base + "/api/now/table/incident", lua(work, "ns_post", "POST", body,
+                {"Authorization": basic, "Content-Type": "application/json"}), NOWSYNC_WORKERS, args.duration)
+        rows.append(("nowd", "POST incident (nowsync's baseline)", NOWSYNC_WORKERS, r))
+        print(f"nowd POST incident c={NOWSYNC_WORKERS}: {r['rps']:.0f} req/s", flush=True)
+        ns = [os.path.join(BIN, "nowsync"), "--data", os.path.join(work, "ns")]
+        e = {k: v for k, v in os.environ.items() if not k.startswith("NOWSYNC_")}
+        subprocess.run(ns + ["connection", "add", "main", "--instance", base, "--user", "admin", "--auth", "basic",
+                             "--no-test"], check=True, capture_output=True, env=dict(e, NOWSYNC_PASSWORD=PASSWORD))
+        os.makedirs(os.path.join(work, "ns", "profiles"), exist_ok=True)
+        with open(os.path.join(work, "ns", "profiles", "alerts.json"), "w") as f:
+            json.dump({"table": "incident", "connection": "main",
+                       "fields": {"short_description": "{{summary}}", "description": "on {{labels.instance}}"},
+                       "severity": {"critical": {"impact": "1", "urgency": "1"}},
+                       "correlation": {"prefix": "bench:", "key": "{{key}}"}}, f)
+        tok = subprocess.run(ns + ["token", "create", "bench", "--connection", "main", "--profile", "alerts"],
+                             check=True, capture_output=True, text=True, env=e).stdout.strip()
+        nport = free_port()
+        srv = Proc(ns + ["serve", "--port", str(nport), "--workers", str(NOWSYNC_WORKERS), "--log-level", "warn"],
+                   os.path.join(work, "nowsync-serve.log"))
+        procs.append(srv)
+        nbase = f"http://127.0.0.1:{nport}"
+        wait_ready(nbase + "/healthz")
+        sess = requests.Session()
+        sess.headers.update({"Authorization": "Bearer " + tok, "Content-Type": "application/json"})
+
+        def done():
+            m = re.search(r'^nowsync_outbox_items\{state="done"\} (\d+)', sess.get(nbase + "/metrics").text, re.M)
+            return int(m.group(1)) if m else 0
+
+        for label, per in (("batches of 100", 100), ("one event per request", 1)):
+            start_done = done()
+            evs = [{"key": f"{label[:5]}-{i}", "status": "firing", "summary": f"bench {i}", "severity": "critical",
+                    "labels": {"instance": f"host{i}"}} for i in range(NOWSYNC_N)]
+            t0 = time.perf_counter()
+            for i in range(0, NOWSYNC_N, per):
+                r = sess.post(nbase + "/v1/events", data=json.dumps(evs[i:i + per] if per > 1 else evs[i]))
+                r.raise_for_status()
+            accepted_s = time.perf_counter() - t0
+            while done() - start_done < NOWSYNC_N and time.perf_counter() - t0 < 600:
+                time.sleep(0.02)
+            secs = time.perf_counter() - t0
+            n = done() - start_done
+            rows.append(("nowsync", f"events to incidents, {label}", NOWSYNC_WORKERS,
+                         {"rps": n / secs, "p50": float("nan"), "p99": float("nan"), "errors": NOWSYNC_N - n}))
+            notes[f"nowsync intake only, {label} (events/s)"] = NOWSYNC_N / accepted_s
+            notes[f"nowsync end to end / nowd POST c={NOWSYNC_WORKERS}, {label}"] = (n / secs) / r_rps(rows)
+            print(f"nowsync {label}: {n} events to incidents in {secs:.1f} s: {n / secs:.0f}/s "
+                  f"(intake alone {NOWSYNC_N / accepted_s:.0f}/s); nowd POST {r_rps(rows):.0f}/s", flush=True)
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+
+def r_rps(rows):
+    return next(r["rps"] for t, n, c, r in rows if n == "POST incident (nowsync's baseline)")
+
+
 ATTACH_MB = 64
 
 
@@ -586,12 +661,15 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="10,000 incidents, 2 s loads")
     ap.add_argument("--backsync-only", action="store_true", help="only nowsync's back-sync lag")
+    ap.add_argument("--only-nowsync", action="store_true", help="only nowsync's row (a 1,000-incident instance)")
     ap.add_argument("--baseline", metavar="BIN_DIR",
                     help="another build's bin directory: its nowd is loaded the same way, on a copy of "
                          "the same instance, and each operation's ratio to it is reported")
     args = ap.parse_args()
     if args.quick:
         args.incidents, args.duration = 10000, 2
+    if args.only_nowsync:
+        args.incidents = 1000
     work = tempfile.mkdtemp(prefix="sg-bench-")
     out_dir = os.path.join(ROOT, "build", "bench")
     os.makedirs(out_dir, exist_ok=True)
@@ -647,6 +725,13 @@ def main():
                                       "    state: gr.getValue('state'), priority: gr.getValue('priority')});\n"
                                       "})(request, response);"}]}}, f)
         subprocess.run(ctl + ["app", "install", ws_app], check=True, capture_output=True)
+        if args.only_nowsync:
+            bench_nowsync(data, work, args, rows, notes)
+            report = render(rows, notes, args)
+            print(report)
+            with open(os.path.join(out_dir, "results-nowsync.md"), "w") as f:
+                f.write(report)
+            return
         base_data = None
         if args.baseline:
             base_data = os.path.join(work, "data-baseline")
@@ -656,6 +741,7 @@ def main():
         bench_business_rules(data, work, args, post_body, rows)
         bench_outbound(data, work, args, post_body, rows, notes)
         bench_attachments(data, work, args, notes)
+        bench_nowsync(data, work, args, rows, notes)
         if base_data:
             bench_nowd("nowd (baseline)", args.baseline, base_data, work, incs, users, groups, app, args, rows,
                        notes)

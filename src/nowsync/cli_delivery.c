@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "nowsync/delivery.h"
+#include "nowsync/ops.h"
 
 bool ns_cli_delivery_has(const char *cmd)
 {
@@ -270,9 +271,12 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 	                                     {"wait", no_argument, NULL, 'a'},
 	                                     {"timeout", required_argument, NULL, 't'},
 	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"progress", required_argument, NULL, 'p'},
+	                                     {"log-level", required_argument, NULL, 'L'},
 	                                     {NULL, 0, NULL, 0}};
-	long long workers = 4, timeout = 0;
+	long long workers = 4, timeout = 0, prog = 5;
 	bool wait = false, json = false;
+	enum ns_log_level level = ns_log_enabled(NS_LOG_DEBUG) ? NS_LOG_DEBUG : NS_LOG_INFO;
 	int ch;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -281,6 +285,10 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 			ok = sg_str_number(optarg, 1, 64, &workers);
 		else if (ch == 't')
 			ok = sg_str_number(optarg, 1, 86400 * 7, &timeout);
+		else if (ch == 'p')
+			ok = sg_str_number(optarg, 0, 86400, &prog);
+		else if (ch == 'L')
+			ok = ns_log_parse_level(optarg, &level);
 		else if (ch == 'a')
 			wait = true;
 		else if (ch == 'j')
@@ -289,7 +297,9 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 			ok = false;
 		if (!ok) {
 			fprintf(stderr,
-			        "nowsync: run [--workers 1..64] [--wait] [--timeout SECONDS]\n");
+			        "nowsync: run [--workers 1..64] [--wait] [--timeout SECONDS] "
+			        "[--progress SECONDS] [--log-level debug|info|warn|error] "
+			        "[--json]\n");
 			return NS_EXIT_USAGE;
 		}
 	}
@@ -297,8 +307,15 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 		fprintf(stderr, "nowsync: run takes no arguments\n");
 		return NS_EXIT_USAGE;
 	}
+	ns_log_set_level(level);
 	long long left = 0, c[4];
-	sg_err e = ns_outbox_run(st, (int)workers, wait, timeout, &left);
+	int sig = 0;
+	struct ns_run_opts o = {.workers = (int)workers,
+	                        .wait_all = wait,
+	                        .max_wait_s = timeout,
+	                        .progress_s = (int)prog,
+	                        .signals = true};
+	sg_err e = ns_outbox_run_opts(st, &o, &left, &sig);
 	if (e) {
 		fprintf(stderr, "nowsync: the outbox: %s\n", sg_err_name(e));
 		return NS_EXIT_FAILED;
@@ -312,7 +329,7 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 		       c[0], c[1], c[2], c[3]);
 	else
 		printf("outbox: %lld done, %lld dead, %lld pending\n", c[2], c[3], c[0] + c[1]);
-	return c[3] ? 3 : left ? 4 : 0;
+	return c[3] ? 3 : left || sig ? 4 : 0;
 }
 
 int ns_cli_delivery(struct ns_state *st, const char *cmd, int argc, char **argv)

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "nowsync/nowsync.h"
+#include "nowsync/ops.h"
 
 struct ns_conn *ns_conn_new(struct ns_connection *cfg, struct ns_state *state)
 {
@@ -155,7 +156,9 @@ static bool fetch_token(struct ns_conn *c, struct sg_http_client *http, char **a
 	struct sg_http_response resp;
 	sg_http_response_init(&resp);
 	bool ok = false;
+	int used = 0;
 	for (int i = 0; i < n && !ok; i++) {
+		used = i;
 		sg_net_err ne = ns_token_post(c, http, grants[i], &resp);
 		if (ne) {
 			err->net = ne;
@@ -207,8 +210,15 @@ static bool fetch_token(struct ns_conn *c, struct sg_http_client *http, char **a
 			break;
 	}
 	sg_http_response_cleanup(&resp);
+	ns_metric_token(k->name, ok);
 	if (ok)
-		sg_log_info("nowsync: connection %s has a new access token", k->name);
+		ns_logj(NS_LOG_INFO, "token refreshed",
+		        json_pack("{s:s, s:s}", "connection", k->name, "grant",
+		                  ns_auth_name(grants[used])));
+	else
+		ns_logj(NS_LOG_WARN, "token refused",
+		        json_pack("{s:s, s:i, s:s}", "connection", k->name, "status", err->status,
+		                  "error", err->msg));
 	return ok;
 }
 
@@ -229,8 +239,8 @@ static void install(struct ns_conn *c, char *access, char *refresh, int64_t expi
 	}
 	c->gen++;
 	if (c->state && ns_state_save_tokens(c->state, c->cfg.name, access, expires, refresh))
-		sg_log_warn("nowsync: connection %s: the new token could not be saved",
-		            c->cfg.name);
+		ns_logj(NS_LOG_WARN, "the new token could not be saved",
+		        json_pack("{s:s}", "connection", c->cfg.name));
 }
 
 bool ns_conn_set_token(struct ns_conn *c, const char *body, size_t len)
@@ -359,8 +369,8 @@ bool ns_conn_request(struct ns_conn *c, struct sg_http_client *http, const char 
 		}
 		if (resp->status == 401 && !basic && attempt == 0) {
 			stale = gen; /* expired or revoked by the instance: once more */
-			sg_log_info("nowsync: connection %s: 401 on a token, fetching a new one",
-			            c->cfg.name);
+			ns_logj(NS_LOG_INFO, "token refused by the API (401): fetching a new one",
+			        json_pack("{s:s}", "connection", c->cfg.name));
 			continue;
 		}
 		if (resp->status == 401) {

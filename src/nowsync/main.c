@@ -21,6 +21,7 @@
 #include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
 #include "nowsync/intake.h"
+#include "nowsync/ops.h"
 #include "nowsync/nowsync.h"
 
 static void usage(FILE *f)
@@ -53,7 +54,8 @@ static void usage(FILE *f)
 	      "      default: profiles/ beside the state)\n"
 	      "  outbox list [--state pending|inflight|done|dead | --dead] [--json]\n"
 	      "  outbox retry ID                a dead letter back to pending\n"
-	      "  run [--workers N] [--wait] [--timeout SECONDS] [--json]\n"
+	      "  run [--workers N] [--wait] [--timeout SECONDS] [--progress S] [--log-level L]\n"
+	      "      [--json]\n"
 	      "      delivers the outbox without a server: until nothing is due (--wait:\n"
 	      "      until nothing is pending); exit 3 when dead letters exist, 4 when\n"
 	      "      items are still pending\n"
@@ -66,7 +68,12 @@ static void usage(FILE *f)
 	      "  token list [--json] | token revoke NAME\n"
 	      "  serve [--listen ADDR] [--port N] [--workers N] [--max-body BYTES]\n"
 	      "       [--max-conn N] [--timeout S] [--grace S] [--tls-cert PEM --tls-key PEM]\n"
-	      "      the intake daemon: POST /v1/events, POST /v1/alertmanager, GET /healthz\n"
+	      "       [--log-level debug|info|warn|error] [--no-metrics]\n"
+	      "      the intake daemon: POST /v1/events, POST /v1/alertmanager, GET /healthz,\n"
+	      "      GET /metrics (Prometheus)\n"
+	      "  trace KEY [--profile P] [--connection C] [--json]\n"
+	      "      one key's history: events in, decisions, requests out and their answers,\n"
+	      "      retries, dead letters; exit 5 when nothing is recorded for KEY\n"
 	      "  push FILE|- [--connection C] [--profile P] [--quiet]\n"
 	      "      NDJSON events (one per line) into the state; exit 1 if any line failed\n"
 	      "  backsync add CONNECTION [--table T] (--webhook URL | --ndjson PATH|-)\n"
@@ -748,12 +755,13 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
 	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve") &&
-	    strcmp(cmd, "backsync")) {
+	    strcmp(cmd, "backsync") && strcmp(cmd, "trace")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
 	}
 	sg_log_set_level(getenv("NOWSYNC_DEBUG") ? SG_LOG_DEBUG : SG_LOG_WARN);
+	ns_log_set_level(getenv("NOWSYNC_DEBUG") ? NS_LOG_DEBUG : NS_LOG_WARN);
 	sg_json_init();
 	char buf[4200];
 	struct ns_state *st = NULL;
@@ -785,6 +793,7 @@ int main(int argc, char **argv)
 	         : !strcmp(cmd, "push")     ? ns_cmd_push(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "serve")    ? ns_cmd_serve(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "backsync") ? ns_cmd_backsync(st, sub_argc, sub_argv)
+	         : !strcmp(cmd, "trace")    ? ns_cmd_trace(st, sub_argc + 1, sub_argv - 1)
 	                                    : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;

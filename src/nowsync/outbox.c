@@ -16,6 +16,7 @@
  *     at the next start (ns_outbox_recover) with its attempt counted.
  */
 #include <math.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "core/util.h"
 #include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
+#include "nowsync/ops.h"
 
 int64_t ns_now_ms(void)
 {
@@ -190,6 +192,7 @@ struct item {
 	int64_t occurred_at;
 	long long attempts;
 	bool found;
+	json_t *jbuf; /* journal rows of this step, written with its outcome's commit */
 };
 
 static void item_clear(struct item *it)
@@ -198,6 +201,7 @@ static void item_clear(struct item *it)
 	free(it->summary);
 	free(it->severity);
 	free(it->fields);
+	json_decref(it->jbuf);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -286,6 +290,48 @@ static sg_err claim(sg_conn *db, struct item *it, int64_t *next_due_ms)
 	return sg_conn_commit(db);
 }
 
+/* Keeps a journal row of it's step until its outcome is committed. */
+static void journal(const struct item *it, const struct ns_jrow *r)
+{
+	if (!it->jbuf)
+		return;
+	json_t *o = json_pack("{s:s, s:s?, s:s?, s:i, s:I, s:I, s:s?, s:I}", "kind", r->kind,
+	                      "method", r->method, "path", r->path, "status", r->status, "ms",
+	                      (json_int_t)r->ms, "attempt", (json_int_t)r->attempt, "detail",
+	                      r->detail, "at_ms", (json_int_t)ns_now_ms());
+	if (o && json_array_size(it->jbuf) < 64)
+		json_array_append(it->jbuf, o);
+	json_decref(o);
+}
+
+/* Writes it's buffered journal rows (inside the caller's transaction). */
+static sg_err flush_journal(sg_conn *db, const struct item *it)
+{
+	size_t i;
+	json_t *o;
+	sg_err e = SG_ERR_OK;
+	json_array_foreach(it->jbuf, i, o)
+	{
+		struct ns_jrow r = {.conn = it->conn,
+		                    .profile = it->profile,
+		                    .key = it->key,
+		                    .event_id = it->id,
+		                    .kind = sg_json_str(o, "kind"),
+		                    .method = sg_json_str(o, "method"),
+		                    .path = sg_json_str(o, "path"),
+		                    .status = (int)json_integer_value(json_object_get(o, "status")),
+		                    .ms = (long)json_integer_value(json_object_get(o, "ms")),
+		                    .attempt = json_integer_value(json_object_get(o, "attempt")),
+		                    .detail = sg_json_str(o, "detail")};
+		if (!e)
+			e = ns_journal_insert(db, &r,
+			                      json_integer_value(json_object_get(o, "at_ms")));
+		if (!e && i + 1 == json_array_size(it->jbuf))
+			e = ns_journal_trim(db, &r);
+	}
+	return e;
+}
+
 /* Puts it back: state (pending or dead) with next_at and what happened.
  * uncount: the attempt was not one (a wait, the budget). */
 static sg_err release(sg_conn *db, const struct item *it, const char *state, int64_t next_at_ms,
@@ -309,8 +355,17 @@ static sg_err release(sg_conn *db, const struct item *it, const char *state, int
 	sg_sql_int(&q, sg_time_now());
 	sg_sql_raw(&q, " WHERE \"seq\" = ");
 	sg_sql_int(&q, it->seq);
-	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	bool rows = json_array_size(it->jbuf) > 0;
+	sg_err e = rows ? sg_conn_begin(db, true) : SG_ERR_OK;
+	if (!e)
+		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
+	if (rows && !e)
+		e = flush_journal(db, it);
+	if (rows && e)
+		sg_conn_rollback(db);
+	else if (rows)
+		e = sg_conn_commit(db);
 	return e;
 }
 
@@ -443,6 +498,8 @@ static sg_err finish(sg_conn *db, const struct item *it, const struct ns_link *l
 	if (!e)
 		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
+	if (!e)
+		e = flush_journal(db, it);
 	if (e) {
 		sg_conn_rollback(db);
 		return e;
@@ -522,6 +579,32 @@ struct step {
 	json_t *result; /* the answer's "result" */
 };
 
+/* The answer's essentials for the journal: sys_id, number, state of the
+ * record (or how many rows and the first one's), or the error's message. */
+static void essentials(int status, json_t *j, char *out, size_t sz)
+{
+	json_t *res = json_object_get(j, "result");
+	size_t o = 0;
+	if (json_is_array(res)) {
+		o += (size_t)snprintf(out, sz, "%zu row%s", json_array_size(res),
+		                      json_array_size(res) == 1 ? "" : "s");
+		res = json_array_get(res, 0);
+	}
+	static const char *const keys[] = {"sys_id", "number", "state"};
+	for (int i = 0; i < 3 && json_is_object(res); i++) {
+		json_t *v = json_object_get(res, keys[i]);
+		if (json_is_object(v))
+			v = json_object_get(v, "value");
+		if (json_is_string(v) && o < sz)
+			o += (size_t)snprintf(out + o, sz - o, "%s%s=%.64s", o ? " " : "", keys[i],
+			                      json_string_value(v));
+	}
+	json_t *er = json_object_get(j, "error");
+	const char *m = sg_json_str(er, "message");
+	if (status >= 300 && m && o < sz)
+		snprintf(out + o, sz - o, "%s%.200s", o ? " " : "", m);
+}
+
 /* Sends one request; OUT_OK for a 2xx (result kept). */
 static enum outcome send_req(struct step *st, const char *method, const char *path, json_t *body)
 {
@@ -561,16 +644,21 @@ static enum outcome send_req(struct step *st, const char *method, const char *pa
 		snprintf(st->err, sizeof(st->err), "out of memory");
 		return OUT_RETRY;
 	}
+	int64_t t0 = ns_now_ms();
 	bool answered = ns_conn_request(st->c, http, method, path, text, &r, &nerr);
+	long took = (long)(ns_now_ms() - t0);
 	if (http != st->http)
 		sg_http_client_free(http);
+	char ess[400] = "";
 	if (!answered) {
 		snprintf(st->err, sizeof(st->err), "%s %s: %s", method, path, nerr.msg);
 		st->status = nerr.status;
+		snprintf(ess, sizeof(ess), "%.300s", nerr.msg);
 		out = OUT_RETRY;
 	} else {
 		st->status = r.status;
 		json_t *j = json_loadb(r.body.data ? r.body.data : "", r.body.len, 0, NULL);
+		essentials(r.status, j, ess, sizeof(ess));
 		if (r.status >= 200 && r.status < 300) {
 			st->result = json_incref(json_object_get(j, "result"));
 			out = OUT_OK;
@@ -588,6 +676,19 @@ static enum outcome send_req(struct step *st, const char *method, const char *pa
 	}
 	sg_http_response_cleanup(&r);
 	free(text);
+	ns_metric_request(st->it->conn, answered ? st->status : 0);
+	struct ns_jrow jr = {.conn = st->it->conn,
+	                     .profile = st->it->profile,
+	                     .key = st->it->key,
+	                     .event_id = st->it->id,
+	                     .kind = "request",
+	                     .method = method,
+	                     .path = path,
+	                     .status = answered ? st->status : 0,
+	                     .ms = took,
+	                     .attempt = st->it->attempts,
+	                     .detail = ess};
+	journal(st->it, &jr);
 	return out;
 }
 
@@ -793,9 +894,9 @@ static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, 
 			if (o != OUT_OK)
 				return o;
 			if (*corr_id && strcmp(corr_id, l->sys_id)) {
-				sg_log_info(
-				    "nowsync: event %s: %s already made by an earlier attempt",
-				    st->it->id, corr_id);
+				ns_logj(NS_LOG_INFO, "create found made by an earlier attempt",
+				        json_pack("{s:s, s:s, s:s}", "connection", st->it->conn,
+				                  "event", st->it->id, "sys_id", corr_id));
 				snprintf(l->sys_id, sizeof(l->sys_id), "%s", corr_id);
 				return OUT_OK;
 			}
@@ -824,6 +925,29 @@ static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, 
 	return po;
 }
 
+/* A journal row about it that is not a request. */
+static void note(struct ns_outbox_worker *w, const struct item *it, const char *kind, int status,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void note(struct ns_outbox_worker *w, const struct item *it, const char *kind, int status,
+                 const char *fmt, ...)
+{
+	char detail[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	struct ns_jrow jr = {.conn = it->conn,
+	                     .profile = it->profile,
+	                     .key = it->key,
+	                     .event_id = it->id,
+	                     .kind = kind,
+	                     .status = status,
+	                     .attempt = it->attempts,
+	                     .detail = detail};
+	(void)w;
+	journal(it, &jr);
+}
+
 sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_ms)
 {
 	*did = false;
@@ -838,13 +962,16 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 		return e;
 	}
 	*did = true;
+	it.jbuf = json_array(); /* NULL (no memory): no journal rows, delivery goes on */
 	struct ns_profile p;
 	struct step st = {.w = w, .db = db, .it = &it, .p = &p};
 	char msg[512] = "";
 	e = ns_profile_load(it.profile, &p, msg, sizeof(msg));
 	if (e) {
 		/* a profile gone or broken: nothing can be decided; kept, retryable */
+		note(w, &it, "dead", 0, "%s", msg);
 		e = release(db, &it, "dead", 0, 0, msg, NULL, false);
+		ns_metric_dead(it.conn);
 		item_clear(&it);
 		return e;
 	}
@@ -873,6 +1000,10 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 	int64_t wait_until = 0;
 	enum ns_action a = ns_lifecycle_decide(&p, &l, it.status, it.occurred_at, hash,
 	                                       sg_time_now(), &wait_until);
+	note(w, &it, "decision", 0, "%s (event %s; link %s%s%s)%s", ns_action_name(a),
+	     it.status == NS_EVENT_FIRING ? "firing" : "resolved", link_state_name(l.state),
+	     *l.sys_id ? " " : "", l.sys_id,
+	     a == NS_ACT_WAIT ? ": a clear inside the hysteresis, looked at again later" : "");
 	if (a == NS_ACT_WAIT) {
 		e = release(db, &it, "pending", wait_until * 1000, 0, NULL, "wait", true);
 		goto out;
@@ -905,20 +1036,38 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 			if (it.occurred_at > want.last_firing_at)
 				want.last_firing_at = it.occurred_at;
 		}
+		note(w, &it, "done", st.status, "%s: %s %s", ns_action_name(a),
+		     link_state_name(want.state), want.sys_id);
 		e = finish(db, &it, &want, true, ns_action_name(a), st.status);
 	} else if (o == OUT_BUDGET) {
 		int64_t next_hour = (sg_time_now() / 3600 + 1) * 3600;
+		note(w, &it, "retry", 0, "at the next hour: %s", st.err);
 		e = release(db, &it, "pending", next_hour * 1000, 0, st.err, ns_action_name(a),
 		            true);
 	} else if (o == OUT_DEAD || it.attempts >= p.max_attempts) {
-		sg_log_warn("nowsync: event %s dead: %s", it.id, st.err);
+		ns_logj(NS_LOG_WARN, "dead letter",
+		        json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:s}", "connection", it.conn,
+		                  "profile", it.profile, "event", it.id, "action",
+		                  ns_action_name(a), "status", st.status, "attempts",
+		                  (json_int_t)it.attempts, "error", st.err));
+		note(w, &it, "dead", st.status, "after %lld attempt%s: %s", it.attempts,
+		     it.attempts == 1 ? "" : "s", st.err);
 		e = release(db, &it, "dead", 0, st.status, st.err, ns_action_name(a), false);
+		ns_metric_dead(it.conn);
 	} else {
 		long wait = ns_backoff_ms(&p, (int)it.attempts, randombytes_uniform(1000000) / 1e6);
 		if (st.retry_after_ms > wait)
 			wait = st.retry_after_ms;
+		note(w, &it, "retry", st.status, "attempt %lld failed, next in %.1f s: %s",
+		     it.attempts, wait / 1000.0, st.err);
 		e = release(db, &it, "pending", ns_now_ms() + wait, st.status, st.err,
 		            ns_action_name(a), false);
+		ns_metric_retry(it.conn);
+		ns_logj(NS_LOG_INFO, "retry",
+		        json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s}", "connection", it.conn,
+		                  "event", it.id, "action", ns_action_name(a), "status", st.status,
+		                  "attempt", (json_int_t)it.attempts, "in_ms", (json_int_t)wait,
+		                  "error", st.err));
 	}
 out:
 	json_decref(st.result);

@@ -3,6 +3,7 @@
  * delivery workers (event.h).
  *
  *   GET  /healthz           no token: {"status":"ok"}
+ *   GET  /metrics           no token: Prometheus text format (ops.h), unless --no-metrics
  *   POST /v1/events         a generic event or an array of them
  *   POST /v1/alertmanager   Alertmanager's webhook payload (version 4)
  *   POST /v1/changes        record changes an instance pushes (backsync.h)
@@ -32,7 +33,9 @@
 #include "core/buf.h"
 #include "core/util.h"
 #include "nowsync/backsync.h"
+#include "nowsync/delivery.h"
 #include "nowsync/intake.h"
+#include "nowsync/ops.h"
 
 #define HEADER_MEMORY (32 * 1024)
 
@@ -41,11 +44,12 @@ struct server {
 	struct ns_workers *workers;
 	struct ns_backsync *backsync; /* back-sync sweeps and sinks (backsync.h) */
 	size_t max_body;
+	bool metrics;
 	atomic_int in_flight; /* requests whose handler started and that are not completed */
 	pthread_mutex_t log_lock;
 };
 
-enum route { R_NONE, R_HEALTH, R_EVENTS, R_ALERTMANAGER, R_CHANGES };
+enum route { R_NONE, R_HEALTH, R_METRICS, R_EVENTS, R_ALERTMANAGER, R_CHANGES };
 
 struct request {
 	struct timeval start;
@@ -108,6 +112,8 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, struct request *r
 static void log_request(struct server *s, struct MHD_Connection *conn, struct request *r,
                         bool aborted)
 {
+	if (!ns_log_enabled(aborted || r->status >= 500 ? NS_LOG_WARN : NS_LOG_INFO))
+		return;
 	struct timeval now;
 	gettimeofday(&now, NULL);
 	long ms = (now.tv_sec - r->start.tv_sec) * 1000 + (now.tv_usec - r->start.tv_usec) / 1000;
@@ -120,11 +126,13 @@ static void log_request(struct server *s, struct MHD_Connection *conn, struct re
 	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, addr,
 		          sizeof(addr));
-	json_t *j = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:b}", "time", when, "client", addr,
-	    "method", r->method, "path", r->path, "status", r->status, "events", (int)r->events,
-	    "accepted", (int)r->counts.accepted, "duplicates", (int)r->counts.duplicates, "refused",
-	    (int)r->counts.refused, "ms", (json_int_t)ms, "aborted", aborted);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:b}", "time",
+	              when, "level", aborted || r->status >= 500 ? "warn" : "info", "msg",
+	              "request", "client", addr, "method", r->method, "path", r->path, "status",
+	              r->status, "events", (int)r->events, "accepted", (int)r->counts.accepted,
+	              "duplicates", (int)r->counts.duplicates, "refused", (int)r->counts.refused,
+	              "ms", (json_int_t)ms, "aborted", aborted);
 	if (j && r->authed) /* the token's name, never the token */
 		json_object_set_new(j, "token", json_string(r->tok.name));
 	char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -183,6 +191,13 @@ static enum MHD_Result begin(struct server *s, struct MHD_Connection *conn, stru
 			                  "Allow", "GET, HEAD");
 		return MHD_YES;
 	}
+	if (!strcmp(url, "/metrics") && s->metrics) {
+		r->route = R_METRICS;
+		if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+			return send_error(conn, r, 405, "Method not allowed", "GET /metrics", NULL,
+			                  "Allow", "GET, HEAD");
+		return MHD_YES;
+	}
 	if (!strcmp(url, "/v1/events"))
 		r->route = R_EVENTS;
 	else if (!strcmp(url, "/v1/alertmanager"))
@@ -192,7 +207,7 @@ static enum MHD_Result begin(struct server *s, struct MHD_Connection *conn, stru
 	else
 		return send_error(conn, r, 404, "Not found",
 		                  "nowsync serves POST /v1/events, POST /v1/alertmanager, POST "
-		                  "/v1/changes and GET /healthz",
+		                  "/v1/changes, GET /healthz and GET /metrics",
 		                  NULL, NULL, NULL);
 	if (!post)
 		return send_error(conn, r, 405, "Method not allowed", "this endpoint takes POST",
@@ -241,6 +256,26 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *conn, str
 		json_t *b = json_pack("{s:s}", "status", "ok");
 		return send_json(conn, r, 200, b, NULL, NULL);
 	}
+	if (r->route == R_METRICS) {
+		char *text = ns_metrics_text(s->st);
+		if (!text)
+			return send_error(conn, r, 500, "Internal server error", "out of memory",
+			                  NULL, NULL, NULL);
+		struct MHD_Response *mr =
+		    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		if (!mr) {
+			free(text);
+			return MHD_NO;
+		}
+		MHD_add_response_header(mr, "Content-Type",
+		                        "text/plain; version=0.0.4; charset=utf-8");
+		r->status = 200;
+		r->responded = true;
+		enum MHD_Result res = MHD_queue_response(conn, 200, mr);
+		MHD_destroy_response(mr);
+		return res;
+	}
+	const char *source = r->route == R_ALERTMANAGER ? "alertmanager" : "generic";
 	if (r->body_bytes > s->max_body) {
 		char why[128];
 		snprintf(why, sizeof(why), "the body is over the limit of %zu bytes (--max-body)",
@@ -250,13 +285,16 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *conn, str
 	if (sg_buf_failed(&r->body))
 		return send_error(conn, r, 500, "Internal server error", "out of memory", NULL,
 		                  NULL, NULL);
-	if (!r->body_bytes)
+	if (!r->body_bytes) {
+		ns_metric_events(source, NS_EV_REFUSED, 1);
 		return send_error(conn, r, 400, "Invalid event",
 		                  "body: empty; a JSON body is required", "body", NULL, NULL);
+	}
 	json_error_t je;
 	json_t *root = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
 		char why[300];
+		ns_metric_events(source, NS_EV_REFUSED, 1);
 		snprintf(why, sizeof(why), "body: not JSON: %s (line %d, column %d)", je.text,
 		         je.line, je.column);
 		return send_error(conn, r, 400, "Invalid event", why, "body", NULL, NULL);
@@ -282,6 +320,7 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *conn, str
 	if (!ok) {
 		char field[200];
 		snprintf(field, sizeof(field), "%.*s", (int)strcspn(err, ":"), err);
+		ns_metric_events(source, NS_EV_REFUSED, 1);
 		return send_error(conn, r, 400, "Invalid event", err, field, NULL, NULL);
 	}
 	r->events = (unsigned)p.n;
@@ -290,6 +329,10 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *conn, str
 	ns_parsed_free(&p);
 	if (r->counts.accepted)
 		ns_workers_wake(s->workers);
+	ns_metric_events(source, NS_EV_ACCEPTED, r->counts.accepted);
+	ns_metric_events(source, NS_EV_DUPLICATE, r->counts.duplicates);
+	ns_metric_events(source, NS_EV_REFUSED,
+	                 e == SG_ERR_BAD_PARAM ? r->events : r->counts.refused);
 	if (e == SG_ERR_BAD_PARAM) {
 		char field[200];
 		snprintf(field, sizeof(field), "%.*s", (int)strcspn(err, ":"), err);
@@ -370,8 +413,11 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 	    {"workers", required_argument, NULL, 'w'},  {"max-body", required_argument, NULL, 'b'},
 	    {"max-conn", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
 	    {"grace", required_argument, NULL, 'g'},    {"tls-cert", required_argument, NULL, 'C'},
-	    {"tls-key", required_argument, NULL, 'K'},  {NULL, 0, NULL, 0},
+	    {"tls-key", required_argument, NULL, 'K'},  {"log-level", required_argument, NULL, 'L'},
+	    {"no-metrics", no_argument, NULL, 'M'},     {NULL, 0, NULL, 0},
 	};
+	enum ns_log_level level = ns_log_enabled(NS_LOG_DEBUG) ? NS_LOG_DEBUG : NS_LOG_INFO;
+	bool metrics = true;
 	const char *listen = "127.0.0.1", *cert_path = NULL, *key_path = NULL;
 	long long port = 8089, workers = 2, max_body = 1024 * 1024, max_conn = 64, timeout = 15,
 	          grace = 30;
@@ -408,6 +454,12 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		case 'K':
 			key_path = optarg;
 			break;
+		case 'L':
+			ok = ns_log_parse_level(optarg, &level);
+			break;
+		case 'M':
+			metrics = false;
+			break;
 		default:
 			return NS_EXIT_USAGE;
 		}
@@ -418,9 +470,11 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		}
 	}
 	if (optind != argc || (!cert_path) != (!key_path)) {
-		fprintf(stderr, "nowsync: serve [--listen ADDR] [--port N] [--workers N] "
-		                "[--max-body BYTES] [--max-conn N] [--timeout S] [--grace S] "
-		                "[--tls-cert PEM --tls-key PEM]\n");
+		fprintf(stderr,
+		        "nowsync: serve [--listen ADDR] [--port N] [--workers N] "
+		        "[--max-body BYTES] [--max-conn N] [--timeout S] [--grace S] "
+		        "[--tls-cert PEM --tls-key PEM] [--log-level debug|info|warn|error] "
+		        "[--no-metrics]\n");
 		return NS_EXIT_USAGE;
 	}
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -446,7 +500,8 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct server s = {.st = st, .max_body = (size_t)max_body};
+	ns_log_set_level(level);
+	struct server s = {.st = st, .max_body = (size_t)max_body, .metrics = metrics};
 	pthread_mutex_init(&s.log_lock, NULL);
 	int rc = NS_EXIT_FAILED;
 	if (ns_workers_start(st, (int)workers, &s.workers)) {
@@ -478,15 +533,16 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		goto out;
 	}
 	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	fprintf(stderr,
-	        "{\"msg\":\"listening\",\"listen\":\"%s\",\"port\":%u,\"tls\":%s,"
-	        "\"workers\":%lld}\n",
-	        listen, di ? di->port : (unsigned)port, cert ? "true" : "false", workers);
-	fflush(stderr);
+	ns_logj(NS_LOG_WARN, "listening",
+	        json_pack("{s:s, s:i, s:b, s:I, s:b}", "listen", listen, "port",
+	                  di ? (int)di->port : (int)port, "tls", cert != NULL, "workers",
+	                  (json_int_t)workers, "metrics", metrics));
 	int sig = 0;
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	/* Stop taking connections; let the requests in flight finish. */
+	ns_logj(NS_LOG_INFO, "stopping",
+	        json_pack("{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
 	MHD_socket ls = MHD_quiesce_daemon(d);
 	if (ls != MHD_INVALID_SOCKET)
 		close(ls);
@@ -494,10 +550,16 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		usleep(50 * 1000);
 	int left = atomic_load(&s.in_flight);
 	MHD_stop_daemon(d);
+	/* each worker finishes the item it holds; the rest stays pending */
 	ns_workers_stop(s.workers);
 	ns_backsync_stop(s.backsync);
-	fprintf(stderr, "{\"msg\":\"stopped\",\"signal\":\"%s\",\"requests_cut\":%d}\n",
-	        sig == SIGINT ? "SIGINT" : "SIGTERM", left);
+	long long c[4] = {0, 0, 0, 0};
+	bool counted = !ns_outbox_counts(st, c);
+	ns_logj(NS_LOG_WARN, "stopped",
+	        json_pack("{s:s, s:i, s:I, s:I, s:b}", "signal",
+	                  sig == SIGINT ? "SIGINT" : "SIGTERM", "requests_cut", left,
+	                  "outbox_pending", (json_int_t)c[0], "outbox_inflight", (json_int_t)c[1],
+	                  "outbox_counted", counted));
 	rc = 0;
 out:
 	pthread_mutex_destroy(&s.log_lock);

@@ -16,6 +16,7 @@
 #include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
+#include "nowsync/ops.h"
 
 static const char *const auth_names[] = {"password", "client_credentials", "refresh_token",
                                          "basic"};
@@ -111,6 +112,8 @@ static sg_err migrate(sg_conn *c, char *msg, size_t msgsz)
 			err = sg_conn_exec_raw(c, *s);
 	if (!err)
 		err = ns_state_migrate_delivery(c);
+	if (!err)
+		err = ns_state_migrate_ops(c);
 	if (!err && v < NS_SCHEMA_VERS) {
 		char vers[16];
 		snprintf(vers, sizeof(vers), "%d", NS_SCHEMA_VERS);

@@ -4,12 +4,14 @@
  * woken by an accept.  Also ns_outbox_run, the same without a server.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
 #include "nowsync/delivery.h"
+#include "nowsync/ops.h"
 
 #define NS_MAX_WORKERS 64
 #define NS_IDLE_MS     1000 /* the longest a worker sleeps without looking */
@@ -43,7 +45,8 @@ static void *worker_main(void *arg)
 		int64_t next = 0;
 		sg_err e = w ? ns_outbox_step(w, &did, &next) : SG_ERR_NOMEM;
 		if (e)
-			sg_log_warn("nowsync: outbox step: %s", sg_err_name(e));
+			ns_logj(NS_LOG_WARN, "outbox step failed",
+			        json_pack("{s:s}", "error", sg_err_name(e)));
 		pthread_mutex_lock(&ws->lock);
 		ws->busy--;
 		pthread_cond_broadcast(&ws->cond);
@@ -155,36 +158,103 @@ static sg_err due_counts(struct ns_state *s, long long c[2])
 	return e;
 }
 
-sg_err ns_outbox_run(struct ns_state *s, int n, bool wait_all, int64_t max_wait_s, long long *left)
+/* Done and dead items, for the progress lines. */
+static void progress(struct ns_state *s, int64_t t0, long long done0, long long *last_done,
+                     int64_t *last_at, const char *msg)
 {
+	long long c[4];
+	if (ns_outbox_counts(s, c))
+		return;
+	int64_t now = ns_now_ms();
+	double rate =
+	    now > *last_at ? (double)(c[2] - *last_done) * 1000.0 / (double)(now - *last_at) : 0;
+	ns_logj(NS_LOG_INFO, msg,
+	        json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "done", (json_int_t)c[2],
+	                  "done_this_run", (json_int_t)(c[2] - done0), "dead", (json_int_t)c[3],
+	                  "pending", (json_int_t)c[0], "inflight", (json_int_t)c[1], "per_second",
+	                  rate, "elapsed_s", (double)(now - t0) / 1000.0));
+	*last_done = c[2];
+	*last_at = now;
+}
+
+sg_err ns_outbox_run_opts(struct ns_state *s, const struct ns_run_opts *o, long long *left,
+                          int *signo)
+{
+	if (signo)
+		*signo = 0;
+	/* SIGTERM/SIGINT stop the run cleanly: the workers finish the item each
+	 * has in hand and the rest stays pending for the next run. */
+	sigset_t sigs, old;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	if (o->signals)
+		pthread_sigmask(SIG_BLOCK, &sigs, &old);
 	struct ns_workers *ws = NULL;
-	sg_err e = ns_workers_start(s, n, &ws);
-	if (e)
+	sg_err e = ns_workers_start(s, o->workers, &ws);
+	if (e) {
+		if (o->signals)
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return e;
-	int64_t deadline = max_wait_s > 0 ? ns_now_ms() + max_wait_s * 1000 : 0;
-	long long c[2] = {0, 0};
+	}
+	int64_t t0 = ns_now_ms(), last_at = t0;
+	int64_t deadline = o->max_wait_s > 0 ? t0 + o->max_wait_s * 1000 : 0;
+	long long c[2] = {0, 0}, c4[4] = {0, 0, 0, 0};
+	ns_outbox_counts(s, c4);
+	long long done0 = c4[2], last_done = c4[2];
+	int64_t next_progress = o->progress_s > 0 ? t0 + o->progress_s * 1000 : 0;
 	for (;;) {
 		struct timespec ts = {0, 50 * 1000000L};
-		nanosleep(&ts, NULL);
+		if (o->signals) {
+			int sig = sigtimedwait(&sigs, NULL, &ts);
+			if (sig == SIGTERM || sig == SIGINT) {
+				if (signo)
+					*signo = sig;
+				ns_logj(NS_LOG_INFO, "stopping",
+				        json_pack("{s:s}", "signal",
+				                  sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+				break;
+			}
+		} else {
+			nanosleep(&ts, NULL);
+		}
 		c[0] = c[1] = 0;
 		e = due_counts(s, c);
 		if (e)
 			break;
+		if (next_progress && ns_now_ms() >= next_progress) {
+			progress(s, t0, done0, &last_done, &last_at, "progress");
+			next_progress = ns_now_ms() + o->progress_s * 1000;
+		}
 		pthread_mutex_lock(&ws->lock);
 		int busy = ws->busy;
 		pthread_mutex_unlock(&ws->lock);
-		if (busy == 0 && (wait_all ? c[1] == 0 : c[0] == 0)) {
+		if (busy == 0 && (o->wait_all ? c[1] == 0 : c[0] == 0)) {
 			/* look again: a step may have ended between the two reads */
 			c[0] = c[1] = 0;
 			e = due_counts(s, c);
-			if (e || (wait_all ? c[1] == 0 : c[0] == 0))
+			if (e || (o->wait_all ? c[1] == 0 : c[0] == 0))
 				break;
 		}
 		if (deadline && ns_now_ms() > deadline)
 			break;
 	}
 	ns_workers_stop(ws);
+	if (o->signals)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!e) {
+		c[0] = c[1] = 0;
+		e = due_counts(s, c);
+	}
+	if (o->progress_s > 0 || (signo && *signo))
+		progress(s, t0, done0, &last_done, &last_at, "run ended");
 	if (left)
 		*left = c[1];
 	return e;
+}
+
+sg_err ns_outbox_run(struct ns_state *s, int n, bool wait_all, int64_t max_wait_s, long long *left)
+{
+	struct ns_run_opts o = {.workers = n, .wait_all = wait_all, .max_wait_s = max_wait_s};
+	return ns_outbox_run_opts(s, &o, left, NULL);
 }
