@@ -25,6 +25,8 @@ SLOW_FIRST = [
     "test_scenario_incident_push.py",
     "test_outbound_queue.py",
     "test_nowsync_delivery.py",
+    "test_nowsync_backsync.py",
+    "test_nowsync_ops.py",
     "test_scheduled_jobs.py",
     "test_jobs.py",
     "test_events.py",

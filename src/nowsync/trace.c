@@ -3,8 +3,9 @@
  * database (ops.h): each event in (when received, from which source, what
  * it said, how it ended), each lifecycle decision, each request out with
  * its answer's essentials, retries and dead letters (the journal), and the
- * record the key is linked to now.  Parts are listed in trace_parts below:
- * back-sync adds its own there.
+ * record the key is linked to now, and the changes of that record back-sync
+ * read or was pushed and sent on to the product.  Parts are listed in
+ * trace_parts below.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -112,10 +113,104 @@ static sg_err part_journal(struct ns_state *s, const struct ns_trace_key *k, jso
 	return e;
 }
 
+/* One change back-sync queued for the product (ns_bs_out, backsync.h): when
+ * it was read or pushed, what it said of the record, and whether it was
+ * sent. */
+struct bs_rows {
+	json_t *arr;
+	const char *sys_id; /* LIKE found it; the body's sys_id must be this one */
+};
+
+static int add_backsync_row(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	struct bs_rows *r = ud;
+	if (json_array_size(r->arr) >= NS_TRACE_MAX_ENTRIES)
+		return 1;
+	json_t *o = json_object();
+	if (!o)
+		return 1;
+	json_object_set_new(o, "kind", json_string("back-sync"));
+	for (int i = 0; i < ncol; i++) {
+		if (!vals[i])
+			continue;
+		long long n = 0;
+		if (!strcmp(names[i], "body")) {
+			json_t *b = json_loads(vals[i], 0, NULL);
+			const char *bid = json_string_value(json_object_get(b, "sys_id"));
+			if (!bid ||
+			    strcmp(bid, r->sys_id)) { /* '_' in a chosen id matched any byte */
+				json_decref(b);
+				json_decref(o);
+				return 0;
+			}
+			static const char *const keep[] = {
+			    "type",           "source", "delivery_id",    "table", "sys_mod_count",
+			    "sys_updated_on", "state",  "sys_updated_by", NULL};
+			for (const char *const *k = keep; b && *k; k++) {
+				json_t *v = json_object_get(b, *k);
+				if (v)
+					json_object_set(
+					    o, !strcmp(*k, "state") ? "record_state" : *k, v);
+			}
+			json_decref(b);
+		} else if (!strcmp(names[i], "created_at") &&
+		           sg_str_number(vals[i], 0, INT64_MAX / 1000, &n)) {
+			json_object_set_new(o, "at_ms", json_integer(n * 1000));
+		} else if (sg_str_number(vals[i], INT64_MIN, INT64_MAX, &n) &&
+		           strcmp(names[i], "connection")) {
+			json_object_set_new(o, names[i], json_integer(n));
+		} else {
+			json_object_set_new(o, names[i], json_string(vals[i]));
+		}
+	}
+	json_array_append_new(r->arr, o);
+	return 0;
+}
+
+/* Back-sync: the changes of the record each link of the key points at. */
+static sg_err part_backsync(struct ns_state *s, const struct ns_trace_key *k, json_t *entries)
+{
+	sg_conn *db = sg_store_conn(s->store);
+	if (!db)
+		return SG_ERR_STORE;
+	json_t *lk = json_array();
+	if (!lk)
+		return SG_ERR_NOMEM;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"connection\", \"sys_id\" FROM \"ns_link\"");
+	key_filter(&q, k);
+	struct rows r = {lk, NULL};
+	sg_err e = sg_conn_exec(db, &q, add_row, &r, NULL);
+	sg_sql_cleanup(&q);
+	for (size_t i = 0; !e && i < json_array_size(lk); i++) {
+		json_t *l = json_array_get(lk, i);
+		const char *conn = json_string_value(json_object_get(l, "connection"));
+		const char *id = json_string_value(json_object_get(l, "sys_id"));
+		if (!conn || !id || !sg_id_is_key(id))
+			continue;
+		/* the change's own sys_id, as back-sync writes it (compact JSON) */
+		char pattern[64];
+		snprintf(pattern, sizeof(pattern), "%%\"sys_id\":\"%s\"%%", id);
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "SELECT \"created_at\", \"connection\", \"state\", \"attempts\", "
+		               "\"sent_at\", \"last_error\", \"body\" FROM \"ns_bs_out\" WHERE "
+		               "\"connection\" = ");
+		sg_sql_text(&q, conn);
+		sg_sql_raw(&q, " AND \"body\" LIKE ");
+		sg_sql_text(&q, pattern);
+		sg_sql_raw(&q, " ORDER BY \"seq\"");
+		struct bs_rows br = {entries, id};
+		e = sg_conn_exec(db, &q, add_backsync_row, &br, NULL);
+		sg_sql_cleanup(&q);
+	}
+	json_decref(lk);
+	return e;
+}
+
 /* The parts of a trace, in the order their entries are listed when two
- * have the same time.  Back-sync: add its part (rows polled or pushed for
- * the key, with "at_ms" and "kind": "back-sync") here. */
-static const ns_trace_part trace_parts[] = {part_events, part_journal, NULL};
+ * have the same time. */
+static const ns_trace_part trace_parts[] = {part_events, part_journal, part_backsync, NULL};
 
 static sg_err links(struct ns_state *s, const struct ns_trace_key *k, json_t *out)
 {

@@ -237,6 +237,13 @@ def test_closed_states_own_writes_and_same_account_edits(fresh, tmp_path):
                                                                   ("closed", "7", True)], got
     assert all(g["sys_id"] == sid and g["key"] == "disk-full" and g["profile"] == "alerts"
                and g["sys_updated_by"] == "admin" for g in got)
+    # the key's trace shows them beside its events and requests (item 9: the whole history)
+    r = run(data, "trace", "disk-full", "--json")
+    assert r.returncode == 0, r.stderr
+    back = [e for e in json.loads(r.stdout)["entries"] if e["kind"] == "back-sync"]
+    assert [(b["type"], b["record_state"], b["sys_mod_count"]) for b in back] == \
+        [(g["type"], g["state"], g["sys_mod_count"]) for g in got], back
+    assert all(b["delivery_id"] == g["delivery_id"] for b, g in zip(back, got))
     # closed states are configurable: with only 8 closed, 7 is an ordinary update
     run(data, "backsync", "remove", "main")
     r = run(data, "backsync", "add", "main", "--ndjson", str(tmp_path / "b.ndjson"), "--closed-states", "8",
