@@ -270,8 +270,12 @@ def test_unmatched_reference_cleared_by_default(fresh):
     r = fresh.post("/api/now/table/incident", json={"short_description": "ref", "caller_id": "Nobody At All"})
     assert r.status_code == 201, r.text
     assert r.json()["result"]["caller_id"] == ""
+    # a well-formed sys_id is stored as given, found or not (the platform does not look it up)
     missing = uuid.uuid4().hex
     r = fresh.post("/api/now/table/incident", json={"short_description": "ref", "caller_id": missing})
+    assert r.status_code == 201 and r.json()["result"]["caller_id"]["value"] == missing
+    # a 32-character id that is no sys_id and no display value is cleared like any other
+    r = fresh.post("/api/now/table/incident", json={"short_description": "ref", "caller_id": "Z" * 32})
     assert r.status_code == 201 and r.json()["result"]["caller_id"] == ""
     # a display value that matches is resolved, a sys_id that exists kept
     admin = fresh.get("/api/now/table/sys_user", params={"user_name": "admin"}).json()["result"][0]
@@ -295,5 +299,6 @@ def test_unmatched_reference_keep_and_refuse(fresh):
     assert after == before
     # PATCH too; the record is unchanged
     inc = fresh.get("/api/now/table/incident", params={"sysparm_limit": "1"}).json()["result"][0]
-    r = fresh.patch(f"/api/now/table/incident/{inc['sys_id']}", json={"caller_id": uuid.uuid4().hex})
+    r = fresh.patch(f"/api/now/table/incident/{inc['sys_id']}", json={"caller_id": "No One Either"})
     assert r.status_code == 403
+    assert fresh.get(f"/api/now/table/incident/{inc['sys_id']}").json()["result"]["sys_mod_count"] == inc["sys_mod_count"]
