@@ -256,5 +256,6 @@ static const struct sg_rule auth_rules[] = {
 
 sg_err sg_auth_add_rules(struct sg_model *m)
 {
-	return sg_model_add_rules(m, auth_rules, sizeof(auth_rules) / sizeof(auth_rules[0]));
+	sg_err err = sg_model_add_rules(m, auth_rules, sizeof(auth_rules) / sizeof(auth_rules[0]));
+	return err ? err : sg_auth_add_guide_rules(m);
 }

@@ -18,4 +18,8 @@
  */
 sg_err sg_auth_add_rules(struct sg_model *m);
 
+/* rules_guide.c: role containment refuses loops; deleting an application
+ * deletes its tokens, scope links and profiles.  Added by sg_auth_add_rules. */
+sg_err sg_auth_add_guide_rules(struct sg_model *m);
+
 #endif

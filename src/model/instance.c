@@ -83,7 +83,7 @@ static sg_err key_of(char *out, size_t size, const char *fmt, ...)
 /* A field's dictionary row from its schema entry [element, type, length,
  * label, {options}]. */
 static sg_err add_field_row(struct base_rows *b, json_t *def, const char *name, size_t i,
-                            json_t *fd)
+                            json_t *fd, const char *display)
 {
 	json_t *opts = json_array_get(fd, 4);
 	struct sg__field_def f = {
@@ -101,10 +101,14 @@ static sg_err add_field_row(struct base_rows *b, json_t *def, const char *name, 
 	if (!row)
 		return SG_ERR_NOMEM;
 	bool ok = true;
-	static const char *flags[] = {"mandatory", "read_only", "display", "virtual"};
-	for (size_t k = 0; k < 4; k++)
+	static const char *flags[] = {"mandatory", "read_only", "display",
+	                              "virtual",   "unique",    "audit"};
+	for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++)
 		if (json_is_true(json_object_get(opts, flags[k])))
 			ok &= !json_object_set_new(row, flags[k], json_string("true"));
+	/* The table's display field, as the schema names it. */
+	if (display && !strcmp(display, f.element))
+		ok &= !json_object_set_new(row, "display", json_string("true"));
 	if (sg_json_str(opts, "ref"))
 		ok &= !json_object_set_new(row, "reference", json_string(sg_json_str(opts, "ref")));
 	json_t *choices = json_object_get(json_object_get(def, "choices"), f.element);
@@ -162,10 +166,21 @@ static sg_err add_table_rows(struct base_rows *b, json_t *def)
 		                         json_is_true(json_object_get(def, "domain")));
 	size_t i;
 	json_t *fd;
+	const char *display = sg_json_str(def, "display");
+	if (!display) {
+		/* Undeclared: the dictionary's own choice, name then number (a
+		 * table whose fields have neither inherits its parent's). */
+		json_array_foreach(json_object_get(def, "fields"), i, fd)
+		{
+			const char *e = json_string_value(json_array_get(fd, 0));
+			if (e && (!strcmp(e, "name") || (!strcmp(e, "number") && !display)))
+				display = e;
+		}
+	}
 	json_array_foreach(json_object_get(def, "fields"), i, fd)
 	{
 		if (!err)
-			err = add_field_row(b, def, name, i, fd);
+			err = add_field_row(b, def, name, i, fd, display);
 	}
 	json_array_foreach(json_object_get(def, "overrides"), i, fd)
 	{

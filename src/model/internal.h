@@ -12,6 +12,12 @@
 #include "query/query.h"
 
 /* Builds a dictionary from the dictionary tables through c. */
+/* reference.c: the stored form of a reference value v that is neither a
+ * sys_id nor a display value the record layer found: as given, empty, or
+ * refused (SG_ERR_INVALID_INSERT), as the property
+ * snowglobe.reference.unmatched says.  *out new, or NULL on refusal. */
+sg_err sg__unmatched_reference(struct sg_ctx *ctx, const struct sg_field *f, const char *v,
+                               char **out);
 sg_err sg__dict_load(sg_conn *c, struct sg_dict **out);
 /* Empties the cache of list counts (caller holds m->lock or owns m). */
 void sg__counts_clear(struct sg_model *m);

@@ -537,7 +537,7 @@ static sg_err normalize(struct sg_write *w, const struct sg_field *f, const char
 		return dup(buf, out);
 	case SG_FT_REFERENCE: {
 		sg_err err = resolve_reference(ctx, f, v, out);
-		return err || *out ? err : dup(v, out);
+		return err || *out ? err : sg__unmatched_reference(ctx, f, v, out);
 	}
 	default:
 		/* Longer strings are cut to the field's length, as the platform's

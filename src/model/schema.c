@@ -204,10 +204,14 @@ json_t *sg__dict_row(const char *table, const struct sg__field_def *f)
 		return NULL; /* names are identifiers of at most 80 characters */
 	sg_id_derive(id, "sys_dictionary", key);
 	snprintf(len, sizeof(len), "%d", f->len);
-	json_t *row = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", id, "name",
-	                        table, "element", f->element, "column_label", f->label,
-	                        "internal_type", f->type, "max_length", len, "virtual",
-	                        f->is_virtual ? "true" : "false", "active", "true");
+	/* Every boolean column holds "true" or "false", as on the platform;
+	 * callers set the ones that are true. */
+	json_t *row = json_pack(
+	    "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", id,
+	    "name", table, "element", f->element, "column_label", f->label, "internal_type",
+	    f->type, "max_length", len, "virtual", f->is_virtual ? "true" : "false", "active",
+	    "true", "mandatory", "false", "read_only", "false", "display", "false", "unique",
+	    "false", "primary", strcmp(f->element, "sys_id") ? "false" : "true", "audit", "false");
 	if (row && f->dflt && json_object_set_new(row, "default_value", json_string(f->dflt))) {
 		json_decref(row);
 		row = NULL;
@@ -219,9 +223,11 @@ json_t *sg__collection_row(const char *table, const char *label, bool audit)
 {
 	char id[SG_ID_LEN + 1];
 	sg_id_derive(id, "sys_dictionary", table);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id", id, "name", table,
-	                 "column_label", label, "internal_type", "collection", "audit",
-	                 audit ? "true" : "false", "active", "true");
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sys_id",
+	                 id, "name", table, "column_label", label, "internal_type", "collection",
+	                 "audit", audit ? "true" : "false", "active", "true", "mandatory", "false",
+	                 "read_only", "false", "display", "false", "unique", "false", "primary",
+	                 "false", "virtual", "false");
 }
 
 /* Appends row to arr; SG_ERR_NOMEM when either failed. */

@@ -391,6 +391,8 @@ int cmd_role(struct cmd_env *e, int argc, char **argv)
 		return usage_error("role add|grant|revoke ...");
 	if (!strcmp(argv[0], "grant") || !strcmp(argv[0], "revoke"))
 		return role_grant(e, argc, argv, !strcmp(argv[0], "revoke"));
+	if (!strcmp(argv[0], "contain") || !strcmp(argv[0], "uncontain"))
+		return cmd_role_contain(e, argc, argv);
 	if (strcmp(argv[0], "add") != 0)
 		return usage_error("unknown role command");
 	static const struct option opts[] = {{"description", required_argument, NULL, 'd'},
@@ -947,8 +949,19 @@ int cmd_oauth(struct cmd_env *e, int argc, char **argv)
 	if (argc >= 1 && (!strcmp(argv[0], "provider") || !strcmp(argv[0], "get-token") ||
 	                  !strcmp(argv[0], "token")))
 		return cmd_oauth_out(e, argc, argv);
+	if (argc >= 1 && (!strcmp(argv[0], "list") || !strcmp(argv[0], "delete")))
+		return cmd_oauth_guide(e, argc, argv);
+	bool revoke = false;
+	if (argc == 3 && !strcmp(argv[0], "rotate-secret") &&
+	    (!strcmp(argv[1], "--revoke-tokens") || !strcmp(argv[2], "--revoke-tokens"))) {
+		revoke = true;
+		if (!strcmp(argv[1], "--revoke-tokens"))
+			argv[1] = argv[2];
+		argc = 2;
+	}
 	if (argc != 2)
-		return usage_error("oauth add|rotate-secret|enable|disable NAME");
+		return usage_error("oauth add|list|delete|rotate-secret [--revoke-tokens]|enable|"
+		                   "disable NAME");
 	json_t *in = json_object();
 	int rc;
 	if (!strcmp(argv[0], "rotate-secret")) {
@@ -958,8 +971,14 @@ int cmd_oauth(struct cmd_env *e, int argc, char **argv)
 			rc = oauth_change(e, argv[1], in, "rotate-secret");
 		if (!rc) {
 			json_t *app = find_one(e, "oauth_entity", "name", argv[1]);
-			if (app)
+			size_t n = 0;
+			/* The old secret's tokens, when asked: they would live on. */
+			if (app && revoke)
+				rc = oauth_revoke_tokens(e, sg_json_str(app, "sys_id"), &n);
+			if (app && !rc)
 				report_client(e, "new secret for", app, secret);
+			if (app && !rc && revoke && !e->json)
+				printf("revoked %zu token(s)\n", n);
 			json_decref(app);
 		}
 		sodium_memzero(secret, sizeof(secret));
@@ -970,7 +989,8 @@ int cmd_oauth(struct cmd_env *e, int argc, char **argv)
 		if (!rc && !e->json)
 			printf("application %s %s\n", argv[1], on ? "enabled" : "disabled");
 	} else {
-		rc = usage_error("oauth add|rotate-secret|enable|disable NAME");
+		rc = usage_error("oauth add|list|delete|rotate-secret [--revoke-tokens]|enable|"
+		                 "disable NAME");
 	}
 	json_decref(in);
 	return rc;

@@ -40,6 +40,11 @@ int cmd_outbound(struct cmd_env *e, int argc, char **argv);
 
 /* oauth provider|get-token (oauth_cmd.c): the outbound side */
 int cmd_oauth_out(struct cmd_env *e, int argc, char **argv);
+/* guide_cmd.c: role contain|uncontain ROLE CONTAINED; oauth list|delete */
+int cmd_role_contain(struct cmd_env *e, int argc, char **argv);
+int cmd_oauth_guide(struct cmd_env *e, int argc, char **argv);
+/* Expires every token of the application app_id; *n how many. 0 or 1. */
+int oauth_revoke_tokens(struct cmd_env *e, const char *app_id, size_t *n);
 /* keys rotate (keys_cmd.c) */
 int cmd_keys(struct cmd_env *e, int argc, char **argv);
 

@@ -22,11 +22,13 @@ def allow_acl_edits(server):
 
 
 def test_incident_io_task_acls(fresh):
-    """Scenario 2: the service account works task records once its three ACLs exist."""
+    """Scenario 2: the service account works task records once its three ACLs exist.  The
+    account is given incident_manager only at the end: incident_manager contains itil (as on
+    ServiceNow, issue 17), which reads and writes tasks without the three ACLs."""
     nowctl(fresh, "role", "add", "x_incident_io.api_user", "--description", "incident.io")
     nowctl(fresh, "user", "add", "incident.io", "--first", "incident", "--last", "io", "--email",
            "io@example.com", "--machine", "--password", "Io-pass-12", "--role", "x_incident_io.api_user",
-           "--role", "cmdb_read", "--role", "sn_cmdb_user", "--role", "incident_manager")
+           "--role", "cmdb_read", "--role", "sn_cmdb_user")
     io = as_user(fresh, "incident.io", "Io-pass-12")
     user = fresh.get("/api/now/table/sys_user", params={"user_name": "incident.io"}).json()["result"][0]
     assert user["identity_type"] == "machine" and user["web_service_access_only"] == "true"
@@ -55,6 +57,10 @@ def test_incident_io_task_acls(fresh):
     # CMDB, users and groups are readable
     assert io("GET", "/api/now/table/cmdb_ci").status_code == 200
     assert io("GET", "/api/now/table/sys_user_group").status_code == 200
+    # the guide's fourth role: incidents too, through itil
+    assert io("POST", "/api/now/table/incident", json={"short_description": "x"}).status_code == 403
+    nowctl(fresh, "role", "grant", "incident_manager", "--user", "incident.io")
+    assert io("POST", "/api/now/table/incident", json={"short_description": "x"}).status_code == 201
 
 
 def test_finout_metadata_acls(fresh):
