@@ -1371,37 +1371,31 @@ static void bs_usage(void)
 	      stderr);
 }
 
-static bool valid_table(const char *t)
+/* s is 1..max bytes, each a lowercase letter, a digit or one of extra. */
+static bool only_chars(const char *s, size_t max, const char *extra)
 {
-	size_t n = strlen(t);
-	if (!n || n > 80)
+	size_t n = strlen(s);
+	if (!n || n > max)
 		return false;
-	for (; *t; t++)
-		if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') || *t == '_'))
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || strchr(extra, *s)))
 			return false;
 	return true;
+}
+
+static bool valid_table(const char *t)
+{
+	return only_chars(t, 80, "_");
 }
 
 static bool valid_fields(const char *f)
 {
-	if (!*f || strlen(f) > 2000)
-		return false;
-	for (; *f; f++)
-		if (!((*f >= 'a' && *f <= 'z') || (*f >= '0' && *f <= '9') || *f == '_' ||
-		      *f == ',' || *f == '.'))
-			return false;
-	return true;
+	return only_chars(f, 2000, "_,.");
 }
 
 static bool valid_closed(const char *c)
 {
-	if (!*c || strlen(c) > 60)
-		return false;
-	for (; *c; c++)
-		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'z') || *c == ',' ||
-		      *c == '_' || *c == '-'))
-			return false;
-	return true;
+	return only_chars(c, 60, ",_-");
 }
 
 static int cmd_add(struct ns_state *st, int argc, char **argv)

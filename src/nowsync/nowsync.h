@@ -80,6 +80,9 @@ sg_err ns_state_get(struct ns_state *s, const char *name, struct ns_connection *
 /* Calls fn for every connection by name (secrets NOT opened: NULL). */
 sg_err ns_state_list(struct ns_state *s, void (*fn)(void *ud, const struct ns_connection *c),
                      void *ud);
+/* Deletes the row of table whose "name" is name: SG_ERR_NO_RECORD when
+ * there is none. */
+sg_err ns_state_delete_named(struct ns_state *s, const char *table, const char *name);
 sg_err ns_state_remove(struct ns_state *s, const char *name);
 /* Stores a connection's tokens (sealed): access token and its expiry, and
  * the refresh token when refresh is not NULL.  access NULL forgets it. */

@@ -545,19 +545,26 @@ sg_err ns_state_list(struct ns_state *s, void (*fn)(void *ud, const struct ns_co
 	return err ? err : rc.err;
 }
 
-sg_err ns_state_remove(struct ns_state *s, const char *name)
+sg_err ns_state_delete_named(struct ns_state *s, const char *table, const char *name)
 {
 	sg_conn *conn = sg_store_conn(s->store);
 	if (!conn)
 		return SG_ERR_STORE;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "DELETE FROM \"ns_connection\" WHERE \"name\" = ");
+	sg_sql_raw(&q, "DELETE FROM ");
+	sg_sql_ident(&q, table);
+	sg_sql_raw(&q, " WHERE \"name\" = ");
 	sg_sql_text(&q, name);
 	long long changed = 0;
 	sg_err err = sg_conn_exec(conn, &q, NULL, NULL, &changed);
 	sg_sql_cleanup(&q);
 	return err ? err : changed ? SG_ERR_OK : SG_ERR_NO_RECORD;
+}
+
+sg_err ns_state_remove(struct ns_state *s, const char *name)
+{
+	return ns_state_delete_named(s, "ns_connection", name);
 }
 
 sg_err ns_state_save_tokens(struct ns_state *s, const char *name, const char *access,

@@ -113,17 +113,7 @@ sg_err ns_token_list(struct ns_state *s, void (*fn)(void *ud, const struct ns_to
 
 sg_err ns_token_revoke(struct ns_state *s, const char *name)
 {
-	sg_conn *conn = sg_store_conn(s->store);
-	if (!conn)
-		return SG_ERR_STORE;
-	struct sg_sql q;
-	sg_sql_init(&q);
-	sg_sql_raw(&q, "DELETE FROM \"ns_intake_token\" WHERE \"name\" = ");
-	sg_sql_text(&q, name);
-	long long changed = 0;
-	sg_err err = sg_conn_exec(conn, &q, NULL, NULL, &changed);
-	sg_sql_cleanup(&q);
-	return err ? err : changed ? SG_ERR_OK : SG_ERR_NO_RECORD;
+	return ns_state_delete_named(s, "ns_intake_token", name);
 }
 
 sg_err ns_token_check(struct ns_state *s, const char *token, struct ns_token_info *info)
