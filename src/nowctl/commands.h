@@ -34,10 +34,8 @@ int cmd_script(struct cmd_env *e, int argc, char **argv);
 int cmd_job(struct cmd_env *e, int argc, char **argv);
 /* rest test MESSAGE FUNCTION [--var k=v]...: the Test link (rest_cmd.c) */
 int cmd_rest(struct cmd_env *e, int argc, char **argv);
-
 /* outbound list|retry|purge: the delivery queue (outbound_cmd.c) */
 int cmd_outbound(struct cmd_env *e, int argc, char **argv);
-
 /* oauth provider|get-token (oauth_cmd.c): the outbound side */
 int cmd_oauth_out(struct cmd_env *e, int argc, char **argv);
 /* guide_cmd.c: role contain|uncontain ROLE CONTAINED; oauth list|delete */
