@@ -270,7 +270,7 @@ def test_run_progress_then_sigterm_keeps_the_rest(fresh, tmp_path):
     server = fresh
     data = make_state(tmp_path, server.url)
     prefix = f"ops:run{time.time_ns()}-"
-    n = 300
+    n = 3000  # enough that the run is still going when the signal comes (300 could all be done)
     push(data, [ev(f"{prefix[4:]}{i}", "firing", f"alert {i}", 1000 + i) for i in range(n)])
     p = subprocess.Popen([NOWSYNC, "--data", str(data), "run", "--workers", "2", "--progress", "1", "--wait"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
