@@ -40,6 +40,7 @@ struct sg_api {
 	pthread_mutex_t lock;
 	struct sg_api_settings cfg;     /* guarded by lock */
 	struct sg_ratelimit *ratelimit; /* ratelimit.h: rules and counts of this node */
+	bool snowglobe_off; /* --no-snowglobe-api: paths under /_snowglobe/ are unknown */
 };
 
 /* Caller-owned api serving model with its auth state (both borrowed) and the
@@ -100,6 +101,22 @@ struct sg_route {
 	enum sg_route_limit limit;
 	sg_resolve_fn resolve; /* a fallback route's (SG_AUTH_OPTIONAL), else NULL */
 };
+
+/* The test-double powers live under this prefix (snowglobe.c): admin only,
+ * and answered as unknown paths when api->snowglobe_off. */
+#define SG_SNOWGLOBE_PREFIX "/_snowglobe"
+
+/* true when path is SG_SNOWGLOBE_PREFIX or under it. */
+bool sg_snowglobe_path(const char *path);
+
+/* The gate of every /_snowglobe/ handler: *ok true when the caller has the
+ * admin role in effect (or ctx is the system); else resp holds the 403. */
+sg_err sg_snowglobe_admit(struct sg_ctx *ctx, struct sg_auth_session *as, struct sg_resp *resp,
+                          bool *ok);
+
+/* GET /_snowglobe/: the version and the routes under the prefix. */
+sg_err sg_snowglobe_index(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                          struct sg_req *req, struct sg_resp *resp);
 
 /* The built-in route table (static); *n set to its length. */
 const struct sg_route *sg_api_routes(size_t *n);

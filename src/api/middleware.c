@@ -184,7 +184,8 @@ static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct 
 
 /*
  * Who may go on to the handler: anyone for a route that needs no user; else
- * the request must be under /api/ (an unknown path elsewhere is a 404), carry
+ * the request must be under /api/ or a route under /_snowglobe/ (an unknown
+ * path elsewhere is a 404), carry
  * valid credentials (even when no route serves the path: the platform
  * authenticates before it resolves), and a token must hold the route's API
  * scope.  Returns true when resp holds the refusal.
@@ -194,7 +195,7 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	const struct sg_route *route = req->match.route;
 	if (route && route->auth == SG_AUTH_NONE)
 		return false;
-	if (strncmp(req->path, "/api/", 5) != 0) {
+	if (strncmp(req->path, "/api/", 5) != 0 && !(route && sg_snowglobe_path(req->path))) {
 		refuse(resp, SG_ERR_NO_RESOURCE, NULL, NULL);
 		resp->status = 404;
 		return true;
@@ -324,6 +325,11 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		refuse(resp, err, NULL, NULL);
 		finish(req, resp);
 		return true;
+	}
+	/* An instance that should look exactly like ServiceNow has no test-double powers. */
+	if (api->snowglobe_off && req->path && sg_snowglobe_path(req->path)) {
+		memset(&req->match, 0, sizeof(req->match));
+		err = SG_ERR_NO_RESOURCE;
 	}
 	req->route_err = err;
 	struct sg_api_settings cfg;

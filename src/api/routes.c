@@ -130,6 +130,8 @@ static const struct sg_route routes[] = {
     /* Scripts - Background (script.c): admin with security_admin in effect. */
     ROUTE("POST", "/api/now/snowglobe/script", sg_script_background, SG_AUTH_USER, "now/snowglobe",
           NULL, 0),
+    /* The test-double powers (snowglobe.c): the admin's only; gone under --no-snowglobe-api. */
+    ROUTE("GET", SG_SNOWGLOBE_PREFIX, sg_snowglobe_index, SG_AUTH_USER, "now/snowglobe", NULL, 0),
     /* The OAuth endpoints need no user: the client authenticates in the request. */
     ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
     ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),

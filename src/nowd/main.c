@@ -77,7 +77,7 @@ static void usage(FILE *f)
 	      "            [--tls-cert FILE --tls-key FILE] [--threads N]\n"
 	      "            [--max-connections N] [--max-per-client N]\n"
 	      "            [--timeout SECONDS] [--request-timeout SECONDS] [--job-workers N]\n"
-	      "            [--delivery-workers N]\n"
+	      "            [--delivery-workers N] [--no-snowglobe-api]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
 	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 4096\n"
@@ -86,7 +86,10 @@ static void usage(FILE *f)
 	      "inside a request (0: none), 1 background job worker (0: none), 2 outbound\n"
 	      "delivery workers (0: none; queued requests wait for a nowd that has some).\n"
 	      "--base-url sets the public URL used in every absolute link (otherwise\n"
-	      "the glide.servlet.uri property, otherwise the request's Host).\n",
+	      "the glide.servlet.uri property, otherwise the request's Host).\n"
+	      "--no-snowglobe-api removes the test-double powers under /_snowglobe/\n"
+	      "(snapshots, request journal, faults, clock): the instance then looks\n"
+	      "exactly like ServiceNow.\n",
 	      f);
 }
 
@@ -154,12 +157,13 @@ int main(int argc, char **argv)
 	                                     {"max-per-client", required_argument, NULL, 'P'},
 	                                     {"job-workers", required_argument, NULL, 'J'},
 	                                     {"delivery-workers", required_argument, NULL, 'O'},
+	                                     {"no-snowglobe-api", no_argument, NULL, 'N'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:NhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			data = optarg;
@@ -202,6 +206,9 @@ int main(int argc, char **argv)
 			break;
 		case 'O':
 			ok &= number_flag("delivery-workers", optarg, 0, 32, &delivery_workers);
+			break;
+		case 'N':
+			o.no_snowglobe_api = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -23,7 +23,8 @@ struct nowd_opts {
 	unsigned per_client;     /* connections at once from one address; 0 no limit */
 	const char *cert_pem;    /* TLS certificate and key (PEM); NULL: plain HTTP */
 	const char *key_pem;
-	const char *base_url; /* --base-url, or NULL */
+	const char *base_url;  /* --base-url, or NULL */
+	bool no_snowglobe_api; /* --no-snowglobe-api: no /_snowglobe/ paths */
 	/* poll() rather than epoll: for the HTTP fuzzer, which needs a client's
 	 * half-close seen at once (epoll misses it until a timeout). */
 	bool use_poll;

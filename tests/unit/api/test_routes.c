@@ -109,11 +109,20 @@ static void what_each_route_needs(void **state)
 	(void)state;
 	size_t n;
 	const struct sg_route *r = sg_api_routes(&n);
-	assert_int_equal(n, 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 + 1 + 1 + 5 + 1);
+	size_t test_double = 0;
+	for (size_t i = 0; i < n; i++)
+		test_double += sg_snowglobe_path(r[i].pattern);
+	assert_true(test_double >= 1);
+	assert_int_equal(n - test_double,
+	                 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 + 1 + 1 + 5 + 1);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = r[i].pattern;
 		/* every REST API needs a user and is covered by its API's scope */
-		if (strstr(p, "/table/")) {
+		if (sg_snowglobe_path(p)) {
+			/* the test-double powers: a user (the handler asks for admin) */
+			assert_int_equal(r[i].auth, SG_AUTH_USER);
+			assert_string_equal(r[i].scope, "now/snowglobe");
+		} else if (strstr(p, "/table/")) {
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/table");
 		} else if (strstr(p, "/import/")) {
