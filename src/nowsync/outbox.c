@@ -633,22 +633,13 @@ static enum outcome send_req(struct step *st, const char *method, const char *pa
 	st->status = 0;
 	st->retry_after_ms = -1;
 	enum outcome out;
-	/* A write goes on a connection of its own: libcurl sends a request again by
-	 * itself when a reused connection dies before any answer, and a create or a
-	 * note sent twice that way is a duplicate no lookup can see coming (the
-	 * proxy test of test_nowsync_delivery.py found it). */
-	struct sg_http_client *http = strcmp(method, "GET") ? ns_conn_http(st->c, 1) : st->http;
-	if (!http) {
-		free(text);
-		sg_http_response_cleanup(&r);
-		snprintf(st->err, sizeof(st->err), "out of memory");
-		return OUT_RETRY;
-	}
+	/* A create or a note is never sent twice by the HTTP client itself: a
+	 * request that may not be repeated goes on a new connection (net/client.c),
+	 * so a reused connection dying before the answer cannot duplicate it (the
+	 * proxy test of test_nowsync_delivery.py). */
 	int64_t t0 = ns_now_ms();
-	bool answered = ns_conn_request(st->c, http, method, path, text, &r, &nerr);
+	bool answered = ns_conn_request(st->c, st->http, method, path, text, &r, &nerr);
 	long took = (long)(ns_now_ms() - t0);
-	if (http != st->http)
-		sg_http_client_free(http);
 	char ess[400] = "";
 	if (!answered) {
 		snprintf(st->err, sizeof(st->err), "%s %s: %s", method, path, nerr.msg);
