@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -55,6 +56,17 @@ def connect(state, name, srv, sec, test=True):
     env = {"NOWSYNC_CLIENT_SECRET": sec["client_secret"], "NOWSYNC_PASSWORD": sec["password"]}
     return ns(state, "connection", "add", name, "--instance", srv.url, "--auth", "password", "--client-id",
               sec["client_id"], "--user", sec["username"], *([] if test else ["--no-test"]), ok=False, env=env)
+
+
+def connect_sh(state, name, srv, secrets):
+    """examples/cost-anomalies/connect.sh as an admin runs it: the connection, the profile, the fields."""
+    env = dict(os.environ, NOWSYNC=NOWSYNC, NOWSYNC_DATA=str(state), SECRETS_OUT=str(secrets), INSTANCE=srv.url,
+               CONNECTION=name)
+    env.pop("NOWSYNC_PROFILES", None)
+    r = subprocess.run(["sh", os.path.join(EXAMPLE, "connect.sh")], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
+    return r
 
 
 def snapshot(srv):
@@ -150,12 +162,11 @@ def test_cost_anomalies_two_instances(two, tmp_path):
     assert sec_a["client_secret"] != sec_b["client_secret"]
 
     state = tmp_path / "ns"
-    (state / "profiles").mkdir(parents=True)
-    with open(os.path.join(EXAMPLE, "profile.json")) as f:
-        (state / "profiles" / "cost-anomalies.json").write_text(f.read())
-    for name, srv, sec in (("finout-us", a, sec_a), ("finout-eu", b, sec_b)):
-        r = connect(state, name, srv, sec)
-        assert r.returncode == 0, r.stdout + r.stderr
+    r = connect_sh(state, "finout-us", a, sa)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "u_anomaly_type" in r.stdout and (state / "profiles" / "cost-anomalies.json").exists()
+    r = connect(state, "finout-eu", b, sec_b)
+    assert r.returncode == 0, r.stdout + r.stderr
 
     # "additional fields": custom ones with their types and choices, inherited ones from task
     r = ns(state, "fields", "finout-us", "--json")
@@ -211,7 +222,6 @@ def test_cost_anomalies_two_instances(two, tmp_path):
         r = a.patch(f"/api/now/table/incident/{sid}", json={"state": "6", "close_code": "Solution provided",
                                                             "close_notes": "reserved instances bought"})
         assert r.status_code == 200, r.text
-        import time
         deadline = time.time() + 20
         while time.time() < deadline and not any(g["sys_id"] == sid and g["state"] == "6" for g in hook.got):
             ns(state, "backsync", "run", "--once", "finout-us", "--quiet", ok=False)
@@ -252,7 +262,16 @@ def test_cost_anomalies_without_read_acls(tmp_path):
         sec = tmp_path / "secrets"
         run_setup(srv, sec, skip=2)  # the guide's step 2 (the five read ACLs) left out
         state = tmp_path / "ns"
-        connect(state, "finout", srv, secrets_of(sec), test=False)
+        r = connect_sh(state, "finout", srv, sec)  # saved (its test warns), then the fields: exit 6
+        assert r.returncode == 6, r.stdout + r.stderr
+        lines = r.stdout.splitlines()
+        at = [i for i, line in enumerate(lines) if line.startswith("no fields listed")]
+        assert at and lines[at[0] - 1] == "incident", r.stdout
+        assert lines[at[0]:at[0] + 2] == [
+            "no fields listed: the instance refused or returned nothing for reads of its metadata (ServiceNow "
+            "answers 403 or an empty list for rows the user cannot read). Add read ACLs for this user's role on: "
+            + ", ".join(FIVE),
+            "  sys_db_object (the table incident): refused, HTTP 403: Insufficient rights to query records"]
         r = ns(state, "fields", "finout", "--json", ok=False)
         assert r.returncode == 6, r.stdout + r.stderr
         got = json.loads(r.stdout)
