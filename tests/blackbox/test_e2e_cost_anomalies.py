@@ -201,6 +201,10 @@ def test_cost_anomalies_two_instances(two, tmp_path):
            stdin=event("rds/eu-west-1", 300, "new_service", "CC-300"))
         ns(state, "push", "-", "--connection", "finout-us", "--profile", "cost-anomalies",
            stdin=event("gke/prod", 150, "tornado", "CC-100"))
+        # ... and by profile: a profile naming its connection takes events that name none
+        prof = json.loads((state / "profiles" / "cost-anomalies.json").read_text())
+        (state / "profiles" / "cost-anomalies-eu.json").write_text(json.dumps(dict(prof, connection="finout-eu")))
+        ns(state, "push", "-", "--profile", "cost-anomalies-eu", stdin=event("rds/eu-central-1", 250, "drift", "CC-301"))
         r = ns(state, "run", "--wait", "--timeout", "30", ok=False)
         assert r.returncode == 3, r.stdout + r.stderr  # one dead letter: the unknown anomaly type
 
@@ -210,9 +214,11 @@ def test_cost_anomalies_two_instances(two, tmp_path):
             ("finout:ec2/us-east-1", "CC-100", "spike", "1", "2", "finout.integration"),
             ("finout:s3/logs", "CC-200", "drift", "3", "3", "finout.integration")]
         assert made[0]["short_description"] == "Cost anomaly: ec2/us-east-1 at 420 USD"
-        eu = incidents(b, "correlation_idSTARTSWITHfinout:")
+        eu = incidents(b, "correlation_idSTARTSWITHfinout:^ORDERBYcorrelation_id")
         assert [(i["correlation_id"], i["u_anomaly_type"], i["sys_created_by"]) for i in eu] == [
+            ("finout:rds/eu-central-1", "drift", "finout.integration"),
             ("finout:rds/eu-west-1", "new_service", "finout.integration")]
+        assert incidents(a, "correlation_idSTARTSWITHfinout:rds") == []
         assert incidents(a, "correlation_id=finout:gke/prod") == []  # never sent: not a choice
         dead = json.loads(ns(state, "outbox", "list", "--dead", "--json").stdout)
         assert len(dead) == 1 and "validation (not sent)" in json.dumps(dead) and "tornado" in json.dumps(dead)
