@@ -31,9 +31,10 @@ exists() {
 	"$NOWCTL" --json table list "$1" --query "$2" --limit 1 | grep -q '"sys_id"'
 }
 
-# read_acl NAME: a read ACL on NAME that the integration's role satisfies
+# read_acl NAME: an active read ACL on NAME, without a condition, that the integration's role
+# satisfies (a conditioned or inactive one does not count: it may hide every row)
 read_acl() {
-	if ! exists sys_security_acl_role "sys_security_acl.name=$1^sys_security_acl.operation=read^sys_user_role.name=$ROLE"; then
+	if ! exists sys_security_acl_role "sys_security_acl.name=$1^sys_security_acl.operation=read^sys_security_acl.active=true^sys_security_acl.conditionISEMPTY^sys_security_acl.scriptISEMPTY^sys_user_role.name=$ROLE"; then
 		"$NOWCTL" acl add "$1" --operation read --role "$ROLE" >/dev/null
 		echo "read ACL on $1 for role $ROLE added"
 	fi

@@ -288,5 +288,20 @@ def test_cost_anomalies_without_read_acls(tmp_path):
             ("sys_glide_object", 403, "refused")}
         text = ns(state, "fields", "finout", ok=False).stdout
         assert "no fields listed" in text and "sys_dictionary (the columns of incident): refused, HTTP 403" in text
+
+        # an ACL whose condition hides every row: a 200 with an empty list, still named
+        nowctl(srv, "acl", "add", "sys_glide_object", "--operation", "read", "--role", "x_finout_metadata",
+               "--condition", "name=no_such_type")
+        got = json.loads(ns(state, "fields", "finout", "--json", ok=False).stdout)
+        assert got["missing_acls"] == FIVE
+        assert ("sys_glide_object", 200, 0, "empty") in {(x["table"], x["status"], x["rows"], x["outcome"])
+                                                         for x in got["reads"]}
+
+        # the step done after all (the recipe run again in full): the fields are listed
+        run_setup(srv, sec)
+        r = ns(state, "fields", "finout", "--json")
+        got = json.loads(r.stdout)
+        assert got["missing_acls"] == [] and "explanation" not in got
+        assert {"u_cost_center", "u_anomaly_type", "short_description"} <= {f["element"] for f in got["fields"]}
     finally:
         srv.stop()
