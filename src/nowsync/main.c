@@ -22,6 +22,7 @@
 #include "nowsync/delivery.h"
 #include "nowsync/intake.h"
 #include "nowsync/ops.h"
+#include "nowsync/fields.h"
 #include "nowsync/nowsync.h"
 
 static void usage(FILE *f)
@@ -45,7 +46,9 @@ static void usage(FILE *f)
 	      "      connection is tested first and saved only when its credentials work.\n"
 	      "  connection list [--json]\n"
 	      "  connection show NAME [--json]\n"
-	      "  connection remove NAME\n"
+	      "  connection remove NAME   the connection and everything attached to it: its\n"
+	      "      secrets and tokens, queued and dead events, links, trace, caches,\n"
+	      "      back-syncs and intake tokens bound to it\n"
 	      "  connection test NAME [--json] [--probe-writes]\n"
 	      "      --probe-writes creates, updates and deletes a marked record in each table\n"
 	      "      that needs create/write (ServiceNow has no dry run)\n"
@@ -79,6 +82,10 @@ static void usage(FILE *f)
 	      "  backsync add CONNECTION [--table T] (--webhook URL | --ndjson PATH|-)\n"
 	      "       [--all-records] [--filter Q] [--closed-states 6,7,8] [--fields LIST]\n"
 	      "       [--overlap S] [--lag S] [--page N] [--interval S] [--since TIME]\n"
+	      "  fields CONNECTION [--table T] [--json]\n"
+	      "      the fields a record of T (incident) can carry, from the instance's\n"
+	      "      sys_db_object, sys_dictionary, sys_glide_object and sys_choice; exit 6\n"
+	      "      (and the read ACLs to add) when metadata reads were refused or empty\n"
 	      "  backsync list [--json] | queue [--json] | remove CONNECTION [--table T]\n"
 	      "  backsync run [--once] CONNECTION|--all [--table T] [--quiet]\n"
 	      "      changes made in the instance, delivered as events (serve runs them too;\n"
@@ -571,7 +578,8 @@ static int cmd_connection(struct ns_state *st, int argc, char **argv)
 	if (!strcmp(verb, "add"))
 		return cmd_add(st, name, &a);
 	if (!strcmp(verb, "remove")) {
-		sg_err e = ns_state_remove(st, name);
+		long long removed[NS_PURGE_TABLES] = {0};
+		sg_err e = ns_state_purge(st, name, removed);
 		if (e == SG_ERR_NO_RECORD) {
 			fprintf(stderr, "nowsync: no connection called %s\n", name);
 			return NS_EXIT_FAILED;
@@ -580,7 +588,12 @@ static int cmd_connection(struct ns_state *st, int argc, char **argv)
 			fprintf(stderr, "nowsync: cannot remove connection %s\n", name);
 			return NS_EXIT_FAILED;
 		}
-		fprintf(stderr, "nowsync: connection %s removed\n", name);
+		fprintf(stderr, "nowsync: connection %s removed", name);
+		for (size_t i = 0; ns_purge_tables[i][0]; i++)
+			if (removed[i] && strcmp(ns_purge_tables[i][0], "ns_connection"))
+				fprintf(stderr, ", %lld row(s) of %s", removed[i],
+				        ns_purge_tables[i][0]);
+		fputc('\n', stderr);
 		return 0;
 	}
 	if (strcmp(verb, "show") && strcmp(verb, "test")) {
@@ -755,7 +768,7 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
 	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve") &&
-	    strcmp(cmd, "backsync") && strcmp(cmd, "trace")) {
+	    strcmp(cmd, "backsync") && strcmp(cmd, "trace") && strcmp(cmd, "fields")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -794,6 +807,7 @@ int main(int argc, char **argv)
 	         : !strcmp(cmd, "serve")    ? ns_cmd_serve(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "backsync") ? ns_cmd_backsync(st, sub_argc, sub_argv)
 	         : !strcmp(cmd, "trace")    ? ns_cmd_trace(st, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "fields")   ? ns_cmd_fields(st, sub_argc + 1, sub_argv - 1)
 	                                    : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;

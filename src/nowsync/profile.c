@@ -314,19 +314,10 @@ int ns_profile_names(void (*fn)(void *ud, const char *name), void *ud)
 
 /* ---- templates ---------------------------------------------------------------- */
 
-static const char *lookup(const struct ns_tvars *v, const char *name, char *scratch, size_t sz)
+/* The member at the dotted path name inside root, or NULL. */
+static const json_t *walk(const json_t *root, const char *name)
 {
-	if (!strcmp(name, "key"))
-		return v->key;
-	if (!strcmp(name, "status"))
-		return v->status;
-	if (!strcmp(name, "summary"))
-		return v->summary;
-	if (!strcmp(name, "severity"))
-		return v->severity;
-	const json_t *cur = v->fields;
-	if (!strncmp(name, "fields.", 7))
-		name += 7;
+	const json_t *cur = root;
 	char part[128];
 	while (cur && *name) {
 		size_t n = strcspn(name, ".");
@@ -337,6 +328,24 @@ static const char *lookup(const struct ns_tvars *v, const char *name, char *scra
 		cur = json_is_object(cur) ? json_object_get(cur, part) : NULL;
 		name += n + (name[n] == '.');
 	}
+	return cur;
+}
+
+static const char *lookup(const struct ns_tvars *v, const char *name, char *scratch, size_t sz)
+{
+	if (!strcmp(name, "key"))
+		return v->key;
+	if (!strcmp(name, "status"))
+		return v->status;
+	if (!strcmp(name, "summary"))
+		return v->summary;
+	if (!strcmp(name, "severity"))
+		return v->severity;
+	/* the path as written ({{fields.x}}: the event's "fields" member, {{labels.x}}), else
+	 * with "fields." dropped ({{fields.labels.x}}: the event itself) */
+	const json_t *cur = walk(v->fields, name);
+	if ((!cur || json_is_null(cur)) && !strncmp(name, "fields.", 7))
+		cur = walk(v->fields, name + 7);
 	if (!cur || json_is_null(cur))
 		return NULL;
 	if (json_is_string(cur))
