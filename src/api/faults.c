@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct sg_fault_rule rules[SG_FAULT_MAX];
 	size_t n;
+	atomic_size_t active; /* n, read without the lock by every request */
 	unsigned next_id;
 } set = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
 
@@ -345,6 +347,7 @@ sg_err sg_faults_add(const struct sg_fault_rule *r, struct sg_fault_rule *out)
 	n->rng = n->seed;
 	n->matched = n->fired = 0;
 	*out = *n;
+	atomic_store(&set.active, set.n);
 	pthread_mutex_unlock(&set.lock);
 	return SG_ERR_OK;
 }
@@ -380,6 +383,7 @@ bool sg_faults_remove(unsigned id)
 			memmove(&set.rules[i], &set.rules[i + 1],
 			        (set.n - i - 1) * sizeof(set.rules[0]));
 			set.n--;
+			atomic_store(&set.active, set.n);
 			found = true;
 			break;
 		}
@@ -391,6 +395,7 @@ void sg_faults_clear(void)
 {
 	pthread_mutex_lock(&set.lock);
 	set.n = 0;
+	atomic_store(&set.active, 0);
 	pthread_mutex_unlock(&set.lock);
 }
 
@@ -640,11 +645,8 @@ bool sg_faults_apply(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 {
 	if (req->parent || !req->path || sg_snowglobe_path(req->path))
 		return false;
-	pthread_mutex_lock(&set.lock);
-	size_t n = set.n;
-	pthread_mutex_unlock(&set.lock);
-	if (!n)
-		return false;
+	if (!atomic_load(&set.active))
+		return false; /* no rules: one atomic read per request */
 	struct sg_fault_view v = {
 	    .method = req->method,
 	    .path = req->path,
