@@ -42,10 +42,10 @@ def add(sg, **rule):
     return r.json()["result"]
 
 
-def plain(sg, path=INCIDENTS, method="GET", **kw):
+def plain(sg, path=INCIDENTS, method="GET", headers=None, **kw):
     """One request as the admin, without retries."""
     return requests.request(method, sg.url + path, auth=("admin", PASSWORD),
-                            headers={"Accept": "application/json"}, **kw)
+                            headers={"Accept": "application/json", **(headers or {})}, **kw)
 
 
 def rule(sg, rid):
@@ -172,6 +172,16 @@ def test_close_the_connection(sg):
         s.sendall(b"GET /api/now/table/problem HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n")
         assert s.recv(100) == b""
     assert plain(sg).status_code == 200
+    # a streamed upload (an attachment) is closed on as soon as its head is in
+    inc = plain(sg, "/api/now/table/incident", "POST", json={"short_description": "for a file"}).json()["result"]
+    add(sg, effect="close", count=1, path="/api/now/attachment/file")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        plain(sg, "/api/now/attachment/file", "POST", data=b"x" * 1000,
+              params={"table_name": "incident", "table_sys_id": inc["sys_id"], "file_name": "a.txt"},
+              headers={"Content-Type": "text/plain"})
+    assert plain(sg, "/api/now/attachment/file", "POST", data=b"x" * 1000,
+                 params={"table_name": "incident", "table_sys_id": inc["sys_id"], "file_name": "a.txt"},
+                 headers={"Content-Type": "text/plain"}).status_code == 201
 
 
 def oauth_app(sg, name):
@@ -232,6 +242,10 @@ def test_match_by_method_path_and_table(sg):
     assert plain(sg).status_code == 200
     assert plain(sg, "/api/now/table/incident", "POST", json={"short_description": "x"}).status_code == 503
     sg.delete("/_snowglobe/faults")
+    # a rule that needs no user answers before authentication: even bad credentials get it
+    add(sg, effect="error_503", path="/api/now/table/incident", count=1)
+    assert requests.get(sg.url + INCIDENTS, auth=("admin", "wrong")).status_code == 503
+    assert requests.get(sg.url + INCIDENTS, auth=("admin", "wrong")).status_code == 401
     add(sg, effect="error_503", path="/api/now/table/prob*")
     assert plain(sg).status_code == 200
     assert plain(sg, "/api/now/table/problem?sysparm_limit=1").status_code == 503
