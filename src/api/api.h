@@ -118,6 +118,18 @@ sg_err sg_snowglobe_admit(struct sg_ctx *ctx, struct sg_auth_session *as, struct
 sg_err sg_snowglobe_index(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                           struct sg_req *req, struct sg_resp *resp);
 
+/* /_snowglobe/faults[/{id}]: fault injection rules (faults.c). */
+sg_err sg_faults_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                      struct sg_req *req, struct sg_resp *resp);
+sg_err sg_faults_get_all(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                         struct sg_req *req, struct sg_resp *resp);
+sg_err sg_faults_get_one(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                         struct sg_req *req, struct sg_resp *resp);
+sg_err sg_faults_delete_one(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                            struct sg_req *req, struct sg_resp *resp);
+sg_err sg_faults_delete_all(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                            struct sg_req *req, struct sg_resp *resp);
+
 /* The built-in route table (static); *n set to its length. */
 const struct sg_route *sg_api_routes(size_t *n);
 

@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/faults.h"
 #include "api/ratelimit.h"
 #include "api/xml.h"
 #include "auth/basic.h"
@@ -193,6 +194,9 @@ static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct 
 static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 {
 	const struct sg_route *route = req->match.route;
+	/* Injected faults that need no user answer first; the others last. */
+	if (sg_faults_apply(api, req, resp, false))
+		return true;
 	if (route && route->auth == SG_AUTH_NONE)
 		return false;
 	if (strncmp(req->path, "/api/", 5) != 0 && !(route && sg_snowglobe_path(req->path))) {
@@ -236,7 +240,7 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		       NULL);
 		return true;
 	}
-	return sg_ratelimit_admit(api, req, resp);
+	return sg_faults_apply(api, req, resp, true) || sg_ratelimit_admit(api, req, resp);
 }
 
 /* An XML body (Content-Type application/xml, text/xml or +xml) read into the

@@ -102,6 +102,15 @@ static void usage(FILE *f)
 	    "  rest test MESSAGE FUNCTION [--var NAME=VALUE]...  an HTTP method's Test link\n"
 	    "  outbound list [--state S] | retry ID|--dead | purge [--done|--dead] [--older-than "
 	    "D]\n"
+	    "  fault add EFFECT [--method M] [--path GLOB] [--table T] [--user U] [--client-id "
+	    "ID]\n"
+	    "            [--probability P --seed N] [--count N] [--from T] [--until T | --for S]\n"
+	    "            [--latency MS] [--rate N] [--no-rate-limit-headers] [--refresh-tokens]\n"
+	    "                                 inject a fault (online only: rules live in nowd's\n"
+	    "                                 memory); EFFECT: latency, error_500, error_503,\n"
+	    "                                 transaction_timeout, rate_limit, hibernate, close,\n"
+	    "                                 expire_tokens, token_refused (docs/test-powers.md)\n"
+	    "  fault list | remove ID | clear  the rules (online only), with their counts\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -286,7 +295,7 @@ static const struct {
     {"table", cmd_table},       {"oauth", cmd_oauth}, {"keys", cmd_keys},
     {"scope", cmd_scope},       {"token", cmd_token}, {"app", cmd_app},
     {"script", cmd_script},     {"job", cmd_job},     {"rest", cmd_rest},
-    {"outbound", cmd_outbound},
+    {"outbound", cmd_outbound}, {"fault", cmd_fault},
 };
 
 int main(int argc, char **argv)

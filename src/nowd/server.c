@@ -20,6 +20,7 @@
 #include <sys/time.h>
 
 #include "api/api.h"
+#include "api/faults.h"
 #include "core/log.h"
 #include "nowd/nowd.h"
 
@@ -380,6 +381,8 @@ static enum MHD_Result send_resp(struct nowd_server *s, struct MHD_Connection *c
 	/* The request is answered: the connection waits for the next one. */
 	if (s->req_timeout != s->idle_timeout)
 		set_timeout(conn, s->idle_timeout);
+	if (sg_faults_dropped(resp))
+		return MHD_NO; /* an injected fault: the connection closes unanswered */
 	/* A response that could not be built whole goes out as the static 500. */
 	const struct sg_resp *out = sg_resp_final(resp);
 	size_t len = out->body.len;
