@@ -22,6 +22,7 @@
 #include "auth/rules.h"
 #include "auth/secret.h"
 #include "model/model.h"
+#include "model/snapshot.h"
 #include "store/store.h"
 #include "nowctl/commands.h"
 
@@ -102,6 +103,10 @@ static void usage(FILE *f)
 	    "  rest test MESSAGE FUNCTION [--var NAME=VALUE]...  an HTTP method's Test link\n"
 	    "  outbound list [--state S] | retry ID|--dead | purge [--done|--dead] [--older-than "
 	    "D]\n"
+	    "  snapshot save|restore|delete NAME | list | reset [NAME]   whole-instance\n"
+	    "                                 snapshots in DIR/snapshots (offline or online;\n"
+	    "                                 reset: back to NAME or to init, as nowctl init\n"
+	    "                                 made the instance)\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -265,6 +270,9 @@ static int cmd_init(int argc, char **argv)
 		err = create_key(m);
 	if (!err && demo)
 		err = sg_model_load_records(m, demo_buf);
+	/* The instance as made: what POST /_snowglobe/reset goes back to. */
+	if (!err)
+		err = sg_snapshot_save(m, SG_SNAPSHOT_INIT);
 	if (m)
 		sg_model_close(m);
 	if (err) {
@@ -281,12 +289,12 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cmd_env *e, int argc, char **argv);
 } commands[] = {
-    {"user", cmd_user},         {"role", cmd_role},   {"group", cmd_group},
-    {"member", cmd_member},     {"acl", cmd_acl},     {"property", cmd_property},
-    {"table", cmd_table},       {"oauth", cmd_oauth}, {"keys", cmd_keys},
-    {"scope", cmd_scope},       {"token", cmd_token}, {"app", cmd_app},
-    {"script", cmd_script},     {"job", cmd_job},     {"rest", cmd_rest},
-    {"outbound", cmd_outbound},
+    {"user", cmd_user},         {"role", cmd_role},         {"group", cmd_group},
+    {"member", cmd_member},     {"acl", cmd_acl},           {"property", cmd_property},
+    {"table", cmd_table},       {"oauth", cmd_oauth},       {"keys", cmd_keys},
+    {"scope", cmd_scope},       {"token", cmd_token},       {"app", cmd_app},
+    {"script", cmd_script},     {"job", cmd_job},           {"rest", cmd_rest},
+    {"outbound", cmd_outbound}, {"snapshot", cmd_snapshot},
 };
 
 int main(int argc, char **argv)
