@@ -114,9 +114,9 @@ static sg_err restore(struct sg_api *api, struct sg_resp *resp, const char *name
 	/* Compiled scripts are keyed by record and version, and a restored
 	 * record may have a version this process compiled with other text. */
 	sg_script_cache_clear();
-	double ms = (double)(monotonic_us() - t0) / 1000.0;
-	sg_log_info("snapshot: restored %s in %.1f ms", name, ms);
-	return answer(resp, 200, json_pack("{s:s, s:f}", "name", name, "restored_in_ms", ms));
+	json_int_t ms = (json_int_t)((monotonic_us() - t0 + 999) / 1000);
+	sg_log_info("snapshot: restored %s in %lld ms", name, (long long)ms);
+	return answer(resp, 200, json_pack("{s:s, s:I}", "name", name, "restored_in_ms", ms));
 }
 
 sg_err sg_snapshot_list_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
@@ -149,14 +149,14 @@ sg_err sg_snapshot_save_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_a
 	else if (!err) {
 		int64_t t0 = monotonic_us();
 		err = sg_snapshot_save(api->model, name);
-		double ms = (double)(monotonic_us() - t0) / 1000.0;
+		json_int_t ms = (json_int_t)((monotonic_us() - t0 + 999) / 1000);
 		json_t *row = NULL;
 		if (!err)
 			err = row_of(api->model, name, &row);
-		if (!err && json_object_set_new(row, "saved_in_ms", json_real(ms)))
+		if (!err && json_object_set_new(row, "saved_in_ms", json_integer(ms)))
 			err = SG_ERR_NOMEM;
 		if (!err) {
-			sg_log_info("snapshot: saved %s in %.1f ms", name, ms);
+			sg_log_info("snapshot: saved %s in %lld ms", name, (long long)ms);
 			err = answer(resp, 201, row);
 		} else
 			json_decref(row);

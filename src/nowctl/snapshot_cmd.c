@@ -98,12 +98,12 @@ static int online(struct cmd_env *e, const char *verb, const char *name)
 	} else if (!strcmp(verb, "delete"))
 		printf("deleted %s\n", name);
 	else if (!strcmp(verb, "save"))
-		printf("saved %s (%lld bytes) in %.1f ms\n", name,
+		printf("saved %s (%lld bytes) in %lld ms\n", name,
 		       (long long)json_integer_value(json_object_get(out, "size")),
-		       json_real_value(json_object_get(out, "saved_in_ms")));
+		       (long long)json_integer_value(json_object_get(out, "saved_in_ms")));
 	else
-		printf("restored %s in %.1f ms\n", json_string_value(json_object_get(out, "name")),
-		       json_real_value(json_object_get(out, "restored_in_ms")));
+		printf("restored %s in %lld ms\n", json_string_value(json_object_get(out, "name")),
+		       (long long)json_integer_value(json_object_get(out, "restored_in_ms")));
 	json_decref(out);
 	return 0;
 }
