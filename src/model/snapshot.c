@@ -42,11 +42,15 @@ char *sg_snapshot_dir(const struct sg_model *m)
 		d += 7;
 	else
 		return asprintf(&out, "%s/snapshots", d) < 0 ? NULL : out;
+	/* Beside the database file, under its name without the extension (as
+	 * its key file): two databases in one folder keep theirs apart. */
 	const char *slash = strrchr(d, '/');
+	const char *base = slash ? slash + 1 : d;
+	int stem = (int)strcspn(base, ".");
 	if (!slash)
-		return strdup("snapshots");
+		return asprintf(&out, "snapshots/%.*s", stem, base) < 0 ? NULL : out;
 	int n = (int)(slash - d);
-	return asprintf(&out, "%.*s/snapshots", n ? n : 1, d) < 0 ? NULL : out;
+	return asprintf(&out, "%.*s/snapshots/%.*s", n ? n : 1, d, stem, base) < 0 ? NULL : out;
 }
 
 /* The file of snapshot name: new string or NULL (out of memory). */
@@ -91,6 +95,14 @@ sg_err sg_snapshot_save(struct sg_model *m, const char *name)
 	char *file = snapshot_file(m, name);
 	sg_err err = dir && file ? SG_ERR_OK : SG_ERR_NOMEM;
 	struct stat st;
+	/* snapshots/, then (sqlite:PATH) snapshots/STEM/ */
+	char *slash = dir ? strrchr(dir, '/') : NULL;
+	if (!err && slash && !strncmp(m->data_dir, "sqlite:", 7)) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			err = SG_ERR_STORE;
+		*slash = '/';
+	}
 	if (!err && mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		sg_log_error("snapshot: cannot make %s: %s", dir, strerror(errno));
 		err = SG_ERR_STORE;

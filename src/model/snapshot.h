@@ -4,7 +4,8 @@
  * A snapshot is a copy of the instance's database, made with the store's
  * online backup (sg_store_backup) while the instance serves, in the folder
  * "snapshots" beside the database: DIR/snapshots/NAME.db for --data DIR,
- * PATH's folder/snapshots/NAME.db for sqlite:PATH.  It holds exactly what
+ * PATH's folder/snapshots/STEM/NAME.db for sqlite:PATH (STEM: the file's
+ * name without its extension, as for its key file).  It holds exactly what
  * the database holds: password2 values stay sealed, and the instance key
  * (keys/, beside the database) is not in it.  Attachment content files
  * (attachments/, content-addressed) are not copied either: see

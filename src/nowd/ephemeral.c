@@ -154,7 +154,9 @@ char *nowd_ephemeral_make(const char *target)
 	bool ok = !err;
 	static const char *const folders[] = {"keys", "attachments", "snapshots"};
 	for (size_t i = 0; ok && i < sizeof(folders) / sizeof(folders[0]); i++) {
-		int a = snprintf(sub, sizeof(sub), "%s/%s", parent, folders[i]);
+		/* sqlite:PATH keeps its snapshots in snapshots/STEM/ */
+		int a = url && i == 2 ? snprintf(sub, sizeof(sub), "%s/snapshots/%s", parent, stem)
+		                      : snprintf(sub, sizeof(sub), "%s/%s", parent, folders[i]);
 		int b = snprintf(to, sizeof(to), "%s/%s", dir, folders[i]);
 		ok = a > 0 && b > 0 && (size_t)a < sizeof(sub) && (size_t)b < sizeof(to) &&
 		     copy_tree(sub, to, i == 0 ? stem : NULL, MAX_DEPTH);

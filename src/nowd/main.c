@@ -269,9 +269,9 @@ int main(int argc, char **argv)
 	struct sg_auth *auth = NULL;
 	sg_err err = sg_model_open(target, &model);
 	if (err) {
-		nowd_ephemeral_remove(ephemeral_dir);
 		sg_log_error("cannot open the instance in %s (%s); create it with 'nowctl init'",
 		             target, sg_err_name(err));
+		nowd_ephemeral_remove(ephemeral_dir);
 		return 1;
 	}
 	err = sg_auth_add_rules(model);

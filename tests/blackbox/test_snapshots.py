@@ -248,7 +248,6 @@ class DeferredServer(Server):
 def test_ephemeral_leaves_the_data_directory_as_it_was(tmp_path):
     s = DeferredServer(extra=["--ephemeral"])
     before = digest(s.data)
-    os.environ["TMPDIR_SAVE"] = os.environ.get("TMPDIR", "")
     tmp = str(tmp_path)
     old = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = tmp
@@ -270,7 +269,6 @@ def test_ephemeral_leaves_the_data_directory_as_it_was(tmp_path):
         incident(s, short_description="after reset")
         assert digest(s.data) == before
     finally:
-        s.stop_keep = True
         s.proc.send_signal(15)
         code = s.proc.wait(timeout=30)
         s.log.close()
@@ -288,3 +286,35 @@ def test_ephemeral_leaves_the_data_directory_as_it_was(tmp_path):
         assert "eph" not in names(s2)
     finally:
         s2.stop()
+
+
+def test_ephemeral_without_an_instance_fails_and_leaves_nothing(tmp_path):
+    import subprocess
+    from conftest import BIN, free_port
+    env = dict(os.environ, TMPDIR=str(tmp_path / "t"))
+    os.mkdir(tmp_path / "t")
+    r = subprocess.run([os.path.join(BIN, "nowd"), "--data", str(tmp_path / "none"), "--ephemeral",
+                        "--port", str(free_port())], capture_output=True, text=True, env=env, timeout=30)
+    assert r.returncode == 1
+    assert "cannot copy the instance" in r.stdout + r.stderr
+    assert not os.listdir(tmp_path / "t")
+    assert not os.path.exists(tmp_path / "none")
+
+
+def test_db_urls_in_one_folder_keep_their_snapshots_apart(tmp_path):
+    import subprocess
+    from conftest import BIN
+    env = dict(os.environ, NOWD_ADMIN_PASSWORD=PASSWORD)
+    ctl = os.path.join(BIN, "nowctl")
+    for name in ("a", "b"):
+        subprocess.run([ctl, "init", "--db", f"sqlite:{tmp_path}/{name}.db"], check=True, env=env,
+                       capture_output=True)
+    assert sorted(os.listdir(tmp_path / "snapshots")) == ["a", "b"]
+    run = lambda name, *args: subprocess.run([ctl, "--db", f"sqlite:{tmp_path}/{name}.db", "snapshot", *args],
+                                             capture_output=True, text=True, env=env)
+    assert run("a", "save", "only_a").returncode == 0
+    assert "only_a" in run("a", "list").stdout
+    assert "only_a" not in run("b", "list").stdout
+    assert run("b", "restore", "only_a").returncode == 1
+    assert run("b", "reset").returncode == 0
+    assert os.path.isfile(tmp_path / "snapshots" / "a" / "only_a.db")
