@@ -206,6 +206,18 @@ sg_err sg_api_read_query(struct sg_ctx *ctx, struct sg_auth_session *as, const s
  * sys_tiny_url and answers {"result":"<path>?sysparm_tiny=<id>"} (201). */
 sg_err sg_tinyurl_create(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                          struct sg_req *req, struct sg_resp *resp);
+/* Snapshots under /_snowglobe/ (snapshot.c): list, save, restore, delete,
+ * reset. */
+sg_err sg_snapshot_list_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                            struct sg_req *req, struct sg_resp *resp);
+sg_err sg_snapshot_save_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                             struct sg_req *req, struct sg_resp *resp);
+sg_err sg_snapshot_restore_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                                struct sg_req *req, struct sg_resp *resp);
+sg_err sg_snapshot_delete_one(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                              struct sg_req *req, struct sg_resp *resp);
+sg_err sg_snapshot_reset(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                         struct sg_req *req, struct sg_resp *resp);
 /* POST /api/now/snowglobe/script: Scripts - Background (script.c). */
 sg_err sg_script_background(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                             struct sg_req *req, struct sg_resp *resp);

@@ -143,6 +143,18 @@ static const struct sg_route routes[] = {
           "now/snowglobe", NULL, 0),
     ROUTE("DELETE", SG_SNOWGLOBE_PREFIX "/faults/{id}", sg_faults_delete_one, SG_AUTH_USER,
           "now/snowglobe", NULL, 0),
+
+    /* Snapshots and reset (snapshot.c). */
+    ROUTE("GET", SG_SNOWGLOBE_PREFIX "/snapshots", sg_snapshot_list_get, SG_AUTH_USER,
+          "now/snowglobe", NULL, 0),
+    ROUTE("POST", SG_SNOWGLOBE_PREFIX "/snapshots", sg_snapshot_save_post, SG_AUTH_USER,
+          "now/snowglobe", NULL, 0),
+    ROUTE("POST", SG_SNOWGLOBE_PREFIX "/snapshots/{name}/restore", sg_snapshot_restore_post,
+          SG_AUTH_USER, "now/snowglobe", NULL, 0),
+    ROUTE("DELETE", SG_SNOWGLOBE_PREFIX "/snapshots/{name}", sg_snapshot_delete_one, SG_AUTH_USER,
+          "now/snowglobe", NULL, 0),
+    ROUTE("POST", SG_SNOWGLOBE_PREFIX "/reset", sg_snapshot_reset, SG_AUTH_USER, "now/snowglobe",
+          NULL, 0),
     /* The OAuth endpoints need no user: the client authenticates in the request. */
     ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
     ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),

@@ -28,11 +28,11 @@ struct client {
 	 * system, online as the user (admin with security_admin in effect).
 	 * *out: the run's result (sg_script_result_json's shape). */
 	int (*script)(struct client *c, const char *source, size_t len, json_t **out);
-	/* One request to the instance's own API (online only; NULL offline):
-	 * method, path ("/_snowglobe/faults"), a JSON body or NULL; *out (when
-	 * out) the answer's "result". */
-	int (*request)(struct client *c, const char *method, const char *path, json_t *body,
-	               json_t **out);
+	/* Online only (NULL offline): one request to the instance, method and
+	 * path ("/_snowglobe/..."), body may be NULL; *out (may be NULL) gets
+	 * the answer's "result". */
+	int (*call)(struct client *c, const char *method, const char *path, json_t *body,
+	            json_t **out);
 	void (*close)(struct client *c);
 	struct sg_model *model; /* offline: the instance opened; NULL online */
 	char errmsg[1024];

@@ -45,6 +45,9 @@ int cmd_oauth_guide(struct cmd_env *e, int argc, char **argv);
 int oauth_revoke_tokens(struct cmd_env *e, const char *app_id, size_t *n);
 /* fault add|list|remove|clear: injected faults, online (fault_cmd.c) */
 int cmd_fault(struct cmd_env *e, int argc, char **argv);
+
+/* snapshot save|restore|list|delete|reset (snapshot_cmd.c) */
+int cmd_snapshot(struct cmd_env *e, int argc, char **argv);
 /* keys rotate (keys_cmd.c) */
 int cmd_keys(struct cmd_env *e, int argc, char **argv);
 

@@ -124,7 +124,7 @@ static int add(struct cmd_env *e, int argc, char **argv)
 		json_object_set_new(rule, opts[k].key, val);
 	}
 	json_t *out = NULL;
-	int rc = e->c->request(e->c, "POST", PATH, rule, &out);
+	int rc = e->c->call(e->c, "POST", PATH, rule, &out);
 	json_decref(rule);
 	if (rc) {
 		fprintf(stderr, "nowctl: %s\n", e->c->errmsg);
@@ -142,7 +142,7 @@ int cmd_fault(struct cmd_env *e, int argc, char **argv)
 {
 	if (argc < 1)
 		return usage();
-	if (!e->c->request) {
+	if (!e->c->call) {
 		fputs("nowctl: fault rules live in the running nowd's memory: use --instance URL "
 		      "--user NAME\n",
 		      stderr);
@@ -153,7 +153,7 @@ int cmd_fault(struct cmd_env *e, int argc, char **argv)
 		return add(e, argc - 1, argv + 1);
 	if (!strcmp(verb, "list") && argc == 1) {
 		json_t *out = NULL;
-		if (e->c->request(e->c, "GET", PATH, NULL, &out)) {
+		if (e->c->call(e->c, "GET", PATH, NULL, &out)) {
 			fprintf(stderr, "nowctl: %s\n", e->c->errmsg);
 			return 1;
 		}
@@ -177,7 +177,7 @@ int cmd_fault(struct cmd_env *e, int argc, char **argv)
 			return 2;
 		}
 		snprintf(path, sizeof(path), PATH "/%s", argv[1]);
-		if (e->c->request(e->c, "DELETE", path, NULL, NULL)) {
+		if (e->c->call(e->c, "DELETE", path, NULL, NULL)) {
 			fprintf(stderr, "nowctl: %s\n", e->c->errmsg);
 			return 1;
 		}
@@ -185,7 +185,7 @@ int cmd_fault(struct cmd_env *e, int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(verb, "clear") && argc == 1) {
-		if (e->c->request(e->c, "DELETE", PATH, NULL, NULL)) {
+		if (e->c->call(e->c, "DELETE", PATH, NULL, NULL)) {
 			fprintf(stderr, "nowctl: %s\n", e->c->errmsg);
 			return 1;
 		}

@@ -22,6 +22,7 @@
 #include "auth/rules.h"
 #include "auth/secret.h"
 #include "model/model.h"
+#include "model/snapshot.h"
 #include "store/store.h"
 #include "nowctl/commands.h"
 
@@ -111,6 +112,10 @@ static void usage(FILE *f)
 	    "                                 transaction_timeout, rate_limit, hibernate, close,\n"
 	    "                                 expire_tokens, token_refused (docs/test-powers.md)\n"
 	    "  fault list | remove ID | clear  the rules (online only), with their counts\n"
+	    "  snapshot save|restore|delete NAME | list | reset [NAME]   whole-instance\n"
+	    "                                 snapshots in DIR/snapshots (offline or online;\n"
+	    "                                 reset: back to NAME or to init, as nowctl init\n"
+	    "                                 made the instance)\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -274,6 +279,9 @@ static int cmd_init(int argc, char **argv)
 		err = create_key(m);
 	if (!err && demo)
 		err = sg_model_load_records(m, demo_buf);
+	/* The instance as made: what POST /_snowglobe/reset goes back to. */
+	if (!err)
+		err = sg_snapshot_save(m, SG_SNAPSHOT_INIT);
 	if (m)
 		sg_model_close(m);
 	if (err) {
@@ -286,17 +294,32 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 }
 
+/* One command a line, so that adding one is one line. */
+/* clang-format off */
 static const struct {
 	const char *name;
 	int (*fn)(struct cmd_env *e, int argc, char **argv);
 } commands[] = {
-    {"user", cmd_user},         {"role", cmd_role},   {"group", cmd_group},
-    {"member", cmd_member},     {"acl", cmd_acl},     {"property", cmd_property},
-    {"table", cmd_table},       {"oauth", cmd_oauth}, {"keys", cmd_keys},
-    {"scope", cmd_scope},       {"token", cmd_token}, {"app", cmd_app},
-    {"script", cmd_script},     {"job", cmd_job},     {"rest", cmd_rest},
-    {"outbound", cmd_outbound}, {"fault", cmd_fault},
+    {"user", cmd_user},
+    {"role", cmd_role},
+    {"group", cmd_group},
+    {"member", cmd_member},
+    {"acl", cmd_acl},
+    {"property", cmd_property},
+    {"table", cmd_table},
+    {"oauth", cmd_oauth},
+    {"keys", cmd_keys},
+    {"scope", cmd_scope},
+    {"token", cmd_token},
+    {"app", cmd_app},
+    {"script", cmd_script},
+    {"job", cmd_job},
+    {"rest", cmd_rest},
+    {"outbound", cmd_outbound},
+    {"fault", cmd_fault},
+    {"snapshot", cmd_snapshot},
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {

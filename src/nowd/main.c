@@ -77,7 +77,7 @@ static void usage(FILE *f)
 	      "            [--tls-cert FILE --tls-key FILE] [--threads N]\n"
 	      "            [--max-connections N] [--max-per-client N]\n"
 	      "            [--timeout SECONDS] [--request-timeout SECONDS] [--job-workers N]\n"
-	      "            [--delivery-workers N] [--no-snowglobe-api]\n"
+	      "            [--delivery-workers N] [--no-snowglobe-api] [--ephemeral]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
 	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 4096\n"
@@ -89,7 +89,9 @@ static void usage(FILE *f)
 	      "the glide.servlet.uri property, otherwise the request's Host).\n"
 	      "--no-snowglobe-api removes the test-double powers under /_snowglobe/\n"
 	      "(snapshots, request journal, faults, clock): the instance then looks\n"
-	      "exactly like ServiceNow.\n",
+	      "exactly like ServiceNow.\n"
+	      "--ephemeral serves a temporary copy of the instance (database, keys,\n"
+	      "attachments, snapshots), removed on exit: DIR is left exactly as it was.\n",
 	      f);
 }
 
@@ -158,12 +160,14 @@ int main(int argc, char **argv)
 	                                     {"job-workers", required_argument, NULL, 'J'},
 	                                     {"delivery-workers", required_argument, NULL, 'O'},
 	                                     {"no-snowglobe-api", no_argument, NULL, 'N'},
+	                                     {"ephemeral", no_argument, NULL, 'E'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
-	bool ok = true;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:NhV", opts, NULL)) != -1) {
+	bool ok = true, ephemeral = false;
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:NEhV", opts, NULL)) !=
+	       -1) {
 		switch (c) {
 		case 'd':
 			data = optarg;
@@ -210,6 +214,9 @@ int main(int argc, char **argv)
 		case 'N':
 			o.no_snowglobe_api = true;
 			break;
+		case 'E':
+			ephemeral = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -251,12 +258,20 @@ int main(int argc, char **argv)
 		o.cert_pem = cert_pem;
 		o.key_pem = key_pem;
 	}
+	char *ephemeral_dir = NULL;
+	if (ephemeral) {
+		ephemeral_dir = nowd_ephemeral_make(target);
+		if (!ephemeral_dir)
+			return 1;
+		target = ephemeral_dir;
+	}
 	struct sg_model *model;
 	struct sg_auth *auth = NULL;
 	sg_err err = sg_model_open(target, &model);
 	if (err) {
 		sg_log_error("cannot open the instance in %s (%s); create it with 'nowctl init'",
 		             target, sg_err_name(err));
+		nowd_ephemeral_remove(ephemeral_dir);
 		return 1;
 	}
 	err = sg_auth_add_rules(model);
@@ -272,6 +287,7 @@ int main(int argc, char **argv)
 	if (err) {
 		sg_log_error("cannot start: %s", sg_err_name(err));
 		sg_model_close(model);
+		nowd_ephemeral_remove(ephemeral_dir);
 		return 1;
 	}
 
@@ -288,6 +304,7 @@ int main(int argc, char **argv)
 		sg_log_error("cannot listen on %s:%u", listen_addr, port);
 		sg_auth_free(auth);
 		sg_model_close(model);
+		nowd_ephemeral_remove(ephemeral_dir);
 		return 1;
 	}
 	sg_log_info("nowd listening on %s://%s:%u (data %s)", cert ? "https" : "http", listen_addr,
@@ -319,6 +336,7 @@ int main(int argc, char **argv)
 	}
 	sg_auth_free(auth);
 	sg_model_close(model);
+	nowd_ephemeral_remove(ephemeral_dir);
 	sg_tz_cleanup();
 	free(cert_pem);
 	free(key_pem);

@@ -59,4 +59,11 @@ struct nowd_workers *nowd_workers_start(struct sg_model *model, unsigned n);
 struct nowd_workers *nowd_outq_workers_start(struct sg_model *model, unsigned n);
 void nowd_workers_stop(struct nowd_workers *p);
 
+/* --ephemeral (ephemeral.c): a temporary folder holding a copy of the
+ * instance at target (its database, keys, attachments and snapshots), the
+ * source only read; NULL on failure (logged).  Serve the folder, then
+ * remove it with nowd_ephemeral_remove (which frees dir). */
+char *nowd_ephemeral_make(const char *target);
+void nowd_ephemeral_remove(char *dir);
+
 #endif

@@ -68,6 +68,13 @@ struct sg_store_ops {
 	sg_err (*maintain)(void *conn, bool analyze);
 	/* Threads of this process waiting to write.  May be NULL (0). */
 	int (*queued_writers)(void *db);
+	/* A consistent copy of db's database written to the file dest
+	 * (sg_store_backup).  May be NULL: the backend cannot. */
+	sg_err (*backup)(void *db, const char *dest);
+	/* Replaces db's content with the database in the file src, fix run on
+	 * the incoming copy first, atomically for every reader and between
+	 * writes (sg_store_restore).  May be NULL. */
+	sg_err (*restore)(void *db, const char *src, const struct sg_sql *fix, size_t nfix);
 	const struct sg_dialect *dialect;
 };
 

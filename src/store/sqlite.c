@@ -442,6 +442,11 @@ static sg_err sq_exec(void *connp, const struct sg_sql *q, sg_row_fn fn, void *u
 	return err ? err : exec_on(c->cur, q, &to, changes);
 }
 
+sg_err sg__sq_exec(struct sg__sq_handle *h, const struct sg_sql *q)
+{
+	return exec_on(h, q, NULL, NULL);
+}
+
 static sg_err sq_exec_bytes(void *connp, const struct sg_sql *q, sg_row_bytes_fn fn, void *ud)
 {
 	struct sg__sq_conn *c = connp;
@@ -661,5 +666,7 @@ const struct sg_store_ops sg__store_sqlite = {
     .index_hint = sq_index_hint,
     .maintain = sq_maintain,
     .queued_writers = sq_queued_writers,
+    .backup = sg__sq_backup,
+    .restore = sg__sq_restore,
     .dialect = &sg_dialect_sqlite,
 };

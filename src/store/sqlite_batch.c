@@ -149,3 +149,30 @@ sg_err sg__sq_write_end(struct sg__sq_conn *c, bool keep)
 {
 	return end_write(c, keep, true);
 }
+
+sg_err sg__sq_batch_lock(struct sg__sq_db *d)
+{
+	struct sg__sq_batch *b = &d->batch;
+	atomic_fetch_add(&b->queued, 1);
+	pthread_mutex_lock(&b->write_lock);
+	atomic_fetch_sub(&b->queued, 1);
+	sg_err err = SG_ERR_OK;
+	if (!b->writer.db)
+		err = sg__sq_handle_open(d, &b->writer);
+	if (!err && b->open) {
+		/* Writers parked in the batch: theirs commits before anything
+		 * replaces the database, as the next writer would have done. */
+		sg_err cerr = b->len ? sg__sq_run(&b->writer, "COMMIT") : SG_ERR_OK;
+		if ((!b->len || cerr) && !sqlite3_get_autocommit(b->writer.db))
+			sqlite3_exec(b->writer.db, "ROLLBACK", NULL, NULL, NULL);
+		settle(b, cerr);
+	}
+	if (err)
+		pthread_mutex_unlock(&b->write_lock);
+	return err;
+}
+
+void sg__sq_batch_unlock(struct sg__sq_db *d)
+{
+	pthread_mutex_unlock(&d->batch.write_lock);
+}

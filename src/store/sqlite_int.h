@@ -68,6 +68,8 @@ sg_err sg__sq_handle_open(struct sg__sq_db *d, struct sg__sq_handle *h);
 void sg__sq_handle_close(struct sg__sq_handle *h);
 /* Runs sql (no parameters, no rows) through h's statement cache. */
 sg_err sg__sq_exec_sql(struct sg__sq_handle *h, const char *sql);
+/* Runs q (no rows wanted) on h. */
+sg_err sg__sq_exec(struct sg__sq_handle *h, const struct sg_sql *q);
 /* Runs sql with sqlite3_exec (BEGIN, COMMIT: nothing to cache). */
 sg_err sg__sq_run(struct sg__sq_handle *h, const char *sql);
 
@@ -80,5 +82,16 @@ sg_err sg__sq_write_begin(struct sg__sq_conn *c);
 /* Ends c's write: kept (committed with the batch; returns the batch's
  * fate) or rolled back alone; gives up the write lock. */
 sg_err sg__sq_write_end(struct sg__sq_conn *c, bool keep);
+
+/* Takes the write lock for something that replaces the database
+ * (sqlite_backup.c): the open batch, if any, is committed first and its
+ * writers woken with its fate; the writer connection is opened.  On
+ * failure nothing is held. */
+sg_err sg__sq_batch_lock(struct sg__sq_db *d);
+void sg__sq_batch_unlock(struct sg__sq_db *d);
+
+/* sqlite_backup.c: the backend's backup and restore (backend.h). */
+sg_err sg__sq_backup(void *db, const char *dest);
+sg_err sg__sq_restore(void *db, const char *src, const struct sg_sql *fix, size_t nfix);
 
 #endif

@@ -389,3 +389,13 @@ sg_err sg_conn_query_blob(sg_conn *c, const struct sg_sql *q, void **out, size_t
 	}
 	return err;
 }
+
+sg_err sg_store_backup(sg_store *s, const char *dest)
+{
+	return s->ops->backup ? s->ops->backup(s->db, dest) : SG_ERR_INTERNAL;
+}
+
+sg_err sg_store_restore(sg_store *s, const char *src, const struct sg_sql *fix, size_t nfix)
+{
+	return s->ops->restore ? s->ops->restore(s->db, src, fix, nfix) : SG_ERR_INTERNAL;
+}

@@ -71,6 +71,27 @@ sg_err sg_store_drop(sg_store *s);
 /* The SQL dialect of s's backend.  Borrowed, static. */
 const struct sg_dialect *sg_store_dialect(const sg_store *s);
 
+/*
+ * Snapshots of the whole database (the backend's online backup).
+ *
+ * sg_store_backup writes a consistent copy of s's database, as of one
+ * moment, to the file dest while s serves readers and writers: into dest's
+ * folder under a temporary name, synced, then renamed over dest, so dest is
+ * either the old file or the whole new copy.
+ *
+ * sg_store_restore makes s's database the copy in the file src: the
+ * statements fix (may be none) run on the incoming copy first, then the
+ * copy replaces the content in one write transaction, between two writes:
+ * every write acknowledged before it is gone after it, a write that waits
+ * for the write lock runs after it, and a reader sees all of before or all
+ * of after.  Writes that are waiting in an open batch commit first.  src is
+ * not changed.  SG_ERR_NO_RESOURCE when src is missing, SG_ERR_STORE when
+ * it is not a database of this backend (s is then unchanged);
+ * SG_ERR_INTERNAL for a backend that cannot.
+ */
+sg_err sg_store_backup(sg_store *s, const char *dest);
+sg_err sg_store_restore(sg_store *s, const char *src, const struct sg_sql *fix, size_t nfix);
+
 /* This thread's connection to s, opened on first use.  NULL on failure.
  * Borrowed: the store closes it. */
 sg_conn *sg_store_conn(sg_store *s);
