@@ -25,8 +25,13 @@ touch "$SECRETS_OUT"
 chmod 600 "$SECRETS_OUT"
 
 # exists TABLE QUERY: is there a record?
+# (a failed look-up stops the script: it must not be taken for "absent" and make a duplicate)
 exists() {
-	case $("$NOWCTL" --json table list "$1" --query "$2" --limit 1) in
+	found=$("$NOWCTL" --json table list "$1" --query "$2" --limit 1) || {
+		echo "setup.sh: cannot read $1 (for an ACL: security_admin in effect, see step 3)" >&2
+		exit 1
+	}
+	case $found in
 	*'"sys_id"'*) return 0 ;;
 	*) return 1 ;;
 	esac

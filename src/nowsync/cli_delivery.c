@@ -45,6 +45,9 @@ static json_t *profile_json_base(const struct ns_profile *p)
 static json_t *profile_json(const struct ns_profile *p)
 {
 	json_t *o = profile_json_base(p);
+	if (o)
+		json_object_set_new(json_object_get(o, "delivery"), "validate",
+		                    json_boolean(p->validate));
 	if (o && p->parent_profile)
 		json_object_set_new(o, "parent",
 		                    json_pack("{s:s, s:s, s:s}", "profile", p->parent_profile,
@@ -108,7 +111,8 @@ static int profile_check(struct ns_state *st, const struct ns_profile *p, const 
 	json_object_set_new(body, "state", json_string(p->resolved_state));
 	if (*p->close_code)
 		json_object_set_new(body, "close_code", json_string(p->close_code));
-	json_object_set_new(body, "close_notes", json_string(""));
+	if (*p->close_notes)
+		json_object_set_new(body, "close_notes", json_string(""));
 	json_object_set_new(body, p->update_comments ? "comments" : "work_notes", json_string(""));
 	ns_dict_check(&d, body, errs);
 	json_object_set_new(body, "state", json_string(p->reopen_state));

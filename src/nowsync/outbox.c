@@ -794,16 +794,21 @@ static enum outcome validate(struct step *st, json_t *body, json_t *errs)
 	char msg[512] = "";
 	int nreq = 0;
 	enum outcome o = OUT_OK;
-	pthread_mutex_lock(&st->w->ob->dict_lock);
-	bool have = ns_dict_get(st->w->ob->state, st->c, st->http, st->p->table, st->p->dict_ttl_s,
-	                        &d, &nreq, msg, sizeof(msg));
-	pthread_mutex_unlock(&st->w->ob->dict_lock);
+	bool have = true; /* without validation, the group is still looked up */
+	if (st->p->validate) {
+		pthread_mutex_lock(&st->w->ob->dict_lock);
+		have = ns_dict_get(st->w->ob->state, st->c, st->http, st->p->table,
+		                   st->p->dict_ttl_s, &d, &nreq, msg, sizeof(msg));
+		pthread_mutex_unlock(&st->w->ob->dict_lock);
+	}
 	if (!have) {
 		snprintf(st->err, sizeof(st->err), "the dictionary of %s: %s", st->p->table, msg);
 		o = OUT_RETRY;
 	} else {
-		ns_dict_check(&d, body, errs);
-		ns_dict_clear(&d);
+		if (st->p->validate) {
+			ns_dict_check(&d, body, errs);
+			ns_dict_clear(&d);
+		}
 		const char *g = json_string_value(json_object_get(body, "assignment_group"));
 		char key[600], id[33];
 		snprintf(key, sizeof(key), "%s\x1f%s", st->it->conn, g ? g : "");
@@ -922,7 +927,8 @@ static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, 
 		json_object_set_new(body, "state", json_string(st->p->resolved_state));
 		if (*st->p->close_code) /* "": a table without one (task) */
 			json_object_set_new(body, "close_code", json_string(st->p->close_code));
-		json_object_set_new(body, "close_notes", json_string(notes ? notes : ""));
+		if (*st->p->close_notes)
+			json_object_set_new(body, "close_notes", json_string(notes ? notes : ""));
 		free(notes);
 	}
 	if (o == OUT_OK && a == NS_ACT_CREATE && st->p->parent_profile)

@@ -204,6 +204,12 @@ sg_err ns_profile_parse(const char *name, const char *text, size_t len, struct n
 	     get_int(del, "backoff_max_ms", 300000, 1, 86400000, &maxb, msg, msgsz) &&
 	     get_int(del, "hourly_budget", 0, 0, 100000000, &budget, msg, msgsz) &&
 	     get_int(del, "dictionary_ttl", 3600, 0, 30LL * 86400, &ttl, msg, msgsz);
+	json_t *val = json_object_get(del, "validate");
+	if (ok && val && !json_is_boolean(val)) {
+		snprintf(msg, msgsz, "\"validate\" must be true or false");
+		ok = false;
+	}
+	p->validate = !val || json_is_true(val);
 	if (ok && strcmp(update_with, "work_notes") && strcmp(update_with, "comments")) {
 		snprintf(msg, msgsz, "\"lifecycle\".update_with is work_notes or comments");
 		ok = false;
@@ -338,19 +344,9 @@ int ns_profile_names(void (*fn)(void *ud, const char *name), void *ud)
 
 /* ---- templates ---------------------------------------------------------------- */
 
-static const char *lookup(const struct ns_tvars *v, const char *name, char *scratch, size_t sz)
+/* The member at the dotted path name under cur; NULL when there is none. */
+static const json_t *walk(const json_t *cur, const char *name)
 {
-	if (!strcmp(name, "key"))
-		return v->key;
-	if (!strcmp(name, "status"))
-		return v->status;
-	if (!strcmp(name, "summary"))
-		return v->summary;
-	if (!strcmp(name, "severity"))
-		return v->severity;
-	const json_t *cur = v->fields;
-	if (!strncmp(name, "fields.", 7))
-		name += 7;
 	char part[128];
 	while (cur && *name) {
 		size_t n = strcspn(name, ".");
@@ -361,6 +357,24 @@ static const char *lookup(const struct ns_tvars *v, const char *name, char *scra
 		cur = json_is_object(cur) ? json_object_get(cur, part) : NULL;
 		name += n + (name[n] == '.');
 	}
+	return cur;
+}
+
+static const char *lookup(const struct ns_tvars *v, const char *name, char *scratch, size_t sz)
+{
+	if (!strcmp(name, "key"))
+		return v->key;
+	if (!strcmp(name, "status"))
+		return v->status;
+	if (!strcmp(name, "summary"))
+		return v->summary;
+	if (!strcmp(name, "severity"))
+		return v->severity;
+	/* the event as sent ({{fields.runbook}}: its "fields" member), else with
+	 * "fields." dropped ({{fields.labels.instance}}: its labels) */
+	const json_t *cur = walk(v->fields, name);
+	if (!cur && !strncmp(name, "fields.", 7))
+		cur = walk(v->fields, name + 7);
 	if (!cur || json_is_null(cur))
 		return NULL;
 	if (json_is_string(cur))

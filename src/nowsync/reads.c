@@ -15,7 +15,7 @@
 
 bool ns_read_table_ok(const char *t)
 {
-	return !strcmp(t, "sys_user") || !strcmp(t, "sys_user_group") ||
+	return !strcmp(t, "task") || !strcmp(t, "sys_user") || !strcmp(t, "sys_user_group") ||
 	       !strcmp(t, "sys_user_grmember") || !strcmp(t, "cmdb_ci") ||
 	       !strncmp(t, "cmdb_ci_", 8);
 }
@@ -87,6 +87,8 @@ static const char *read_grant(const char *t)
 {
 	if (!strncmp(t, "cmdb_ci", 7))
 		return "role cmdb_read (or itil), or a read ACL on the class";
+	if (!strcmp(t, "task"))
+		return ns_diag_grant("task", "read");
 	return "any internal user; a read ACL on the table when the base ones were changed";
 }
 
@@ -101,8 +103,8 @@ int ns_cmd_read(struct ns_state *st, int argc, char **argv)
 	const char *query = "", *fields = "", *after = "";
 	int page = 100, max = 10000, ch;
 	bool all = false, as_json = false;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+	optind = 0; /* GNU: re-initialised, options may follow the names */
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		char *end = NULL;
 		switch (ch) {
 		case 'q':
@@ -139,8 +141,9 @@ int ns_cmd_read(struct ns_state *st, int argc, char **argv)
 		goto usage;
 	const char *name = argv[optind], *table = argv[optind + 1];
 	if (!ns_read_table_ok(table)) {
-		fprintf(stderr, "nowsync: read takes a cmdb_ci class, sys_user, sys_user_group or "
-		                "sys_user_grmember\n");
+		fprintf(stderr,
+		        "nowsync: read takes task, a cmdb_ci class, sys_user, sys_user_group "
+		        "or sys_user_grmember\n");
 		return NS_EXIT_USAGE;
 	}
 	char path[32768], msg[256];

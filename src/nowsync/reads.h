@@ -8,7 +8,7 @@
 
 struct ns_state;
 
-/* Whether table may be read by `nowsync read` (a cmdb_ci class, sys_user,
+/* Whether table may be read by `nowsync read` (task: follow-ups; a cmdb_ci class, sys_user,
  * sys_user_group, sys_user_grmember). */
 bool ns_read_table_ok(const char *table);
 
