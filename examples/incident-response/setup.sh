@@ -8,7 +8,8 @@
 # client_id=, client_secret=, user=, password=.  Idempotent: a second run changes nothing and keeps
 # the secrets already in SECRETS_OUT (a secret missing from it is made anew).
 # Options: SERVICE_USER (svc-incident-io), SERVICE_EMAIL, ADMIN_INSTEAD=1 (the "only admin" variant:
-# role admin, no task ACLs), SKIP_STEP=3 (leave the task ACLs out: the negative run).
+# role admin, no task ACLs), SKIP_STEP=3 (leave the task ACLs out: the negative run),
+# SERVICE_ROLES (the roles instead of the guide's four, space-separated).
 set -eu
 
 NOWCTL=${NOWCTL:-nowctl}
@@ -93,7 +94,7 @@ fi
 if [ "$ADMIN_INSTEAD" = 1 ]; then
 	roles=admin
 else
-	roles="$APP_ROLE cmdb_read sn_cmdb_user incident_manager"
+	roles=${SERVICE_ROLES:-"$APP_ROLE cmdb_read sn_cmdb_user incident_manager"}
 fi
 for role in $roles; do
 	if ! exists sys_user_has_role "user.user_name=$SERVICE_USER^role.name=$role"; then
