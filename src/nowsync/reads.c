@@ -164,7 +164,7 @@ int ns_cmd_read(struct ns_state *st, int argc, char **argv)
 	json_t *rows = json_array();
 	int rc = NS_EXIT_FAILED;
 	char last[40] = "";
-	bool more = false;
+	bool more = false, cut = false;
 	if (!http || !rows) {
 		if (!live)
 			ns_connection_clear(&c);
@@ -209,14 +209,22 @@ int ns_cmd_read(struct ns_state *st, int argc, char **argv)
 				sg_http_response_cleanup(&r);
 				goto out;
 			}
+			if (json_array_size(rows) >= (size_t)max) {
+				cut = true; /* the next read starts after the last row given */
+				break;
+			}
 			snprintf(last, sizeof(last), "%s", id);
-			if (json_array_size(rows) < (size_t)max)
-				json_array_append(rows, row);
+			if (json_array_append(rows, row)) {
+				fprintf(stderr, "nowsync: out of memory\n");
+				json_decref(doc);
+				sg_http_response_cleanup(&r);
+				goto out;
+			}
 		}
 		json_decref(doc);
 		sg_http_response_cleanup(&r);
-		more = n == (size_t)page;
-		if (!all || !more || json_array_size(rows) >= (size_t)max)
+		more = cut || n == (size_t)page;
+		if (!all || !more || cut || json_array_size(rows) >= (size_t)max)
 			break;
 	}
 	if (as_json) {

@@ -304,6 +304,11 @@ def test_incident_response_end_to_end(tmp_path):
         page = json.loads(ns(data, "read", "incident-io", "sys_user", "--page", "2", "--fields",
                              "user_name", "--json").stdout)
         assert len(page["records"]) == 2 and page["next"] == page["records"][1]["sys_id"]
+        rest = json.loads(ns(data, "read", "incident-io", "sys_user", "--after", page["next"], "--page", "3",
+                             "--all", "--max", "4", "--fields", "user_name", "--json").stdout)
+        users = srv.get("/api/now/table/sys_user", params={"sysparm_query": "ORDERBYsys_id",
+                                                            "sysparm_fields": "sys_id,user_name"}).json()["result"]
+        assert page["records"] + rest["records"] == users[:6] and rest["next"] == users[5]["sys_id"]
         r = ns(data, "read", "incident-io", "sys_properties", ok=False)
         assert r.returncode == 2
     finally:
