@@ -24,7 +24,7 @@ static void print_name(void *ud, const char *name)
 		printf("%s\n", name);
 }
 
-static json_t *profile_json(const struct ns_profile *p)
+static json_t *profile_json_base(const struct ns_profile *p)
 {
 	return json_pack("{s:s, s:s?, s:O, s:O, s:O, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, "
 	                 "s:s, s:s, s:s, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I}}",
@@ -40,6 +40,19 @@ static json_t *profile_json(const struct ns_profile *p)
 	                 "backoff_base_ms", (json_int_t)p->backoff_base_ms, "backoff_max_ms",
 	                 (json_int_t)p->backoff_max_ms, "hourly_budget",
 	                 (json_int_t)p->hourly_budget, "dictionary_ttl", (json_int_t)p->dict_ttl_s);
+}
+
+static json_t *profile_json(const struct ns_profile *p)
+{
+	json_t *o = profile_json_base(p);
+	if (o)
+		json_object_set_new(json_object_get(o, "delivery"), "validate",
+		                    json_boolean(p->validate));
+	if (o && p->parent_profile)
+		json_object_set_new(o, "parent",
+		                    json_pack("{s:s, s:s, s:s}", "profile", p->parent_profile,
+		                              "key", p->parent_key, "field", p->parent_field));
+	return o;
 }
 
 /* Adds the fixed (template-free) values of src to dst; fields with a
@@ -96,8 +109,10 @@ static int profile_check(struct ns_state *st, const struct ns_profile *p, const 
 	json_object_set_new(body, "correlation_id", json_string(""));
 	/* what the lifecycle writes */
 	json_object_set_new(body, "state", json_string(p->resolved_state));
-	json_object_set_new(body, "close_code", json_string(p->close_code));
-	json_object_set_new(body, "close_notes", json_string(""));
+	if (*p->close_code)
+		json_object_set_new(body, "close_code", json_string(p->close_code));
+	if (*p->close_notes)
+		json_object_set_new(body, "close_notes", json_string(""));
 	json_object_set_new(body, p->update_comments ? "comments" : "work_notes", json_string(""));
 	ns_dict_check(&d, body, errs);
 	json_object_set_new(body, "state", json_string(p->reopen_state));

@@ -48,6 +48,11 @@ struct ns_profile {
 	long backoff_base_ms, backoff_max_ms;
 	long hourly_budget; /* requests per connection per hour; 0: unlimited */
 	int64_t dict_ttl_s; /* dictionary cache lifetime */
+	bool validate;      /* check records against the dictionary (an account
+	                     * that may not read sys_dictionary: false) */
+	/* "parent": the record another profile's key is linked to, written into
+	 * parent_field on create (a follow-up task's parent incident); NULL: none */
+	char *parent_profile, *parent_key, *parent_field;
 };
 
 /* Loads NAME from the profiles folder; msg says why not.  SG_ERR_NO_RECORD

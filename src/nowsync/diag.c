@@ -60,7 +60,15 @@ static const struct need needs[] = {
      {true, true, true},
      {"role itil (or snc_internal: own incidents only)", "role itil or sn_incident_write",
       "role itil or sn_incident_write"}},
-    {"task", "short_description", {true, true, true}, {"role itil", "role itil", "role itil"}},
+    {"task",
+     "short_description",
+     {true, true, true},
+     {"role itil, or a read ACL on task for one of the account's roles (incident.io: "
+      "x_incident_io.api_user)",
+      "role itil, or a create ACL on task for one of the account's roles (incident.io: "
+      "x_incident_io.api_user)",
+      "role itil, or a write ACL on task for one of the account's roles (incident.io: "
+      "x_incident_io.api_user)"}},
     {"core_company",
      "name",
      {true, true, true},
@@ -99,6 +107,15 @@ static const struct need needs[] = {
      {true, false, false},
      {"a read ACL on sys_user_group (base: any user)", NULL, NULL}},
 };
+
+const char *ns_diag_grant(const char *table, const char *op)
+{
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]); i++)
+		for (int o = 0; o < OP__N; o++)
+			if (!strcmp(needs[i].table, table) && !strcmp(op_names[o], op))
+				return needs[i].grants[o];
+	return NULL;
+}
 #define NNEEDS (sizeof(needs) / sizeof(needs[0]))
 
 enum cap { CAP_NA, CAP_ALLOWED, CAP_REFUSED, CAP_ABSENT, CAP_NOT_PROBED, CAP_UNKNOWN };

@@ -23,6 +23,7 @@
 #include "nowsync/intake.h"
 #include "nowsync/ops.h"
 #include "nowsync/fields.h"
+#include "nowsync/reads.h"
 #include "nowsync/nowsync.h"
 
 static void usage(FILE *f)
@@ -77,6 +78,10 @@ static void usage(FILE *f)
 	      "  trace KEY [--profile P] [--connection C] [--json]\n"
 	      "      one key's history: events in, decisions, requests out and their answers,\n"
 	      "      retries, dead letters; exit 5 when nothing is recorded for KEY\n"
+	      "  read CONNECTION TABLE [--query Q] [--fields F] [--page N] [--after SYS_ID]\n"
+	      "       [--all] [--max N] [--json]\n"
+	      "      follow-ups, CMDB CIs, users, groups (task, cmdb_ci*, sys_user,\n"
+	      "      sys_user_group, sys_user_grmember) by keyset paging on sys_id\n"
 	      "  push FILE|- [--connection C] [--profile P] [--quiet]\n"
 	      "      NDJSON events (one per line) into the state; exit 1 if any line failed\n"
 	      "  backsync add CONNECTION [--table T] (--webhook URL | --ndjson PATH|-)\n"
@@ -768,7 +773,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
 	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve") &&
-	    strcmp(cmd, "backsync") && strcmp(cmd, "trace") && strcmp(cmd, "fields")) {
+	    strcmp(cmd, "backsync") && strcmp(cmd, "trace") && strcmp(cmd, "fields") &&
+	    strcmp(cmd, "read")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -808,6 +814,7 @@ int main(int argc, char **argv)
 	         : !strcmp(cmd, "backsync") ? ns_cmd_backsync(st, sub_argc, sub_argv)
 	         : !strcmp(cmd, "trace")    ? ns_cmd_trace(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "fields")   ? ns_cmd_fields(st, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "read")     ? ns_cmd_read(st, sub_argc + 1, sub_argv - 1)
 	                                    : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;

@@ -171,6 +171,10 @@ bool ns_looks_like_servicenow(const char *body, size_t len);
 
 /* ---- diagnosis (diag.c) ----------------------------------------------------- */
 
+/* What grants op ("read", "create", "write") on table, as the capability
+ * matrix names it; NULL for a table the matrix does not list. */
+const char *ns_diag_grant(const char *table, const char *op);
+
 /* Exit statuses of `nowsync connection test`, one per failing step class. */
 enum ns_exit {
 	NS_EXIT_OK = 0,

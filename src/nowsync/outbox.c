@@ -656,8 +656,19 @@ static enum outcome send_req(struct step *st, const char *method, const char *pa
 		} else {
 			json_t *er = json_object_get(j, "error");
 			const char *m = sg_json_str(er, "message"), *d = sg_json_str(er, "detail");
-			snprintf(st->err, sizeof(st->err), "%s %s answered %d: %s%s%s", method,
-			         path, r.status, m ? m : "", d && *d ? ": " : "", d ? d : "");
+			/* an ACL's refusal of a write names what grants it */
+			const char *g =
+			    r.status != 403            ? NULL
+			    : !strcmp(method, "POST")  ? ns_diag_grant(st->p->table, "create")
+			    : !strcmp(method, "PATCH") ? ns_diag_grant(st->p->table, "write")
+			                               : NULL;
+			snprintf(st->err, sizeof(st->err), "%s %s answered %d: %s%s%s%s%s%s%s",
+			         method, path, r.status, m ? m : "", d && *d ? ": " : "",
+			         d ? d : "", g ? "; " : "", g ? st->p->table : "",
+			         g ? (!strcmp(method, "POST") ? " create is granted by "
+			                                      : " write is granted by ")
+			           : "",
+			         g ? g : "");
 			st->retry_after_ms = sg_net_retry_after_ms(
 			    sg_http_response_header(&r, "Retry-After"), sg_time_now());
 			out = r.status == 429 || r.status == 408 || r.status >= 500 ? OUT_RETRY
@@ -774,16 +785,21 @@ static enum outcome validate(struct step *st, json_t *body, json_t *errs)
 	char msg[512] = "";
 	int nreq = 0;
 	enum outcome o = OUT_OK;
-	pthread_mutex_lock(&st->w->ob->dict_lock);
-	bool have = ns_dict_get(st->w->ob->state, st->c, st->http, st->p->table, st->p->dict_ttl_s,
-	                        &d, &nreq, msg, sizeof(msg));
-	pthread_mutex_unlock(&st->w->ob->dict_lock);
+	bool have = true; /* without validation, the group is still looked up */
+	if (st->p->validate) {
+		pthread_mutex_lock(&st->w->ob->dict_lock);
+		have = ns_dict_get(st->w->ob->state, st->c, st->http, st->p->table,
+		                   st->p->dict_ttl_s, &d, &nreq, msg, sizeof(msg));
+		pthread_mutex_unlock(&st->w->ob->dict_lock);
+	}
 	if (!have) {
 		snprintf(st->err, sizeof(st->err), "the dictionary of %s: %s", st->p->table, msg);
 		o = OUT_RETRY;
 	} else {
-		ns_dict_check(&d, body, errs);
-		ns_dict_clear(&d);
+		if (st->p->validate) {
+			ns_dict_check(&d, body, errs);
+			ns_dict_clear(&d);
+		}
 		const char *g = json_string_value(json_object_get(body, "assignment_group"));
 		char key[600], id[33];
 		snprintf(key, sizeof(key), "%s\x1f%s", st->it->conn, g ? g : "");
@@ -827,6 +843,41 @@ static bool closed_state(const struct ns_profile *p, const char *state)
 	return false;
 }
 
+/* The profile's "parent": the record the other profile's key is linked to
+ * (on this connection) into its field.  Not linked yet (its create is still
+ * queued, or failed): a retry, so a follow-up waits for its incident. */
+static enum outcome set_parent(struct step *st, json_t *body, const struct ns_tvars *tv)
+{
+	char *key = ns_template_render(st->p->parent_key, tv);
+	if (!key) {
+		snprintf(st->err, sizeof(st->err), "out of memory");
+		return OUT_RETRY;
+	}
+	struct item pit = {.key = key};
+	snprintf(pit.conn, sizeof(pit.conn), "%s", st->it->conn);
+	snprintf(pit.profile, sizeof(pit.profile), "%s", st->p->parent_profile);
+	struct ns_link pl;
+	sg_err e = *key ? load_link(st->db, &pit, &pl) : SG_ERR_OK;
+	enum outcome o = OUT_OK;
+	if (e) {
+		snprintf(st->err, sizeof(st->err), "the state database");
+		o = OUT_RETRY;
+	} else if (!*key) {
+		snprintf(st->err, sizeof(st->err),
+		         "validation (not sent): the parent key is empty");
+		o = OUT_DEAD;
+	} else if (strlen(pl.sys_id) != 32) {
+		snprintf(st->err, sizeof(st->err),
+		         "the parent (profile %s, key %.200s) has no record yet",
+		         st->p->parent_profile, key);
+		o = OUT_RETRY;
+	} else {
+		json_object_set_new(body, st->p->parent_field, json_string(pl.sys_id));
+	}
+	free(key);
+	return o;
+}
+
 static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, json_t *body,
                         const struct ns_tvars *tv)
 {
@@ -865,10 +916,14 @@ static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, 
 		char *notes = ns_template_render(st->p->close_notes, tv);
 		json_object_clear(body);
 		json_object_set_new(body, "state", json_string(st->p->resolved_state));
-		json_object_set_new(body, "close_code", json_string(st->p->close_code));
-		json_object_set_new(body, "close_notes", json_string(notes ? notes : ""));
+		if (*st->p->close_code) /* "": a table without one (task) */
+			json_object_set_new(body, "close_code", json_string(st->p->close_code));
+		if (*st->p->close_notes)
+			json_object_set_new(body, "close_notes", json_string(notes ? notes : ""));
 		free(notes);
 	}
+	if (o == OUT_OK && a == NS_ACT_CREATE && st->p->parent_profile)
+		o = set_parent(st, body, tv);
 	if (o == OUT_OK)
 		o = validate(st, body, errs);
 	if (o == OUT_DEAD && json_array_size(errs))

@@ -46,6 +46,9 @@ void ns_profile_clear(struct ns_profile *p)
 	json_decref(p->severity);
 	free(p->corr_prefix);
 	free(p->corr_template);
+	free(p->parent_profile);
+	free(p->parent_key);
+	free(p->parent_field);
 	free(p->close_code);
 	free(p->close_notes);
 	free(p->resolved_state);
@@ -143,7 +146,7 @@ sg_err ns_profile_parse(const char *name, const char *text, size_t len, struct n
 	}
 	static const char *const known[] = {"table",       "connection",  "fields",    "defaults",
 	                                    "severity",    "correlation", "lifecycle", "delivery",
-	                                    "description", NULL};
+	                                    "description", "parent",      NULL};
 	const char *k;
 	json_t *v;
 	json_object_foreach(root, k, v)
@@ -201,6 +204,12 @@ sg_err ns_profile_parse(const char *name, const char *text, size_t len, struct n
 	     get_int(del, "backoff_max_ms", 300000, 1, 86400000, &maxb, msg, msgsz) &&
 	     get_int(del, "hourly_budget", 0, 0, 100000000, &budget, msg, msgsz) &&
 	     get_int(del, "dictionary_ttl", 3600, 0, 30LL * 86400, &ttl, msg, msgsz);
+	json_t *val = json_object_get(del, "validate");
+	if (ok && val && !json_is_boolean(val)) {
+		snprintf(msg, msgsz, "\"validate\" must be true or false");
+		ok = false;
+	}
+	p->validate = !val || json_is_true(val);
 	if (ok && strcmp(update_with, "work_notes") && strcmp(update_with, "comments")) {
 		snprintf(msg, msgsz, "\"lifecycle\".update_with is work_notes or comments");
 		ok = false;
@@ -208,6 +217,27 @@ sg_err ns_profile_parse(const char *name, const char *text, size_t len, struct n
 	if (ok && !is_ident(p->table)) {
 		snprintf(msg, msgsz, "\"table\" is not a table name");
 		ok = false;
+	}
+	json_t *par = json_object_get(root, "parent");
+	if (ok && par) {
+		static const char *const pk[] = {"profile", "key", "field", NULL};
+		ok = json_is_object(par);
+		json_object_foreach(par, k, v)
+		{
+			bool kn = false;
+			for (const char *const *q = pk; *q; q++)
+				kn = kn || !strcmp(*q, k);
+			ok = ok && kn && json_is_string(v);
+		}
+		ok = ok && get_str(par, "profile", NULL, &p->parent_profile, msg, msgsz) &&
+		     get_str(par, "key", NULL, &p->parent_key, msg, msgsz) &&
+		     get_str(par, "field", "parent", &p->parent_field, msg, msgsz) &&
+		     p->parent_profile && p->parent_key && name_ok(p->parent_profile) &&
+		     is_ident(p->parent_field);
+		if (!ok && !*msg)
+			snprintf(msg, msgsz,
+			         "\"parent\" is {\"profile\": NAME, \"key\": TEMPLATE, "
+			         "\"field\": FIELD (parent)}");
 	}
 	json_t *sev = json_object_get(root, "severity");
 	if (ok && sev) {
