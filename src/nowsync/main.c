@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "nowsync/backsync.h"
+#include "nowsync/rmm.h"
 #include "nowsync/delivery.h"
 #include "nowsync/intake.h"
 #include "nowsync/ops.h"
@@ -81,6 +82,8 @@ static void usage(FILE *f)
 	      "       [--overlap S] [--lag S] [--page N] [--interval S] [--since TIME]\n"
 	      "  backsync list [--json] | queue [--json] | remove CONNECTION [--table T]\n"
 	      "  backsync run [--once] CONNECTION|--all [--table T] [--quiet]\n"
+	      "  rmm integration|orgs|map|devices|sync|alerts|list CONNECTION ...  an RMM's\n"
+	      "      organizations, devices (IRE) and alerts (docs/nowsync.md)\n"
 	      "      changes made in the instance, delivered as events (serve runs them too;\n"
 	      "      serve takes pushed changes at POST /v1/changes); exit 4: undelivered\n"
 	      "\n"
@@ -755,7 +758,7 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
 	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve") &&
-	    strcmp(cmd, "backsync") && strcmp(cmd, "trace")) {
+	    strcmp(cmd, "backsync") && strcmp(cmd, "trace") && strcmp(cmd, "rmm")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -794,6 +797,7 @@ int main(int argc, char **argv)
 	         : !strcmp(cmd, "serve")    ? ns_cmd_serve(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "backsync") ? ns_cmd_backsync(st, sub_argc, sub_argv)
 	         : !strcmp(cmd, "trace")    ? ns_cmd_trace(st, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "rmm")      ? ns_cmd_rmm(st, sub_argc + 1, sub_argv - 1)
 	                                    : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;
