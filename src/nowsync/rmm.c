@@ -515,20 +515,18 @@ static int sync_devices(struct ns_state *st, struct link *l, bool *store_failed)
 	json_array_foreach(rows, i, d)
 	{
 		json_t *map = json_loads(jstr(d, "ci_mapping"), 0, NULL);
-		const char *cls = json_string_value(json_object_get(map, jstr(d, "role")));
-		if (!cls)
-			cls = DEFAULT_CLASS;
+		const char *mapped = json_string_value(json_object_get(map, jstr(d, "role")));
+		char cls[100];
+		snprintf(cls, sizeof(cls), "%s", mapped ? mapped : DEFAULT_CLASS);
+		json_decref(map);
 		char hash[256];
 		snprintf(hash, sizeof(hash), "%.40s|%.100s|%.100s", cls, jstr(d, "name"),
 		         jstr(d, "serial"));
-		if (!strcmp(hash, jstr(d, "sent_hash")) && *jstr(d, "ci_sys_id")) {
-			json_decref(map);
+		if (!strcmp(hash, jstr(d, "sent_hash")) && *jstr(d, "ci_sys_id"))
 			continue;
-		}
 		json_t *payload =
 		    json_pack("{s:[{s:s, s:{s:s, s:s}}]}", "items", "className", cls, "values",
 		              "name", jstr(d, "name"), "serial_number", jstr(d, "serial"));
-		json_decref(map);
 		int status;
 		json_t *body;
 		char why[1024] = "";
@@ -810,14 +808,15 @@ static int cmd_orgs(struct ns_state *st, int argc, char **argv)
 			return store_fail();
 		}
 		json_t *ci = json_object_get(r, "ci_mapping");
-		char *mapping = json_dumps(ci ? ci : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+		char *mapping = ci ? json_dumps(ci, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 		const char *company =
 		    json_object_get(r, "company") ? jstr(r, "company") : jstr(r, "name");
 		bool allow = json_is_true(json_object_get(r, "allow_incidents"));
 		bool deleted = json_is_true(json_object_get(r, "deleted"));
-		/* A manual mapping keeps its own company, CI mapping and flag. */
+		/* A manual mapping keeps its own company, CI mapping and flag, also
+		 * once the integration is active: the admin chose them. */
 		bool manual = false;
-		if (old && !strcmp(jstr(old, "manual"), "1") && strcmp(in.state, "active")) {
+		if (old && !strcmp(jstr(old, "manual"), "1")) {
 			manual = true;
 			company = jstr(old, "company");
 			allow = !strcmp(jstr(old, "allow_incidents"), "1");
@@ -827,8 +826,10 @@ static int cmd_orgs(struct ns_state *st, int argc, char **argv)
 		bool changed = old && (strcmp(jstr(old, "company"), company) ||
 		                       strcmp(jstr(old, "ci_mapping"), mapping ? mapping : "") ||
 		                       strcmp(jstr(old, "allow_incidents"), allow ? "1" : "0"));
-		const char *status = ns_rmm_next_status(in.state, old ? jstr(old, "status") : NULL,
-		                                        deleted, changed);
+		char status[16];
+		snprintf(status, sizeof(status), "%s",
+		         ns_rmm_next_status(in.state, old ? jstr(old, "status") : NULL, deleted,
+		                            changed));
 		sg_err e = mapping ? put_org(st, argv[0], id, jstr(r, "name"), company, mapping,
 		                             allow, status, manual)
 		                   : SG_ERR_NOMEM;
