@@ -129,6 +129,16 @@ class Nowsync:
     def lines(self, *args, records):
         return self(*args, "-", stdin="".join(json.dumps(r) + "\n" for r in records))
 
+    def connect(self, srv, product, tmp, **env):
+        env = dict(self.env, NOWSYNC=os.path.join(BIN, "nowsync"), NOWSYNC_DATA=self.data,
+                   NOWSYNC_PROFILES=self.profiles, INSTANCE=srv.url, SECRETS=os.path.join(tmp, "secrets"),
+                   PRODUCT_URL=product.base, **env)
+        env.pop("NOWSYNC_PASSWORD")
+        r = subprocess.run(["sh", os.path.join(EXAMPLE, "connect.sh")], env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        return r
+
     def state(self):
         return json.loads(self("rmm", "list", "ninja", "--json").stdout)
 
@@ -181,11 +191,13 @@ def test_rmm_end_to_end(product, tmp_path):
         assert len(product.tokens) == 2  # each run's Get OAuth Token reached the product
 
         ns = Nowsync(str(tmp_path), password)
-        ns("connection", "add", "ninja", "--instance", srv.url, "--user", "ninja.api", "--auth", "basic")
-        ns("profile", "check", "ninja-alerts", "--connection", "ninja")
+        # -- the product's side: connect.sh (connection, profile, integration, back-sync), twice
+        for _ in range(2):
+            r = ns.connect(srv, product, str(tmp_path), STATE="inactive")
+            assert password not in r.stdout + r.stderr
+        assert "integration on ninja: inactive" in r.stdout
 
         # -- inactive: organizations are listed, not synced; a manual mapping is confirmed
-        ns("rmm", "integration", "ninja", "inactive", "--profile", "ninja-alerts")
         out = ns.lines("rmm", "orgs", "ninja", records=ORGS).stdout
         assert "3 organizations: 0 active, 0 pending, 0 in queue, 0 deleted, 3 inactive" in out
         r = ns("rmm", "map", "ninja", "1", "--company", "Acme Dental Inc", "--ci-mapping",
@@ -261,9 +273,6 @@ def test_rmm_end_to_end(product, tmp_path):
         assert not table(srv, "incident", "short_description=Backup failed", "sys_id")
 
         # -- closed states back to the product: by poll (nowsync) and by push (nowd's rule)
-        ns("backsync", "add", "ninja", "--table", "incident", "--webhook", product.base + "/v2/servicenow/backsync",
-           "--all-records", "--filter", "sys_created_by=ninja.api", "--closed-states", "6,7,8", "--lag", "1",
-           "--overlap", "2", "--since", "2000-01-01 00:00:00")
         by_admin = srv.post("/api/now/table/incident", json={"short_description": "not the API user's"})
         assert by_admin.status_code == 201
         for inc, state in ((incs[0], "6"), (incs[1], "8")):
