@@ -666,7 +666,9 @@ static void usage_rmm(void)
 	    stderr,
 	    "usage: nowsync rmm integration CONNECTION (active|inactive|disabled) [--profile P]\n"
 	    "                   [--accounts auto|yes|no]\n"
-	    "       nowsync rmm orgs CONNECTION FILE|-       the product's organizations (NDJSON)\n"
+	    "       nowsync rmm orgs CONNECTION FILE|- [--queue-only]  the product's organizations "
+	    "(NDJSON;\n"
+	    "                   synced at once when the integration is active)\n"
 	    "       nowsync rmm map CONNECTION ORG --company NAME --ci-mapping ROLE=CLASS[,...]\n"
 	    "                   --allow-incidents yes|no       a manual mapping (integration "
 	    "inactive)\n"
@@ -680,6 +682,25 @@ static int store_fail(void)
 {
 	fprintf(stderr, "nowsync: the state database could not be written\n");
 	return NS_EXIT_FAILED;
+}
+
+/* Organizations waiting, then devices: 0 when all went, 1 otherwise. */
+static int run_sync(struct ns_state *st, const char *conn, const struct integration *in)
+{
+	if (!in->found || !strcmp(in->state, "disabled")) {
+		fprintf(stderr, "nowsync: the integration on %s is not enabled\n", conn);
+		return NS_EXIT_FAILED;
+	}
+	struct link l;
+	if (!link_open(st, conn, &l))
+		return NS_EXIT_FAILED;
+	bool sf1 = false, sf2 = false;
+	int failed = sync_orgs(st, &l, in, &sf1);
+	failed += sync_devices(st, &l, &sf2);
+	link_close(&l);
+	if (sf1 || sf2)
+		return store_fail();
+	return failed ? NS_EXIT_FAILED : 0;
 }
 
 static int cmd_integration(struct ns_state *st, int argc, char **argv)
@@ -752,7 +773,8 @@ static int cmd_integration(struct ns_state *st, int argc, char **argv)
 
 static int cmd_orgs(struct ns_state *st, int argc, char **argv)
 {
-	if (argc != 2) {
+	bool queue_only = argc == 3 && !strcmp(argv[2], "--queue-only");
+	if (argc != 2 && !queue_only) {
 		usage_rmm();
 		return NS_EXIT_USAGE;
 	}
@@ -845,6 +867,9 @@ static int cmd_orgs(struct ns_state *st, int argc, char **argv)
 	printf("%zu organizations: %d active, %d pending, %d in queue, %d deleted, %d inactive\n",
 	       json_array_size(recs), counts[0], counts[1], counts[2], counts[3], counts[4]);
 	json_decref(recs);
+	/* Active: every organization syncs automatically, now. */
+	if (!strcmp(in.state, "active") && !queue_only)
+		return run_sync(st, argv[0], &in);
 	return 0;
 }
 
@@ -1017,20 +1042,7 @@ static int cmd_sync(struct ns_state *st, int argc, char **argv)
 	struct integration in;
 	if (get_integration(st, argv[0], &in))
 		return store_fail();
-	if (!in.found || !strcmp(in.state, "disabled")) {
-		fprintf(stderr, "nowsync: the integration on %s is not enabled\n", argv[0]);
-		return NS_EXIT_FAILED;
-	}
-	struct link l;
-	if (!link_open(st, argv[0], &l))
-		return NS_EXIT_FAILED;
-	bool sf1 = false, sf2 = false;
-	int failed = sync_orgs(st, &l, &in, &sf1);
-	failed += sync_devices(st, &l, &sf2);
-	link_close(&l);
-	if (sf1 || sf2)
-		return store_fail();
-	return failed ? NS_EXIT_FAILED : 0;
+	return run_sync(st, argv[0], &in);
 }
 
 static sg_err drop(struct ns_state *st, const char *conn, const char *alert, const char *device,

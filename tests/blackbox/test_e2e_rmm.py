@@ -126,8 +126,8 @@ class Nowsync:
             assert r.returncode == 0, (args, r.returncode, r.stdout, r.stderr)
         return r
 
-    def lines(self, *args, records):
-        return self(*args, "-", stdin="".join(json.dumps(r) + "\n" for r in records))
+    def lines(self, *args, records, ok=True):
+        return self(*args, "-", stdin="".join(json.dumps(r) + "\n" for r in records), ok=ok)
 
     def connect(self, srv, product, tmp, **env):
         env = dict(self.env, NOWSYNC=os.path.join(BIN, "nowsync"), NOWSYNC_DATA=self.data,
@@ -222,9 +222,11 @@ def test_rmm_end_to_end(product, tmp_path):
         assert r.returncode == 1 and "is active: every organization syncs automatically, and manual " \
             "mappings are not offered" in r.stderr, r.stderr
         assert [o["status"] for o in ns.state()["organizations"]] == ["active", "in queue", "in queue"]
-        ns.lines("rmm", "orgs", "ninja", records=ORGS[:2] + [dict(ORGS[2], deleted=True)])
-        assert [o["status"] for o in ns.state()["organizations"]] == ["active", "in queue", "deleted"]
-        ns("rmm", "sync", "ninja")
+        # the product's next listing (org 3 deleted meanwhile) syncs at once, by itself
+        out = ns.lines("rmm", "orgs", "ninja", records=ORGS[:2] + [dict(ORGS[2], deleted=True)]).stdout
+        assert "3 organizations: 1 active, 0 pending, 1 in queue, 1 deleted, 0 inactive" in out, out
+        assert "organization 2: active (customer_account " in out, out
+        assert ns("rmm", "sync", "ninja").stdout == ""  # nothing left waiting
         st = {o["org_id"]: o for o in ns.state()["organizations"]}
         assert [st[k]["status"] for k in "123"] == ["active", "active", "deleted"]
         assert table(srv, "core_company", "name=Bolt Legal", "sys_id")[0]["sys_id"] == st["2"]["company_sys_id"]
@@ -313,8 +315,7 @@ def test_rmm_without_the_api_users_roles(product, tmp_path):
         assert diag["capabilities"]["cmdb_ci"]["read"]["granted_by"] == "role cmdb_read (or itil)"
         assert diag["capabilities"]["sys_dictionary"]["read"]["state"] == "refused"
         ns("rmm", "integration", "ninja", "active", "--profile", "ninja-alerts")
-        ns.lines("rmm", "orgs", "ninja", records=ORGS[:1])
-        r = ns("rmm", "sync", "ninja", ok=False)
+        r = ns.lines("rmm", "orgs", "ninja", records=ORGS[:1], ok=False)  # the first sync
         assert r.returncode == 1
         assert "organization 1 not synced (in queue): HTTP 403" in r.stderr, r.stderr
         assert "grant the API user create and write on customer_account" in r.stderr, r.stderr
