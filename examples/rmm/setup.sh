@@ -23,8 +23,8 @@ API_USER=${API_USER:-ninja.api}
 CLOSED_STATES=${CLOSED_STATES:-6,7,8}
 SKIP_STEP=${SKIP_STEP:-}
 ROLE=x_ninjarmm.integration
-: "${PRODUCT_URL:?the product's base URL}" "${CLIENT_ID:?the product's API client id}"
-: "${CLIENT_SECRET_FILE:?a file with the product's client secret}" "${SECRETS_OUT:?a file for the API user's password}"
+: "${PRODUCT_URL:?the base URL of the product}" "${CLIENT_ID:?the API client id of the product}"
+: "${CLIENT_SECRET_FILE:?a file holding the client secret of the product}" "${SECRETS_OUT:?a file for the password of the API user}"
 PRODUCT_URL=${PRODUCT_URL%/}
 
 # The sys_id of the first record of table matching query, or nothing.
@@ -61,6 +61,9 @@ if [ -z "$(find_id sys_user "user_name=$API_USER")" ]; then
 	"$NOWCTL" user add "$API_USER" --web-service-only --generate-password |
 		sed -n 's/^password (shown once): /password=/p' >"$SECRETS_OUT"
 	chmod 600 "$SECRETS_OUT"
+elif [ ! -s "$SECRETS_OUT" ]; then
+	echo "setup.sh: $API_USER exists but $SECRETS_OUT does not hold its password: set a new one" \
+		"(nowctl user set-password $API_USER --generate-password) and write it there" >&2
 fi
 
 if [ "$SKIP_STEP" != 2b ]; then
