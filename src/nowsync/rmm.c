@@ -1077,6 +1077,106 @@ static sg_err drop(struct ns_state *st, const char *conn, const char *alert, con
 	return e;
 }
 
+/* Checks one alert: the field at fault, or NULL. */
+static const char *alert_bad(json_t *r)
+{
+	char b1[32], b2[32];
+	const char *status = jstr(r, "status");
+	json_t *occ = json_object_get(r, "occurred_at"), *fields = json_object_get(r, "fields");
+	return !json_is_object(r)                                                ? "body"
+	       : !id_ok(member_text(r, "id", b1, sizeof(b1)))                    ? "id"
+	       : !id_ok(member_text(r, "device", b2, sizeof(b2)))                ? "device"
+	       : (strcmp(status, "firing") && strcmp(status, "resolved"))        ? "status"
+	       : (occ && (!json_is_integer(occ) || json_integer_value(occ) < 0)) ? "occurred_at"
+	       : (fields && !json_is_object(fields))                             ? "fields"
+	       : (json_object_get(r, "summary") && !json_is_string(json_object_get(r, "summary")))
+	           ? "summary"
+	       : (json_object_get(r, "severity") && !json_is_string(json_object_get(r, "severity")))
+	           ? "severity"
+	           : NULL;
+}
+
+/* One checked alert of connection conn to an event of profile, or dropped
+ * (with its reason kept): *result (new) says which.  SG_ERR_* only when the
+ * state failed. */
+static sg_err one_alert(struct ns_state *st, const char *conn, const char *profile, json_t *r,
+                        json_t **result)
+{
+	char b1[32], b2[32], reason[300] = "";
+	const char *alert = member_text(r, "id", b1, sizeof(b1));
+	const char *device = member_text(r, "device", b2, sizeof(b2));
+	*result = NULL;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT d.\"name\" AS \"device_name\", d.\"ci_sys_id\", d.\"org_id\", "
+	               "o.\"name\" AS \"org_name\", o.\"status\", o.\"allow_incidents\", "
+	               "o.\"company_sys_id\" FROM \"ns_rmm_device\" d LEFT JOIN \"ns_rmm_org\" o "
+	               "ON o.\"connection\" = d.\"connection\" AND o.\"org_id\" = d.\"org_id\" "
+	               "WHERE d.\"connection\" = ");
+	sg_sql_text(&q, conn);
+	sg_sql_raw(&q, " AND d.\"device_id\" = ");
+	sg_sql_text(&q, device);
+	json_t *rows;
+	sg_err e = query(st, &q, &rows);
+	if (e)
+		return e;
+	json_t *d = json_array_get(rows, 0);
+	if (!d)
+		snprintf(reason, sizeof(reason),
+		         "device %s is unknown (not listed by nowsync rmm devices)", device);
+	else if (strcmp(jstr(d, "status"), NS_RMM_ACTIVE))
+		snprintf(reason, sizeof(reason), "organization %s is not synced (status %s)",
+		         jstr(d, "org_id"), *jstr(d, "status") ? jstr(d, "status") : "unknown");
+	else if (strcmp(jstr(d, "allow_incidents"), "1"))
+		snprintf(reason, sizeof(reason), "organization %s does not allow incidents",
+		         jstr(d, "org_id"));
+	else if (strlen(jstr(d, "ci_sys_id")) != 32)
+		snprintf(reason, sizeof(reason), "device %s has no CI yet (nowsync rmm sync)",
+		         device);
+	if (*reason) {
+		e = drop(st, conn, alert, device, d ? jstr(d, "org_id") : NULL, reason);
+		json_decref(rows);
+		*result = e ? NULL
+		            : json_pack("{s:s, s:s, s:s}", "alert", alert, "result", "dropped",
+		                        "reason", reason);
+		return e ? e : *result ? SG_ERR_OK : SG_ERR_NOMEM;
+	}
+	json_t *fields =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "company", jstr(d, "company_sys_id"), "ci",
+	              jstr(d, "ci_sys_id"), "device", jstr(d, "device_name"), "organization",
+	              jstr(d, "org_name"), "device_id", device, "alert_id", alert);
+	json_t *extra = json_object_get(r, "fields");
+	if (fields && json_is_object(extra))
+		json_object_set(fields, "product", extra);
+	char key[300];
+	snprintf(key, sizeof(key), "rmm:%s/%s", device, alert);
+	struct ns_event ev = {
+	    .connection = conn,
+	    .profile = profile,
+	    .key = key,
+	    .status = !strcmp(jstr(r, "status"), "firing") ? NS_EVENT_FIRING : NS_EVENT_RESOLVED,
+	    .summary = json_string_value(json_object_get(r, "summary")),
+	    .severity = json_string_value(json_object_get(r, "severity")),
+	    .fields = fields,
+	    .occurred_at = json_integer_value(json_object_get(r, "occurred_at")),
+	    .source = "rmm",
+	};
+	char id[33], emsg[300];
+	bool dup = false;
+	e = fields ? ns_event_accept(st, &ev, id, &dup, emsg, sizeof(emsg)) : SG_ERR_NOMEM;
+	json_decref(fields);
+	json_decref(rows);
+	if (e == SG_ERR_BAD_PARAM)
+		*result = json_pack("{s:s, s:s, s:s}", "alert", alert, "result", "refused", "error",
+		                    emsg);
+	else if (!e)
+		*result = json_pack("{s:s, s:s, s:s}", "alert", alert, "result",
+		                    dup ? "duplicate" : "accepted", "id", id);
+	else
+		return e;
+	return *result ? SG_ERR_OK : SG_ERR_NOMEM;
+}
+
 static int cmd_alerts(struct ns_state *st, int argc, char **argv)
 {
 	if (argc != 2) {
@@ -1103,13 +1203,7 @@ static int cmd_alerts(struct ns_state *st, int argc, char **argv)
 	json_t *r;
 	json_array_foreach(recs, i, r)
 	{
-		char b1[32], b2[32];
-		const char *status = jstr(r, "status");
-		const char *bad = !id_ok(member_text(r, "id", b1, sizeof(b1)))       ? "id"
-		                  : !id_ok(member_text(r, "device", b2, sizeof(b2))) ? "device"
-		                  : (strcmp(status, "firing") && strcmp(status, "resolved"))
-		                      ? "status"
-		                      : NULL;
+		const char *bad = alert_bad(r);
 		if (bad) {
 			fprintf(stderr, "nowsync: line %lld: %s is missing or malformed\n",
 			        (long long)json_integer_value(json_object_get(r, "_line")), bad);
@@ -1117,100 +1211,111 @@ static int cmd_alerts(struct ns_state *st, int argc, char **argv)
 			return NS_EXIT_USAGE;
 		}
 	}
-	int accepted = 0, duplicates = 0, dropped = 0, refused = 0;
+	int counts[4] = {0}; /* accepted, duplicate, dropped, refused */
+	static const char *const kinds[4] = {"accepted", "duplicate", "dropped", "refused"};
 	json_array_foreach(recs, i, r)
 	{
-		char b1[32], b2[32], reason[300] = "";
-		const char *alert = member_text(r, "id", b1, sizeof(b1));
-		const char *device = member_text(r, "device", b2, sizeof(b2));
-		struct sg_sql q;
-		sg_sql_init(&q);
-		sg_sql_raw(
-		    &q, "SELECT d.\"name\" AS \"device_name\", d.\"ci_sys_id\", d.\"org_id\", "
-		        "o.\"name\" AS \"org_name\", o.\"status\", o.\"allow_incidents\", "
-		        "o.\"company_sys_id\" FROM \"ns_rmm_device\" d LEFT JOIN \"ns_rmm_org\" o "
-		        "ON o.\"connection\" = d.\"connection\" AND o.\"org_id\" = d.\"org_id\" "
-		        "WHERE d.\"connection\" = ");
-		sg_sql_text(&q, argv[0]);
-		sg_sql_raw(&q, " AND d.\"device_id\" = ");
-		sg_sql_text(&q, device);
-		json_t *rows;
-		if (query(st, &q, &rows)) {
+		json_t *res;
+		if (one_alert(st, argv[0], in.profile, r, &res)) {
 			json_decref(recs);
 			return store_fail();
 		}
-		json_t *d = json_array_get(rows, 0);
-		if (!d)
-			snprintf(reason, sizeof(reason),
-			         "device %s is unknown (not listed by nowsync rmm "
-			         "devices)",
-			         device);
-		else if (strcmp(jstr(d, "status"), NS_RMM_ACTIVE))
-			snprintf(reason, sizeof(reason),
-			         "organization %s is not synced (status %s)", jstr(d, "org_id"),
-			         *jstr(d, "status") ? jstr(d, "status") : "unknown");
-		else if (strcmp(jstr(d, "allow_incidents"), "1"))
-			snprintf(reason, sizeof(reason), "organization %s does not allow incidents",
-			         jstr(d, "org_id"));
-		else if (strlen(jstr(d, "ci_sys_id")) != 32)
-			snprintf(reason, sizeof(reason),
-			         "device %s has no CI yet (nowsync rmm sync)", device);
-		if (*reason) {
-			dropped++;
-			printf("{\"alert\":\"%s\",\"result\":\"dropped\"}\n", alert);
-			fprintf(stderr, "nowsync: alert %s dropped: %s\n", alert, reason);
-			if (drop(st, argv[0], alert, device, d ? jstr(d, "org_id") : NULL,
-			         reason)) {
-				json_decref(rows);
-				json_decref(recs);
-				return store_fail();
-			}
-			json_decref(rows);
-			continue;
-		}
-		json_t *fields = json_pack(
-		    "{s:s, s:s, s:s, s:s, s:s, s:s}", "company", jstr(d, "company_sys_id"), "ci",
-		    jstr(d, "ci_sys_id"), "device", jstr(d, "device_name"), "organization",
-		    jstr(d, "org_name"), "device_id", device, "alert_id", alert);
-		json_t *extra = json_object_get(r, "fields");
-		if (fields && json_is_object(extra))
-			json_object_set(fields, "product", extra);
-		char key[300];
-		snprintf(key, sizeof(key), "rmm:%s/%s", device, alert);
-		struct ns_event ev = {
-		    .connection = argv[0],
-		    .profile = in.profile,
-		    .key = key,
-		    .status =
-		        !strcmp(jstr(r, "status"), "firing") ? NS_EVENT_FIRING : NS_EVENT_RESOLVED,
-		    .summary = json_string_value(json_object_get(r, "summary")),
-		    .severity = json_string_value(json_object_get(r, "severity")),
-		    .fields = fields,
-		    .occurred_at = json_integer_value(json_object_get(r, "occurred_at")),
-		    .source = "rmm",
-		};
-		char id[33], emsg[300];
-		bool dup = false;
-		sg_err e =
-		    fields ? ns_event_accept(st, &ev, id, &dup, emsg, sizeof(emsg)) : SG_ERR_NOMEM;
-		json_decref(fields);
-		json_decref(rows);
-		if (e == SG_ERR_BAD_PARAM) {
-			refused++;
-			fprintf(stderr, "nowsync: alert %s refused: %s\n", alert, emsg);
-		} else if (e) {
-			json_decref(recs);
-			return store_fail();
-		} else {
-			dup ? duplicates++ : accepted++;
-			printf("{\"alert\":\"%s\",\"result\":\"%s\",\"id\":\"%s\"}\n", alert,
-			       dup ? "duplicate" : "accepted", id);
+		const char *kind = jstr(res, "result");
+		for (int k = 0; k < 4; k++)
+			counts[k] += !strcmp(kind, kinds[k]);
+		if (*jstr(res, "reason"))
+			fprintf(stderr, "nowsync: alert %s dropped: %s\n", jstr(res, "alert"),
+			        jstr(res, "reason"));
+		if (*jstr(res, "error"))
+			fprintf(stderr, "nowsync: alert %s refused: %s\n", jstr(res, "alert"),
+			        jstr(res, "error"));
+		char *line = json_dumps(res, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (line)
+			puts(line);
+		free(line);
+		json_decref(res);
+	}
+	fprintf(stderr, "nowsync: %d accepted, %d duplicates, %d dropped, %d refused\n", counts[0],
+	        counts[1], counts[2], counts[3]);
+	json_decref(recs);
+	return counts[3] ? NS_EXIT_FAILED : 0;
+}
+
+/* The answer's error body, ServiceNow's shape. */
+static json_t *http_error(const char *message, const char *detail)
+{
+	return json_pack("{s:{s:s, s:s}, s:s}", "error", "message", message, "detail", detail,
+	                 "status", "failure");
+}
+
+int ns_rmm_alerts_post(struct ns_state *st, const char *conn, json_t *root, json_t **answer)
+{
+	*answer = NULL;
+	struct integration in;
+	if (!conn || !*conn) {
+		*answer =
+		    http_error("Invalid alert", "the token must be bound to a connection (nowsync "
+		                                "token create NAME --connection C)");
+		return 400;
+	}
+	if (get_integration(st, conn, &in)) {
+		*answer =
+		    http_error("Service unavailable", "the state store cannot be read; try again");
+		return 503;
+	}
+	if (!in.found || !strcmp(in.state, "disabled") || !*in.profile) {
+		char why[300];
+		snprintf(why, sizeof(why),
+		         "the RMM integration on %s is not enabled with a profile (nowsync rmm "
+		         "integration %s active --profile P)",
+		         conn, conn);
+		*answer = http_error("Invalid alert", why);
+		return 409;
+	}
+	json_t *list = json_is_array(root) ? json_incref(root) : json_pack("[O]", root);
+	if (!list || !json_array_size(list) || json_array_size(list) > 1000) {
+		json_decref(list);
+		*answer =
+		    http_error("Invalid alert", "body: an alert or an array of 1-1000 alerts");
+		return 400;
+	}
+	size_t i;
+	json_t *r;
+	json_array_foreach(list, i, r)
+	{
+		const char *bad = alert_bad(r);
+		if (bad) {
+			char why[200];
+			snprintf(why, sizeof(why), "alerts[%zu].%s: missing or malformed", i, bad);
+			json_decref(list);
+			*answer = http_error("Invalid alert", why);
+			return 400;
 		}
 	}
-	fprintf(stderr, "nowsync: %d accepted, %d duplicates, %d dropped, %d refused\n", accepted,
-	        duplicates, dropped, refused);
-	json_decref(recs);
-	return refused ? NS_EXIT_FAILED : 0;
+	json_t *results = json_array();
+	int counts[4] = {0};
+	static const char *const kinds[4] = {"accepted", "duplicate", "dropped", "refused"};
+	json_array_foreach(list, i, r)
+	{
+		json_t *res = NULL;
+		if (!results || one_alert(st, conn, in.profile, r, &res)) {
+			json_decref(results);
+			json_decref(list);
+			*answer =
+			    http_error("Service unavailable",
+			               "the state store cannot be written; the alerts answered "
+			               "before are kept: send again");
+			return 503;
+		}
+		for (int k = 0; k < 4; k++)
+			counts[k] += !strcmp(jstr(res, "result"), kinds[k]);
+		json_array_append_new(results, res);
+	}
+	json_decref(list);
+	*answer = json_pack("{s:s, s:i, s:i, s:i, s:i, s:o}", "status", "accepted", "accepted",
+	                    counts[0], "duplicates", counts[1], "dropped", counts[2], "refused",
+	                    counts[3], "results", results);
+	return counts[3] ? 400 : 202;
 }
 
 static int cmd_list(struct ns_state *st, int argc, char **argv)

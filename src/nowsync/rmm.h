@@ -9,6 +9,7 @@
 #ifndef SG_NOWSYNC_RMM_H
 #define SG_NOWSYNC_RMM_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "core/err.h"
@@ -34,6 +35,13 @@ json_t *ns_rmm_parse_ci_mapping(const char *s, char *msg, size_t msgsz);
  * new), whether the product deleted it, whether its mapping changed. */
 const char *ns_rmm_next_status(const char *integration, const char *current, bool deleted,
                                bool changed);
+
+/*
+ * POST /v1/rmm/alerts of `nowsync serve`: root is one alert or an array of
+ * 1-1000, for connection conn (the token's binding).  Returns the HTTP
+ * status (202, 400, 409, 503) and *answer (new) its body.
+ */
+int ns_rmm_alerts_post(struct ns_state *st, const char *conn, json_t *root, json_t **answer);
 
 /* `nowsync rmm ...` (argv[0] is "rmm"). */
 int ns_cmd_rmm(struct ns_state *st, int argc, char **argv);

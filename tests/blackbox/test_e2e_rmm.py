@@ -15,6 +15,7 @@ import threading
 import urllib.parse
 
 import pytest
+import requests
 
 from conftest import BIN, Server, free_port, nowctl, wait_for
 
@@ -263,12 +264,35 @@ def test_rmm_end_to_end(product, tmp_path):
                    "occurred_at": 1780000001},
                   {"id": "b1", "device": 201, "status": "firing", "summary": "Backup failed",
                    "occurred_at": 1780000002}]
-        r = ns.lines("rmm", "alerts", "ninja", records=alerts)
+        r = ns.lines("rmm", "alerts", "ninja", records=[alerts[0], alerts[2]])
         assert "alert b1 dropped: organization 2 does not allow incidents" in r.stderr, r.stderr
-        assert "2 accepted, 0 duplicates, 1 dropped, 0 refused" in r.stderr
+        assert "1 accepted, 0 duplicates, 1 dropped, 0 refused" in r.stderr
         assert ns.lines("rmm", "alerts", "ninja", records=alerts[:1]).stdout.count('"duplicate"') == 1
         assert [(d["alert_id"], d["org_id"], d["reason"]) for d in ns.state()["dropped"]] == [
             ("b1", "2", "organization 2 does not allow incidents")]
+        # the product's webhook: POST /v1/rmm/alerts on `nowsync serve`, whose workers deliver
+        token = ns("token", "create", "ninja-rmm", "--connection", "ninja").stdout.strip()
+        port = free_port()
+        log = open(os.path.join(str(tmp_path), "serve.log"), "w")
+        serve = subprocess.Popen([os.path.join(BIN, "nowsync"), "--data", ns.data, "--profiles", ns.profiles,
+                                  "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}/v1/rmm/alerts"
+            assert wait_for(lambda: b"listening" in open(log.name, "rb").read(), timeout=20)
+            hdr = {"Authorization": "Bearer " + token}
+            bad = requests.post(url, json=[alerts[1], {"id": "x", "device": 101, "status": "on"}], headers=hdr)
+            assert bad.status_code == 400 and bad.json() == {"error": {
+                "message": "Invalid alert", "detail": "alerts[1].status: missing or malformed"}, "status": "failure"}
+            assert requests.post(url, json=alerts[1]).status_code == 401
+            ok = requests.post(url, json=[alerts[1], alerts[2]], headers=hdr)
+            assert ok.status_code == 202, ok.text
+            assert [(x["alert"], x["result"]) for x in ok.json()["results"]] == [("a2", "accepted"), ("b1", "dropped")]
+            assert wait_for(lambda: len(table(srv, "incident", "correlation_idSTARTSWITHninja:", "sys_id")) == 2,
+                            timeout=30)
+        finally:
+            serve.terminate()
+            assert serve.wait(timeout=30) == 0
+            log.close()
         ns("run", "--wait", "--timeout", "30")
         incs = table(srv, "incident", "correlation_idSTARTSWITHninja:^ORDERBYshort_description",
                      "sys_id,number,short_description,company,cmdb_ci,sys_created_by,impact")
