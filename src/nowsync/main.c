@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "core/version.h"
 #include "nowsync/backsync.h"
+#include "nowsync/rmm.h"
 #include "nowsync/delivery.h"
 #include "nowsync/intake.h"
 #include "nowsync/ops.h"
@@ -93,6 +94,8 @@ static void usage(FILE *f)
 	      "      (and the read ACLs to add) when metadata reads were refused or empty\n"
 	      "  backsync list [--json] | queue [--json] | remove CONNECTION [--table T]\n"
 	      "  backsync run [--once] CONNECTION|--all [--table T] [--quiet]\n"
+	      "  rmm integration|orgs|map|devices|sync|alerts|list CONNECTION ...  an RMM's\n"
+	      "      organizations, devices (IRE) and alerts (docs/nowsync.md)\n"
 	      "      changes made in the instance, delivered as events (serve runs them too;\n"
 	      "      serve takes pushed changes at POST /v1/changes); exit 4: undelivered\n"
 	      "\n"
@@ -774,7 +777,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "connection") && strcmp(cmd, "api") && !ns_cli_delivery_has(cmd) &&
 	    strcmp(cmd, "token") && strcmp(cmd, "push") && strcmp(cmd, "serve") &&
 	    strcmp(cmd, "backsync") && strcmp(cmd, "trace") && strcmp(cmd, "fields") &&
-	    strcmp(cmd, "read")) {
+	    strcmp(cmd, "read") && strcmp(cmd, "rmm")) {
 		fprintf(stderr, "nowsync: unknown command %s\n", cmd);
 		usage(stderr);
 		return NS_EXIT_USAGE;
@@ -815,6 +818,7 @@ int main(int argc, char **argv)
 	         : !strcmp(cmd, "trace")    ? ns_cmd_trace(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "fields")   ? ns_cmd_fields(st, sub_argc + 1, sub_argv - 1)
 	         : !strcmp(cmd, "read")     ? ns_cmd_read(st, sub_argc + 1, sub_argv - 1)
+	         : !strcmp(cmd, "rmm")      ? ns_cmd_rmm(st, sub_argc + 1, sub_argv - 1)
 	                                    : cmd_connection(st, sub_argc, sub_argv);
 	ns_state_close(st);
 	return rc;

@@ -7,6 +7,7 @@
  *   POST /v1/events         a generic event or an array of them
  *   POST /v1/alertmanager   Alertmanager's webhook payload (version 4)
  *   POST /v1/changes        record changes an instance pushes (backsync.h)
+ *   POST /v1/rmm/alerts     an RMM's device alerts (rmm.h)
  *
  * A POST needs "Authorization: Bearer TOKEN", a token from `nowsync token
  * create`; it is checked when the request head is in, before any body is
@@ -36,6 +37,7 @@
 #include "nowsync/delivery.h"
 #include "nowsync/intake.h"
 #include "nowsync/ops.h"
+#include "nowsync/rmm.h"
 
 #define HEADER_MEMORY (32 * 1024)
 
@@ -49,7 +51,7 @@ struct server {
 	pthread_mutex_t log_lock;
 };
 
-enum route { R_NONE, R_HEALTH, R_METRICS, R_EVENTS, R_ALERTMANAGER, R_CHANGES };
+enum route { R_NONE, R_HEALTH, R_METRICS, R_EVENTS, R_ALERTMANAGER, R_CHANGES, R_RMM_ALERTS };
 
 struct request {
 	struct timeval start;
@@ -204,10 +206,12 @@ static enum MHD_Result begin(struct server *s, struct MHD_Connection *conn, stru
 		r->route = R_ALERTMANAGER;
 	else if (!strcmp(url, "/v1/changes"))
 		r->route = R_CHANGES;
+	else if (!strcmp(url, "/v1/rmm/alerts"))
+		r->route = R_RMM_ALERTS;
 	else
 		return send_error(conn, r, 404, "Not found",
 		                  "nowsync serves POST /v1/events, POST /v1/alertmanager, POST "
-		                  "/v1/changes, GET /healthz and GET /metrics",
+		                  "/v1/changes, POST /v1/rmm/alerts, GET /healthz and GET /metrics",
 		                  NULL, NULL, NULL);
 	if (!post)
 		return send_error(conn, r, 405, "Method not allowed", "this endpoint takes POST",
@@ -298,6 +302,14 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *conn, str
 		snprintf(why, sizeof(why), "body: not JSON: %s (line %d, column %d)", je.text,
 		         je.line, je.column);
 		return send_error(conn, r, 400, "Invalid event", why, "body", NULL, NULL);
+	}
+	if (r->route == R_RMM_ALERTS) { /* an RMM's device alerts (rmm.h) */
+		json_t *answer = NULL;
+		int status = ns_rmm_alerts_post(s->st, r->tok.connection, root, &answer);
+		json_decref(root);
+		if (status != 503 && s->workers)
+			ns_workers_wake(s->workers);
+		return send_json(conn, r, status, answer, NULL, NULL);
 	}
 	if (r->route == R_CHANGES) { /* a record change an instance pushed */
 		json_t *answer = NULL;

@@ -17,6 +17,7 @@
 #include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
 #include "nowsync/ops.h"
+#include "nowsync/rmm.h"
 
 static const char *const auth_names[] = {"password", "client_credentials", "refresh_token",
                                          "basic"};
@@ -347,6 +348,8 @@ sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t
 		err = migrate_intake(c);
 	if (!err)
 		err = ns_state_migrate_backsync(c);
+	if (!err)
+		err = ns_state_migrate_rmm(c);
 	if (err) {
 		if (!*msg)
 			snprintf(msg, msgsz, "cannot use the state database %s", url);
