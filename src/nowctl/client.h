@@ -28,6 +28,10 @@ struct client {
 	 * system, online as the user (admin with security_admin in effect).
 	 * *out: the run's result (sg_script_result_json's shape). */
 	int (*script)(struct client *c, const char *source, size_t len, json_t **out);
+	/* Online only (NULL offline): one request to path (the body a JSON
+	 * value or NULL); *out the answer's "result" (NULL: not wanted). */
+	int (*request)(struct client *c, const char *method, const char *path, json_t *body,
+	               json_t **out);
 	void (*close)(struct client *c);
 	struct sg_model *model; /* offline: the instance opened; NULL online */
 	char errmsg[1024];

@@ -205,6 +205,7 @@ struct client *client_remote(const char *url, const char *user, const char *pass
 	r->c.remove = r_remove;
 	r->c.app_install = r_app_install;
 	r->c.script = r_script;
+	r->c.request = call;
 	r->c.close = r_close;
 	return &r->c;
 }

@@ -45,5 +45,9 @@ int cmd_oauth_guide(struct cmd_env *e, int argc, char **argv);
 int oauth_revoke_tokens(struct cmd_env *e, const char *app_id, size_t *n);
 /* keys rotate (keys_cmd.c) */
 int cmd_keys(struct cmd_env *e, int argc, char **argv);
+/* clock set|advance|freeze|real|show (clock_cmd.c) */
+int cmd_clock(struct cmd_env *e, int argc, char **argv);
+/* import-metadata --from URL --user U | --file FILE (import_cmd.c) */
+int cmd_import_metadata(struct cmd_env *e, int argc, char **argv);
 
 #endif
