@@ -106,7 +106,7 @@ static void usage(FILE *f)
 	    "                                 the instance's clock (offline and online)\n"
 	    "  import-metadata (--from URL --user U | --file FILE) [--tables T,...] [--save FILE]\n"
 	    "                                 tables, columns and choices of another instance\n"
-	    "                                 (password from IMPORT_PASSWORD; offline and online)\n"
+	    "                                 (source password: NOWCTL_IMPORT_PASSWORD)\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -291,7 +291,7 @@ static const struct {
     {"table", cmd_table},       {"oauth", cmd_oauth}, {"keys", cmd_keys},
     {"scope", cmd_scope},       {"token", cmd_token}, {"app", cmd_app},
     {"script", cmd_script},     {"job", cmd_job},     {"rest", cmd_rest},
-    {"outbound", cmd_outbound}, {"clock", cmd_clock},
+    {"outbound", cmd_outbound}, {"clock", cmd_clock}, {"import-metadata", cmd_import_metadata},
 };
 
 int main(int argc, char **argv)
