@@ -4,7 +4,7 @@
  * frozen instant.  Every stamp, token expiry, lock-out, due job and date
  * helper reads instance time (sg_time_now); the setting is kept in the store
  * so every process of the instance agrees, and a process sees another's
- * change at its next sg_model_sync.
+ * change at its next sg_model_sync (nowd: its next request).
  */
 #ifndef SG_MODEL_CLOCK_H
 #define SG_MODEL_CLOCK_H
