@@ -167,8 +167,9 @@ def test_date_helpers_and_relative_queries_move_with_the_clock(srv):
     assert found("sys_created_on>javascript:gs.daysAgo(4)") == 1
     # the scripts' clock too (a background script, run offline: the setting is the instance's)
     out = nowctl(srv, "script", "run", "-", offline=True,
-                 stdin="gs.print(new GlideDateTime().getValue() + '|' + gs.daysAgo(0))").stdout
-    assert "2028-03-13 10:00:00|2028-03-13 10:00:00" in out, out
+                 stdin="gs.print(new GlideDateTime().getValue() + '|' + gs.daysAgo(0) + '|' + "
+                       "new Date().toISOString() + '|' + Date.now())").stdout
+    assert "2028-03-13 10:00:00|2028-03-13 10:00:00|2028-03-13T10:00:00.000Z|1836554400000" in out, out
 
 
 def test_offline_setting_is_seen_by_the_running_and_the_next_nowd(srv):
