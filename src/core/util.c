@@ -89,6 +89,7 @@ static int64_t (*clock_fn)(void) = system_clock;
 static pthread_mutex_t instance_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool instance_frozen;
 static int64_t instance_value; /* offset while running, the instant while frozen */
+static unsigned long instance_seq;
 
 int64_t sg_time_real(void)
 {
@@ -109,7 +110,29 @@ void sg_time_set_instance(bool frozen, int64_t value)
 	pthread_mutex_lock(&instance_lock);
 	instance_frozen = frozen;
 	instance_value = value;
+	instance_seq++;
 	pthread_mutex_unlock(&instance_lock);
+}
+
+unsigned long sg_time_instance_seq(void)
+{
+	pthread_mutex_lock(&instance_lock);
+	unsigned long seq = instance_seq;
+	pthread_mutex_unlock(&instance_lock);
+	return seq;
+}
+
+bool sg_time_set_instance_if(bool frozen, int64_t value, unsigned long seq)
+{
+	pthread_mutex_lock(&instance_lock);
+	bool ok = instance_seq == seq;
+	if (ok && (instance_frozen != frozen || instance_value != value)) {
+		instance_frozen = frozen;
+		instance_value = value;
+		instance_seq++;
+	}
+	pthread_mutex_unlock(&instance_lock);
+	return ok;
 }
 
 void sg_time_get_instance(bool *frozen, int64_t *value)

@@ -48,6 +48,11 @@ void sg_time_set_clock(int64_t (*clock)(void));
  * it is the instant value.  Thread-safe. */
 void sg_time_set_instance(bool frozen, int64_t value);
 void sg_time_get_instance(bool *frozen, int64_t *value);
+/* Each setting's number: a reader of the store takes it before reading, and
+ * sg_time_set_instance_if applies what it read only if no newer setting
+ * came in since (false then). */
+unsigned long sg_time_instance_seq(void);
+bool sg_time_set_instance_if(bool frozen, int64_t value, unsigned long seq);
 /* Formats t as "YYYY-MM-DD HH:MM:SS" in UTC into out (20 bytes). */
 void sg_time_format(int64_t t, char out[SG_DT_LEN + 1]);
 /* Parses "YYYY-MM-DD[ HH:MM:SS]" (also with 'T' and a trailing 'Z') as UTC.

@@ -44,8 +44,8 @@ void sg__clock_apply(const struct sg__clock_rows *r)
 	int64_t nv = r->has ? r->value : 0;
 	if (frozen == nf && value == nv)
 		return;
-	sg_time_set_instance(nf, nv);
-	sg_jobs_wake(); /* a job may have come due */
+	if (sg_time_set_instance_if(nf, nv, r->seq))
+		sg_jobs_wake(); /* a job may have come due */
 }
 
 bool sg_clock_parse_duration(const char *s, int64_t *seconds)
@@ -212,8 +212,9 @@ sg_err sg_clock_change(struct sg_ctx *ctx, const char *op, const char *arg)
 	}
 	err = sg_conn_commit(ctx->conn);
 	if (!err) {
-		struct sg__clock_rows now_rows = {.has = true, .frozen = frozen, .value = value};
-		sg__clock_apply(&now_rows);
+		sg_time_set_instance(frozen,
+		                     value); /* the newest: a sync reading before is dropped */
+		sg_jobs_wake();              /* a job may have come due */
 	}
 	return err;
 }

@@ -30,11 +30,13 @@ json_t *sg_clock_describe(void);
 bool sg_clock_parse_duration(const char *s, int64_t *seconds);
 
 /* model.c's hooks: a row of sg_generation that may hold the setting, and
- * the setting read (absent rows: the real clock). */
+ * the setting read (absent rows: the real clock), applied unless a newer
+ * one came in while it was read (seq: sg_time_instance_seq before). */
 struct sg__clock_rows {
 	bool has;
 	bool frozen;
 	int64_t value;
+	unsigned long seq;
 };
 void sg__clock_row(struct sg__clock_rows *r, const char *name, const char *value);
 void sg__clock_apply(const struct sg__clock_rows *r);

@@ -114,6 +114,7 @@ static int read_gen(void *ud, int ncol, const char *const *names, const char *co
 static bool read_gens(sg_conn *c, struct gens *g)
 {
 	memset(g, 0, sizeof(*g));
+	g->clock.seq = sg_time_instance_seq();
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sg_generation\"");
