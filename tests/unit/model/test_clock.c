@@ -90,6 +90,14 @@ static void test_changes_and_the_store(void **state)
 	assert_string_equal(json_string_value(json_object_get(d, "now")), "2031-02-03 04:05:06");
 	json_decref(d);
 
+	/* a reader that read before a newer setting came in does not apply its own */
+	unsigned long seq = sg_time_instance_seq();
+	sg_time_set_instance(true, 7);
+	assert_false(sg_time_set_instance_if(false, 0, seq));
+	assert_int_equal(sg_time_now(), 7);
+	assert_true(sg_time_set_instance_if(true, 8, sg_time_instance_seq()));
+	assert_int_equal(sg_time_now(), 8);
+
 	assert_int_equal(sg_clock_change(&f->ctx, "real", NULL), SG_ERR_OK);
 	assert_int_equal(sg_time_now(), fake_now);
 	sg_time_set_instance(true, 5);
