@@ -130,6 +130,12 @@ sg_err sg_faults_delete_one(struct sg_api *api, struct sg_ctx *ctx, struct sg_au
 sg_err sg_faults_delete_all(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                             struct sg_req *req, struct sg_resp *resp);
 
+/* GET|POST /_snowglobe/clock: the instance's clock (clock.c). */
+sg_err sg_clock_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                    struct sg_req *req, struct sg_resp *resp);
+sg_err sg_clock_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                     struct sg_req *req, struct sg_resp *resp);
+
 /* The built-in route table (static); *n set to its length. */
 const struct sg_route *sg_api_routes(size_t *n);
 

@@ -493,7 +493,7 @@ static sg_err judge(struct sg_api *api, const struct sg_req *req, struct verdict
 	if (!err && pick >= 0) {
 		pthread_mutex_lock(&rl->lock);
 		count_request(rl, ids[2 * pick], ids[2 * pick + 1], req->user->sys_id,
-		              api_label(scope), sg_time_now(), v);
+		              api_label(scope), sg_time_real(), v);
 		pthread_mutex_unlock(&rl->lock);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -550,7 +550,7 @@ bool sg_ratelimit_admit(struct sg_api *api, struct sg_req *req, struct sg_resp *
 	sg_resp_error(resp, SG_ERR_RATE_LIMITED, rate, v.api);
 	sg_resp_header(resp, "Content-Type", SG_JSON_TYPE);
 	if (!omit) {
-		int64_t wait = v.reset - sg_time_now();
+		int64_t wait = v.reset - sg_time_real();
 		header_num(resp, "Retry-After", wait > 0 ? wait : 1);
 	}
 	return true;

@@ -155,6 +155,11 @@ static const struct sg_route routes[] = {
           "now/snowglobe", NULL, 0),
     ROUTE("POST", SG_SNOWGLOBE_PREFIX "/reset", sg_snapshot_reset, SG_AUTH_USER, "now/snowglobe",
           NULL, 0),
+
+    ROUTE("GET", SG_SNOWGLOBE_PREFIX "/clock", sg_clock_get, SG_AUTH_USER, "now/snowglobe", NULL,
+          0),
+    ROUTE("POST", SG_SNOWGLOBE_PREFIX "/clock", sg_clock_post, SG_AUTH_USER, "now/snowglobe", NULL,
+          0),
     /* The OAuth endpoints need no user: the client authenticates in the request. */
     ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
     ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),

@@ -4,6 +4,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <ctype.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -83,9 +84,63 @@ static int64_t system_clock(void)
 
 static int64_t (*clock_fn)(void) = system_clock;
 
-int64_t sg_time_now(void)
+/* The instance's setting: one lock, so a reader never sees the mode of one
+ * setting with the value of another. */
+static pthread_mutex_t instance_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool instance_frozen;
+static int64_t instance_value; /* offset while running, the instant while frozen */
+static unsigned long instance_seq;
+
+int64_t sg_time_real(void)
 {
 	return clock_fn();
+}
+
+int64_t sg_time_now(void)
+{
+	int64_t base = clock_fn();
+	pthread_mutex_lock(&instance_lock);
+	int64_t t = instance_frozen ? instance_value : base + instance_value;
+	pthread_mutex_unlock(&instance_lock);
+	return t;
+}
+
+void sg_time_set_instance(bool frozen, int64_t value)
+{
+	pthread_mutex_lock(&instance_lock);
+	instance_frozen = frozen;
+	instance_value = value;
+	instance_seq++;
+	pthread_mutex_unlock(&instance_lock);
+}
+
+unsigned long sg_time_instance_seq(void)
+{
+	pthread_mutex_lock(&instance_lock);
+	unsigned long seq = instance_seq;
+	pthread_mutex_unlock(&instance_lock);
+	return seq;
+}
+
+bool sg_time_set_instance_if(bool frozen, int64_t value, unsigned long seq)
+{
+	pthread_mutex_lock(&instance_lock);
+	bool ok = instance_seq == seq;
+	if (ok && (instance_frozen != frozen || instance_value != value)) {
+		instance_frozen = frozen;
+		instance_value = value;
+		instance_seq++;
+	}
+	pthread_mutex_unlock(&instance_lock);
+	return ok;
+}
+
+void sg_time_get_instance(bool *frozen, int64_t *value)
+{
+	pthread_mutex_lock(&instance_lock);
+	*frozen = instance_frozen;
+	*value = instance_value;
+	pthread_mutex_unlock(&instance_lock);
 }
 
 void sg_time_set_clock(int64_t (*clock)(void))

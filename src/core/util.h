@@ -34,10 +34,25 @@ void sg_random_token(char *out, size_t out_size, size_t nbytes);
 
 #define SG_DT_LEN 19 /* "YYYY-MM-DD HH:MM:SS" */
 
-/* Seconds since the epoch; tests may replace the clock. */
+/* Instance time: seconds since the epoch as the instance sees them (the
+ * base clock moved by the instance's clock setting, below).  Every stamp,
+ * expiry, lock-out, due job and date helper reads it. */
 int64_t sg_time_now(void);
-/* Replaces the clock (NULL restores the system clock). */
+/* The base clock, never moved by the instance's setting: for what runs in
+ * the world's time (rate-limit windows, HTTP dates, a remote's tokens). */
+int64_t sg_time_real(void);
+/* Replaces the base clock (NULL restores the system clock); unit tests. */
 void sg_time_set_clock(int64_t (*clock)(void));
+/* The instance's clock setting (nowctl clock, model/clock.c keeps it in the
+ * store): running, instance time is the base clock + value seconds; frozen,
+ * it is the instant value.  Thread-safe. */
+void sg_time_set_instance(bool frozen, int64_t value);
+void sg_time_get_instance(bool *frozen, int64_t *value);
+/* Each setting's number: a reader of the store takes it before reading, and
+ * sg_time_set_instance_if applies what it read only if no newer setting
+ * came in since (false then). */
+unsigned long sg_time_instance_seq(void);
+bool sg_time_set_instance_if(bool frozen, int64_t value, unsigned long seq);
 /* Formats t as "YYYY-MM-DD HH:MM:SS" in UTC into out (20 bytes). */
 void sg_time_format(int64_t t, char out[SG_DT_LEN + 1]);
 /* Parses "YYYY-MM-DD[ HH:MM:SS]" (also with 'T' and a trailing 'Z') as UTC.

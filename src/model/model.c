@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/tz.h"
+#include "model/clock.h"
 #include "model/internal.h"
 
 void sg_ctx_set_err(struct sg_ctx *ctx, const char *fmt, ...)
@@ -94,12 +95,15 @@ sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain)
 
 struct gens {
 	unsigned long v[7];
+	struct sg__clock_rows clock; /* the instance's clock setting (clock.c) */
 };
 
 static int read_gen(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
 	struct gens *g = ud;
+	if (ncol >= 2)
+		sg__clock_row(&g->clock, vals[0], vals[1]);
 	for (size_t i = 0; ncol >= 2 && vals[0] && i < sizeof(gen_names) / sizeof(gen_names[0]);
 	     i++)
 		if (!strcmp(vals[0], gen_names[i]))
@@ -110,6 +114,7 @@ static int read_gen(void *ud, int ncol, const char *const *names, const char *co
 static bool read_gens(sg_conn *c, struct gens *g)
 {
 	memset(g, 0, sizeof(*g));
+	g->clock.seq = sg_time_instance_seq();
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sg_generation\"");
@@ -130,6 +135,7 @@ void sg_model_sync(struct sg_model *m)
 	atomic_store(&m->oauth_gen, g.v[4]);
 	atomic_store(&m->data_gen, g.v[5]);
 	atomic_store(&m->rate_limit_gen, g.v[6]);
+	sg__clock_apply(&g.clock);
 	pthread_mutex_lock(&m->lock);
 	bool stale = m->dict_gen != g.v[0];
 	pthread_mutex_unlock(&m->lock);

@@ -547,7 +547,7 @@ sg_net_err sg_http_client_do(struct sg_http_client *c, const struct sg_http_requ
 		long wait = -1;
 		if (!resp->err) {
 			wait = sg_net_retry_after_ms(sg_http_response_header(resp, "Retry-After"),
-			                             sg_time_now());
+			                             sg_time_real());
 			if (wait > rp->max_retry_after_ms)
 				wait = rp->max_retry_after_ms;
 		}

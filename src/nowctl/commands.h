@@ -50,5 +50,9 @@ int cmd_fault(struct cmd_env *e, int argc, char **argv);
 int cmd_snapshot(struct cmd_env *e, int argc, char **argv);
 /* keys rotate (keys_cmd.c) */
 int cmd_keys(struct cmd_env *e, int argc, char **argv);
+/* clock set|advance|freeze|real|show (clock_cmd.c) */
+int cmd_clock(struct cmd_env *e, int argc, char **argv);
+/* import-metadata --from URL --user U | --file FILE (import_cmd.c) */
+int cmd_import_metadata(struct cmd_env *e, int argc, char **argv);
 
 #endif

@@ -116,6 +116,11 @@ static void usage(FILE *f)
 	    "                                 snapshots in DIR/snapshots (offline or online;\n"
 	    "                                 reset: back to NAME or to init, as nowctl init\n"
 	    "                                 made the instance)\n"
+	    "  clock set TIME | advance DURATION | freeze [TIME] | real | show\n"
+	    "                                 the instance's clock (offline and online)\n"
+	    "  import-metadata (--from URL --user U | --file FILE) [--tables T,...] [--save FILE]\n"
+	    "                                 tables, columns and choices of another instance\n"
+	    "                                 (source password: NOWCTL_IMPORT_PASSWORD)\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -318,6 +323,8 @@ static const struct {
     {"outbound", cmd_outbound},
     {"fault", cmd_fault},
     {"snapshot", cmd_snapshot},
+    {"clock", cmd_clock},
+    {"import-metadata", cmd_import_metadata},
 };
 /* clang-format on */
 

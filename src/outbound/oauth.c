@@ -640,7 +640,7 @@ static sg_err store_answer(struct sg_ctx *ctx, const struct prov *p, const struc
 		if (!values[k])
 			continue;
 		char expires[SG_DT_LEN + 1], id[SG_ID_LEN + 1];
-		sg_time_format(sg_time_now() + lives[k], expires);
+		sg_time_format(sg_time_real() + lives[k], expires);
 		json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "token_received",
 		                       values[k], "type", kinds[k], "expires", expires, "peer",
 		                       str(p->entity, "sys_id"), "oauth_requestor_profile", pid,
@@ -669,7 +669,7 @@ static long long skew_seconds(struct sg_ctx *ctx, sg_err *err)
 static sg_err usable_access(struct sg_ctx *ctx, const struct stored *s, long long skew, char **out)
 {
 	*out = NULL;
-	if (!s->access_sealed || s->access_exp - skew <= sg_time_now())
+	if (!s->access_sealed || s->access_exp - skew <= sg_time_real())
 		return SG_ERR_OK;
 	sg_err err = sg_secret_decrypt(ctx, s->access_sealed, out);
 	return err == SG_ERR_NOMEM ? err : SG_ERR_OK; /* unreadable: get a new one */
@@ -725,7 +725,7 @@ static sg_err renew(struct sg_ctx *ctx, const struct prov *p, const struct store
 {
 	const char *pname = str(p->profile, "name");
 	sg_err err;
-	if (s->refresh_sealed && s->refresh_exp > sg_time_now()) {
+	if (s->refresh_sealed && s->refresh_exp > sg_time_real()) {
 		char *refresh = NULL;
 		err = sg_secret_decrypt(ctx, s->refresh_sealed, &refresh);
 		if (err == SG_ERR_NOMEM)
@@ -944,7 +944,7 @@ sg_err sg_oauth_out_authorize_url(struct sg_ctx *ctx, const char *profile_id, co
 		err = sg_conn_begin(ctx->conn, true);
 	if (!err) {
 		char expires[SG_DT_LEN + 1], id[SG_ID_LEN + 1];
-		sg_time_format(sg_time_now() + (life > 0 ? life : 600), expires);
+		sg_time_format(sg_time_real() + (life > 0 ? life : 600), expires);
 		json_t *in = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "state_hash", hash,
 		                       "oauth_requestor_profile", profile_id, "code_verifier",
 		                       verifier, "redirect_uri", redirect, "expires", expires,
@@ -1002,7 +1002,7 @@ sg_err sg_oauth_out_redirect(struct sg_ctx *ctx, const char *state, const char *
 	}
 	char hash[65], now[SG_DT_LEN + 1];
 	state_hash(state, hash);
-	sg_time_format(sg_time_now(), now);
+	sg_time_format(sg_time_real(), now);
 	/* Used up at once, whatever follows: one exchange per state. */
 	struct sg_sql q;
 	sg_sql_init(&q);

@@ -11,6 +11,10 @@
  *                                interval in the copy of duktape.c); true throws a RangeError the
  * script cannot catch for long (every later check is true too), which ends the run.
  *
+ *   DUK_USE_DATE_GET_NOW         Date.now() and new Date() read instance time
+ *                                (sg_script_date_now, date_now.c): a script sees
+ *                                the clock nowctl clock set, as GlideDateTime does.
+ *
  * The memory limit needs no option: script.c gives duk_create_heap its own
  * counting allocator.  Duktape binds no file, process or network function
  * (print, alert, require and the module loader are not built in 2.x).
@@ -24,5 +28,9 @@
 #undef DUK_USE_EXEC_TIMEOUT_CHECK
 int sg_script_timed_out(void *udata); /* script.c */
 #define DUK_USE_EXEC_TIMEOUT_CHECK(udata) (sg_script_timed_out((udata)) != 0)
+
+#undef DUK_USE_DATE_GET_NOW
+double sg_script_date_now(void); /* date_now.c */
+#define DUK_USE_DATE_GET_NOW(ctx) sg_script_date_now()
 
 #endif
