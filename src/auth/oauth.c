@@ -400,8 +400,13 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		out->expires_in = access_life - 1;
 	}
 out:
-	if (err)
+	if (err) {
+		/* nothing of a refused grant is kept, but why it was refused */
+		char denied[sizeof(out->denied)];
+		memcpy(denied, out->denied, sizeof(denied));
 		memset(out, 0, sizeof(*out));
+		memcpy(out->denied, denied, sizeof(denied));
+	}
 	json_decref(user);
 	json_decref(entity);
 	return err;

@@ -692,6 +692,8 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	sg_http_response_init(&r);
 	if (!http) {
 		fprintf(stderr, "nowsync: out of memory\n");
+		for (int i = 0; i < nprof; i++)
+			ns_profile_clear(&profs[i]);
 		return NS_EXIT_FAILED;
 	}
 	bool https = !strncmp(k->instance, "https://", 8);
@@ -915,6 +917,22 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	snprintf(steps[S_CAP].detail, sizeof(steps[0].detail), "%d operation%s refused%s", refused,
 	         refused == 1 ? "" : "s",
 	         o->probe_writes ? "" : " (reads only; --probe-writes to test create and write)");
+	int scope_refused = 0;
+	for (size_t t = 0; t < nn; t++)
+		for (int op = 0; op < OP__N; op++)
+			scope_refused += rows[t].cap[op] == CAP_REFUSED &&
+			                 strstr(rows[t].note[op], "api access scope");
+	if (scope_refused) {
+		/* the scope covers the Table API for some methods only */
+		first = S_CAP;
+		code = NS_EXIT_SCOPE;
+		diagnosis = "scope_missing";
+		cause(&steps[S_CAP],
+		      "an auth scope covers the Table API for some HTTP methods only, and the "
+		      "OAuth application lacks one for the others: make the scope apply to all "
+		      "methods, or attach one that covers them");
+		goto done;
+	}
 	if (refused) {
 		first = S_CAP;
 		code = NS_EXIT_CAPABILITY;
@@ -932,12 +950,14 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 		check_profiles(c, http, o, profs, nprof, perr, &steps[S_PROFILES], &first, &code,
 		               &diagnosis);
 done:
-	for (int i = 0; i < nprof; i++)
-		ns_profile_clear(&profs[i]);
 	sg_http_response_cleanup(&r);
 	sg_http_client_free(http);
+	/* the matrix borrows the profiles' table names: cleared after printing */
 	if (o->json)
-		return print_json(out, c, steps, first, nd, nn, rows, have_rows, code, diagnosis);
-	print_text(out, c, steps, first, nd, nn, rows, have_rows, diagnosis);
+		code = print_json(out, c, steps, first, nd, nn, rows, have_rows, code, diagnosis);
+	else
+		print_text(out, c, steps, first, nd, nn, rows, have_rows, diagnosis);
+	for (int i = 0; i < nprof; i++)
+		ns_profile_clear(&profs[i]);
 	return code;
 }
