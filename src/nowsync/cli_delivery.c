@@ -15,6 +15,8 @@ bool ns_cli_delivery_has(const char *cmd)
 	return !strcmp(cmd, "profile") || !strcmp(cmd, "outbox") || !strcmp(cmd, "run");
 }
 
+static json_t *profile_json_base(const struct ns_profile *p);
+
 static void print_name(void *ud, const char *name)
 {
 	json_t *arr = ud;
@@ -25,6 +27,19 @@ static void print_name(void *ud, const char *name)
 }
 
 static json_t *profile_json(const struct ns_profile *p)
+{
+	json_t *o = profile_json_base(p);
+	/* the ticket policy, when the profile has one */
+	if (o && p->priority[0])
+		json_object_set_new(o, "priority", json_string(p->priority));
+	if (o && p->categories)
+		json_object_set_new(
+		    o, "categories",
+		    json_pack("{s:O, s:s}", "create", p->categories, "from", p->category_from));
+	return o;
+}
+
+static json_t *profile_json_base(const struct ns_profile *p)
 {
 	return json_pack("{s:s, s:s?, s:O, s:O, s:O, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:s, "
 	                 "s:s, s:s, s:s, s:I, s:I}, s:{s:i, s:I, s:I, s:I, s:I}}",

@@ -8,7 +8,6 @@ troubleshooting case of the scenario made by undoing one set-up step with nowctl
 connection test naming it, with its exit status."""
 import json
 import os
-import shutil
 import stat
 import subprocess
 import time
@@ -111,11 +110,13 @@ def test_automated_tickets_end_to_end(tmp_path):
 
         # ---- the product side: connection (tested before it is saved), profiles --------------
         data = tmp_path / "ns"
-        shutil.copytree(os.path.join(EXAMPLE, "profiles"), data / "profiles")
-        r = ns(data, "connection", "add", "cxm", "--instance", srv.url, "--auth", "client_credentials",
-               "--client-id", cid, "--secrets-stdin", stdin=f"client_secret={secret}\n")
-        assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
-        assert secret not in r.stdout + r.stderr
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NOWSYNC_")}
+        env.update(NOWSYNC=NOWSYNC, NOWSYNC_DATA=str(data))
+        r = subprocess.run(["sh", os.path.join(EXAMPLE, "connect.sh"), srv.url, str(secrets)],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0 and r.stdout.endswith("OK\n"), r.stdout + r.stderr
+        assert "saved" in r.stderr and secret not in r.stdout + r.stderr
+        assert (data / "profiles" / "cxm-change.json").exists()
         r = ns(data, "connection", "test", "cxm", "--json", "--profile", "cxm-incident", "--profile",
                "cxm-change")
         rep = json.loads(r.stdout)
@@ -253,11 +254,16 @@ def test_automated_tickets_end_to_end(tmp_path):
         assert rep["failed_step"] == "capabilities"
         assert rep["capabilities"]["incident"]["read"]["state"] == "allowed"
         assert rep["capabilities"]["incident"]["create"]["state"] == "refused"
-        # the assignment group missing (renamed away)
-        rep = case([("table", "update", "sys_user_group", group, "name=CXM Cloud Ops (old)")],
-                   [("table", "update", "sys_user_group", group, f"name={GROUP}")], 20,
+        # the assignment group missing (renamed away): the connection test and profile check say so
+        rep = case([("table", "update", "sys_user_group", group, "name=CXM Cloud Ops (old)")], [], 20,
                    "assignment_group_missing")
         assert GROUP in step(rep, "profiles")["detail"]
+        r = ns(data, "profile", "check", "cxm-change")
+        assert r.returncode == 1 and GROUP in r.stdout, r.stdout + r.stderr
+        nowctl(srv, "table", "update", "sys_user_group", group, f"name={GROUP}")
+        shown = json.loads(ns(data, "profile", "show", "cxm-incident", "--json").stdout)
+        assert shown["priority"] == "3"
+        assert shown["categories"] == {"create": ["cost_anomaly", "security"], "from": "{{labels.category}}"}
         # and after every undo was redone, the connection is OK again
         code, rep = diagnose(data)
         assert code == 0 and rep["diagnosis"] is None, json.dumps(rep, indent=1)
