@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	      "       [--auth password|client_credentials|refresh_token|basic]\n"
 	      "       [--client-id ID] [--user NAME] [--ca-file PEM] [--proxy URL|\"\"]\n"
 	      "       [--insecure] [--timeout SECONDS] [--secrets-stdin] [--no-test]\n"
-	      "       [--probe-writes] [--json]\n"
+	      "       [--probe-writes] [--profile P]... [--json]\n"
 	      "      secrets never on the command line: NOWSYNC_CLIENT_SECRET, NOWSYNC_PASSWORD,\n"
 	      "      NOWSYNC_REFRESH_TOKEN, or --secrets-stdin (lines client_secret=...,\n"
 	      "      password=..., refresh_token=...), or a prompt on a terminal.  The\n"
@@ -522,7 +522,8 @@ static int cmd_add(struct ns_state *st, const char *name, const struct conn_args
 		o.nprofiles = a->nprofiles;
 		rc = ns_diag_run(live, &o, stdout);
 		fflush(stdout);
-		if (rc != 0 && rc != NS_EXIT_CAPABILITY) {
+		/* the account works when only a table or a profile's check failed */
+		if (rc != 0 && rc != NS_EXIT_CAPABILITY && rc != NS_EXIT_PROFILE) {
 			fprintf(stderr,
 			        "nowsync: connection %s NOT saved: the test failed (exit %d); "
 			        "--no-test saves it untested\n",
@@ -546,7 +547,9 @@ static int cmd_add(struct ns_state *st, const char *name, const struct conn_args
 		goto out;
 	}
 	fprintf(stderr, "nowsync: connection %s saved%s\n", name,
-	        rc == NS_EXIT_CAPABILITY ? " (some table operations are refused: see above)" : "");
+	        rc == NS_EXIT_CAPABILITY ? " (some table operations are refused: see above)"
+	        : rc == NS_EXIT_PROFILE  ? " (a profile's check failed: see above)"
+	                                 : "");
 out:
 	ns_connection_clear(&c);
 	return rc;
