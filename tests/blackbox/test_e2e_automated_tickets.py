@@ -176,6 +176,9 @@ def test_automated_tickets_end_to_end(tmp_path):
         why = next(e for e in tr["entries"] if e["kind"] == "filtered")["detail"]
         assert 'category "tagging" is not one profile cxm-incident creates tickets for' in why
         wait(lambda: filtered("sec-2", "cxm-change"), "sec-2 to be filtered")
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        assert 'nowsync_events_filtered_total{profile="cxm-incident"} 1' in metrics
+        assert 'nowsync_events_filtered_total{profile="cxm-change"} 1' in metrics
         assert one(srv, "incident", "correlation_idLIKEtag-1", "sys_id") is None
         assert one(srv, "change_request", "correlation_idLIKEsec-2", "sys_id") is None
 
