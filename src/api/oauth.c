@@ -20,10 +20,25 @@ static void denied(struct sg_resp *resp)
 	sg_buf_puts(&resp->body, sg_oauth_denied_body());
 }
 
+/*
+ * A Snowglobe extension, off unless snowglobe.oauth.reveal_denial_reason is
+ * true: the refusal's reason in an X-Snowglobe-Denial-Reason header, so that
+ * a connection test against a test instance can name it.  ServiceNow has no
+ * such thing (the reason only reaches its log); the body stays its body.
+ */
+static void reveal(struct sg_ctx *ctx, sg_err err, const struct sg_token_grant *g,
+                   struct sg_resp *resp)
+{
+	bool on = false;
+	if (err != SG_ERR_OAUTH_DENIED || !g->denied[0] ||
+	    sg_prop_bool(ctx, "snowglobe.oauth.reveal_denial_reason", false, &on) || !on)
+		return;
+	sg_resp_header(resp, "X-Snowglobe-Denial-Reason", g->denied);
+}
+
 sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                                struct sg_req *req, struct sg_resp *resp)
 {
-	(void)ctx;
 	(void)as;
 	struct sg_kv fields[MAX_FIELDS];
 	size_t n = 0;
@@ -37,6 +52,7 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 	for (size_t i = 0; i < req->nargs && n < MAX_FIELDS; i++)
 		fields[n++] = req->args[i];
 	struct sg_token_grant g;
+	memset(&g, 0, sizeof(g));
 	if (!err)
 		err = sg_oauth_grant(api->auth, fields, n, sg_req_header(req, "Authorization"),
 		                     in_query, &g);
@@ -45,6 +61,7 @@ sg_err sg_oauth_token_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct sg
 		if (err != SG_ERR_OAUTH_DENIED)
 			sg_log_error("oauth: token request failed: %s", sg_err_name(err));
 		denied(resp);
+		reveal(ctx, err, &g, resp);
 		return SG_ERR_OK;
 	}
 	json_t *out = json_pack("{s:s, s:s, s:I}", "scope", g.scope, "token_type", "Bearer",

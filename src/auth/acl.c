@@ -1504,6 +1504,7 @@ static const char *const security_properties[] = {
     "glide.security.",                            /* strict_elevate_privilege, admin.override.* */
     "glide.sm.default_mode",                      /* tables without ACLs */
     "glide.oauth.",                               /* inbound grants, parameters in the body */
+    "snowglobe.oauth.reveal_denial_reason",       /* token refusals named to the client */
     "com.snc.platform.security.",                 /* oauth.is.active */
     "com.glide.rest.api.auth.scope.check.enable", /* API access scopes */
     "glide.user.max_unlock_attempts",             /* lock-out */

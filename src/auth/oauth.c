@@ -31,9 +31,11 @@ static const char *param(const struct sg_kv *p, size_t n, const char *name)
 	return NULL;
 }
 
-/* Logs why a token request was refused; the client only sees access_denied. */
-static sg_err deny(const char *why, const char *who)
+/* Logs why a token request was refused; the client only sees access_denied
+ * (code is kept in out->denied for Snowglobe's opt-in reason header). */
+static sg_err deny(struct sg_token_grant *out, const char *code, const char *why, const char *who)
 {
+	snprintf(out->denied, sizeof(out->denied), "%s", code);
 	sg_log_info("oauth: token request refused: %s%s%s", why, who ? " " : "", who ? who : "");
 	return SG_ERR_OAUTH_DENIED;
 }
@@ -265,24 +267,24 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 	if (perr)
 		return perr;
 	if (!active)
-		return deny("OAuth is not active", NULL);
+		return deny(out, "oauth_inactive", "OAuth is not active", NULL);
 	if (in_query && body_only)
-		return deny("parameters in the URL", NULL);
+		return deny(out, "parameters_in_url", "parameters in the URL", NULL);
 	const char *grant = param(p, n, "grant_type");
 	char cid[256], secret[512];
 	if (!grant)
-		return deny("no grant_type", NULL);
+		return deny(out, "no_grant_type", "no grant_type", NULL);
 	if (!client_credentials(p, n, basic, cid, sizeof(cid), secret, sizeof(secret)))
-		return deny("no client authentication", NULL);
+		return deny(out, "no_client_authentication", "no client authentication", NULL);
 	json_t *entity = NULL, *user = NULL;
 	sg_err err = entity_by_client_id(ctx, cid, &entity);
 	bool match = false;
 	if (!err && entity)
 		err = sg_secret_matches(ctx, sg_json_str(entity, "client_secret"), secret, &match);
 	if (!err && !match)
-		err = deny("bad client id or secret", cid);
+		err = deny(out, "invalid_client", "bad client id or secret", cid);
 	else if (!err && !sg_str_bool(sg_json_str(entity, "active"), true))
-		err = deny("application inactive", cid);
+		err = deny(out, "application_inactive", "application inactive", cid);
 	sodium_memzero(secret, sizeof(secret));
 	if (err)
 		goto out;
@@ -303,7 +305,7 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		const char *name = param(p, n, "username"), *pw = param(p, n, "password");
 		err = (name && pw) ? sg_auth_password(a, name, pw, &u) : SG_ERR_UNAUTHENTICATED;
 		if (err == SG_ERR_UNAUTHENTICATED)
-			err = deny("bad user credentials", name);
+			err = deny(out, "invalid_user_credentials", "bad user credentials", name);
 		if (!err)
 			err = user_by_id(ctx, u.sys_id, &user);
 		bool ws_allowed = true;
@@ -312,13 +314,15 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 			                   true, &ws_allowed);
 		if (!err) {
 			if (sg_str_bool(sg_json_str(user, "password_needs_reset"), false))
-				err = deny("password needs reset", name);
+				err =
+				    deny(out, "password_needs_reset", "password needs reset", name);
 			else if (!ws_allowed)
-				err = deny("web-service-only user", name);
+				err = deny(out, "web_service_only_user", "web-service-only user",
+				           name);
 		}
 		if (!err && asked && *asked && strcmp(asked, "useraccount") &&
 		    !strstr(scopes, asked))
-			err = deny("scope not granted", asked);
+			err = deny(out, "scope_not_granted", "scope not granted", asked);
 		/* the refresh token is stored below, with the access token */
 		issue_refresh = !err;
 	} else if (!strcmp(grant, "client_credentials")) {
@@ -327,15 +331,20 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		err = sg_prop_bool(ctx, "glide.oauth.inbound.client.credential.grant_type.enabled",
 		                   false, &enabled);
 		if (!err && !enabled)
-			err = deny("client credentials grant disabled", cid);
+			err = deny(out, "client_credentials_disabled",
+			           "client credentials grant disabled", cid);
 		else if (!err &&
 		         !*(sg_json_str(entity, "oauth_user") ? sg_json_str(entity, "oauth_user")
 		                                              : ""))
-			err = deny("no OAuth application user", cid);
+			err = deny(out, "no_application_user", "no OAuth application user", cid);
 		if (!err)
 			err = user_by_id(ctx, sg_json_str(entity, "oauth_user"), &user);
-		if (!err && !user_usable(user))
-			err = deny("application user inactive or locked out", cid);
+		if (!err && !sg_str_bool(sg_json_str(user, "active"), true))
+			err = deny(out, "application_user_inactive", "application user inactive",
+			           cid);
+		else if (!err && !user_usable(user))
+			err = deny(out, "application_user_locked_out",
+			           "application user locked out", cid);
 		scope = scopes;
 	} else if (!strcmp(grant, "refresh_token")) {
 		const char *rt = param(p, n, "refresh_token");
@@ -344,11 +353,13 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 			err = credential(ctx, rt, &cred);
 		if (!err && (!cred || strcmp(sg_json_str(cred, "type"), "refresh_token") ||
 		             strcmp(sg_json_str(cred, "peer"), eid) || !unexpired(cred)))
-			err = deny("invalid or expired refresh token", cid);
+			err = deny(out, "invalid_refresh_token", "invalid or expired refresh token",
+			           cid);
 		if (!err)
 			err = user_by_id(ctx, sg_json_str(cred, "user"), &user);
 		if (!err && !user_usable(user))
-			err = deny("user inactive or locked out", cid);
+			err = deny(out, "user_inactive_or_locked_out",
+			           "user inactive or locked out", cid);
 		if (!err) {
 			/* The refresh token stays the same while it is valid. */
 			snprintf(out->refresh_token, sizeof(out->refresh_token), "%s", rt);
@@ -359,7 +370,7 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		}
 		json_decref(cred);
 	} else {
-		err = deny("unsupported grant type", grant);
+		err = deny(out, "unsupported_grant_type", "unsupported grant type", grant);
 	}
 	/* A new refresh token and the access token issued with it are stored
 	 * together or not at all: a failed grant leaves no token behind. */
@@ -389,8 +400,13 @@ static sg_err grant_in_ctx(struct sg_auth *a, struct sg_ctx *ctx, const struct s
 		out->expires_in = access_life - 1;
 	}
 out:
-	if (err)
+	if (err) {
+		/* nothing of a refused grant is kept, but why it was refused */
+		char denied[sizeof(out->denied)];
+		memcpy(denied, out->denied, sizeof(denied));
 		memset(out, 0, sizeof(*out));
+		memcpy(out->denied, denied, sizeof(denied));
+	}
 	json_decref(user);
 	json_decref(entity);
 	return err;

@@ -25,6 +25,11 @@ struct sg_token_grant {
 	char refresh_token[SG_TOKEN_LEN + 8]; /* "" when the grant gives none */
 	char scope[512];
 	long long expires_in;
+	/* A refusal's reason as a stable code (invalid_client,
+	 * application_inactive, client_credentials_disabled...): ServiceNow
+	 * never tells the client; nowd reveals it only when
+	 * snowglobe.oauth.reveal_denial_reason is true. */
+	char denied[48];
 };
 
 /* A validated bearer token. */

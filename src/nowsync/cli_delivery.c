@@ -52,6 +52,13 @@ static json_t *profile_json(const struct ns_profile *p)
 		json_object_set_new(o, "parent",
 		                    json_pack("{s:s, s:s, s:s}", "profile", p->parent_profile,
 		                              "key", p->parent_key, "field", p->parent_field));
+	/* the ticket policy, when the profile has one */
+	if (o && p->priority[0])
+		json_object_set_new(o, "priority", json_string(p->priority));
+	if (o && p->categories)
+		json_object_set_new(
+		    o, "categories",
+		    json_pack("{s:O, s:s}", "create", p->categories, "from", p->category_from));
 	return o;
 }
 

@@ -53,6 +53,10 @@ struct ns_profile {
 	/* "parent": the record another profile's key is linked to, written into
 	 * parent_field on create (a follow-up task's parent incident); NULL: none */
 	char *parent_profile, *parent_key, *parent_field;
+	/* ticket policy (ticket.c) */
+	char priority[2];    /* "1".."5": sent as impact + urgency; "" none */
+	char *category_from; /* template of an event's category */
+	json_t *categories;  /* the categories that create tickets; NULL: all */
 };
 
 /* Loads NAME from the profiles folder; msg says why not.  SG_ERR_NO_RECORD
@@ -80,6 +84,19 @@ char *ns_template_render(const char *tpl, const struct ns_tvars *v);
 /* The record body for a create (or the fields of an update): templates,
  * defaults, severity table, correlation_id.  New object; NULL on no memory. */
 json_t *ns_profile_fields(const struct ns_profile *p, const struct ns_tvars *v);
+/* ---- ticket policy (ticket.c): default priority, categories -------------------- */
+
+/* Parses the profile members "priority" and "categories" of root into p;
+ * false with msg when malformed. */
+bool ns_ticket_parse(json_t *root, struct ns_profile *p, char *msg, size_t msgsz);
+/* The impact and urgency ServiceNow's default priority lookup turns into
+ * priority (1..5); false for another priority. */
+bool ns_priority_pair(const char *priority, const char **impact, const char **urgency);
+/* Whether an event creates tickets under p: its category (category_from)
+ * is one of p's categories, or p lists none.  When not, why says so. */
+bool ns_ticket_wanted(const struct ns_profile *p, const struct ns_tvars *v, char *why,
+                      size_t whysz);
+
 /* correlation_id for v (new string). */
 char *ns_profile_correlation(const struct ns_profile *p, const struct ns_tvars *v);
 

@@ -22,6 +22,7 @@
 
 #include "core/buf.h"
 #include "core/util.h"
+#include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
 
 #define MAX_CAUSES 8
@@ -37,9 +38,9 @@ struct step {
 	int ncauses;
 };
 
-enum { S_DNS, S_TCP, S_TLS, S_INSTANCE, S_CRED, S_API, S_CAP, S__N };
-static const char *const step_names[S__N] = {"dns",         "tcp", "tls",         "instance",
-                                             "credentials", "api", "capabilities"};
+enum { S_DNS, S_TCP, S_TLS, S_INSTANCE, S_CRED, S_API, S_CAP, S_PROFILES, S__N };
+static const char *const step_names[S__N] = {"dns",         "tcp", "tls",          "instance",
+                                             "credentials", "api", "capabilities", "profiles"};
 
 /* ---- the tables an integration needs --------------------------------------------- */
 
@@ -116,7 +117,8 @@ const char *ns_diag_grant(const char *table, const char *op)
 				return needs[i].grants[o];
 	return NULL;
 }
-#define NNEEDS (sizeof(needs) / sizeof(needs[0]))
+#define NNEEDS    (sizeof(needs) / sizeof(needs[0]))
+#define MAX_NEEDS (NNEEDS + NS_DIAG_MAX_PROFILES)
 
 enum cap { CAP_NA, CAP_ALLOWED, CAP_REFUSED, CAP_ABSENT, CAP_NOT_PROBED, CAP_UNKNOWN };
 static const char *const cap_names[] = {"-",      "allowed",    "refused",
@@ -149,9 +151,14 @@ static void sn_error(const struct sg_http_response *r, char *msg, size_t msz, ch
 }
 
 static void net_fail(struct step *steps, sg_net_err ne, const struct sg_http_response *r,
-                     const struct ns_connection *k, int *first, int *code)
+                     const struct ns_connection *k, int *first, int *code, const char **diagnosis)
 {
 	int at;
+	*diagnosis = ne == SG_NET_DNS                        ? "dns_failure"
+	             : ne == SG_NET_CONNECT                  ? "connection_refused"
+	             : ne == SG_NET_TLS || ne == SG_NET_CERT ? "tls_failure"
+	             : ne == SG_NET_TIMEOUT                  ? "timeout"
+	                                                     : "not_servicenow";
 	switch (ne) {
 	case SG_NET_DNS:
 		at = S_DNS;
@@ -235,6 +242,62 @@ static void token_causes(struct step *s, enum ns_auth grant)
 	}
 	cause(s, "ServiceNow answers every one of these with the same 401 access_denied; the "
 	         "instance's log has the real reason");
+}
+
+/*
+ * Snowglobe's opt-in X-Snowglobe-Denial-Reason header (nowd sends it only
+ * when snowglobe.oauth.reveal_denial_reason is true; ServiceNow never does):
+ * the one cause behind the token refusal, by the code nowd names it with.
+ * NULL for a code not known here (the full list of causes stays).
+ */
+static const struct {
+	const char *code, *cause;
+} revealed[] = {
+    {"invalid_client", "wrong client id or client secret (a rotated secret retires the old "
+                       "one): give the current ones (nowsync connection add, again)"},
+    {"application_inactive",
+     "the OAuth application (Application Registry, oauth_entity) is inactive: set it active"},
+    {"client_credentials_disabled",
+     "the client credentials grant is off: create or set the system property "
+     "glide.oauth.inbound.client.credential.grant_type.enabled to true"},
+    {"no_application_user", "the OAuth application has no OAuth application user: set one "
+                            "(the account the client credentials grant runs as)"},
+    {"application_user_inactive",
+     "the OAuth application user is inactive (deactivated): set it active again"},
+    {"application_user_locked_out",
+     "the OAuth application user is locked out: unlock it (nowctl user unlock)"},
+    {"oauth_inactive",
+     "OAuth is not active on the instance (com.snc.platform.security.oauth.is.active)"},
+    {"parameters_in_url", "the token request put parameters in the URL "
+                          "(glide.oauth.allow.parameters.in.post.body.only)"},
+    {"no_grant_type", "the token request had no grant_type"},
+    {"no_client_authentication", "the token request had no client id and secret"},
+    {"unsupported_grant_type", "the instance does not support this grant"},
+    {"scope_not_granted", "the requested scope is not one of the application's auth scopes"},
+    {"invalid_user_credentials",
+     "wrong user name or password, or the user is inactive or locked out"},
+    {"password_needs_reset", "the user must reset the password (password_needs_reset)"},
+    {"web_service_only_user", "the password grant refuses web-service-only users here "
+                              "(glide.oauth.password_grant.allow_web_service_only)"},
+    {"invalid_refresh_token", "the refresh token expired or was revoked: add the connection "
+                              "again with a new one"},
+    {"user_inactive_or_locked_out", "the user the token belongs to is inactive or locked out"},
+};
+
+static const char *reveal_cause(struct step *s, const struct sg_http_response *r)
+{
+	const char *code = sg_http_response_header(r, "X-Snowglobe-Denial-Reason");
+	for (size_t i = 0; code && i < sizeof(revealed) / sizeof(revealed[0]); i++)
+		if (!strcmp(code, revealed[i].code)) {
+			s->ncauses = 0;
+			cause(s, revealed[i].cause);
+			size_t l = strlen(s->detail);
+			snprintf(s->detail + l, sizeof(s->detail) - l,
+			         "; the instance names the cause (X-Snowglobe-Denial-Reason: %s)",
+			         revealed[i].code);
+			return revealed[i].code;
+		}
+	return NULL;
 }
 
 /*
@@ -407,10 +470,123 @@ out:
 	sg_http_response_cleanup(&r);
 }
 
+/* ---- the tables and checks of the profiles given (--profile) ---------------------------- */
+
+/* What grants the ticket tables in ServiceNow's base ACLs (and nowd's). */
+static void table_grants(const char *table, const char *g[OP__N])
+{
+	for (size_t t = 0; t < NNEEDS; t++)
+		if (!strcmp(needs[t].table, table) && needs[t].ops[OP_CREATE]) {
+			memcpy(g, needs[t].grants, sizeof(needs[t].grants));
+			return;
+		}
+	if (!strcmp(table, "change_request")) {
+		g[OP_READ] = "role itil (or sn_change_read)";
+		g[OP_CREATE] = g[OP_WRITE] = "role itil or sn_change_write";
+	} else {
+		g[OP_READ] = g[OP_CREATE] = g[OP_WRITE] = NULL;
+	}
+}
+
+static void add_need(struct need *nd, size_t *nn, const struct need *n)
+{
+	for (size_t i = 0; i < *nn; i++)
+		if (!strcmp(nd[i].table, n->table))
+			return;
+	if (*nn < MAX_NEEDS)
+		nd[(*nn)++] = *n;
+}
+
+/*
+ * With --profile: the matrix is what those profiles need, not every table an
+ * integration may: each profile's table (read, create, write), the groups
+ * (read: the default assignment group is looked up by name) and the
+ * dictionary tables (read: every record is validated against them).  A
+ * profile that does not load is reported in the profiles step (perr).
+ */
+static size_t profile_needs(const struct ns_diag_opts *o, struct ns_profile *profs, int *nprof,
+                            struct need *nd, char *perr, size_t perrsz)
+{
+	size_t nn = 0;
+	for (int i = 0; i < o->nprofiles && i < NS_DIAG_MAX_PROFILES; i++) {
+		char msg[400] = "";
+		if (ns_profile_load(o->profiles[i], &profs[*nprof], msg, sizeof(msg))) {
+			if (!*perr)
+				snprintf(perr, perrsz, "profile %.100s: %.380s", o->profiles[i],
+				         msg);
+			continue;
+		}
+		struct need n = {.table = profs[*nprof].table,
+		                 .marker_field = "short_description",
+		                 .ops = {true, true, true}};
+		table_grants(n.table, n.grants);
+		add_need(nd, &nn, &n);
+		(*nprof)++;
+	}
+	for (size_t t = 0; t < NNEEDS; t++)
+		if (!strcmp(needs[t].table, "sys_user_group") ||
+		    !strcmp(needs[t].table, "sys_db_object") ||
+		    !strcmp(needs[t].table, "sys_dictionary") ||
+		    !strcmp(needs[t].table, "sys_choice"))
+			add_need(nd, &nn, &needs[t]);
+	return nn;
+}
+
+/* The profiles step: each profile loads, and its default assignment group
+ * exists on the instance (as the account sees sys_user_group). */
+static void check_profiles(struct ns_conn *c, struct sg_http_client *http,
+                           const struct ns_diag_opts *o, const struct ns_profile *profs, int nprof,
+                           const char *perr, struct step *s, int *first, int *code,
+                           const char **diagnosis)
+{
+	s->state = ST_OK;
+	if (*perr) {
+		s->state = ST_FAIL;
+		snprintf(s->detail, sizeof(s->detail), "%s", perr);
+		cause(s, "fix the profile (nowsync profile show NAME names the member)");
+		*diagnosis = "profile_invalid";
+		goto failed;
+	}
+	for (int i = 0; i < nprof; i++) {
+		const char *g =
+		    json_string_value(json_object_get(profs[i].defaults, "assignment_group"));
+		if (!g || !*g || strstr(g, "{{"))
+			continue;
+		json_t *body = json_pack("{s:s}", "assignment_group", g), *errs = json_array();
+		int nreq = 0;
+		bool ok = body && errs && ns_resolve_group(c, http, body, errs, &nreq);
+		const char *why = json_string_value(json_array_get(errs, 0));
+		if (!ok) {
+			s->state = ST_FAIL;
+			snprintf(s->detail, sizeof(s->detail), "profile %s: %.400s", profs[i].name,
+			         why ? why : "the assignment group could not be looked up");
+			cause(s,
+			      "the default assignment group does not exist on the instance, or "
+			      "is named differently: create the group (sys_user_group) or change "
+			      "the profile's defaults.assignment_group");
+			cause(s, "or the account may not read it (a read ACL on sys_user_group)");
+			*diagnosis = why ? "assignment_group_missing" : "profile_check_failed";
+		}
+		json_decref(body);
+		json_decref(errs);
+		if (!ok)
+			goto failed;
+	}
+	snprintf(s->detail, sizeof(s->detail),
+	         "%d profile%s checked: the default assignment "
+	         "groups exist",
+	         o->nprofiles, o->nprofiles == 1 ? "" : "s");
+	return;
+failed:
+	*first = S_PROFILES;
+	*code = NS_EXIT_PROFILE;
+}
+
 /* ---- output -------------------------------------------------------------------------- */
 
 static void print_text(FILE *out, const struct ns_conn *c, const struct step *steps, int first,
-                       const struct cap_row *rows, bool have_rows)
+                       const struct need *nd, size_t nn, const struct cap_row *rows, bool have_rows,
+                       const char *diagnosis)
 {
 	fprintf(out, "connection %s: %s (%s)\n", c->cfg.name, c->cfg.instance,
 	        ns_auth_name(c->cfg.auth));
@@ -422,16 +598,18 @@ static void print_text(FILE *out, const struct ns_conn *c, const struct step *st
 	}
 	if (have_rows) {
 		fprintf(out, "\n  %-18s %-11s %-11s %-11s\n", "table", "read", "create", "write");
-		for (size_t t = 0; t < NNEEDS; t++)
-			fprintf(out, "  %-18s %-11s %-11s %-11s\n", needs[t].table,
+		for (size_t t = 0; t < nn; t++)
+			fprintf(out, "  %-18s %-11s %-11s %-11s\n", nd[t].table,
 			        cap_names[rows[t].cap[0]], cap_names[rows[t].cap[1]],
 			        cap_names[rows[t].cap[2]]);
-		for (size_t t = 0; t < NNEEDS; t++)
+		for (size_t t = 0; t < nn; t++)
 			for (int o = 0; o < OP__N; o++)
 				if (rows[t].note[o][0])
-					fprintf(out, "    %s %s: %s\n", needs[t].table, op_names[o],
+					fprintf(out, "    %s %s: %s\n", nd[t].table, op_names[o],
 					        rows[t].note[o]);
 	}
+	if (diagnosis)
+		fprintf(out, "DIAGNOSIS: %s\n", diagnosis);
 	if (first >= 0)
 		fprintf(out, "FAILED at step %s: %s\n", steps[first].name, steps[first].detail);
 	else
@@ -439,7 +617,8 @@ static void print_text(FILE *out, const struct ns_conn *c, const struct step *st
 }
 
 static int print_json(FILE *out, const struct ns_conn *c, const struct step *steps, int first,
-                      const struct cap_row *rows, bool have_rows, int code)
+                      const struct need *nd, size_t nn, const struct cap_row *rows, bool have_rows,
+                      int code, const char *diagnosis)
 {
 	json_t *root = json_object(), *jsteps = json_array(), *caps = json_object();
 	if (!root || !jsteps || !caps)
@@ -451,6 +630,7 @@ static int print_json(FILE *out, const struct ns_conn *c, const struct step *ste
 	json_object_set_new(root, "failed_step",
 	                    first < 0 ? json_null() : json_string(steps[first].name));
 	json_object_set_new(root, "exit_status", json_integer(code));
+	json_object_set_new(root, "diagnosis", diagnosis ? json_string(diagnosis) : json_null());
 	for (int i = 0; i < S__N; i++) {
 		json_t *s =
 		    json_pack("{s:s, s:s, s:s, s:[]}", "step", steps[i].name, "state",
@@ -464,7 +644,7 @@ static int print_json(FILE *out, const struct ns_conn *c, const struct step *ste
 	}
 	json_object_set_new(root, "steps", jsteps);
 	jsteps = NULL;
-	for (size_t t = 0; have_rows && t < NNEEDS; t++) {
+	for (size_t t = 0; have_rows && t < nn; t++) {
 		json_t *row = json_object();
 		if (!row)
 			goto nomem;
@@ -474,12 +654,12 @@ static int print_json(FILE *out, const struct ns_conn *c, const struct step *ste
 			json_t *cell = json_pack("{s:s}", "state", cap_names[rows[t].cap[o]]);
 			if (cell && rows[t].note[o][0])
 				json_object_set_new(cell, "note", json_string(rows[t].note[o]));
-			if (cell && rows[t].cap[o] == CAP_REFUSED && needs[t].grants[o])
+			if (cell && rows[t].cap[o] == CAP_REFUSED && nd[t].grants[o])
 				json_object_set_new(cell, "granted_by",
-				                    json_string(needs[t].grants[o]));
+				                    json_string(nd[t].grants[o]));
 			json_object_set_new(row, op_names[o], cell);
 		}
-		json_object_set_new(caps, needs[t].table, row);
+		json_object_set_new(caps, nd[t].table, row);
 	}
 	json_object_set_new(root, "capabilities", caps);
 	caps = NULL;
@@ -508,16 +688,29 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 		steps[i].name = step_names[i];
 		steps[i].state = ST_SKIP;
 	}
-	struct cap_row rows[NNEEDS];
+	struct cap_row rows[MAX_NEEDS];
+	struct need pneeds[MAX_NEEDS];
+	const struct need *nd = needs;
+	size_t nn = NNEEDS;
+	struct ns_profile profs[NS_DIAG_MAX_PROFILES];
+	int nprof = 0;
+	char perr[512] = "";
+	if (o->nprofiles > 0) {
+		nd = pneeds;
+		nn = profile_needs(o, profs, &nprof, pneeds, perr, sizeof(perr));
+	}
 	memset(rows, 0, sizeof(rows));
 	bool have_rows = false;
 	int first = -1, code = NS_EXIT_OK;
+	const char *diagnosis = NULL;
 	struct sg_http_client *http = ns_conn_http(c, 1); /* one attempt: each step as it is */
 	struct sg_http_response r;
 	struct ns_error err;
 	sg_http_response_init(&r);
 	if (!http) {
 		fprintf(stderr, "nowsync: out of memory\n");
+		for (int i = 0; i < nprof; i++)
+			ns_profile_clear(&profs[i]);
 		return NS_EXIT_FAILED;
 	}
 	bool https = !strncmp(k->instance, "https://", 8);
@@ -531,7 +724,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	sg_net_err ne = sg_buf_failed(&url) ? SG_NET_NOMEM : sg_http_client_do(http, &req, &r);
 	sg_buf_cleanup(&url);
 	if (ne) {
-		net_fail(steps, ne, &r, k, &first, &code);
+		net_fail(steps, ne, &r, k, &first, &code, &diagnosis);
 		for (int i = 0; i < first; i++)
 			steps[i].state = ST_OK;
 		if (first > S_TLS && !https)
@@ -555,6 +748,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	if (!ns_looks_like_servicenow(sg_buf_str(&r.body), r.body.len)) {
 		first = S_INSTANCE;
 		code = NS_EXIT_NOT_SERVICENOW;
+		diagnosis = "not_servicenow";
 		steps[S_INSTANCE].state = ST_FAIL;
 		const char *ct = sg_http_response_header(&r, "Content-Type");
 		snprintf(steps[S_INSTANCE].detail, sizeof(steps[0].detail),
@@ -582,7 +776,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 		enum ns_auth grant = k->auth;
 		ne = ns_token_post(c, http, grant, &r);
 		if (ne) {
-			net_fail(steps, ne, &r, k, &first, &code);
+			net_fail(steps, ne, &r, k, &first, &code, &diagnosis);
 			goto done;
 		}
 		if (r.status == 200 && ns_conn_set_token(c, sg_buf_str(&r.body), r.body.len)) {
@@ -600,6 +794,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 			steps[S_CRED].state = ST_FAIL;
 			snprintf(steps[S_CRED].detail, sizeof(steps[0].detail),
 			         "/oauth_token.do answered HTTP %d without JSON", r.status);
+			diagnosis = "token_endpoint_not_json";
 			cause(&steps[S_CRED], "OAuth is not active on the instance "
 			                      "(com.snc.platform.security.oauth.is.active)");
 			cause(&steps[S_CRED], "a proxy or portal answers instead of the instance");
@@ -613,8 +808,12 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 			    "the token was refused: /oauth_token.do answered HTTP %d (%s grant)",
 			    r.status, ns_auth_name(grant));
 			token_causes(&steps[S_CRED], grant);
-			if (grant == NS_AUTH_PASSWORD)
-				narrow_password(c, http, &steps[S_CRED]);
+			diagnosis = reveal_cause(&steps[S_CRED], &r);
+			if (!diagnosis) {
+				diagnosis = "token_refused";
+				if (grant == NS_AUTH_PASSWORD)
+					narrow_password(c, http, &steps[S_CRED]);
+			}
 			goto done;
 		}
 	}
@@ -625,7 +824,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	                            "sysparm_fields=sys_id",
 	                            NULL, &r, &err);
 	if (!sent && err.fail == NS_FAIL_NET) {
-		net_fail(steps, err.net, &r, k, &first, &code);
+		net_fail(steps, err.net, &r, k, &first, &code, &diagnosis);
 		goto done;
 	}
 	if (k->auth == NS_AUTH_BASIC) {
@@ -633,6 +832,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 			first = S_CRED;
 			code = NS_EXIT_BASIC;
 			steps[S_CRED].state = ST_FAIL;
+			diagnosis = "basic_refused";
 			snprintf(steps[S_CRED].detail, sizeof(steps[0].detail),
 			         "basic auth as %s was refused (HTTP 401)", k->user);
 			if (sg_http_response_header(&r, "X-MFA_TOKEN"))
@@ -653,6 +853,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 		steps[S_CRED].state = ST_FAIL;
 		snprintf(steps[S_CRED].detail, sizeof(steps[0].detail), "%s", err.msg);
 		token_causes(&steps[S_CRED], k->auth);
+		diagnosis = "token_refused";
 		goto done;
 	}
 	char msg[160], det[200];
@@ -660,6 +861,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	if (r.status == 403 && strstr(det, "Missing required api access scope")) {
 		first = S_API;
 		code = NS_EXIT_SCOPE;
+		diagnosis = "scope_missing";
 		steps[S_API].state = ST_FAIL;
 		snprintf(steps[S_API].detail, sizeof(steps[0].detail),
 		         "the Table API refused the token: 403 %s: %s", msg, det);
@@ -673,6 +875,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	if (r.status == 403 && strstr(det, "API level ACL")) {
 		first = S_API;
 		code = NS_EXIT_API;
+		diagnosis = "rest_api_acl";
 		steps[S_API].state = ST_FAIL;
 		snprintf(steps[S_API].detail, sizeof(steps[0].detail),
 		         "the Table API refused the account: 403 %s: %s", msg, det);
@@ -683,6 +886,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	if (!sent || r.status == 401) {
 		first = S_API;
 		code = NS_EXIT_API;
+		diagnosis = "token_rejected";
 		steps[S_API].state = ST_FAIL;
 		snprintf(steps[S_API].detail, sizeof(steps[0].detail), "%s",
 		         !sent ? err.msg : "the Table API refused the credentials (HTTP 401)");
@@ -695,6 +899,7 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	if (r.status == 429 || r.status >= 500) {
 		first = S_API;
 		code = NS_EXIT_API;
+		diagnosis = r.status == 429 ? "rate_limited" : "instance_failing";
 		steps[S_API].state = ST_FAIL;
 		const char *ra = sg_http_response_header(&r, "Retry-After");
 		snprintf(steps[S_API].detail, sizeof(steps[0].detail),
@@ -716,9 +921,12 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 
 	/* capabilities */
 	have_rows = true;
-	int refused = 0;
-	for (size_t t = 0; t < NNEEDS; t++) {
-		probe(c, http, &needs[t], o->probe_writes, &rows[t]);
+	int refused = 0, role_refused = 0;
+	for (size_t t = 0; t < nn; t++) {
+		probe(c, http, &nd[t], o->probe_writes, &rows[t]);
+		if (nd[t].marker_field && !strcmp(nd[t].marker_field, "short_description"))
+			for (int op = 0; op < OP__N; op++)
+				role_refused += rows[t].cap[op] == CAP_REFUSED;
 		for (int op = 0; op < OP__N; op++)
 			refused += rows[t].cap[op] == CAP_REFUSED;
 	}
@@ -726,17 +934,47 @@ int ns_diag_run(struct ns_conn *c, const struct ns_diag_opts *o, FILE *out)
 	snprintf(steps[S_CAP].detail, sizeof(steps[0].detail), "%d operation%s refused%s", refused,
 	         refused == 1 ? "" : "s",
 	         o->probe_writes ? "" : " (reads only; --probe-writes to test create and write)");
+	int scope_refused = 0;
+	for (size_t t = 0; t < nn; t++)
+		for (int op = 0; op < OP__N; op++)
+			scope_refused += rows[t].cap[op] == CAP_REFUSED &&
+			                 strstr(rows[t].note[op], "api access scope");
+	if (scope_refused) {
+		/* the scope covers the Table API for some methods only */
+		first = S_CAP;
+		code = NS_EXIT_SCOPE;
+		diagnosis = "scope_missing";
+		cause(&steps[S_CAP],
+		      "an auth scope covers the Table API for some HTTP methods only, and the "
+		      "OAuth application lacks one for the others: make the scope apply to all "
+		      "methods, or attach one that covers them");
+		goto done;
+	}
 	if (refused) {
 		first = S_CAP;
 		code = NS_EXIT_CAPABILITY;
+		/* the ticket tables refused: the account lacks its roles (itil); else
+		 * an ACL of a table around them */
+		diagnosis = role_refused ? "roles_missing" : "acl_refused";
+		if (role_refused)
+			cause(&steps[S_CAP], "the account lacks the roles its tickets need (itil): "
+			                     "grant them to the user (the OAuth application user)");
 		cause(&steps[S_CAP],
 		      "each refusal below names the role or ACL that would grant it");
+		goto done;
 	}
+	if (o->nprofiles > 0)
+		check_profiles(c, http, o, profs, nprof, perr, &steps[S_PROFILES], &first, &code,
+		               &diagnosis);
 done:
 	sg_http_response_cleanup(&r);
 	sg_http_client_free(http);
+	/* the matrix borrows the profiles' table names: cleared after printing */
 	if (o->json)
-		return print_json(out, c, steps, first, rows, have_rows, code);
-	print_text(out, c, steps, first, rows, have_rows);
+		code = print_json(out, c, steps, first, nd, nn, rows, have_rows, code, diagnosis);
+	else
+		print_text(out, c, steps, first, nd, nn, rows, have_rows, diagnosis);
+	for (int i = 0; i < nprof; i++)
+		ns_profile_clear(&profs[i]);
 	return code;
 }

@@ -542,6 +542,10 @@ const char *const ns_purge_tables[NS_PURGE_TABLES][2] = {
     {"ns_bs_seen", "connection"},
     {"ns_bs_own", "connection"},
     {"ns_bs_out", "connection"},
+    {"ns_rmm_integration", "connection"}, /* the RMM's organizations, devices, drops */
+    {"ns_rmm_org", "connection"},
+    {"ns_rmm_device", "connection"},
+    {"ns_rmm_dropped", "connection"},
     {"ns_connection", "name"}, /* last: its sealed secrets and tokens */
     {NULL, NULL},
 };

@@ -33,7 +33,7 @@ int ns_cmd_fields(struct ns_state *st, int argc, char **argv);
 
 /* The state's tables that hold rows of a connection and the column naming
  * it, NULL-terminated pairs {table, column}. */
-#define NS_PURGE_TABLES 13
+#define NS_PURGE_TABLES 17
 extern const char *const ns_purge_tables[NS_PURGE_TABLES][2];
 
 /*

@@ -41,7 +41,7 @@ static void usage(FILE *f)
 	      "       [--auth password|client_credentials|refresh_token|basic]\n"
 	      "       [--client-id ID] [--user NAME] [--ca-file PEM] [--proxy URL|\"\"]\n"
 	      "       [--insecure] [--timeout SECONDS] [--secrets-stdin] [--no-test]\n"
-	      "       [--probe-writes] [--json]\n"
+	      "       [--probe-writes] [--profile P]... [--json]\n"
 	      "      secrets never on the command line: NOWSYNC_CLIENT_SECRET, NOWSYNC_PASSWORD,\n"
 	      "      NOWSYNC_REFRESH_TOKEN, or --secrets-stdin (lines client_secret=...,\n"
 	      "      password=..., refresh_token=...), or a prompt on a terminal.  The\n"
@@ -51,7 +51,8 @@ static void usage(FILE *f)
 	      "  connection remove NAME   the connection and everything attached to it: its\n"
 	      "      secrets and tokens, queued and dead events, links, trace, caches,\n"
 	      "      back-syncs and intake tokens bound to it\n"
-	      "  connection test NAME [--json] [--probe-writes]\n"
+	      "  connection test NAME [--json] [--probe-writes] [--profile P]...\n"
+	      "      --profile: the tables and default assignment group of profile P\n"
 	      "      --probe-writes creates, updates and deletes a marked record in each table\n"
 	      "      that needs create/write (ServiceNow has no dry run)\n"
 	      "  profile list | show NAME | check NAME [--connection C] [--json]\n"
@@ -102,7 +103,7 @@ static void usage(FILE *f)
 	      "Exit status: 0 ok, 1 failed, 2 bad usage; connection test and add: 10 DNS,\n"
 	      "11 TCP connect, 12 TLS/certificate, 13 timeout, 14 not a ServiceNow instance,\n"
 	      "15 token refused, 16 basic auth refused, 17 API scope missing, 18 API access\n"
-	      "refused, 19 a needed table operation refused.\n",
+	      "refused, 19 a needed table operation refused, 20 a --profile check failed.\n",
 	      f);
 }
 
@@ -327,6 +328,7 @@ enum {
 	OPT_NO_TEST,
 	OPT_PROBE_WRITES,
 	OPT_JSON,
+	OPT_PROFILE,
 };
 
 static const struct option conn_opts[] = {
@@ -342,6 +344,7 @@ static const struct option conn_opts[] = {
     {"no-test", no_argument, NULL, OPT_NO_TEST},
     {"probe-writes", no_argument, NULL, OPT_PROBE_WRITES},
     {"json", no_argument, NULL, OPT_JSON},
+    {"profile", required_argument, NULL, OPT_PROFILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -349,6 +352,8 @@ struct conn_args {
 	const char *instance, *auth, *client_id, *user, *ca_file, *proxy;
 	bool insecure, secrets_stdin, no_test, probe_writes, json, auth_given;
 	long timeout_s;
+	const char *profiles[NS_DIAG_MAX_PROFILES];
+	int nprofiles;
 };
 
 static int parse_conn_args(int argc, char **argv, struct conn_args *a)
@@ -392,6 +397,14 @@ static int parse_conn_args(int argc, char **argv, struct conn_args *a)
 			break;
 		case OPT_JSON:
 			a->json = true;
+			break;
+		case OPT_PROFILE:
+			if (a->nprofiles == NS_DIAG_MAX_PROFILES) {
+				fprintf(stderr, "nowsync: at most %d --profile\n",
+				        NS_DIAG_MAX_PROFILES);
+				return -1;
+			}
+			a->profiles[a->nprofiles++] = optarg;
 			break;
 		case OPT_TIMEOUT:
 			if (!sg_str_number(optarg, 1, 3600, &v)) {
@@ -520,9 +533,12 @@ static int cmd_add(struct ns_state *st, const char *name, const struct conn_args
 	rc = 0;
 	if (!a->no_test) {
 		struct ns_diag_opts o = {.probe_writes = a->probe_writes, .json = a->json};
+		memcpy(o.profiles, a->profiles, sizeof(o.profiles));
+		o.nprofiles = a->nprofiles;
 		rc = ns_diag_run(live, &o, stdout);
 		fflush(stdout);
-		if (rc != 0 && rc != NS_EXIT_CAPABILITY) {
+		/* the account works when only a table or a profile's check failed */
+		if (rc != 0 && rc != NS_EXIT_CAPABILITY && rc != NS_EXIT_PROFILE) {
 			fprintf(stderr,
 			        "nowsync: connection %s NOT saved: the test failed (exit %d); "
 			        "--no-test saves it untested\n",
@@ -546,7 +562,9 @@ static int cmd_add(struct ns_state *st, const char *name, const struct conn_args
 		goto out;
 	}
 	fprintf(stderr, "nowsync: connection %s saved%s\n", name,
-	        rc == NS_EXIT_CAPABILITY ? " (some table operations are refused: see above)" : "");
+	        rc == NS_EXIT_CAPABILITY ? " (some table operations are refused: see above)"
+	        : rc == NS_EXIT_PROFILE  ? " (a profile's check failed: see above)"
+	                                 : "");
 out:
 	ns_connection_clear(&c);
 	return rc;
@@ -660,6 +678,8 @@ static int cmd_connection(struct ns_state *st, int argc, char **argv)
 		return NS_EXIT_FAILED;
 	}
 	struct ns_diag_opts o = {.probe_writes = a.probe_writes, .json = a.json};
+	memcpy(o.profiles, a.profiles, sizeof(o.profiles));
+	o.nprofiles = a.nprofiles;
 	int rc = ns_diag_run(live, &o, stdout);
 	ns_conn_free(live);
 	return rc;

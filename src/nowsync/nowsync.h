@@ -190,11 +190,18 @@ enum ns_exit {
 	NS_EXIT_SCOPE = 17,
 	NS_EXIT_API = 18,
 	NS_EXIT_CAPABILITY = 19,
+	NS_EXIT_PROFILE = 20, /* connection test --profile: a profile's check failed */
 };
+
+#define NS_DIAG_MAX_PROFILES 8
 
 struct ns_diag_opts {
 	bool probe_writes; /* create and delete a marked record to test create/write */
 	bool json;
+	/* --profile: the matrix is what these profiles need, and a profiles
+	 * step checks them (their default assignment group exists) */
+	const char *profiles[NS_DIAG_MAX_PROFILES];
+	int nprofiles;
 };
 
 /* Runs the diagnosis of c, prints it (text or JSON) to out; returns the

@@ -75,7 +75,7 @@ void ns_logj(enum ns_log_level l, const char *msg, json_t *fields)
 
 /* One family per metric; a value per label set.  The sets are few (sources x
  * results, connections x classes): a short list searched under a lock. */
-enum family { F_EVENTS, F_REQUESTS, F_RETRIES, F_DEAD, F_TOKENS, F_COUNT };
+enum family { F_EVENTS, F_REQUESTS, F_RETRIES, F_DEAD, F_TOKENS, F_FILTERED, F_COUNT };
 
 static const struct {
 	const char *name, *help;
@@ -88,6 +88,9 @@ static const struct {
     {"nowsync_dead_letters_total", "Outbox items given up (dead letters), by connection."},
     {"nowsync_token_refreshes_total",
      "Access tokens requested from /oauth_token.do, by connection and result."},
+    {"nowsync_events_filtered_total",
+     "Events that created nothing: their category is not one the profile creates tickets for, "
+     "by profile."},
 };
 
 #define NS_MAX_SERIES 1024
@@ -176,6 +179,11 @@ void ns_metric_retry(const char *conn)
 void ns_metric_dead(const char *conn)
 {
 	bump(F_DEAD, "connection", conn, NULL, NULL, 1);
+}
+
+void ns_metric_filtered(const char *profile)
+{
+	bump(F_FILTERED, "profile", profile, NULL, NULL, 1);
 }
 
 void ns_metric_token(const char *conn, bool ok)

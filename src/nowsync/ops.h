@@ -42,6 +42,8 @@ void ns_metric_events(const char *source, enum ns_ev_result r, unsigned n);
 void ns_metric_request(const char *conn, int status);
 void ns_metric_retry(const char *conn);
 void ns_metric_dead(const char *conn);
+/* An event of profile that created nothing (a category it does not take). */
+void ns_metric_filtered(const char *profile);
 void ns_metric_token(const char *conn, bool ok);
 /* The exposition text (a new string; NULL when out of memory): the
  * counters, then the outbox's items by state and the age of its oldest

@@ -1038,6 +1038,14 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 		        true);
 		goto out;
 	}
+	/* an event of a category the profile takes no tickets for: nothing sent */
+	char why[600];
+	if (!ns_ticket_wanted(&p, &tv, why, sizeof(why))) {
+		note(w, &it, "filtered", 0, "%s", why);
+		ns_metric_filtered(it.profile);
+		e = finish(db, &it, &l, false, "filtered", 0);
+		goto out;
+	}
 	char hash[65];
 	fields_hash(body, hash);
 	struct ns_link want = l;

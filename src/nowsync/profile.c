@@ -56,6 +56,8 @@ void ns_profile_clear(struct ns_profile *p)
 	free(p->update_note);
 	free(p->reopen_note);
 	free(p->closed_states);
+	free(p->category_from);
+	json_decref(p->categories);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -146,7 +148,8 @@ sg_err ns_profile_parse(const char *name, const char *text, size_t len, struct n
 	}
 	static const char *const known[] = {"table",       "connection",  "fields",    "defaults",
 	                                    "severity",    "correlation", "lifecycle", "delivery",
-	                                    "description", "parent",      NULL};
+	                                    "description", "parent",      "priority",  "categories",
+	                                    NULL};
 	const char *k;
 	json_t *v;
 	json_object_foreach(root, k, v)
@@ -214,6 +217,7 @@ sg_err ns_profile_parse(const char *name, const char *text, size_t len, struct n
 		snprintf(msg, msgsz, "\"lifecycle\".update_with is work_notes or comments");
 		ok = false;
 	}
+	ok = ok && ns_ticket_parse(root, p, msg, msgsz);
 	if (ok && !is_ident(p->table)) {
 		snprintf(msg, msgsz, "\"table\" is not a table name");
 		ok = false;
@@ -459,6 +463,11 @@ json_t *ns_profile_fields(const struct ns_profile *p, const struct ns_tvars *v)
 	json_t *t;
 	json_object_foreach(p->defaults, f, t) ok =
 	    ok && set_rendered(body, f, json_string_value(t), v);
+	/* the default priority, as ServiceNow takes it: impact and urgency */
+	const char *imp, *urg;
+	if (ok && ns_priority_pair(p->priority, &imp, &urg))
+		ok = !json_object_set_new(body, "impact", json_string(imp)) &&
+		     !json_object_set_new(body, "urgency", json_string(urg));
 	json_t *sev = v->severity ? json_object_get(p->severity, v->severity) : NULL;
 	json_object_foreach(sev, f, t) ok = ok && set_rendered(body, f, json_string_value(t), v);
 	json_object_foreach(p->fields, f, t) ok =
