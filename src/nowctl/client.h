@@ -28,6 +28,9 @@ struct client {
 	 * system, online as the user (admin with security_admin in effect).
 	 * *out: the run's result (sg_script_result_json's shape). */
 	int (*script)(struct client *c, const char *source, size_t len, json_t **out);
+	/* One request to a path of the instance (online only; NULL offline):
+	 * the "result" of its answer in *out (new reference), unless out is NULL. */
+	int (*http)(struct client *c, const char *method, const char *path, json_t **out);
 	void (*close)(struct client *c);
 	struct sg_model *model; /* offline: the instance opened; NULL online */
 	char errmsg[1024];

@@ -164,6 +164,11 @@ static int r_app_install(struct client *c, json_t *app, json_t **report)
 	return call(c, "POST", "/api/now/snowglobe/app", app, report);
 }
 
+static int r_http(struct client *c, const char *method, const char *path, json_t **out)
+{
+	return call(c, method, path, NULL, out);
+}
+
 static void r_close(struct client *c)
 {
 	struct remote *r = (struct remote *)c;
@@ -205,6 +210,7 @@ struct client *client_remote(const char *url, const char *user, const char *pass
 	r->c.remove = r_remove;
 	r->c.app_install = r_app_install;
 	r->c.script = r_script;
+	r->c.http = r_http;
 	r->c.close = r_close;
 	return &r->c;
 }

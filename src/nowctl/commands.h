@@ -43,6 +43,9 @@ int cmd_role_contain(struct cmd_env *e, int argc, char **argv);
 int cmd_oauth_guide(struct cmd_env *e, int argc, char **argv);
 /* Expires every token of the application app_id; *n how many. 0 or 1. */
 int oauth_revoke_tokens(struct cmd_env *e, const char *app_id, size_t *n);
+/* requests [filters] | requests clear; expect TABLE ... (journal_cmd.c) */
+int cmd_requests(struct cmd_env *e, int argc, char **argv);
+int cmd_expect(struct cmd_env *e, int argc, char **argv);
 /* keys rotate (keys_cmd.c) */
 int cmd_keys(struct cmd_env *e, int argc, char **argv);
 

@@ -102,6 +102,12 @@ static void usage(FILE *f)
 	    "  rest test MESSAGE FUNCTION [--var NAME=VALUE]...  an HTTP method's Test link\n"
 	    "  outbound list [--state S] | retry ID|--dead | purge [--done|--dead] [--older-than "
 	    "D]\n"
+	    "  requests [--path P] [--user U] [--method M] [--status 404|4xx] [--since T]\n"
+	    "       [--after SEQ] [--limit N] [--count] [--json]   the request journal\n"
+	    "                                 (online only); requests clear forgets it\n"
+	    "  expect TABLE --query Q (--count N | --min N | --max N) [--field NAME=VALUE]...\n"
+	    "       [--json]                  exit 0 when the records matching Q are as\n"
+	    "                                 said, 1 with a diff when not (online or offline)\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -281,12 +287,12 @@ static const struct {
 	const char *name;
 	int (*fn)(struct cmd_env *e, int argc, char **argv);
 } commands[] = {
-    {"user", cmd_user},         {"role", cmd_role},   {"group", cmd_group},
-    {"member", cmd_member},     {"acl", cmd_acl},     {"property", cmd_property},
-    {"table", cmd_table},       {"oauth", cmd_oauth}, {"keys", cmd_keys},
-    {"scope", cmd_scope},       {"token", cmd_token}, {"app", cmd_app},
-    {"script", cmd_script},     {"job", cmd_job},     {"rest", cmd_rest},
-    {"outbound", cmd_outbound},
+    {"user", cmd_user},         {"role", cmd_role},         {"group", cmd_group},
+    {"member", cmd_member},     {"acl", cmd_acl},           {"property", cmd_property},
+    {"table", cmd_table},       {"oauth", cmd_oauth},       {"keys", cmd_keys},
+    {"scope", cmd_scope},       {"token", cmd_token},       {"app", cmd_app},
+    {"script", cmd_script},     {"job", cmd_job},           {"rest", cmd_rest},
+    {"outbound", cmd_outbound}, {"requests", cmd_requests}, {"expect", cmd_expect},
 };
 
 int main(int argc, char **argv)
