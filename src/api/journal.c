@@ -17,21 +17,24 @@
  * Only the user name is kept of the credentials: no header is recorded.
  * Query strings have the values of secret parameters masked, bodies the
  * values of secret JSON members and form fields (net/redact.h); a body of
- * another type is not kept.  The hashes are SHA-256 of the bodies as sent.
+ * another type is not kept.  The hashes are XXH64 (seed 0) of the bodies as
+ * sent, 16 hex digits.
  */
 #include <ctype.h>
 #include <fnmatch.h>
 #include <pthread.h>
-#include <sodium.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <endian.h>
 
 #include "api/journal.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "net/redact.h"
 
 struct entry {
@@ -42,8 +45,7 @@ struct entry {
 	int status;
 	size_t cost; /* bytes this entry holds */
 	bool has_user, has_req_hash, has_resp_hash;
-	unsigned char req_hash[crypto_hash_sha256_BYTES];
-	unsigned char resp_hash[crypto_hash_sha256_BYTES];
+	uint64_t req_hash, resp_hash;
 	/* Into the same block: */
 	char *user, *method, *path, *query, *req_body, *resp_body; /* bodies NULL when not kept */
 	char data[];
@@ -92,6 +94,80 @@ void sg_journal_free(struct sg_journal *j)
 	pthread_mutex_destroy(&j->lock);
 	pthread_mutex_destroy(&j->cfg_lock);
 	free(j);
+}
+
+/* --- the body hash: XXH64, seed 0 ----------------------------------------- */
+
+/* XXH64 (Yann Collet's public algorithm): fast enough to run on every
+ * response (a SHA-256 of a record page costs more than serving it), and
+ * computed by any xxhash library to compare. */
+#define P1 0x9E3779B185EBCA87ull
+#define P2 0xC2B2AE3D27D4EB4Full
+#define P3 0x165667B19E3779F9ull
+#define P4 0x85EBCA77C2B2AE63ull
+#define P5 0x27D4EB2F165667C5ull
+
+static uint64_t rotl(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
+static uint64_t xround(uint64_t acc, uint64_t in)
+{
+	return rotl(acc + in * P2, 31) * P1;
+}
+
+static uint64_t xmerge(uint64_t h, uint64_t v)
+{
+	return (h ^ xround(0, v)) * P1 + P4;
+}
+
+uint64_t sg_journal_hash(const void *data, size_t len)
+{
+	const unsigned char *p = data, *end = p + len;
+	uint64_t h;
+	if (len >= 32) {
+		uint64_t v1 = P1 + P2, v2 = P2, v3 = 0, v4 = 0 - P1;
+		for (; end - p >= 32; p += 32) {
+			v1 = xround(v1, rd64(p));
+			v2 = xround(v2, rd64(p + 8));
+			v3 = xround(v3, rd64(p + 16));
+			v4 = xround(v4, rd64(p + 24));
+		}
+		h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+		h = xmerge(xmerge(xmerge(xmerge(h, v1), v2), v3), v4);
+	} else {
+		h = P5;
+	}
+	h += (uint64_t)len;
+	for (; end - p >= 8; p += 8)
+		h = rotl(h ^ xround(0, rd64(p)), 27) * P1 + P4;
+	if (end - p >= 4) {
+		h = rotl(h ^ ((uint64_t)rd32(p) * P1), 23) * P2 + P3;
+		p += 4;
+	}
+	for (; p < end; p++)
+		h = rotl(h ^ (*p * P5), 11) * P1;
+	h ^= h >> 33;
+	h *= P2;
+	h ^= h >> 29;
+	h *= P3;
+	h ^= h >> 32;
+	return h;
 }
 
 /* --- bodies ------------------------------------------------------------ */
@@ -169,11 +245,21 @@ static size_t cut_len(const char *s)
 	return n > SG_JOURNAL_STRING_MAX ? SG_JOURNAL_STRING_MAX : n;
 }
 
+/* Copies n bytes of s to *at, each byte of an invalid UTF-8 sequence (and
+ * a NUL) as '?': what is kept can always be rendered as JSON. */
 static char *put(char **at, const char *s, size_t n)
 {
 	char *p = *at;
-	if (n)
-		memcpy(p, s, n);
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < n;) {
+		size_t k = u[i] ? sg_utf8_decode(u + i, n - i, NULL) : 0;
+		if (!k) {
+			p[i++] = '?';
+			continue;
+		}
+		memcpy(p + i, u + i, k);
+		i += k;
+	}
 	p[n] = '\0';
 	*at += n + 1;
 	return p;
@@ -237,13 +323,11 @@ void sg_journal_add(struct sg_journal *j, const struct sg_journal_fields *f,
 	e->response_bytes = f->response_bytes;
 	e->cost = size;
 	if (f->request_body && f->request_len) {
-		crypto_hash_sha256(e->req_hash, (const unsigned char *)f->request_body,
-		                   f->request_len);
+		e->req_hash = sg_journal_hash(f->request_body, f->request_len);
 		e->has_req_hash = true;
 	}
 	if (f->response_body) {
-		crypto_hash_sha256(e->resp_hash, (const unsigned char *)f->response_body,
-		                   f->response_len);
+		e->resp_hash = sg_journal_hash(f->response_body, f->response_len);
 		e->has_resp_hash = true;
 	}
 
@@ -332,23 +416,16 @@ static bool matches(const struct entry *e, const struct sg_journal_filter *f)
 	return true;
 }
 
-static void hex(char *out, const unsigned char *h)
-{
-	sodium_bin2hex(out, 2 * crypto_hash_sha256_BYTES + 1, h, crypto_hash_sha256_BYTES);
-}
-
 static json_t *entry_json(const struct entry *e)
 {
-	char when[40], rqh[2 * crypto_hash_sha256_BYTES + 1], rsh[sizeof(rqh)];
+	char when[40], rqh[17], rsh[17];
 	time_t secs = (time_t)(e->time_ms / 1000);
 	struct tm tm;
 	gmtime_r(&secs, &tm);
 	size_t n = strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	snprintf(when + n, sizeof(when) - n, ".%03lld", e->time_ms % 1000);
-	if (e->has_req_hash)
-		hex(rqh, e->req_hash);
-	if (e->has_resp_hash)
-		hex(rsh, e->resp_hash);
+	snprintf(rqh, sizeof(rqh), "%016" PRIx64, e->req_hash);
+	snprintf(rsh, sizeof(rsh), "%016" PRIx64, e->resp_hash);
 	json_t *o =
 	    json_pack("{s:I, s:s, s:I, s:o, s:s, s:s, s:s, s:i, s:f, s:I, s:I, s:o, s:o}", "seq",
 	              (json_int_t)e->seq, "time", when, "time_ms", (json_int_t)e->time_ms, "user",

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/time.h>
 
 #include "api/api.h"
@@ -98,6 +99,9 @@ bool sg_journal_parse_filter(struct sg_journal_filter *flt, const char *path, co
  * are not kept (a note of their size instead).  Cut at max bytes. */
 void sg_journal_mask_body(struct sg_buf *out, const char *ct, const char *body, size_t len,
                           size_t max);
+
+/* XXH64 with seed 0 of len bytes: the entries' body hash. */
+uint64_t sg_journal_hash(const void *data, size_t len);
 
 /* The server's hook: one finished request (req and resp as the API left
  * them; resp the response sent; start when the request began: the
