@@ -258,7 +258,7 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
     return record_bytes, page_bytes
 
 
-JOURNAL_ROUNDS = 3
+JOURNAL_ROUNDS = 5
 
 
 def bench_journal(data, work, args, sid, rows, notes):
