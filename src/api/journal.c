@@ -201,12 +201,37 @@ static bool type_is(const char *ct, const char *want)
 	return !strncasecmp(ct, want, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* Appends at most max bytes of s (n of them) to out, cut at a UTF-8
+ * boundary and marked "..." when cut. */
+static void put_cut(struct sg_buf *out, const char *s, size_t n, size_t max)
+{
+	if (n <= max) {
+		sg_buf_append(out, s, n);
+		return;
+	}
+	size_t cut = max;
+	while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+		cut--;
+	sg_buf_append(out, s, cut);
+	sg_buf_puts(out, "...");
+}
+
 void sg_journal_mask_body(struct sg_buf *out, const char *ct, const char *body, size_t len,
                           size_t max)
 {
-	size_t start = out->len;
-	if (type_is(ct, "application/x-www-form-urlencoded")) {
-		sg_net_redact_form(out, body, len);
+	const char *type = ct && *ct ? ct : "no type";
+	if (len > SG_JOURNAL_MASK_MAX) {
+		/* Masking means parsing: a body this large is not kept. */
+		sg_buf_printf(out, "[%zu bytes of %.100s, too large to mask, not kept]", len, type);
+	} else if (type_is(ct, "application/x-www-form-urlencoded")) {
+		struct sg_buf t;
+		sg_buf_init(&t, 2 * len + 16); /* "a=&" -> "a=***&" */
+		sg_net_redact_form(&t, body, len);
+		if (sg_buf_failed(&t))
+			sg_buf_set_failed(out);
+		else
+			put_cut(out, t.data ? t.data : "", t.len, max);
+		sg_buf_cleanup(&t);
 	} else if (type_is(ct, "application/json") ||
 	           (!ct && len && (*body == '{' || *body == '['))) {
 		json_t *v = json_loadb(body, len, JSON_DECODE_ANY, NULL);
@@ -214,7 +239,7 @@ void sg_journal_mask_body(struct sg_buf *out, const char *ct, const char *body, 
 			mask_json(v);
 			char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 			if (s)
-				sg_buf_puts(out, s);
+				put_cut(out, s, strlen(s), max);
 			else
 				sg_buf_set_failed(out);
 			free(s);
@@ -224,16 +249,7 @@ void sg_journal_mask_body(struct sg_buf *out, const char *ct, const char *body, 
 			sg_buf_printf(out, "[%zu bytes of malformed JSON, not kept]", len);
 		}
 	} else {
-		sg_buf_printf(out, "[%zu bytes of %s, not kept]", len, ct && *ct ? ct : "no type");
-	}
-	if (!out->failed && out->len - start > max) {
-		/* Cut at a UTF-8 boundary. */
-		size_t cut = start + max;
-		while (cut > start && ((unsigned char)out->data[cut] & 0xC0) == 0x80)
-			cut--;
-		out->len = cut;
-		out->data[cut] = '\0';
-		sg_buf_puts(out, "...");
+		sg_buf_printf(out, "[%zu bytes of %.100s, not kept]", len, type);
 	}
 }
 

@@ -25,7 +25,8 @@
 #define SG_JOURNAL_DEFAULT_BYTES    (8ll * 1024 * 1024)
 #define SG_JOURNAL_MAX_BYTES        (256ll * 1024 * 1024)
 #define SG_JOURNAL_DEFAULT_BODY_MAX (64 * 1024)
-#define SG_JOURNAL_STRING_MAX       8192 /* a path or query kept; longer ones cut */
+#define SG_JOURNAL_STRING_MAX       8192          /* a path or query kept; longer ones cut */
+#define SG_JOURNAL_MASK_MAX         (1024 * 1024) /* bodies above: not kept */
 #define SG_JOURNAL_DEFAULT_LIMIT    100
 #define SG_JOURNAL_MAX_LIMIT        10000
 
@@ -96,7 +97,8 @@ bool sg_journal_parse_filter(struct sg_journal_filter *flt, const char *path, co
 
 /* Masks secrets in a body of content type ct into out: JSON members whose
  * names are secret (net/redact.h) at any depth, form fields; other types
- * are not kept (a note of their size instead).  Cut at max bytes. */
+ * are not kept (a note of their size instead), nor bodies over
+ * SG_JOURNAL_MASK_MAX.  Cut at max bytes (then '...'). */
 void sg_journal_mask_body(struct sg_buf *out, const char *ct, const char *body, size_t len,
                           size_t max);
 

@@ -215,6 +215,41 @@ static void masking(void **state)
 	assert_string_equal(sg_buf_str(&b), "[\"aaaaaaaa...");
 	sg_buf_cleanup(&b);
 
+	/* over SG_JOURNAL_MASK_MAX: not parsed, not kept */
+	static char huge[SG_JOURNAL_MASK_MAX + 2];
+	memset(huge, ' ', sizeof(huge) - 1);
+	huge[0] = '[';
+	huge[sizeof(huge) - 2] = ']';
+	sg_buf_init(&b, 1 << 16);
+	sg_journal_mask_body(&b, "application/json", huge, sizeof(huge) - 1, 10);
+	assert_string_equal(sg_buf_str(&b),
+	                    "[1048577 bytes of application/json, too large to mask, not kept]");
+	sg_buf_cleanup(&b);
+	/* In an entry, a body longer than body_max is cut, not dropped. */
+	{
+		struct sg_journal *k = sg_journal_new();
+		struct sg_journal_limits small = {
+		    .size = 10, .max_bytes = 1 << 20, .bodies = true, .body_max = 16};
+		struct sg_journal_fields g = {.method = "POST",
+		                              .path = "/p",
+		                              .query = "",
+		                              .status = 201,
+		                              .request_body =
+		                                  "{\"a\":\"0123456789012345678901234\"}",
+		                              .request_type = "application/json"};
+		g.request_len = strlen(g.request_body);
+		sg_journal_add(k, &g, &small);
+		struct sg_journal_filter all = {0};
+		json_t *r;
+		size_t t;
+		assert_int_equal(sg_journal_query(k, &all, 10, &r, &t), SG_ERR_OK);
+		assert_string_equal(
+		    json_string_value(json_object_get(json_array_get(r, 0), "request_body")),
+		    "{\"a\":\"0123456789...");
+		json_decref(r);
+		sg_journal_free(k);
+	}
+
 	/* The query's secrets are masked in the entry; bodies kept only when asked. */
 	struct sg_journal *j = sg_journal_new();
 	struct sg_journal_fields f = {.method = "POST",
