@@ -627,8 +627,8 @@ void sg_journal_note(struct sg_api *api, const struct sg_req *req, const char *m
                      unsigned long long response_bytes, const struct timeval *start)
 {
 	struct sg_journal *j = api->journal;
-	if (!j || !api->model)
-		return;
+	if (!j || !api->model || api->snowglobe_off)
+		return; /* under --no-snowglobe-api no one could read it */
 	struct settings c;
 	settings(api, j, &c);
 	if (!c.enabled || (!c.record_self && journal_path(req->path)))
