@@ -258,6 +258,47 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
     return record_bytes, page_bytes
 
 
+JOURNAL_ROUNDS = 5
+
+
+def bench_journal(data, work, args, sid, rows, notes):
+    """GET one (Basic) with the request journal on and off (snowglobe.journal.enabled), one nowd,
+    the same run: the loads alternate off, on, off, on... and each side keeps its median, so a
+    drift of the machine falls on both.  The ratio on/off is the journal's cost (issue 18 wants
+    it above 0.95).  Bodies stay off, as by default."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    hdr = {"Authorization": basic, "Accept": "application/json", "Content-Type": "application/json"}
+    nowd = Proc([os.path.join(BIN, "nowd"), "--data", data, "--port", str(port)], os.path.join(work, "journal.log"))
+    try:
+        wait_ready(f"{base}/api/now/table/incident/{sid}", {"Authorization": basic})
+        r = requests.post(base + "/api/now/table/sys_properties", headers=hdr,
+                          json={"name": "snowglobe.journal.enabled", "value": "true", "type": "boolean"})
+        r.raise_for_status()
+        prop = f"{base}/api/now/table/sys_properties/{r.json()['result']['sys_id']}"
+        script = lua(work, "get_journal", headers={"Authorization": basic})
+        for conns in (1, 64):
+            runs = {"on": [], "off": []}
+            for _ in range(JOURNAL_ROUNDS):
+                for state in ("off", "on"):
+                    requests.patch(prop, headers=hdr, json={"value": "true" if state == "on" else "false"}
+                                   ).raise_for_status()
+                    runs[state].append(wrk(f"{base}/api/now/table/incident/{sid}", script, conns, args.duration))
+            for state in ("off", "on"):
+                ranked = sorted(runs[state], key=lambda x: x["rps"])
+                med = ranked[len(ranked) // 2]
+                rows.append(("nowd", f"GET one (Basic), journal {state}", conns, med))
+                # the best load: the one least disturbed by whatever else the machine runs
+                rows.append(("nowd", f"GET one (Basic), journal {state}, best load", conns, ranked[-1]))
+                each = ", ".join("%.0f" % x["rps"] for x in runs[state])
+                print(f"nowd GET one, journal {state} c={conns}: {med['rps']:.0f} req/s (runs: {each})", flush=True)
+            held = requests.get(base + "/_snowglobe/requests/count", headers=hdr).json()["result"]
+            print(f"journal after c={conns}: {held}", flush=True)
+    finally:
+        nowd.stop()
+
+
 BR_RULES = [  # three active business rules on incident, of the usual kinds
     dict(name="bench: default category", when="before", action_insert="true", action_update="true",
          filter_condition="categoryISEMPTY", script="current.category = 'inquiry';"),
@@ -662,6 +703,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="10,000 incidents, 2 s loads")
     ap.add_argument("--backsync-only", action="store_true", help="only nowsync's back-sync lag")
     ap.add_argument("--only-nowsync", action="store_true", help="only nowsync's row (a 1,000-incident instance)")
+    ap.add_argument("--only-journal", action="store_true", help="only the request journal's on/off rows")
     ap.add_argument("--baseline", metavar="BIN_DIR",
                     help="another build's bin directory: its nowd is loaded the same way, on a copy of "
                          "the same instance, and each operation's ratio to it is reported")
@@ -732,12 +774,20 @@ def main():
             with open(os.path.join(out_dir, "results-nowsync.md"), "w") as f:
                 f.write(report)
             return
+        if args.only_journal:
+            bench_journal(data, work, args, sid, rows, notes)
+            report = render(rows, notes, args)
+            print(report)
+            with open(os.path.join(out_dir, "results-journal.md"), "w") as f:
+                f.write(report)
+            return
         base_data = None
         if args.baseline:
             base_data = os.path.join(work, "data-baseline")
             shutil.copytree(data, base_data)
         record_bytes, page_bytes = bench_nowd("nowd", BIN, data, work, incs, users, groups, app, args, rows,
                                               notes)
+        bench_journal(data, work, args, sid, rows, notes)
         bench_business_rules(data, work, args, post_body, rows)
         bench_outbound(data, work, args, post_body, rows, notes)
         bench_attachments(data, work, args, notes)
@@ -886,6 +936,18 @@ def render(rows, notes, args):
             a, b = get("nowd", name, c), get("json-server", name, c)
             if a and b and b["rps"]:
                 out.append(f"| {name} / json-server, c={c} (info) | {a['rps'] / b['rps']:.1f} | |")
+    for c in (1, 64):
+        a, b = get("nowd", "GET one (Basic), journal on", c), get("nowd", "GET one (Basic), journal off", c)
+        if a and b and b["rps"]:
+            v = a["rps"] / b["rps"]
+            out.append(f"| GET one, request journal on / off (medians), c={c} ≥ 0.95 | {v:.3f} | "
+                       f"{'yes' if v >= 0.95 else 'no'} |")
+        a = get("nowd", "GET one (Basic), journal on, best load", c)
+        b = get("nowd", "GET one (Basic), journal off, best load", c)
+        if a and b and b["rps"]:
+            v = a["rps"] / b["rps"]
+            out.append(f"| GET one, request journal on / off (best loads), c={c} ≥ 0.95 | {v:.3f} | "
+                       f"{'yes' if v >= 0.95 else 'no'} |")
     a, b = get("nowd", "POST incident, 3 business rules", 1), get("nowd", "POST incident, 0 business rules", 1)
     if a and b and b["rps"]:
         out.append(f"| POST with 3 business rules / with none, c=1 (info) | {a['rps'] / b['rps']:.2f} | |")

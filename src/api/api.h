@@ -17,6 +17,7 @@
 #include <pthread.h>
 
 struct sg_ratelimit;
+struct sg_journal;
 
 #include "api/http.h"
 #include "auth/auth.h"
@@ -40,7 +41,8 @@ struct sg_api {
 	pthread_mutex_t lock;
 	struct sg_api_settings cfg;     /* guarded by lock */
 	struct sg_ratelimit *ratelimit; /* ratelimit.h: rules and counts of this node */
-	bool snowglobe_off; /* --no-snowglobe-api: paths under /_snowglobe/ are unknown */
+	bool snowglobe_off;         /* --no-snowglobe-api: paths under /_snowglobe/ are unknown */
+	struct sg_journal *journal; /* journal.h: the requests served; NULL without memory */
 };
 
 /* Caller-owned api serving model with its auth state (both borrowed) and the
@@ -135,6 +137,15 @@ sg_err sg_clock_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
                     struct sg_req *req, struct sg_resp *resp);
 sg_err sg_clock_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                      struct sg_req *req, struct sg_resp *resp);
+
+/* The request journal's routes (journal.c): GET /_snowglobe/requests,
+ * GET /_snowglobe/requests/count, DELETE /_snowglobe/requests. */
+sg_err sg_journal_list(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                       struct sg_req *req, struct sg_resp *resp);
+sg_err sg_journal_count(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                        struct sg_req *req, struct sg_resp *resp);
+sg_err sg_journal_delete(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                         struct sg_req *req, struct sg_resp *resp);
 
 /* The built-in route table (static); *n set to its length. */
 const struct sg_route *sg_api_routes(size_t *n);

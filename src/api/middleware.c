@@ -18,6 +18,8 @@
 
 #include "api/api.h"
 #include "api/faults.h"
+
+#include "api/journal.h"
 #include "api/ratelimit.h"
 #include "api/xml.h"
 #include "auth/basic.h"
@@ -40,11 +42,14 @@ void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *aut
 	pthread_mutex_init(&api->lock, NULL);
 	if (sg_ratelimit_new(&api->ratelimit))
 		sg_log_error("rate limits: out of memory; rules are not enforced");
+	if (!(api->journal = sg_journal_new()))
+		sg_log_error("request journal: out of memory; requests are not recorded");
 }
 
 void sg_api_cleanup(struct sg_api *api)
 {
 	sg_ratelimit_free(api->ratelimit);
+	sg_journal_free(api->journal);
 	pthread_mutex_destroy(&api->lock);
 }
 

@@ -160,6 +160,14 @@ static const struct sg_route routes[] = {
           0),
     ROUTE("POST", SG_SNOWGLOBE_PREFIX "/clock", sg_clock_post, SG_AUTH_USER, "now/snowglobe", NULL,
           0),
+
+    /* The request journal (journal.c). */
+    ROUTE("GET", SG_SNOWGLOBE_PREFIX "/requests", sg_journal_list, SG_AUTH_USER, "now/snowglobe",
+          NULL, 0),
+    ROUTE("GET", SG_SNOWGLOBE_PREFIX "/requests/count", sg_journal_count, SG_AUTH_USER,
+          "now/snowglobe", NULL, 0),
+    ROUTE("DELETE", SG_SNOWGLOBE_PREFIX "/requests", sg_journal_delete, SG_AUTH_USER,
+          "now/snowglobe", NULL, 0),
     /* The OAuth endpoints need no user: the client authenticates in the request. */
     ROUTE("POST", "/oauth_token.do", sg_oauth_token_endpoint, SG_AUTH_NONE, NULL, form_only, 0),
     ROUTE("POST", "/oauth_revoke_token.do", sg_oauth_revoke_endpoint, SG_AUTH_NONE, NULL, NULL, 0),

@@ -48,6 +48,10 @@ int cmd_fault(struct cmd_env *e, int argc, char **argv);
 
 /* snapshot save|restore|list|delete|reset (snapshot_cmd.c) */
 int cmd_snapshot(struct cmd_env *e, int argc, char **argv);
+
+/* requests [filters] | requests clear; expect TABLE ... (journal_cmd.c) */
+int cmd_requests(struct cmd_env *e, int argc, char **argv);
+int cmd_expect(struct cmd_env *e, int argc, char **argv);
 /* keys rotate (keys_cmd.c) */
 int cmd_keys(struct cmd_env *e, int argc, char **argv);
 /* clock set|advance|freeze|real|show (clock_cmd.c) */

@@ -121,6 +121,12 @@ static void usage(FILE *f)
 	    "  import-metadata (--from URL --user U | --file FILE) [--tables T,...] [--save FILE]\n"
 	    "                                 tables, columns and choices of another instance\n"
 	    "                                 (source password: NOWCTL_IMPORT_PASSWORD)\n"
+	    "  requests [--path P] [--user U] [--method M] [--status 404|4xx] [--since T]\n"
+	    "       [--after SEQ] [--limit N] [--count] [--json]   the request journal\n"
+	    "                                 (online only); requests clear forgets it\n"
+	    "  expect TABLE --query Q (--count N | --min N | --max N) [--field NAME=VALUE]...\n"
+	    "       [--json]                  exit 0 when the records matching Q are as\n"
+	    "                                 said, 1 with a diff when not (online or offline)\n"
 	    "\n"
 	    "Online, editing ACLs needs security_admin in effect: ServiceNow elevates only\n"
 	    "in its UI, so nowd allows it over REST when snowglobe.rest.allow_elevation is\n"
@@ -325,6 +331,8 @@ static const struct {
     {"snapshot", cmd_snapshot},
     {"clock", cmd_clock},
     {"import-metadata", cmd_import_metadata},
+    {"requests", cmd_requests},
+    {"expect", cmd_expect},
 };
 /* clang-format on */
 

@@ -21,6 +21,8 @@
 
 #include "api/api.h"
 #include "api/faults.h"
+
+#include "api/journal.h"
 #include "core/log.h"
 #include "nowd/nowd.h"
 
@@ -386,6 +388,10 @@ static enum MHD_Result send_resp(struct nowd_server *s, struct MHD_Connection *c
 	/* A response that could not be built whole goes out as the static 500. */
 	const struct sg_resp *out = sg_resp_final(resp);
 	size_t len = out->body.len;
+	/* The request journal (api/journal.h), while the body is still here. */
+	sg_journal_note(&s->api, &r->req, r->method, out, r->body_bytes,
+	                out == resp && resp->has_file ? (unsigned long long)resp->file_size : len,
+	                &r->start);
 	struct MHD_Response *mr;
 	if (out == resp && resp->has_file) {
 		/* A file body goes out from its descriptor (sendfile where the
