@@ -361,14 +361,14 @@ static bool has_accounts(struct link *l)
 	return status == 200;
 }
 
+/* The advice for a refusal of the Identification and Reconciliation API (a 403). */
+static const char ire_grant[] =
+    "the API user needs role itil or asset for the Identification and Reconciliation API, and "
+    "sn_cmdb_editor (or create/write ACLs on the CI classes) to write CIs";
+
 /* The advice for a refusal of op on table (a 403). */
 static const char *grant_for(const char *table, const char *op)
 {
-	if (!strcmp(table, "identifyreconcile"))
-		return "the API user needs role itil or asset for the Identification and "
-		       "Reconciliation "
-		       "API, and sn_cmdb_editor (or create/write ACLs on the CI classes) to write "
-		       "CIs";
 	if (!strcmp(op, "read"))
 		return "grant the API user read on this table (a read ACL or its role)";
 	return !strcmp(table, "customer_account")
@@ -540,16 +540,13 @@ static int sync_devices(struct ns_state *st, struct link *l, bool *store_failed)
 		bool ok = status == 200 && !json_array_size(errs) && strlen(sid) == 32;
 		if (status == 200 && json_array_size(errs)) {
 			json_t *e0 = json_array_get(errs, 0);
-			snprintf(why, sizeof(why), "%s: %s%s%s", jstr(e0, "error"),
-			         jstr(e0, "message"),
-			         !strcmp(jstr(e0, "error"), "INSUFFICIENT_RIGHTS") ? "; " : "",
-			         !strcmp(jstr(e0, "error"), "INSUFFICIENT_RIGHTS")
-			             ? grant_for("identifyreconcile", "write")
-			             : "");
+			snprintf(
+			    why, sizeof(why), "%s: %s%s%s", jstr(e0, "error"), jstr(e0, "message"),
+			    !strcmp(jstr(e0, "error"), "INSUFFICIENT_RIGHTS") ? "; " : "",
+			    !strcmp(jstr(e0, "error"), "INSUFFICIENT_RIGHTS") ? ire_grant : "");
 		} else if (status == 403) {
 			size_t n = strlen(why);
-			snprintf(why + n, sizeof(why) - n, ": %s",
-			         grant_for("identifyreconcile", "write"));
+			snprintf(why + n, sizeof(why) - n, ": %s", ire_grant);
 		}
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "UPDATE \"ns_rmm_device\" SET ");
