@@ -558,7 +558,8 @@ static void check_profiles(struct ns_conn *c, struct sg_http_client *http,
 		const char *why = json_string_value(json_array_get(errs, 0));
 		if (!ok) {
 			s->state = ST_FAIL;
-			snprintf(s->detail, sizeof(s->detail), "profile %.64s: %.400s", profs[i].name,
+			snprintf(s->detail, sizeof(s->detail), "profile %.64s: %.400s",
+			         profs[i].name,
 			         why ? why : "the assignment group could not be looked up");
 			cause(s,
 			      "the default assignment group does not exist on the instance, or "
