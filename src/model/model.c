@@ -55,7 +55,8 @@ sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)
 	return err;
 }
 
-static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth", "data", "rate_limit"};
+static const char *gen_names[] = {"dict",  "props", "users",      "acl",
+                                  "oauth", "data",  "rate_limit", "restore"};
 
 sg_err sg__gen_create(struct sg_ctx *ctx)
 {
@@ -94,7 +95,7 @@ sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain)
 }
 
 struct gens {
-	unsigned long v[7];
+	unsigned long v[8];
 	struct sg__clock_rows clock; /* the instance's clock setting (clock.c) */
 };
 
@@ -135,6 +136,7 @@ void sg_model_sync(struct sg_model *m)
 	atomic_store(&m->oauth_gen, g.v[4]);
 	atomic_store(&m->data_gen, g.v[5]);
 	atomic_store(&m->rate_limit_gen, g.v[6]);
+	atomic_store(&m->restore_gen, g.v[7]);
 	sg__clock_apply(&g.clock);
 	pthread_mutex_lock(&m->lock);
 	bool stale = m->dict_gen != g.v[0];
