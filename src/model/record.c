@@ -956,10 +956,24 @@ static sg_err check_unique(struct sg_write *w)
 		if (err)
 			return err;
 		if (taken) {
-			sg_ctx_set_err(w->ctx,
-			               "Unique Key violation detected by database (Duplicate entry "
-			               "'%.100s' for key '%s')",
-			               v, f->element);
+			/* Which detail the Table API shows is uncertain: the
+			 * database's message (default) or the generic one of a
+			 * failed write (snowglobe.unique_violation.detail=operation). */
+			char *how = NULL;
+			err = sg_prop_get(w->ctx, "snowglobe.unique_violation.detail", &how);
+			bool generic = !err && how && !strcmp(how, "operation");
+			free(how);
+			if (err)
+				return err;
+			if (generic)
+				sg_ctx_set_err(w->ctx, "Error during %s of %s (%.100s)",
+				               w->insert ? "insert" : "update", w->cls->name, v);
+			else
+				sg_ctx_set_err(
+				    w->ctx,
+				    "Unique Key violation detected by database (Duplicate "
+				    "entry '%.100s' for key '%s')",
+				    v, f->element);
 			return SG_ERR_INVALID_INSERT;
 		}
 	}

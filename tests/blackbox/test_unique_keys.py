@@ -107,3 +107,17 @@ def test_existing_duplicates_still_open(fresh):
     assert fresh.delete(f"{USERS}/{a}").status_code == 204
     r = nowctl(fresh, "user", "add", "uk.dup", ok=False)
     assert r.returncode == 1 and "already exists" in r.stderr
+
+
+def test_detail_by_property(fresh):
+    """The detail is uncertain: the database's message by default, or the generic one of a
+    failed write when snowglobe.unique_violation.detail is operation."""
+    fresh.set_property("snowglobe.unique_violation.detail", "operation")
+    make(fresh, ROLES, name="uk_prop_role")
+    r = fresh.post(ROLES, json={"name": "uk_prop_role"})
+    assert r.status_code == 403 and r.json()["error"] == {
+        "message": "Operation Failed", "detail": "Error during insert of sys_user_role (uk_prop_role)"}
+    other = make(fresh, ROLES, name="uk_prop_role2")
+    r = fresh.patch(f"{ROLES}/{other}", json={"name": "uk_prop_role"})
+    assert r.status_code == 403 and r.json()["error"]["detail"] == \
+        "Error during update of sys_user_role (uk_prop_role)"
