@@ -6,6 +6,7 @@ byte for byte as it was."""
 import hashlib
 import os
 import threading
+import time
 
 import requests
 
@@ -352,3 +353,33 @@ def test_reset_starts_rate_limit_counts_and_fault_counters_over(fresh):
     nowctl(fresh, "snapshot", "restore", "rl_base", offline=True)
     assert wait_for(lambda: remaining() == (200, "1"), timeout=10)
     assert fresh.get("/api/now/table/problem").status_code == 500
+
+
+def test_offline_restore_drops_the_compiled_scripts(fresh):
+    """A rule at the same version with other text in the snapshot restored offline by nowctl
+    while nowd runs: nowd runs the restored text, not the one it had compiled."""
+    def rule_text(word):
+        return f"(function executeRule(current, previous) {{ current.description = '{word}'; }})(current, previous);"
+
+    r = fresh.post("/api/now/table/sys_script", json={
+        "name": "snap compiled", "collection": "incident", "when": "before", "action_update": "true",
+        "active": "true", "order": "100", "script": rule_text("A")})
+    assert r.status_code == 201, r.text
+    rid = r.json()["result"]["sys_id"]
+    sid = incident(fresh, short_description="compiled")
+    assert fresh.post("/_snowglobe/snapshots", json={"name": "cs_base"}).status_code == 201
+
+    def touch():
+        r = fresh.patch(f"{INC}/{sid}", json={"short_description": f"x{time.time()}"},
+                        params={"sysparm_fields": "description"})
+        assert r.status_code == 200, r.text
+        return r.json()["result"]["description"]
+
+    assert fresh.patch(f"/api/now/table/sys_script/{rid}", json={"script": rule_text("C")}).status_code == 200
+    assert touch() == "C"
+    assert fresh.post("/_snowglobe/snapshots", json={"name": "cs_c"}).status_code == 201
+    assert fresh.post("/_snowglobe/reset", json={"snapshot": "cs_base"}).status_code == 200
+    assert fresh.patch(f"/api/now/table/sys_script/{rid}", json={"script": rule_text("B")}).status_code == 200
+    assert touch() == "B"  # compiled at the rule's version 1, text B
+    nowctl(fresh, "snapshot", "restore", "cs_c", offline=True)  # the rule at version 1, text C
+    assert touch() == "C"
