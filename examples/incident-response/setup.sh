@@ -10,6 +10,11 @@
 # Options: SERVICE_USER (svc-incident-io), SERVICE_EMAIL, ADMIN_INSTEAD=1 (the "only admin" variant:
 # role admin, no task ACLs), SKIP_STEP=3 (leave the task ACLs out: the negative run),
 # SERVICE_ROLES (the roles instead of the guide's four, space-separated).
+# Step 4, the instance -> product push, only when PRODUCT_WEBHOOK_URL is set (the base URL of the
+# product's receiver, e.g. nowsync serve: changes are POSTed to PRODUCT_WEBHOOK_URL/v1/changes):
+# a REST message "incident.io push" and an after-update business rule on incident and on task
+# calling it.  PRODUCT_WEBHOOK_TOKEN (optional): the receiver's bearer token, kept in the
+# property x_incident_io.nowsync.token the rule reads.  A later run with another URL moves both.
 set -eu
 
 NOWCTL=${NOWCTL:-nowctl}
@@ -114,4 +119,56 @@ if [ "$ADMIN_INSTEAD" != 1 ] && [ "$SKIP_STEP" != 3 ]; then
 		fi
 	done
 fi
-echo "incident.io: set up; service account $SERVICE_USER; secrets in $SECRETS_OUT"
+
+# Step 4 (optional): ServiceNow's changes pushed to the product as they happen.
+# find_id TABLE QUERY: the sys_id of the first match, or nothing
+find_id() {
+	"$NOWCTL" --json table list "$1" --query "$2" --limit 1 |
+		sed -n 's/^    "sys_id": "\([0-9a-f]\{32\}\)".*/\1/p' | head -n 1
+}
+# ensure TABLE QUERY FIELD=VALUE...: the first match updated to the values, or a new record made;
+# prints its sys_id
+ensure() {
+	table=$1 query=$2
+	shift 2
+	found=$(find_id "$table" "$query")
+	if [ -z "$found" ]; then
+		"$NOWCTL" --json table create "$table" "$@" >/dev/null
+		found=$(find_id "$table" "$query")
+	else
+		"$NOWCTL" --json table update "$table" "$found" "$@" >/dev/null
+	fi
+	[ -n "$found" ] || { echo "setup.sh: could not make $table ($query)" >&2; exit 1; }
+	echo "$found"
+}
+PRODUCT_WEBHOOK_URL=${PRODUCT_WEBHOOK_URL:-}
+if [ -n "$PRODUCT_WEBHOOK_URL" ]; then
+	PRODUCT_WEBHOOK_URL=${PRODUCT_WEBHOOK_URL%/}
+	if [ -n "${PRODUCT_WEBHOOK_TOKEN:-}" ]; then
+		"$NOWCTL" property set x_incident_io.nowsync.token "$PRODUCT_WEBHOOK_TOKEN" >/dev/null
+	fi
+	MSG=$(ensure sys_rest_message "name=incident.io push" "name=incident.io push" \
+		"rest_endpoint=$PRODUCT_WEBHOOK_URL")
+	FN=$(ensure sys_rest_message_fn "rest_message=$MSG^function_name=post change" "rest_message=$MSG" \
+		"function_name=post change" http_method=post "rest_endpoint=$PRODUCT_WEBHOOK_URL/v1/changes")
+	ensure sys_rest_message_fn_headers "rest_message_function=$FN^name=Content-Type" \
+		"rest_message_function=$FN" name=Content-Type value=application/json >/dev/null
+	RULE=$(cat <<'JS'
+(function executeRule(current, previous) {
+    var m = new sn_ws.RESTMessageV2('incident.io push', 'post change');
+    m.setRequestHeader('Authorization', 'Bearer ' + gs.getProperty('x_incident_io.nowsync.token'));
+    m.setRequestBody(JSON.stringify({table: current.getTableName(), record: {
+        sys_id: current.getValue('sys_id'), sys_mod_count: current.getValue('sys_mod_count'),
+        sys_updated_on: current.getValue('sys_updated_on'), sys_updated_by: current.getValue('sys_updated_by'),
+        state: current.getValue('state'), number: current.getValue('number')}}));
+    m.executeAsync();
+})(current, previous);
+JS
+)
+	for table in incident task; do
+		ensure sys_script "name=incident.io push ($table)" "name=incident.io push ($table)" \
+			"collection=$table" when=after action_update=true active=true order=100 \
+			"script=$RULE" >/dev/null
+	done
+fi
+echo "incident.io: set up; service account $SERVICE_USER; secrets in $SECRETS_OUT${PRODUCT_WEBHOOK_URL:+; push to $PRODUCT_WEBHOOK_URL}"

@@ -233,6 +233,10 @@ sg_err sg_snapshot_restore_post(struct sg_api *api, struct sg_ctx *ctx, struct s
                                 struct sg_req *req, struct sg_resp *resp);
 sg_err sg_snapshot_delete_one(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                               struct sg_req *req, struct sg_resp *resp);
+/* After sg_model_sync: when the instance was restored since this process
+ * last looked (by it, or by nowctl --data while it runs), drops what it
+ * keeps in memory of the instance before (the compiled scripts). */
+void sg_snapshot_follow(struct sg_api *api);
 sg_err sg_snapshot_reset(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                          struct sg_req *req, struct sg_resp *resp);
 /* POST /api/now/snowglobe/script: Scripts - Background (script.c). */

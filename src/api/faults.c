@@ -332,6 +332,7 @@ static struct {
 	size_t n;
 	atomic_size_t active; /* n, read without the lock by every request */
 	unsigned next_id;
+	atomic_ulong restore_gen; /* the model's restore counter the counts belong to */
 } set = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
 
 sg_err sg_faults_add(const struct sg_fault_rule *r, struct sg_fault_rule *out)
@@ -389,6 +390,17 @@ bool sg_faults_remove(unsigned id)
 		}
 	pthread_mutex_unlock(&set.lock);
 	return found;
+}
+
+void sg_faults_restart(unsigned long restore_gen)
+{
+	pthread_mutex_lock(&set.lock);
+	for (size_t i = 0; i < set.n; i++) {
+		set.rules[i].matched = set.rules[i].fired = 0;
+		set.rules[i].rng = set.rules[i].seed;
+	}
+	atomic_store(&set.restore_gen, restore_gen);
+	pthread_mutex_unlock(&set.lock);
 }
 
 void sg_faults_clear(void)
@@ -647,6 +659,11 @@ bool sg_faults_apply(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 		return false;
 	if (!atomic_load(&set.active))
 		return false; /* no rules: one atomic read per request */
+	/* The instance was restored (here or by nowctl offline): the rules stay,
+	 * their counts and generators start over. */
+	unsigned long rg = atomic_load(&api->model->restore_gen);
+	if (rg != atomic_load(&set.restore_gen))
+		sg_faults_restart(rg);
 	struct sg_fault_view v = {
 	    .method = req->method,
 	    .path = req->path,

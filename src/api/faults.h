@@ -113,6 +113,9 @@ size_t sg_faults_list(struct sg_fault_rule *out, size_t max);
 bool sg_faults_get(unsigned id, struct sg_fault_rule *out);
 bool sg_faults_remove(unsigned id);
 void sg_faults_clear(void);
+/* Keeps the rules, starts their counts (matched, fired) and generators over:
+ * after a snapshot restore or reset, whose restore counter is restore_gen. */
+void sg_faults_restart(unsigned long restore_gen);
 /* Matches v against the rules of its stage, counting and drawing as they
  * fire, into *hit.  Pure but for the rule set's counts. */
 void sg_faults_match(const struct sg_fault_view *v, struct sg_fault_hit *hit);

@@ -624,7 +624,8 @@ static bool journal_path(const char *path)
 
 void sg_journal_note(struct sg_api *api, const struct sg_req *req, const char *method,
                      const struct sg_resp *resp, unsigned long long request_bytes,
-                     unsigned long long response_bytes, const struct timeval *start)
+                     unsigned long long response_bytes, long long time_ms,
+                     const struct timespec *start)
 {
 	struct sg_journal *j = api->journal;
 	if (!j || !api->model || api->snowglobe_off)
@@ -633,17 +634,16 @@ void sg_journal_note(struct sg_api *api, const struct sg_req *req, const char *m
 	settings(api, j, &c);
 	if (!c.enabled || (!c.record_self && journal_path(req->path)))
 		return;
-	struct timeval now;
-	gettimeofday(&now, NULL);
-	long long start_ms = (long long)start->tv_sec * 1000 + start->tv_usec / 1000;
-	long long latency_us =
-	    (long long)(now.tv_sec - start->tv_sec) * 1000000 + (now.tv_usec - start->tv_usec);
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long long latency_us = (long long)(now.tv_sec - start->tv_sec) * 1000000 +
+	                       (now.tv_nsec - start->tv_nsec) / 1000;
 	const char *resp_type = NULL;
 	for (size_t i = 0; i < resp->nheaders; i++)
 		if (!strcasecmp(resp->headers[i].name, "Content-Type"))
 			resp_type = resp->headers[i].value;
 	struct sg_journal_fields f = {
-	    .time_ms = start_ms,
+	    .time_ms = time_ms,
 	    .user = req->user ? req->user->user_name : NULL,
 	    .method = method ? method : "",
 	    .path = req->path ? req->path : "",

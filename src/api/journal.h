@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "api/api.h"
 
@@ -106,10 +107,13 @@ void sg_journal_mask_body(struct sg_buf *out, const char *ct, const char *body, 
 uint64_t sg_journal_hash(const void *data, size_t len);
 
 /* The server's hook: one finished request (req and resp as the API left
- * them; resp the response sent; start when the request began: the
- * latency runs to now). */
+ * them; resp the response sent).  time_ms: instance time when the request
+ * began (sg_time_now_ms: what since= filters, so that a test that moved or
+ * froze the instance's clock filters in the time it set); start: the
+ * monotonic clock (CLOCK_MONOTONIC) then, the latency running to now. */
 void sg_journal_note(struct sg_api *api, const struct sg_req *req, const char *method,
                      const struct sg_resp *resp, unsigned long long request_bytes,
-                     unsigned long long response_bytes, const struct timeval *start);
+                     unsigned long long response_bytes, long long time_ms,
+                     const struct timespec *start);
 
 #endif

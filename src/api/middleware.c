@@ -361,6 +361,7 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		return false;
 	/* A streamed body goes to its handler only once the caller is known. */
 	sg_model_sync(api->model);
+	sg_snapshot_follow(api);
 	if (!admit(api, req, resp))
 		return false;
 	finish(req, resp);
@@ -405,6 +406,7 @@ void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	if (!streamed(req)) {
 		/* The whole request is here.  First see what other writers changed. */
 		sg_model_sync(api->model);
+		sg_snapshot_follow(api);
 		/* A fallback route serves the path only when its resolver knows it;
 		 * else the path is answered as one no route knows. */
 		if (route && route->resolve) {

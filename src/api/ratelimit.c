@@ -48,7 +48,8 @@ struct rule {
 struct sg_ratelimit {
 	pthread_mutex_t lock;
 	bool loaded;
-	unsigned long gen; /* the model's rate_limit counter the rules were read at */
+	unsigned long gen;         /* the model's rate_limit counter the rules were read at */
+	unsigned long restore_gen; /* its restore counter then: a restore drops every count */
 	struct rule *rules;
 	size_t n;
 };
@@ -194,9 +195,13 @@ static bool rule_from_row(struct sg_ctx *ctx, json_t *row, struct rule *r, sg_er
 }
 
 /* Reads the active rules again, keeping the counts of every rule that did
- * not change.  Called with rl->lock held. */
-static sg_err reload(struct sg_ratelimit *rl, struct sg_model *m, unsigned long gen)
+ * not change, unless the instance was restored (restore_gen moved): then
+ * every count starts over, as the instance does.  Called with rl->lock
+ * held. */
+static sg_err reload(struct sg_ratelimit *rl, struct sg_model *m, unsigned long gen,
+                     unsigned long restore_gen)
 {
+	bool keep = rl->loaded && rl->restore_gen == restore_gen;
 	struct sg_ctx ctx;
 	sg_err err = sg_ctx_begin(&ctx, m, NULL);
 	if (err)
@@ -230,7 +235,7 @@ static sg_err reload(struct sg_ratelimit *rl, struct sg_model *m, unsigned long 
 			continue;
 		}
 		/* an unchanged rule keeps its counts */
-		for (size_t k = 0; k < rl->n; k++) {
+		for (size_t k = 0; keep && k < rl->n; k++) {
 			struct rule *old = &rl->rules[k];
 			if (!strcmp(old->sys_id, r->sys_id) && !strcmp(old->version, r->version)) {
 				struct sg_map t = r->counts;
@@ -252,6 +257,7 @@ static sg_err reload(struct sg_ratelimit *rl, struct sg_model *m, unsigned long 
 	rl->rules = v;
 	rl->n = n;
 	rl->gen = gen;
+	rl->restore_gen = restore_gen;
 	rl->loaded = true;
 	return SG_ERR_OK;
 }
@@ -456,14 +462,15 @@ static sg_err judge(struct sg_api *api, const struct sg_req *req, struct verdict
 	struct sg_ratelimit *rl = api->ratelimit;
 	const char *scope = req->match.route->scope ? req->match.route->scope : "";
 	unsigned long gen = atomic_load(&api->model->rate_limit_gen);
+	unsigned long restore_gen = atomic_load(&api->model->restore_gen);
 	sg_err err = SG_ERR_OK;
 	/* The matching rules, copied out so that roles are checked unlocked. */
 	struct sg_rl_candidate *cand = NULL;
 	char **ids = NULL; /* sys_id, version of each candidate */
 	size_t n = 0;
 	pthread_mutex_lock(&rl->lock);
-	if (!rl->loaded || rl->gen != gen)
-		err = reload(rl, api->model, gen);
+	if (!rl->loaded || rl->gen != gen || rl->restore_gen != restore_gen)
+		err = reload(rl, api->model, gen, restore_gen);
 	if (!err && rl->n) {
 		cand = calloc(rl->n, sizeof(*cand));
 		ids = calloc(2 * rl->n, sizeof(*ids));

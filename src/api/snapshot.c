@@ -13,6 +13,7 @@
  * make every cache of every process reload, and this process's compiled
  * scripts, keyed by record version rather than by a counter, are dropped.
  */
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -100,6 +101,15 @@ static sg_err row_of(struct sg_model *m, const char *name, json_t **out)
 	if (!err && !*out)
 		err = SG_ERR_NOMEM; /* deleted meanwhile: as good as failed */
 	return err;
+}
+
+void sg_snapshot_follow(struct sg_api *api)
+{
+	static atomic_ulong seen; /* 0: not looked yet (nothing compiled before) */
+	unsigned long now = atomic_load(&api->model->restore_gen);
+	unsigned long was = atomic_load(&seen);
+	if (now != was && atomic_compare_exchange_strong(&seen, &was, now) && was)
+		sg_script_cache_clear();
 }
 
 /* Restores name and answers {"result": {"name", "restored_in_ms"}}. */

@@ -105,6 +105,22 @@ int64_t sg_time_now(void)
 	return t;
 }
 
+int64_t sg_time_now_ms(void)
+{
+	int64_t base_ms;
+	if (clock_fn == system_clock) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		base_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	} else {
+		base_ms = clock_fn() * 1000;
+	}
+	pthread_mutex_lock(&instance_lock);
+	int64_t t = instance_frozen ? instance_value * 1000 : base_ms + instance_value * 1000;
+	pthread_mutex_unlock(&instance_lock);
+	return t;
+}
+
 void sg_time_set_instance(bool frozen, int64_t value)
 {
 	pthread_mutex_lock(&instance_lock);

@@ -38,6 +38,10 @@ void sg_random_token(char *out, size_t out_size, size_t nbytes);
  * base clock moved by the instance's clock setting, below).  Every stamp,
  * expiry, lock-out, due job and date helper reads it. */
 int64_t sg_time_now(void);
+/* Instance time in milliseconds since the epoch: the same clock as
+ * sg_time_now() with the base clock's milliseconds (none while frozen, or
+ * with a replaced base clock). */
+int64_t sg_time_now_ms(void);
 /* The base clock, never moved by the instance's setting: for what runs in
  * the world's time (rate-limit windows, HTTP dates, a remote's tokens). */
 int64_t sg_time_real(void);

@@ -273,6 +273,7 @@ static bool add_fields(struct builder *b, json_t *rows)
 		f->active = flag(row, "active", true);
 		f->is_virtual = flag(row, "virtual", false);
 		f->audit = flag(row, "audit", false);
+		f->unique = flag(row, "unique", false);
 		f->choice = atoi(str(row, "choice"));
 		f->table = t;
 		snprintf(f->sys_id, sizeof(f->sys_id), "%s", str(row, "sys_id"));

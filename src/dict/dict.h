@@ -60,6 +60,7 @@ struct sg_field {
 	char *reference; /* table name for references, else NULL */
 	char *default_value;
 	bool mandatory, read_only, display, active, is_virtual, audit;
+	bool unique; /* sys_dictionary.unique: no two rows of the root share a non-empty value */
 	int choice;
 	const struct sg_table *table; /* the table that defines the field */
 	char sys_id[SG_ID_LEN + 1];

@@ -55,7 +55,8 @@ sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)
 	return err;
 }
 
-static const char *gen_names[] = {"dict", "props", "users", "acl", "oauth", "data", "rate_limit"};
+static const char *gen_names[] = {"dict",  "props", "users",      "acl",
+                                  "oauth", "data",  "rate_limit", "restore"};
 
 sg_err sg__gen_create(struct sg_ctx *ctx)
 {
@@ -94,7 +95,7 @@ sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain)
 }
 
 struct gens {
-	unsigned long v[7];
+	unsigned long v[8];
 	struct sg__clock_rows clock; /* the instance's clock setting (clock.c) */
 };
 
@@ -135,6 +136,7 @@ void sg_model_sync(struct sg_model *m)
 	atomic_store(&m->oauth_gen, g.v[4]);
 	atomic_store(&m->data_gen, g.v[5]);
 	atomic_store(&m->rate_limit_gen, g.v[6]);
+	atomic_store(&m->restore_gen, g.v[7]);
 	sg__clock_apply(&g.clock);
 	pthread_mutex_lock(&m->lock);
 	bool stale = m->dict_gen != g.v[0];
@@ -419,20 +421,43 @@ static int collect_props(void *ud, int ncol, const char *const *names, const cha
 	return 0;
 }
 
-/* Under m->lock: (re)loads the cache of properties when another write
+/*
+ * Under m->lock: (re)loads the cache of properties when another write
  * changed them since (gen: the counter read before taking the lock).  On
- * failure the cache stays invalid, to be loaded by the next reader. */
+ * failure the cache stays invalid, to be loaded by the next reader.
+ *
+ * The cache is stamped with the props counter as this connection sees it,
+ * read before the rows, not with gen: a reader inside a read transaction
+ * older than another process's write (nowctl --data while nowd runs) sees
+ * the old rows, and stamped with the new counter another thread's
+ * sg_model_sync had already published, those old values would be kept as
+ * current until the next property change.  Counters only grow (a restore
+ * moves them past), so a cache stamped at or past gen is current.
+ */
 static sg_err props_load(struct sg_ctx *ctx, struct sg_model *m, unsigned long gen)
 {
-	if (m->props_valid && m->props_loaded_gen == gen)
+	if (m->props_valid && m->props_loaded_gen >= gen)
 		return SG_ERR_OK;
 	sg__props_clear(m);
 	m->props_valid = false;
 	struct props_reader r = {.map = &m->props};
 	struct sg_sql q;
+	sg_err err = SG_ERR_OK;
+	unsigned long seen = gen;
+	if (!m->bootstrapping) { /* no counters while the instance is made */
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "SELECT \"value\" FROM \"sg_generation\" WHERE \"name\" = 'props'");
+		char *v = NULL;
+		err = sg_conn_query_string(ctx->conn, &q, &v);
+		sg_sql_cleanup(&q);
+		seen = v ? strtoul(v, NULL, 10) : 0;
+		free(v);
+		if (err)
+			return err;
+	}
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"name\", \"value\" FROM \"sys_properties\"");
-	sg_err err = sg_conn_exec(ctx->conn, &q, collect_props, &r, NULL);
+	err = sg_conn_exec(ctx->conn, &q, collect_props, &r, NULL);
 	sg_sql_cleanup(&q);
 	if (!err && r.failed)
 		err = SG_ERR_NOMEM;
@@ -441,15 +466,33 @@ static sg_err props_load(struct sg_ctx *ctx, struct sg_model *m, unsigned long g
 		return err;
 	}
 	m->props_valid = true;
-	m->props_loaded_gen = gen;
+	m->props_loaded_gen = seen;
 	return SG_ERR_OK;
 }
 
-sg_err sg_prop_get(struct sg_ctx *ctx, const char *name, char **out)
+/*
+ * The value of property name (*out new, NULL when there is none).  Outside
+ * a transaction from the cache; inside one straight from the rows, as that
+ * transaction sees them: its snapshot may be older than the counter other
+ * threads have published, or hold its own uncommitted property writes, and
+ * neither may end up in the cache every request shares.
+ */
+static sg_err prop_value(struct sg_ctx *ctx, const char *name, char **out)
 {
 	struct sg_model *m = ctx->model;
-	unsigned long gen = atomic_load(&m->props_gen);
 	*out = NULL;
+	if (sg_conn_in_transaction(ctx->conn)) {
+		struct sg_sql q;
+		sg_sql_init(&q);
+		sg_sql_raw(
+		    &q, "SELECT COALESCE(\"value\", '') FROM \"sys_properties\" WHERE \"name\" = ");
+		sg_sql_text(&q, name);
+		sg_sql_raw(&q, " ORDER BY \"sys_created_on\", \"sys_id\" LIMIT 1");
+		sg_err err = sg_conn_query_string(ctx->conn, &q, out);
+		sg_sql_cleanup(&q);
+		return err;
+	}
+	unsigned long gen = atomic_load(&m->props_gen);
 	pthread_mutex_lock(&m->lock);
 	sg_err err = props_load(ctx, m, gen);
 	const char *v = err ? NULL : sg_map_get(&m->props, name);
@@ -459,34 +502,32 @@ sg_err sg_prop_get(struct sg_ctx *ctx, const char *name, char **out)
 	return err;
 }
 
+sg_err sg_prop_get(struct sg_ctx *ctx, const char *name, char **out)
+{
+	return prop_value(ctx, name, out);
+}
+
 sg_err sg_prop_bool(struct sg_ctx *ctx, const char *name, bool dflt, bool *out)
 {
-	struct sg_model *m = ctx->model;
-	unsigned long gen = atomic_load(&m->props_gen);
-	*out = dflt;
-	pthread_mutex_lock(&m->lock);
-	sg_err err = props_load(ctx, m, gen);
-	if (!err)
-		*out = sg_str_bool(sg_map_get(&m->props, name), dflt);
-	pthread_mutex_unlock(&m->lock);
+	char *v = NULL;
+	sg_err err = prop_value(ctx, name, &v);
+	*out = err ? dflt : sg_str_bool(v, dflt);
+	free(v);
 	return err;
 }
 
 sg_err sg_prop_int(struct sg_ctx *ctx, const char *name, long long dflt, long long *out)
 {
-	struct sg_model *m = ctx->model;
-	unsigned long gen = atomic_load(&m->props_gen);
+	char *v = NULL;
+	sg_err err = prop_value(ctx, name, &v);
 	*out = dflt;
-	pthread_mutex_lock(&m->lock);
-	sg_err err = props_load(ctx, m, gen);
-	const char *v = err ? NULL : sg_map_get(&m->props, name);
-	if (v && *v) {
+	if (!err && v && *v) {
 		char *end;
 		long long n = strtoll(v, &end, 10);
 		if (!*end)
 			*out = n;
 	}
-	pthread_mutex_unlock(&m->lock);
+	free(v);
 	return err;
 }
 

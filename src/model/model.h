@@ -38,7 +38,10 @@ struct sg_model {
 	atomic_ulong props_gen, users_gen, acl_gen, oauth_gen;
 	atomic_ulong data_gen;       /* any record written anywhere (0: unknown) */
 	atomic_ulong rate_limit_gen; /* sys_rate_limit_rules (api/ratelimit.c's cache) */
-	struct sg_map counts;        /* list COUNT(*) results at data_gen, guarded by lock */
+	/* Moved only by a snapshot restore (or reset): in-memory state that is
+	 * not a cache of rows (rate-limit counts, fault counters) starts over. */
+	atomic_ulong restore_gen;
+	struct sg_map counts; /* list COUNT(*) results at data_gen, guarded by lock */
 	unsigned long counts_gen;
 	unsigned long dict_gen; /* the value the current dictionary was built at */
 	bool bootstrapping;     /* creating the instance: no counters yet */

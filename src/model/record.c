@@ -919,11 +919,74 @@ static void write_cleanup(struct sg_write *w)
 		json_decref(w->input);
 }
 
-/* In the write's transaction: the before rules, the record stored, the
- * after rules. */
+/*
+ * The dictionary's unique flag: a field marked unique may not take a
+ * non-empty value another row of the physical table already holds.  Only
+ * values this write sets are checked, so an instance that already holds
+ * duplicates (the flag set later) still opens and its rows can still be
+ * updated in their other fields.  The platform's refusal is a database
+ * error, "Unique Key violation detected by database"; the Table API shows
+ * it as 403 Operation Failed (docs/servicenow-behaviour.md).
+ */
+static sg_err check_unique(struct sg_write *w)
+{
+	for (size_t i = 0; i < w->cls->nfields; i++) {
+		const struct sg_field *f = w->cls->fields[i];
+		if (!f->unique || !sg_field_is_stored(f) || !sg_write_changed(w, f->element))
+			continue;
+		const char *v = sg_write_val(w, f->element);
+		if (!*v)
+			continue;
+		struct sg_sql q;
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "SELECT \"sys_id\" FROM ");
+		sg_sql_ident(&q, w->cls->root->name);
+		sg_sql_raw(&q, " WHERE ");
+		sg_sql_ident(&q, f->element);
+		sg_sql_raw(&q, " = ");
+		sg_sql_text(&q, v);
+		sg_sql_raw(&q, " AND \"sys_id\" <> ");
+		sg_sql_text(&q, sg_write_val(w, "sys_id"));
+		sg_sql_raw(&q, " LIMIT 1");
+		char *other = NULL;
+		sg_err err = sg_conn_query_string(w->ctx->conn, &q, &other);
+		sg_sql_cleanup(&q);
+		bool taken = other != NULL;
+		free(other);
+		if (err)
+			return err;
+		if (taken) {
+			/* Which detail the Table API shows is uncertain: the
+			 * database's message (default) or the generic one of a
+			 * failed write (snowglobe.unique_violation.detail=operation). */
+			char *how = NULL;
+			err = sg_prop_get(w->ctx, "snowglobe.unique_violation.detail", &how);
+			bool generic = !err && how && !strcmp(how, "operation");
+			free(how);
+			if (err)
+				return err;
+			if (generic)
+				sg_ctx_set_err(w->ctx, "Error during %s of %s (%.100s)",
+				               w->insert ? "insert" : "update", w->cls->name, v);
+			else
+				sg_ctx_set_err(
+				    w->ctx,
+				    "Unique Key violation detected by database (Duplicate "
+				    "entry '%.100s' for key '%s')",
+				    v, f->element);
+			return SG_ERR_INVALID_INSERT;
+		}
+	}
+	return SG_ERR_OK;
+}
+
+/* In the write's transaction: the before rules, the unique keys, the
+ * record stored, the after rules. */
 static sg_err store_record(struct sg_write *w)
 {
 	sg_err err = sg__rules_run(w, SG_RULE_BEFORE);
+	if (!err)
+		err = check_unique(w);
 	if (!err)
 		err = w->insert ? sg__insert_plain(w->ctx, w->cls, w->rec) : store_update(w);
 	if (!err)

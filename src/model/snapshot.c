@@ -178,6 +178,13 @@ sg_err sg_snapshot_restore(struct sg_model *m, const char *name)
 	sg_conn *c = sg_store_conn(m->store);
 	struct gen_rows g = {0};
 	sg_err err = c ? SG_ERR_OK : SG_ERR_STORE;
+	/* The restore counter, which only a restore moves (an instance made
+	 * before it has none yet): every process starts its in-memory counts
+	 * over when it sees it change. */
+	if (!err)
+		err =
+		    sg_conn_exec_raw(c, "INSERT INTO \"sg_generation\" (\"name\", \"value\") "
+		                        "VALUES ('restore', 1) ON CONFLICT (\"name\") DO NOTHING");
 	if (!err) {
 		struct sg_sql q;
 		sg_sql_init(&q);

@@ -68,6 +68,29 @@ static json_t *find_one(struct cmd_env *e, const char *table, const char *field,
 	return rec;
 }
 
+/* Before an add: 1 (message on stderr) when a record of table already has
+ * field = value, or the look-up failed; 0 when the name is free.  nowd
+ * refuses a duplicate of a unique field itself; this says it plainly, and
+ * also for names the dictionary does not mark unique. */
+static int already_exists(struct cmd_env *e, const char *what, const char *table, const char *field,
+                          const char *value)
+{
+	char q[512];
+	json_t *rows = NULL;
+	if (strchr(value, '^')) {
+		fprintf(stderr, "nowctl: '%s' may not contain '^'\n", value);
+		return 1;
+	}
+	snprintf(q, sizeof(q), "%s=%s", field, value);
+	if (e->c->list(e->c, table, q, 1, &rows))
+		return failed(e, table);
+	size_t n = json_array_size(rows);
+	json_decref(rows);
+	if (n)
+		fprintf(stderr, "nowctl: %s '%s' already exists\n", what, value);
+	return n ? 1 : 0;
+}
+
 static void report(struct cmd_env *e, const char *what, const char *name, json_t *rec,
                    const char *password)
 {
@@ -185,6 +208,10 @@ static int user_add(struct cmd_env *e, int argc, char **argv)
 		return usage_error("user add NAME [options]");
 	}
 	const char *name = argv[optind];
+	if (already_exists(e, "user", "sys_user", "user_name", name)) {
+		json_decref(in);
+		return 1;
+	}
 	json_object_set_new(in, "user_name", json_string(name));
 	if (!json_object_get(in, "first_name") && !json_object_get(in, "last_name"))
 		json_object_set_new(in, "last_name", json_string(name));
@@ -414,6 +441,10 @@ int cmd_role(struct cmd_env *e, int argc, char **argv)
 	if (optind != argc - 1) {
 		json_decref(in);
 		return usage_error("role add NAME [--description D] [--elevated]");
+	}
+	if (already_exists(e, "role", "sys_user_role", "name", argv[optind])) {
+		json_decref(in);
+		return 1;
 	}
 	json_object_set_new(in, "name", json_string(argv[optind]));
 	json_t *rec = NULL;
@@ -894,6 +925,10 @@ static int oauth_add(struct cmd_env *e, int argc, char **argv)
 		json_decref(in);
 		return usage_error(
 		    "oauth add NAME [--grant G] [--user U] [--scope S]... [options]");
+	}
+	if (already_exists(e, "application", "oauth_entity", "name", argv[optind])) {
+		json_decref(in);
+		return 1;
 	}
 	json_object_set_new(in, "name", json_string(argv[optind]));
 	char client_id[SG_ID_LEN + 1], secret[64];

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "api/faults.h"
@@ -86,6 +87,8 @@ struct request {
 	size_t bytes_out;
 	char method[16]; /* for the log: as sent, then as the API read it */
 	struct timeval start;
+	struct timespec start_mono;  /* the journal's latency */
+	long long start_instance_ms; /* the journal's stamp: instance time */
 };
 
 static struct conn_state *conn_state(struct MHD_Connection *conn)
@@ -171,6 +174,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	sg_req_init(&r->req);
 	r->raw_uri = sg_arena_strdup(&r->req.arena, uri ? uri : "");
 	gettimeofday(&r->start, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &r->start_mono);
+	r->start_instance_ms = sg_time_now_ms();
 	if (cs) {
 		free_request(cs->pending); /* refused before its handler ran */
 		cs->pending = r;
@@ -391,7 +396,7 @@ static enum MHD_Result send_resp(struct nowd_server *s, struct MHD_Connection *c
 	/* The request journal (api/journal.h), while the body is still here. */
 	sg_journal_note(&s->api, &r->req, r->method, out, r->body_bytes,
 	                out == resp && resp->has_file ? (unsigned long long)resp->file_size : len,
-	                &r->start);
+	                r->start_instance_ms, &r->start_mono);
 	struct MHD_Response *mr;
 	if (out == resp && resp->has_file) {
 		/* A file body goes out from its descriptor (sendfile where the

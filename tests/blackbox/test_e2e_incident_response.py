@@ -139,18 +139,13 @@ def one(srv, table, query, fields="sys_id"):
     return rows[0] if len(rows) == 1 else None
 
 
-PUSH_RULE = """(function executeRule(current, previous) {
-    var m = new sn_ws.RESTMessageV2();
-    m.setEndpoint('%s/v1/changes');
-    m.setHttpMethod('post');
-    m.setRequestHeader('Authorization', 'Bearer ' + gs.getProperty('x_incident_io.nowsync.token'));
-    m.setRequestHeader('Content-Type', 'application/json');
-    m.setRequestBody(JSON.stringify({table: current.getTableName(), record: {
-        sys_id: current.getValue('sys_id'), sys_mod_count: current.getValue('sys_mod_count'),
-        sys_updated_on: current.getValue('sys_updated_on'), sys_updated_by: current.getValue('sys_updated_by'),
-        state: current.getValue('state'), number: current.getValue('number')}}));
-    m.executeAsync();
-})(current, previous);"""
+def push_state(srv):
+    def n(table, q):
+        return len(srv.get(f"/api/now/table/{table}", params={"sysparm_query": q, "sysparm_fields": "sys_id"},
+                           headers=ELEVATE).json()["result"])
+    return {"messages": n("sys_rest_message", "name=incident.io push"),
+            "functions": n("sys_rest_message_fn", "rest_message.name=incident.io push^function_name=post change"),
+            "rules": n("sys_script", "nameSTARTSWITHincident.io push^active=true")}
 
 
 def test_incident_response_end_to_end(tmp_path):
@@ -163,6 +158,7 @@ def test_incident_response_end_to_end(tmp_path):
         assert oct(os.stat(tmp_path / "secrets").st_mode & 0o777) == "0o600"
         first = state_of(srv)
         assert first == {"app": 1, "user": 1, "app_role": 1, "roles": 4, "acls": 3}, first
+        assert push_state(srv) == {"messages": 0, "functions": 0, "rules": 0}  # no PRODUCT_WEBHOOK_URL
         assert run_setup(srv, tmp_path / "secrets") == sec  # idempotent: same state, same secrets
         assert state_of(srv) == first
         user = one(srv, "sys_user", f"user_name={SVC}",
@@ -251,13 +247,14 @@ def test_incident_response_end_to_end(tmp_path):
         assert sorted((x["short_description"], x["state"]) for x in got["records"]) == [
             ("Add an alert", "1"), ("Write and review the postmortem", "3")]
 
-        # instance -> product by push: an after-update business rule on incident and task
-        srv.set_property("x_incident_io.nowsync.token", tok_push)
-        for table in ("incident", "task"):
-            r = srv.post("/api/now/table/sys_script", json={
-                "name": f"incident.io push ({table})", "collection": table, "when": "after",
-                "action_update": "true", "active": "true", "order": "100", "script": PUSH_RULE % serve.url})
-            assert r.status_code == 201, r.text
+        # instance -> product by push: setup.sh again, now with the receiver's URL and token,
+        # makes the REST message and an after-update business rule on incident and task;
+        # a second such run changes nothing
+        for _ in range(2):
+            assert run_setup(srv, tmp_path / "secrets", PRODUCT_WEBHOOK_URL=serve.url,
+                             PRODUCT_WEBHOOK_TOKEN=tok_push) == sec
+            assert state_of(srv) == first
+            assert push_state(srv) == {"messages": 1, "functions": 1, "rules": 2}
         r = srv.patch(f"/api/now/table/incident/{inc['sys_id']}", json={"state": "2", "work_notes": "on it"})
         assert r.status_code == 200
         assert wait_for(lambda: product.events(inc["sys_id"], "push"), timeout=30), product.got

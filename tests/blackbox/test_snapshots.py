@@ -6,10 +6,11 @@ byte for byte as it was."""
 import hashlib
 import os
 import threading
+import time
 
 import requests
 
-from conftest import PASSWORD, Server, as_user, nowctl
+from conftest import PASSWORD, Server, as_user, nowctl, wait_for
 
 INC = "/api/now/table/incident"
 
@@ -318,3 +319,67 @@ def test_db_urls_in_one_folder_keep_their_snapshots_apart(tmp_path):
     assert run("b", "restore", "only_a").returncode == 1
     assert run("b", "reset").returncode == 0
     assert os.path.isfile(tmp_path / "snapshots" / "a" / "only_a.db")
+
+
+def test_reset_starts_rate_limit_counts_and_fault_counters_over(fresh):
+    """A reset or restore starts over what nowd counts in memory: the rate-limit hits of
+    every rule (none carried into the restored instance) and the fault rules' counters
+    and generators; the fault rules themselves stay (a test's own, not the instance's)."""
+    nowctl(fresh, "user", "add", "rl.snap", "--password", PASSWORD, "--role", "itil")
+    r = fresh.post("/api/now/table/sys_rate_limit_rules",
+                   json={"name": "snap rule", "rest_api": "Table API", "table": "incident", "rate": "2",
+                         "type": "all_users"})
+    assert r.status_code == 201, r.text
+    assert fresh.post("/_snowglobe/snapshots", json={"name": "rl_base"}).status_code == 201
+    call = as_user(fresh, "rl.snap", PASSWORD)
+
+    def remaining():
+        r = call("GET", INC, params={"sysparm_limit": "1"})
+        return r.status_code, r.headers.get("X-RateLimit-Remaining")
+
+    assert [remaining(), remaining()] == [(200, "1"), (200, "0")]
+    assert remaining()[0] == 429
+    fault = fresh.post("/_snowglobe/faults", json={"effect": "error_500", "path": "/api/now/table/problem",
+                                                   "count": 1}).json()["result"]
+    assert fresh.get("/api/now/table/problem").status_code == 500
+    assert fresh.get("/api/now/table/problem").status_code == 200  # its one firing spent
+    assert fresh.post("/_snowglobe/reset", json={"snapshot": "rl_base"}).status_code == 200
+    assert remaining() == (200, "1")
+    kept = fresh.get(f"/_snowglobe/faults/{fault['id']}").json()["result"]
+    assert kept["matched"] == 0 and kept["fired"] == 0
+    assert fresh.get("/api/now/table/problem").status_code == 500
+    # The same after a restore by nowctl offline, which nowd learns of from the instance.
+    assert remaining() == (200, "0")
+    nowctl(fresh, "snapshot", "restore", "rl_base", offline=True)
+    assert wait_for(lambda: remaining() == (200, "1"), timeout=10)
+    assert fresh.get("/api/now/table/problem").status_code == 500
+
+
+def test_offline_restore_drops_the_compiled_scripts(fresh):
+    """A rule at the same version with other text in the snapshot restored offline by nowctl
+    while nowd runs: nowd runs the restored text, not the one it had compiled."""
+    def rule_text(word):
+        return f"(function executeRule(current, previous) {{ current.description = '{word}'; }})(current, previous);"
+
+    r = fresh.post("/api/now/table/sys_script", json={
+        "name": "snap compiled", "collection": "incident", "when": "before", "action_update": "true",
+        "active": "true", "order": "100", "script": rule_text("A")})
+    assert r.status_code == 201, r.text
+    rid = r.json()["result"]["sys_id"]
+    sid = incident(fresh, short_description="compiled")
+    assert fresh.post("/_snowglobe/snapshots", json={"name": "cs_base"}).status_code == 201
+
+    def touch():
+        r = fresh.patch(f"{INC}/{sid}", json={"short_description": f"x{time.time()}"},
+                        params={"sysparm_fields": "description"})
+        assert r.status_code == 200, r.text
+        return r.json()["result"]["description"]
+
+    assert fresh.patch(f"/api/now/table/sys_script/{rid}", json={"script": rule_text("C")}).status_code == 200
+    assert touch() == "C"
+    assert fresh.post("/_snowglobe/snapshots", json={"name": "cs_c"}).status_code == 201
+    assert fresh.post("/_snowglobe/reset", json={"snapshot": "cs_base"}).status_code == 200
+    assert fresh.patch(f"/api/now/table/sys_script/{rid}", json={"script": rule_text("B")}).status_code == 200
+    assert touch() == "B"  # compiled at the rule's version 1, text B
+    nowctl(fresh, "snapshot", "restore", "cs_c", offline=True)  # the rule at version 1, text C
+    assert touch() == "C"
