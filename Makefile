@@ -12,7 +12,7 @@ ifeq ($(origin CC),default)
 CC       := gcc
 endif
 BUILD    := build/$(MODE)$(if $(filter clang,$(notdir $(CC))),-clang)
-PKGS     := libmicrohttpd jansson sqlite3 libsodium libcurl
+PKGS     := libmicrohttpd jansson sqlite3 libpq libsodium libcurl
 PY       := /usr/bin/python3
 
 PORT     ?= 8080
