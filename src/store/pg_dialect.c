@@ -158,6 +158,24 @@ static void pg_create_index(struct sg_sql *q, const char *table, const char *nam
 	for (size_t i = 0; i < ncols; i++) {
 		sg_sql_raw(q, i ? ", " : "");
 		sg_sql_ident(q, cols[i]);
+		/* NULL first, as ORDER BY asks (order_asc): the index walked
+		 * forward ascending, backward descending.  sys_id, never NULL,
+		 * is ordered without it. */
+		if (strcmp(cols[i], "sys_id") != 0)
+			sg_sql_raw(q, " NULLS FIRST");
+	}
+	sg_sql_raw(q, ")");
+}
+
+static void pg_is_empty(struct sg_sql *q, const char *alias, const char *col, enum sg_coltype type)
+{
+	sg_sql_raw(q, "(");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " IS NULL");
+	if (type == SG_COL_TEXT || type == SG_COL_ID) {
+		sg_sql_raw(q, " OR ");
+		sg_sql_qual(q, alias, col);
+		sg_sql_raw(q, " = ''");
 	}
 	sg_sql_raw(q, ")");
 }
@@ -172,4 +190,8 @@ const struct sg_dialect sg_dialect_pg = {
     .create_index = pg_create_index,
     .date_add = pg_date_add,
     .date_part = pg_date_part,
+    /* PostgreSQL sorts NULL last ascending unless told. */
+    .order_asc = " NULLS FIRST",
+    .order_desc = " DESC NULLS LAST",
+    .is_empty = pg_is_empty,
 };
