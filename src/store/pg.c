@@ -35,6 +35,10 @@
 #define STMT_CACHE 128
 /* The advisory lock every write transaction holds ("sgwrite"). */
 #define WRITE_LOCK "7394273519"
+/* The session settings of every connection: a lock waited for longer than
+ * SQLite's busy timeout (15 s) is SG_ERR_BUSY, as there. */
+#define SESSION_SQL                                                                                \
+	"SET client_min_messages = warning; SET TIME ZONE 'UTC'; SET lock_timeout = '15s'"
 /* Statements retried after a serialisation failure or a deadlock. */
 #define BUSY_RETRIES 5
 
@@ -163,8 +167,14 @@ static char *db_name(const char *url)
 static sg_err db_exists(const char *url, const char *name, bool *out)
 {
 	PGconn *pg = connect_to(url, true);
-	if (!pg)
-		return SG_ERR_STORE;
+	if (!pg) {
+		/* A role that may not use "postgres": the database itself. */
+		pg = connect_to(url, false);
+		*out = pg != NULL;
+		if (pg)
+			PQfinish(pg);
+		return pg ? SG_ERR_OK : SG_ERR_STORE;
+	}
 	const char *vals[] = {name};
 	PGresult *res = PQexecParams(pg, "SELECT 1 FROM pg_database WHERE datname = $1", 1, NULL,
 	                             vals, NULL, NULL, 0);
@@ -297,8 +307,7 @@ static sg_err pg_conn_open(void *db, void **out)
 		return SG_ERR_NOMEM;
 	c->d = d;
 	c->pg = connect_to(d->url, false);
-	if (!c->pg || !run_simple(c->pg, "SET client_min_messages = warning; "
-	                                 "SET TIME ZONE 'UTC'")) {
+	if (!c->pg || !run_simple(c->pg, SESSION_SQL)) {
 		if (c->pg)
 			PQfinish(c->pg);
 		free(c);
@@ -350,7 +359,7 @@ static bool alive(struct pg_conn *c)
 	if (PQstatus(c->pg) != CONNECTION_OK)
 		return false;
 	PQsetErrorVerbosity(c->pg, PQERRORS_TERSE);
-	return run_simple(c->pg, "SET client_min_messages = warning; SET TIME ZONE 'UTC'");
+	return run_simple(c->pg, SESSION_SQL);
 }
 
 static unsigned long hash_sql(const char *s)
@@ -361,18 +370,41 @@ static unsigned long hash_sql(const char *s)
 	return h;
 }
 
-/* The prepared statement for q in c's cache, prepared when missing. */
-static sg_err prepare(struct pg_conn *c, const struct sg_sql *q, char *name, size_t size)
+/* A statement about to run: its name, and when it is not prepared yet, the
+ * cache slot it will take and its text for the engine. */
+struct stmt {
+	char name[32];
+	struct pg_slot *slot; /* NULL: prepared already */
+	char *text;           /* $n placeholders; owned */
+	char *copy;           /* the portable text, the cache's key; owned */
+	unsigned long hash;
+	unsigned id;
+	Oid types_small[64], *types;
+};
+
+static void stmt_cleanup(struct stmt *st)
+{
+	free(st->text);
+	free(st->copy);
+	if (st->types != st->types_small)
+		free(st->types);
+}
+
+/* Finds q in c's cache, or makes room for it (the least used statement is
+ * deallocated) and readies its text. */
+static sg_err lookup(struct pg_conn *c, const struct sg_sql *q, struct stmt *st)
 {
 	const char *sql = sg_buf_str(&q->text);
 	unsigned long h = hash_sql(sql);
 	struct pg_slot *victim = &c->cache[0];
+	memset(st, 0, sizeof(*st));
+	st->types = st->types_small;
 	for (size_t i = 0; i < STMT_CACHE; i++) {
 		struct pg_slot *s = &c->cache[i];
 		if (s->sql && s->hash == h && s->nparams == (int)q->nparams &&
 		    !strcmp(s->sql, sql)) {
 			s->last = ++c->tick;
-			snprintf(name, size, "sg%u", s->id);
+			snprintf(st->name, sizeof(st->name), "sg%u", s->id);
 			return SG_ERR_OK;
 		}
 		if (!s->sql || (victim->sql && s->last < victim->last))
@@ -385,39 +417,32 @@ static sg_err prepare(struct pg_conn *c, const struct sg_sql *q, char *name, siz
 		free(victim->sql);
 		victim->sql = NULL;
 	}
-	char *text = sg__pg_placeholders(sql);
-	Oid types_small[64], *types = types_small;
+	st->slot = victim;
+	st->text = sg__pg_placeholders(sql);
+	st->copy = strdup(sql);
 	if (q->nparams > 64)
-		types = malloc(sizeof(Oid) * q->nparams);
-	char *copy = strdup(sql);
-	if (!text || !types || !copy) {
-		free(text);
-		free(copy);
-		if (types != types_small)
-			free(types);
+		st->types = malloc(sizeof(Oid) * q->nparams);
+	if (!st->text || !st->copy || !st->types)
 		return SG_ERR_NOMEM;
-	}
 	for (size_t i = 0; i < q->nparams; i++)
-		types[i] = q->params[i].kind == SG_PARAM_BLOB ? 17 /* bytea */ : 0;
-	unsigned id = ++c->next_id;
-	snprintf(name, size, "sg%u", id);
-	PGresult *res = PQprepare(c->pg, name, text, (int)q->nparams, types);
-	sg_err err =
-	    res && PQresultStatus(res) == PGRES_COMMAND_OK ? SG_ERR_OK : result_err(c, res);
-	PQclear(res);
-	free(text);
-	if (types != types_small)
-		free(types);
-	if (err) {
-		free(copy);
-		return err;
-	}
-	victim->sql = copy;
-	victim->hash = h;
-	victim->id = id;
-	victim->nparams = (int)q->nparams;
-	victim->last = ++c->tick;
+		st->types[i] = q->params[i].kind == SG_PARAM_BLOB ? 17 /* bytea */ : 0;
+	st->hash = h;
+	st->id = ++c->next_id;
+	snprintf(st->name, sizeof(st->name), "sg%u", st->id);
 	return SG_ERR_OK;
+}
+
+/* st was prepared: the cache keeps it. */
+static void remember(struct pg_conn *c, const struct sg_sql *q, struct stmt *st)
+{
+	if (!st->slot)
+		return;
+	st->slot->sql = st->copy;
+	st->copy = NULL;
+	st->slot->hash = st->hash;
+	st->slot->id = st->id;
+	st->slot->nparams = (int)q->nparams;
+	st->slot->last = ++c->tick;
 }
 
 static bool is_ddl(const char *sql)
@@ -496,14 +521,34 @@ out:
 	return err;
 }
 
-/* Runs q once on c (no savepoint); rows to the sink. */
-static sg_err run_once(struct pg_conn *c, const struct sg_sql *q, const struct sink *to,
-                       long long *changes)
+/* A pipeline's next result, the NULL after it consumed; NULL when none. */
+static PGresult *next_result(PGconn *pg)
 {
-	char name[32];
-	sg_err err = prepare(c, q, name, sizeof(name));
-	if (err)
-		return err;
+	PGresult *res = PQgetResult(pg);
+	if (res && PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+		while (PQgetResult(pg))
+			; /* the NULL that ends this query's results */
+	return res;
+}
+
+static bool ok_status(const PGresult *res)
+{
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/*
+ * Runs q once on c; rows to the sink.  Inside a transaction (guard) it runs
+ * under a savepoint, all in one round trip (libpq's pipeline): SAVEPOINT,
+ * PREPARE when new, EXECUTE, RELEASE; a failure is rolled back to the
+ * savepoint, so the transaction goes on.  *stale: the engine refused a plan
+ * prepared before its table changed shape (nothing ran).
+ */
+static sg_err run_once(struct pg_conn *c, const struct sg_sql *q, const struct sink *to,
+                       long long *changes, bool guard, bool *stale)
+{
+	struct stmt st;
+	sg_err err = lookup(c, q, &st);
 	size_t n = q->nparams;
 	const char *vals_small[64];
 	int lens_small[64], fmts_small[64];
@@ -511,6 +556,10 @@ static sg_err run_once(struct pg_conn *c, const struct sg_sql *q, const struct s
 	const char **vals = vals_small;
 	int *lens = lens_small, *fmts = fmts_small;
 	char(*ints)[24] = ints_small;
+	PGresult *res = NULL;
+	*stale = false;
+	if (err)
+		goto out;
 	if (n > 64) {
 		vals = malloc(sizeof(*vals) * n);
 		lens = malloc(sizeof(*lens) * n);
@@ -538,9 +587,69 @@ static sg_err run_once(struct pg_conn *c, const struct sg_sql *q, const struct s
 			vals[i] = NULL;
 		}
 	}
-	PGresult *res = PQexecPrepared(c->pg, name, (int)n, vals, lens, fmts, 0);
-	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+	bool prepared = !st.slot;
+	if (!guard) {
+		if (!prepared) {
+			res = PQprepare(c->pg, st.name, st.text, (int)n, st.types);
+			if (!ok_status(res)) {
+				err = result_err(c, res);
+				goto out;
+			}
+			PQclear(res);
+			remember(c, q, &st);
+		}
+		res = PQexecPrepared(c->pg, st.name, (int)n, vals, lens, fmts, 0);
+	} else {
+		bool sent =
+		    PQenterPipelineMode(c->pg) &&
+		    PQsendQueryParams(c->pg, "SAVEPOINT sg_stmt", 0, NULL, NULL, NULL, NULL, 0) &&
+		    (prepared || PQsendPrepare(c->pg, st.name, st.text, (int)n, st.types)) &&
+		    PQsendQueryPrepared(c->pg, st.name, (int)n, vals, lens, fmts, 0) &&
+		    PQsendQueryParams(c->pg, "RELEASE SAVEPOINT sg_stmt", 0, NULL, NULL, NULL, NULL,
+		                      0) &&
+		    PQpipelineSync(c->pg);
+		PGresult *sp = NULL, *prep = NULL, *rel = NULL, *sync = NULL;
+		if (sent) {
+			sp = next_result(c->pg);
+			prep = prepared ? NULL : next_result(c->pg);
+			res = next_result(c->pg);
+			rel = next_result(c->pg);
+			sync = next_result(c->pg);
+		}
+		bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+		if (!synced) /* lost: nothing more can be read */
+			while ((sync = PQgetResult(c->pg)) != NULL)
+				PQclear(sync);
+		PQexitPipelineMode(c->pg);
+		if (!sent || !synced || !ok_status(sp)) {
+			err = result_err(c, sent && sp && !ok_status(sp) ? sp : NULL);
+			if (!err)
+				err = SG_ERR_STORE;
+		} else if (!prepared && !ok_status(prep)) {
+			err = result_err(c, prep);
+		} else if (!prepared) {
+			remember(c, q, &st);
+		}
+		bool failed = err || !ok_status(res) || !ok_status(rel);
+		if (!err && !ok_status(res))
+			err = result_err(c, res);
+		else if (!err && !ok_status(rel))
+			err = result_err(c, rel);
+		PQclear(sp);
+		PQclear(prep);
+		PQclear(rel);
+		PQclear(sync);
+		if (failed && PQstatus(c->pg) == CONNECTION_OK &&
+		    PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
+			run_simple(c->pg, "ROLLBACK TO SAVEPOINT sg_stmt");
+			run_simple(c->pg, "RELEASE SAVEPOINT sg_stmt");
+		}
+		if (failed && !err)
+			err = SG_ERR_STORE;
+		if (err)
+			goto out;
+	}
+	if (ok_status(res)) {
 		if (changes) {
 			const char *t = PQcmdTuples(res);
 			*changes = *t ? atoll(t) : 0;
@@ -548,13 +657,15 @@ static sg_err run_once(struct pg_conn *c, const struct sg_sql *q, const struct s
 		err = deliver(res, to);
 	} else {
 		err = result_err(c, res);
-		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-		/* A plan prepared before a table changed shape: prepare again. */
-		if (state && !strcmp(state, "0A000"))
-			err = SG_ERR_INTERNAL; /* the caller retries once */
+	}
+out:
+	if (err && res) {
+		/* A plan prepared before a table changed shape. */
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		*stale = state && !strcmp(state, "0A000");
 	}
 	PQclear(res);
-out:
+	stmt_cleanup(&st);
 	if (vals != vals_small) {
 		free(vals);
 		free(lens);
@@ -574,27 +685,15 @@ static sg_err exec_on(struct pg_conn *c, const struct sg_sql *q, const struct si
 	const char *sql = sg_buf_str(&q->text);
 	sg_err err = SG_ERR_OK;
 	for (int attempt = 0; attempt <= BUSY_RETRIES; attempt++) {
-		if (c->in_txn && !run_simple(c->pg, "SAVEPOINT sg_stmt"))
-			return SG_ERR_STORE;
-		err = run_once(c, q, to, changes);
-		if (err == SG_ERR_INTERNAL) {
-			/* A stale plan: nothing ran; forget the cache and retry. */
-			if (c->in_txn)
-				run_simple(c->pg, "ROLLBACK TO SAVEPOINT sg_stmt");
+		bool stale;
+		err = run_once(c, q, to, changes, c->in_txn, &stale);
+		if (err && stale) {
+			/* Nothing ran: forget the cache and prepare again. */
 			flush_cache(c);
-			if (c->in_txn && !run_simple(c->pg, "SAVEPOINT sg_stmt"))
-				return SG_ERR_STORE;
-			err = run_once(c, q, to, changes);
-			if (err == SG_ERR_INTERNAL)
-				err = SG_ERR_STORE;
+			err = run_once(c, q, to, changes, c->in_txn, &stale);
 		}
-		if (c->in_txn) {
-			if (err)
-				run_simple(c->pg, "ROLLBACK TO SAVEPOINT sg_stmt");
-			run_simple(c->pg, "RELEASE SAVEPOINT sg_stmt");
-		}
-		/* Busy inside a write that holds the write lock is a deadlock
-		 * with someone outside it: retrying the statement is safe. */
+		/* A serialisation failure or a deadlock: the statement alone was
+		 * undone (a savepoint inside a transaction); try it again. */
 		if (err != SG_ERR_BUSY || PQstatus(c->pg) != CONNECTION_OK)
 			break;
 		struct timespec ts = {0, (long)(1 + attempt) * 5000000L};
