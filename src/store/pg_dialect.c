@@ -76,16 +76,40 @@ static void timestamp_of(struct sg_sql *q, const char *alias, const char *col)
 	sg_sql_raw(q, " AS TEXT) AS TIMESTAMP) END)");
 }
 
+/* The most units of each kind in 10000 years: any shift past it leaves
+ * every date-time SQLite keeps (years 0000-9999). */
+static long long units_in_10000_years(const char *unit)
+{
+	static const struct {
+		const char *unit;
+		long long most;
+	} units[] = {{"second", 315576000000LL}, {"minute", 5259600000LL}, {"hour", 87660000LL},
+	             {"day", 3652500LL},         {"month", 120000LL},      {"year", 10000LL}};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(unit, units[i].unit))
+			return units[i].most;
+	return 0;
+}
+
+/* SQLite's datetime(col, '+n units'): NULL for what is not a date-time or
+ * lands outside years 1-9999 (where SQLite gives NULL too), never an error. */
 static void pg_date_add(struct sg_sql *q, const char *alias, const char *col, long long n,
                         const char *unit)
 {
+	long long most = units_in_10000_years(unit);
+	if (n > most || n < -most) {
+		sg_sql_raw(q, "CAST(NULL AS TEXT)");
+		return;
+	}
 	char iv[64];
 	snprintf(iv, sizeof(iv), "%lld %ss", n, unit);
-	sg_sql_raw(q, "to_char(");
+	sg_sql_raw(q, "(SELECT CASE WHEN \"sg_v\".\"x\" >= TIMESTAMP '0001-01-01 00:00:00' AND "
+	              "\"sg_v\".\"x\" < TIMESTAMP '10000-01-01 00:00:00' THEN "
+	              "to_char(\"sg_v\".\"x\", 'YYYY-MM-DD HH24:MI:SS') END FROM (SELECT ");
 	timestamp_of(q, alias, col);
 	sg_sql_raw(q, " + CAST(CAST(");
 	sg_sql_text(q, iv);
-	sg_sql_raw(q, " AS TEXT) AS INTERVAL), 'YYYY-MM-DD HH24:MI:SS')");
+	sg_sql_raw(q, " AS TEXT) AS INTERVAL) AS \"x\") \"sg_v\")");
 }
 
 static bool pg_date_part(struct sg_sql *q, const char *alias, const char *col, const char *part)
