@@ -12,7 +12,7 @@ ifeq ($(origin CC),default)
 CC       := gcc
 endif
 BUILD    := build/$(MODE)$(if $(filter clang,$(notdir $(CC))),-clang)
-PKGS     := libmicrohttpd jansson sqlite3 libsodium libcurl
+PKGS     := libmicrohttpd jansson sqlite3 libpq libsodium libcurl
 PY       := /usr/bin/python3
 
 PORT     ?= 8080
@@ -49,7 +49,7 @@ UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run test unit alloc blackbox check-clang check-release fuzz stress bench format format-check \
+.PHONY: all deps run test unit unit-pg alloc blackbox check-clang check-release fuzz stress bench format format-check \
         clean
 all: $(PROGS)
 
@@ -143,6 +143,13 @@ units: $(UNIT_BIN) $(BUILD)/tests/alloc_fail
 
 unit: $(UNIT_BIN)
 	@sh scripts/run-unit.sh $(UNIT_BIN)
+
+# The store contract, the golden query cases and the query limits on a throw-away PostgreSQL
+# cluster (scripts/pg-cluster.sh: initdb and pg_ctl in a temp dir, a socket).
+UNIT_PG_BIN := $(BUILD)/tests/store/test_contract $(BUILD)/tests/query/test_golden \
+               $(BUILD)/tests/query/test_limits
+unit-pg: $(UNIT_PG_BIN)
+	@sh scripts/run-unit-pg.sh $(UNIT_PG_BIN)
 
 blackbox: $(PROGS)
 	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py

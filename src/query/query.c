@@ -453,11 +453,7 @@ static void column(struct compiler *c, const char *alias, const struct sg_field 
 
 static void is_empty(struct compiler *c, const char *alias, const struct sg_field *f)
 {
-	sg_sql_raw(c->out, "(");
-	column(c, alias, f);
-	sg_sql_raw(c->out, " IS NULL OR ");
-	column(c, alias, f);
-	sg_sql_raw(c->out, " = '')");
+	c->env->dialect->is_empty(c->out, alias, f->element, sg_ftype_column(f->type));
 }
 
 /* "(col OP ?)", with NULL rows included when the operator is a negation. */
@@ -1314,7 +1310,7 @@ sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *
 	for (size_t i = 0; q && i < q->norder; i++) {
 		if (!strcmp(q->order[i].field, "sys_id")) {
 			sg_sql_qual(out, alias, "sys_id");
-			sg_sql_raw(out, q->order[i].desc ? " DESC" : "");
+			sg_sql_raw(out, q->order[i].desc ? " DESC" : ""); /* never NULL */
 			return finish(&c); /* unique: nothing after it matters */
 		}
 		struct sg_sql_mark m = sg_sql_mark(out);
@@ -1324,7 +1320,9 @@ sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *
 			sg_sql_rewind(out, m);
 			continue;
 		}
-		sg_sql_raw(out, q->order[i].desc ? " DESC, " : ", ");
+		sg_sql_raw(out,
+		           q->order[i].desc ? env->dialect->order_desc : env->dialect->order_asc);
+		sg_sql_raw(out, ", ");
 	}
 	/* Equal keys are broken by sys_id, so paging is stable. */
 	sg_sql_qual(out, alias, "sys_id");

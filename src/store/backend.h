@@ -79,5 +79,7 @@ struct sg_store_ops {
 };
 
 extern const struct sg_store_ops sg__store_sqlite;
+/* pg.c: postgresql://... and the same under postgres://... */
+extern const struct sg_store_ops sg__store_pg, sg__store_postgres;
 
 #endif

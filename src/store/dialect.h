@@ -59,6 +59,15 @@ struct sg_dialect {
 	 * (dayofweek 0=Sunday, month 1-12, year, hour, dayofmonth, quarter).
 	 * False when the part is unknown (nothing appended). */
 	bool (*date_part)(struct sg_sql *q, const char *alias, const char *col, const char *part);
+	/* Added for PostgreSQL (issue 19).  What follows an ORDER BY key
+	 * ascending and descending so that NULL sorts first ascending and last
+	 * descending, as on the platform's database (and SQLite by default). */
+	const char *order_asc, *order_desc;
+	/* Appends a condition true when alias.col, a column of type type, is
+	 * empty: NULL, or for text the empty string (an engine may refuse to
+	 * compare a number with ''). */
+	void (*is_empty)(struct sg_sql *q, const char *alias, const char *col,
+	                 enum sg_coltype type);
 };
 
 extern const struct sg_dialect sg_dialect_sqlite;

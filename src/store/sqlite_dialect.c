@@ -104,6 +104,18 @@ static void sq_create_index(struct sg_sql *q, const char *table, const char *nam
 	sg_sql_raw(q, ")");
 }
 
+static void sq_is_empty(struct sg_sql *q, const char *alias, const char *col, enum sg_coltype type)
+{
+	sg_sql_raw(q, "(");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " IS NULL");
+	/* Any type: a column of SQLite holds whatever it was given. */
+	(void)type;
+	sg_sql_raw(q, " OR ");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " = '')");
+}
+
 const struct sg_dialect sg_dialect_sqlite = {
     .name = "sqlite",
     .like = " LIKE ",
@@ -114,4 +126,7 @@ const struct sg_dialect sg_dialect_sqlite = {
     .create_index = sq_create_index,
     .date_add = sq_date_add,
     .date_part = sq_date_part,
+    .order_asc = "",
+    .order_desc = " DESC",
+    .is_empty = sq_is_empty,
 };

@@ -41,15 +41,8 @@ static atomic_ulong next_serial = 1;
 /* ---- backends by URL ---------------------------------------------------- */
 
 /* The first is the default: it serves a bare data directory. */
-static const struct sg_store_ops *const backends[] = {&sg__store_sqlite};
-
-/* Schemes known but not built in, with what to say. */
-static const struct {
-	const char *scheme, *why;
-} absent[] = {
-    {"postgresql", "no PostgreSQL backend in this build"},
-    {"postgres", "no PostgreSQL backend in this build"},
-};
+static const struct sg_store_ops *const backends[] = {&sg__store_sqlite, &sg__store_pg,
+                                                      &sg__store_postgres};
 
 /* The length of url's "scheme:" prefix ([a-z][a-z0-9+.-]*:), 0 when none. */
 static size_t scheme_len(const char *url)
@@ -84,13 +77,6 @@ static sg_err resolve(const char *url, const struct sg_store_ops **ops, const ch
 			*where = url + n;
 			*dir = false;
 			return SG_ERR_OK;
-		}
-	}
-	for (size_t i = 0; n && i < sizeof(absent) / sizeof(absent[0]); i++) {
-		if (strlen(absent[i].scheme) == n - 1 && !strncmp(url, absent[i].scheme, n - 1)) {
-			/* The scheme only: the rest may hold a password. */
-			sg_log_error("store: %s (a %s: URL)", absent[i].why, absent[i].scheme);
-			return SG_ERR_STORE;
 		}
 	}
 	if (n && !strncmp(url + n, "//", 2)) {

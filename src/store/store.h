@@ -6,7 +6,7 @@
  * (never a value spliced into the text).  The store is opened by a URL
  * whose scheme picks a backend (backend.h: curl's vtls pattern): sqlite:PATH,
  * or a bare data directory for SQLite's DIR/instance.db; a PostgreSQL
- * backend plugs in beside it without any caller changing.  What differs in
+ * backend (pg.c) plugs in beside it without any caller changing.  What differs in
  * SQL text between engines is asked of the dialect (dialect.h).
  *
  * Connections are per thread: sg_store_conn() hands each thread its own,
@@ -56,7 +56,7 @@ typedef struct sg_conn sg_conn;
  * Opens the store named by url:
  *   sqlite:PATH (also sqlite://PATH)  the SQLite database file PATH;
  *   DIR (no scheme)                   SQLite's DIR/instance.db (--data DIR);
- *   postgresql://... (postgres://)    refused: no such backend in this build.
+ *   postgresql://... (postgres://)    a PostgreSQL database, libpq's URL (pg.c).
  * create makes the database (and a missing DIR or PATH's directory) when
  * missing.  An unusable URL is logged and refused with SG_ERR_STORE.
  * *out is freed by sg_store_close (or sg_store_drop).

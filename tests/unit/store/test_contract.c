@@ -382,6 +382,43 @@ static void columns_in_order(void **state)
 	assert_int_equal(sg_conn_commit(f->c), SG_ERR_OK);
 }
 
+/* Counts the columns of the first row. */
+static int count_cols(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	(void)vals;
+	*(int *)ud = ncol;
+	return 1;
+}
+
+/* A statement this connection ran before (a backend may keep it prepared)
+ * still runs, and sees the new shape, after another connection changed the
+ * table under it: inside a transaction and out. */
+static void statements_survive_another_connections_ddl(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(run(f->c, "INSERT INTO \"ct_t\" (\"sys_id\") VALUES ('a1')"), SG_ERR_OK);
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT * FROM \"ct_t\"");
+	int before = 0, after = 0;
+	assert_int_equal(sg_conn_exec(f->c, &q, count_cols, &before, NULL), SG_ERR_OK);
+	sg_store *other = NULL;
+	assert_int_equal(sg_store_open(url, false, &other), SG_ERR_OK);
+	sg_conn *oc = sg_store_conn(other);
+	assert_non_null(oc);
+	assert_int_equal(run(oc, "ALTER TABLE \"ct_t\" ADD COLUMN \"later\" INTEGER"), SG_ERR_OK);
+	assert_int_equal(sg_conn_exec(f->c, &q, count_cols, &after, NULL), SG_ERR_OK);
+	assert_int_equal(after, before + 1);
+	assert_int_equal(run(oc, "ALTER TABLE \"ct_t\" ADD COLUMN \"later2\" INTEGER"), SG_ERR_OK);
+	assert_int_equal(sg_conn_begin(f->c, false), SG_ERR_OK);
+	assert_int_equal(sg_conn_exec(f->c, &q, count_cols, &after, NULL), SG_ERR_OK);
+	assert_int_equal(sg_conn_commit(f->c), SG_ERR_OK);
+	assert_int_equal(after, before + 2);
+	sg_store_close(other);
+	sg_sql_cleanup(&q);
+}
+
 static void constraint_is_invalid_insert(void **state)
 {
 	struct fx *f = *state;
@@ -690,6 +727,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(open_and_create),
 	    cmocka_unit_test_setup_teardown(commit_keeps_rollback_drops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(statements_survive_another_connections_ddl, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(inner_rollback_fails_the_outer_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(failed_statement_leaves_the_transaction_usable, setup,
 	                                    teardown),

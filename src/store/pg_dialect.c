@@ -1,0 +1,221 @@
+/*
+ * pg_dialect.c - how PostgreSQL spells what differs between engines.
+ *
+ * Case rules come from the column, as on SQLite: TEXT columns are citext, so
+ * =, <, IN, ORDER BY, GROUP BY and btree indexes on them ignore case (ASCII
+ * only in a C-locale database, as SQLite's NOCASE), and patterns use ILIKE.
+ * Chosen over lower() with expression indexes by measurement (200k rows, an
+ * index on each): equality 0.08 ms against 0.05 ms, ORDER BY .. LIMIT both an
+ * index scan, a contains-scan 78 ms against 60 ms; lower() would need every
+ * comparison the query compiler writes wrapped (a missed one is a silent
+ * case bug) and its own index per column, citext needs neither.
+ *
+ * Date-times are text 'YYYY-MM-DD HH:MM:SS' as on SQLite; arithmetic casts a
+ * value that looks like one and gives NULL for anything else (SQLite's
+ * datetime() does the same).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/pg_int.h"
+
+char *sg__pg_placeholders(const char *sql)
+{
+	size_t n = 0, len = strlen(sql);
+	for (const char *p = sql; *p; p++)
+		n += *p == '?';
+	/* Each '?' grows to at most "$" and 10 digits. */
+	char *out = malloc(len + n * 11 + 1);
+	if (!out)
+		return NULL;
+	char *o = out, quote = 0;
+	unsigned long k = 0;
+	for (const char *p = sql; *p; p++) {
+		if (quote) {
+			if (*p == quote)
+				quote = 0; /* a doubled quote reopens at once */
+			*o++ = *p;
+		} else if (*p == '\'' || *p == '"') {
+			quote = *p;
+			*o++ = *p;
+		} else if (*p == '?') {
+			o += sprintf(o, "$%lu", ++k);
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+static const char *pg_type_name(enum sg_coltype type)
+{
+	switch (type) {
+	case SG_COL_INTEGER:
+		return "BIGINT";
+	case SG_COL_REAL:
+		return "DOUBLE PRECISION";
+	case SG_COL_BLOB:
+		return "BYTEA";
+	case SG_COL_ID:
+		return "TEXT COLLATE \"C\""; /* compared exactly: ids are lower-case hex */
+	default:
+		return "CITEXT";
+	}
+}
+
+/* A timestamp from alias.col when it looks like a date (time), else NULL. */
+static void timestamp_of(struct sg_sql *q, const char *alias, const char *col)
+{
+	sg_sql_raw(q, "(CASE WHEN CAST(");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " AS TEXT) ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}(:[0-9]{2})?)?$' "
+	              "THEN CAST(CAST(");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " AS TEXT) AS TIMESTAMP) END)");
+}
+
+/* The most units of each kind in 10000 years: any shift past it leaves
+ * every date-time SQLite keeps (years 0000-9999). */
+static long long units_in_10000_years(const char *unit)
+{
+	static const struct {
+		const char *unit;
+		long long most;
+	} units[] = {{"second", 315576000000LL}, {"minute", 5259600000LL}, {"hour", 87660000LL},
+	             {"day", 3652500LL},         {"month", 120000LL},      {"year", 10000LL}};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(unit, units[i].unit))
+			return units[i].most;
+	return 0;
+}
+
+/* SQLite's datetime(col, '+n units'): NULL for what is not a date-time or
+ * lands outside years 1-9999 (where SQLite gives NULL too), never an error. */
+static void pg_date_add(struct sg_sql *q, const char *alias, const char *col, long long n,
+                        const char *unit)
+{
+	long long most = units_in_10000_years(unit);
+	if (n > most || n < -most) {
+		sg_sql_raw(q, "CAST(NULL AS TEXT)");
+		return;
+	}
+	char iv[64];
+	snprintf(iv, sizeof(iv), "%lld %ss", n, unit);
+	sg_sql_raw(q, "(SELECT CASE WHEN \"sg_v\".\"x\" >= TIMESTAMP '0001-01-01 00:00:00' AND "
+	              "\"sg_v\".\"x\" < TIMESTAMP '10000-01-01 00:00:00' THEN "
+	              "to_char(\"sg_v\".\"x\", 'YYYY-MM-DD HH24:MI:SS') END FROM (SELECT ");
+	timestamp_of(q, alias, col);
+	sg_sql_raw(q, " + CAST(CAST(");
+	sg_sql_text(q, iv);
+	sg_sql_raw(q, " AS TEXT) AS INTERVAL) AS \"x\") \"sg_v\")");
+}
+
+static bool pg_date_part(struct sg_sql *q, const char *alias, const char *col, const char *part)
+{
+	static const struct {
+		const char *part, *field;
+	} parts[] = {{"dayofweek", "DOW"}, {"month", "MONTH"},    {"year", "YEAR"},
+	             {"hour", "HOUR"},     {"dayofmonth", "DAY"}, {"day", "DAY"},
+	             {"minute", "MINUTE"}, {"quarter", "QUARTER"}};
+	if (!strcmp(part, "week")) {
+		/* SQLite's %W: weeks starting Monday, days before the first 0. */
+		sg_sql_raw(q, "((CAST(EXTRACT(DOY FROM ");
+		timestamp_of(q, alias, col);
+		sg_sql_raw(q, ") AS INTEGER) + 6 - (CAST(EXTRACT(DOW FROM ");
+		timestamp_of(q, alias, col);
+		sg_sql_raw(q, ") AS INTEGER) + 6) % 7) / 7)");
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (strcmp(part, parts[i].part) != 0)
+			continue;
+		sg_sql_raw(q, "CAST(EXTRACT(");
+		sg_sql_raw(q, parts[i].field);
+		sg_sql_raw(q, " FROM ");
+		timestamp_of(q, alias, col);
+		sg_sql_raw(q, ") AS INTEGER)");
+		return true;
+	}
+	return false;
+}
+
+static void column_def(struct sg_sql *q, const struct sg_coldef *col)
+{
+	sg_sql_ident(q, col->name);
+	sg_sql_raw(q, " ");
+	sg_sql_raw(q, pg_type_name(col->type));
+	if (col->type == SG_COL_ID)
+		sg_sql_raw(q, " PRIMARY KEY NOT NULL");
+}
+
+static void pg_create_table(struct sg_sql *q, const char *table, const struct sg_coldef *cols,
+                            size_t ncols)
+{
+	sg_sql_raw(q, "CREATE TABLE ");
+	sg_sql_ident(q, table);
+	sg_sql_raw(q, " (");
+	for (size_t i = 0; i < ncols; i++) {
+		sg_sql_raw(q, i ? ", " : "");
+		column_def(q, &cols[i]);
+	}
+	sg_sql_raw(q, ")");
+}
+
+static void pg_add_column(struct sg_sql *q, const char *table, const struct sg_coldef *col)
+{
+	sg_sql_raw(q, "ALTER TABLE ");
+	sg_sql_ident(q, table);
+	sg_sql_raw(q, " ADD COLUMN ");
+	column_def(q, col);
+}
+
+static void pg_create_index(struct sg_sql *q, const char *table, const char *name,
+                            const char *const *cols, size_t ncols)
+{
+	sg_sql_raw(q, "CREATE INDEX IF NOT EXISTS ");
+	sg_sql_ident(q, name);
+	sg_sql_raw(q, " ON ");
+	sg_sql_ident(q, table);
+	sg_sql_raw(q, " (");
+	for (size_t i = 0; i < ncols; i++) {
+		sg_sql_raw(q, i ? ", " : "");
+		sg_sql_ident(q, cols[i]);
+		/* NULL first, as ORDER BY asks (order_asc): the index walked
+		 * forward ascending, backward descending.  sys_id, never NULL,
+		 * is ordered without it. */
+		if (strcmp(cols[i], "sys_id") != 0)
+			sg_sql_raw(q, " NULLS FIRST");
+	}
+	sg_sql_raw(q, ")");
+}
+
+static void pg_is_empty(struct sg_sql *q, const char *alias, const char *col, enum sg_coltype type)
+{
+	sg_sql_raw(q, "(");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " IS NULL");
+	if (type == SG_COL_TEXT || type == SG_COL_ID) {
+		sg_sql_raw(q, " OR ");
+		sg_sql_qual(q, alias, col);
+		sg_sql_raw(q, " = ''");
+	}
+	sg_sql_raw(q, ")");
+}
+
+const struct sg_dialect sg_dialect_pg = {
+    .name = "postgresql",
+    .like = " ILIKE ",
+    .not_like = " NOT ILIKE ",
+    .type_name = pg_type_name,
+    .create_table = pg_create_table,
+    .add_column = pg_add_column,
+    .create_index = pg_create_index,
+    .date_add = pg_date_add,
+    .date_part = pg_date_part,
+    /* PostgreSQL sorts NULL last ascending unless told. */
+    .order_asc = " NULLS FIRST",
+    .order_desc = " DESC NULLS LAST",
+    .is_empty = pg_is_empty,
+};
