@@ -329,11 +329,12 @@ static void lock_profile(struct sg_ctx *ctx, const char *profile_id, long long w
 		return;
 	}
 	l->held = true;
-	if (strcmp(sg_conn_dialect(ctx->conn)->name, "sqlite") != 0)
-		return;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"file\" FROM pragma_database_list WHERE \"name\" = 'main'");
+	if (!sg_conn_dialect(ctx->conn)->db_file(&q)) {
+		sg_sql_cleanup(&q);
+		return; /* no file to lock beside: this process's lock only */
+	}
 	char *file = NULL;
 	sg_err err = sg_conn_query_string(ctx->conn, &q, &file);
 	sg_sql_cleanup(&q);

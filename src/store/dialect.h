@@ -59,6 +59,15 @@ struct sg_dialect {
 	 * (dayofweek 0=Sunday, month 1-12, year, hour, dayofmonth, quarter).
 	 * False when the part is unknown (nothing appended). */
 	bool (*date_part)(struct sg_sql *q, const char *alias, const char *col, const char *part);
+	/* What follows an ORDER BY key for ascending and for descending order
+	 * (spaces before): NULL sorts first ascending and last descending, as
+	 * on the platform.  Static. */
+	const char *order_asc, *order_desc;
+	/* Appends a query whose one row's one column is the path of the file
+	 * that holds the database (empty or no row for an in-memory one); false
+	 * when the engine keeps no file a program could lock or sit beside
+	 * (nothing appended). */
+	bool (*db_file)(struct sg_sql *q);
 };
 
 extern const struct sg_dialect sg_dialect_sqlite;

@@ -104,6 +104,12 @@ static void sq_create_index(struct sg_sql *q, const char *table, const char *nam
 	sg_sql_raw(q, ")");
 }
 
+static bool sq_db_file(struct sg_sql *q)
+{
+	sg_sql_raw(q, "SELECT \"file\" FROM pragma_database_list WHERE \"name\" = 'main'");
+	return true;
+}
+
 const struct sg_dialect sg_dialect_sqlite = {
     .name = "sqlite",
     .like = " LIKE ",
@@ -114,4 +120,8 @@ const struct sg_dialect sg_dialect_sqlite = {
     .create_index = sq_create_index,
     .date_add = sq_date_add,
     .date_part = sq_date_part,
+    /* NULL is the smallest value in SQLite: its defaults are the platform's */
+    .order_asc = "",
+    .order_desc = " DESC",
+    .db_file = sq_db_file,
 };
