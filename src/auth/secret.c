@@ -235,11 +235,12 @@ static int create_key(const char *path, unsigned char key[SG_SECRET_KEY_LEN])
 static sg_err db_file(struct sg_ctx *ctx, char **out)
 {
 	*out = NULL;
-	if (strcmp(sg_conn_dialect(ctx->conn)->name, "sqlite") != 0)
-		return SG_ERR_OK;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"file\" FROM pragma_database_list WHERE \"name\" = 'main'");
+	if (!sg_conn_dialect(ctx->conn)->db_file(&q)) {
+		sg_sql_cleanup(&q);
+		return SG_ERR_OK; /* an engine without a file (a server) */
+	}
 	sg_err err = sg_conn_query_string(ctx->conn, &q, out);
 	sg_sql_cleanup(&q);
 	if (!err && *out && !**out) {

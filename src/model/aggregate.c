@@ -185,7 +185,8 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 		sg_sql_raw(&q, h->op);
 		sg_sql_raw(&q, " CAST(");
 		sg_sql_text(&q, h->value);
-		sg_sql_raw(&q, " AS REAL)");
+		/* SQLite's REAL is 8 bytes: PostgreSQL's is 4 */
+		sg_sql_raw(&q, " AS DOUBLE PRECISION)");
 		first = false;
 	}
 	if (ngroup) {
@@ -205,7 +206,9 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 				sg_sql_rewind(&q, m);
 				continue;
 			}
-			sg_sql_raw(&q, o->desc ? " DESC, " : ", ");
+			const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
+			sg_sql_raw(&q, o->desc ? d->order_desc : d->order_asc);
+			sg_sql_raw(&q, ", ");
 		}
 		sg_sql_append(&q, &group);
 	}

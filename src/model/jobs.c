@@ -352,7 +352,9 @@ sg_err sg_job_claim(struct sg_ctx *ctx, const char *worker, int64_t lease, struc
 	sg_sql_raw(&q, " OR EXISTS (SELECT 1 FROM \"sysevent\" e WHERE ");
 	events_due(&q, now_s, have_event_handler());
 	sg_sql_raw(&q, "))");
-	sg_sql_raw(&q, " ORDER BY \"next_action\", \"priority\" LIMIT 1");
+	sg_sql_raw(&q, " ORDER BY \"next_action\", \"priority\"");
+	sg_sql_raw(&q, sg_conn_dialect(ctx->conn)->order_asc); /* a NULL priority first */
+	sg_sql_raw(&q, " LIMIT 1");
 	/* Is anything due?  A read first, so that an idle worker never takes
 	 * the write lock; then the same query again inside the write, which
 	 * decides. */

@@ -62,7 +62,7 @@ sg_err sg__gen_create(struct sg_ctx *ctx)
 {
 	sg_err err = sg_conn_exec_raw(ctx->conn, "CREATE TABLE IF NOT EXISTS \"sg_generation\" "
 	                                         "(\"name\" TEXT PRIMARY KEY NOT NULL, "
-	                                         "\"value\" INTEGER NOT NULL DEFAULT 0)");
+	                                         "\"value\" BIGINT NOT NULL DEFAULT 0)");
 	for (size_t i = 0; !err && i < sizeof(gen_names) / sizeof(gen_names[0]); i++) {
 		struct sg_sql q;
 		sg_sql_init(&q);

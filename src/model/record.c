@@ -9,6 +9,7 @@
  * rules.  The rules are a table (rules.c, rules.h).  Nothing is half-written:
  * any failure, an allocation's included, rolls the whole write back.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,8 +214,10 @@ static sg_err list_statement(const struct sg_qenv *env, const struct sg_table *t
 	sg_sql_append(out, where);
 	if (!count) {
 		err = sg_query_compile_order(env, t, opts->query, "t", out);
+		/* No limit is the largest one: SQLite's LIMIT -1 is refused by
+		 * PostgreSQL, and OFFSET needs a LIMIT before it in SQLite. */
 		sg_sql_raw(out, " LIMIT ");
-		sg_sql_int(out, opts->limit);
+		sg_sql_int(out, opts->limit < 0 ? LLONG_MAX : opts->limit);
 		sg_sql_raw(out, " OFFSET ");
 		sg_sql_int(out, opts->offset);
 	}

@@ -153,9 +153,10 @@ static int add_fix(void *ud, int ncol, const char *const *names, const char *con
 	sg_sql_text(q, vals[0]);
 	sg_sql_raw(q, ", ");
 	sg_sql_int(q, strtoll(vals[1], NULL, 10) + 1);
-	sg_sql_raw(
-	    q, ") ON CONFLICT (\"name\") DO UPDATE SET \"value\" = MAX(\"sg_generation\".\"value\" "
-	       "+ 1, excluded.\"value\")");
+	/* CASE, not SQLite's two-argument MAX (PostgreSQL's GREATEST) */
+	sg_sql_raw(q, ") ON CONFLICT (\"name\") DO UPDATE SET \"value\" = CASE WHEN "
+	              "\"sg_generation\".\"value\" + 1 > excluded.\"value\" THEN "
+	              "\"sg_generation\".\"value\" + 1 ELSE excluded.\"value\" END");
 	if (sg_sql_error(q)) {
 		g->err = sg_sql_error(q);
 		return 1;

@@ -1047,9 +1047,10 @@ static sg_err drop(struct ns_state *st, const char *conn, const char *alert, con
 {
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q,
-	           "INSERT INTO \"ns_rmm_dropped\" (\"connection\", \"alert_id\", \"device_id\", "
-	           "\"org_id\", \"reason\", \"at\") VALUES (");
+	sg_sql_raw(
+	    &q, "INSERT INTO \"ns_rmm_dropped\" (\"seq\", \"connection\", \"alert_id\", "
+	        "\"device_id\", \"org_id\", \"reason\", \"at\") SELECT COALESCE(MAX(\"seq\"), 0) "
+	        "+ 1, ");
 	sg_sql_text(&q, conn);
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, alert);
@@ -1061,7 +1062,8 @@ static sg_err drop(struct ns_state *st, const char *conn, const char *alert, con
 	sg_sql_text(&q, reason);
 	sg_sql_raw(&q, ", ");
 	sg_sql_int(&q, sg_time_now());
-	sg_sql_raw(&q, ")");
+	/* the number given, not SQLite's rowid alias: the same on PostgreSQL */
+	sg_sql_raw(&q, " FROM \"ns_rmm_dropped\"");
 	sg_err e = exec(st, &q);
 	if (!e) {
 		sg_sql_init(&q);

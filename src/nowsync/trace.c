@@ -197,8 +197,10 @@ static sg_err part_backsync(struct ns_state *s, const struct ns_trace_key *k, js
 		               "\"sent_at\", \"last_error\", \"body\" FROM \"ns_bs_out\" WHERE "
 		               "\"connection\" = ");
 		sg_sql_text(&q, conn);
-		sg_sql_raw(&q, " AND \"body\" LIKE ");
+		sg_sql_raw(&q, " AND \"body\"");
+		sg_sql_raw(&q, sg_conn_dialect(db)->like); /* SQLite's LIKE ignores case */
 		sg_sql_text(&q, pattern);
+		sg_sql_raw(&q, " ESCAPE '\\'");
 		sg_sql_raw(&q, " ORDER BY \"seq\"");
 		struct bs_rows br = {entries, id};
 		e = sg_conn_exec(db, &q, add_backsync_row, &br, NULL);

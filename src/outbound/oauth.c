@@ -235,7 +235,12 @@ static sg_err read_stored(struct sg_ctx *ctx, const char *profile_id, struct sto
 	sg_sql_raw(&q, "SELECT \"sys_id\", \"type\", \"expires\", \"token_received\" FROM "
 	               "\"oauth_credential\" WHERE \"oauth_requestor_profile\" = ");
 	sg_sql_text(&q, profile_id);
-	sg_sql_raw(&q, " ORDER BY \"sys_created_on\" DESC, \"expires\" DESC LIMIT 20");
+	const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
+	sg_sql_raw(&q, " ORDER BY \"sys_created_on\"");
+	sg_sql_raw(&q, d->order_desc);
+	sg_sql_raw(&q, ", \"expires\"");
+	sg_sql_raw(&q, d->order_desc); /* no expiry last */
+	sg_sql_raw(&q, " LIMIT 20");
 	json_t *rows;
 	sg_err err = query_rows(ctx, &q, &rows);
 	sg_sql_cleanup(&q);
@@ -329,11 +334,12 @@ static void lock_profile(struct sg_ctx *ctx, const char *profile_id, long long w
 		return;
 	}
 	l->held = true;
-	if (strcmp(sg_conn_dialect(ctx->conn)->name, "sqlite") != 0)
-		return;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT \"file\" FROM pragma_database_list WHERE \"name\" = 'main'");
+	if (!sg_conn_dialect(ctx->conn)->db_file(&q)) {
+		sg_sql_cleanup(&q);
+		return; /* no file to lock beside: this process's lock only */
+	}
 	char *file = NULL;
 	sg_err err = sg_conn_query_string(ctx->conn, &q, &file);
 	sg_sql_cleanup(&q);

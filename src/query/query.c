@@ -451,9 +451,34 @@ static void column(struct compiler *c, const char *alias, const struct sg_field 
 	sg_sql_qual(c->out, alias, f->element);
 }
 
+/* The column as text, for a pattern match: SQLite matches a number as its
+ * text, PostgreSQL has no LIKE on numbers. */
+static void text_column(struct compiler *c, const char *alias, const struct sg_field *f)
+{
+	if (sg_ftype_column(f->type) == SG_COL_TEXT) {
+		column(c, alias, f);
+		return;
+	}
+	sg_sql_raw(c->out, "CAST(");
+	column(c, alias, f);
+	sg_sql_raw(c->out, " AS TEXT)");
+}
+
 static void is_empty(struct compiler *c, const char *alias, const struct sg_field *f)
 {
-	c->env->dialect->is_empty(c->out, alias, f->element, sg_ftype_column(f->type));
+	if (sg_ftype_column(f->type) != SG_COL_TEXT) {
+		/* a number column holds no text: '' would not even compare on
+		 * PostgreSQL (and empty values are stored as NULL) */
+		sg_sql_raw(c->out, "(");
+		column(c, alias, f);
+		sg_sql_raw(c->out, " IS NULL)");
+		return;
+	}
+	sg_sql_raw(c->out, "(");
+	column(c, alias, f);
+	sg_sql_raw(c->out, " IS NULL OR ");
+	column(c, alias, f);
+	sg_sql_raw(c->out, " = '')");
 }
 
 /* "(col OP ?)", with NULL rows included when the operator is a negation. */
@@ -920,7 +945,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 	case SG_Q_STARTSWITH:
 	case SG_Q_ENDSWITH:
 		sg_sql_raw(out, "(");
-		column(c, alias, f);
+		text_column(c, alias, f);
 		sg_sql_raw(out, c->env->dialect->like);
 		if (!like_value(c, v, cond->op != SG_Q_STARTSWITH, cond->op != SG_Q_ENDSWITH))
 			return false;
@@ -930,7 +955,7 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		sg_sql_raw(out, "(");
 		column(c, alias, f);
 		sg_sql_raw(out, " IS NULL OR ");
-		column(c, alias, f);
+		text_column(c, alias, f);
 		sg_sql_raw(out, c->env->dialect->not_like);
 		if (!like_value(c, v, true, true))
 			return false;
@@ -1306,6 +1331,8 @@ sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *
 {
 	struct compiler c = {.env = env, .out = out};
 	sg_arena_init(&c.scratch, 0);
+	/* The dialect says where NULL sorts: first ascending, as on the platform. */
+	const struct sg_dialect *d = env->dialect;
 	sg_sql_raw(out, " ORDER BY ");
 	for (size_t i = 0; q && i < q->norder; i++) {
 		if (!strcmp(q->order[i].field, "sys_id")) {
@@ -1320,8 +1347,7 @@ sg_err sg_query_compile_order(const struct sg_qenv *env, const struct sg_table *
 			sg_sql_rewind(out, m);
 			continue;
 		}
-		sg_sql_raw(out,
-		           q->order[i].desc ? env->dialect->order_desc : env->dialect->order_asc);
+		sg_sql_raw(out, q->order[i].desc ? d->order_desc : d->order_asc);
 		sg_sql_raw(out, ", ");
 	}
 	/* Equal keys are broken by sys_id, so paging is stable. */

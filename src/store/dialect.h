@@ -59,15 +59,15 @@ struct sg_dialect {
 	 * (dayofweek 0=Sunday, month 1-12, year, hour, dayofmonth, quarter).
 	 * False when the part is unknown (nothing appended). */
 	bool (*date_part)(struct sg_sql *q, const char *alias, const char *col, const char *part);
-	/* Added for PostgreSQL (issue 19).  What follows an ORDER BY key
-	 * ascending and descending so that NULL sorts first ascending and last
+	/* What follows an ORDER BY key ascending and descending (spaces
+	 * before) so that NULL sorts first ascending and last
 	 * descending, as on the platform's database (and SQLite by default). */
 	const char *order_asc, *order_desc;
-	/* Appends a condition true when alias.col, a column of type type, is
-	 * empty: NULL, or for text the empty string (an engine may refuse to
-	 * compare a number with ''). */
-	void (*is_empty)(struct sg_sql *q, const char *alias, const char *col,
-	                 enum sg_coltype type);
+	/* Appends a query whose one row's one column is the path of the file
+	 * that holds the database (empty or no row for an in-memory one); false
+	 * when the engine keeps no file a program could lock or sit beside
+	 * (nothing appended). */
+	bool (*db_file)(struct sg_sql *q);
 };
 
 extern const struct sg_dialect sg_dialect_sqlite;

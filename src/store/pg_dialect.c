@@ -191,17 +191,11 @@ static void pg_create_index(struct sg_sql *q, const char *table, const char *nam
 	sg_sql_raw(q, ")");
 }
 
-static void pg_is_empty(struct sg_sql *q, const char *alias, const char *col, enum sg_coltype type)
+/* The database is a server's: no file of its own a program could sit beside. */
+static bool pg_db_file(struct sg_sql *q)
 {
-	sg_sql_raw(q, "(");
-	sg_sql_qual(q, alias, col);
-	sg_sql_raw(q, " IS NULL");
-	if (type == SG_COL_TEXT || type == SG_COL_ID) {
-		sg_sql_raw(q, " OR ");
-		sg_sql_qual(q, alias, col);
-		sg_sql_raw(q, " = ''");
-	}
-	sg_sql_raw(q, ")");
+	(void)q;
+	return false;
 }
 
 const struct sg_dialect sg_dialect_pg = {
@@ -217,5 +211,5 @@ const struct sg_dialect sg_dialect_pg = {
     /* PostgreSQL sorts NULL last ascending unless told. */
     .order_asc = " NULLS FIRST",
     .order_desc = " DESC NULLS LAST",
-    .is_empty = pg_is_empty,
+    .db_file = pg_db_file,
 };

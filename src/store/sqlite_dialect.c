@@ -104,16 +104,10 @@ static void sq_create_index(struct sg_sql *q, const char *table, const char *nam
 	sg_sql_raw(q, ")");
 }
 
-static void sq_is_empty(struct sg_sql *q, const char *alias, const char *col, enum sg_coltype type)
+static bool sq_db_file(struct sg_sql *q)
 {
-	sg_sql_raw(q, "(");
-	sg_sql_qual(q, alias, col);
-	sg_sql_raw(q, " IS NULL");
-	/* Any type: a column of SQLite holds whatever it was given. */
-	(void)type;
-	sg_sql_raw(q, " OR ");
-	sg_sql_qual(q, alias, col);
-	sg_sql_raw(q, " = '')");
+	sg_sql_raw(q, "SELECT \"file\" FROM pragma_database_list WHERE \"name\" = 'main'");
+	return true;
 }
 
 const struct sg_dialect sg_dialect_sqlite = {
@@ -126,7 +120,8 @@ const struct sg_dialect sg_dialect_sqlite = {
     .create_index = sq_create_index,
     .date_add = sq_date_add,
     .date_part = sq_date_part,
+    /* NULL is the smallest value in SQLite: its defaults are the platform's */
     .order_asc = "",
     .order_desc = " DESC",
-    .is_empty = sq_is_empty,
+    .db_file = sq_db_file,
 };
