@@ -111,8 +111,9 @@ struct sg_route {
 /* true when path is SG_SNOWGLOBE_PREFIX or under it. */
 bool sg_snowglobe_path(const char *path);
 
-/* The gate of every /_snowglobe/ handler: *ok true when the caller has the
- * admin role in effect (or ctx is the system); else resp holds the 403. */
+/* The gate middleware.c's dispatch() puts before every /_snowglobe/
+ * handler: *ok true when the caller has the admin role in effect (or ctx is
+ * the system); else resp holds the 403.  The handlers do not check again. */
 sg_err sg_snowglobe_admit(struct sg_ctx *ctx, struct sg_auth_session *as, struct sg_resp *resp,
                           bool *ok);
 

@@ -7,7 +7,7 @@
  *                            {"action":"freeze"} / {"action":"freeze","time":...}
  *                            {"action":"real"}
  *
- * The admin's only (sg_snowglobe_admit).  A change is stored (every process
+ * The admin's only (the gate in middleware.c).  A change is stored (every process
  * of the instance agrees) and applies to this process at once; the answer
  * is the setting after it.
  */
@@ -34,10 +34,8 @@ sg_err sg_clock_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 {
 	(void)api;
 	(void)req;
-	bool ok;
-	sg_err err = sg_snowglobe_admit(ctx, as, resp, &ok);
-	if (err || !ok)
-		return err;
+	(void)ctx;
+	(void)as;
 	return answer(resp);
 }
 
@@ -45,10 +43,8 @@ sg_err sg_clock_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sess
                      struct sg_req *req, struct sg_resp *resp)
 {
 	(void)api;
-	bool ok;
-	sg_err err = sg_snowglobe_admit(ctx, as, resp, &ok);
-	if (err || !ok)
-		return err;
+	(void)as;
+	sg_err err;
 	if (!req->body || !req->body_len)
 		return SG_ERR_EMPTY_BODY;
 	json_t *in;

@@ -290,7 +290,11 @@ static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 		sg_auth_session_init(&as, api->auth, &ctx,
 		                     sg_req_header(req, "X-Snowglobe-Elevate"));
 		err = route->auth == SG_AUTH_USER ? sg_tinyurl_expand(&ctx, req) : SG_ERR_OK;
-		if (!err)
+		/* Every test-double power is the admin's only: refused here, once. */
+		bool admitted = true;
+		if (!err && sg_snowglobe_path(route->pattern))
+			err = sg_snowglobe_admit(&ctx, &as, resp, &admitted);
+		if (!err && admitted)
 			err = route->handler(api, &ctx, &as, req, resp);
 		/* An answer computed with a failed accessor (a time zone) is not given. */
 		if (!err)

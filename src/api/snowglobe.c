@@ -39,10 +39,8 @@ sg_err sg_snowglobe_index(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
                           struct sg_req *req, struct sg_resp *resp)
 {
 	(void)req;
-	bool ok;
-	sg_err err = sg_snowglobe_admit(ctx, as, resp, &ok);
-	if (err || !ok)
-		return err;
+	(void)ctx;
+	(void)as;
 	json_t *routes = json_array();
 	json_t *body =
 	    routes ? json_pack("{s:{s:s, s:o}}", "result", "version", SG_VERSION, "routes", routes)

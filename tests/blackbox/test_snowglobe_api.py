@@ -25,6 +25,34 @@ def test_the_index_lists_the_powers_to_an_admin_only(server):
     assert r.status_code == 401
 
 
+
+def test_every_power_refuses_a_non_admin_before_it_acts(server):
+    """The gate is one check in front of every route under the prefix: a route added later
+    cannot forget it.  Each listed route, called by an itil user, is refused and changes
+    nothing (the faults and the clock are read back as the admin)."""
+    nowctl(server, "user", "add", "sg_gate_user", "--password", PASSWORD, "--role", "itil",
+           ok=None)
+    call = as_user(server, "sg_gate_user", PASSWORD)
+    def clock():
+        c = server.get("/_snowglobe/clock").json()["result"]
+        return c["mode"], c["frozen"], c["offset_seconds"]
+
+    clock_before = clock()
+    faults_before = server.get("/_snowglobe/faults").json()["result"]
+    routes = server.get("/_snowglobe").json()["result"]["routes"]
+    assert len(routes) >= 15
+    for route in routes:
+        path = route["path"].replace("{id}", "1").replace("{name}", "init")
+        body = {"action": "freeze", "name": "gate", "status": 500} \
+            if route["method"] == "POST" else None
+        r = call(route["method"], path, json=body)
+        assert r.status_code == 403, (route, r.status_code, r.text)
+        assert r.json()["error"]["message"] == "Insufficient rights"
+    assert clock() == clock_before
+    assert server.get("/_snowglobe/faults").json()["result"] == faults_before
+    names = [s["name"] for s in server.get("/_snowglobe/snapshots").json()["result"]]
+    assert "gate" not in names
+
 def test_no_snowglobe_api_answers_as_an_unknown_path():
     s = Server(extra=["--no-snowglobe-api"])
     try:
