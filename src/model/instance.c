@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/redact.h"
 #include "model/internal.h"
 #include "model/rules.h"
 
@@ -439,7 +440,9 @@ sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
 	if (err)
 		return err;
 	if (exists) {
-		sg_log_error("init: %s already holds an instance", data_dir);
+		char *where = sg_net_masked_url(data_dir);
+		sg_log_error("init: %s already holds an instance", where ? where : "the store");
+		free(where);
 		return SG_ERR_INTERNAL;
 	}
 	struct base_rows b;
