@@ -151,9 +151,10 @@ sg_err sg__pg_snap_save(sg_conn *c, const char *name, const char *created, size_
 		sg_sql_text(&q, schema);
 		sg_sql_raw(&q, ", ");
 		sg_sql_text(&q, created);
-		sg_sql_raw(&q, ", coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-		               "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
-		               "AND n.nspname = ");
+		sg_sql_raw(&q,
+		           ", coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+		           "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+		           "AND n.nspname = ");
 		sg_sql_text(&q, schema);
 		sg_sql_raw(&q, " ON CONFLICT (\"name\") DO UPDATE SET \"schema_name\" = "
 		               "excluded.\"schema_name\", \"created\" = excluded.\"created\", "
