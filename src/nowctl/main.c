@@ -272,7 +272,7 @@ static int cmd_init(int argc, char **argv)
 		printed = true;
 	}
 	bool exists = false;
-	sg_err err = sg_store_exists(target, &exists);
+	sg_err err = sg_model_instance_exists(target, &exists);
 	char *shown = sg_net_masked_url(db ? db : data);
 	if (!shown) {
 		fprintf(stderr, "nowctl: out of memory\n");

@@ -293,20 +293,6 @@ static sg_err pg_exists(const char *where, bool dir, bool *out)
 	char *url = full_url(where);
 	char *name = url ? db_name(url) : NULL;
 	sg_err err = name ? db_exists(url, name, out) : url ? SG_ERR_STORE : SG_ERR_NOMEM;
-	if (!err && *out) {
-		/* A database an admin made for the instance (a role without
-		 * CREATEDB) holds none until its dictionary exists. */
-		PGconn *pg = connect_to(url, false);
-		PGresult *res =
-		    pg ? PQexec(pg, "SELECT to_regclass('sys_dictionary') IS NOT NULL") : NULL;
-		if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-			*out = PQgetvalue(res, 0, 0)[0] == 't';
-		else
-			err = SG_ERR_STORE;
-		PQclear(res);
-		if (pg)
-			PQfinish(pg);
-	}
 	free(name);
 	free(url);
 	return err;

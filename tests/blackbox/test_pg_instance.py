@@ -331,6 +331,16 @@ def test_attachments_live_under_the_data_home_not_a_folder_named_after_the_url(i
     assert n.delete(f"/api/now/attachment/{att}").status_code == 204
 
 
+def test_init_into_an_empty_database_an_admin_made(inst):
+    subprocess.run([os.path.join(BINDIR, "createdb"), "-h", inst["sock"], "-U", "sgowner", "sgpremade"],
+                   check=True, capture_output=True)
+    url = inst["url"].replace("/sginst?", "/sgpremade?")
+    r = run([os.path.join(BIN, "nowctl"), "init", "--db", url], inst["env"])
+    assert "Instance created in postgresql://sgowner:***@/sgpremade" in r.stdout
+    r = run([os.path.join(BIN, "nowctl"), "--db", url, "snapshot", "list"], inst["env"])
+    assert r.stdout.split()[0] == "init"
+
+
 def test_ephemeral_is_refused(inst):
     r = subprocess.run([os.path.join(BIN, "nowd"), "--db", inst["url"], "--ephemeral", "--port",
                         str(free_port())], capture_output=True, text=True, env=inst["env"], timeout=60)
