@@ -196,6 +196,18 @@ static int create_key(const char *path, unsigned char key[SG_SECRET_KEY_LEN])
 		*slash = '\0';
 	else
 		snprintf(dir, sizeof(dir), ".");
+	/* Each missing folder of the path (a config folder's keys/), 0700. */
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int made = mkdir(dir, 0700);
+		*p = '/';
+		if (made != 0 && errno != EEXIST) {
+			sg_log_error("secret: cannot make %s: %s", dir, strerror(errno));
+			return -1;
+		}
+	}
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		sg_log_error("secret: cannot make %s: %s", dir, strerror(errno));
 		return -1;
@@ -277,17 +289,61 @@ bool sg_secret_key_from_env(void)
 	return env && *env;
 }
 
-/* The key files' common stem, "DATA/keys/instance", into base.
- * SG_ERR_INTERNAL (logged) when the store has no file. */
+/* The key file of a store with no file of its own (a server), into out:
+ * the default under the user's config folder, named by the store's
+ * ident (host, port, database). */
+static sg_err default_key_file(struct sg_ctx *ctx, char *out, size_t size)
+{
+	char *ident = NULL;
+	sg_err err = sg_store_ident(ctx->model->store, &ident);
+	if (err)
+		return err;
+	const char *cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+	if (cfg && *cfg)
+		n = snprintf(out, size, "%s/snowglobe/keys/%s.key", cfg, ident);
+	else if (home && *home)
+		n = snprintf(out, size, "%s/.config/snowglobe/keys/%s.key", home, ident);
+	else
+		n = -1;
+	free(ident);
+	if (n < 0 || (size_t)n >= size) {
+		sg_log_error("secret: no folder for the instance key (HOME unset): set %s or %s",
+		             SG_SECRET_FILE_ENV, SG_SECRET_ENV);
+		return SG_ERR_INTERNAL;
+	}
+	return SG_ERR_OK;
+}
+
+/* The key files' common stem, "DATA/keys/instance", into base: from
+ * SNOWGLOBE_KEY_FILE when set, else beside the database file, else (a
+ * server) the default key file.  SG_ERR_INTERNAL (logged) when none. */
 static sg_err key_base(struct sg_ctx *ctx, char *base, size_t size)
 {
+	const char *env = getenv(SG_SECRET_FILE_ENV);
+	if (env && *env) {
+		size_t n = strlen(env);
+		if (n < 5 || strcmp(env + n - 4, ".key") || n >= size) {
+			sg_log_error("secret: %s must name a file ending in .key",
+			             SG_SECRET_FILE_ENV);
+			return SG_ERR_INTERNAL;
+		}
+		memcpy(base, env, n - 4);
+		base[n - 4] = '\0';
+		return SG_ERR_OK;
+	}
 	char *file;
 	sg_err err = db_file(ctx, &file);
 	if (err)
 		return err;
-	if (!file || !sg_secret_key_path(file, base, size)) {
-		sg_log_error("secret: this store has no file to keep a key beside: set %s",
-		             SG_SECRET_ENV);
+	if (!file) {
+		err = default_key_file(ctx, base, size);
+		if (!err)
+			base[strlen(base) - 4] = '\0'; /* ".key" */
+		return err;
+	}
+	if (!sg_secret_key_path(file, base, size)) {
+		sg_log_error("secret: the key file's path is too long: set %s", SG_SECRET_FILE_ENV);
 		free(file);
 		return SG_ERR_INTERNAL;
 	}
@@ -555,4 +611,27 @@ sg_err sg_secret_retire(struct sg_ctx *ctx, const char *keep, int *removed)
 	}
 	closedir(d);
 	return SG_ERR_OK;
+}
+
+sg_err sg_secret_require(struct sg_ctx *ctx, char *path, size_t size)
+{
+	unsigned char key[SG_SECRET_KEY_LEN];
+	path[0] = '\0';
+	int env = env_key(key);
+	sodium_memzero(key, sizeof(key));
+	if (env)
+		return env > 0 ? SG_ERR_OK : SG_ERR_INTERNAL;
+	char base[4096], kid[SG_SECRET_KID_LEN + 1] = "";
+	sg_err err = key_base(ctx, base, sizeof(base));
+	if (err)
+		return err;
+	if (current_kid(base, kid) < 0)
+		return SG_ERR_INTERNAL;
+	int n = *kid ? snprintf(path, size, "%s.%s.key", base, kid)
+	             : snprintf(path, size, "%s.key", base);
+	if (n < 0 || (size_t)n >= size)
+		return SG_ERR_INTERNAL;
+	int got = read_key(path, key);
+	sodium_memzero(key, sizeof(key));
+	return got == 1 ? SG_ERR_OK : got == 0 ? SG_ERR_NO_RESOURCE : SG_ERR_INTERNAL;
 }

@@ -11,7 +11,13 @@
  *     keys/, F's name without its extension, ".key" -- DATA/keys/instance.key
  *     for --data DATA, /srv/keys/prod.key for --db sqlite:/srv/prod.db --
  *     32 random bytes, mode 0600 (folder 0700), made by nowctl init or on the
- *     first encryption that needs it.
+ *     first encryption that needs it;
+ *   - SNOWGLOBE_KEY_FILE (nowd and nowctl's --key-file), when set, names that
+ *     file instead (a path ending in ".key"; rotation's files go beside it);
+ *   - a store with no file (PostgreSQL) keeps it, unless one of those is set,
+ *     in $XDG_CONFIG_HOME/snowglobe/keys/HOST-PORT-DBNAME.key (default
+ *     ~/.config/...; sg_store_ident), made by nowctl init; every node of the
+ *     instance needs a copy (or the same SNOWGLOBE_KEY).
  *
  * After nowctl keys rotate, values carry the id of the key that sealed them:
  * SG_SECRET_PREFIX, 16 hex digits, '$', the base64 -- under the key file
@@ -35,10 +41,11 @@
 #include "core/err.h"
 #include "model/model.h"
 
-#define SG_SECRET_PREFIX  "$sg1$"
-#define SG_SECRET_KEY_LEN 32
-#define SG_SECRET_ENV     "SNOWGLOBE_KEY"
-#define SG_SECRET_KID_LEN 16
+#define SG_SECRET_PREFIX   "$sg1$"
+#define SG_SECRET_KEY_LEN  32
+#define SG_SECRET_ENV      "SNOWGLOBE_KEY"
+#define SG_SECRET_FILE_ENV "SNOWGLOBE_KEY_FILE"
+#define SG_SECRET_KID_LEN  16
 
 /* Whether v has the form of an encrypted value (the prefix). */
 bool sg_secret_is_sealed(const char *v);
@@ -77,6 +84,15 @@ sg_err sg_secret_kid(const char *stored, char kid[SG_SECRET_KID_LEN + 1]);
  * time; a stored value this instance cannot decrypt matches nothing.
  */
 sg_err sg_secret_matches(struct sg_ctx *ctx, const char *stored, const char *presented, bool *ok);
+
+/*
+ * Whether ctx's instance key can be read, without making it (nowd checks
+ * at start on a server, where a missing key is a node not yet given a copy
+ * rather than a new instance).  path gets the key file looked for ("" for
+ * SNOWGLOBE_KEY).  SG_ERR_NO_RESOURCE: the file is missing; SG_ERR_INTERNAL
+ * (logged): unusable.
+ */
+sg_err sg_secret_require(struct sg_ctx *ctx, char *path, size_t size);
 
 /* ---- rotation (secret_rotate.c drives it) ---- */
 

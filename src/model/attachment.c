@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "store/sql.h"
+#include "store/store.h"
 
 bool sg_attach_hash_valid(const char *s)
 {
@@ -37,6 +38,43 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
+/* Makes each missing folder of path, 0700 (path itself is left). */
+static void make_parents(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+}
+
+/* The content directory of a database server's instance (ident: its
+ * sg_store_ident, freed here): SNOWGLOBE_ATTACHMENTS when set (a folder
+ * every node shares), else $XDG_DATA_HOME/snowglobe/attachments/IDENT
+ * (~/.local/share/...): never a folder named after the URL, which may
+ * hold a password.  Its parents are made. */
+static char *server_dir(char *ident)
+{
+	const char *env = getenv("SNOWGLOBE_ATTACHMENTS");
+	const char *data = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *out = NULL;
+	int n;
+	if (env && *env)
+		n = asprintf(&out, "%s", env);
+	else if (data && *data)
+		n = asprintf(&out, "%s/snowglobe/attachments/%s", data, ident);
+	else
+		n = asprintf(&out, "%s/.local/share/snowglobe/attachments/%s",
+		             home && *home ? home : ".", ident);
+	free(ident);
+	if (n < 0)
+		return NULL;
+	make_parents(out);
+	return out;
+}
+
 /* The content directory of m: "attachments" beside the database, in the
  * data directory (for sqlite:PATH, PATH's directory).  NULL when out of
  * memory or the instance has no directory (being created). */
@@ -45,6 +83,9 @@ static char *content_dir(const struct sg_model *m)
 	const char *d = m->data_dir;
 	if (!d)
 		return NULL;
+	char *ident = NULL;
+	if (sg_store_ident(m->store, &ident) == SG_ERR_OK)
+		return server_dir(ident);
 	if (!strncmp(d, "sqlite://", 9))
 		d += 9;
 	else if (!strncmp(d, "sqlite:", 7))

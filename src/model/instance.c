@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/redact.h"
 #include "model/internal.h"
 #include "model/rules.h"
 
@@ -431,15 +432,54 @@ static sg_err update_records(struct sg_ctx *ctx, json_t *updates)
 	return SG_ERR_OK;
 }
 
+/* A column of a table: *(bool *)ud set. */
+static int has_column(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)ncol;
+	(void)names;
+	(void)vals;
+	*(bool *)ud = true;
+	return 1;
+}
+
+sg_err sg_model_instance_exists(const char *url, bool *out)
+{
+	*out = false;
+	sg_err err = sg_store_exists(url, out);
+	if (err || !*out)
+		return err;
+	sg_store *s = NULL;
+	err = sg_store_open(url, false, &s);
+	if (err)
+		return err;
+	char *ident = NULL;
+	if (sg_store_ident(s, &ident) == SG_ERR_OK) {
+		/* A server's database an admin made for the instance (its role
+		 * may not create databases) holds none until its dictionary
+		 * exists. */
+		sg_conn *c = sg_store_conn(s);
+		bool has = false;
+		err = c ? sg_conn_columns(c, "sys_dictionary", has_column, &has) : SG_ERR_STORE;
+		*out = has;
+	}
+	free(ident);
+	sg_store_close(s);
+	return err;
+}
+
 sg_err sg_model_init_instance(const char *data_dir, const char *schema_dir,
                               sg_err (*add_rules)(struct sg_model *m))
 {
-	bool exists = false;
-	sg_err err = sg_store_exists(data_dir, &exists);
+	bool exists = false, had_db = false;
+	sg_err err = sg_store_exists(data_dir, &had_db);
+	if (!err)
+		err = sg_model_instance_exists(data_dir, &exists);
 	if (err)
 		return err;
 	if (exists) {
-		sg_log_error("init: %s already holds an instance", data_dir);
+		char *where = sg_net_masked_url(data_dir);
+		sg_log_error("init: %s already holds an instance", where ? where : "the store");
+		free(where);
 		return SG_ERR_INTERNAL;
 	}
 	struct base_rows b;
@@ -498,10 +538,13 @@ out:
 		sg_ctx_end(&ctx);
 	if (m.dict && --m.dict->refs == 0)
 		sg_dict_free(m.dict);
-	if (err)
+	if (err && !had_db)
 		sg_store_drop(m.store); /* nothing half-made is left behind */
 	else
-		sg_store_close(m.store);
+		sg_store_close(m.store); /* not a database an admin made for it */
+	if (err && had_db)
+		sg_log_error("init: failed in a database that existed before; it may hold "
+		             "some tables of the instance: empty it before trying again");
 	sg__props_clear(&m);
 	sg_map_cleanup(&m.props);
 	sg__rules_free(&m);

@@ -119,6 +119,11 @@ void sg_ctx_qenv(struct sg_ctx *ctx, struct sg_qenv *env);
 sg_err sg_model_open(const char *data_dir, struct sg_model **out);
 void sg_model_close(struct sg_model *m);
 
+/* *out: whether url names an instance: its database exists and, on a
+ * database server (where an admin may make an empty database for it), holds
+ * the dictionary. */
+sg_err sg_model_instance_exists(const char *url, bool *out);
+
 /*
  * Creates a new instance in data_dir from the base schema in schema_dir:
  * the tables, the dictionary rows describing them, and the base records.

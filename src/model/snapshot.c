@@ -91,6 +91,11 @@ sg_err sg_snapshot_save(struct sg_model *m, const char *name)
 {
 	if (!sg_snapshot_name_ok(name))
 		return SG_ERR_BAD_PARAM;
+	if (sg_store_snapshots_inside(m->store)) {
+		char when[SG_DT_LEN + 1];
+		sg_time_format(sg_time_real(), when);
+		return sg_store_snapshot_save(m->store, name, when, SG_SNAPSHOT_MAX);
+	}
 	char *dir = sg_snapshot_dir(m);
 	char *file = snapshot_file(m, name);
 	sg_err err = dir && file ? SG_ERR_OK : SG_ERR_NOMEM;
@@ -168,11 +173,12 @@ sg_err sg_snapshot_restore(struct sg_model *m, const char *name)
 {
 	if (!sg_snapshot_name_ok(name))
 		return SG_ERR_NO_RECORD;
-	char *file = snapshot_file(m, name);
-	if (!file)
+	bool inside = sg_store_snapshots_inside(m->store);
+	char *file = inside ? NULL : snapshot_file(m, name);
+	if (!inside && !file)
 		return SG_ERR_NOMEM;
 	struct stat st;
-	if (stat(file, &st) != 0) {
+	if (!inside && stat(file, &st) != 0) {
 		free(file);
 		return SG_ERR_NO_RECORD;
 	}
@@ -198,7 +204,9 @@ sg_err sg_snapshot_restore(struct sg_model *m, const char *name)
 	/* A counter bumped between this read and the restore is still passed:
 	 * the restore's write lock orders it before, and a cache that read it
 	 * compares unequal to anything but the value it read. */
-	if (!err)
+	if (!err && inside)
+		err = sg_store_snapshot_restore(m->store, name, g.fix, g.n);
+	else if (!err)
 		err = sg_store_restore(m->store, file, g.fix, g.n);
 	for (size_t i = 0; i < g.n; i++)
 		sg_sql_cleanup(&g.fix[i]);
@@ -215,6 +223,8 @@ sg_err sg_snapshot_delete(struct sg_model *m, const char *name)
 {
 	if (!sg_snapshot_name_ok(name))
 		return SG_ERR_NO_RECORD;
+	if (sg_store_snapshots_inside(m->store))
+		return sg_store_snapshot_delete(m->store, name);
 	char *file = snapshot_file(m, name);
 	if (!file)
 		return SG_ERR_NOMEM;
@@ -232,8 +242,32 @@ static int by_name(const void *a, const void *b)
 	return strcmp(x ? x : "", y ? y : "");
 }
 
+/* One snapshot kept inside the database: name, size, created. */
+static int add_row(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	json_t *arr = ud;
+	if (ncol < 3 || !vals[0] || !vals[1] || !vals[2])
+		return 0;
+	json_t *row = json_pack("{s:s, s:I, s:s}", "name", vals[0], "size",
+	                        (json_int_t)strtoll(vals[1], NULL, 10), "created", vals[2]);
+	return !row || json_array_append_new(arr, row) ? 1 : 0;
+}
+
 sg_err sg_snapshot_list(struct sg_model *m, json_t **out)
 {
+	if (sg_store_snapshots_inside(m->store)) {
+		json_t *arr = json_array();
+		sg_err err = arr ? sg_store_snapshot_list(m->store, add_row, arr) : SG_ERR_NOMEM;
+		if (!err && json_array_size(arr) > SG_SNAPSHOT_MAX)
+			err = SG_ERR_INTERNAL;
+		if (err) {
+			json_decref(arr);
+			return err;
+		}
+		*out = arr;
+		return SG_ERR_OK;
+	}
 	char *dir = sg_snapshot_dir(m);
 	json_t *rows[SG_SNAPSHOT_MAX];
 	size_t n = 0;

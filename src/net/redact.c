@@ -124,6 +124,17 @@ void sg_net_redact_url(struct sg_buf *out, const char *url, size_t len)
 	redact_params(out, query, end);
 }
 
+char *sg_net_masked_url(const char *url)
+{
+	struct sg_buf b;
+	size_t n = url ? strlen(url) : 0;
+	sg_buf_init(&b, n + 64);
+	sg_net_redact_url(&b, url ? url : "", n);
+	char *out = sg_buf_steal(&b);
+	sg_buf_cleanup(&b);
+	return out;
+}
+
 void sg_net_redact_form(struct sg_buf *out, const char *body, size_t len)
 {
 	redact_params(out, body, body + len);

@@ -41,6 +41,15 @@ bool sg_net_is_secret_header(const char *name);
  */
 void sg_net_redact_url(struct sg_buf *out, const char *url, size_t len);
 
+/*
+ * A database URL (or data directory) for messages: url with the password of
+ * its user information masked ("postgresql://user:***@host/db") and secret
+ * parameters ("?password=***") too, as sg_net_redact_url().  A new string
+ * the caller frees; NULL only when memory ran out.  Every message that
+ * names a store goes through this: a URL may carry a password.
+ */
+char *sg_net_masked_url(const char *url);
+
 /* As sg_net_redact_url() for an application/x-www-form-urlencoded body of
  * len bytes: every field is a parameter. */
 void sg_net_redact_form(struct sg_buf *out, const char *body, size_t len);

@@ -23,6 +23,7 @@
 #include "auth/secret.h"
 #include "model/model.h"
 #include "model/snapshot.h"
+#include "net/redact.h"
 #include "store/store.h"
 #include "nowctl/commands.h"
 
@@ -32,7 +33,7 @@
 static void usage(FILE *f)
 {
 	fputs(
-	    "usage: nowctl init (--data DIR | --db URL) [--demo] [--schema DIR]\n"
+	    "usage: nowctl init (--data DIR | --db URL) [--demo] [--schema DIR] [--key-file F]\n"
 	    "       nowctl [WHERE] [--json] COMMAND ...\n"
 	    "       nowctl --version | --help\n"
 	    "\n"
@@ -40,7 +41,11 @@ static void usage(FILE *f)
 	    "  --data DIR                     an instance's data directory (offline; acts as\n"
 	    "                                 the system: no access control applies)\n"
 	    "  --db URL                       an instance's database (offline, as --data):\n"
-	    "                                 sqlite:PATH; --data DIR is sqlite:DIR/instance.db\n"
+	    "                                 sqlite:PATH or postgresql://...; --data DIR is\n"
+	    "                                 sqlite:DIR/instance.db\n"
+	    "  --key-file FILE                the instance key (SNOWGLOBE_KEY_FILE): default\n"
+	    "                                 keys/ beside a SQLite database; for PostgreSQL\n"
+	    "                                 ~/.config/snowglobe/keys/HOST-PORT-DB.key\n"
 	    "  --instance URL --user NAME     a running instance, through its Table API, as\n"
 	    "                                 that user; the password comes from --password\n"
 	    "                                 or NOWCTL_PASSWORD (also NOWCTL_DATA, NOWCTL_DB,\n"
@@ -212,13 +217,20 @@ static int cmd_init(int argc, char **argv)
 {
 	const char *data = NULL, *db = NULL, *schema = NULL;
 	bool demo = false;
-	static const struct option opts[] = {
-	    {"data", required_argument, NULL, 'd'},   {"db", required_argument, NULL, 'b'},
-	    {"schema", required_argument, NULL, 's'}, {"demo", no_argument, NULL, 'D'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+	                                     {"db", required_argument, NULL, 'b'},
+	                                     {"schema", required_argument, NULL, 's'},
+	                                     {"demo", no_argument, NULL, 'D'},
+	                                     {"key-file", required_argument, NULL, 'k'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	int c;
-	while ((c = getopt_long(argc, argv, "d:b:s:Dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:b:s:k:Dh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'k':
+			if (setenv(SG_SECRET_FILE_ENV, optarg, 1) != 0)
+				return 1;
+			break;
 		case 'd':
 			data = optarg;
 			break;
@@ -260,24 +272,31 @@ static int cmd_init(int argc, char **argv)
 		printed = true;
 	}
 	bool exists = false;
-	sg_err err = sg_store_exists(target, &exists);
+	sg_err err = sg_model_instance_exists(target, &exists);
+	char *shown = sg_net_masked_url(db ? db : data);
+	if (!shown) {
+		fprintf(stderr, "nowctl: out of memory\n");
+		return 1;
+	}
 	if (!err && exists) {
 		if (db)
 			fprintf(stderr,
 			        "nowctl: %s already holds an instance; to start again, delete that "
-			        "database file (or name another one)\n",
-			        db);
+			        "database (or name another one)\n",
+			        shown);
 		else
 			fprintf(stderr,
 			        "nowctl: %s already holds an instance; to start again, delete that "
 			        "folder (all its records go with it) or give another --data DIR\n",
 			        data);
+		free(shown);
 		return 1;
 	}
 	if (!err)
 		err = sg_model_init_instance(target, schema, sg_auth_add_rules);
 	if (err) {
 		fprintf(stderr, "nowctl: init failed: %s\n", sg_err_name(err));
+		free(shown);
 		return 1;
 	}
 	struct sg_model *m = NULL;
@@ -297,9 +316,11 @@ static int cmd_init(int argc, char **argv)
 		sg_model_close(m);
 	if (err) {
 		fprintf(stderr, "nowctl: init failed: %s\n", sg_err_name(err));
+		free(shown);
 		return 1;
 	}
-	printf("Instance created in %s\n", db ? db : data);
+	printf("Instance created in %s\n", shown);
+	free(shown);
 	if (printed)
 		printf("admin password (shown once): %s\n", password);
 	return 0;
@@ -388,7 +409,10 @@ int main(int argc, char **argv)
 			*where = argv[++i];
 		} else if (!strcmp(opt, "--user"))
 			user = argv[++i];
-		else if (!strcmp(opt, "--password")) {
+		else if (!strcmp(opt, "--key-file")) {
+			if (setenv(SG_SECRET_FILE_ENV, argv[++i], 1) != 0)
+				return 1;
+		} else if (!strcmp(opt, "--password")) {
 			password = argv[++i];
 			password_from = "--password";
 		} else {

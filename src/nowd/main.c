@@ -21,6 +21,7 @@
 
 #include "auth/auth.h"
 #include "auth/rules.h"
+#include "auth/secret.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -28,6 +29,7 @@
 #include "core/util.h"
 #include "script/script.h"
 #include "core/version.h"
+#include "net/redact.h"
 #include "nowd/nowd.h"
 #include "outbound/queue.h"
 #include "script/background.h"
@@ -78,9 +80,14 @@ static void usage(FILE *f)
 	      "            [--max-connections N] [--max-per-client N]\n"
 	      "            [--timeout SECONDS] [--request-timeout SECONDS] [--job-workers N]\n"
 	      "            [--delivery-workers N] [--no-snowglobe-api] [--ephemeral]\n"
+	      "            [--key-file FILE]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
-	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 4096\n"
+	      "(sqlite:PATH or postgresql://...).  --key-file names the instance key\n"
+	      "(SNOWGLOBE_KEY_FILE; default: keys/ beside a SQLite database, for PostgreSQL\n"
+	      "~/.config/snowglobe/keys/HOST-PORT-DB.key, made by 'nowctl init'; or the\n"
+	      "key itself in SNOWGLOBE_KEY).  Defaults: listen 127.0.0.1, port 8080, 8 threads, "
+	      "4096\n"
 	      "connections (at most what the open-file limit allows), 256 from one client\n"
 	      "address (0: no limit), 60 s idle between requests and 10 s of silence\n"
 	      "inside a request (0: none), 1 background job worker (0: none), 2 outbound\n"
@@ -91,7 +98,8 @@ static void usage(FILE *f)
 	      "(snapshots, request journal, faults, clock): the instance then looks\n"
 	      "exactly like ServiceNow.\n"
 	      "--ephemeral serves a temporary copy of the instance (database, keys,\n"
-	      "attachments, snapshots), removed on exit: DIR is left exactly as it was.\n",
+	      "attachments, snapshots), removed on exit: DIR is left exactly as it was\n"
+	      "(not for PostgreSQL: refused; use snapshots and POST /_snowglobe/reset).\n",
 	      f);
 }
 
@@ -139,6 +147,37 @@ static bool number_flag(const char *flag, const char *s, unsigned long min, unsi
 	return true;
 }
 
+/*
+ * On a database server the instance key is a file given to each node (or
+ * SNOWGLOBE_KEY): a node without it would fail at the first password2
+ * value, so it does not start.  A SQLite instance keeps its key beside the
+ * database and makes it on first use, as before.
+ */
+static sg_err require_key(struct sg_model *m)
+{
+	char *ident = NULL;
+	bool server = sg_store_ident(m->store, &ident) == SG_ERR_OK;
+	free(ident);
+	if (!server && !getenv(SG_SECRET_FILE_ENV))
+		return SG_ERR_OK;
+	struct sg_ctx ctx;
+	sg_err err = sg_ctx_begin(&ctx, m, NULL);
+	if (err)
+		return err;
+	char path[4200];
+	err = sg_secret_require(&ctx, path, sizeof(path));
+	sg_ctx_end(&ctx);
+	if (err == SG_ERR_NO_RESOURCE)
+		sg_log_error(
+		    "the instance key %s is missing: copy it from the host where 'nowctl "
+		    "init' ran (mode 0600), or give --key-file FILE, SNOWGLOBE_KEY_FILE or "
+		    "SNOWGLOBE_KEY",
+		    path);
+	else if (err)
+		sg_log_error("the instance key cannot be read (%s)", sg_err_name(err));
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	const char *data = NULL, *db = NULL, *listen_addr = "127.0.0.1", *cert = NULL, *key = NULL;
@@ -161,12 +200,13 @@ int main(int argc, char **argv)
 	                                     {"delivery-workers", required_argument, NULL, 'O'},
 	                                     {"no-snowglobe-api", no_argument, NULL, 'N'},
 	                                     {"ephemeral", no_argument, NULL, 'E'},
+	                                     {"key-file", required_argument, NULL, 'K'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true, ephemeral = false;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:NEhV", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:K:NEhV", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'd':
@@ -217,6 +257,10 @@ int main(int argc, char **argv)
 		case 'E':
 			ephemeral = true;
 			break;
+		case 'K':
+			if (setenv(SG_SECRET_FILE_ENV, optarg, 1) != 0)
+				return 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -259,6 +303,14 @@ int main(int argc, char **argv)
 		o.key_pem = key_pem;
 	}
 	char *ephemeral_dir = NULL;
+	if (ephemeral && strncmp(target, "sqlite:", 7) && strstr(target, "://")) {
+		/* A copy of a server's database would be a second database to
+		 * make and drop behind the admin's back: refused, plainly. */
+		sg_log_error("--ephemeral copies a data directory or a sqlite: file; a database "
+		             "server's instance is not copied: save a snapshot and POST "
+		             "/_snowglobe/reset (or 'nowctl snapshot restore') instead");
+		return 2;
+	}
 	if (ephemeral) {
 		ephemeral_dir = nowd_ephemeral_make(target);
 		if (!ephemeral_dir)
@@ -269,12 +321,16 @@ int main(int argc, char **argv)
 	struct sg_auth *auth = NULL;
 	sg_err err = sg_model_open(target, &model);
 	if (err) {
+		char *where = sg_net_masked_url(target);
 		sg_log_error("cannot open the instance in %s (%s); create it with 'nowctl init'",
-		             target, sg_err_name(err));
+		             where ? where : "the store named", sg_err_name(err));
+		free(where);
 		nowd_ephemeral_remove(ephemeral_dir);
 		return 1;
 	}
-	err = sg_auth_add_rules(model);
+	err = require_key(model);
+	if (!err)
+		err = sg_auth_add_rules(model);
 	if (!err)
 		err = sg_outq_add_rules(model);
 	if (!err)
@@ -307,8 +363,10 @@ int main(int argc, char **argv)
 		nowd_ephemeral_remove(ephemeral_dir);
 		return 1;
 	}
+	char *where = sg_net_masked_url(target);
 	sg_log_info("nowd listening on %s://%s:%u (data %s)", cert ? "https" : "http", listen_addr,
-	            port, target);
+	            port, where ? where : "(a database URL)");
+	free(where);
 	struct upkeep upkeep = {.model = model};
 	pthread_t upkeep_thread;
 	bool upkeep_running = pthread_create(&upkeep_thread, NULL, upkeep_main, &upkeep) == 0;

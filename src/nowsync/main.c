@@ -57,7 +57,8 @@ static void usage(FILE *f)
 	      "      that needs create/write (ServiceNow has no dry run)\n"
 	      "  profile list | show NAME | check NAME [--connection C] [--json]\n"
 	      "      mapping profiles: DIR/NAME.json in --profiles DIR (NOWSYNC_PROFILES;\n"
-	      "      default: profiles/ beside the state)\n"
+	      "      default: profiles/ beside the state; for a server's --db URL\n"
+	      "      $XDG_CONFIG_HOME/nowsync/profiles or ~/.config/nowsync/profiles)\n"
 	      "  outbox list [--state pending|inflight|done|dead | --dead] [--json]\n"
 	      "  outbox retry ID                a dead letter back to pending\n"
 	      "  run [--workers N] [--wait] [--timeout SECONDS] [--progress S] [--log-level L]\n"
@@ -819,7 +820,16 @@ int main(int argc, char **argv)
 	if (!profiles || !*profiles) {
 		const char *base = !strncmp(where, "sqlite:", 7) ? where + 7 : where;
 		const char *slash = strrchr(base, '/');
-		if (strstr(where, "://") || strncmp(where, "sqlite:", 7))
+		const char *cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+		if (strncmp(where, "sqlite:", 7) && strstr(where, "://")) {
+			/* A database server's URL is no place on disk (and may hold a
+			 * password): the user's config folder. */
+			if (cfg && *cfg)
+				snprintf(pdir, sizeof(pdir), "%s/nowsync/profiles", cfg);
+			else
+				snprintf(pdir, sizeof(pdir), "%s/.config/nowsync/profiles",
+				         home && *home ? home : ".");
+		} else if (strncmp(where, "sqlite:", 7))
 			snprintf(pdir, sizeof(pdir), "%s/profiles", base);
 		else
 			snprintf(pdir, sizeof(pdir), "%.*s/profiles",

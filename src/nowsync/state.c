@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "net/redact.h"
 #include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
 #include "nowsync/nowsync.h"
@@ -334,7 +335,10 @@ sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t
 		return SG_ERR_NOMEM;
 	sg_err err = sg_store_open(url, true, &s->store);
 	if (err) {
-		snprintf(msg, msgsz, "cannot open the state database %s", url);
+		char *shown = sg_net_masked_url(url); /* a URL may carry a password */
+		snprintf(msg, msgsz, "cannot open the state database %s",
+		         shown ? shown : "named by --db");
+		free(shown);
 		free(s);
 		return err;
 	}

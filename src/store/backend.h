@@ -75,6 +75,17 @@ struct sg_store_ops {
 	 * the incoming copy first, atomically for every reader and between
 	 * writes (sg_store_restore).  May be NULL. */
 	sg_err (*restore)(void *db, const char *src, const struct sg_sql *fix, size_t nfix);
+	/* A short name of db for files kept outside it (sg_store_ident): new
+	 * string in *out.  May be NULL: a backend whose database is a file. */
+	sg_err (*ident)(void *db, char **out);
+	/* Named snapshots kept inside the database (a server shared by several
+	 * nodes, where files beside one node are no use), on c: see
+	 * sg_store_snapshot_save and the rest in store.h.  NULL: the backend
+	 * keeps them as files (backup and restore above). */
+	sg_err (*snap_save)(sg_conn *c, const char *name, const char *created, size_t max);
+	sg_err (*snap_restore)(sg_conn *c, const char *name, const struct sg_sql *fix, size_t nfix);
+	sg_err (*snap_delete)(sg_conn *c, const char *name);
+	sg_err (*snap_list)(sg_conn *c, sg_row_fn fn, void *ud);
 	const struct sg_dialect *dialect;
 };
 

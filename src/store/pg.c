@@ -98,6 +98,14 @@ static sg_err result_err(struct pg_conn *c, PGresult *res)
 
 /* ---- databases -------------------------------------------------------------- */
 
+/* The server's notices (a WARNING of ANALYZE, a NOTICE of IF NOT EXISTS)
+ * go to the debug log, not to stderr as libpq's default does. */
+static void quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	sg_log_debug("store: postgresql: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 /* Connects to url, or to the server's database "postgres" when maint. */
 static PGconn *connect_to(const char *url, bool maint)
 {
@@ -106,6 +114,7 @@ static PGconn *connect_to(const char *url, bool maint)
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	if (pg && PQstatus(pg) == CONNECTION_OK) {
 		PQsetErrorVerbosity(pg, PQERRORS_TERSE); /* no values in logs */
+		PQsetNoticeProcessor(pg, quiet_notice, NULL);
 		return pg;
 	}
 	if (pg) {
@@ -803,7 +812,61 @@ static sg_err pg_maintain(void *connp, bool analyze)
 		return SG_ERR_OK; /* autovacuum keeps the rest */
 	if (!alive(c))
 		return SG_ERR_STORE;
-	return run_txn(c, "ANALYZE");
+	/* The instance's tables only: not the snapshots' copies (schemas of
+	 * their own), nor the catalogs a role that is not a superuser may not
+	 * analyze. */
+	return run_txn(c, "DO $sg$ DECLARE t record; BEGIN FOR t IN SELECT tablename FROM "
+	                  "pg_tables WHERE schemaname = current_schema() LOOP EXECUTE "
+	                  "format('ANALYZE %I.%I', current_schema(), t.tablename); END LOOP; "
+	                  "END $sg$");
+}
+
+/* The value of keyword in opts, else in libpq's defaults, else dflt. */
+static const char *conninfo_value(PQconninfoOption *opts, PQconninfoOption *defs,
+                                  const char *keyword, const char *dflt)
+{
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (!strcmp(o->keyword, keyword) && o->val && *o->val)
+			return o->val;
+	for (PQconninfoOption *o = defs; o && o->keyword; o++)
+		if (!strcmp(o->keyword, keyword) && o->val && *o->val)
+			return o->val;
+	return dflt;
+}
+
+/* "HOST-PORT-DBNAME" (store.h: sg_store_ident); never the user or the
+ * password, so that every node and every admin of one database finds the
+ * same name. */
+static sg_err pg_ident(void *db, char **out)
+{
+	struct pg_db *d = db;
+	char *errmsg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(d->url, &errmsg);
+	PQfreemem(errmsg);
+	if (!opts)
+		return SG_ERR_STORE;
+	PQconninfoOption *defs = PQconndefaults();
+	/* A host list ("a,b") names one database seen through several
+	 * servers: the first names it. */
+	const char *host = conninfo_value(opts, defs, "host", "localhost");
+	const char *port = conninfo_value(opts, defs, "port", "5432");
+	size_t hn = strcspn(host, ","), pn = strcspn(port, ",");
+	size_t n = hn + pn + strlen(d->dbname) + 3;
+	char *name = malloc(n);
+	if (name) {
+		snprintf(name, n, "%.*s-%.*s-%s", (int)hn, host, (int)pn, port, d->dbname);
+		char *p = name;
+		if (*p == '/')
+			memmove(p, p + 1, strlen(p)); /* a socket folder: no leading '_' */
+		for (; *p; p++)
+			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+				*p = '_';
+	}
+	PQconninfoFree(defs);
+	PQconninfoFree(opts);
+	*out = name;
+	return name ? SG_ERR_OK : SG_ERR_NOMEM;
 }
 
 const struct sg_store_ops sg__store_pg = {
@@ -823,6 +886,11 @@ const struct sg_store_ops sg__store_pg = {
     .errmsg = pg_errmsg,
     .maintain = pg_maintain,
     .queued_writers = pg_queued_writers,
+    .ident = pg_ident,
+    .snap_save = sg__pg_snap_save,
+    .snap_restore = sg__pg_snap_restore,
+    .snap_delete = sg__pg_snap_delete,
+    .snap_list = sg__pg_snap_list,
     .dialect = &sg_dialect_pg,
 };
 
@@ -844,5 +912,10 @@ const struct sg_store_ops sg__store_postgres = {
     .errmsg = pg_errmsg,
     .maintain = pg_maintain,
     .queued_writers = pg_queued_writers,
+    .ident = pg_ident,
+    .snap_save = sg__pg_snap_save,
+    .snap_restore = sg__pg_snap_restore,
+    .snap_delete = sg__pg_snap_delete,
+    .snap_list = sg__pg_snap_list,
     .dialect = &sg_dialect_pg,
 };

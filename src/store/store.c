@@ -385,3 +385,39 @@ sg_err sg_store_restore(sg_store *s, const char *src, const struct sg_sql *fix, 
 {
 	return s->ops->restore ? s->ops->restore(s->db, src, fix, nfix) : SG_ERR_INTERNAL;
 }
+
+sg_err sg_store_ident(sg_store *s, char **out)
+{
+	*out = NULL;
+	return s->ops->ident ? s->ops->ident(s->db, out) : SG_ERR_INTERNAL;
+}
+
+bool sg_store_snapshots_inside(const sg_store *s)
+{
+	return s->ops->snap_save != NULL;
+}
+
+sg_err sg_store_snapshot_save(sg_store *s, const char *name, const char *created, size_t max)
+{
+	sg_conn *c = s->ops->snap_save ? sg_store_conn(s) : NULL;
+	return c ? s->ops->snap_save(c, name, created, max) : SG_ERR_INTERNAL;
+}
+
+sg_err sg_store_snapshot_restore(sg_store *s, const char *name, const struct sg_sql *fix,
+                                 size_t nfix)
+{
+	sg_conn *c = s->ops->snap_restore ? sg_store_conn(s) : NULL;
+	return c ? s->ops->snap_restore(c, name, fix, nfix) : SG_ERR_INTERNAL;
+}
+
+sg_err sg_store_snapshot_delete(sg_store *s, const char *name)
+{
+	sg_conn *c = s->ops->snap_delete ? sg_store_conn(s) : NULL;
+	return c ? s->ops->snap_delete(c, name) : SG_ERR_INTERNAL;
+}
+
+sg_err sg_store_snapshot_list(sg_store *s, sg_row_fn fn, void *ud)
+{
+	sg_conn *c = s->ops->snap_list ? sg_store_conn(s) : NULL;
+	return c ? s->ops->snap_list(c, fn, ud) : SG_ERR_INTERNAL;
+}

@@ -92,6 +92,35 @@ const struct sg_dialect *sg_store_dialect(const sg_store *s);
 sg_err sg_store_backup(sg_store *s, const char *dest);
 sg_err sg_store_restore(sg_store *s, const char *src, const struct sg_sql *fix, size_t nfix);
 
+/*
+ * A short name of s's database for files kept outside it (its key):
+ * "HOST-PORT-DBNAME" for a server, every character outside [A-Za-z0-9._-]
+ * as '_' (a socket folder's '/' too).  *out new; SG_ERR_INTERNAL for a
+ * backend whose database is a file (keep things beside that file).
+ */
+sg_err sg_store_ident(sg_store *s, char **out);
+
+/*
+ * Named snapshots kept inside the database, for backends that keep them
+ * there (sg_store_snapshots_inside: PostgreSQL, a server every node shares);
+ * the others keep files (sg_store_backup above, model/snapshot.c).
+ *
+ * save copies the whole database, as of one moment, under name (replacing
+ * one of that name) in one write transaction: writers wait for it, readers
+ * go on; created ("YYYY-MM-DD HH:MM:SS" UTC) is kept for list; more than
+ * max snapshots are refused (SG_ERR_BAD_PARAM).  restore makes the database
+ * the snapshot's content, the statements fix run after it in the same write
+ * transaction (readers see all of before or all of after); SG_ERR_NO_RECORD
+ * when there is none.  delete: SG_ERR_NO_RECORD when there is none.  list
+ * gives fn one row per snapshot in name order: name, size (bytes), created.
+ */
+bool sg_store_snapshots_inside(const sg_store *s);
+sg_err sg_store_snapshot_save(sg_store *s, const char *name, const char *created, size_t max);
+sg_err sg_store_snapshot_restore(sg_store *s, const char *name, const struct sg_sql *fix,
+                                 size_t nfix);
+sg_err sg_store_snapshot_delete(sg_store *s, const char *name);
+sg_err sg_store_snapshot_list(sg_store *s, sg_row_fn fn, void *ud);
+
 /* This thread's connection to s, opened on first use.  NULL on failure.
  * Borrowed: the store closes it. */
 sg_conn *sg_store_conn(sg_store *s);

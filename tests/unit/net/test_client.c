@@ -583,6 +583,35 @@ static void log_lines_hold_no_secret(void **state)
 	sg_http_client_free(c);
 }
 
+/* The database URLs nowd, nowctl and nowsync print (sg_net_masked_url). */
+static void database_urls_are_masked(void **state)
+{
+	(void)state;
+	static const char *const cases[][2] = {
+	    {"postgresql://sg:s3cret@db.example:5433/prod",
+	     "postgresql://sg:***@db.example:5433/prod"},
+	    {"postgresql://sg:s3cret@/inst?host=/run/pg", "postgresql://sg:***@/inst?host=/run/pg"},
+	    {"postgres://db.example/prod?user=sg&password=s3cret",
+	     "postgres://db.example/prod?user=sg&password=***"},
+	    {"postgresql:///inst?host=/tmp/c&user=postgres",
+	     "postgresql:///inst?host=/tmp/c&user=postgres"},
+	    {"sqlite:/srv/prod.db", "sqlite:/srv/prod.db"},
+	    {"/srv/data", "/srv/data"},
+	    {"", ""},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = sg_net_masked_url(cases[i][0]);
+		assert_non_null(got);
+		assert_string_equal(got, cases[i][1]);
+		assert_null(strstr(got, "s3cret"));
+		free(got);
+	}
+	char *none = sg_net_masked_url(NULL);
+	assert_non_null(none);
+	assert_string_equal(none, "");
+	free(none);
+}
+
 int main(void)
 {
 	sg_log_set_level(SG_LOG_WARN); /* retries are logged at info level */
@@ -599,6 +628,7 @@ int main(void)
 	    cmocka_unit_test(curl_codes_are_classified),
 	    cmocka_unit_test(credentials_and_body_are_sent),
 	    cmocka_unit_test(urls_are_redacted),
+	    cmocka_unit_test(database_urls_are_masked),
 	    cmocka_unit_test(names_and_forms_are_judged_decoded),
 	    cmocka_unit_test(log_lines_hold_no_secret),
 	};
