@@ -75,6 +75,20 @@ struct sg_store_ops {
 	 * the incoming copy first, atomically for every reader and between
 	 * writes (sg_store_restore).  May be NULL. */
 	sg_err (*restore)(void *db, const char *src, const struct sg_sql *fix, size_t nfix);
+	/* A lock named key shared by every process on the database, taken
+	 * without waiting by conn's session (*got false: another holds it) and
+	 * kept through commits and rollbacks until unlock or the connection
+	 * ends (sg_conn_lock).  May be NULL: the engine has none. */
+	sg_err (*try_lock)(void *conn, long long key, bool *got);
+	void (*unlock)(void *conn, long long key);
+	/* Calls fn(ud) from a thread of the backend's own, with a connection of
+	 * its own, whenever a transaction that notified channel (the dialect's
+	 * notify) has committed, and after that connection was lost and made
+	 * again (messages may have been missed); *handle is for unlisten, which
+	 * stops the thread.  May be NULL: the engine has no such messages. */
+	sg_err (*listen)(void *db, const char *channel, void (*fn)(void *ud), void *ud,
+	                 void **handle);
+	void (*unlisten)(void *handle);
 	const struct sg_dialect *dialect;
 };
 
