@@ -144,10 +144,11 @@ units: $(UNIT_BIN) $(BUILD)/tests/alloc_fail
 unit: $(UNIT_BIN)
 	@sh scripts/run-unit.sh $(UNIT_BIN)
 
-# The store contract, the golden query cases and the query limits on a throw-away PostgreSQL
+# The store contract, the golden query cases, the query limits and what nodes share (messages,
+# named locks, claims) on a throw-away PostgreSQL
 # cluster (scripts/pg-cluster.sh: initdb and pg_ctl in a temp dir, a socket).
 UNIT_PG_BIN := $(BUILD)/tests/store/test_contract $(BUILD)/tests/query/test_golden \
-               $(BUILD)/tests/query/test_limits
+               $(BUILD)/tests/query/test_limits $(BUILD)/tests/store/test_nodes
 unit-pg: $(UNIT_PG_BIN)
 	@sh scripts/run-unit-pg.sh $(UNIT_PG_BIN)
 

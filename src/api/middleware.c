@@ -345,6 +345,10 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		err = SG_ERR_NO_RESOURCE;
 	}
 	req->route_err = err;
+	/* What other writers (threads, processes, nodes) changed, before
+	 * anything of this request is decided: the size limits below come
+	 * from properties a write on another node may just have changed. */
+	sg_model_sync(api->model);
 	struct sg_api_settings cfg;
 	err = settings(api, &cfg);
 	if (err) {
@@ -364,7 +368,6 @@ bool sg_api_begin(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 	if (!streamed(req))
 		return false;
 	/* A streamed body goes to its handler only once the caller is known. */
-	sg_model_sync(api->model);
 	sg_snapshot_follow(api);
 	if (!admit(api, req, resp))
 		return false;
@@ -408,8 +411,8 @@ void sg_api_handle(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 {
 	const struct sg_route *route = req->match.route;
 	if (!streamed(req)) {
-		/* The whole request is here.  First see what other writers changed. */
-		sg_model_sync(api->model);
+		/* The whole request is here (sg_api_begin read what other
+		 * writers changed). */
 		sg_snapshot_follow(api);
 		/* A fallback route serves the path only when its resolver knows it;
 		 * else the path is answered as one no route knows. */

@@ -369,6 +369,11 @@ sg_err sg_job_claim(struct sg_ctx *ctx, const char *worker, int64_t lease, struc
 		sg_sql_cleanup(&q);
 		return err;
 	}
+	/* Inside the write, a row another node's claim holds is passed over
+	 * (the next due one is taken) rather than waited for. */
+	const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
+	if (d->claim_lock)
+		d->claim_lock(&q, "sys_trigger");
 	struct claim_row r = {.job = job};
 	err = sg_conn_exec(ctx->conn, &q, claim_row, &r, NULL);
 	if (!err && r.failed)

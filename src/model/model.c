@@ -55,6 +55,9 @@ sg_err sg__dict_load(sg_conn *c, struct sg_dict **out)
 	return err;
 }
 
+/* Where counter changes are announced between nodes (the dialect's notify). */
+#define GEN_CHANNEL "sg_generation"
+
 static const char *gen_names[] = {"dict",  "props", "users",      "acl",
                                   "oauth", "data",  "rate_limit", "restore"};
 
@@ -85,8 +88,32 @@ sg_err sg__gen_bump(struct sg_ctx *ctx, const char *name)
 	sg_sql_raw(&q, ", 2) ON CONFLICT (\"name\") DO UPDATE SET \"value\" = "
 	               "\"sg_generation\".\"value\" + 1");
 	sg_err err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+	/* Other nodes' listeners hear of it at commit (sg_model_listen).  Not
+	 * for "data": every write moves it, and what it guards (counts) is
+	 * compared at the next request anyway. */
+	const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
+	if (!err && d->notify && strcmp(name, "data") != 0) {
+		sg_sql_reset(&q);
+		d->notify(&q, GEN_CHANNEL, name);
+		err = sg_conn_exec(ctx->conn, &q, NULL, NULL, NULL);
+	}
 	sg_sql_cleanup(&q);
 	return err;
+}
+
+/* The listener's thread: another node (or process) committed a change to a
+ * counter; read them all now, so that an idle node drops its caches and
+ * rebuilds its dictionary before the next request needs it. */
+static void heard(void *ud)
+{
+	sg_model_sync(ud);
+}
+
+sg_err sg_model_listen(struct sg_model *m)
+{
+	if (m->listener)
+		return SG_ERR_OK;
+	return sg_store_listen(m->store, GEN_CHANNEL, heard, m, &m->listener);
 }
 
 sg_err sg_model_bump(struct sg_ctx *ctx, const char *domain)
@@ -213,6 +240,7 @@ void sg_model_close(struct sg_model *m)
 {
 	if (!m)
 		return;
+	sg_store_unlisten(m->listener); /* its thread uses m */
 	sg__counts_clear(m);
 	if (m->dict)
 		sg_dict_free(m->dict);

@@ -49,6 +49,7 @@ struct sg_model {
 	struct sg_map props;    /* name -> char *, guarded by lock */
 	unsigned long props_loaded_gen;
 	bool props_valid;
+	sg_listener *listener; /* sg_model_listen's; NULL: none */
 };
 
 /* The acting user of a request. */
@@ -148,6 +149,18 @@ void sg_ctx_end(struct sg_ctx *ctx);
 /* Reads the change counters; rebuilds the dictionary when another writer
  * changed it.  Called at the start of every request. */
 void sg_model_sync(struct sg_model *m);
+
+/*
+ * Several processes on one database (nodes): listens for the counter
+ * changes other processes commit (the dialect's notify, sent by every bump
+ * but "data") and runs sg_model_sync from the store's listening thread when
+ * one comes, so an idle process drops its caches and rebuilds its
+ * dictionary without waiting for a request.  Correctness does not depend
+ * on it: each request compares the counters first (sg_model_sync).  Does
+ * nothing on a backend without messages (SQLite).  Stopped by
+ * sg_model_close.
+ */
+sg_err sg_model_listen(struct sg_model *m);
 
 /* Rebuilds the dictionary from its rows and makes it current. */
 sg_err sg_model_reload_dict(struct sg_model *m);

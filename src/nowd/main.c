@@ -354,6 +354,11 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Other nodes' changes heard at once (PostgreSQL); its thread is made
+	 * after the mask, so signals still reach only sigwait(). */
+	if (sg_model_listen(model))
+		sg_log_warn("cannot listen for other nodes' changes; each request still compares "
+		            "the change counters");
 
 	struct nowd_server *server = nowd_server_start(model, auth, &o);
 	if (!server) {

@@ -317,7 +317,17 @@ sg_err ns_journal_insert(sg_conn *db, const struct ns_jrow *r, int64_t at_ms)
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, r->detail);
 	sg_sql_raw(&q, " FROM \"ns_journal\"");
-	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	/* MAX + 1 in a write (nested in the caller's, if any): writers are
+	 * serialised, so two processes on one PostgreSQL database never take
+	 * the same number (one statement alone is not serialised there). */
+	sg_err e = sg_conn_begin(db, true);
+	if (!e) {
+		/* A failed statement changed nothing: the caller's transaction
+		 * goes on, as it did without this one. */
+		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+		sg_err ce = sg_conn_commit(db);
+		e = e ? e : ce;
+	}
 	sg_sql_cleanup(&q);
 	return e;
 }

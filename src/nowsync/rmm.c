@@ -1062,9 +1062,18 @@ static sg_err drop(struct ns_state *st, const char *conn, const char *alert, con
 	sg_sql_text(&q, reason);
 	sg_sql_raw(&q, ", ");
 	sg_sql_int(&q, sg_time_now());
-	/* the number given, not SQLite's rowid alias: the same on PostgreSQL */
+	/* the number given, not SQLite's rowid alias: the same on PostgreSQL;
+	 * in a write, so that processes sharing a database never take the same */
 	sg_sql_raw(&q, " FROM \"ns_rmm_dropped\"");
-	sg_err e = exec(st, &q);
+	sg_conn *c = sg_store_conn(st->store);
+	sg_err e = c ? sg_conn_begin(c, true) : SG_ERR_STORE;
+	if (!e) {
+		e = exec(st, &q);
+		sg_err ce = sg_conn_commit(c);
+		e = e ? e : ce;
+	} else {
+		sg_sql_cleanup(&q);
+	}
 	if (!e) {
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "DELETE FROM \"ns_rmm_dropped\" WHERE \"connection\" = ");

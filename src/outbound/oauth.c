@@ -286,8 +286,13 @@ static void stripes_init(void)
 struct lock {
 	unsigned stripe;
 	int fd;
-	bool held; /* the process's mutex */
+	bool held;      /* the process's mutex */
+	sg_conn *named; /* holds the database's named lock (PostgreSQL) */
 };
+
+/* The database's named lock of a stripe: every node's (sg_conn_lock);
+ * apart from the store's own write lock. */
+#define NAMED_LOCK_BASE 0x53474f4100LL /* "SGOA" << 8 */
 
 static unsigned stripe_of(const char *profile_id)
 {
@@ -318,6 +323,7 @@ static void lock_profile(struct sg_ctx *ctx, const char *profile_id, long long w
 	l->stripe = stripe_of(profile_id);
 	l->fd = -1;
 	l->held = false;
+	l->named = NULL;
 	long long deadline = now_ms() + wait_ms;
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -338,7 +344,18 @@ static void lock_profile(struct sg_ctx *ctx, const char *profile_id, long long w
 	sg_sql_init(&q);
 	if (!sg_conn_dialect(ctx->conn)->db_file(&q)) {
 		sg_sql_cleanup(&q);
-		return; /* no file to lock beside: this process's lock only */
+		/* No file to lock beside: the database's named lock, which every
+		 * node on it sees.  Without one, this process's lock only. */
+		bool got = false;
+		long long left = deadline - now_ms();
+		sg_err err =
+		    sg_conn_lock(ctx->conn, NAMED_LOCK_BASE + l->stripe, left > 0 ? left : 0, &got);
+		if (got)
+			l->named = ctx->conn;
+		else if (err != SG_ERR_INTERNAL)
+			sg_log_warn("oauth: the profile %s: %s (this process only)", profile_id,
+			            err ? "cannot take the database's lock" : "locked too long");
+		return;
 	}
 	char *file = NULL;
 	sg_err err = sg_conn_query_string(ctx->conn, &q, &file);
@@ -372,6 +389,8 @@ static void unlock_profile(struct lock *l)
 {
 	if (l->fd >= 0)
 		close(l->fd); /* releases the lock */
+	if (l->named)
+		sg_conn_unlock(l->named, NAMED_LOCK_BASE + l->stripe);
 	if (l->held)
 		pthread_mutex_unlock(&stripes[l->stripe]);
 }

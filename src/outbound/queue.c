@@ -468,6 +468,11 @@ sg_err sg_outq_claim(struct sg_ctx *ctx, const char *worker, int64_t now, int64_
 		sg_sql_cleanup(&q);
 		return err;
 	}
+	/* Inside the write, a row another node's claim holds is passed over
+	 * (the next due one is taken) rather than waited for. */
+	const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
+	if (d->claim_lock)
+		d->claim_lock(&q, "q");
 	struct claim_row r = {.it = it};
 	err = sg_conn_exec(ctx->conn, &q, claim_row, &r, NULL);
 	if (!err && r.failed)

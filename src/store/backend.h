@@ -86,6 +86,20 @@ struct sg_store_ops {
 	sg_err (*snap_restore)(sg_conn *c, const char *name, const struct sg_sql *fix, size_t nfix);
 	sg_err (*snap_delete)(sg_conn *c, const char *name);
 	sg_err (*snap_list)(sg_conn *c, sg_row_fn fn, void *ud);
+	/* A lock named key shared by every process on the database, taken
+	 * without waiting by conn's session (*got false: another holds it) and
+	 * kept through commits and rollbacks until unlock or the connection
+	 * ends (sg_conn_lock).  May be NULL: the engine has none. */
+	sg_err (*try_lock)(void *conn, long long key, bool *got);
+	void (*unlock)(void *conn, long long key);
+	/* Calls fn(ud) from a thread of the backend's own, with a connection of
+	 * its own, whenever a transaction that notified channel (the dialect's
+	 * notify) has committed, and after that connection was lost and made
+	 * again (messages may have been missed); *handle is for unlisten, which
+	 * stops the thread.  May be NULL: the engine has no such messages. */
+	sg_err (*listen)(void *db, const char *channel, void (*fn)(void *ud), void *ud,
+	                 void **handle);
+	void (*unlisten)(void *handle);
 	const struct sg_dialect *dialect;
 };
 

@@ -68,6 +68,15 @@ struct sg_dialect {
 	 * when the engine keeps no file a program could lock or sit beside
 	 * (nothing appended). */
 	bool (*db_file)(struct sg_sql *q);
+	/* Appends what follows a SELECT that claims a row of a shared queue
+	 * inside a write, so that a row another writer holds is passed over
+	 * (FOR UPDATE OF table SKIP LOCKED); table is the FROM item's name or
+	 * alias.  NULL: the engine has one writer at a time, nothing to add. */
+	void (*claim_lock)(struct sg_sql *q, const char *table);
+	/* Appends a statement that tells every listener on channel (see
+	 * sg_store_listen) once the transaction it runs in commits.  NULL: the
+	 * engine has no such messages (its processes compare counters only). */
+	void (*notify)(struct sg_sql *q, const char *channel, const char *payload);
 };
 
 extern const struct sg_dialect sg_dialect_sqlite;

@@ -19,14 +19,23 @@
  * transaction when one statement fails; the store's contract is that the
  * transaction goes on, so inside one each statement runs under a savepoint
  * and a failed one is rolled back to it alone.
+ *
+ * Several nodes: named locks are session advisory locks (try_lock), and
+ * listen keeps a connection of its own that LISTENs and wakes its caller
+ * when another node's transaction notified at commit (the dialect's
+ * notify); docs/postgresql-port.md, "Several nodes".
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "store/backend.h"
@@ -778,6 +787,155 @@ static void pg_rollback(void *connp)
 		run_txn(c, "ROLLBACK");
 }
 
+/* ---- named locks and messages between nodes ----------------------------------- */
+
+static int first_bool(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	*(bool *)ud = ncol > 0 && vals[0] && *vals[0] == '1';
+	return 1;
+}
+
+static sg_err pg_try_lock(void *connp, long long key, bool *got)
+{
+	*got = false;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT pg_try_advisory_lock(CAST(");
+	sg_sql_int(&q, key);
+	sg_sql_raw(&q, " AS BIGINT))");
+	sg_err err =
+	    sg_sql_error(&q) ? sg_sql_error(&q) : pg_exec(connp, &q, first_bool, got, NULL);
+	sg_sql_cleanup(&q);
+	return err;
+}
+
+static void pg_unlock(void *connp, long long key)
+{
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT pg_advisory_unlock(CAST(");
+	sg_sql_int(&q, key);
+	sg_sql_raw(&q, " AS BIGINT))");
+	if (!sg_sql_error(&q) && pg_exec(connp, &q, NULL, NULL, NULL))
+		sg_log_warn(
+		    "store: postgresql: a named lock was not released (the session's end will)");
+	sg_sql_cleanup(&q);
+}
+
+struct pg_listener {
+	struct pg_db *d;
+	char *listen_sql;
+	void (*fn)(void *ud);
+	void *ud;
+	int wake[2]; /* written to stop the thread */
+	pthread_t thread;
+};
+
+/* A connection that LISTENs; NULL (logged) when none can be made. */
+static PGconn *listen_conn(struct pg_listener *l)
+{
+	PGconn *pg = connect_to(l->d->url, false);
+	if (pg && !run_simple(pg, l->listen_sql)) {
+		PQfinish(pg);
+		pg = NULL;
+	}
+	return pg;
+}
+
+static void *listen_main(void *arg)
+{
+	struct pg_listener *l = arg;
+	PGconn *pg = NULL;
+	for (;;) {
+		if (!pg) {
+			pg = listen_conn(l);
+			/* Whatever was sent while no one listened is unknown. */
+			if (pg)
+				l->fn(l->ud);
+		}
+		struct pollfd fds[2] = {{.fd = l->wake[0], .events = POLLIN},
+		                        {.fd = pg ? PQsocket(pg) : -1, .events = POLLIN}};
+		int n = poll(fds, 2, pg ? -1 : 1000); /* without one, try again in 1 s */
+		if (n < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents)
+			break;
+		if (!pg || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (!PQconsumeInput(pg) || PQstatus(pg) != CONNECTION_OK) {
+			sg_log_warn("store: postgresql: the listening connection was lost; "
+			            "connecting again");
+			PQfinish(pg);
+			pg = NULL;
+			continue;
+		}
+		bool any = false;
+		PGnotify *note;
+		while ((note = PQnotifies(pg)) != NULL) {
+			any = true;
+			PQfreemem(note);
+		}
+		if (any) /* all that arrived together, once */
+			l->fn(l->ud);
+	}
+	if (pg)
+		PQfinish(pg);
+	return NULL;
+}
+
+static void listener_free(struct pg_listener *l)
+{
+	if (l->wake[0] >= 0)
+		close(l->wake[0]);
+	if (l->wake[1] >= 0)
+		close(l->wake[1]);
+	free(l->listen_sql);
+	free(l);
+}
+
+static sg_err pg_listen(void *db, const char *channel, void (*fn)(void *ud), void *ud,
+                        void **handle)
+{
+	if (!*channel)
+		return SG_ERR_INTERNAL;
+	for (const char *p = channel; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || *p == '_'))
+			return SG_ERR_INTERNAL; /* a plain name: it is spliced */
+	struct pg_listener *l = calloc(1, sizeof(*l));
+	if (!l)
+		return SG_ERR_NOMEM;
+	l->d = db;
+	l->fn = fn;
+	l->ud = ud;
+	l->wake[0] = l->wake[1] = -1;
+	size_t n = strlen("LISTEN ") + strlen(channel) + 1;
+	l->listen_sql = malloc(n);
+	if (!l->listen_sql || pipe2(l->wake, O_CLOEXEC) != 0) {
+		listener_free(l);
+		return SG_ERR_NOMEM;
+	}
+	snprintf(l->listen_sql, n, "LISTEN %s", channel);
+	if (pthread_create(&l->thread, NULL, listen_main, l) != 0) {
+		listener_free(l);
+		return SG_ERR_NOMEM;
+	}
+	*handle = l;
+	return SG_ERR_OK;
+}
+
+static void pg_unlisten(void *handle)
+{
+	struct pg_listener *l = handle;
+	if (!l)
+		return;
+	char b = 1;
+	while (write(l->wake[1], &b, 1) < 0 && errno == EINTR)
+		;
+	pthread_join(l->thread, NULL);
+	listener_free(l);
+}
+
 /* ---- the rest ------------------------------------------------------------------ */
 
 static sg_err pg_columns(void *connp, const char *table, sg_row_fn fn, void *ud)
@@ -891,6 +1049,10 @@ const struct sg_store_ops sg__store_pg = {
     .snap_restore = sg__pg_snap_restore,
     .snap_delete = sg__pg_snap_delete,
     .snap_list = sg__pg_snap_list,
+    .try_lock = pg_try_lock,
+    .unlock = pg_unlock,
+    .listen = pg_listen,
+    .unlisten = pg_unlisten,
     .dialect = &sg_dialect_pg,
 };
 
@@ -917,5 +1079,9 @@ const struct sg_store_ops sg__store_postgres = {
     .snap_restore = sg__pg_snap_restore,
     .snap_delete = sg__pg_snap_delete,
     .snap_list = sg__pg_snap_list,
+    .try_lock = pg_try_lock,
+    .unlock = pg_unlock,
+    .listen = pg_listen,
+    .unlisten = pg_unlisten,
     .dialect = &sg_dialect_pg,
 };

@@ -198,6 +198,24 @@ static bool pg_db_file(struct sg_sql *q)
 	return false;
 }
 
+static void pg_claim_lock(struct sg_sql *q, const char *table)
+{
+	sg_sql_raw(q, " FOR UPDATE OF ");
+	sg_sql_ident(q, table);
+	sg_sql_raw(q, " SKIP LOCKED");
+}
+
+/* pg_notify inside the transaction: delivered at its commit, never for a
+ * rollback, and repeated messages of one transaction merged. */
+static void pg_notify(struct sg_sql *q, const char *channel, const char *payload)
+{
+	sg_sql_raw(q, "SELECT pg_notify(");
+	sg_sql_text(q, channel);
+	sg_sql_raw(q, ", ");
+	sg_sql_text(q, payload);
+	sg_sql_raw(q, ")");
+}
+
 const struct sg_dialect sg_dialect_pg = {
     .name = "postgresql",
     .like = " ILIKE ",
@@ -212,4 +230,6 @@ const struct sg_dialect sg_dialect_pg = {
     .order_asc = " NULLS FIRST",
     .order_desc = " DESC NULLS LAST",
     .db_file = pg_db_file,
+    .claim_lock = pg_claim_lock,
+    .notify = pg_notify,
 };

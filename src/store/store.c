@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 
@@ -281,6 +282,65 @@ sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index,
 		return SG_ERR_INTERNAL;
 	return c->store->ops->index_hint ? c->store->ops->index_hint(c->impl, table, index, stats)
 	                                 : SG_ERR_OK;
+}
+
+sg_err sg_conn_lock(sg_conn *c, long long key, long long wait_ms, bool *got)
+{
+	*got = false;
+	if (!c->store->ops->try_lock)
+		return SG_ERR_INTERNAL;
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		sg_err err = c->store->ops->try_lock(c->impl, key, got);
+		if (err || *got)
+			return err;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long long spent = (long long)(now.tv_sec - start.tv_sec) * 1000 +
+		                  (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (spent >= wait_ms)
+			return SG_ERR_OK;
+		struct timespec nap = {0, 20 * 1000000L};
+		nanosleep(&nap, NULL);
+	}
+}
+
+void sg_conn_unlock(sg_conn *c, long long key)
+{
+	if (c->store->ops->unlock)
+		c->store->ops->unlock(c->impl, key);
+}
+
+struct sg_listener {
+	const struct sg_store_ops *ops;
+	void *impl;
+};
+
+sg_err sg_store_listen(sg_store *s, const char *channel, void (*fn)(void *ud), void *ud,
+                       sg_listener **out)
+{
+	*out = NULL;
+	if (!s->ops->listen)
+		return SG_ERR_OK;
+	sg_listener *l = calloc(1, sizeof(*l));
+	if (!l)
+		return SG_ERR_NOMEM;
+	l->ops = s->ops;
+	sg_err err = s->ops->listen(s->db, channel, fn, ud, &l->impl);
+	if (err) {
+		free(l);
+		return err;
+	}
+	*out = l;
+	return SG_ERR_OK;
+}
+
+void sg_store_unlisten(sg_listener *l)
+{
+	if (!l)
+		return;
+	l->ops->unlisten(l->impl);
+	free(l);
 }
 
 bool sg_conn_in_transaction(const sg_conn *c)

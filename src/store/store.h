@@ -121,6 +121,22 @@ sg_err sg_store_snapshot_restore(sg_store *s, const char *name, const struct sg_
 sg_err sg_store_snapshot_delete(sg_store *s, const char *name);
 sg_err sg_store_snapshot_list(sg_store *s, sg_row_fn fn, void *ud);
 
+/*
+ * Messages between the processes serving one database: fn(ud) is called
+ * from a thread of the store's own each time a transaction that ran the
+ * dialect's notify for channel has committed (in any process, this one
+ * included), and when messages may have been missed (a lost connection).
+ * Calls may be merged: fn is told that something changed, not what.
+ * *out is NULL when the backend has no messages (SQLite: its processes
+ * compare counters only); else it is stopped with sg_store_unlisten before
+ * s is closed.  channel is a plain name ([a-z_]+).
+ */
+typedef struct sg_listener sg_listener;
+sg_err sg_store_listen(sg_store *s, const char *channel, void (*fn)(void *ud), void *ud,
+                       sg_listener **out);
+/* Stops l (NULL: nothing); fn is not called once it returns. */
+void sg_store_unlisten(sg_listener *l);
+
 /* This thread's connection to s, opened on first use.  NULL on failure.
  * Borrowed: the store closes it. */
 sg_conn *sg_store_conn(sg_store *s);
@@ -155,6 +171,15 @@ sg_err sg_conn_index_hint(sg_conn *c, const char *table, const char *index,
  * log (so no request pays for it), and refresh planner statistics when
  * analyze is set. */
 sg_err sg_conn_maintain(sg_conn *c, bool analyze);
+/*
+ * A lock named key shared by every process on the database, held by c's
+ * session (through commits and rollbacks) until sg_conn_unlock or the
+ * connection ends: waits at most wait_ms for another holder.  *got false
+ * when the wait ran out.  SG_ERR_INTERNAL when the backend has no such
+ * locks (SQLite: the caller locks a file beside the database instead).
+ */
+sg_err sg_conn_lock(sg_conn *c, long long key, long long wait_ms, bool *got);
+void sg_conn_unlock(sg_conn *c, long long key);
 /* True inside begin()..commit()/rollback(). */
 bool sg_conn_in_transaction(const sg_conn *c);
 /* The SQL dialect of c's backend.  Borrowed, static. */
