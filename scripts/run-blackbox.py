@@ -9,13 +9,18 @@ line for CI: "blackbox: N passed, N failed, N skipped".
 
 Usage: run-blackbox.py [-j JOBS] [FILE...]   (default: every tests/blackbox/test_*.py;
 JOBS defaults to SG_BLACKBOX_JOBS, else 2).  Extra pytest options go in PYTEST_ADDOPTS.
+With SG_TEST_DB=postgresql every nowd runs on PostgreSQL: one throw-away cluster
+(scripts/pg-cluster.sh) is started for the whole run and named to the files in
+SG_TEST_PG_URL; each nowd gets a database of its own in it (tests/blackbox/conftest.py).
 """
 import concurrent.futures
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 # Files whose tests wait on purpose (outages, SIGKILL and restart, schedules):
@@ -50,7 +55,35 @@ def order(files):
     return sorted(files, key=lambda f: (rank.get(os.path.basename(f), len(rank)), f))
 
 
+def pg_cluster():
+    """Starts the run's PostgreSQL cluster; returns a function that stops and removes it."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pg-cluster.sh")
+    where = tempfile.mkdtemp(prefix="sg-bb-pg-")
+    os.chmod(where, 0o755)  # as root the server runs as postgres, which must enter it
+    r = subprocess.run(["sh", script, "start", where], capture_output=True, text=True)
+    if r.returncode != 0:
+        shutil.rmtree(where, ignore_errors=True)
+        sys.exit("blackbox: no PostgreSQL cluster: " + r.stderr)
+    os.environ["SG_TEST_PG_URL"] = r.stdout.strip()
+
+    def stop():
+        subprocess.run(["sh", script, "stop", where], capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)
+    return stop
+
+
 def main(argv):
+    stop = None
+    if os.environ.get("SG_TEST_DB") == "postgresql" and not os.environ.get("SG_TEST_PG_URL"):
+        stop = pg_cluster()
+    try:
+        return run_all(argv)
+    finally:
+        if stop:
+            stop()
+
+
+def run_all(argv):
     jobs = int(os.environ.get("SG_BLACKBOX_JOBS", "2"))
     if len(argv) >= 2 and argv[0] == "-j":
         jobs, argv = int(argv[1]), argv[2:]

@@ -10,6 +10,8 @@
  */
 #include "query/query.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,6 +483,95 @@ static void is_empty(struct compiler *c, const char *alias, const struct sg_fiel
 	sg_sql_raw(c->out, " = '')");
 }
 
+/* How SQLite's numeric affinity reads a value compared with a number column. */
+enum num_kind {
+	NUM_INT,  /* an integer within 64 bits: compared as one */
+	NUM_REAL, /* any other number SQLite converts (3.5, 1e3, a huge integer) */
+	NUM_NONE  /* stays text: below every number on SQLite */
+};
+
+/* SQLite's rule: blanks, a sign, digits with an optional point, an optional
+ * exponent, blanks (no hex, inf or nan, which PostgreSQL would accept). */
+static enum num_kind number_kind(const char *v)
+{
+	const char *p = v;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '+' || *p == '-')
+		p++;
+	size_t before = strspn(p, "0123456789");
+	p += before;
+	bool integer = true;
+	if (*p == '.') {
+		size_t after = strspn(p + 1, "0123456789");
+		if (!before && !after)
+			return NUM_NONE;
+		p += 1 + after;
+		integer = false;
+	} else if (!before) {
+		return NUM_NONE;
+	}
+	if (*p == 'e' || *p == 'E') {
+		const char *e = p + 1 + (p[1] == '+' || p[1] == '-');
+		size_t digits = strspn(e, "0123456789");
+		if (!digits)
+			return NUM_NONE;
+		p = e + digits;
+		integer = false;
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p)
+		return NUM_NONE;
+	if (integer) {
+		errno = 0;
+		(void)strtoll(v, NULL, 10);
+		if (errno == ERANGE)
+			integer = false;
+	}
+	return integer ? NUM_INT : NUM_REAL;
+}
+
+static bool is_number_column(const struct sg_field *f)
+{
+	return sg_ftype_column(f->type) != SG_COL_TEXT;
+}
+
+/*
+ * Binds value compared with f's column so that both engines answer as SQLite
+ * does: a number value for an INTEGER column that is not an integer goes in
+ * as a DOUBLE PRECISION (PostgreSQL would refuse it as a bigint).  False when
+ * the value is text a number column cannot equal (the caller decides).
+ */
+static bool number_value(struct compiler *c, const struct sg_field *f, const char *value)
+{
+	enum num_kind k = is_number_column(f) ? number_kind(value) : NUM_INT;
+	if (k == NUM_NONE)
+		return false;
+	if (k == NUM_REAL && sg_ftype_column(f->type) == SG_COL_INTEGER) {
+		sg_sql_raw(c->out, "CAST(");
+		sg_sql_text(c->out, value);
+		sg_sql_raw(c->out, " AS DOUBLE PRECISION)");
+	} else {
+		sg_sql_text(c->out, value);
+	}
+	return true;
+}
+
+/*
+ * "col OP text" for a number column and a value SQLite keeps as text: a number
+ * sorts below any text there, so < <= != hold for every non-NULL row and
+ * = > >= for none; NULL rows stay unknown, as the comparison would leave them.
+ */
+static void number_vs_text(struct compiler *c, const char *alias, const struct sg_field *f,
+                           const char *sqlop)
+{
+	bool below = !strcmp(sqlop, " < ") || !strcmp(sqlop, " <= ") || !strcmp(sqlop, " != ");
+	sg_sql_raw(c->out, "(");
+	column(c, alias, f);
+	sg_sql_raw(c->out, below ? " IS NOT NULL OR NULL)" : " IS NULL AND NULL)");
+}
+
 /* "(col OP ?)", with NULL rows included when the operator is a negation. */
 static void compare(struct compiler *c, const char *alias, const struct sg_field *f,
                     const char *sqlop, const char *value, bool or_null)
@@ -490,9 +581,13 @@ static void compare(struct compiler *c, const char *alias, const struct sg_field
 		column(c, alias, f);
 		sg_sql_raw(c->out, " IS NULL OR ");
 	}
-	column(c, alias, f);
-	sg_sql_raw(c->out, sqlop);
-	sg_sql_text(c->out, value);
+	if (is_number_column(f) && number_kind(value) == NUM_NONE) {
+		number_vs_text(c, alias, f, sqlop);
+	} else {
+		column(c, alias, f);
+		sg_sql_raw(c->out, sqlop);
+		number_value(c, f, value);
+	}
 	sg_sql_raw(c->out, ")");
 }
 
@@ -520,9 +615,9 @@ static void between(struct compiler *c, const char *alias, const struct sg_field
 		column(c, alias, f);
 		sg_sql_raw(c->out, " BETWEEN ");
 	}
-	sg_sql_text(c->out, lo);
+	number_value(c, f, lo);
 	sg_sql_raw(c->out, " AND ");
-	sg_sql_text(c->out, hi);
+	number_value(c, f, hi);
 	sg_sql_raw(c->out, ")");
 }
 
@@ -565,19 +660,25 @@ static bool value_list(struct compiler *c, const struct sg_table *t, const struc
 	}
 	sg_sql_raw(c->out, "(");
 	const char *p = v;
-	for (bool first = true;; first = false) {
+	size_t written = 0;
+	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
 		const char *item = scratch_strndup(c, p, n), *norm;
 		if (!item || !norm_value(c, t, f, item, &norm))
 			return false;
-		if (!first)
-			sg_sql_raw(c->out, ",");
-		sg_sql_text(c->out, norm);
+		/* Text in a list for a number column equals no row on SQLite: left out. */
+		if (!is_number_column(f) || number_kind(norm) != NUM_NONE) {
+			if (written++)
+				sg_sql_raw(c->out, ",");
+			number_value(c, f, norm);
+		}
 		if (!comma)
 			break;
 		p = comma + 1;
 	}
+	if (!written)
+		sg_sql_raw(c->out, "SELECT 1 WHERE 1=0"); /* an empty list: no row is in it */
 	sg_sql_raw(c->out, ")");
 	return true;
 }
@@ -982,6 +1083,16 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		lo_in = scratch_strndup(c, v, (size_t)(at - v));
 		if (!lo_in || !norm_value(c, t, f, lo_in, &lo) || !norm_value(c, t, f, at + 1, &hi))
 			return false;
+		if (is_number_column(f) &&
+		    (number_kind(lo) == NUM_NONE || number_kind(hi) == NUM_NONE)) {
+			/* BETWEEN is >= lo AND <= hi: each bound as compare() writes it */
+			sg_sql_raw(out, "(");
+			compare(c, alias, f, " >= ", lo, false);
+			sg_sql_raw(out, " AND ");
+			compare(c, alias, f, " <= ", hi, false);
+			sg_sql_raw(out, ")");
+			break;
+		}
 		between(c, alias, f, lo, hi, false);
 		break;
 	}

@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -478,6 +479,30 @@ static const char empty_value[1];
 
 /* Hands res's rows to the sink: NULL for SQL NULL, booleans as 1 and 0 (as
  * SQLite gives them), bytea as its bytes. */
+#define REAL_TEXT 32
+
+/*
+ * A float as SQLite writes a REAL ("%!.15g": 2.0, 0.3, 1.0e+20), so values read
+ * the same on both engines (PostgreSQL writes 2, 0.30000000000000004, 1e+20).
+ * False (v used as it is) for what SQLite cannot hold: NaN and infinities.
+ */
+static bool sqlite_real(const char *v, char out[REAL_TEXT])
+{
+	char *end;
+	double d = strtod(v, &end);
+	if (*end || !isfinite(d))
+		return false;
+	char buf[REAL_TEXT];
+	snprintf(buf, sizeof(buf), "%.15g", d);
+	if (strpbrk(buf, ".")) {
+		memcpy(out, buf, sizeof(buf));
+		return true;
+	}
+	size_t mant = strcspn(buf, "e"); /* "2" -> "2.0", "1e+20" -> "1.0e+20" */
+	snprintf(out, REAL_TEXT, "%.*s.0%s", (int)mant, buf, buf + mant);
+	return true;
+}
+
 static sg_err deliver(PGresult *res, const struct sink *to)
 {
 	int nrow = PQntuples(res), ncol = PQnfields(res);
@@ -487,8 +512,9 @@ static sg_err deliver(PGresult *res, const struct sink *to)
 	const void **vals = malloc(sizeof(void *) * (size_t)(ncol ? ncol : 1));
 	size_t *lens = malloc(sizeof(size_t) * (size_t)(ncol ? ncol : 1));
 	unsigned char **owned = calloc((size_t)(ncol ? ncol : 1), sizeof(unsigned char *));
+	char(*reals)[REAL_TEXT] = malloc(sizeof(*reals) * (size_t)(ncol ? ncol : 1));
 	sg_err err = SG_ERR_OK;
-	if (!names || !vals || !lens || !owned) {
+	if (!names || !vals || !lens || !owned || !reals) {
 		err = SG_ERR_NOMEM;
 		goto out;
 	}
@@ -517,6 +543,10 @@ static sg_err deliver(PGresult *res, const struct sink *to)
 				}
 				vals[i] = n ? (const void *)owned[i] : empty_value;
 				lens[i] = n;
+			} else if ((type == 701 /* float8 */ || type == 700 /* float4 */) &&
+			           sqlite_real(v, reals[i])) {
+				vals[i] = reals[i];
+				lens[i] = strlen(reals[i]);
 			} else {
 				vals[i] = v;
 				lens[i] = (size_t)PQgetlength(res, r, i);
@@ -533,6 +563,7 @@ out:
 	for (int i = 0; owned && i < ncol; i++)
 		PQfreemem(owned[i]);
 	free(owned);
+	free(reals);
 	free(names);
 	free(vals);
 	free(lens);

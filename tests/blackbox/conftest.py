@@ -3,8 +3,18 @@
 NOWD_BIN names the directory holding nowd and nowctl (make sets it to the
 sanitizer build).  Every server is stopped with SIGTERM and must exit 0 with
 no sanitizer report on stderr.
+
+SG_TEST_DB=postgresql runs every nowd on PostgreSQL instead: one throw-away
+cluster (scripts/pg-cluster.sh) serves the whole run, SG_TEST_PG_URL when the
+runner started it (scripts/run-blackbox.py), else one started for this pytest
+process; each nowd gets a database of its own, dropped when it stops.
+server.where is the nowctl/nowd option naming the store (["--data", DIR] or
+["--db", URL]).
 """
+import atexit
 import datetime
+import glob
+import re
 import os
 import shutil
 import signal
@@ -20,6 +30,57 @@ import requests
 
 BIN = os.environ.get("NOWD_BIN", os.path.join(os.path.dirname(__file__), "../../build/release/bin"))
 PASSWORD = "Snowglobe-test-1"
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ON_PG = os.environ.get("SG_TEST_DB", "") == "postgresql"
+# Skips a test that cannot apply on PostgreSQL; the reason names what it needs.
+sqlite_only = lambda why: pytest.mark.skipif(ON_PG, reason="SQLite only: " + why)
+
+
+class PgCluster:
+    """The run's PostgreSQL cluster: a base URL, a new database name per nowd."""
+
+    def __init__(self):
+        self.url = os.environ.get("SG_TEST_PG_URL")
+        self.dir = None
+        if not self.url:
+            self.dir = tempfile.mkdtemp(prefix="sg-bb-pg-")
+            os.chmod(self.dir, 0o755)  # as root the server runs as postgres: it must enter
+            r = subprocess.run(["sh", os.path.join(ROOT, "scripts", "pg-cluster.sh"), "start", self.dir],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, "no PostgreSQL cluster: " + r.stderr
+            self.url = r.stdout.strip()
+            atexit.register(self.stop)
+        psql = shutil.which("psql") or (sorted(glob.glob("/usr/lib/postgresql/*/bin/psql")) or [None])[-1]
+        assert psql, "no psql (install Debian's postgresql package)"
+        self.psql = psql
+
+    def database_url(self, name):
+        return re.sub(r"^postgresql:///[^?]*", "postgresql:///" + name, self.url)
+
+    def drop(self, name):
+        """Drops database name (nowd has stopped); the SQL names only a generated name."""
+        subprocess.run([self.psql, "-Xq", "-d", self.database_url("postgres"), "-c",
+                        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'], capture_output=True)
+
+    def stop(self):
+        subprocess.run(["sh", os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", self.dir],
+                       capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_cluster = None
+if ON_PG:
+    # No file beside the database to keep the instance key in: one key for the run, given to
+    # nowctl and nowd alike (until keys are stored on PostgreSQL, another branch of issue 19).
+    import base64
+    os.environ.setdefault("SNOWGLOBE_KEY", base64.b64encode(os.urandom(32)).decode())
+
+
+def pg_cluster():
+    global _cluster
+    if _cluster is None:
+        _cluster = PgCluster()
+    return _cluster
 
 
 def nowctl(server, *args, offline=False, ok=True, stdin=None):
@@ -27,7 +88,7 @@ def nowctl(server, *args, offline=False, ok=True, stdin=None):
     stdin is its input (a secret, as an admin pastes it).  With ok, it must succeed."""
     env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
     env.pop("NOWCTL_INSTANCE", None)
-    where = ["--data", server.data] if offline else ["--instance", server.url, "--user", "admin"]
+    where = server.where if offline else ["--instance", server.url, "--user", "admin"]
     r = subprocess.run([os.path.join(BIN, "nowctl"), *where, *args], input=stdin, capture_output=True,
                        text=True, env=env)
     if ok:
@@ -95,17 +156,26 @@ class Server:
     def __init__(self, demo=True, tls=False, extra=()):
         self.dir = tempfile.mkdtemp(prefix="sg-bb-")
         self.data = os.path.join(self.dir, "data")
+        self.where = ["--data", self.data]
+        self.dbname = None
         env = dict(os.environ, NOWD_ADMIN_PASSWORD=PASSWORD)
-        cmd = [os.path.join(BIN, "nowctl"), "init", "--data", self.data]
+        if ON_PG:
+            self.dbname = "sg_" + uuid.uuid4().hex
+            self.where = ["--db", pg_cluster().database_url(self.dbname)]
+        cmd = [os.path.join(BIN, "nowctl"), "init", *self.where]
         if demo:
             cmd.append("--demo")
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        # Workaround while init's "init" snapshot is SQLite-only (issue 19, another branch):
+        # on PostgreSQL everything before it is done; only that step may fail.
+        snapshot_only = ON_PG and r.returncode == 1 and "snapshot: cannot make" in r.stderr
+        assert r.returncode == 0 or snapshot_only, (cmd, r.stdout, r.stderr)
         self.port = free_port()
         self.extra = list(extra)
         self.start(tls)
 
     def start(self, tls=False):
-        args = [os.path.join(BIN, "nowd"), "--data", self.data, "--port", str(self.port), *self.extra]
+        args = [os.path.join(BIN, "nowd"), *self.where, "--port", str(self.port), *self.extra]
         scheme = "http"
         if tls:
             cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
@@ -118,7 +188,8 @@ class Server:
             self.cert = cert
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "nowd.log"), "a+")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
+        # cwd: a store with no directory (PostgreSQL) keeps nothing relative to it here.
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.dir)
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
@@ -191,7 +262,7 @@ class Server:
             r = self.post("/api/now/table/sys_properties", json={"name": name, "value": value})
             ok = 201
         if r.status_code == 403:
-            subprocess.run([os.path.join(BIN, "nowctl"), "--data", self.data, "property", "set", name, value],
+            subprocess.run([os.path.join(BIN, "nowctl"), *self.where, "property", "set", name, value],
                            check=True, capture_output=True)
         else:
             assert r.status_code == ok
@@ -202,6 +273,8 @@ class Server:
         out = self.output()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dbname:
+            pg_cluster().drop(self.dbname)
         assert code == 0, out[-4000:]
         assert "Sanitizer" not in out and "runtime error" not in out, out[-8000:]
 

@@ -340,7 +340,7 @@ gs.print(a.getRowCount() + ' ' + b.getRowCount() + ' ' + c.get('{hidden["sys_id"
          d.get('{hidden["sys_id"]}'));
 """
     try:
-        r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", srv.data, "script", "run", "-"],
+        r = subprocess.run([os.path.join(BIN, "nowctl"), *srv.where, "script", "run", "-"],
                            input=script, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert r.stdout.splitlines() == ["*** Script: 1 2 false true"]

@@ -12,7 +12,7 @@ PATH = "/api/now/snowglobe/script"
 
 def run_script(server, source, offline, *extra):
     env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    where = ["--data", server.data] if offline else ["--instance", server.url, "--user", "admin"]
+    where = server.where if offline else ["--instance", server.url, "--user", "admin"]
     return subprocess.run([os.path.join(BIN, "nowctl"), *where, *extra, "script", "run", "-"],
                           input=source, capture_output=True, text=True, env=env)
 

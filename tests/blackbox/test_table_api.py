@@ -439,6 +439,6 @@ def test_total_count_follows_every_write(fresh):
     import os
     import subprocess
     from conftest import BIN
-    subprocess.run([os.path.join(BIN, "nowctl"), "--data", fresh.data, "table", "create", "incident",
+    subprocess.run([os.path.join(BIN, "nowctl"), *fresh.where, "table", "create", "incident",
                     "short_description=offline"], check=True, capture_output=True)
     assert count() == before + 1

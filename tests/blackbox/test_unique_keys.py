@@ -71,7 +71,7 @@ def test_scripts_and_import_sets(server):
     src = ("var u = new GlideRecord('sys_user'); u.initialize(); u.user_name = 'uk.script';"
            "u.last_name = 'dup'; var id = u.insert(); gs.print('id [' + id + ']');")
     # Scripts - Background offline (online it needs elevation; the same record layer).
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", server.data, "script", "run", "-"], input=src,
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *server.where, "script", "run", "-"], input=src,
                        capture_output=True, text=True, env=env)
     assert "id [null]" in r.stdout or "id []" in r.stdout, (r.stdout, r.stderr)
     assert count(server, USERS, "user_name=uk.script") == 1

@@ -451,6 +451,27 @@ static void query_string_first_value(void **state)
 	sg_sql_cleanup(&q);
 }
 
+/* REAL values read back as SQLite writes them, on every engine. */
+static void real_values_read_as_sqlite_writes_them(void **state)
+{
+	struct fx *f = *state;
+	static const char *const cases[][2] = {
+	    {"SELECT CAST(2 AS DOUBLE PRECISION)", "2.0"},
+	    {"SELECT CAST(2.5 AS DOUBLE PRECISION)", "2.5"},
+	    {"SELECT CAST(0.1 AS DOUBLE PRECISION) + CAST(0.2 AS DOUBLE PRECISION)", "0.3"},
+	    {"SELECT CAST(1e20 AS DOUBLE PRECISION)", "1.0e+20"},
+	    {"SELECT CAST(-3 AS DOUBLE PRECISION) / 7", "-0.428571428571429"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *v = value_of(f->c, cases[i][0]);
+		assert_non_null(v);
+		if (strcmp(v, cases[i][1]))
+			fprintf(stderr, "%s: %s, wanted %s\n", cases[i][0], v, cases[i][1]);
+		assert_string_equal(v, cases[i][1]);
+		free(v);
+	}
+}
+
 /* ---- the dialect ----------------------------------------------------------- */
 
 static void text_ignores_case_ids_do_not(void **state)
@@ -737,6 +758,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(columns_in_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(constraint_is_invalid_insert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(query_string_first_value, setup, teardown),
+	    cmocka_unit_test_setup_teardown(real_values_read_as_sqlite_writes_them, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(text_ignores_case_ids_do_not, setup, teardown),
 	    cmocka_unit_test_setup_teardown(dates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(blobs_keep_nul_bytes, setup, teardown),
