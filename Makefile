@@ -147,7 +147,7 @@ unit: $(UNIT_BIN)
 # The store contract, the golden query cases and the query limits on a throw-away PostgreSQL
 # cluster (scripts/pg-cluster.sh: initdb and pg_ctl in a temp dir, a socket).
 UNIT_PG_BIN := $(BUILD)/tests/store/test_contract $(BUILD)/tests/query/test_golden \
-               $(BUILD)/tests/query/test_limits
+               $(BUILD)/tests/query/test_limits $(BUILD)/tests/model/test_migrate
 unit-pg: $(UNIT_PG_BIN)
 	@sh scripts/run-unit-pg.sh $(UNIT_PG_BIN)
 
