@@ -74,6 +74,10 @@ static void say_key(const struct sg_migrate_result *res)
 		printf("instance key: the source's comes from %s; the target needs the same "
 		       "value\n",
 		       SG_SECRET_ENV);
+		if (res->to_file && sg_secret_key_path(res->to_file, key, sizeof(key)))
+			printf("  keep %s set for it, or write the 32 bytes it encodes to %s (mode "
+			       "0600, folder 0700)\n",
+			       SG_SECRET_ENV, key);
 		return;
 	}
 	printf("instance key: %s (not in the database: back it up with it)\n", key);
