@@ -152,7 +152,7 @@ unit: $(UNIT_BIN)
 # cluster (scripts/pg-cluster.sh: initdb and pg_ctl in a temp dir, a socket).
 UNIT_PG_BIN := $(BUILD)/tests/store/test_contract $(BUILD)/tests/query/test_golden \
                $(BUILD)/tests/query/test_limits $(BUILD)/tests/store/test_nodes \
-               $(BUILD)/tests/query/test_plans
+               $(BUILD)/tests/query/test_plans $(BUILD)/tests/model/test_migrate
 unit-pg: $(UNIT_PG_BIN)
 	@sh scripts/run-unit-pg.sh $(UNIT_PG_BIN)
 

@@ -13,11 +13,16 @@ Targets, all on loopback, all with the same records:
                the database's bound for that durable POST; and, for information, the
                same loop on a 7-column table with one index
 
+  nowd on PostgreSQL  the same instance copied with nowctl migrate into a throw-away
+               cluster (scripts/pg-cluster.sh, durable settings), served by one nowd and
+               by two nowd nodes on the one database (a wrk to each, half the connections
+               each), in rounds interleaved with nowd on SQLite; medians per cell
+
 Every load is wrk, bounded in time, at 1 and 64 connections.  The table (requests/s,
 p50, p99, errors, start-up time, RSS after load, and the ratios the issue sets goals
 for) is printed and written to build/bench/results.md.  Goals are never asserted.
 
-    /usr/bin/python3 bench/run.py [--incidents 100000] [--duration 5] [--quick]
+    /usr/bin/python3 bench/run.py [--incidents 100000] [--duration 5] [--quick] [--only-pg]
 """
 import argparse
 import base64
@@ -256,6 +261,93 @@ def bench_nowd(label, bin_dir, data, work, incs, users, groups, app, args, rows,
     finally:
         nowd.stop()
     return record_bytes, page_bytes
+
+
+PG_OPS = ("GET one (Basic)", "page of 100", "POST incident")
+PG_TARGETS = ("nowd on SQLite", "nowd on PostgreSQL", "2 nowd nodes on PostgreSQL")
+PG_ROUNDS = 3
+
+
+def wrk_many(urls, script, conns, duration):
+    """One wrk per url at the same time, the connections split between them (at least one
+    each): the load a round-robin balancer would spread.  Rates add up; of the latencies
+    the worst node's is kept."""
+    from concurrent.futures import ThreadPoolExecutor
+    per = [max(1, conns // len(urls))] * len(urls)
+    with ThreadPoolExecutor(len(urls)) as ex:
+        res = list(ex.map(lambda a: wrk(a[0], script, a[1], duration), zip(urls, per)))
+    return {"rps": sum(r["rps"] for r in res), "p50": max(r["p50"] for r in res),
+            "p99": max(r["p99"] for r in res), "errors": sum(r["errors"] for r in res)}
+
+
+def median_row(runs):
+    ranked = sorted(runs, key=lambda r: r["rps"])
+    return dict(ranked[len(ranked) // 2], runs=[r["rps"] for r in runs])
+
+
+def bench_pg(data, work, args, incs, post_body, rows, notes):
+    """nowd on SQLite, on PostgreSQL (one node) and two nodes on one PostgreSQL database, the
+    same instance (copied with nowctl migrate), GET one / page of 100 / POST incident at 1 and
+    64 connections, in PG_ROUNDS interleaved rounds; the median of each cell is reported."""
+    basic = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+    sid = incs[len(incs) // 2][0]
+    page_q = ("/api/now/table/incident?sysparm_query=active%3Dtrue%5Epriority%3C%3D2%5EORDERBYDESCsys_updated_on"
+              "&sysparm_limit=100")
+    paths = {"GET one (Basic)": (f"/api/now/table/incident/{sid}", lua(work, "pg_get", headers={"Authorization": basic})),
+             "page of 100": (page_q, lua(work, "pg_page", headers={"Authorization": basic})),
+             "POST incident": ("/api/now/table/incident",
+                               lua(work, "pg_post", "POST", post_body,
+                                   {"Authorization": basic, "Content-Type": "application/json"}))}
+    cluster = os.path.join(work, "pg")
+    os.makedirs(cluster)
+    os.chmod(work, 0o755)  # as root, the cluster runs as postgres, which must reach it
+    started = subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "start", cluster],
+                             capture_output=True, text=True, env=dict(os.environ, PG_CLUSTER_DURABLE="1"))
+    if started.returncode:
+        raise RuntimeError("scripts/pg-cluster.sh start failed: " + started.stderr)
+    url = started.stdout.strip()
+    procs = []
+    try:
+        t0 = time.time()
+        subprocess.run([os.path.join(BIN, "nowctl"), "migrate", "--from", data, "--to", url], check=True,
+                       capture_output=True)
+        notes["nowctl migrate of the bench instance to PostgreSQL (s)"] = time.time() - t0
+        print(f"migrated to PostgreSQL in {time.time() - t0:.1f} s", flush=True)
+        with open(os.path.join(data, "keys", "instance.key"), "rb") as f:
+            env = dict(os.environ, SNOWGLOBE_KEY=base64.b64encode(f.read()).decode())
+        bases = {}
+        for name, where in (("sqlite", ["--data", data]), ("pg1", ["--db", url]), ("pg2", ["--db", url])):
+            port = free_port()
+            procs.append(subprocess.Popen([os.path.join(BIN, "nowd"), *where, "--port", str(port)], env=env,
+                                          stdout=open(os.path.join(work, f"bench-{name}.log"), "w"),
+                                          stderr=subprocess.STDOUT, cwd=work))
+            bases[name] = f"http://127.0.0.1:{port}"
+            wait_ready(f"{bases[name]}/api/now/table/incident/{sid}", {"Authorization": basic})
+        urls = {PG_TARGETS[0]: [bases["sqlite"]], PG_TARGETS[1]: [bases["pg1"]],
+                PG_TARGETS[2]: [bases["pg1"], bases["pg2"]]}
+        notes["load average at the start of the PostgreSQL rows"] = os.getloadavg()[0]
+        runs = {}
+        for rnd in range(PG_ROUNDS):
+            for op in PG_OPS:
+                for conns in (1, 64):
+                    for target in PG_TARGETS:
+                        if conns == 1 and len(urls[target]) > 1:
+                            continue  # one connection reaches one node
+                        path, script = paths[op]
+                        r = wrk_many([u + path for u in urls[target]], script, conns, args.duration)
+                        runs.setdefault((target, op, conns), []).append(r)
+                        print(f"round {rnd + 1}: {target} {op} c={conns}: {r['rps']:.0f} req/s", flush=True)
+        notes["load average at the end of the PostgreSQL rows"] = os.getloadavg()[0]
+        for (target, op, conns), rs in runs.items():
+            rows.append((target, op, conns, median_row(rs)))
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        subprocess.run([os.path.join(ROOT, "scripts", "pg-cluster.sh"), "stop", cluster], capture_output=True)
 
 
 JOURNAL_ROUNDS = 5
@@ -704,6 +796,8 @@ def main():
     ap.add_argument("--backsync-only", action="store_true", help="only nowsync's back-sync lag")
     ap.add_argument("--only-nowsync", action="store_true", help="only nowsync's row (a 1,000-incident instance)")
     ap.add_argument("--only-journal", action="store_true", help="only the request journal's on/off rows")
+    ap.add_argument("--only-pg", action="store_true",
+                    help="only nowd on SQLite against one and two nodes on PostgreSQL")
     ap.add_argument("--baseline", metavar="BIN_DIR",
                     help="another build's bin directory: its nowd is loaded the same way, on a copy of "
                          "the same instance, and each operation's ratio to it is reported")
@@ -774,6 +868,14 @@ def main():
             with open(os.path.join(out_dir, "results-nowsync.md"), "w") as f:
                 f.write(report)
             return
+        if args.only_pg:
+            bench_pg(data, work, args, incs, post_body, rows, notes)
+            report = render(rows, notes, args)
+            print(report)
+            with open(os.path.join(out_dir, "results-pg.md"), "w") as f:
+                f.write(report)
+            shutil.rmtree(work, ignore_errors=True)
+            return
         if args.only_journal:
             bench_journal(data, work, args, sid, rows, notes)
             report = render(rows, notes, args)
@@ -787,6 +889,7 @@ def main():
             shutil.copytree(data, base_data)
         record_bytes, page_bytes = bench_nowd("nowd", BIN, data, work, incs, users, groups, app, args, rows,
                                               notes)
+        bench_pg(data, work, args, incs, post_body, rows, notes)
         bench_journal(data, work, args, sid, rows, notes)
         bench_business_rules(data, work, args, post_body, rows)
         bench_outbound(data, work, args, post_body, rows, notes)
@@ -906,7 +1009,8 @@ def render(rows, notes, args):
            f"{os.cpu_count()} cores.", "",
            "| target | operation | conns | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|---|"]
     for t, n, c, r in rows:
-        out.append(f"| {t} | {n} | {c} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
+        runs = " (runs: " + ", ".join("%.0f" % x for x in r["runs"]) + ")" if r.get("runs") else ""
+        out.append(f"| {t} | {n} | {c} | {r['rps']:.0f}{runs} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
     out += ["", "| measure | value |", "|---|---|"]
     for k, v in notes.items():
         out.append(f"| {k} | {v * 1000:.0f} ms |" if "start-up" in k else f"| {k} | {v:.1f} |")
@@ -948,6 +1052,18 @@ def render(rows, notes, args):
             v = a["rps"] / b["rps"]
             out.append(f"| GET one, request journal on / off (best loads), c={c} ≥ 0.95 | {v:.3f} | "
                        f"{'yes' if v >= 0.95 else 'no'} |")
+    for name in PG_OPS:
+        for c in (1, 64):
+            lite = get(PG_TARGETS[0], name, c)
+            for target in PG_TARGETS[1:]:
+                a = get(target, name, c)
+                if a and lite and lite["rps"]:
+                    out.append(f"| {name}: {target} / nowd on SQLite, c={c} (medians, info) | "
+                               f"{a['rps'] / lite['rps']:.2f} | |")
+            a, b = get(PG_TARGETS[2], name, c), get(PG_TARGETS[1], name, c)
+            if a and b and b["rps"]:
+                out.append(f"| {name}: 2 nodes / 1 node on PostgreSQL, c={c} (medians, info) | "
+                           f"{a['rps'] / b['rps']:.2f} | |")
     a, b = get("nowd", "POST incident, 3 business rules", 1), get("nowd", "POST incident, 0 business rules", 1)
     if a and b and b["rps"]:
         out.append(f"| POST with 3 business rules / with none, c=1 (info) | {a['rps'] / b['rps']:.2f} | |")

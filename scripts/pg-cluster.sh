@@ -6,6 +6,9 @@
 #                                     the database "snowglobe", print its URL
 #   scripts/pg-cluster.sh stop DIR    stop it (DIR is left for the caller)
 #
+# PG_CLUSTER_DURABLE=1: fsync and full-page writes on (the server's defaults),
+# for benchmarks; otherwise off, for fast tests.
+#
 # Debian keeps the server programs out of PATH: they are found with
 # pg_config --bindir, else /usr/lib/postgresql/*/bin.
 set -eu
@@ -54,8 +57,12 @@ start)
 			--locale=C >"$dir/initdb.log" 2>&1 ||
 			{ cat "$dir/initdb.log" >&2; exit 1; }
 	fi
+	# Tests need no durability (fsync off); a benchmark against SQLite's
+	# synchronous=FULL does: PG_CLUSTER_DURABLE=1 keeps the server's defaults.
+	fast="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	[ "${PG_CLUSTER_DURABLE:-}" = 1 ] && fast=""
 	$as "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-		-o "-k $dir -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+		-o "-k $dir -c listen_addresses='' $fast -c max_connections=200" \
 		start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 	if ! "$bindir/psql" -h "$dir" -U "$user" -d postgres -XAtqc \
 		"SELECT 1 FROM pg_database WHERE datname = 'snowglobe'" | grep -q 1; then

@@ -52,6 +52,9 @@ int cmd_snapshot(struct cmd_env *e, int argc, char **argv);
 /* requests [filters] | requests clear; expect TABLE ... (journal_cmd.c) */
 int cmd_requests(struct cmd_env *e, int argc, char **argv);
 int cmd_expect(struct cmd_env *e, int argc, char **argv);
+/* migrate --from URL --to URL [--force] (migrate_cmd.c): runs before any
+ * WHERE is chosen, as init does; argv[0] is "migrate". */
+int cmd_migrate(int argc, char **argv);
 /* keys rotate (keys_cmd.c) */
 int cmd_keys(struct cmd_env *e, int argc, char **argv);
 /* clock set|advance|freeze|real|show (clock_cmd.c) */

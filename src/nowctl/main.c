@@ -34,6 +34,8 @@ static void usage(FILE *f)
 {
 	fputs(
 	    "usage: nowctl init (--data DIR | --db URL) [--demo] [--schema DIR] [--key-file F]\n"
+	    "       nowctl migrate --from URL --to URL [--force] [--json]   a whole instance\n"
+	    "                                 copied to another database (SQLite <-> PostgreSQL)\n"
 	    "       nowctl [WHERE] [--json] COMMAND ...\n"
 	    "       nowctl --version | --help\n"
 	    "\n"
@@ -375,6 +377,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "init"))
 		return cmd_init(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "migrate"))
+		return cmd_migrate(argc - 1, argv + 1);
 
 	const char *data = getenv("NOWCTL_DATA"), *db = getenv("NOWCTL_DB");
 	const char *instance = getenv("NOWCTL_INSTANCE");
