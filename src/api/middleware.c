@@ -24,6 +24,7 @@
 #include "api/xml.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
+#include "auth/session.h"
 #include "core/log.h"
 
 #define DEFAULT_MAX_BODY          10485760LL
@@ -39,6 +40,7 @@ void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *aut
 	api->auth = auth;
 	api->base_url = base_url;
 	api->routes = sg_api_routes(&api->nroutes);
+	api->ui_dir = sg_ui_default_dir();
 	pthread_mutex_init(&api->lock, NULL);
 	if (sg_ratelimit_new(&api->ratelimit))
 		sg_log_error("rate limits: out of memory; rules are not enforced");
@@ -177,7 +179,11 @@ void sg_api_too_large(const struct sg_req *req, unsigned long long got, struct s
 	refuse(resp, SG_ERR_TOO_LARGE, a, b);
 }
 
-/* Basic or Bearer, from the Authorization header. */
+/* Basic or Bearer, from the Authorization header; without one, the
+ * console's session (ui.c): its JSESSIONID cookie counts only with the
+ * session's CSRF token in X-UserToken, whatever the method, so that a page
+ * of another site, which the browser gives the cookie but which cannot
+ * read the token, calls the API as nobody. */
 static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct sg_user *user,
                            struct sg_bearer *bearer, bool *is_bearer)
 {
@@ -185,6 +191,13 @@ static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct 
 	*is_bearer = h && !strncasecmp(h, "Bearer ", 7);
 	if (*is_bearer)
 		return sg_auth_bearer(api->auth, h, user, bearer);
+	char id[SG_SESSION_TOKEN_SIZE], ck[SG_SESSION_TOKEN_SIZE];
+	if (!h && sg_ui_session_cookie(req, id)) {
+		sg_err err = sg_session_check(api->auth, id, user, ck);
+		if (!err && !sg_session_ck_matches(ck, sg_req_header(req, "X-UserToken")))
+			err = SG_ERR_UNAUTHENTICATED;
+		return err;
+	}
 	return sg_auth_basic(api->auth, h, user);
 }
 
@@ -315,6 +328,10 @@ static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 	const char *type = err ? SG_JSON_TYPE : route->produces;
 	if (type)
 		sg_resp_header(resp, "Content-Type", type);
+	/* A handler that said how its answer may be kept (the console's files) is believed. */
+	for (size_t i = 0; i < resp->nheaders; i++)
+		if (!strcasecmp(resp->headers[i].name, "Cache-Control"))
+			return;
 	sg_resp_header(resp, "Cache-control", "no-cache,no-store,must-revalidate,max-age=-1");
 	sg_resp_header(resp, "Pragma", "no-store,no-cache");
 	sg_resp_header(resp, "Expires", "0");

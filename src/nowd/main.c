@@ -78,6 +78,7 @@ static void usage(FILE *f)
 	      "            [--max-connections N] [--max-per-client N]\n"
 	      "            [--timeout SECONDS] [--request-timeout SECONDS] [--job-workers N]\n"
 	      "            [--delivery-workers N] [--no-snowglobe-api] [--ephemeral]\n"
+	      "            [--ui-dir DIR]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
 	      "(sqlite:PATH).  Defaults: listen 127.0.0.1, port 8080, 8 threads, 4096\n"
@@ -91,7 +92,9 @@ static void usage(FILE *f)
 	      "(snapshots, request journal, faults, clock): the instance then looks\n"
 	      "exactly like ServiceNow.\n"
 	      "--ephemeral serves a temporary copy of the instance (database, keys,\n"
-	      "attachments, snapshots), removed on exit: DIR is left exactly as it was.\n",
+	      "attachments, snapshots), removed on exit: DIR is left exactly as it was.\n"
+	      "--ui-dir serves the browser console's files from DIR instead of the\n"
+	      "ui/ folder of the source tree nowd was built from.\n",
 	      f);
 }
 
@@ -161,12 +164,13 @@ int main(int argc, char **argv)
 	                                     {"delivery-workers", required_argument, NULL, 'O'},
 	                                     {"no-snowglobe-api", no_argument, NULL, 'N'},
 	                                     {"ephemeral", no_argument, NULL, 'E'},
+	                                     {"ui-dir", required_argument, NULL, 'U'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true, ephemeral = false;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:NEhV", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:U:NEhV", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'd':
@@ -216,6 +220,9 @@ int main(int argc, char **argv)
 			break;
 		case 'E':
 			ephemeral = true;
+			break;
+		case 'U':
+			o.ui_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);
