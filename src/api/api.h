@@ -316,11 +316,13 @@ sg_err sg_oauth_redirect_endpoint(struct sg_api *api, struct sg_ctx *ctx,
                                   struct sg_resp *resp);
 
 /* The browser console (ui.c): GET|HEAD /ui/... (its static files), GET /,
- * GET|POST /login.do, GET|POST /logout.do and the pages (/navpage.do,
+ * GET /favicon.ico, GET|POST /login.do, GET|POST /logout.do and the pages (/navpage.do,
  * /{table}_list.do, /{table}.do: sg_ui_page_resolve tells a page's path). */
 const char *sg_ui_default_dir(void);
 sg_err sg_ui_static(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                     struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_favicon(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                     struct sg_req *req, struct sg_resp *resp);
 sg_err sg_ui_root(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                   struct sg_req *req, struct sg_resp *resp);
 sg_err sg_ui_login_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,

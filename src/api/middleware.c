@@ -142,12 +142,26 @@ static sg_err base_url(struct sg_api *api, struct sg_req *req, const char **url)
 }
 
 /* An answer given before any handler runs: the error body and its type. */
-static void refuse(struct sg_resp *resp, sg_err err, const char *a1, const char *a2)
+static void refuse_as(struct sg_resp *resp, sg_err err, const char *a1, const char *a2,
+                      bool challenge)
 {
 	sg_resp_error(resp, err, a1, a2);
 	sg_resp_header(resp, "Content-Type", SG_JSON_TYPE);
-	if (err == SG_ERR_UNAUTHENTICATED)
+	if (err == SG_ERR_UNAUTHENTICATED && challenge)
 		sg_resp_header(resp, "WWW-Authenticate", "BASIC realm=\"Service-now\"");
+}
+
+static void refuse(struct sg_resp *resp, sg_err err, const char *a1, const char *a2)
+{
+	refuse_as(resp, err, a1, a2, true);
+}
+
+/* Whether req came by the console's session (a cookie, no Authorization):
+ * a browser, which a Basic challenge would make prompt for a password. */
+static bool by_session(const struct sg_req *req)
+{
+	char id[SG_SESSION_TOKEN_SIZE];
+	return !sg_req_header(req, "Authorization") && sg_ui_session_cookie(req, id);
 }
 
 /* Under /api/ (the REST framework), the answer in the format the client
@@ -242,7 +256,7 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		err = sg_oauth_scope_check(api->auth, req->bearer, route->scope, req->method);
 	if (err) {
 		req->user = NULL;
-		refuse(resp, err, NULL, NULL);
+		refuse_as(resp, err, NULL, NULL, !by_session(req));
 		return true;
 	}
 	if (!route) {

@@ -183,6 +183,7 @@ static const struct sg_route routes[] = {
     /* The browser console (ui.c): each handler checks the session itself. */
     {.method = "GET", .pattern = "/", .handler = sg_ui_root, .auth = SG_AUTH_NONE},
     {.method = "GET", .pattern = "/ui/*", .handler = sg_ui_static, .auth = SG_AUTH_NONE},
+    {.method = "GET", .pattern = "/favicon.ico", .handler = sg_ui_favicon, .auth = SG_AUTH_NONE},
     {.method = "GET", .pattern = "/login.do", .handler = sg_ui_login_get, .auth = SG_AUTH_NONE},
     {.method = "POST",
      .pattern = "/login.do",

@@ -52,7 +52,7 @@
 	"an administrator to unlock it."
 #define MSG_INACTIVE "Your account is inactive. Ask an administrator to activate it."
 #define MSG_WS_ONLY                                                                                \
-	"This account is for web services only (web service access only): it cannot sign in to "  \
+	"This account is for web services only (web service access only): it cannot sign in to "   \
 	"the console."
 #define MSG_SIGNED_OUT "You are signed out."
 #define MSG_EXPIRED    "Your session has ended. Sign in again."
@@ -302,12 +302,9 @@ static void not_found(struct sg_resp *resp)
 	sg_resp_refuse(resp, 404, "Not Found", "No such file in the console");
 }
 
-sg_err sg_ui_static(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
-                    struct sg_req *req, struct sg_resp *resp)
+/* resp gets file rel of the ui directory, or a 404. */
+static sg_err serve(struct sg_api *api, struct sg_req *req, const char *rel, struct sg_resp *resp)
 {
-	(void)ctx;
-	(void)as;
-	const char *rel = req->path + strlen("/ui/");
 	char path[PATH_MAX], real[PATH_MAX], root[PATH_MAX];
 	if (!safe_rel(rel) ||
 	    snprintf(path, sizeof(path), "%s/%s", api->ui_dir, rel) >= (int)sizeof(path) ||
@@ -350,6 +347,23 @@ sg_err sg_ui_static(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 	sg_resp_header(resp, "Content-Type", content_type(real));
 	sg_resp_file(resp, 200, fd, (unsigned long long)st.st_size);
 	return SG_ERR_OK;
+}
+
+sg_err sg_ui_static(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                    struct sg_req *req, struct sg_resp *resp)
+{
+	(void)ctx;
+	(void)as;
+	return serve(api, req, req->path + strlen("/ui/"), resp);
+}
+
+/* What browsers ask every site for. */
+sg_err sg_ui_favicon(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                     struct sg_req *req, struct sg_resp *resp)
+{
+	(void)ctx;
+	(void)as;
+	return serve(api, req, "favicon.ico", resp);
 }
 
 /* ---- sign-in ---- */
@@ -514,7 +528,8 @@ sg_err sg_ui_logout(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 		struct sg_kv f[MAX_FIELDS];
 		size_t n = 0;
 		char *copy = NULL;
-		if (req->body && !(copy = sg_form_parse(req->body, req->body_len, f, MAX_FIELDS, &n)))
+		if (req->body &&
+		    !(copy = sg_form_parse(req->body, req->body_len, f, MAX_FIELDS, &n)))
 			return SG_ERR_NOMEM;
 		const char *sent = sg_req_header(req, "X-UserToken");
 		for (size_t i = 0; i < n && !sent; i++)
@@ -526,8 +541,9 @@ sg_err sg_ui_logout(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_sessi
 		if (err && err != SG_ERR_UNAUTHENTICATED)
 			return err;
 		if (!err && !match) {
-			sg_resp_refuse(resp, 403, "Forbidden",
-			               "The request did not carry the session's token (sysparm_ck)");
+			sg_resp_refuse(
+			    resp, 403, "Forbidden",
+			    "The request did not carry the session's token (sysparm_ck)");
 			return SG_ERR_OK;
 		}
 	}

@@ -92,8 +92,8 @@ static sg_err delete_row(struct sg_ctx *ctx, const char *sys_id)
 	return err;
 }
 
-sg_err sg_session_new(struct sg_auth *a, const struct sg_user *u,
-                      char id[SG_SESSION_TOKEN_SIZE], char ck[SG_SESSION_TOKEN_SIZE])
+sg_err sg_session_new(struct sg_auth *a, const struct sg_user *u, char id[SG_SESSION_TOKEN_SIZE],
+                      char ck[SG_SESSION_TOKEN_SIZE])
 {
 	sg_random_token(id, SG_SESSION_TOKEN_SIZE, TOKEN_BYTES);
 	sg_random_token(ck, SG_SESSION_TOKEN_SIZE, TOKEN_BYTES);
@@ -134,11 +134,12 @@ sg_err sg_session_check(struct sg_auth *a, const char *id, struct sg_user *u,
 	}
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT s.\"sys_id\", s.\"csrf_token\", s.\"last_accessed\", s.\"user\", "
-	               "u.\"user_name\", u.\"name\", u.\"time_zone\", u.\"active\", "
-	               "u.\"locked_out\", u.\"web_service_access_only\" "
-	               "FROM \"sys_user_session\" s JOIN \"sys_user\" u ON u.\"sys_id\" = s.\"user\" "
-	               "WHERE s.\"id\" = ");
+	sg_sql_raw(&q,
+	           "SELECT s.\"sys_id\", s.\"csrf_token\", s.\"last_accessed\", s.\"user\", "
+	           "u.\"user_name\", u.\"name\", u.\"time_zone\", u.\"active\", "
+	           "u.\"locked_out\", u.\"web_service_access_only\" "
+	           "FROM \"sys_user_session\" s JOIN \"sys_user\" u ON u.\"sys_id\" = s.\"user\" "
+	           "WHERE s.\"id\" = ");
 	sg_sql_text(&q, hash);
 	struct row r = {0};
 	err = sg_conn_exec(ctx.conn, &q, read_row, &r, NULL);

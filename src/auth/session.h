@@ -31,8 +31,8 @@
  * and the account).  id and ck get the
  * new session id and CSRF token.  SG_ERR_STORE, SG_ERR_NOMEM...
  */
-sg_err sg_session_new(struct sg_auth *a, const struct sg_user *u,
-                      char id[SG_SESSION_TOKEN_SIZE], char ck[SG_SESSION_TOKEN_SIZE]);
+sg_err sg_session_new(struct sg_auth *a, const struct sg_user *u, char id[SG_SESSION_TOKEN_SIZE],
+                      char ck[SG_SESSION_TOKEN_SIZE]);
 
 /*
  * The session with id (as the cookie holds it): *u its user and ck its CSRF
