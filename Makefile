@@ -3,6 +3,7 @@
 #   make            release build of nowd, nowctl, nowsync  (build/release/bin)
 #   make run        install deps, build, init demo data, start nowd on :8080
 #   make test       install deps, build under ASan+UBSan, run every test
+#   make browser    the console's tests in headless Chromium (tests/browser)
 #   make MODE=asan  sanitizer build                          (build/asan/bin)
 #   make CC=clang   any mode with clang
 #   make format     clang-format every C file in place (make test checks it)
@@ -49,7 +50,7 @@ UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run test unit unit-pg alloc blackbox check-clang check-release fuzz stress bench format format-check \
+.PHONY: all deps run test unit unit-pg alloc blackbox browser check-clang check-release fuzz stress bench format format-check \
         clean
 all: $(PROGS)
 
@@ -138,6 +139,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory stress
 	@$(MAKE) --no-print-directory MODE=asan blackbox
+	@$(MAKE) --no-print-directory MODE=asan browser
 
 units: $(UNIT_BIN) $(BUILD)/tests/alloc_fail
 
@@ -153,6 +155,11 @@ unit-pg: $(UNIT_PG_BIN)
 
 blackbox: $(PROGS)
 	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py
+
+# The browser console in Debian's headless Chromium through chromedriver (python3-selenium):
+# one nowd per test module, a fresh browser per test.
+browser: $(PROGS)
+	cd tests/browser && NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) -m pytest -q -p no:cacheprovider .
 
 # The allocation-failure pass (tests/alloc): the main request paths with the
 # Nth allocation failed, for N = 1..K.  Our objects' allocations are counted
