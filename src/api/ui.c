@@ -55,6 +55,7 @@
 	"This account is for web services only (web service access only): it cannot sign in to "   \
 	"the console."
 #define MSG_SIGNED_OUT "You are signed out."
+#define MSG_CROSS_SITE "This sign-in came from another site's page: sign in here."
 #define MSG_EXPIRED    "Your session has ended. Sign in again."
 
 const char *sg_ui_default_dir(void)
@@ -448,10 +449,38 @@ static sg_err refusal(struct sg_ctx *ctx, const char *user_name, const char *pas
 	return err;
 }
 
+/* The host (and port) of an origin "scheme://host[:port][/]", its length in *len. */
+static const char *origin_host(const char *origin, size_t *len)
+{
+	const char *h = origin ? strstr(origin, "://") : NULL;
+	if (!h)
+		return NULL;
+	h += 3;
+	*len = strcspn(h, "/");
+	return h;
+}
+
+/* Whether a form post came from another site's page: its Origin header (sent by
+ * browsers with every POST) names another host or port.  The scheme is not
+ * compared: behind a proxy that ends TLS, the page is https and nowd http. */
+static bool cross_site(const struct sg_req *req)
+{
+	const char *o = sg_req_header(req, "Origin");
+	if (!o)
+		return false; /* not a browser, or one that would not tell */
+	size_t n1 = 0, n2 = 0;
+	const char *a = origin_host(o, &n1), *b = origin_host(req->origin, &n2);
+	return !a || !b || n1 != n2 || strncasecmp(a, b, n1) != 0;
+}
+
 sg_err sg_ui_login_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                         struct sg_req *req, struct sg_resp *resp)
 {
 	(void)as;
+	/* Another site's form would sign the browser in as the poster's own
+	 * account (login CSRF). */
+	if (cross_site(req))
+		return login_form(api, MSG_CROSS_SITE, NULL, 403, resp);
 	struct sg_kv f[MAX_FIELDS];
 	size_t n = 0;
 	char *copy = NULL;

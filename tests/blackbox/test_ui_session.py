@@ -86,6 +86,19 @@ def test_sign_in_never_goes_off_site(server, goto):
     assert r.status_code == 302 and r.headers["Location"] == "/navpage.do"
 
 
+def test_a_sign_in_posted_by_another_site_is_refused(server):
+    port = urllib.parse.urlsplit(server.url).port
+    for origin in ("http://evil.example", f"http://127.0.0.1:{port + 1}", "null"):
+        s = browser(server)
+        r = s.post(server.url + "/login.do", headers={"Origin": origin}, allow_redirects=False,
+                   data={"user_name": "admin", "user_password": PASSWORD})
+        assert r.status_code == 403 and "another site" in login_message(r), origin
+        assert "JSESSIONID" not in s.cookies
+    r = browser(server).post(server.url + "/login.do", headers={"Origin": server.url}, allow_redirects=False,
+                             data={"user_name": "admin", "user_password": PASSWORD})
+    assert r.status_code == 302
+
+
 def test_pages_need_a_session_and_carry_strict_headers(server):
     r = requests.get(server.url + "/", allow_redirects=False)
     assert r.status_code == 302 and r.headers["Location"] == "/navpage.do"
