@@ -12,6 +12,7 @@ import urllib.parse
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -107,6 +108,11 @@ def sign_in(driver, server, user="admin", password=PASSWORD):
     """Signs in through the form at /login.do and returns once /navpage.do has loaded."""
     driver.get(server.url + "/login.do")
     fill_sign_in(driver, user, password)
-    wait(driver).until(lambda d: urllib.parse.urlsplit(d.current_url).path == "/navpage.do")
+    try:
+        wait(driver).until(lambda d: urllib.parse.urlsplit(d.current_url).path == "/navpage.do")
+    except TimeoutException:
+        said = driver.find_elements(By.ID, "sg-login-message")
+        raise AssertionError(f"{user} was not signed in: at {path_of(driver)}, the form said "
+                             f"{said[0].text if said else None!r}") from None
     wait(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
     wait(driver).until(EC.presence_of_element_located((By.ID, "sg-main")))
