@@ -4,6 +4,7 @@
 #   make run        install deps, build, init demo data, start nowd on :8080
 #                   (DB=postgresql://... serves that database instead of DATA)
 #   make test       install deps, build under ASan+UBSan, run every test
+#   make browser    the console's tests in headless Chromium (tests/browser)
 #   make MODE=asan  sanitizer build                          (build/asan/bin)
 #   make CC=clang   any mode with clang
 #   make format     clang-format every C file in place (make test checks it)
@@ -50,7 +51,7 @@ UNIT_SRC := $(wildcard tests/unit/*/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run test unit unit-pg alloc blackbox blackbox-pg check-clang check-release fuzz stress bench format format-check \
+.PHONY: all deps run test unit unit-pg alloc blackbox blackbox-pg browser check-clang check-release fuzz stress bench format format-check \
         clean
 all: $(PROGS)
 
@@ -141,6 +142,7 @@ test: deps
 	@$(MAKE) --no-print-directory MODE=asan blackbox
 	@$(MAKE) --no-print-directory MODE=asan unit-pg
 	@$(MAKE) --no-print-directory MODE=asan blackbox-pg
+	@$(MAKE) --no-print-directory MODE=asan browser
 
 units: $(UNIT_BIN) $(BUILD)/tests/alloc_fail
 
@@ -174,6 +176,11 @@ PG_BLACKBOX := test_table_api test_table_more test_query_numbers test_acl_paths 
 blackbox-pg: $(PROGS)
 	SG_TEST_DB=postgresql NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py \
 	    $(PG_BLACKBOX:%=tests/blackbox/%.py)
+
+# The browser console in Debian's headless Chromium through chromedriver (python3-selenium):
+# one nowd per test module, a fresh browser per test.
+browser: $(PROGS)
+	cd tests/browser && NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) -m pytest -q -p no:cacheprovider .
 
 # The allocation-failure pass (tests/alloc): the main request paths with the
 # Nth allocation failed, for N = 1..K.  Our objects' allocations are counted

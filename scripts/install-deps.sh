@@ -8,7 +8,7 @@ PKGS="build-essential gcc clang clang-format libclang-rt-14-dev make pkg-config
 libmicrohttpd-dev libjansson-dev libsqlite3-dev sqlite3 libpq-dev postgresql
 libsodium-dev libcurl4-openssl-dev libgnutls28-dev libcmocka-dev
 python3 python3-pytest python3-requests openssl curl tzdata duktape-dev
-prometheus-alertmanager"
+prometheus-alertmanager chromium chromium-driver python3-selenium"
 
 missing=""
 for p in $PKGS; do

@@ -43,6 +43,8 @@ struct sg_api {
 	struct sg_ratelimit *ratelimit; /* ratelimit.h: rules and counts of this node */
 	bool snowglobe_off;         /* --no-snowglobe-api: paths under /_snowglobe/ are unknown */
 	struct sg_journal *journal; /* journal.h: the requests served; NULL without memory */
+	const char
+	    *ui_dir; /* the console's static files (ui.c): --ui-dir, else sg_ui_default_dir() */
 };
 
 /* Caller-owned api serving model with its auth state (both borrowed) and the
@@ -312,6 +314,28 @@ sg_err sg_oauth_revoke_endpoint(struct sg_api *api, struct sg_ctx *ctx, struct s
 sg_err sg_oauth_redirect_endpoint(struct sg_api *api, struct sg_ctx *ctx,
                                   struct sg_auth_session *as, struct sg_req *req,
                                   struct sg_resp *resp);
+
+/* The browser console (ui.c): GET|HEAD /ui/... (its static files), GET /,
+ * GET /favicon.ico, GET|POST /login.do, GET|POST /logout.do and the pages (/navpage.do,
+ * /{table}_list.do, /{table}.do: sg_ui_page_resolve tells a page's path). */
+const char *sg_ui_default_dir(void);
+sg_err sg_ui_static(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                    struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_favicon(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                     struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_root(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                  struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_login_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                       struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_login_post(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                        struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_logout(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                    struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_page(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                  struct sg_req *req, struct sg_resp *resp);
+sg_err sg_ui_page_resolve(struct sg_api *api, struct sg_req *req, bool *anonymous);
+/* The JSESSIONID cookie of req into id; false when it has none (or one too long). */
+bool sg_ui_session_cookie(const struct sg_req *req, char id[48]);
 
 /* CMDB APIs (cmdb.c): Identification and Reconciliation, CMDB Instance. */
 sg_err sg_ire_identify(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,

@@ -24,6 +24,7 @@
 #include "api/xml.h"
 #include "auth/basic.h"
 #include "auth/oauth.h"
+#include "auth/session.h"
 #include "core/log.h"
 
 #define DEFAULT_MAX_BODY          10485760LL
@@ -39,6 +40,7 @@ void sg_api_init(struct sg_api *api, struct sg_model *model, struct sg_auth *aut
 	api->auth = auth;
 	api->base_url = base_url;
 	api->routes = sg_api_routes(&api->nroutes);
+	api->ui_dir = sg_ui_default_dir();
 	pthread_mutex_init(&api->lock, NULL);
 	if (sg_ratelimit_new(&api->ratelimit))
 		sg_log_error("rate limits: out of memory; rules are not enforced");
@@ -140,12 +142,26 @@ static sg_err base_url(struct sg_api *api, struct sg_req *req, const char **url)
 }
 
 /* An answer given before any handler runs: the error body and its type. */
-static void refuse(struct sg_resp *resp, sg_err err, const char *a1, const char *a2)
+static void refuse_as(struct sg_resp *resp, sg_err err, const char *a1, const char *a2,
+                      bool challenge)
 {
 	sg_resp_error(resp, err, a1, a2);
 	sg_resp_header(resp, "Content-Type", SG_JSON_TYPE);
-	if (err == SG_ERR_UNAUTHENTICATED)
+	if (err == SG_ERR_UNAUTHENTICATED && challenge)
 		sg_resp_header(resp, "WWW-Authenticate", "BASIC realm=\"Service-now\"");
+}
+
+static void refuse(struct sg_resp *resp, sg_err err, const char *a1, const char *a2)
+{
+	refuse_as(resp, err, a1, a2, true);
+}
+
+/* Whether req came by the console's session (a cookie, no Authorization):
+ * a browser, which a Basic challenge would make prompt for a password. */
+static bool by_session(const struct sg_req *req)
+{
+	char id[SG_SESSION_TOKEN_SIZE];
+	return !sg_req_header(req, "Authorization") && sg_ui_session_cookie(req, id);
 }
 
 /* Under /api/ (the REST framework), the answer in the format the client
@@ -177,7 +193,11 @@ void sg_api_too_large(const struct sg_req *req, unsigned long long got, struct s
 	refuse(resp, SG_ERR_TOO_LARGE, a, b);
 }
 
-/* Basic or Bearer, from the Authorization header. */
+/* Basic or Bearer, from the Authorization header; without one, the
+ * console's session (ui.c): its JSESSIONID cookie counts only with the
+ * session's CSRF token in X-UserToken, whatever the method, so that a page
+ * of another site, which the browser gives the cookie but which cannot
+ * read the token, calls the API as nobody. */
 static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct sg_user *user,
                            struct sg_bearer *bearer, bool *is_bearer)
 {
@@ -185,6 +205,13 @@ static sg_err authenticate(struct sg_api *api, const struct sg_req *req, struct 
 	*is_bearer = h && !strncasecmp(h, "Bearer ", 7);
 	if (*is_bearer)
 		return sg_auth_bearer(api->auth, h, user, bearer);
+	char id[SG_SESSION_TOKEN_SIZE], ck[SG_SESSION_TOKEN_SIZE];
+	if (!h && sg_ui_session_cookie(req, id)) {
+		sg_err err = sg_session_check(api->auth, id, user, ck);
+		if (!err && !sg_session_ck_matches(ck, sg_req_header(req, "X-UserToken")))
+			err = SG_ERR_UNAUTHENTICATED;
+		return err;
+	}
 	return sg_auth_basic(api->auth, h, user);
 }
 
@@ -229,7 +256,7 @@ static bool admit(struct sg_api *api, struct sg_req *req, struct sg_resp *resp)
 		err = sg_oauth_scope_check(api->auth, req->bearer, route->scope, req->method);
 	if (err) {
 		req->user = NULL;
-		refuse(resp, err, NULL, NULL);
+		refuse_as(resp, err, NULL, NULL, !by_session(req));
 		return true;
 	}
 	if (!route) {
@@ -315,6 +342,10 @@ static void dispatch(struct sg_api *api, struct sg_req *req, struct sg_resp *res
 	const char *type = err ? SG_JSON_TYPE : route->produces;
 	if (type)
 		sg_resp_header(resp, "Content-Type", type);
+	/* A handler that said how its answer may be kept (the console's files) is believed. */
+	for (size_t i = 0; i < resp->nheaders; i++)
+		if (!strcasecmp(resp->headers[i].name, "Cache-Control"))
+			return;
 	sg_resp_header(resp, "Cache-control", "no-cache,no-store,must-revalidate,max-age=-1");
 	sg_resp_header(resp, "Pragma", "no-store,no-cache");
 	sg_resp_header(resp, "Expires", "0");

@@ -180,6 +180,18 @@ static const struct sg_route routes[] = {
      .handler = sg_oauth_redirect_endpoint,
      .auth = SG_AUTH_NONE,
      .body = SG_BODY_BUFFERED},
+    /* The browser console (ui.c): each handler checks the session itself. */
+    {.method = "GET", .pattern = "/", .handler = sg_ui_root, .auth = SG_AUTH_NONE},
+    {.method = "GET", .pattern = "/ui/*", .handler = sg_ui_static, .auth = SG_AUTH_NONE},
+    {.method = "GET", .pattern = "/favicon.ico", .handler = sg_ui_favicon, .auth = SG_AUTH_NONE},
+    {.method = "GET", .pattern = "/login.do", .handler = sg_ui_login_get, .auth = SG_AUTH_NONE},
+    {.method = "POST",
+     .pattern = "/login.do",
+     .handler = sg_ui_login_post,
+     .auth = SG_AUTH_NONE,
+     .accepts = form_only},
+    {.method = "GET", .pattern = "/logout.do", .handler = sg_ui_logout, .auth = SG_AUTH_NONE},
+    {.method = "POST", .pattern = "/logout.do", .handler = sg_ui_logout, .auth = SG_AUTH_NONE},
     /* Last: Scripted REST APIs, for any path under /api/ no route above
      * knows (scripted_rest.c); it answers the unknown resource as before. */
     SCRIPTED("GET"),
@@ -187,6 +199,13 @@ static const struct sg_route routes[] = {
     SCRIPTED("PUT"),
     SCRIPTED("PATCH"),
     SCRIPTED("DELETE"),
+    /* A console page (/navpage.do, /{table}_list.do, /{table}.do): a
+     * fallback for the paths no route above knows. */
+    {.method = "GET",
+     .pattern = "/*",
+     .handler = sg_ui_page,
+     .auth = SG_AUTH_NONE,
+     .resolve = sg_ui_page_resolve},
 };
 
 const struct sg_route *sg_api_routes(size_t *n)

@@ -80,7 +80,7 @@ static void usage(FILE *f)
 	      "            [--max-connections N] [--max-per-client N]\n"
 	      "            [--timeout SECONDS] [--request-timeout SECONDS] [--job-workers N]\n"
 	      "            [--delivery-workers N] [--no-snowglobe-api] [--ephemeral]\n"
-	      "            [--key-file FILE]\n"
+	      "            [--key-file FILE] [--ui-dir DIR]\n"
 	      "\n"
 	      "Serves the instance in DIR (made by 'nowctl init'), or the database at URL\n"
 	      "(sqlite:PATH or postgresql://...).  --key-file names the instance key\n"
@@ -99,7 +99,9 @@ static void usage(FILE *f)
 	      "exactly like ServiceNow.\n"
 	      "--ephemeral serves a temporary copy of the instance (database, keys,\n"
 	      "attachments, snapshots), removed on exit: DIR is left exactly as it was\n"
-	      "(not for PostgreSQL: refused; use snapshots and POST /_snowglobe/reset).\n",
+	      "(not for PostgreSQL: refused; use snapshots and POST /_snowglobe/reset).\n"
+	      "--ui-dir serves the browser console's files from DIR instead of the\n"
+	      "ui/ folder of the source tree nowd was built from.\n",
 	      f);
 }
 
@@ -201,12 +203,13 @@ int main(int argc, char **argv)
 	                                     {"no-snowglobe-api", no_argument, NULL, 'N'},
 	                                     {"ephemeral", no_argument, NULL, 'E'},
 	                                     {"key-file", required_argument, NULL, 'K'},
+	                                     {"ui-dir", required_argument, NULL, 'U'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {"version", no_argument, NULL, 'V'},
 	                                     {NULL, 0, NULL, 0}};
 	int c;
 	bool ok = true, ephemeral = false;
-	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:K:NEhV", opts, NULL)) !=
+	while ((c = getopt_long(argc, argv, "d:D:l:p:b:c:k:t:m:T:R:P:J:O:K:U:NEhV", opts, NULL)) !=
 	       -1) {
 		switch (c) {
 		case 'd':
@@ -260,6 +263,9 @@ int main(int argc, char **argv)
 		case 'K':
 			if (setenv(SG_SECRET_FILE_ENV, optarg, 1) != 0)
 				return 1;
+			break;
+		case 'U':
+			o.ui_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);

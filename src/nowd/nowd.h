@@ -25,6 +25,7 @@ struct nowd_opts {
 	const char *key_pem;
 	const char *base_url;  /* --base-url, or NULL */
 	bool no_snowglobe_api; /* --no-snowglobe-api: no /_snowglobe/ paths */
+	const char *ui_dir;    /* --ui-dir: the console's static files, or NULL: the default */
 	/* poll() rather than epoll: for the HTTP fuzzer, which needs a client's
 	 * half-close seen at once (epoll misses it until a timeout). */
 	bool use_poll;

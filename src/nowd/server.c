@@ -510,6 +510,8 @@ struct nowd_server *nowd_server_start(struct sg_model *model, struct sg_auth *au
 	}
 	sg_api_init(&s->api, model, auth, o->base_url);
 	s->api.snowglobe_off = o->no_snowglobe_api;
+	if (o->ui_dir)
+		s->api.ui_dir = o->ui_dir;
 	s->tls = o->cert_pem != NULL;
 	s->port = ntohs(o->addr.sin_port);
 	char ip[INET_ADDRSTRLEN] = "127.0.0.1";

@@ -88,8 +88,25 @@ static void unmatched_is_405_or_400(void **state)
 	assert_ptr_equal(m.route->handler, sg_scripted_rest);
 	assert_string_equal(m.route->method, "PATCH");
 	assert_int_equal(find(&a, "OPTIONS", "/api/x/y", &m), SG_ERR_NO_RESOURCE);
-	assert_int_equal(find(&a, "GET", "/api/", &m), SG_ERR_NO_RESOURCE);
-	assert_int_equal(find(&a, "GET", "/apix/now", &m), SG_ERR_NO_RESOURCE);
+	/* a GET no route knows goes to the console's page fallback, whose
+	 * resolver takes only a page's path: the rest stays unknown */
+	bool anon;
+	assert_int_equal(find(&a, "GET", "/api/", &m), SG_ERR_OK);
+	assert_ptr_equal(m.route->handler, sg_ui_page);
+	struct sg_req req = {.path = "/api/"};
+	assert_int_equal(m.route->resolve(NULL, &req, &anon), SG_ERR_NO_RESOURCE);
+	assert_int_equal(find(&a, "GET", "/apix/now", &m), SG_ERR_OK);
+	req.path = "/apix/now";
+	assert_int_equal(m.route->resolve(NULL, &req, &anon), SG_ERR_NO_RESOURCE);
+	assert_int_equal(find(&a, "POST", "/apix/now", &m), SG_ERR_NO_RESOURCE);
+	assert_int_equal(find(&a, "GET", "/incident_list.do", &m), SG_ERR_OK);
+	req.path = "/incident_list.do";
+	assert_int_equal(m.route->resolve(NULL, &req, &anon), SG_ERR_OK);
+	assert_true(anon);
+	assert_int_equal(find(&a, "GET", "/ui/js/api.js", &m), SG_ERR_OK);
+	assert_ptr_equal(m.route->handler, sg_ui_static);
+	/* a known path's other methods stay a 405, not a page */
+	assert_int_equal(find(&a, "GET", "/oauth_token.do", &m), SG_ERR_BAD_METHOD);
 	assert_int_equal(find(&a, "GET", "", &m), SG_ERR_NO_RESOURCE);
 	/* captures past SG_ROUTE_CAPTURE_MAX bytes match nothing, as before */
 	char path[2 * SG_ROUTE_CAPTURE_MAX];
@@ -104,6 +121,14 @@ static void unmatched_is_405_or_400(void **state)
 	sg_arena_cleanup(&a);
 }
 
+/* The browser console's routes (ui.c): HTML and files, typed by their handlers. */
+static bool console(const struct sg_route *r)
+{
+	return r->handler == sg_ui_page || r->handler == sg_ui_static || r->handler == sg_ui_root ||
+	       r->handler == sg_ui_favicon || r->handler == sg_ui_login_get ||
+	       r->handler == sg_ui_login_post || r->handler == sg_ui_logout;
+}
+
 static void what_each_route_needs(void **state)
 {
 	(void)state;
@@ -114,7 +139,7 @@ static void what_each_route_needs(void **state)
 		test_double += sg_snowglobe_path(r[i].pattern);
 	assert_true(test_double >= 1);
 	assert_int_equal(n - test_double,
-	                 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 + 1 + 1 + 5 + 1);
+	                 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 + 1 + 1 + 5 + 1 + 8);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = r[i].pattern;
 		/* every REST API needs a user and is covered by its API's scope */
@@ -155,13 +180,20 @@ static void what_each_route_needs(void **state)
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/snowglobe");
 		} else if (!strcmp(p, "/api/*")) {
-			/* Scripted REST: the operation's flag decides; last */
+			/* Scripted REST: the operation's flag decides; last but
+			 * the console's pages */
 			assert_int_equal(r[i].auth, SG_AUTH_OPTIONAL);
 			assert_null(r[i].scope);
-			assert_true(i >= n - 5);
+			assert_true(i >= n - 6 && i < n - 1);
 		} else if (strstr(p, "/attachment")) {
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/attachment");
+		} else if (console(&r[i])) {
+			/* the console: each handler checks the session itself; the
+			 * pages' fallback is last of all */
+			assert_int_equal(r[i].auth, SG_AUTH_NONE);
+			assert_null(r[i].scope);
+			assert_true(r[i].handler != sg_ui_page || i == n - 1);
 		} else {
 			/* the OAuth endpoints: the client authenticates in the request */
 			assert_non_null(strstr(p, ".do"));
@@ -189,7 +221,7 @@ static void content_types(void **state)
 		size_t len = strlen(p);
 		/* and outbound OAuth's redirect page (HTML) */
 		if ((len > 5 && !strcmp(p + len - 5, "/file") && !strcmp(r[i].method, "GET")) ||
-		    !strcmp(p, "/api/*") || !strcmp(p, "/oauth_redirect.do"))
+		    !strcmp(p, "/api/*") || !strcmp(p, "/oauth_redirect.do") || console(&r[i]))
 			assert_null(r[i].produces);
 		else
 			assert_string_equal(r[i].produces, SG_JSON_TYPE);
