@@ -41,7 +41,7 @@ function valueControl(f, op, value, id, label) {
     const sel = h('select', Object.assign({ multiple: multi, size: multi ? Math.min(6, opts.length) : null }, labelled),
       opts.map((o) => h('option', { value: o.value, selected: chosen.has(o.value) }, o.label)));
     const get = () => [...sel.selectedOptions].map((o) => o.value).join(',');
-    if (['=', '!=', 'IN', 'NOT IN'].includes(op)) return { el: sel, get };
+    if (['=', '!=', 'IN', 'NOT IN', '<', '>', '<=', '>='].includes(op)) return { el: sel, get };
   }
   if (kind === 'reference' && (op === '=' || op === '!=')) {
     const ref = referenceInput({ id, table: f.reference, value: value, display: value });

@@ -159,6 +159,7 @@ export async function renderForm(main, table, params) {
   };
   main.append(h('div', { class: 'sg-titlebar' }, h('h1', {}, h('span', { class: 'sg-table-label' }, dict.label), ' ', title), buttons()), msgs);
   if (flash) { message(msgs, 'info', flash); flash = null; }
+  if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');
   main.append(form, buttons());
 
   function resolve() {

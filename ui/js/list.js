@@ -92,7 +92,7 @@ export async function renderList(main, table, params) {
   const res = await api('GET', tablePath(table, { sysparm_query: query, sysparm_display_value: 'all',
     sysparm_exclude_reference_link: 'true', sysparm_fields: fields.join(','), sysparm_limit: PAGE_SIZE,
     sysparm_offset: first - 1 }));
-  remember(listHref(table, query, 1), dict.label + (parsed.groups.length ? ' (filtered)' : '') + ' list');
+  remember(listHref(table, query, 1), dict.label + ' list' + (query ? ': ' + (query.length > 40 ? query.slice(0, 40) + '…' : query) : ''));
 
   const rows = res.ok ? res.json.result : [];
   const total = res.ok ? parseInt(res.headers.get('X-Total-Count') || String(rows.length), 10) : 0;
@@ -129,6 +129,7 @@ export async function renderList(main, table, params) {
     message(msgs, 'error', errorText(res));
     return;
   }
+  if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');
 
   // The table: sortable headers (a link that flips the order), a link to each record.
   const sortedBy = parsed.order[0];

@@ -33,6 +33,7 @@ export function tableInfo(table) {
     while (name && !chain.includes(name) && chain.length < 16) {
       const res = await api('GET', tablePath('sys_db_object', {
         sysparm_query: 'name=' + name, sysparm_fields: 'name,label,super_class.name', sysparm_limit: 1 }));
+      if (res.status === 403 && !chain.length) return { name: table, label: prettify(table), chain: [table], limited: true };
       if (!res.ok) throw { res };
       const row = res.json.result[0];
       if (!row) {
@@ -63,6 +64,7 @@ export function dictionary(table) {
         sysparm_query: 'nameIN' + names + '^inactive!=true^ORDERBYsequence',
         sysparm_fields: 'name,element,value,label,sequence', sysparm_limit: 5000 })),
     ]);
+    if (dres.status === 403) return fromSample(table, info);
     if (!dres.ok) throw { res: dres };
     const depth = (t) => info.chain.indexOf(t);
     const rows = dres.json.result.slice().sort((a, b) => depth(b.name) - depth(a.name));
@@ -95,6 +97,29 @@ export function dictionary(table) {
     if (!display) display = fields.get('name') || fields.get('number') || fields.get('sys_id');
     return { table, label: info.label, chain: info.chain, fields, order, display: display ? display.element : 'sys_id' };
   });
+}
+
+// "short_description" → "Short description", as most of ServiceNow's labels read.
+export function prettify(name) {
+  const s = name.replace(/_/g, ' ').trim();
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+// A user who may not read the dictionary (nowd's ACLs keep sys_dictionary, sys_db_object and
+// sys_choice for admins) still gets lists and forms: the fields are those of a record of the
+// table, labelled from their names, all as text.  Written back with
+// sysparm_input_display_value=true, the server maps choice labels and reference names itself.
+async function fromSample(table, info) {
+  const res = await api('GET', tablePath(table, { sysparm_limit: 1, sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' }));
+  const row = res.ok && res.json.result[0] ? res.json.result[0] : {};
+  const fields = new Map();
+  for (const el of Object.keys(row)) {
+    fields.set(el, { element: el, label: prettify(el), type: 'string', reference: '', mandatory: false,
+      readOnly: el.startsWith('sys_') || el === 'number', display: false, choice: 0, maxLength: 0, defaultValue: '',
+      table, hasChoices: false, choices: [] });
+  }
+  const display = ['number', 'name', 'user_name', 'sys_id'].find((el) => fields.has(el)) || 'sys_id';
+  return { table, label: info.label, chain: info.chain, fields, order: [...fields.keys()], display, limited: true };
 }
 
 export function isSystemField(el) {

@@ -78,6 +78,20 @@ export async function renderNav() {
   nav.append(apps);
   renderRecent();
 
+  filter.addEventListener('input', () => applyFilter(apps, filter.value));
+  // "incident.list" / "incident.do" + Enter opens the table, as ServiceNow's filter does.
+  filter.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Enter') return;
+    const m = /^([a-z0-9_]+)\.(list|do|form)$/.exec(filter.value.trim().toLowerCase());
+    if (m) {
+      ev.preventDefault();
+      window.location.assign(m[2] === 'list' ? '/' + m[1] + '_list.do' : '/' + m[1] + '.do?sys_id=-1');
+      return;
+    }
+    const first = apps.querySelector('li:not([hidden]) a');
+    if (first) { ev.preventDefault(); first.click(); }
+  });
+
   tablesByName = await loadTables();
   const listed = new Set();
   const section = (title, modules) => h('details', { class: 'sg-app', open: true },
@@ -103,19 +117,7 @@ export async function renderNav() {
     }
   }
 
-  filter.addEventListener('input', () => applyFilter(apps, filter.value));
-  // "incident.list" / "incident.do" + Enter opens the table, as ServiceNow's filter does.
-  filter.addEventListener('keydown', (ev) => {
-    if (ev.key !== 'Enter') return;
-    const m = /^([a-z0-9_]+)\.(list|do|form)$/.exec(filter.value.trim().toLowerCase());
-    if (m) {
-      ev.preventDefault();
-      window.location.assign(m[2] === 'list' ? '/' + m[1] + '_list.do' : '/' + m[1] + '.do?sys_id=-1');
-      return;
-    }
-    const first = apps.querySelector('li:not([hidden]) a');
-    if (first) { ev.preventDefault(); first.click(); }
-  });
+  applyFilter(apps, filter.value); // typed while the tables loaded
 }
 
 function applyFilter(apps, text) {

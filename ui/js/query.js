@@ -92,6 +92,9 @@ export function fieldKind(f) {
 }
 
 export function operatorsFor(f) {
+  // An integer choice (priority, state) also compares, as ServiceNow's filter offers.
+  if (fieldKind(f) === 'choice' && NUMBER_TYPES.has(f.type))
+    return CHOICE_OPS.slice(0, 4).concat(NUMBER_OPS.slice(2, 6), CHOICE_OPS.slice(8));
   return { choice: CHOICE_OPS, reference: REFERENCE_OPS, boolean: BOOLEAN_OPS, number: NUMBER_OPS,
     date: DATE_OPS, string: STRING_OPS }[fieldKind(f)];
 }
