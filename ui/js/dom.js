@@ -55,3 +55,17 @@ export function debounce(fn, ms) {
   let t = null;
   return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
 }
+
+// A message carried over a navigation ("Record inserted" on the new record's form, "Record
+// deleted" on the list): set before go(), shown once by the next view.
+let flash = null;
+
+export function setFlash(text) {
+  flash = text;
+}
+
+export function takeFlash() {
+  const t = flash;
+  flash = null;
+  return t;
+}

@@ -4,7 +4,7 @@
 // so the server converts dates and resolves typed references as ServiceNow's form does.
 // The server's own refusals (data policy, ACL, unique key) are shown as it words them.
 import { api } from './api.js';
-import { h, clear, message, errorText } from './dom.js';
+import { h, clear, message, errorText, setFlash, takeFlash } from './dom.js';
 import { dictionary, tablePath, recordPath, isSystemField } from './meta.js';
 import { remember } from './nav.js';
 import { referenceInput } from './lookup.js';
@@ -21,9 +21,6 @@ const MAIN = ['number', 'name', 'user_name', 'first_name', 'last_name', 'email',
   'label', 'element', 'internal_type', 'reference', 'parent', 'manager', 'department', 'company', 'location'];
 const NOT_INPUT = new Set(['journal', 'journal_list']);
 const DATETIME_TYPES = new Set(['glide_date_time', 'due_date']);
-
-// A message carried over a navigation ("Record inserted" on the new record's form).
-let flash = null;
 
 function ck() {
   return document.querySelector('meta[name="sg-ck"]').content;
@@ -158,7 +155,8 @@ export async function renderForm(main, table, params) {
     return h('div', { class: 'sg-actions' }, b);
   };
   main.append(h('div', { class: 'sg-titlebar' }, h('h1', {}, h('span', { class: 'sg-table-label' }, dict.label), ' ', title), buttons()), msgs);
-  if (flash) { message(msgs, 'info', flash); flash = null; }
+  const flash = takeFlash();
+  if (flash) message(msgs, 'info', flash);
   if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');
   main.append(form, buttons());
 
@@ -182,7 +180,7 @@ export async function renderForm(main, table, params) {
       if (!ok) return;
       const res = await api('DELETE', recordPath(table, sysId));
       if (!res.ok) { message(msgs, 'error', errorText(res)); return; }
-      flash = 'Record deleted';
+      setFlash('Record deleted');
       go(listHref(table, '', 1), true);
     });
     dlg.showModal();
@@ -222,7 +220,7 @@ export async function renderForm(main, table, params) {
       return;
     }
     const id = isNew ? cell(res.json.result, 'sys_id').value : sysId;
-    flash = isNew ? 'Record inserted' : 'Record updated';
+    setFlash(isNew ? 'Record inserted' : 'Record updated');
     go('/' + table + '.do?sys_id=' + id, true);
   });
 

@@ -3,7 +3,7 @@
 // 20 rows a page (sysparm_first_row, "1 to 20 of N" from X-Total-Count), the filter
 // builder and its breadcrumbs.  The URL holds the whole state, so a list is bookmarkable.
 import { api } from './api.js';
-import { h, message, errorText } from './dom.js';
+import { h, message, errorText, takeFlash } from './dom.js';
 import { dictionary, tablePath, recordPath, isSystemField } from './meta.js';
 import { remember } from './nav.js';
 import { parse, serialize, opLabel, NO_VALUE, onDate } from './query.js';
@@ -124,6 +124,8 @@ export async function renderList(main, table, params) {
   });
   if (parsed.extra) crumbs.push(h('li', {}, h('span', { 'aria-current': 'page' }, parsed.extra)));
   main.append(h('nav', { class: 'sg-crumbs', 'aria-label': 'Filter conditions' }, h('ol', {}, crumbs)), filterPanel, msgs);
+  const flash = takeFlash();
+  if (flash) message(msgs, 'info', flash);
 
   if (!res.ok) {
     message(msgs, 'error', errorText(res));

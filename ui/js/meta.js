@@ -24,15 +24,20 @@ export function recordPath(table, sysId, params = {}) {
   return '/api/now/table/' + enc(table) + '/' + enc(sysId) + (qs ? '?' + qs : '');
 }
 
-// {name, label, chain: [table, parent, ..., root]} or throws {status, res}.
+// Up to this many ancestors come in one request, by dot-walking super_class.
+const WALK = 6;
+
+// {name, label, chain: [table, parent, ..., root]} or throws {res}.
 export function tableInfo(table) {
   return once('t:' + table, async () => {
+    const walks = [];
+    for (let i = 1, p = 'super_class'; i <= WALK; i++, p += '.super_class') walks.push(p + '.name');
     const chain = [];
     let label = table;
     let name = table;
-    while (name && !chain.includes(name) && chain.length < 16) {
+    while (name && !chain.includes(name) && chain.length < 64) {
       const res = await api('GET', tablePath('sys_db_object', {
-        sysparm_query: 'name=' + name, sysparm_fields: 'name,label,super_class.name', sysparm_limit: 1 }));
+        sysparm_query: 'name=' + name, sysparm_fields: ['name', 'label', ...walks].join(','), sysparm_limit: 1 }));
       if (res.status === 403 && !chain.length) return { name: table, label: prettify(table), chain: [table], limited: true };
       if (!res.ok) throw { res };
       const row = res.json.result[0];
@@ -42,7 +47,13 @@ export function tableInfo(table) {
       }
       if (!chain.length) label = row.label || table;
       chain.push(name);
-      name = row['super_class.name'];
+      name = '';
+      for (const w of walks) {
+        if (!row[w] || chain.includes(row[w])) break;
+        // The deepest ancestor walked starts the next request (a deeper hierarchy).
+        if (w === walks[walks.length - 1]) { name = row[w]; break; }
+        chain.push(row[w]);
+      }
     }
     return { name: table, label, chain };
   });
