@@ -43,9 +43,10 @@ def query_of(driver):
     return urllib.parse.parse_qs(qs).get("sysparm_query", [""])[0]
 
 
-def api_rows(server, table, query, fields="number"):
+def api_rows(server, table, query, fields="number", headers=None):
     r = server.get(f"/api/now/table/{table}", params={"sysparm_query": query, "sysparm_fields": fields,
-                                                      "sysparm_limit": "1000", "sysparm_exclude_reference_link": "true"})
+                                                      "sysparm_limit": "1000", "sysparm_exclude_reference_link": "true"},
+                   headers=headers or {})
     assert r.status_code == 200, r.text
     return r.json()["result"]
 
@@ -320,6 +321,34 @@ def test_acl_refusal_shown_as_the_server_words_it(server, driver):
     open_page(driver, server, "/incident_list.do")
     assert len(listed_numbers(driver)) > 0
     expected_console_errors(driver, r" 403 ")
+
+
+def test_acl_list_needs_elevation_and_the_prompt_gives_it(server, driver):
+    """ACLs need security_admin in effect: the list is refused, the refusal offers the
+    "Elevate Roles" dialog, and once elevated the list shows the ACLs."""
+    server.set_property("snowglobe.rest.allow_elevation", "true")
+    deadline = time.time() + 10  # set offline: nowd sees it when its property cache renews
+    while server.get("/api/now/table/sys_security_acl", params={"sysparm_limit": "1"},
+                     headers={"X-Snowglobe-Elevate": "security_admin"}).status_code != 200:
+        assert time.time() < deadline, "elevation over REST never took effect"
+        time.sleep(0.2)
+    sign_in(driver, server)
+    open_page(driver, server, "/sys_security_acl_list.do")
+    err = driver.find_element(By.CSS_SELECTOR, ".sg-msg-error")
+    assert "No permission to read table 'sys_security_acl'" in err.text
+    assert expected_console_errors(driver, r"/api/now/table/sys_security_acl\?.* 403") == 1
+
+    err.find_element(By.ID, "sg-elevate").click()
+    dialog = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "dialog[open]#sg-elevate-dialog"))
+    dialog.find_element(By.ID, "sg-elevate-role").click()
+    driver.execute_script("document.body.removeAttribute('data-sg-ready')")
+    dialog.find_element(By.ID, "sg-elevate-ok").click()
+    ready(driver)
+    assert driver.find_element(By.ID, "sg-elevation").text.startswith("Elevated: security_admin")
+    names = listed_numbers(driver)
+    assert names and driver.find_elements(By.CSS_SELECTOR, ".sg-msg-error") == []
+    want = api_rows(server, "sys_security_acl", "", "sys_id", {"X-Snowglobe-Elevate": "security_admin"})
+    assert driver.find_element(By.ID, "sg-range").text.endswith(f"of {len(want)}")
 
 
 def test_list_of_100_incidents_load_time(server, driver, capsys):

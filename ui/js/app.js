@@ -6,6 +6,7 @@ import { renderList } from './list.js';
 import { renderForm } from './form.js';
 import { renderHome } from './home.js';
 import { user } from './api.js';
+import { renderElevationStatus } from './elevate.js';
 import { h, clear } from './dom.js';
 // Not used here: imported so the browser fetches every module at once rather than one
 // level of imports after another (app.html is fixed and has no modulepreload links).
@@ -13,6 +14,7 @@ import './meta.js';
 import './query.js';
 import './filter.js';
 import './lookup.js';
+import './elevate.js';
 
 const PAGE = /^\/(?:navpage\.do|([a-z0-9_]+)_list\.do|([a-z0-9_]+)\.do)$/;
 
@@ -64,4 +66,5 @@ window.addEventListener('popstate', () => {
 
 document.getElementById('sg-user').textContent = user();
 renderNav();
+renderElevationStatus();
 route();

@@ -3,7 +3,7 @@
 // values (dates in the user's time zone) and go back with sysparm_input_display_value=true,
 // so the server converts dates and resolves typed references as ServiceNow's form does.
 // The server's own refusals (data policy, ACL, unique key) are shown as it words them.
-import { api } from './api.js';
+import { call as api, elevateOffer } from './elevate.js';
 import { h, clear, message, errorText, setFlash, takeFlash } from './dom.js';
 import { dictionary, tablePath, recordPath, isSystemField } from './meta.js';
 import { remember } from './nav.js';
@@ -112,7 +112,9 @@ export async function renderForm(main, table, params) {
     const res = await api('GET', recordPath(table, sysId, { sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' }));
     if (!res.ok) {
       main.append(h('h1', {}, dict.label), msgs);
-      message(msgs, 'error', res.status === 404 ? 'Record not found' : errorText(res));
+      const box = message(msgs, 'error', res.status === 404 ? 'Record not found' : errorText(res));
+      const offer = elevateOffer(res, () => window.location.reload());
+      if (offer) box.insertBefore(offer, box.lastChild);
       return;
     }
     rec = res.json.result;
@@ -215,8 +217,10 @@ export async function renderForm(main, table, params) {
     const opts = { sysparm_input_display_value: 'true', sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' };
     const res = isNew ? await api('POST', tablePath(table, opts), body) : await api('PATCH', recordPath(table, sysId, opts), body);
     if (!res.ok) {
-      message(msgs, 'error', errorText(res));
-      msgs.querySelector('[role=alert]')?.focus?.();
+      // The form keeps what was typed: after elevating, Update again sends it elevated.
+      const box = message(msgs, 'error', errorText(res));
+      const offer = elevateOffer(res, () => box.remove());
+      if (offer) box.insertBefore(offer, box.lastChild);
       return;
     }
     const id = isNew ? cell(res.json.result, 'sys_id').value : sysId;

@@ -2,7 +2,7 @@
 // dictionary, display values, sorting by header (ORDERBY/ORDERBYDESC in sysparm_query),
 // 20 rows a page (sysparm_first_row, "1 to 20 of N" from X-Total-Count), the filter
 // builder and its breadcrumbs.  The URL holds the whole state, so a list is bookmarkable.
-import { api } from './api.js';
+import { call as api, elevateOffer } from './elevate.js';
 import { h, message, errorText, takeFlash } from './dom.js';
 import { dictionary, tablePath, recordPath, isSystemField } from './meta.js';
 import { remember } from './nav.js';
@@ -128,7 +128,9 @@ export async function renderList(main, table, params) {
   if (flash) message(msgs, 'info', flash);
 
   if (!res.ok) {
-    message(msgs, 'error', errorText(res));
+    const box = message(msgs, 'error', errorText(res));
+    const offer = elevateOffer(res, () => window.location.reload());
+    if (offer) box.insertBefore(offer, box.lastChild);
     return;
   }
   if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');

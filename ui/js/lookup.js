@@ -2,7 +2,7 @@
 // combobox with a listbox, keyboard as WAI-ARIA's combobox pattern), holding the chosen
 // record's sys_id.  Text typed but not chosen is given as it is: the Table API resolves a
 // display value itself when written with sysparm_input_display_value=true.
-import { api } from './api.js';
+import { call as api } from './elevate.js';
 import { h, clear, debounce } from './dom.js';
 import { dictionary, tablePath } from './meta.js';
 

@@ -1,7 +1,7 @@
 // What the views know about tables, read through the REST API once per page and cached:
 // a table's label and ancestry (sys_db_object), its fields (sys_dictionary, a child's entry
 // winning over its parent's) and choice lists (sys_choice, the most specific table's list).
-import { api } from './api.js';
+import { call as api } from './elevate.js';
 
 const cache = new Map();
 

@@ -1,7 +1,7 @@
 // The application navigator (#sg-nav): ServiceNow's applications and modules as a fixed
 // ITSM grouping over the tables this instance has (sys_db_object), every other table under
 // its scope, a filter box, and the recently visited lists and records (localStorage).
-import { api } from './api.js';
+import { call as api } from './elevate.js';
 import { h, clear } from './dom.js';
 import { tablePath } from './meta.js';
 
