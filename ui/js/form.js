@@ -8,7 +8,7 @@ import { h, clear, message, errorText, setFlash, takeFlash } from './dom.js';
 import { dictionary, tablePath, recordPath, isSystemField } from './meta.js';
 import { remember } from './nav.js';
 import { referenceInput } from './lookup.js';
-import { listHref } from './list.js';
+import { listHref, TABLE_NAME } from './list.js';
 import { go } from './app.js';
 
 // Fields shown first when present, in ServiceNow's default form order for the ITSM tables;
@@ -277,7 +277,7 @@ async function relatedLists(dict, table, sysId) {
       sysparm_fields: 'sys_id,' + cols.map(([el]) => el).join(','), sysparm_limit: 50 }));
     if (!res.ok) continue; // not readable: no list, as ServiceNow hides it
     out.push(h('section', { class: 'sg-related', 'aria-label': caption }, h('h2', {}, caption + ' (' + res.json.result.length + ')'),
-      relatedTable(caption, cols, res.json.result, (r) => cell(r, 'sys_class_name').value || t)));
+      relatedTable(caption, cols, res.json.result, (r) => (TABLE_NAME.test(cell(r, 'sys_class_name').value) ? cell(r, 'sys_class_name').value : t))));
   }
   const res = await api('GET', '/api/now/attachment?sysparm_query=' + encodeURIComponent('table_name=' + table + '^table_sys_id=' + sysId));
   if (res.ok && res.json && Array.isArray(res.json.result)) {

@@ -11,6 +11,9 @@ import { filterBuilder } from './filter.js';
 
 export const PAGE_SIZE = 20;
 
+// A table name as a link may hold it (a value from a record never makes a link elsewhere).
+export const TABLE_NAME = /^[a-z0-9_]+$/;
+
 // Fields a list shows when present, in this order (no sys_ui_list in nowd: ServiceNow's
 // default list layouts for the ITSM tables use these).
 const PREFERRED = ['number', 'name', 'user_name', 'short_description', 'caller_id', 'category', 'state',
@@ -149,14 +152,14 @@ export async function renderList(main, table, params) {
   });
   const body = rows.map((r) => {
     const id = r.sys_id.value;
-    const cls = hasClass && r.sys_class_name.value ? r.sys_class_name.value : table;
+    const cls = hasClass && TABLE_NAME.test(r.sys_class_name.value) ? r.sys_class_name.value : table;
     return h('tr', { 'data-sys-id': id }, cols.map((el, i) => {
       const v = r[el] || { value: '', display_value: '' };
       const text = v.display_value === undefined || v.display_value === null ? '' : String(v.display_value);
       const f = dict.fields.get(el);
       let cell = text;
       if (i === 0) cell = h('a', { href: '/' + cls + '.do?sys_id=' + id, 'aria-label': 'Open record: ' + (text || id) }, text || '(empty)');
-      else if (f && f.type === 'reference' && f.reference && v.value)
+      else if (f && f.type === 'reference' && TABLE_NAME.test(f.reference) && v.value)
         cell = h('a', { href: '/' + f.reference + '.do?sys_id=' + encodeURIComponent(v.value) }, text || v.value);
       return h(i === 0 ? 'th' : 'td', i === 0 ? { scope: 'row' } : {}, cell);
     }));

@@ -18,7 +18,7 @@ export function referenceInput(opts) {
     role: 'combobox', 'aria-autocomplete': 'list', 'aria-expanded': 'false', 'aria-controls': listId,
     required: !!opts.required, readOnly: !!opts.readOnly, class: 'sg-ref-input' });
   const list = h('ul', { id: listId, role: 'listbox', class: 'sg-ref-list', hidden: true });
-  const open = opts.value ? h('a', { class: 'sg-ref-open', href: '/' + opts.table + '.do?sys_id=' + encodeURIComponent(opts.value),
+  const open = opts.value && /^[a-z0-9_]+$/.test(opts.table) ? h('a', { class: 'sg-ref-open', href: '/' + opts.table + '.do?sys_id=' + encodeURIComponent(opts.value),
     title: 'Open the referenced record', 'aria-label': 'Open ' + (opts.display || 'referenced record') }, '→') : null;
   const el = h('div', { class: 'sg-ref' }, input, open, list);
 

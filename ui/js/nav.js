@@ -39,7 +39,7 @@ const RECENT_MAX = 10;
 export function recentItems() {
   try {
     const v = JSON.parse(localStorage.getItem(RECENT_KEY) || '[]');
-    return Array.isArray(v) ? v.filter((x) => x && typeof x.href === 'string' && x.href.startsWith('/')) : [];
+    return Array.isArray(v) ? v.filter((x) => x && typeof x.href === 'string' && /^\/[a-z0-9_]/.test(x.href) && typeof x.title === 'string') : [];
   } catch (e) {
     return [];
   }
@@ -105,7 +105,7 @@ export async function renderNav() {
     // Every other table, by application scope, under its label.
     const byScope = new Map();
     for (const t of [...tablesByName.values()].sort((a, b) => (a.label || a.name).localeCompare(b.label || b.name))) {
-      if (listed.has(t.name)) continue;
+      if (listed.has(t.name) || !/^[a-z0-9_]+$/.test(t.name)) continue;
       const scope = t.sys_scope && t.sys_scope !== 'global' ? t.sys_scope : 'Other tables';
       if (!byScope.has(scope)) byScope.set(scope, []);
       byScope.get(scope).push(moduleLink((t.label || t.name) + ' [' + t.name + ']', '/' + t.name + '_list.do', scope));
