@@ -98,6 +98,31 @@ def add_condition(driver, index, field, op, value=None):
         ctl.send_keys(value)
 
 
+def test_encoded_query_parse_and_write_back(server, driver):
+    """query.js, in the page itself: the builder's reading of an encoded query, and that
+    writing it back gives the same query (terms it cannot read are kept, not dropped)."""
+    sign_in(driver, server)
+    cases = ["priority<=2^active=true", "category=network^ORshort_descriptionLIKEemail^stateIN1,2",
+             "short_descriptionNOT LIKEprinter^ORDERBYDESCnumber", "assigned_toISEMPTY^ORDERBYnumber^ORDERBYstate",
+             "active=true^NQactive=false^priority=1", "opened_atONToday@javascript:gs.beginningOfToday()"
+             "@javascript:gs.endOfToday()", "Upper=1^state=2", ""]
+    got = json.loads(driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "import('/ui/js/query.js').then((q) => done(JSON.stringify(arguments[0].map("
+        "  (c) => ({parsed: q.parse(c), back: q.serialize(q.parse(c))})))));", cases))
+    # An unreadable term goes after the conditions (an AND: the same records).
+    assert [g["back"] for g in got] == cases[:6] + ["state=2^Upper=1", ""]
+    assert got[0]["parsed"]["groups"] == [[{"field": "priority", "op": "<=", "value": "2"}],
+                                          [{"field": "active", "op": "=", "value": "true"}]]
+    assert [len(g) for g in got[1]["parsed"]["groups"]] == [2, 1]
+    assert got[2]["parsed"]["groups"][0][0]["op"] == "NOT LIKE"
+    assert got[2]["parsed"]["order"] == [{"field": "number", "desc": True}]
+    assert got[3]["parsed"]["groups"] == [[{"field": "assigned_to", "op": "ISEMPTY", "value": ""}]]
+    assert got[4]["parsed"]["extra"] == "^NQactive=false^priority=1"
+    assert got[6]["parsed"]["extra"] == "Upper=1"  # not a field name: kept as it is
+    assert got[6]["parsed"]["groups"] == [[{"field": "state", "op": "=", "value": "2"}]]
+
+
 def test_filter_builder_breadcrumbs_and_url(server, driver):
     sign_in(driver, server)
     open_page(driver, server, "/incident_list.do")
