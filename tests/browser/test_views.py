@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import sign_in
+from conftest import PASSWORD, sign_in
 
 
 def wait(driver, cond, timeout=10):
@@ -314,6 +314,32 @@ def test_delete_asks_first_then_returns_to_the_list(server, driver):
     assert driver.current_url.endswith("/incident_list.do")
     assert "Record deleted" in driver.find_element(By.CSS_SELECTOR, ".sg-msg-info").text
     assert api_rows(server, "incident", f"sys_id={rec['sys_id']}", "sys_id") == []
+
+
+def test_application_registry_new_app_shows_its_secret_once(server, driver):
+    """An inbound OAuth application made through the form gets a generated client secret,
+    shown once; the secret works at the token endpoint, and the form never shows it again."""
+    import requests
+
+    sign_in(driver, server)
+    open_page(driver, server, "/oauth_entity.do?sys_id=-1")
+    driver.find_element(By.ID, "sg-f-name").send_keys("Browser made app")
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "button[data-action=insert]"))
+    secret = driver.find_element(By.ID, "sg-secret-once").text
+    assert len(secret) == 32
+    app = api_rows(server, "oauth_entity", "name=Browser made app", "sys_id,client_id")[0]
+    assert driver.find_element(By.ID, "sg-f-client_id").get_attribute("value") == app["client_id"]
+    token = lambda s: requests.post(server.url + "/oauth_token.do", data={  # noqa: E731
+        "grant_type": "password", "client_id": app["client_id"], "client_secret": s,
+        "username": "admin", "password": PASSWORD})
+    r = token(secret)
+    assert r.status_code == 200 and r.json()["access_token"], r.text
+    assert token(secret[::-1]).status_code == 401
+
+    open_page(driver, server, f"/oauth_entity.do?sys_id={app['sys_id']}")
+    assert driver.find_elements(By.ID, "sg-secret-once") == []
+    assert secret not in driver.page_source
+    assert driver.find_element(By.ID, "sg-f-client_secret").get_attribute("value") == ""
 
 
 def test_navigator_filter_and_recent_items(server, driver):

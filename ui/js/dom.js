@@ -57,11 +57,11 @@ export function debounce(fn, ms) {
 }
 
 // A message carried over a navigation ("Record inserted" on the new record's form, "Record
-// deleted" on the list): set before go(), shown once by the next view.
+// deleted" on the list): set before go(), shown once by the next view; {text, secret}.
 let flash = null;
 
-export function setFlash(text) {
-  flash = text;
+export function setFlash(text, secret = '') {
+  flash = { text, secret };
 }
 
 export function takeFlash() {

@@ -158,7 +158,13 @@ export async function renderForm(main, table, params) {
   };
   main.append(h('div', { class: 'sg-titlebar' }, h('h1', {}, h('span', { class: 'sg-table-label' }, dict.label), ' ', title), buttons()), msgs);
   const flash = takeFlash();
-  if (flash) message(msgs, 'info', flash);
+  if (flash) {
+    const box = message(msgs, 'info', flash.text);
+    if (flash.secret) {
+      box.insertBefore(h('p', {}, 'Client secret, shown this once (copy it now): ',
+        h('code', { id: 'sg-secret-once' }, flash.secret)), box.lastChild);
+    }
+  }
   if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');
   main.append(form, buttons());
 
@@ -214,6 +220,11 @@ export async function renderForm(main, table, params) {
       if (isNew ? v !== '' : v !== ctl.initial) body[el] = v;
     }
     if (!isNew && !Object.keys(body).length) { message(msgs, 'info', 'No changes to save'); return; }
+    // A new inbound OAuth application gets a generated client secret, shown once (the API
+    // masks it ever after), as the Application Registry's form does.
+    const secret = isNew && table === 'oauth_entity' && controls.has('client_secret') && !body.client_secret
+      ? newSecret() : '';
+    if (secret) body.client_secret = secret;
     const opts = { sysparm_input_display_value: 'true', sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' };
     const res = isNew ? await api('POST', tablePath(table, opts), body) : await api('PATCH', recordPath(table, sysId, opts), body);
     if (!res.ok) {
@@ -224,7 +235,7 @@ export async function renderForm(main, table, params) {
       return;
     }
     const id = isNew ? cell(res.json.result, 'sys_id').value : sysId;
-    setFlash(isNew ? 'Record inserted' : 'Record updated');
+    setFlash(isNew ? 'Record inserted' : 'Record updated', secret);
     go('/' + table + '.do?sys_id=' + id, true);
   });
 
@@ -288,6 +299,12 @@ async function relatedLists(dict, table, sysId) {
       items.length ? h('ul', {}, items) : h('p', { class: 'sg-empty' }, 'No attachments')));
   }
   return out;
+}
+
+// 24 random bytes as 32 URL-safe characters, as nowctl oauth add makes a client secret.
+function newSecret() {
+  const b = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_');
 }
 
 // An attachment's bytes need the session's token header, so they come through fetch and

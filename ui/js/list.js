@@ -128,7 +128,7 @@ export async function renderList(main, table, params) {
   if (parsed.extra) crumbs.push(h('li', {}, h('span', { 'aria-current': 'page' }, parsed.extra)));
   main.append(h('nav', { class: 'sg-crumbs', 'aria-label': 'Filter conditions' }, h('ol', {}, crumbs)), filterPanel, msgs);
   const flash = takeFlash();
-  if (flash) message(msgs, 'info', flash);
+  if (flash) message(msgs, 'info', flash.text);
 
   if (!res.ok) {
     const box = message(msgs, 'error', errorText(res));
