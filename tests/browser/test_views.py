@@ -342,6 +342,29 @@ def test_application_registry_new_app_shows_its_secret_once(server, driver):
     assert driver.find_element(By.ID, "sg-f-client_secret").get_attribute("value") == ""
 
 
+def test_user_form_sets_a_password_and_flags(server, driver):
+    """The user screen of the guides: a password set through the form signs the user in;
+    web-service-only is a checkbox; the stored hash is never shown."""
+    import requests
+
+    itil = api_rows(server, "sys_user", "user_name=itil", "sys_id")[0]["sys_id"]
+    sign_in(driver, server)
+    open_page(driver, server, f"/sys_user.do?sys_id={itil}")
+    pw = driver.find_element(By.ID, "sg-f-user_password")
+    assert pw.get_attribute("type") == "password" and pw.get_attribute("value") == ""
+    pw.send_keys("Set-in-the-form-42")
+    wso = driver.find_element(By.ID, "sg-f-web_service_access_only")
+    assert wso.get_attribute("type") == "checkbox" and not wso.is_selected()
+    wso.click()
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "button[data-action=update]"))
+    assert "Record updated" in driver.find_element(By.CSS_SELECTOR, ".sg-msg-info").text
+    r = requests.get(server.url + "/api/now/table/incident", params={"sysparm_limit": "1"},
+                     auth=("itil", "Set-in-the-form-42"), headers={"Accept": "application/json"})
+    assert r.status_code == 200, r.text
+    assert api_rows(server, "sys_user", f"sys_id={itil}", "web_service_access_only")[0]["web_service_access_only"] == "true"
+    assert driver.find_element(By.ID, "sg-f-user_password").get_attribute("value") == ""
+
+
 def test_navigator_filter_and_recent_items(server, driver):
     sign_in(driver, server)
     nav_filter = driver.find_element(By.ID, "sg-nav-filter")

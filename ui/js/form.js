@@ -17,7 +17,7 @@ const MAIN = ['number', 'name', 'user_name', 'first_name', 'last_name', 'email',
   'category', 'subcategory', 'cmdb_ci', 'contact_type', 'state', 'impact', 'urgency', 'priority', 'risk', 'type',
   'assignment_group', 'assigned_to', 'short_description', 'description', 'close_code', 'close_notes',
   'client_id', 'client_secret', 'redirect_url', 'access_token_lifespan', 'refresh_token_lifespan', 'active',
-  'web_service_access_only', 'locked_out', 'value', 'operation', 'admin_overrides', 'condition', 'script',
+  'web_service_access_only', 'locked_out', 'user_password', 'value', 'operation', 'admin_overrides', 'condition', 'script',
   'label', 'element', 'internal_type', 'reference', 'parent', 'manager', 'department', 'company', 'location'];
 const NOT_INPUT = new Set(['journal', 'journal_list']);
 const DATETIME_TYPES = new Set(['glide_date_time', 'due_date']);
