@@ -347,7 +347,15 @@ def test_user_form_sets_a_password_and_flags(server, driver):
     web-service-only is a checkbox; the stored hash is never shown."""
     import requests
 
-    itil = api_rows(server, "sys_user", "user_name=itil", "sys_id")[0]["sys_id"]
+    # A user of its own: the flag set here would keep the demo itil user out of the console
+    # for the tests after this one (the module shares one nowd).
+    r = server.post("/api/now/table/sys_user", json={"user_name": "form_user", "active": "true"})
+    assert r.status_code == 201, r.text
+    itil = r.json()["result"]["sys_id"]
+    roles = server.get("/api/now/table/sys_user_role", params={"sysparm_query": "name=itil"})
+    r = server.post("/api/now/table/sys_user_has_role",
+                    json={"user": itil, "role": roles.json()["result"][0]["sys_id"]})
+    assert r.status_code == 201, r.text
     sign_in(driver, server)
     open_page(driver, server, f"/sys_user.do?sys_id={itil}")
     pw = driver.find_element(By.ID, "sg-f-user_password")
@@ -359,7 +367,7 @@ def test_user_form_sets_a_password_and_flags(server, driver):
     follow(driver, driver.find_element(By.CSS_SELECTOR, "button[data-action=update]"))
     assert "Record updated" in driver.find_element(By.CSS_SELECTOR, ".sg-msg-info").text
     r = requests.get(server.url + "/api/now/table/incident", params={"sysparm_limit": "1"},
-                     auth=("itil", "Set-in-the-form-42"), headers={"Accept": "application/json"})
+                     auth=("form_user", "Set-in-the-form-42"), headers={"Accept": "application/json"})
     assert r.status_code == 200, r.text
     assert api_rows(server, "sys_user", f"sys_id={itil}", "web_service_access_only")[0]["web_service_access_only"] == "true"
     assert driver.find_element(By.ID, "sg-f-user_password").get_attribute("value") == ""
