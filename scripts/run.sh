@@ -3,7 +3,8 @@
 # use, then serves it in the foreground.  Ctrl-C stops it cleanly.
 #   run.sh BINDIR DATADIR LISTEN PORT [DB]
 # DB (make run DB=postgresql://...) serves a PostgreSQL database instead of
-# DATADIR: a database that does not exist yet is created with the demo data.
+# DATADIR: a database that does not exist yet is created with the demo data
+# (the instance key in ~/.config/snowglobe/keys/, or SNOWGLOBE_KEY when set).
 set -eu
 bin=$1 data=$2 listen=$3 port=$4 db=${5:-}
 url="http://$listen:$port/api/now/table/incident?sysparm_limit=1"
@@ -11,11 +12,6 @@ url="http://$listen:$port/api/now/table/incident?sysparm_limit=1"
 if [ -n "$db" ]; then
 	# The URL may hold a password: never echoed.
 	shown=$(printf '%s' "$db" | sed 's#^\([a-z]*://[^:/@]*\):[^@]*@#\1:***@#')
-	if [ -z "${SNOWGLOBE_KEY:-}" ]; then
-		echo "A PostgreSQL instance keeps no key file: set SNOWGLOBE_KEY (base64 of 32 bytes," >&2
-		echo "  e.g. SNOWGLOBE_KEY=\$(head -c 32 /dev/urandom | base64)) and keep it" >&2
-		exit 1
-	fi
 	if out=$("$bin/nowctl" init --db "$db" --demo 2>/tmp/sg-run-init.$$); then
 		rm -f /tmp/sg-run-init.$$
 		echo "Created a new instance with demo data in $shown"
