@@ -453,6 +453,15 @@ static void column(struct compiler *c, const char *alias, const struct sg_field 
 	sg_sql_qual(c->out, alias, f->element);
 }
 
+/* alias.sys_id as the value of a reference column (the dialect's type). */
+static void ref_key(struct compiler *c, const char *alias)
+{
+	if (c->env->dialect->ref_key)
+		c->env->dialect->ref_key(c->out, alias);
+	else
+		sg_sql_qual(c->out, alias, "sys_id");
+}
+
 /* The column as text, for a pattern match: SQLite matches a number as its
  * text, PostgreSQL has no LIKE on numbers. */
 static void text_column(struct compiler *c, const char *alias, const struct sg_field *f)
@@ -745,7 +754,7 @@ static bool compile_walk(struct compiler *c, const struct sg_table *t, const cha
 	sg_sql_raw(c->out, " IN (SELECT ");
 	int depth = c->depth;
 	snprintf(sub, sizeof(sub), "s%d", depth + 1);
-	sg_sql_qual(c->out, sub, "sys_id");
+	ref_key(c, sub);
 	sub_from(c, rt, sub, sizeof(sub));
 	bool ok = compile_cond(c, rt, sub, dot + 1, cond);
 	sg_query_class_filter(c->out, rt, sub);
@@ -926,10 +935,12 @@ static void ref_equals(struct compiler *c, const char *alias, const struct sg_fi
 	sg_sql_text(c->out, v);
 	sg_sql_raw(c->out, " OR ");
 	column(c, alias, f);
-	sg_sql_raw(c->out, " IN (SELECT \"sys_id\" FROM ");
+	sg_sql_raw(c->out, " IN (SELECT ");
+	ref_key(c, "r");
+	sg_sql_raw(c->out, " FROM ");
 	sg_sql_ident(c->out, rt->root->name);
-	sg_sql_raw(c->out, " WHERE ");
-	sg_sql_ident(c->out, rt->display->element);
+	sg_sql_raw(c->out, " \"r\" WHERE ");
+	sg_sql_qual(c->out, "r", rt->display->element);
 	sg_sql_raw(c->out, " = ");
 	sg_sql_text(c->out, v);
 	sg_sql_raw(c->out, "))");

@@ -77,6 +77,11 @@ struct sg_dialect {
 	 * sg_store_listen) once the transaction it runs in commits.  NULL: the
 	 * engine has no such messages (its processes compare counters only). */
 	void (*notify)(struct sg_sql *q, const char *channel, const char *payload);
+	/* Appends alias.sys_id as a value compared with a reference column
+	 * (a dot-walk's "ref IN (SELECT sys_id ...)"), so that both sides have
+	 * one type and the planner may join through the reference's index.
+	 * NULL: the column as it is (the engine compares them as one type). */
+	void (*ref_key)(struct sg_sql *q, const char *alias);
 };
 
 extern const struct sg_dialect sg_dialect_sqlite;

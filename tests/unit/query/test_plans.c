@@ -134,19 +134,9 @@ static void integration_queries_use_indexes(void **state)
 	uses(f, "incident",
 	     "caller_idIN0123456789abcdef0123456789abcdef,abcdef0123456789abcdef0123456789",
 	     "ix_task_caller_id");
-	if (!on_pg(f)) {
-		uses(f, "incident", "caller_id.user_name=admin", "ix_task_caller_id");
-	} else {
-		/* Known gap on PostgreSQL (docs/postgresql-port.md, "Left"): reference columns are
-		 * citext, sys_id is text, so the join compares (caller_id)::text and cannot probe
-		 * ix_task_caller_id: the incidents are read by class and hash-joined.  A strict
-		 * expected failure: when the join uses the index, this check fails; then call
-		 * uses(). */
-		struct plan p;
-		plan_for(f, "incident", "caller_id.user_name=admin", &p);
-		assert_null(strstr(p.text, "ix_task_caller_id"));
-		assert_non_null(strstr(p.text, "(t.caller_id)::text"));
-	}
+	/* a dot-walk joins through the reference's index (on PostgreSQL the walk's
+	 * sys_id is cast to the reference column's citext: dialect ref_key) */
+	uses(f, "incident", "caller_id.user_name=admin", "ix_task_caller_id");
 	uses(f, "incident",
 	     "active=true^assigned_to=0123456789abcdef0123456789abcdef^"
 	     "ORDERBYDESCsys_updated_on",
