@@ -10,6 +10,7 @@ import { remember } from './nav.js';
 import { referenceInput } from './lookup.js';
 import { listHref, TABLE_NAME } from './list.js';
 import { go } from './app.js';
+import { attachmentsSection } from './attachments.js';
 
 // Fields shown first when present, in ServiceNow's default form order for the ITSM tables;
 // every other field is under "More fields".
@@ -21,10 +22,6 @@ const MAIN = ['number', 'name', 'user_name', 'first_name', 'last_name', 'email',
   'label', 'element', 'internal_type', 'reference', 'parent', 'manager', 'department', 'company', 'location'];
 const NOT_INPUT = new Set(['journal', 'journal_list']);
 const DATETIME_TYPES = new Set(['glide_date_time', 'due_date']);
-
-function ck() {
-  return document.querySelector('meta[name="sg-ck"]').content;
-}
 
 function cell(rec, el) {
   const v = rec && rec[el];
@@ -104,7 +101,10 @@ export async function renderForm(main, table, params) {
     dict = await dictionary(table);
   } catch (e) {
     main.append(h('h1', {}, table), msgs);
-    message(msgs, 'error', e && e.res ? errorText(e.res) : String(e));
+    const box = message(msgs, 'error', e && e.res ? errorText(e.res) : String(e));
+    // The table's columns are refused as its records would be: elevating may give both.
+    const offer = e && e.res ? elevateOffer(e.res, () => window.location.reload()) : null;
+    if (offer) box.insertBefore(offer, box.lastChild);
     return;
   }
   let rec = null;
@@ -165,7 +165,6 @@ export async function renderForm(main, table, params) {
         h('code', { id: 'sg-secret-once' }, flash.secret)), box.lastChild);
     }
   }
-  if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');
   main.append(form, buttons());
 
   function resolve() {
@@ -276,7 +275,7 @@ function relatedTable(caption, cols, rows, linkTable) {
 }
 
 // Related lists: a task's child tasks (parent = this record), an incident's child incidents,
-// and the attachments.
+// and the attachments (attachments.js).
 async function relatedLists(dict, table, sysId) {
   const out = [];
   const tabs = [];
@@ -290,14 +289,8 @@ async function relatedLists(dict, table, sysId) {
     out.push(h('section', { class: 'sg-related', 'aria-label': caption }, h('h2', {}, caption + ' (' + res.json.result.length + ')'),
       relatedTable(caption, cols, res.json.result, (r) => (TABLE_NAME.test(cell(r, 'sys_class_name').value) ? cell(r, 'sys_class_name').value : t))));
   }
-  const res = await api('GET', '/api/now/attachment?sysparm_query=' + encodeURIComponent('table_name=' + table + '^table_sys_id=' + sysId));
-  if (res.ok && res.json && Array.isArray(res.json.result)) {
-    const items = res.json.result.map((a) => h('li', {},
-      h('button', { type: 'button', class: 'sg-link', onclick: () => download(a) }, a.file_name),
-      ' ', h('span', { class: 'sg-muted' }, (a.content_type || '') + ', ' + (a.size_bytes || '?') + ' bytes')));
-    out.push(h('section', { class: 'sg-related', 'aria-label': 'Attachments' }, h('h2', {}, 'Attachments (' + items.length + ')'),
-      items.length ? h('ul', {}, items) : h('p', { class: 'sg-empty' }, 'No attachments')));
-  }
+  const attachments = await attachmentsSection(table, sysId);
+  if (attachments) out.push(attachments);
   return out;
 }
 
@@ -307,16 +300,3 @@ function newSecret() {
   return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_');
 }
 
-// An attachment's bytes need the session's token header, so they come through fetch and
-// are saved from a blob URL.
-async function download(a) {
-  const r = await fetch('/api/now/attachment/' + encodeURIComponent(a.sys_id) + '/file',
-    { credentials: 'same-origin', headers: { 'X-UserToken': ck() } });
-  if (!r.ok) return;
-  const url = URL.createObjectURL(await r.blob());
-  const link = h('a', { href: url, download: a.file_name || 'attachment' });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
-}
