@@ -96,10 +96,13 @@ export async function renderForm(main, table, params) {
   const sysId = params.get('sys_id') || '-1';
   const isNew = sysId === '-1' || sysId === '';
   const msgs = h('div', { class: 'sg-msgs' });
+  // The record is asked for while the table's columns are: one round trip, not two.
+  const recRes = isNew ? null : api('GET', recordPath(table, sysId, { sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' }));
   let dict;
   try {
     dict = await dictionary(table);
   } catch (e) {
+    if (recRes) await recRes.catch(() => null);
     main.append(h('h1', {}, table), msgs);
     const box = message(msgs, 'error', e && e.res ? errorText(e.res) : String(e));
     // The table's columns are refused as its records would be: elevating may give both.
@@ -109,7 +112,7 @@ export async function renderForm(main, table, params) {
   }
   let rec = null;
   if (!isNew) {
-    const res = await api('GET', recordPath(table, sysId, { sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' }));
+    const res = await recRes;
     if (!res.ok) {
       main.append(h('h1', {}, dict.label), msgs);
       const box = message(msgs, 'error', res.status === 404 ? 'Record not found' : errorText(res));
@@ -239,9 +242,10 @@ export async function renderForm(main, table, params) {
   });
 
   if (!isNew) {
-    const activity = await journalHistory(dict, sysId);
+    // Asked for together, shown in their order.
+    const [activity, related] = await Promise.all([journalHistory(dict, sysId), relatedLists(dict, table, sysId)]);
     if (activity) main.append(activity);
-    main.append(...await relatedLists(dict, table, sysId));
+    main.append(...related);
   }
 }
 
@@ -282,15 +286,18 @@ async function relatedLists(dict, table, sysId) {
   if (dict.chain.includes('task')) tabs.push(['Child tasks', 'task', 'parent=' + sysId]);
   if (dict.fields.has('parent_incident')) tabs.push(['Child incidents', 'incident', 'parent_incident=' + sysId]);
   const cols = [['number', 'Number'], ['short_description', 'Short description'], ['state', 'State'], ['sys_class_name', 'Task type']];
-  for (const [caption, t, q] of tabs) {
-    const res = await api('GET', tablePath(t, { sysparm_query: q, sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true',
-      sysparm_fields: 'sys_id,' + cols.map(([el]) => el).join(','), sysparm_limit: 50 }));
+  const answers = Promise.all(tabs.map(([, t, q]) => api('GET', tablePath(t, { sysparm_query: q, sysparm_display_value: 'all',
+    sysparm_exclude_reference_link: 'true', sysparm_fields: 'sys_id,' + cols.map(([el]) => el).join(','), sysparm_limit: 50 }))));
+  const attachments = attachmentsSection(table, sysId);
+  const got = await answers;
+  for (const [i, [caption, t]] of tabs.entries()) {
+    const res = got[i];
     if (!res.ok) continue; // not readable: no list, as ServiceNow hides it
     out.push(h('section', { class: 'sg-related', 'aria-label': caption }, h('h2', {}, caption + ' (' + res.json.result.length + ')'),
       relatedTable(caption, cols, res.json.result, (r) => (TABLE_NAME.test(cell(r, 'sys_class_name').value) ? cell(r, 'sys_class_name').value : t))));
   }
-  const attachments = await attachmentsSection(table, sysId);
-  if (attachments) out.push(attachments);
+  const section = await attachments;
+  if (section) out.push(section);
   return out;
 }
 
