@@ -293,6 +293,11 @@ sg_err sg_scripted_rest(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_s
                         struct sg_req *req, struct sg_resp *resp);
 sg_err sg_scripted_rest_resolve(struct sg_api *api, struct sg_req *req, bool *anonymous);
 
+/* The console's table metadata, GET /api/now/ui/meta/{table} (ui_meta.c):
+ * the table's label, ancestry and the columns the user may read. */
+sg_err sg_ui_meta_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                      struct sg_req *req, struct sg_resp *resp);
+
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                     struct sg_req *req, struct sg_resp *resp);

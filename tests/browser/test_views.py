@@ -399,7 +399,7 @@ def test_acl_refusal_shown_as_the_server_words_it(server, driver):
     assert listed_numbers(driver) == []
     expected_console_errors(driver, r" 403 ")
 
-    # What itil may read, it sees: the incident list, without the dictionary.
+    # What itil may read, it sees: the incident list, its columns from /api/now/ui/meta.
     open_page(driver, server, "/incident_list.do")
     assert len(listed_numbers(driver)) > 0
     expected_console_errors(driver, r" 403 ")
@@ -418,7 +418,7 @@ def test_acl_list_needs_elevation_and_the_prompt_gives_it(server, driver):
     open_page(driver, server, "/sys_security_acl_list.do")
     err = driver.find_element(By.CSS_SELECTOR, ".sg-msg-error")
     assert "No permission to read table 'sys_security_acl'" in err.text
-    assert expected_console_errors(driver, r"/api/now/table/sys_security_acl\?.* 403") == 1
+    assert expected_console_errors(driver, r"/api/now/ui/meta/sys_security_acl .* 403") == 1
 
     err.find_element(By.ID, "sg-elevate").click()
     dialog = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "dialog[open]#sg-elevate-dialog"))

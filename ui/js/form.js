@@ -10,6 +10,7 @@ import { remember } from './nav.js';
 import { referenceInput } from './lookup.js';
 import { listHref, TABLE_NAME } from './list.js';
 import { go } from './app.js';
+import { attachmentsSection } from './attachments.js';
 
 // Fields shown first when present, in ServiceNow's default form order for the ITSM tables;
 // every other field is under "More fields".
@@ -21,10 +22,6 @@ const MAIN = ['number', 'name', 'user_name', 'first_name', 'last_name', 'email',
   'label', 'element', 'internal_type', 'reference', 'parent', 'manager', 'department', 'company', 'location'];
 const NOT_INPUT = new Set(['journal', 'journal_list']);
 const DATETIME_TYPES = new Set(['glide_date_time', 'due_date']);
-
-function ck() {
-  return document.querySelector('meta[name="sg-ck"]').content;
-}
 
 function cell(rec, el) {
   const v = rec && rec[el];
@@ -99,17 +96,23 @@ export async function renderForm(main, table, params) {
   const sysId = params.get('sys_id') || '-1';
   const isNew = sysId === '-1' || sysId === '';
   const msgs = h('div', { class: 'sg-msgs' });
+  // The record is asked for while the table's columns are: one round trip, not two.
+  const recRes = isNew ? null : api('GET', recordPath(table, sysId, { sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' }));
   let dict;
   try {
     dict = await dictionary(table);
   } catch (e) {
+    if (recRes) await recRes.catch(() => null);
     main.append(h('h1', {}, table), msgs);
-    message(msgs, 'error', e && e.res ? errorText(e.res) : String(e));
+    const box = message(msgs, 'error', e && e.res ? errorText(e.res) : String(e));
+    // The table's columns are refused as its records would be: elevating may give both.
+    const offer = e && e.res ? elevateOffer(e.res, () => window.location.reload()) : null;
+    if (offer) box.insertBefore(offer, box.lastChild);
     return;
   }
   let rec = null;
   if (!isNew) {
-    const res = await api('GET', recordPath(table, sysId, { sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true' }));
+    const res = await recRes;
     if (!res.ok) {
       main.append(h('h1', {}, dict.label), msgs);
       const box = message(msgs, 'error', res.status === 404 ? 'Record not found' : errorText(res));
@@ -165,7 +168,6 @@ export async function renderForm(main, table, params) {
         h('code', { id: 'sg-secret-once' }, flash.secret)), box.lastChild);
     }
   }
-  if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');
   main.append(form, buttons());
 
   function resolve() {
@@ -240,9 +242,10 @@ export async function renderForm(main, table, params) {
   });
 
   if (!isNew) {
-    const activity = await journalHistory(dict, sysId);
+    // Asked for together, shown in their order.
+    const [activity, related] = await Promise.all([journalHistory(dict, sysId), relatedLists(dict, table, sysId)]);
     if (activity) main.append(activity);
-    main.append(...await relatedLists(dict, table, sysId));
+    main.append(...related);
   }
 }
 
@@ -276,28 +279,25 @@ function relatedTable(caption, cols, rows, linkTable) {
 }
 
 // Related lists: a task's child tasks (parent = this record), an incident's child incidents,
-// and the attachments.
+// and the attachments (attachments.js).
 async function relatedLists(dict, table, sysId) {
   const out = [];
   const tabs = [];
   if (dict.chain.includes('task')) tabs.push(['Child tasks', 'task', 'parent=' + sysId]);
   if (dict.fields.has('parent_incident')) tabs.push(['Child incidents', 'incident', 'parent_incident=' + sysId]);
   const cols = [['number', 'Number'], ['short_description', 'Short description'], ['state', 'State'], ['sys_class_name', 'Task type']];
-  for (const [caption, t, q] of tabs) {
-    const res = await api('GET', tablePath(t, { sysparm_query: q, sysparm_display_value: 'all', sysparm_exclude_reference_link: 'true',
-      sysparm_fields: 'sys_id,' + cols.map(([el]) => el).join(','), sysparm_limit: 50 }));
+  const answers = Promise.all(tabs.map(([, t, q]) => api('GET', tablePath(t, { sysparm_query: q, sysparm_display_value: 'all',
+    sysparm_exclude_reference_link: 'true', sysparm_fields: 'sys_id,' + cols.map(([el]) => el).join(','), sysparm_limit: 50 }))));
+  const attachments = attachmentsSection(table, sysId);
+  const got = await answers;
+  for (const [i, [caption, t]] of tabs.entries()) {
+    const res = got[i];
     if (!res.ok) continue; // not readable: no list, as ServiceNow hides it
     out.push(h('section', { class: 'sg-related', 'aria-label': caption }, h('h2', {}, caption + ' (' + res.json.result.length + ')'),
       relatedTable(caption, cols, res.json.result, (r) => (TABLE_NAME.test(cell(r, 'sys_class_name').value) ? cell(r, 'sys_class_name').value : t))));
   }
-  const res = await api('GET', '/api/now/attachment?sysparm_query=' + encodeURIComponent('table_name=' + table + '^table_sys_id=' + sysId));
-  if (res.ok && res.json && Array.isArray(res.json.result)) {
-    const items = res.json.result.map((a) => h('li', {},
-      h('button', { type: 'button', class: 'sg-link', onclick: () => download(a) }, a.file_name),
-      ' ', h('span', { class: 'sg-muted' }, (a.content_type || '') + ', ' + (a.size_bytes || '?') + ' bytes')));
-    out.push(h('section', { class: 'sg-related', 'aria-label': 'Attachments' }, h('h2', {}, 'Attachments (' + items.length + ')'),
-      items.length ? h('ul', {}, items) : h('p', { class: 'sg-empty' }, 'No attachments')));
-  }
+  const section = await attachments;
+  if (section) out.push(section);
   return out;
 }
 
@@ -307,16 +307,3 @@ function newSecret() {
   return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_');
 }
 
-// An attachment's bytes need the session's token header, so they come through fetch and
-// are saved from a blob URL.
-async function download(a) {
-  const r = await fetch('/api/now/attachment/' + encodeURIComponent(a.sys_id) + '/file',
-    { credentials: 'same-origin', headers: { 'X-UserToken': ck() } });
-  if (!r.ok) return;
-  const url = URL.createObjectURL(await r.blob());
-  const link = h('a', { href: url, download: a.file_name || 'attachment' });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
-}

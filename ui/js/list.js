@@ -84,7 +84,10 @@ export async function renderList(main, table, params) {
     dict = await dictionary(table);
   } catch (e) {
     main.append(h('h1', {}, table), msgs);
-    message(msgs, 'error', e && e.res ? errorText(e.res) : String(e));
+    const box = message(msgs, 'error', e && e.res ? errorText(e.res) : String(e));
+    // The table's columns are refused as its records would be: elevating may give both.
+    const offer = e && e.res ? elevateOffer(e.res, () => window.location.reload()) : null;
+    if (offer) box.insertBefore(offer, box.lastChild);
     return;
   }
   document.title = dict.label + ' | Snowglobe';
@@ -136,7 +139,6 @@ export async function renderList(main, table, params) {
     if (offer) box.insertBefore(offer, box.lastChild);
     return;
   }
-  if (dict.limited) message(msgs, 'info', 'Your roles do not allow reading the dictionary: fields are shown by name, as text.');
 
   // The table: sortable headers (a link that flips the order), a link to each record.
   const sortedBy = parsed.order[0];

@@ -138,8 +138,8 @@ static void what_each_route_needs(void **state)
 	for (size_t i = 0; i < n; i++)
 		test_double += sg_snowglobe_path(r[i].pattern);
 	assert_true(test_double >= 1);
-	assert_int_equal(n - test_double,
-	                 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 + 1 + 1 + 5 + 1 + 8);
+	assert_int_equal(n - test_double, 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 +
+	                                      1 + 1 + 5 + 1 + 8 + 1 /* ui/meta */);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = r[i].pattern;
 		/* every REST API needs a user and is covered by its API's scope */
@@ -153,6 +153,11 @@ static void what_each_route_needs(void **state)
 		} else if (strstr(p, "/import/")) {
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/import");
+		} else if (!strcmp(p, "/api/now/ui/meta/{table}")) {
+			/* the console's table metadata: read like the Table API */
+			assert_string_equal(r[i].method, "GET");
+			assert_int_equal(r[i].auth, SG_AUTH_USER);
+			assert_string_equal(r[i].scope, "now/table");
 		} else if (strstr(p, "/stats/")) {
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/stats");
