@@ -322,7 +322,7 @@ def test_application_registry_new_app_shows_its_secret_once(server, driver):
     import requests
 
     sign_in(driver, server)
-    open_page(driver, server, "/oauth_entity.do?sys_id=-1")
+    open_page(driver, server, "/oauth_entity.do?sys_id=-1&sysparm_query=type%3Dclient")  # past the "New" kinds
     driver.find_element(By.ID, "sg-f-name").send_keys("Browser made app")
     follow(driver, driver.find_element(By.CSS_SELECTOR, "button[data-action=insert]"))
     secret = driver.find_element(By.ID, "sg-secret-once").text

@@ -8,6 +8,8 @@ import { renderHome } from './home.js';
 import { user } from './api.js';
 import { renderElevationStatus } from './elevate.js';
 import { h, clear } from './dom.js';
+import { renderOAuthChooser } from './guide.js';
+import { renderJournal, JOURNAL_PATH } from './journal.js';
 // Not used here: imported so the browser fetches every module at once rather than one
 // level of imports after another (app.html is fixed and has no modulepreload links).
 import './meta.js';
@@ -24,7 +26,10 @@ export function route() {
   const m = PAGE.exec(window.location.pathname);
   const params = new URLSearchParams(window.location.search);
   let done;
-  if (!m || (!m[1] && !m[2])) done = renderHome(main);
+  if (window.location.pathname === JOURNAL_PATH) done = renderJournal(main, params);
+  else if (m && m[2] === 'oauth_entity' && (params.get('sys_id') || '-1') === '-1' && !params.get('sysparm_query')) {
+    done = renderOAuthChooser(main); // the Application Registry's "New": which kind of application
+  } else if (!m || (!m[1] && !m[2])) done = renderHome(main);
   else if (m[1]) done = renderList(main, m[1], params);
   else done = renderForm(main, m[2], params);
   return Promise.resolve(done).catch((e) => {

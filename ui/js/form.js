@@ -11,13 +11,14 @@ import { referenceInput } from './lookup.js';
 import { listHref, TABLE_NAME } from './list.js';
 import { go } from './app.js';
 import { attachmentsSection } from './attachments.js';
+import { presetRecord, guideRelated } from './guide.js';
 
 // Fields shown first when present, in ServiceNow's default form order for the ITSM tables;
 // every other field is under "More fields".
 const MAIN = ['number', 'name', 'user_name', 'first_name', 'last_name', 'email', 'caller_id', 'requested_by',
   'category', 'subcategory', 'cmdb_ci', 'contact_type', 'state', 'impact', 'urgency', 'priority', 'risk', 'type',
   'assignment_group', 'assigned_to', 'short_description', 'description', 'close_code', 'close_notes',
-  'client_id', 'client_secret', 'redirect_url', 'access_token_lifespan', 'refresh_token_lifespan', 'active',
+  'client_id', 'client_secret', 'default_grant_type', 'oauth_user', 'redirect_url', 'access_token_lifespan', 'refresh_token_lifespan', 'active',
   'web_service_access_only', 'locked_out', 'user_password', 'value', 'operation', 'admin_overrides', 'condition', 'script',
   'label', 'element', 'internal_type', 'reference', 'parent', 'manager', 'department', 'company', 'location'];
 const NOT_INPUT = new Set(['journal', 'journal_list']);
@@ -121,7 +122,7 @@ export async function renderForm(main, table, params) {
       return;
     }
     rec = res.json.result;
-  }
+  } else rec = await presetRecord(dict, params); // sysparm_query's field=value terms
   const title = isNew ? 'New record' : (cell(rec, dict.display).display || sysId);
   document.title = dict.label + ' ' + title + ' | Snowglobe';
   if (!isNew) remember('/' + table + '.do?sys_id=' + sysId, dict.label + ' ' + title);
@@ -243,9 +244,10 @@ export async function renderForm(main, table, params) {
 
   if (!isNew) {
     // Asked for together, shown in their order.
-    const [activity, related] = await Promise.all([journalHistory(dict, sysId), relatedLists(dict, table, sysId)]);
+    const [activity, related, guided] = await Promise.all([journalHistory(dict, sysId),
+      relatedLists(dict, table, sysId), guideRelated(table, sysId)]); // guided: Roles, Groups, Auth scopes
     if (activity) main.append(activity);
-    main.append(...related);
+    main.append(...related, ...guided);
   }
 }
 

@@ -5,7 +5,7 @@ import { call as api } from './elevate.js';
 import { h, clear } from './dom.js';
 import { tablePath } from './meta.js';
 
-// [application, [[module label, href, table the module needs]...]]
+// [application, [[module label, href, table the module needs ('' for none)]...]]
 const APPS = [
   ['Incident', [['Create New', '/incident.do?sys_id=-1', 'incident'], ['Open', '/incident_list.do?sysparm_query=active%3Dtrue', 'incident'],
     ['All', '/incident_list.do', 'incident']]],
@@ -30,7 +30,8 @@ const APPS = [
   ['System Definition', [['Tables', '/sys_db_object_list.do', 'sys_db_object'], ['Dictionary', '/sys_dictionary_list.do', 'sys_dictionary'],
     ['Choice Lists', '/sys_choice_list.do', 'sys_choice'], ['Business Rules', '/sys_script_list.do', 'sys_script'],
     ['Script Includes', '/sys_script_include_list.do', 'sys_script_include'], ['Scheduled Jobs', '/sysauto_script_list.do', 'sysauto_script']]],
-  ['System Logs', [['System Log', '/syslog_list.do', 'syslog'], ['Events', '/sysevent_list.do', 'sysevent'], ['Audit', '/sys_audit_list.do', 'sys_audit']]],
+  ['System Logs', [['System Log', '/syslog_list.do', 'syslog'], ['Events', '/sysevent_list.do', 'sysevent'], ['Audit', '/sys_audit_list.do', 'sys_audit'],
+    ['Request Journal', '/snowglobe_request_journal.do', '']]],
 ];
 
 const RECENT_KEY = 'sg.recent';
@@ -97,7 +98,7 @@ export async function renderNav() {
   const section = (title, modules) => h('details', { class: 'sg-app', open: true },
     h('summary', {}, title), h('ul', {}, modules));
   for (const [app, modules] of APPS) {
-    const present = modules.filter(([, , t]) => !tablesByName || tablesByName.has(t));
+    const present = modules.filter(([, , t]) => !t || !tablesByName || tablesByName.has(t));
     present.forEach(([, , t]) => listed.add(t));
     if (present.length) apps.append(section(app, present.map(([label, href]) => moduleLink(label, href, app))));
   }
