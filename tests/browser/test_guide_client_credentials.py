@@ -229,21 +229,21 @@ def test_scenario_4_through_the_console(server, driver):
 
 
 def test_creating_an_acl_asks_for_elevation(server, driver):
-    """As ServiceNow does: an admin creating an ACL is refused until security_admin is
-    elevated; the form keeps what was typed and Submit then creates it."""
+    """As ServiceNow does: an admin may not create an ACL until security_admin is elevated.
+    The ACL table is refused to an admin without it, so its form offers the elevation before
+    drawing; once elevated, the form is drawn and Submit creates the ACL."""
     allow_elevation(server)
     sign_in(driver, server)
     open_page(driver, server, "/sys_security_acl.do?sys_id=-1")
-    expected_403s(driver)  # the form's own reads of a security table, if any
-    type_into(driver, "sg-f-name", "incident.u_vendor_ref")
-    op = Select(driver.find_element(By.ID, "sg-f-operation"))
-    op.select_by_value("read")
-    driver.find_element(By.CSS_SELECTOR, "button[data-action=insert]").click()
     err = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, ".sg-msg-error"))
     assert err.find_elements(By.ID, "sg-elevate"), err.text
+    assert not driver.find_elements(By.ID, "sg-f-name")  # no form to type into yet
     expected_403s(driver)
-    assert rows(server, "sys_security_acl", "name=incident.u_vendor_ref", "sys_id") == []
     elevate_from_error(driver)
+    wait(driver, lambda d: d.find_element(By.ID, "sg-f-name"))
+    type_into(driver, "sg-f-name", "incident.u_vendor_ref")
+    Select(driver.find_element(By.ID, "sg-f-operation")).select_by_value("read")
+    assert rows(server, "sys_security_acl", "name=incident.u_vendor_ref", "sys_id") == []
     submit_new(driver)
     assert "Record inserted" in info(driver)
     made = rows(server, "sys_security_acl", "name=incident.u_vendor_ref", "sys_id,operation")

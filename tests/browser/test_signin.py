@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
 from conftest import (PASSWORD, console_errors, fill_sign_in, path_of, sign_in, wait)
 
@@ -31,11 +31,21 @@ def message(driver):
     return driver.find_element(By.ID, "sg-login-message").text
 
 
+def gone(element):
+    """True once the element has left the document. Chromium reports a replaced page's node
+    either as stale or as "does not belong to the document", depending on its version."""
+    try:
+        element.is_enabled()
+        return False
+    except (StaleElementReferenceException, WebDriverException):
+        return True
+
+
 def submit(driver, user, password):
     """Signs in through the form on screen and waits for the next page."""
     form = driver.find_element(By.ID, "sg-login-form")
     fill_sign_in(driver, user, password)
-    wait(driver).until(EC.staleness_of(form))
+    wait(driver).until(lambda d: gone(form))
     wait(driver).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
