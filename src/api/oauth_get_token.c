@@ -56,8 +56,9 @@ static sg_err fetch_failed(struct sg_resp *resp, sg_err err, const struct sg_oau
 {
 	switch (res->failure) {
 	case SG_OAUTH_OUT_UNREACHABLE:
-		return refuse(resp, 502, "OAuth flow failed: the OAuth provider could not be reached",
-		              msg, "unreachable", 0);
+		return refuse(resp, 502,
+		              "OAuth flow failed: the OAuth provider could not be reached", msg,
+		              "unreachable", 0);
 	case SG_OAUTH_OUT_REFUSED:
 		return refuse(resp, 502, "OAuth flow failed: the OAuth provider refused", msg,
 		              "refused", res->provider_status);
@@ -94,11 +95,11 @@ static sg_err fetched(struct sg_resp *resp, const char *pid, const char *grant,
 {
 	char expires[SG_DT_LEN + 1];
 	sg_time_format(sg_time_real() + res->expires_in, expires);
-	json_t *body = json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}}", "result", "status",
-	                         "success", "message", "OAuth token flow completed successfully",
-	                         "profile", pid, "grant_type", grant, "expires_in",
-	                         (json_int_t)res->expires_in, "expires", expires, "refresh_token",
-	                         res->refresh, "scope", res->scope);
+	json_t *body =
+	    json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:s}}", "result", "status", "success",
+	              "message", "OAuth token flow completed successfully", "profile", pid,
+	              "grant_type", grant, "expires_in", (json_int_t)res->expires_in, "expires",
+	              expires, "refresh_token", res->refresh, "scope", res->scope);
 	if (!body)
 		return SG_ERR_NOMEM;
 	sg_resp_json(resp, 200, body);
@@ -117,13 +118,12 @@ static sg_err authorize(struct sg_ctx *ctx, struct sg_req *req, struct sg_resp *
 		struct sg_oauth_out_result none = {0};
 		return fetch_failed(resp, err, &none, msg);
 	}
-	json_t *body = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "result", "status", "authorize",
-	                         "message",
-	                         "Sign in at the OAuth provider and allow access; it sends the "
-	                         "browser back to the instance's /oauth_redirect.do, which stores "
-	                         "the token",
-	                         "profile", pid, "grant_type", "authorization_code",
-	                         "authorize_url", url);
+	json_t *body =
+	    json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "result", "status", "authorize", "message",
+	              "Sign in at the OAuth provider and allow access; it sends the "
+	              "browser back to the instance's /oauth_redirect.do, which stores "
+	              "the token",
+	              "profile", pid, "grant_type", "authorization_code", "authorize_url", url);
 	free(url);
 	if (!body)
 		return SG_ERR_NOMEM;
@@ -141,8 +141,8 @@ sg_err sg_oauth_get_token(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth
 	if (err)
 		return err;
 	if (!admin)
-		return refuse(resp, 403, "Insufficient rights", "Get OAuth Token requires the admin role",
-		              NULL, 0);
+		return refuse(resp, 403, "Insufficient rights",
+		              "Get OAuth Token requires the admin role", NULL, 0);
 	if (!req->body || !req->body_len)
 		return SG_ERR_EMPTY_BODY;
 	json_t *in;
