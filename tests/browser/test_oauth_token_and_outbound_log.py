@@ -137,3 +137,33 @@ def test_get_oauth_token_and_the_outbound_log(server, driver):
     finally:
         prov.stop()
         owner.stop()
+
+
+def test_get_oauth_token_authorization_code_opens_the_providers_page(server, driver):
+    """authorization_code: the link opens the provider's sign-in page in a window; the provider
+    sends it back to the instance's /oauth_redirect.do, which exchanges the code and says so."""
+    prov = Provider()
+    try:
+        r = server.post("/api/now/table/oauth_entity", json={
+            "name": "Browser vendor", "type": "oauth_provider", "client_id": prov.client_id,
+            "client_secret": CLIENT_SECRET, "token_url": prov.url + "/token", "auth_url": prov.url + "/authorize",
+            "code_challenge_method": "S256", "default_grant_type": "authorization_code"})
+        assert r.status_code == 201, r.text
+        ent = r.json()["result"]["sys_id"]
+        sign_in(driver, server)
+        open_page(driver, server, "/oauth_entity.do?sys_id=" + ent)
+        console = driver.current_window_handle
+        get_token(driver)
+        text = outcome(driver, "info")
+        assert "Sign in at the OAuth provider in the window that opened" in text
+        popup = wait(driver, lambda d: [w for w in d.window_handles if w != console])[0]
+        driver.switch_to.window(popup)
+        wait(driver, lambda d: "OAuth token received" in d.find_element(By.TAG_NAME, "h1").text)
+        assert urllib.parse.urlsplit(driver.current_url).path == "/oauth_redirect.do"
+        assert prov.grants == ["authorization_code"]
+        driver.close()
+        driver.switch_to.window(console)
+        creds = server.get("/api/now/table/oauth_credential", params={"sysparm_query": "peer=" + ent}).json()["result"]
+        assert sorted(c["type"] for c in creds) == ["access_token", "refresh_token"]
+    finally:
+        prov.stop()
