@@ -298,6 +298,12 @@ sg_err sg_scripted_rest_resolve(struct sg_api *api, struct sg_req *req, bool *an
 sg_err sg_ui_meta_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                       struct sg_req *req, struct sg_resp *resp);
 
+/* POST /api/now/ui/oauth/get_token: an outbound OAuth provider's "Get OAuth
+ * Token" for the console, as nowctl oauth get-token (oauth_get_token.c);
+ * the admin's only. */
+sg_err sg_oauth_get_token(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
+                          struct sg_req *req, struct sg_resp *resp);
+
 /* Aggregate API handler (stats.c). */
 sg_err sg_stats_get(struct sg_api *api, struct sg_ctx *ctx, struct sg_auth_session *as,
                     struct sg_req *req, struct sg_resp *resp);

@@ -121,6 +121,9 @@ static const struct sg_route routes[] = {
     ATTACHMENT_ROUTES("/api/now/v1", 1),
     /* What a form or list of a table needs, as the user may see it (ui_meta.c). */
     ROUTE("GET", "/api/now/ui/meta/{table}", sg_ui_meta_get, SG_AUTH_USER, "now/table", NULL, 0),
+    /* An outbound provider's "Get OAuth Token" (oauth_get_token.c): the admin's only. */
+    ROUTE("POST", "/api/now/ui/oauth/get_token", sg_oauth_get_token, SG_AUTH_USER, "now/snowglobe",
+          NULL, 0),
     ROUTE("GET", "/api/now/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 0),
     ROUTE("GET", "/api/now/v1/stats/{table}", sg_stats_get, SG_AUTH_USER, "now/stats", NULL, 1),
     /* Each item of a batch goes through this table again (batch.c). */

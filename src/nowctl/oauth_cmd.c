@@ -11,9 +11,10 @@
  *       name (its default profile).  client_credentials and password fetch
  *       at once (password: the resource owner's password from stdin or a
  *       prompt); authorization_code prints the provider's authorize URL,
- *       whose redirect nowd's /oauth_redirect.do takes.  Offline only: the
- *       instance's REST surface has no Get OAuth Token, as ServiceNow's has
- *       none (a UI action); nowd on the same data directory sees the tokens.
+ *       whose redirect nowd's /oauth_redirect.do takes.  Offline only, as
+ *       ServiceNow's REST surface has no Get OAuth Token (a UI action); nowd
+ *       on the same data directory sees the tokens.  The console's related
+ *       link runs the same functions through nowd (api/oauth_get_token.c).
  *
  * No token, code or secret is ever printed.
  */
@@ -255,8 +256,8 @@ static int get_token(struct cmd_env *e, int argc, char **argv)
 		return usage("oauth get-token PROFILE [--user NAME]");
 	if (!e->c->model) {
 		fprintf(stderr, "nowctl: oauth get-token runs offline only (--data DIR or --db "
-		                "URL, beside a running nowd): the REST surface has no Get OAuth "
-		                "Token\n");
+		                "URL, beside a running nowd); online, use the console's Get OAuth "
+		                "Token (POST /api/now/ui/oauth/get_token)\n");
 		return 1;
 	}
 	struct sg_ctx ctx;

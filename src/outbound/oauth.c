@@ -459,10 +459,20 @@ static bool is_json_type(const char *ct)
 	       (n == 10 && !strncasecmp(ct, "text/plain", 10)); /* some providers */
 }
 
+/* Says in res (may be NULL) why no token came. */
+static void failed(struct sg_oauth_out_result *res, enum sg_oauth_out_failure why, int status)
+{
+	if (res) {
+		res->failure = why;
+		res->provider_status = status;
+	}
+}
+
 /* Reads a token endpoint's answer into a: SG_ERR_OAUTH_DENIED (msg) when the
- * provider refused, SG_ERR_INTERNAL when it answered what is not a token. */
+ * provider refused, SG_ERR_INTERNAL when it answered what is not a token;
+ * res (may be NULL) says which. */
 static sg_err read_answer(const struct prov *p, const struct sg_http_response *r, struct answer *a,
-                          char *msg, size_t msg_size)
+                          struct sg_oauth_out_result *res, char *msg, size_t msg_size)
 {
 	const char *pname = str(p->entity, "name");
 	const char *ct = sg_http_response_header(r, "content-type");
@@ -484,15 +494,18 @@ static sg_err read_answer(const struct prov *p, const struct sg_http_response *r
 			say(msg, msg_size, "the OAuth provider %s answered HTTP %d", pname,
 			    r->status);
 		err = (r->status >= 400 && r->status < 500) ? SG_ERR_OAUTH_DENIED : SG_ERR_INTERNAL;
+		failed(res, SG_OAUTH_OUT_REFUSED, r->status);
 	} else if (!j || !is_json_type(ct)) {
 		char t[80];
 		clean_words(t, sizeof(t), ct ? ct : "no Content-Type");
 		say(msg, msg_size, "the OAuth provider %s answered %s, not a JSON token", pname, t);
 		err = SG_ERR_INTERNAL;
+		failed(res, SG_OAUTH_OUT_BAD_ANSWER, r->status);
 	} else if (!json_is_string(json_object_get(j, "access_token")) ||
 	           !*str(j, "access_token")) {
 		say(msg, msg_size, "the OAuth provider %s answered no access_token", pname);
 		err = SG_ERR_INTERNAL;
+		failed(res, SG_OAUTH_OUT_BAD_ANSWER, r->status);
 	} else {
 		const char *type = str(j, "token_type");
 		if (*type && strcasecmp(type, "bearer") != 0)
@@ -520,10 +533,11 @@ static sg_err read_answer(const struct prov *p, const struct sg_http_response *r
 }
 
 /* POSTs the grant (pairs of name, value, NULL-ended) to the provider's token
- * URL with the client's credentials as the provider wants them. */
+ * URL with the client's credentials as the provider wants them; res (may be
+ * NULL) says why when no token came from the provider. */
 static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
-                                  const char *const *params, struct answer *a, char *msg,
-                                  size_t msg_size)
+                                  const char *const *params, struct answer *a,
+                                  struct sg_oauth_out_result *res, char *msg, size_t msg_size)
 {
 	memset(a, 0, sizeof(*a));
 	const char *pname = str(p->entity, "name");
@@ -613,8 +627,9 @@ static sg_err call_token_endpoint(struct sg_ctx *ctx, const struct prov *p,
 			say(msg, msg_size, "the OAuth provider %s could not be reached: %s%s%s",
 			    pname, sg_net_err_step(ne), r.detail[0] ? ": " : "", r.detail);
 			err = SG_ERR_INTERNAL;
+			failed(res, SG_OAUTH_OUT_UNREACHABLE, 0);
 		} else {
-			err = read_answer(p, &r, a, msg, msg_size);
+			err = read_answer(p, &r, a, res, msg, msg_size);
 		}
 	}
 	sg_http_client_free(c);
@@ -707,7 +722,7 @@ static sg_err grant(struct sg_ctx *ctx, const struct prov *p, const char *const 
                     size_t msg_size)
 {
 	struct answer a;
-	sg_err err = call_token_endpoint(ctx, p, params, &a, msg, msg_size);
+	sg_err err = call_token_endpoint(ctx, p, params, &a, res, msg, msg_size);
 	if (!err)
 		err = store_answer(ctx, p, &a, user_id);
 	if (!err && res) {
@@ -846,8 +861,11 @@ sg_err sg_oauth_out_profile(struct sg_ctx *ctx, const char *key, char out[SG_ID_
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "SELECT p.\"sys_id\" FROM \"oauth_entity_profile\" p JOIN "
 		               "\"oauth_entity\" e ON e.\"sys_id\" = p.\"oauth_entity\" WHERE "
-		               "e.\"type\" = 'oauth_provider' AND e.\"name\" = ");
+		               "e.\"type\" = 'oauth_provider' AND (e.\"name\" = ");
 		sg_sql_text(&q, key);
+		sg_sql_raw(&q, " OR e.\"sys_id\" = ");
+		sg_sql_text(&q, key);
+		sg_sql_raw(&q, ")");
 		sg_sql_raw(&q, " ORDER BY CASE WHEN p.\"default\" = 'true' OR p.\"default\" = '1' "
 		               "THEN 0 ELSE 1 END, p.\"sys_created_on\" LIMIT 1");
 		err = query_one(ctx, &q, &row);

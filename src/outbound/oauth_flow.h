@@ -15,8 +15,8 @@
 
 /*
  * The oauth_entity_profile named by key: its sys_id, its name, or the name
- * of an OAuth provider (oauth_entity of type oauth_provider), which means
- * its default profile.  out gets its sys_id.  SG_ERR_NO_RECORD when none.
+ * or sys_id of an OAuth provider (oauth_entity of type oauth_provider),
+ * which means its default profile.  out gets its sys_id.  SG_ERR_NO_RECORD when none.
  */
 sg_err sg_oauth_out_profile(struct sg_ctx *ctx, const char *key, char out[SG_ID_LEN + 1]);
 
@@ -24,11 +24,21 @@ sg_err sg_oauth_out_profile(struct sg_ctx *ctx, const char *key, char out[SG_ID_
  * "authorization_code"...) into out.  SG_ERR_NO_RECORD as oauth.h says. */
 sg_err sg_oauth_out_grant_type(struct sg_ctx *ctx, const char *profile_id, char *out, size_t size);
 
-/* What a new token answered. */
+/* Why the provider gave no token, when it was asked. */
+enum sg_oauth_out_failure {
+	SG_OAUTH_OUT_NOT_ASKED,   /* success, or failed before asking (no profile, host refused) */
+	SG_OAUTH_OUT_UNREACHABLE, /* no answer: name, connection, TLS, timeout */
+	SG_OAUTH_OUT_REFUSED,     /* an HTTP error status (provider_status) */
+	SG_OAUTH_OUT_BAD_ANSWER,  /* a 2xx that is not a JSON token */
+};
+
+/* What a new token answered; on failure, why. */
 struct sg_oauth_out_result {
 	long long expires_in; /* seconds the access token is valid for */
 	bool refresh;         /* a refresh token came with it */
 	char scope[512];
+	enum sg_oauth_out_failure failure;
+	int provider_status; /* the token endpoint's HTTP status; 0 when it gave none */
 };
 
 /*
@@ -36,7 +46,9 @@ struct sg_oauth_out_result {
  * or password with user_name and password (the resource owner's, used for
  * this request only, never stored).  The tokens are stored as
  * sg_oauth_out_token stores them, under the same per-profile lock.  Errors
- * as sg_oauth_out_token's.
+ * as sg_oauth_out_token's; res->failure tells an unreachable provider, its
+ * refusal and an answer that is no token apart (SG_ERR_BAD_PARAM: a grant
+ * this cannot run, or the password grant without user and password).
  */
 sg_err sg_oauth_out_fetch(struct sg_ctx *ctx, const char *profile_id, const char *user_name,
                           const char *password, struct sg_oauth_out_result *res, char *msg,

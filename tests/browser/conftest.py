@@ -29,6 +29,7 @@ BIN = blackbox.BIN
 nowctl = blackbox.nowctl
 as_user = blackbox.as_user
 wait_for = blackbox.wait_for
+free_port = blackbox.free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -10,6 +10,7 @@ import { renderElevationStatus } from './elevate.js';
 import { h, clear } from './dom.js';
 import { renderOAuthChooser } from './guide.js';
 import { renderJournal, JOURNAL_PATH } from './journal.js';
+import { renderOutboundLog, OUTBOUND_LOG_PATH } from './outbound_log.js';
 // Not used here: imported so the browser fetches every module at once rather than one
 // level of imports after another (app.html is fixed and has no modulepreload links).
 import './meta.js';
@@ -17,6 +18,7 @@ import './query.js';
 import './filter.js';
 import './lookup.js';
 import './elevate.js';
+import './oauth_token.js';
 
 const PAGE = /^\/(?:navpage\.do|([a-z0-9_]+)_list\.do|([a-z0-9_]+)\.do)$/;
 
@@ -27,6 +29,7 @@ export function route() {
   const params = new URLSearchParams(window.location.search);
   let done;
   if (window.location.pathname === JOURNAL_PATH) done = renderJournal(main, params);
+  else if (window.location.pathname === OUTBOUND_LOG_PATH) done = renderOutboundLog(main, params);
   else if (m && m[2] === 'oauth_entity' && (params.get('sys_id') || '-1') === '-1' && !params.get('sysparm_query')) {
     done = renderOAuthChooser(main); // the Application Registry's "New": which kind of application
   } else if (!m || (!m[1] && !m[2])) done = renderHome(main);

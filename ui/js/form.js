@@ -12,6 +12,7 @@ import { listHref, TABLE_NAME } from './list.js';
 import { go } from './app.js';
 import { attachmentsSection } from './attachments.js';
 import { presetRecord, guideRelated } from './guide.js';
+import { oauthRelatedLinks } from './oauth_token.js';
 
 // Fields shown first when present, in ServiceNow's default form order for the ITSM tables;
 // every other field is under "More fields".
@@ -243,6 +244,9 @@ export async function renderForm(main, table, params) {
   });
 
   if (!isNew) {
+    // Related Links under the form, as ServiceNow puts them: an outbound provider's Get OAuth Token.
+    const links = oauthRelatedLinks(table, rec);
+    if (links) main.append(links);
     // Asked for together, shown in their order.
     const [activity, related, guided] = await Promise.all([journalHistory(dict, sysId),
       relatedLists(dict, table, sysId), guideRelated(table, sysId)]); // guided: Roles, Groups, Auth scopes

@@ -15,7 +15,7 @@ export function renderOAuthChooser(main) {
     ['Create an OAuth API endpoint for external clients', 'type=client',
       'An external client (a connector, a script) gets tokens from this instance: client id, client secret, grant type, the user it runs as.'],
     ['Connect to a third party OAuth Provider', 'type=oauth_provider',
-      'This instance gets tokens from another service for its outbound REST messages. "Get OAuth Token" is nowctl oauth get-token (docs/outbound.md).'],
+      'This instance gets tokens from another service for its outbound REST messages: once saved, its form\'s "Get OAuth Token" gets one.'],
   ];
   main.append(h('h1', {}, 'What kind of OAuth application?'),
     h('ul', { class: 'sg-tiles sg-kinds' }, kinds.map(([label, query, what]) => h('li', {},

@@ -1,8 +1,7 @@
 // /snowglobe_request_journal.do: nowd's journal of the requests it served
 // (GET /_snowglobe/requests, admins only; docs/test-powers.md), read-only, newest first,
 // with the journal's own filters (path prefix or glob, user, method, status or class, since,
-// limit) kept in the page's URL.  The outbound log is a table (sys_outbound_http_log): its
-// list view is the ordinary one.
+// limit) kept in the page's URL.  The outbound log has a page of its own (outbound_log.js).
 import { call as api } from './elevate.js';
 import { h, message, errorText } from './dom.js';
 import { go } from './app.js';

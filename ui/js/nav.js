@@ -31,7 +31,7 @@ const APPS = [
     ['Choice Lists', '/sys_choice_list.do', 'sys_choice'], ['Business Rules', '/sys_script_list.do', 'sys_script'],
     ['Script Includes', '/sys_script_include_list.do', 'sys_script_include'], ['Scheduled Jobs', '/sysauto_script_list.do', 'sysauto_script']]],
   ['System Logs', [['System Log', '/syslog_list.do', 'syslog'], ['Events', '/sysevent_list.do', 'sysevent'], ['Audit', '/sys_audit_list.do', 'sys_audit'],
-    ['Request Journal', '/snowglobe_request_journal.do', '']]],
+    ['Request Journal', '/snowglobe_request_journal.do', ''], ['Outbound HTTP Requests', '/snowglobe_outbound_log.do', 'sys_outbound_http_log']]],
 ];
 
 const RECENT_KEY = 'sg.recent';

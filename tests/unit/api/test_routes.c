@@ -139,7 +139,8 @@ static void what_each_route_needs(void **state)
 		test_double += sg_snowglobe_path(r[i].pattern);
 	assert_true(test_double >= 1);
 	assert_int_equal(n - test_double, 3 * 6 + 2 * 3 + 2 + 5 + 2 * 4 + 2 * 7 + 2 + 1 + 2 * 7 +
-	                                      1 + 1 + 5 + 1 + 8 + 1 /* ui/meta */);
+	                                      1 + 1 + 5 + 1 + 8 + 1 /* ui/meta */ +
+	                                      1 /* ui/oauth/get_token */);
 	for (size_t i = 0; i < n; i++) {
 		const char *p = r[i].pattern;
 		/* every REST API needs a user and is covered by its API's scope */
@@ -158,6 +159,11 @@ static void what_each_route_needs(void **state)
 			assert_string_equal(r[i].method, "GET");
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/table");
+		} else if (!strcmp(p, "/api/now/ui/oauth/get_token")) {
+			/* Get OAuth Token: the handler asks for admin */
+			assert_string_equal(r[i].method, "POST");
+			assert_int_equal(r[i].auth, SG_AUTH_USER);
+			assert_string_equal(r[i].scope, "now/snowglobe");
 		} else if (strstr(p, "/stats/")) {
 			assert_int_equal(r[i].auth, SG_AUTH_USER);
 			assert_string_equal(r[i].scope, "now/stats");
