@@ -4,7 +4,7 @@
 // limit) kept in the page's URL.  The outbound log has a page of its own (outbound_log.js).
 import { call as api } from './elevate.js';
 import { h, message, errorText } from './dom.js';
-import { go } from './app.js';
+import { urlFilterForm } from './filters.js';
 
 export const JOURNAL_PATH = '/snowglobe_request_journal.do';
 
@@ -20,23 +20,8 @@ const FILTERS = [
 export async function renderJournal(main, params) {
   document.title = 'Request journal | Snowglobe';
   const msgs = h('div', { class: 'sg-msgs' });
-  const inputs = new Map();
-  const form = h('form', { id: 'sg-journal-filter', class: 'sg-journal-filter', 'aria-label': 'Filter the request journal' },
-    FILTERS.map(([name, label, hint, type]) => {
-      const input = h('input', { type, id: 'sg-jf-' + name, name, value: params.get(name) || '', placeholder: hint,
-        min: type === 'number' ? '1' : null, max: type === 'number' ? '10000' : null });
-      inputs.set(name, input);
-      return h('span', { class: 'sg-jf' }, h('label', { for: 'sg-jf-' + name }, label), ' ', input);
-    }),
-    h('button', { type: 'submit', class: 'sg-primary', id: 'sg-jf-run' }, 'Run'),
-    h('a', { class: 'sg-button', href: JOURNAL_PATH }, 'Clear filters'));
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const q = new URLSearchParams();
-    for (const [name, input] of inputs) if (input.value.trim()) q.set(name, input.value.trim());
-    const s = q.toString();
-    go(JOURNAL_PATH + (s ? '?' + s : ''));
-  });
+  const form = urlFilterForm({ id: 'sg-journal-filter', label: 'Filter the request journal', prefix: 'sg-jf-',
+    path: JOURNAL_PATH, filters: FILTERS, max: 10000, params });
   main.append(h('div', { class: 'sg-titlebar' }, h('h1', {}, 'Request journal')), form, msgs);
 
   const q = new URLSearchParams();

@@ -6,7 +6,7 @@
 import { call as api } from './elevate.js';
 import { h, message, errorText } from './dom.js';
 import { tablePath, recordPath } from './meta.js';
-import { go } from './app.js';
+import { urlFilterForm } from './filters.js';
 
 export const OUTBOUND_LOG_PATH = '/snowglobe_outbound_log.do';
 const TABLE = 'sys_outbound_http_log';
@@ -53,23 +53,8 @@ export async function renderOutboundLog(main, params) {
   if (params.get('sys_id')) return renderOne(main, params.get('sys_id'));
   document.title = 'Outbound HTTP log | Snowglobe';
   const msgs = h('div', { class: 'sg-msgs' });
-  const inputs = new Map();
-  const form = h('form', { id: 'sg-outlog-filter', class: 'sg-journal-filter', 'aria-label': 'Filter the outbound HTTP log' },
-    FILTERS.map(([name, label, hint, type]) => {
-      const input = h('input', { type, id: 'sg-of-' + name, name, value: params.get(name) || '', placeholder: hint,
-        min: type === 'number' ? '1' : null, max: type === 'number' ? '1000' : null });
-      inputs.set(name, input);
-      return h('span', { class: 'sg-jf' }, h('label', { for: 'sg-of-' + name }, label), ' ', input);
-    }),
-    h('button', { type: 'submit', class: 'sg-primary', id: 'sg-of-run' }, 'Run'),
-    h('a', { class: 'sg-button', href: OUTBOUND_LOG_PATH }, 'Clear filters'));
-  form.addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    const q = new URLSearchParams();
-    for (const [name, input] of inputs) if (input.value.trim()) q.set(name, input.value.trim());
-    const s = q.toString();
-    go(OUTBOUND_LOG_PATH + (s ? '?' + s : ''));
-  });
+  const form = urlFilterForm({ id: 'sg-outlog-filter', label: 'Filter the outbound HTTP log', prefix: 'sg-of-',
+    path: OUTBOUND_LOG_PATH, filters: FILTERS, max: 1000, params });
   main.append(h('div', { class: 'sg-titlebar' }, h('h1', {}, 'Outbound HTTP log'),
     h('a', { href: '/' + TABLE + '_list.do', class: 'sg-button' }, 'As a table list')), form, msgs);
 
