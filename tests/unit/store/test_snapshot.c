@@ -239,7 +239,11 @@ static void restore_under_readers_and_writers(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, race_reader, &r), 0);
 	assert_int_equal(pthread_create(&th[3], NULL, race_writer, &r), 0);
-	for (int i = 0; i < 20; i++) {
+	/* At least 20 restores, and more until the writer and the readers have
+	 * each had a turn between them (a loaded machine may not schedule them
+	 * during the first 20); bounded, so a stuck thread fails the test. */
+	for (int i = 0; i < 20 || ((!atomic_load(&r.writes) || !atomic_load(&r.reads)) && i < 5000);
+	     i++) {
 		assert_int_equal(sg_store_restore(f->s, snap, NULL, 0), SG_ERR_OK);
 		/* A backup taken between restores is one moment's too. */
 		if (i == 10)
