@@ -30,7 +30,10 @@
 
 #define NS_NAME_MAX    64
 #define NS_KEY_ENV     "NOWSYNC_KEY"
-#define NS_SCHEMA_VERS 1
+#define NS_SCHEMA_VERS 2
+/* How long an outbox item a process took stays its own without being
+ * renewed (run and serve --lease); renewed every third of it while held. */
+#define NS_LEASE_S_DEFAULT 60
 
 /* ---- state (state.c) ------------------------------------------------------- */
 
@@ -62,6 +65,10 @@ void ns_connection_clear(struct ns_connection *c);
 struct ns_state {
 	sg_store *store;
 	unsigned char key[SG_SECRET_KEY_LEN];
+	/* This process among others on the database: host:pid:random, the
+	 * claimed_by of the outbox items it holds, and their lease. */
+	char owner[96];
+	int64_t lease_ms;
 };
 
 /*

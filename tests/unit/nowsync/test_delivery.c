@@ -322,10 +322,32 @@ static void test_order_per_key(void **st)
 	assert_string_equal(got, b1);
 	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
 	assert_string_equal(got, "");
-	/* a process that died with them in flight: back to pending, in order */
+	/* another process on the database: what the first holds under a live
+	 * lease is neither recovered nor claimed by it */
+	struct ns_state *s1 = s;
+	char m[256];
+	assert_int_equal(ns_state_open(dir, &s, m, sizeof(m)), SG_ERR_OK);
+	assert_string_not_equal(s->owner, s1->owner);
 	assert_int_equal(ns_outbox_recover(s), SG_ERR_OK);
 	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
+	assert_string_equal(got, "");
+	/* the first stops renewing (it died): its leases run out */
+	long long held = 0;
+	s1->lease_ms = -1000;
+	assert_int_equal(ns_outbox_renew(s1, &held), SG_ERR_OK);
+	assert_int_equal(held, 2);
+	ns_state_close(s1);
+	/* a claim takes an item whose lease ran out, the oldest of its key */
+	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
 	assert_string_equal(got, a1);
+	/* and recovery puts the other back to pending */
+	assert_int_equal(ns_outbox_recover(s), SG_ERR_OK);
+	long long c0[4];
+	assert_int_equal(ns_outbox_counts(s, c0), SG_ERR_OK);
+	assert_int_equal(c0[NS_OB_INFLIGHT], 1);
+	assert_int_equal(c0[NS_OB_PENDING], 3);
+	assert_int_equal(ns_outbox_renew(s, &held), SG_ERR_OK);
+	assert_int_equal(held, 1);
 	assert_int_equal(ns_outbox_mark(s, a1, "done"), SG_ERR_OK);
 	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
 	assert_string_equal(got, a2);
