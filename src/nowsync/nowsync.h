@@ -65,8 +65,8 @@ void ns_connection_clear(struct ns_connection *c);
 struct ns_state {
 	sg_store *store;
 	unsigned char key[SG_SECRET_KEY_LEN];
-	/* This process among others on the database: host:pid:random, the
-	 * claimed_by of the outbox items it holds, and their lease. */
+	/* This process among others on the database: host:pidns:pid:random,
+	 * the claimed_by of the outbox items it holds, and their lease. */
 	char owner[96];
 	int64_t lease_ms;
 };
@@ -78,6 +78,9 @@ struct ns_state {
  * the database, made 0600 when missing).  msg gets why it failed.
  */
 sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t msgsz);
+/* "host:pidns" of this process: the part of an owner (host:pidns:pid:random)
+ * within which its pid names one process ("-" for an unknown namespace). */
+void ns_owner_place(char *out, size_t outsz);
 void ns_state_close(struct ns_state *s);
 
 /* Inserts c (SG_ERR_INVALID_INSERT when the name is taken). */

@@ -24,13 +24,16 @@
  * state it read, so an item is taken by one process; the per-key order
  * holds across them (no item of a key while an earlier one is unfinished).
  */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -1252,6 +1255,34 @@ sg_err ns_outbox_mark(struct ns_state *s, const char *id, const char *state)
 
 /* ---- recovery, listing, retry ------------------------------------------------------ */
 
+struct holders {
+	char v[32][96];
+	int n;
+};
+
+static int read_holder(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct holders *h = ud;
+	if (ncol > 0 && vals[0] && h->n < 32)
+		snprintf(h->v[h->n++], sizeof(h->v[0]), "%s", vals[0]);
+	return 0;
+}
+
+/* Whether owner (host:pidns:pid:random) is a process of this host and pid
+ * namespace that no longer runs: its items need not wait out their lease. */
+static bool holder_gone(const char *owner, const char *place)
+{
+	size_t n = strlen(place);
+	if (strncmp(owner, place, n) != 0 || owner[n] != ':' || !strcmp(place + n - 2, ":-"))
+		return false;
+	char *end = NULL;
+	long pid = strtol(owner + n + 1, &end, 10);
+	if (pid <= 1 || !end || *end != ':' || pid == (long)getpid())
+		return false;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 sg_err ns_outbox_recover(struct ns_state *s)
 {
 	sg_conn *db = sg_store_conn(s->store);
@@ -1259,11 +1290,32 @@ sg_err ns_outbox_recover(struct ns_state *s)
 		return SG_ERR_STORE;
 	struct sg_sql q;
 	sg_sql_init(&q);
+	/* a process of this host that died (a restart after SIGKILL) left its
+	 * items: its lease is given up at once */
+	char place[160];
+	ns_owner_place(place, sizeof(place));
+	struct holders h = {.n = 0};
+	sg_sql_raw(&q, "SELECT DISTINCT \"claimed_by\" FROM \"ns_event\" WHERE \"state\" = "
+	               "'inflight' AND \"claimed_by\" IS NOT NULL");
+	sg_err e = sg_conn_exec(db, &q, read_holder, &h, NULL);
+	for (int i = 0; !e && i < h.n; i++) {
+		if (!holder_gone(h.v[i], place))
+			continue;
+		sg_sql_reset(&q);
+		sg_sql_raw(&q, "UPDATE \"ns_event\" SET \"lease_until\" = 0 WHERE \"state\" = "
+		               "'inflight' AND \"claimed_by\" = ");
+		sg_sql_text(&q, h.v[i]);
+		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	}
+	sg_sql_cleanup(&q);
+	if (e)
+		return e;
+	sg_sql_init(&q);
 	sg_sql_raw(&q, "UPDATE \"ns_event\" SET \"state\" = 'pending', \"last_error\" = 'left in "
 	               "flight by ' || COALESCE(\"claimed_by\", 'a process') || ', whose lease ran "
 	               "out' WHERE \"state\" = 'inflight' AND \"lease_until\" <= ");
 	sg_sql_int(&q, ns_now_ms());
-	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	e = sg_conn_exec(db, &q, NULL, NULL, NULL);
 	sg_sql_cleanup(&q);
 	return e;
 }

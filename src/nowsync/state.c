@@ -310,6 +310,27 @@ static int get_key(const char *db_path, unsigned char key[SG_SECRET_KEY_LEN], ch
 
 /* ---- open / close -------------------------------------------------------------- */
 
+void ns_owner_place(char *out, size_t outsz)
+{
+	char host[64] = "", ns[48] = "";
+	if (gethostname(host, sizeof(host) - 1) != 0 || !*host)
+		snprintf(host, sizeof(host), "nowsync");
+	for (char *c = host; *c; c++)
+		if (*c == ':')
+			*c = '-';
+	/* the pid namespace: a pid means the same process only inside it */
+	ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[n > 0 ? n : 0] = '\0';
+	char *open = strchr(ns, '['), *close = open ? strchr(open, ']') : NULL;
+	if (open && close) {
+		*close = '\0';
+		memmove(ns, open + 1, strlen(open + 1) + 1);
+	} else {
+		ns[0] = '\0';
+	}
+	snprintf(out, outsz, "%.63s:%s", host, *ns ? ns : "-");
+}
+
 sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t msgsz)
 {
 	*out = NULL;
@@ -342,10 +363,9 @@ sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t
 	struct ns_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return SG_ERR_NOMEM;
-	char host[64] = "";
-	if (gethostname(host, sizeof(host) - 1) != 0 || !*host)
-		snprintf(host, sizeof(host), "nowsync");
-	snprintf(s->owner, sizeof(s->owner), "%.63s:%ld:%08x", host, (long)getpid(),
+	ns_owner_place(s->owner, sizeof(s->owner));
+	size_t used = strlen(s->owner);
+	snprintf(s->owner + used, sizeof(s->owner) - used, ":%ld:%08x", (long)getpid(),
 	         (unsigned)randombytes_random());
 	s->lease_ms = (int64_t)NS_LEASE_S_DEFAULT * 1000;
 	sg_err err = sg_store_open(url, true, &s->store);
