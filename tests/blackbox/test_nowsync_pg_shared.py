@@ -4,11 +4,13 @@ event becomes exactly one incident (none twice, none lost) with each key's event
 process killed (SIGKILL) mid-work has the items it held delivered by the other once their lease
 ran out.  A stand-in for the instance holds every POST back a while, so items stay in flight
 long enough for a second process to start beside them (the window where a blanket reset at start
-made duplicates) and for a kill to leave some in flight.
+made duplicates) and for a kill to leave some in flight.  Back-sync runs a connection's table in
+one process at a time: while another session holds its lock, a run skips it.
 
 The state database is a throw-away PostgreSQL one (conftest's cluster: SG_TEST_PG_URL, else one
 started for this file), a database of its own per test; nowd is on PostgreSQL as well."""
 import base64
+import hashlib
 import http.client
 import http.server
 import json
@@ -150,7 +152,7 @@ def nowd():
 
 
 def test_two_processes_deliver_each_event_once_in_key_order(nowd, tmp_path):
-    proxy = SlowPosts(nowd.port, 0.1)
+    proxy = SlowPosts(nowd.port, 0.15)
     st = SharedState(tmp_path, proxy.url)
     try:
         base = "pgq-" + uuid.uuid4().hex[:8]
@@ -192,7 +194,7 @@ def test_killed_process_items_delivered_by_the_other_after_the_lease(nowd, tmp_p
         lease = 3
         a = st.serve("--workers", "4", "--lease", str(lease))
         b = st.serve("--workers", "2", "--lease", str(lease))
-        st.push([ev(f"{base}-{i:02d}", "firing", f"event {i}", 100) for i in range(30)])
+        st.push([ev(f"{base}-{i:02d}", "firing", f"event {i}", 100) for i in range(20)])
 
         def held_by_a():
             return {i["id"]: i for i in st.items("--state", "inflight") if pid_of(i["claimed_by"]) == a.pid}
@@ -212,7 +214,7 @@ def test_killed_process_items_delivered_by_the_other_after_the_lease(nowd, tmp_p
             [i for i in st.items() if i["state"] != "done"][:5]
         st.stop(b)
         seen = count_by_key(nowd, "am:" + base)
-        assert len(seen) == 30 and set(seen.values()) == {1}, [k for k, v in seen.items() if v != 1][:10]
+        assert len(seen) == 20 and set(seen.values()) == {1}, [k for k, v in seen.items() if v != 1][:10]
         items = {i["id"]: i for i in st.items()}
         for iid in held:
             assert pid_of(items[iid]["claimed_by"]) == b.pid and items[iid]["attempts"] >= 2, items[iid]
@@ -245,3 +247,59 @@ def test_restart_on_the_same_host_takes_a_dead_process_items_at_once(nowd, tmp_p
     finally:
         st.close()
         proxy.close()
+
+
+def backsync_lock_key(connection, table):
+    """src/nowsync/backsync.c bs_lock_key: BLAKE2b-64 of "connection\\x1ftable", low 36 bits."""
+    h = hashlib.blake2b(f"{connection}\x1f{table}".encode(), digest_size=8).digest()
+    return 0x4e5342000000000 + (int.from_bytes(h, "big") & 0xfffffffff)
+
+
+def test_backsync_runs_in_one_process_at_a_time(nowd, tmp_path):
+    st = SharedState(tmp_path, nowd.url)
+    holder = None
+    try:
+        base = "pgb-" + uuid.uuid4().hex[:8]
+        out = tmp_path / "changes.ndjson"
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 5))
+        r = st.run("backsync", "add", "main", "--all-records", "--filter", f"short_descriptionSTARTSWITH{base}",
+                   "--ndjson", str(out), "--lag", "1", "--overlap", "5", "--since", since)
+        assert r.returncode == 0, r.stderr
+        made = set()
+        for i in range(3):
+            r = nowd.post("/api/now/table/incident", json={"short_description": f"{base}-{i}"})
+            assert r.status_code == 201, r.text
+            made.add(r.json()["result"]["sys_id"])
+        time.sleep(2.1)  # past the lag
+        key = backsync_lock_key("main", "incident")
+        psql = pg_cluster().psql
+        holder = subprocess.Popen([psql, "-Xq", "-d", st.url, "-c", f"SELECT pg_advisory_lock({key})",
+                                   "-c", "SELECT pg_sleep(120)"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+
+        def held():
+            q = (f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                 f"classid = {key >> 32} AND objid = {key & 0xffffffff} AND objsubid = 1")
+            r = subprocess.run([psql, "-XAtq", "-d", st.url, "-c", q], capture_output=True, text=True)
+            return r.stdout.strip() == "1"
+        assert wait_for(held, timeout=20)
+        r = st.run("backsync", "run", "--once", "main")
+        assert r.returncode == 0, r.stderr
+        assert "another process on the state database is running it" in r.stderr, r.stderr
+        assert not out.exists() or out.read_text() == ""
+        # the other process ends: its session, and the lock with it
+        subprocess.run([psql, "-XAtq", "-d", st.url, "-c",
+                        f"SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                        f"AND classid = {key >> 32} AND objid = {key & 0xffffffff} AND objsubid = 1"],
+                       capture_output=True, check=True)
+        holder.wait(timeout=30)
+        assert wait_for(lambda: not held(), timeout=20)
+        r = st.run("backsync", "run", "--once", "main")
+        assert r.returncode == 0, r.stderr
+        got = [json.loads(l) for l in out.read_text().splitlines()]
+        assert len(got) == 3 and {g["sys_id"] for g in got} == made, got
+    finally:
+        if holder and holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        st.close()
