@@ -162,7 +162,8 @@ blackbox: $(PROGS)
 	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py
 
 # The black-box files that run on PostgreSQL in make test (one throw-away cluster, a database per
-# nowd; 32 s on 2 cores when idle, ~2 min under load; unit-pg ~20 s: make test stays under 15 min):
+# nowd; 32 s on 2 cores when idle plus ~30 s for test_nowsync_pg_shared, ~2 min under load;
+# unit-pg ~20 s: make test stays under 15 min):
 #   test_table_api, test_table_more  the Table API (CRUD, display values, paging, dot-walks)
 #   test_query_numbers                encoded queries where the engines differ (text vs numbers)
 #   test_acl_paths                    ACLs: roles, conditions, scripts, field and row rules
