@@ -162,7 +162,8 @@ blackbox: $(PROGS)
 	NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py
 
 # The black-box files that run on PostgreSQL in make test (one throw-away cluster, a database per
-# nowd; 32 s on 2 cores when idle, ~2 min under load; unit-pg ~20 s: make test stays under 15 min):
+# nowd; 32 s on 2 cores when idle plus ~30 s for test_nowsync_pg_shared, ~2 min under load;
+# unit-pg ~20 s: make test stays under 15 min):
 #   test_table_api, test_table_more  the Table API (CRUD, display values, paging, dot-walks)
 #   test_query_numbers                encoded queries where the engines differ (text vs numbers)
 #   test_acl_paths                    ACLs: roles, conditions, scripts, field and row rules
@@ -170,9 +171,10 @@ blackbox: $(PROGS)
 #   test_batch                        the Batch API: many writes in one request
 #   test_business_rules               scripts: business rules before/after, current/previous
 #   test_e2e_incident_response        one end-to-end scenario (nowsync and nowd together)
+#   test_nowsync_pg_shared            two nowsync processes sharing one state database's outbox
 # Any other file runs on PostgreSQL by hand: SG_TEST_DB=postgresql python3 -m pytest FILE.
 PG_BLACKBOX := test_table_api test_table_more test_query_numbers test_acl_paths test_oauth \
-               test_batch test_business_rules test_e2e_incident_response
+               test_batch test_business_rules test_e2e_incident_response test_nowsync_pg_shared
 blackbox-pg: $(PROGS)
 	SG_TEST_DB=postgresql NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py \
 	    $(PG_BLACKBOX:%=tests/blackbox/%.py)

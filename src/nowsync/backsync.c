@@ -1099,9 +1099,9 @@ static bool runner_conn(struct runner *r, const char *name, struct ns_conn **c,
 	return true;
 }
 
-/* One sweep of c and its sink drained as far as it goes.  Logs one line. */
-static bool run_one(struct runner *r, const struct bs_cfg *c, bool do_sweep, bool verbose,
-                    bool *pending_left)
+/* run_one with c's lock held (or none needed). */
+static bool run_one_held(struct runner *r, const struct bs_cfg *c, bool do_sweep, bool verbose,
+                         bool *pending_left)
 {
 	char msg[700] = "";
 	struct ns_conn *nc;
@@ -1141,6 +1141,57 @@ static bool run_one(struct runner *r, const struct bs_cfg *c, bool do_sweep, boo
 		free(line);
 		json_decref(j);
 	}
+	return ok;
+}
+
+/* The database's named lock of c's back-sync (sg_conn_lock): one process
+ * at a time sweeps a connection's table and drains its queue, so several
+ * nowsync on one PostgreSQL state database neither read the instance twice
+ * nor send a change to the sink twice, and the changes keep their order. */
+#define BS_LOCK_BASE 0x4e5342000000000LL /* "NSB" << 36 */
+
+static long long bs_lock_key(const struct bs_cfg *c)
+{
+	unsigned char h[8];
+	char name[2 * NS_NAME_MAX + 200];
+	snprintf(name, sizeof(name), "%s\x1f%s", c->conn, c->table);
+	crypto_generichash(h, sizeof(h), (const unsigned char *)name, strlen(name), NULL, 0);
+	unsigned long long v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | h[i];
+	return BS_LOCK_BASE + (long long)(v & 0xfffffffffLL);
+}
+
+/* One sweep of c and its sink drained as far as it goes.  Logs one line.
+ * Nothing when another process holds c's lock (PostgreSQL). */
+static bool run_one(struct runner *r, const struct bs_cfg *c, bool do_sweep, bool verbose,
+                    bool *pending_left)
+{
+	*pending_left = false;
+	sg_conn *db = sg_store_conn(r->st->store);
+	long long key = bs_lock_key(c);
+	bool got = false;
+	sg_err le = db ? sg_conn_lock(db, key, 0, &got) : SG_ERR_STORE;
+	if (le == SG_ERR_INTERNAL) {
+		got = false; /* SQLite: no named locks, one process on the file */
+	} else if (le || !got) {
+		json_t *j = verbose || le
+		                ? json_pack("{s:s, s:s, s:s, s:s}", "msg", "backsync", "connection",
+		                            c->conn, "table", c->table, "skipped",
+		                            le ? "its lock could not be taken"
+		                               : "another process on the state database "
+		                                 "is running it")
+		                : NULL;
+		char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		if (line)
+			fprintf(stderr, "%s\n", line);
+		free(line);
+		json_decref(j);
+		return le == SG_ERR_OK;
+	}
+	bool ok = run_one_held(r, c, do_sweep, verbose, pending_left);
+	if (got)
+		sg_conn_unlock(db, key);
 	return ok;
 }
 

@@ -289,14 +289,12 @@ static int cmd_outbox(struct ns_state *st, int argc, char **argv)
 
 static int cmd_run(struct ns_state *st, int argc, char **argv)
 {
-	static const struct option opts[] = {{"workers", required_argument, NULL, 'w'},
-	                                     {"wait", no_argument, NULL, 'a'},
-	                                     {"timeout", required_argument, NULL, 't'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {"progress", required_argument, NULL, 'p'},
-	                                     {"log-level", required_argument, NULL, 'L'},
-	                                     {NULL, 0, NULL, 0}};
-	long long workers = 4, timeout = 0, prog = 5;
+	static const struct option opts[] = {
+	    {"workers", required_argument, NULL, 'w'},  {"wait", no_argument, NULL, 'a'},
+	    {"timeout", required_argument, NULL, 't'},  {"json", no_argument, NULL, 'j'},
+	    {"progress", required_argument, NULL, 'p'}, {"log-level", required_argument, NULL, 'L'},
+	    {"lease", required_argument, NULL, 'E'},    {NULL, 0, NULL, 0}};
+	long long workers = 4, timeout = 0, prog = 5, lease = st->lease_ms / 1000;
 	bool wait = false, json = false;
 	enum ns_log_level level = ns_log_enabled(NS_LOG_DEBUG) ? NS_LOG_DEBUG : NS_LOG_INFO;
 	int ch;
@@ -309,6 +307,8 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 			ok = sg_str_number(optarg, 1, 86400 * 7, &timeout);
 		else if (ch == 'p')
 			ok = sg_str_number(optarg, 0, 86400, &prog);
+		else if (ch == 'E')
+			ok = sg_str_number(optarg, 1, 86400, &lease);
 		else if (ch == 'L')
 			ok = ns_log_parse_level(optarg, &level);
 		else if (ch == 'a')
@@ -321,7 +321,7 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 			fprintf(stderr,
 			        "nowsync: run [--workers 1..64] [--wait] [--timeout SECONDS] "
 			        "[--progress SECONDS] [--log-level debug|info|warn|error] "
-			        "[--json]\n");
+			        "[--lease SECONDS] [--json]\n");
 			return NS_EXIT_USAGE;
 		}
 	}
@@ -330,6 +330,7 @@ static int cmd_run(struct ns_state *st, int argc, char **argv)
 		return NS_EXIT_USAGE;
 	}
 	ns_log_set_level(level);
+	st->lease_ms = lease * 1000;
 	long long left = 0, c[4];
 	int sig = 0;
 	struct ns_run_opts o = {.workers = (int)workers,

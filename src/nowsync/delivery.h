@@ -180,14 +180,21 @@ void ns_outbox_worker_free(struct ns_outbox_worker *w);
 sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_ms);
 
 /* The claim of ns_outbox_step alone, for tools and tests: the next due
- * item's id (in flight now, its attempt counted) into id_out, "" when none. */
+ * item's id (in flight now, held by s->owner for s->lease_ms, its attempt
+ * counted) into id_out, "" when none. */
 sg_err ns_outbox_claim(struct ns_state *s, char id_out[33]);
 /* Ends item id in state ("done" or "dead") without sending anything. */
 sg_err ns_outbox_mark(struct ns_state *s, const char *id, const char *state);
 
-/* Items left in flight by a process that died go back to pending (their
- * next attempt looks before it creates).  Called once at start. */
+/* Items left in flight whose lease ran out (their process died) go back to
+ * pending (their next attempt looks before it creates); items another live
+ * process holds are left alone.  Called once at start; a running process
+ * takes such items in its claims as well. */
 sg_err ns_outbox_recover(struct ns_state *s);
+/* Extends the lease of every item this process (s->owner) holds in flight
+ * to now + s->lease_ms; *held (may be NULL) how many.  The workers call it
+ * every third of the lease. */
+sg_err ns_outbox_renew(struct ns_state *s, long long *held);
 /* Lists items (state NULL: all) as text or JSON. */
 sg_err ns_outbox_list(struct ns_state *s, const char *state, bool json, FILE *out);
 /* A dead item back to pending (attempts reset).  SG_ERR_NO_RECORD. */

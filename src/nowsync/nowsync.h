@@ -30,7 +30,10 @@
 
 #define NS_NAME_MAX    64
 #define NS_KEY_ENV     "NOWSYNC_KEY"
-#define NS_SCHEMA_VERS 1
+#define NS_SCHEMA_VERS 2
+/* How long an outbox item a process took stays its own without being
+ * renewed (run and serve --lease); renewed every third of it while held. */
+#define NS_LEASE_S_DEFAULT 60
 
 /* ---- state (state.c) ------------------------------------------------------- */
 
@@ -62,6 +65,10 @@ void ns_connection_clear(struct ns_connection *c);
 struct ns_state {
 	sg_store *store;
 	unsigned char key[SG_SECRET_KEY_LEN];
+	/* This process among others on the database: host:pidns:pid:random,
+	 * the claimed_by of the outbox items it holds, and their lease. */
+	char owner[96];
+	int64_t lease_ms;
 };
 
 /*
@@ -71,6 +78,9 @@ struct ns_state {
  * the database, made 0600 when missing).  msg gets why it failed.
  */
 sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t msgsz);
+/* "host:pidns" of this process: the part of an owner (host:pidns:pid:random)
+ * within which its pid names one process ("-" for an unknown namespace). */
+void ns_owner_place(char *out, size_t outsz);
 void ns_state_close(struct ns_state *s);
 
 /* Inserts c (SG_ERR_INVALID_INSERT when the name is taken). */

@@ -12,16 +12,28 @@
  *     if any, is linked instead of making another;
  *   - the link and the item's "done" are one transaction: either both
  *     happened or the item is retried;
- *   - an item left in flight by a process that died goes back to pending
- *     at the next start (ns_outbox_recover) with its attempt counted.
+ *   - an item in flight is held under a lease (claimed_by, lease_until),
+ *     renewed while its process lives (ns_outbox_renew); one whose lease
+ *     ran out (its process died) is taken again by any process with its
+ *     attempt counted, and its first holder, should it come back, records
+ *     nothing (its outcome's write is conditioned on still holding it).
+ *
+ * Several processes on one database (PostgreSQL): the claim is a write
+ * (serialised by the store's write lock), its SELECT carries the dialect's
+ * claim_lock (FOR UPDATE SKIP LOCKED) and its UPDATE is conditioned on the
+ * state it read, so an item is taken by one process; the per-key order
+ * holds across them (no item of a key while an earlier one is unfinished).
  */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/json.h"
@@ -30,6 +42,7 @@
 #include "nowsync/backsync.h"
 #include "nowsync/delivery.h"
 #include "nowsync/ops.h"
+#include "store/dialect.h"
 
 int64_t ns_now_ms(void)
 {
@@ -191,6 +204,10 @@ struct item {
 	enum ns_event_status status;
 	int64_t occurred_at;
 	long long attempts;
+	char state[16];      /* as read at the claim: pending, or inflight (lease out) */
+	long long lease_end; /* the lease read at the claim (ms) */
+	char holder[96];     /* who held it then ("" none) */
+	const char *owner;   /* this process (ns_state.owner) */
 	bool found;
 	json_t *jbuf; /* journal rows of this step, written with its outcome's commit */
 };
@@ -233,6 +250,12 @@ static int read_item(void *ud, int ncol, const char *const *names, const char *c
 			it->occurred_at = v ? atoll(v) : 0;
 		else if (!strcmp(n, "attempts"))
 			it->attempts = v ? atoll(v) : 0;
+		else if (!strcmp(n, "state"))
+			snprintf(it->state, sizeof(it->state), "%s", v ? v : "");
+		else if (!strcmp(n, "lease_until"))
+			it->lease_end = v ? atoll(v) : 0;
+		else if (!strcmp(n, "claimed_by"))
+			snprintf(it->holder, sizeof(it->holder), "%s", v ? v : "");
 	}
 	it->found = it->key != NULL;
 	return 1;
@@ -245,10 +268,15 @@ static int read_int(void *ud, int ncol, const char *const *names, const char *co
 	return 1;
 }
 
-/* Claims the next due item into it (committed as in flight). */
-static sg_err claim(sg_conn *db, struct item *it, int64_t *next_due_ms)
+/* Claims the next due item into it (committed as in flight, held by owner
+ * until now + lease_ms): a pending one whose time has come, or one in flight
+ * whose lease ran out; the oldest unfinished of its key only. */
+static sg_err claim(sg_conn *db, const char *owner, int64_t lease_ms, struct item *it,
+                    int64_t *next_due_ms)
 {
 	int64_t now = ns_now_ms();
+	bool lost = false;
+	it->owner = owner;
 	sg_err e = sg_conn_begin(db, true);
 	if (e)
 		return e;
@@ -256,23 +284,55 @@ static sg_err claim(sg_conn *db, struct item *it, int64_t *next_due_ms)
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT e.\"seq\", e.\"id\", e.\"connection\", e.\"profile\", e.\"ekey\", "
 	               "e.\"status\", e.\"summary\", e.\"severity\", e.\"fields\", "
-	               "e.\"occurred_at\", e.\"attempts\" FROM \"ns_event\" e WHERE e.\"state\" = "
-	               "'pending' AND e.\"next_at\" <= ");
+	               "e.\"occurred_at\", e.\"attempts\", e.\"state\", e.\"lease_until\", "
+	               "e.\"claimed_by\" FROM \"ns_event\" e WHERE ((e.\"state\" = 'pending' AND "
+	               "e.\"next_at\" <= ");
 	sg_sql_int(&q, now);
-	sg_sql_raw(&q, " AND NOT EXISTS (SELECT 1 FROM \"ns_event\" o WHERE o.\"connection\" = "
+	sg_sql_raw(&q, ") OR (e.\"state\" = 'inflight' AND e.\"lease_until\" <= ");
+	sg_sql_int(&q, now);
+	sg_sql_raw(&q, ")) AND NOT EXISTS (SELECT 1 FROM \"ns_event\" o WHERE o.\"connection\" = "
 	               "e.\"connection\" AND o.\"profile\" = e.\"profile\" AND o.\"ekey\" = "
 	               "e.\"ekey\" AND o.\"seq\" < e.\"seq\" AND o.\"state\" IN ('pending', "
 	               "'inflight')) ORDER BY e.\"seq\" LIMIT 1");
+	/* a row another process's claim holds is passed over, not waited for */
+	const struct sg_dialect *d = sg_conn_dialect(db);
+	if (d->claim_lock)
+		d->claim_lock(&q, "e");
 	e = sg_conn_exec(db, &q, read_item, it, NULL);
 	if (!e && it->found) {
+		/* taken only as it was read: a row changed since is not this claim's */
 		sg_sql_reset(&q);
 		sg_sql_raw(&q, "UPDATE \"ns_event\" SET \"state\" = 'inflight', \"attempts\" = "
-		               "\"attempts\" + 1, \"updated_at\" = ");
+		               "\"attempts\" + 1, \"claimed_by\" = ");
+		sg_sql_text(&q, owner);
+		sg_sql_raw(&q, ", \"lease_until\" = ");
+		sg_sql_int(&q, now + lease_ms);
+		if (!strcmp(it->state, "inflight")) {
+			char why[200];
+			snprintf(why, sizeof(why), "the lease of %s ran out (the process stopped?)",
+			         *it->holder ? it->holder : "a process");
+			sg_sql_raw(&q, ", \"last_error\" = ");
+			sg_sql_text(&q, why);
+		}
+		sg_sql_raw(&q, ", \"updated_at\" = ");
 		sg_sql_int(&q, now / 1000);
 		sg_sql_raw(&q, " WHERE \"seq\" = ");
 		sg_sql_int(&q, it->seq);
-		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
-		it->attempts++;
+		sg_sql_raw(&q, " AND \"state\" = ");
+		sg_sql_text(&q, it->state);
+		sg_sql_raw(&q, " AND \"attempts\" = ");
+		sg_sql_int(&q, it->attempts);
+		sg_sql_raw(&q, " AND \"lease_until\" = ");
+		sg_sql_int(&q, it->lease_end);
+		long long changed = 0;
+		e = sg_conn_exec(db, &q, NULL, NULL, &changed);
+		if (!e && changed != 1) {
+			item_clear(it); /* another took it first: none this time */
+			it->owner = owner;
+			lost = true;
+		} else {
+			it->attempts++;
+		}
 	}
 	long long next = 0;
 	if (!e) {
@@ -282,7 +342,7 @@ static sg_err claim(sg_conn *db, struct item *it, int64_t *next_due_ms)
 		e = sg_conn_exec(db, &q, read_int, &next, NULL);
 	}
 	sg_sql_cleanup(&q);
-	*next_due_ms = next;
+	*next_due_ms = lost ? now : next; /* lost: the next look at once */
 	if (e) {
 		sg_conn_rollback(db);
 		return e;
@@ -332,6 +392,23 @@ static sg_err flush_journal(sg_conn *db, const struct item *it)
 	return e;
 }
 
+/* Appends the condition that this process still holds it: an outcome
+ * recorded after its lease ran out (another process has it now) is not. */
+static void still_held(struct sg_sql *q, const struct item *it)
+{
+	sg_sql_raw(q, " WHERE \"seq\" = ");
+	sg_sql_int(q, it->seq);
+	sg_sql_raw(q, " AND \"state\" = 'inflight' AND \"claimed_by\" = ");
+	sg_sql_text(q, it->owner);
+}
+
+static void lease_lost(const struct item *it)
+{
+	ns_logj(NS_LOG_WARN, "lease lost: another process took the item, this outcome is dropped",
+	        json_pack("{s:s, s:s, s:s}", "connection", it->conn, "event", it->id, "owner",
+	                  it->owner));
+}
+
 /* Puts it back: state (pending or dead) with next_at and what happened.
  * uncount: the attempt was not one (a wait, the budget). */
 static sg_err release(sg_conn *db, const struct item *it, const char *state, int64_t next_at_ms,
@@ -353,19 +430,22 @@ static sg_err release(sg_conn *db, const struct item *it, const char *state, int
 		sg_sql_raw(&q, ", \"attempts\" = \"attempts\" - 1");
 	sg_sql_raw(&q, ", \"updated_at\" = ");
 	sg_sql_int(&q, sg_time_now());
-	sg_sql_raw(&q, " WHERE \"seq\" = ");
-	sg_sql_int(&q, it->seq);
+	still_held(&q, it);
 	bool rows = json_array_size(it->jbuf) > 0;
 	sg_err e = rows ? sg_conn_begin(db, true) : SG_ERR_OK;
+	long long changed = 0;
 	if (!e)
-		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+		e = sg_conn_exec(db, &q, NULL, NULL, &changed);
 	sg_sql_cleanup(&q);
-	if (rows && !e)
+	bool held = !e && changed == 1;
+	if (rows && held)
 		e = flush_journal(db, it);
-	if (rows && e)
+	if (rows && (e || !held))
 		sg_conn_rollback(db);
 	else if (rows)
 		e = sg_conn_commit(db);
+	if (!e && !held)
+		lease_lost(it);
 	return e;
 }
 
@@ -493,11 +573,17 @@ static sg_err finish(sg_conn *db, const struct item *it, const struct ns_link *l
 	sg_sql_int(&q, status);
 	sg_sql_raw(&q, ", \"last_error\" = NULL, \"updated_at\" = ");
 	sg_sql_int(&q, sg_time_now());
-	sg_sql_raw(&q, " WHERE \"seq\" = ");
-	sg_sql_int(&q, it->seq);
+	still_held(&q, it);
+	long long changed = 0;
 	if (!e)
-		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+		e = sg_conn_exec(db, &q, NULL, NULL, &changed);
 	sg_sql_cleanup(&q);
+	if (!e && changed != 1) {
+		/* the link is not written either: the holder now decides again */
+		sg_conn_rollback(db);
+		lease_lost(it);
+		return SG_ERR_OK;
+	}
 	if (!e)
 		e = flush_journal(db, it);
 	if (e) {
@@ -1001,8 +1087,9 @@ sg_err ns_outbox_step(struct ns_outbox_worker *w, bool *did, int64_t *next_due_m
 	sg_conn *db = sg_store_conn(w->ob->state->store);
 	if (!db)
 		return SG_ERR_STORE;
+	struct ns_state *s = w->ob->state;
 	struct item it = {0};
-	sg_err e = claim(db, &it, next_due_ms);
+	sg_err e = claim(db, s->owner, s->lease_ms, &it, next_due_ms);
 	if (e || !it.found) {
 		item_clear(&it);
 		return e;
@@ -1140,7 +1227,7 @@ sg_err ns_outbox_claim(struct ns_state *s, char id_out[33])
 		return SG_ERR_STORE;
 	struct item it = {0};
 	int64_t next = 0;
-	sg_err e = claim(db, &it, &next);
+	sg_err e = claim(db, s->owner, s->lease_ms, &it, &next);
 	if (!e && it.found)
 		memcpy(id_out, it.id, 33);
 	item_clear(&it);
@@ -1168,6 +1255,34 @@ sg_err ns_outbox_mark(struct ns_state *s, const char *id, const char *state)
 
 /* ---- recovery, listing, retry ------------------------------------------------------ */
 
+struct holders {
+	char v[32][96];
+	int n;
+};
+
+static int read_holder(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	struct holders *h = ud;
+	if (ncol > 0 && vals[0] && h->n < 32)
+		snprintf(h->v[h->n++], sizeof(h->v[0]), "%s", vals[0]);
+	return 0;
+}
+
+/* Whether owner (host:pidns:pid:random) is a process of this host and pid
+ * namespace that no longer runs: its items need not wait out their lease. */
+static bool holder_gone(const char *owner, const char *place)
+{
+	size_t n = strlen(place);
+	if (strncmp(owner, place, n) != 0 || owner[n] != ':' || !strcmp(place + n - 2, ":-"))
+		return false;
+	char *end = NULL;
+	long pid = strtol(owner + n + 1, &end, 10);
+	if (pid <= 1 || !end || *end != ':' || pid == (long)getpid())
+		return false;
+	return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
 sg_err ns_outbox_recover(struct ns_state *s)
 {
 	sg_conn *db = sg_store_conn(s->store);
@@ -1175,9 +1290,50 @@ sg_err ns_outbox_recover(struct ns_state *s)
 		return SG_ERR_STORE;
 	struct sg_sql q;
 	sg_sql_init(&q);
+	/* a process of this host that died (a restart after SIGKILL) left its
+	 * items: its lease is given up at once */
+	char place[160];
+	ns_owner_place(place, sizeof(place));
+	struct holders h = {.n = 0};
+	sg_sql_raw(&q, "SELECT DISTINCT \"claimed_by\" FROM \"ns_event\" WHERE \"state\" = "
+	               "'inflight' AND \"claimed_by\" IS NOT NULL");
+	sg_err e = sg_conn_exec(db, &q, read_holder, &h, NULL);
+	for (int i = 0; !e && i < h.n; i++) {
+		if (!holder_gone(h.v[i], place))
+			continue;
+		sg_sql_reset(&q);
+		sg_sql_raw(&q, "UPDATE \"ns_event\" SET \"lease_until\" = 0 WHERE \"state\" = "
+		               "'inflight' AND \"claimed_by\" = ");
+		sg_sql_text(&q, h.v[i]);
+		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	}
+	sg_sql_cleanup(&q);
+	if (e)
+		return e;
+	sg_sql_init(&q);
 	sg_sql_raw(&q, "UPDATE \"ns_event\" SET \"state\" = 'pending', \"last_error\" = 'left in "
-	               "flight by a process that stopped' WHERE \"state\" = 'inflight'");
-	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	               "flight by ' || COALESCE(\"claimed_by\", 'a process') || ', whose lease ran "
+	               "out' WHERE \"state\" = 'inflight' AND \"lease_until\" <= ");
+	sg_sql_int(&q, ns_now_ms());
+	e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	return e;
+}
+
+sg_err ns_outbox_renew(struct ns_state *s, long long *held)
+{
+	if (held)
+		*held = 0;
+	sg_conn *db = sg_store_conn(s->store);
+	if (!db)
+		return SG_ERR_STORE;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "UPDATE \"ns_event\" SET \"lease_until\" = ");
+	sg_sql_int(&q, ns_now_ms() + s->lease_ms);
+	sg_sql_raw(&q, " WHERE \"state\" = 'inflight' AND \"claimed_by\" = ");
+	sg_sql_text(&q, s->owner);
+	sg_err e = sg_conn_exec(db, &q, NULL, NULL, held);
 	sg_sql_cleanup(&q);
 	return e;
 }
@@ -1197,7 +1353,8 @@ static int list_row(void *ud, int ncol, const char *const *names, const char *co
 		if (!vals[i])
 			json_object_set_new(o, n, json_null());
 		else if (!strcmp(n, "seq") || !strcmp(n, "attempts") || !strcmp(n, "next_at") ||
-		         !strcmp(n, "last_status") || !strcmp(n, "occurred_at"))
+		         !strcmp(n, "last_status") || !strcmp(n, "occurred_at") ||
+		         !strcmp(n, "lease_until"))
 			json_object_set_new(o, n, json_integer(atoll(vals[i])));
 		else
 			json_object_set_new(o, n, json_string(vals[i]));
@@ -1226,7 +1383,8 @@ sg_err ns_outbox_list(struct ns_state *s, const char *state, bool json, FILE *ou
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "SELECT \"seq\", \"id\", \"connection\", \"profile\", \"ekey\", \"status\", "
 	               "\"state\", \"attempts\", \"next_at\", \"action\", \"sys_id\", "
-	               "\"last_status\", \"last_error\", \"occurred_at\" FROM \"ns_event\"");
+	               "\"last_status\", \"last_error\", \"occurred_at\", \"claimed_by\", "
+	               "\"lease_until\" FROM \"ns_event\"");
 	if (state) {
 		sg_sql_raw(&q, " WHERE \"state\" = ");
 		sg_sql_text(&q, state);

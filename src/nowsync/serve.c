@@ -421,18 +421,25 @@ static char *read_file(const char *path)
 int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"listen", required_argument, NULL, 'l'},   {"port", required_argument, NULL, 'p'},
-	    {"workers", required_argument, NULL, 'w'},  {"max-body", required_argument, NULL, 'b'},
-	    {"max-conn", required_argument, NULL, 'c'}, {"timeout", required_argument, NULL, 't'},
-	    {"grace", required_argument, NULL, 'g'},    {"tls-cert", required_argument, NULL, 'C'},
-	    {"tls-key", required_argument, NULL, 'K'},  {"log-level", required_argument, NULL, 'L'},
-	    {"no-metrics", no_argument, NULL, 'M'},     {NULL, 0, NULL, 0},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"max-body", required_argument, NULL, 'b'},
+	    {"max-conn", required_argument, NULL, 'c'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"grace", required_argument, NULL, 'g'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"no-metrics", no_argument, NULL, 'M'},
+	    {"lease", required_argument, NULL, 'E'},
+	    {NULL, 0, NULL, 0},
 	};
 	enum ns_log_level level = ns_log_enabled(NS_LOG_DEBUG) ? NS_LOG_DEBUG : NS_LOG_INFO;
 	bool metrics = true;
 	const char *listen = "127.0.0.1", *cert_path = NULL, *key_path = NULL;
 	long long port = 8089, workers = 2, max_body = 1024 * 1024, max_conn = 64, timeout = 15,
-	          grace = 30;
+	          grace = 30, lease = st->lease_ms / 1000;
 	optind = 0;
 	int ch;
 	int idx = 0;
@@ -460,6 +467,9 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		case 'g':
 			ok = sg_str_number(optarg, 0, 3600, &grace);
 			break;
+		case 'E':
+			ok = sg_str_number(optarg, 1, 86400, &lease);
+			break;
 		case 'C':
 			cert_path = optarg;
 			break;
@@ -486,7 +496,7 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 		        "nowsync: serve [--listen ADDR] [--port N] [--workers N] "
 		        "[--max-body BYTES] [--max-conn N] [--timeout S] [--grace S] "
 		        "[--tls-cert PEM --tls-key PEM] [--log-level debug|info|warn|error] "
-		        "[--no-metrics]\n");
+		        "[--no-metrics] [--lease S]\n");
 		return NS_EXIT_USAGE;
 	}
 	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -513,6 +523,7 @@ int ns_cmd_serve(struct ns_state *st, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	ns_log_set_level(level);
+	st->lease_ms = lease * 1000;
 	struct server s = {.st = st, .max_body = (size_t)max_body, .metrics = metrics};
 	pthread_mutex_init(&s.log_lock, NULL);
 	int rc = NS_EXIT_FAILED;

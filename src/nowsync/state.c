@@ -75,7 +75,15 @@ static const char *const schema_v1[] = {
     "\"updated_on\" TEXT NOT NULL)",
     NULL,
 };
-static const char *const *const migrations[NS_SCHEMA_VERS] = {schema_v1};
+/* Leases (several processes on one database): who holds an item in flight
+ * and until when (epoch ms).  0: taken back at once (an item left in flight
+ * before leases, by a process that had no other beside it). */
+static const char *const schema_v2[] = {
+    "ALTER TABLE \"ns_event\" ADD COLUMN \"claimed_by\" TEXT",
+    "ALTER TABLE \"ns_event\" ADD COLUMN \"lease_until\" BIGINT NOT NULL DEFAULT 0",
+    NULL,
+};
+static const char *const *const migrations[NS_SCHEMA_VERS] = {schema_v1, schema_v2};
 
 static int first_value(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
@@ -109,13 +117,14 @@ static sg_err migrate(sg_conn *c, char *msg, size_t msgsz)
 		         have, NS_SCHEMA_VERS);
 		err = SG_ERR_STORE;
 	}
-	for (long long i = v; !err && i < NS_SCHEMA_VERS; i++)
-		for (const char *const *s = migrations[i]; !err && *s; s++)
-			err = sg_conn_exec_raw(c, *s);
+	/* the unversioned tables first: a versioned step may alter them */
 	if (!err)
 		err = ns_state_migrate_delivery(c);
 	if (!err)
 		err = ns_state_migrate_ops(c);
+	for (long long i = v; !err && i < NS_SCHEMA_VERS; i++)
+		for (const char *const *s = migrations[i]; !err && *s; s++)
+			err = sg_conn_exec_raw(c, *s);
 	if (!err && v < NS_SCHEMA_VERS) {
 		char vers[16];
 		snprintf(vers, sizeof(vers), "%d", NS_SCHEMA_VERS);
@@ -301,6 +310,27 @@ static int get_key(const char *db_path, unsigned char key[SG_SECRET_KEY_LEN], ch
 
 /* ---- open / close -------------------------------------------------------------- */
 
+void ns_owner_place(char *out, size_t outsz)
+{
+	char host[64] = "", ns[48] = "";
+	if (gethostname(host, sizeof(host) - 1) != 0 || !*host)
+		snprintf(host, sizeof(host), "nowsync");
+	for (char *c = host; *c; c++)
+		if (*c == ':')
+			*c = '-';
+	/* the pid namespace: a pid means the same process only inside it */
+	ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+	ns[n > 0 ? n : 0] = '\0';
+	char *open = strchr(ns, '['), *close = open ? strchr(open, ']') : NULL;
+	if (open && close) {
+		*close = '\0';
+		memmove(ns, open + 1, strlen(open + 1) + 1);
+	} else {
+		ns[0] = '\0';
+	}
+	snprintf(out, outsz, "%.63s:%s", host, *ns ? ns : "-");
+}
+
 sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t msgsz)
 {
 	*out = NULL;
@@ -333,6 +363,11 @@ sg_err ns_state_open(const char *where, struct ns_state **out, char *msg, size_t
 	struct ns_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return SG_ERR_NOMEM;
+	ns_owner_place(s->owner, sizeof(s->owner));
+	size_t used = strlen(s->owner);
+	snprintf(s->owner + used, sizeof(s->owner) - used, ":%ld:%08x", (long)getpid(),
+	         (unsigned)randombytes_random());
+	s->lease_ms = (int64_t)NS_LEASE_S_DEFAULT * 1000;
 	sg_err err = sg_store_open(url, true, &s->store);
 	if (err) {
 		char *shown = sg_net_masked_url(url); /* a URL may carry a password */

@@ -1,7 +1,8 @@
 /*
  * workers.c - the delivery workers (event.h): threads taking outbox items
  * (outbox.c) until stopped, sleeping until the next item is due or they are
- * woken by an accept.  Also ns_outbox_run, the same without a server.
+ * woken by an accept, and one thread renewing the lease of the items they
+ * hold (outbox.c).  Also ns_outbox_run, the same without a server.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -26,7 +27,46 @@ struct ns_workers {
 	int busy; /* workers in a step */
 	int n;
 	pthread_t threads[NS_MAX_WORKERS];
+	pthread_t renewer;
+	bool renewing;
 };
+
+static struct timespec abs_in(int64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t until = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + ms;
+	ts.tv_sec = (time_t)(until / 1000);
+	ts.tv_nsec = (long)(until % 1000) * 1000000;
+	return ts;
+}
+
+/* Every third of the lease, the items this process holds are extended: a
+ * live process keeps what it took however long its requests take; a dead
+ * one's items come back to the others when their lease runs out. */
+static void *renewer_main(void *arg)
+{
+	struct ns_workers *ws = arg;
+	int64_t every = ws->state->lease_ms / 3 > 50 ? ws->state->lease_ms / 3 : 50;
+	pthread_mutex_lock(&ws->lock);
+	while (!ws->stopping) {
+		int64_t next = ns_now_ms() + every;
+		while (!ws->stopping && ns_now_ms() < next) {
+			struct timespec ts = abs_in(next - ns_now_ms());
+			pthread_cond_timedwait(&ws->cond, &ws->lock, &ts);
+		}
+		if (ws->stopping)
+			break;
+		pthread_mutex_unlock(&ws->lock);
+		sg_err e = ns_outbox_renew(ws->state, NULL);
+		if (e)
+			ns_logj(NS_LOG_WARN, "lease renewal failed",
+			        json_pack("{s:s}", "error", sg_err_name(e)));
+		pthread_mutex_lock(&ws->lock);
+	}
+	pthread_mutex_unlock(&ws->lock);
+	return NULL;
+}
 
 static void *worker_main(void *arg)
 {
@@ -56,11 +96,7 @@ static void *worker_main(void *arg)
 				wait = next - now > 0 ? next - now : 1;
 			if (e && wait < 200)
 				wait = 200;
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			int64_t until = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + wait;
-			ts.tv_sec = (time_t)(until / 1000);
-			ts.tv_nsec = (long)(until % 1000) * 1000000;
+			struct timespec ts = abs_in(wait);
 			pthread_cond_timedwait(&ws->cond, &ws->lock, &ts);
 		}
 		pthread_mutex_unlock(&ws->lock);
@@ -93,7 +129,8 @@ sg_err ns_workers_start(struct ns_state *s, int n, struct ns_workers **out)
 	}
 	pthread_mutex_init(&ws->lock, NULL);
 	pthread_cond_init(&ws->cond, NULL);
-	for (int i = 0; i < n; i++) {
+	ws->renewing = pthread_create(&ws->renewer, NULL, renewer_main, ws) == 0;
+	for (int i = 0; ws->renewing && i < n; i++) {
 		if (pthread_create(&ws->threads[i], NULL, worker_main, ws) != 0)
 			break;
 		ws->n++;
@@ -126,13 +163,16 @@ void ns_workers_stop(struct ns_workers *ws)
 	pthread_mutex_unlock(&ws->lock);
 	for (int i = 0; i < ws->n; i++)
 		pthread_join(ws->threads[i], NULL);
+	if (ws->renewing)
+		pthread_join(ws->renewer, NULL);
 	pthread_cond_destroy(&ws->cond);
 	pthread_mutex_destroy(&ws->lock);
 	ns_outbox_free(ws->ob);
 	free(ws);
 }
 
-/* Pending items due now (next_at <= now) and pending at all. */
+/* Items this process could take now (pending and due, or in flight with
+ * their lease run out; its own in flight too) and unfinished at all. */
 static int due_row(void *ud, int ncol, const char *const *names, const char *const *vals)
 {
 	(void)names;
@@ -149,9 +189,14 @@ static sg_err due_counts(struct ns_state *s, long long c[2])
 		return SG_ERR_STORE;
 	struct sg_sql q;
 	sg_sql_init(&q);
-	sg_sql_raw(&q, "SELECT COALESCE(SUM(CASE WHEN \"state\" = 'inflight' OR \"next_at\" <= ");
-	sg_sql_int(&q, ns_now_ms());
-	sg_sql_raw(&q, " THEN 1 ELSE 0 END), 0), COUNT(*) FROM \"ns_event\" WHERE \"state\" IN "
+	int64_t now = ns_now_ms();
+	sg_sql_raw(&q, "SELECT COALESCE(SUM(CASE WHEN (\"state\" = 'pending' AND \"next_at\" <= ");
+	sg_sql_int(&q, now);
+	sg_sql_raw(&q, ") OR (\"state\" = 'inflight' AND (\"claimed_by\" = ");
+	sg_sql_text(&q, s->owner);
+	sg_sql_raw(&q, " OR \"lease_until\" <= ");
+	sg_sql_int(&q, now);
+	sg_sql_raw(&q, ")) THEN 1 ELSE 0 END), 0), COUNT(*) FROM \"ns_event\" WHERE \"state\" IN "
 	               "('pending', 'inflight')");
 	sg_err e = sg_conn_exec(db, &q, due_row, c, NULL);
 	sg_sql_cleanup(&q);

@@ -322,10 +322,32 @@ static void test_order_per_key(void **st)
 	assert_string_equal(got, b1);
 	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
 	assert_string_equal(got, "");
-	/* a process that died with them in flight: back to pending, in order */
+	/* another process on the database: what the first holds under a live
+	 * lease is neither recovered nor claimed by it */
+	struct ns_state *s1 = s;
+	char m[256];
+	assert_int_equal(ns_state_open(dir, &s, m, sizeof(m)), SG_ERR_OK);
+	assert_string_not_equal(s->owner, s1->owner);
 	assert_int_equal(ns_outbox_recover(s), SG_ERR_OK);
 	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
+	assert_string_equal(got, "");
+	/* the first stops renewing (it died): its leases run out */
+	long long held = 0;
+	s1->lease_ms = -1000;
+	assert_int_equal(ns_outbox_renew(s1, &held), SG_ERR_OK);
+	assert_int_equal(held, 2);
+	ns_state_close(s1);
+	/* a claim takes an item whose lease ran out, the oldest of its key */
+	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
 	assert_string_equal(got, a1);
+	/* and recovery puts the other back to pending */
+	assert_int_equal(ns_outbox_recover(s), SG_ERR_OK);
+	long long c0[4];
+	assert_int_equal(ns_outbox_counts(s, c0), SG_ERR_OK);
+	assert_int_equal(c0[NS_OB_INFLIGHT], 1);
+	assert_int_equal(c0[NS_OB_PENDING], 3);
+	assert_int_equal(ns_outbox_renew(s, &held), SG_ERR_OK);
+	assert_int_equal(held, 1);
 	assert_int_equal(ns_outbox_mark(s, a1, "done"), SG_ERR_OK);
 	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
 	assert_string_equal(got, a2);
@@ -348,6 +370,55 @@ static void test_order_per_key(void **st)
 	close_state(s);
 }
 
+static int count_rows(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	if (ncol > 0 && vals[0])
+		snprintf(ud, 16, "%s", vals[0]);
+	return 0;
+}
+
+/* A state database of schema version 1 (before leases) opens: the columns
+ * are added, and its item left in flight (no lease) is taken back at once. */
+static void test_migrate_v1(void **st)
+{
+	(void)st;
+	struct ns_state *s = open_state();
+	char a1[33], b1[33], got[33], m[256];
+	bool dup;
+	accept_one(s, "A", NS_EVENT_FIRING, 1, a1, &dup);
+	accept_one(s, "B", NS_EVENT_FIRING, 1, b1, &dup);
+	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
+	assert_string_equal(got, a1);
+	sg_conn *c = sg_store_conn(s->store);
+	assert_int_equal(sg_conn_exec_raw(c, "ALTER TABLE \"ns_event\" DROP COLUMN \"claimed_by\""),
+	                 SG_ERR_OK);
+	assert_int_equal(
+	    sg_conn_exec_raw(c, "ALTER TABLE \"ns_event\" DROP COLUMN \"lease_until\""), SG_ERR_OK);
+	assert_int_equal(sg_conn_exec_raw(c, "UPDATE \"ns_meta\" SET \"value\" = '1' WHERE "
+	                                     "\"name\" = 'schema_version'"),
+	                 SG_ERR_OK);
+	ns_state_close(s);
+	assert_int_equal(ns_state_open(dir, &s, m, sizeof(m)), SG_ERR_OK);
+	char vers[16] = "";
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT \"value\" FROM \"ns_meta\" WHERE \"name\" = 'schema_version'");
+	assert_int_equal(sg_conn_exec(sg_store_conn(s->store), &q, count_rows, vers, NULL),
+	                 SG_ERR_OK);
+	sg_sql_cleanup(&q);
+	assert_string_equal(vers, "2");
+	assert_int_equal(ns_outbox_recover(s), SG_ERR_OK);
+	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
+	assert_string_equal(got, a1);
+	assert_int_equal(ns_outbox_claim(s, got), SG_ERR_OK);
+	assert_string_equal(got, b1);
+	long long held = 0;
+	assert_int_equal(ns_outbox_renew(s, &held), SG_ERR_OK);
+	assert_int_equal(held, 2);
+	close_state(s);
+}
+
 int main(void)
 {
 	sg_log_set_level(SG_LOG_ERROR);
@@ -356,7 +427,7 @@ int main(void)
 	    cmocka_unit_test(test_templates),      cmocka_unit_test(test_profile_errors),
 	    cmocka_unit_test(test_dict_check),     cmocka_unit_test(test_lifecycle),
 	    cmocka_unit_test(test_backoff_bounds), cmocka_unit_test(test_accept_and_dedup),
-	    cmocka_unit_test(test_order_per_key),
+	    cmocka_unit_test(test_order_per_key),  cmocka_unit_test(test_migrate_v1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
