@@ -313,6 +313,42 @@ void ns_backsync_own(sg_conn *db, const char *connection, const char *table, con
 	sg_sql_cleanup(&q);
 }
 
+void ns_backsync_own_pending(sg_conn *db, const char *connection, const char *table,
+                             const char *sys_id, bool on)
+{
+	if (!db || !is_sys_id(sys_id))
+		return;
+	struct sg_sql q;
+	sg_sql_init(&q);
+	/* the mark is the version -1, which no write produces */
+	sg_sql_raw(&q, "DELETE FROM \"ns_bs_own\" WHERE \"connection\" = ");
+	sg_sql_text(&q, connection);
+	sg_sql_raw(&q, " AND \"tbl\" = ");
+	sg_sql_text(&q, table);
+	sg_sql_raw(&q, " AND \"sys_id\" = ");
+	sg_sql_text(&q, sys_id);
+	sg_sql_raw(&q, " AND \"mod_count\" = -1");
+	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	if (!e && on) {
+		sg_sql_reset(&q);
+		sg_sql_raw(&q, "INSERT INTO \"ns_bs_own\" (\"connection\", \"tbl\", \"sys_id\", "
+		               "\"mod_count\", \"at\") VALUES (");
+		sg_sql_text(&q, connection);
+		sg_sql_raw(&q, ", ");
+		sg_sql_text(&q, table);
+		sg_sql_raw(&q, ", ");
+		sg_sql_text(&q, sys_id);
+		sg_sql_raw(&q, ", -1, ");
+		sg_sql_int(&q, sg_time_now());
+		sg_sql_raw(&q, ")");
+		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	}
+	if (e && e != SG_ERR_INVALID_INSERT) /* without the mark, an echo may get through */
+		sg_log_warn("nowsync: back-sync: cannot %s the write of %s as on the wire: %s",
+		            on ? "mark" : "unmark", sys_id, sg_err_name(e));
+	sg_sql_cleanup(&q);
+}
+
 /* ---- taking one changed record ---------------------------------------------------------- */
 
 static int first_text(void *ud, int ncol, const char *const *names, const char *const *vals)
@@ -409,6 +445,23 @@ static sg_err take_row(sg_conn *db, const struct bs_cfg *c, json_t *links, json_
 	sg_sql_reset(&q);
 	long long seen_mc = seen ? strtoll(seen, NULL, 10) : -1;
 	enum ns_bs_verdict v = ns_bs_decide(seen_mc, mc, own != NULL);
+	if (!e && v == NS_BS_DELIVER && !strcmp(source, "push")) {
+		/* pushed before the answer to nowsync's own write of it: wait for that */
+		char *pending = NULL;
+		sg_sql_raw(&q, "SELECT \"sys_id\" FROM \"ns_bs_own\" WHERE \"connection\" = ");
+		sg_sql_text(&q, c->conn);
+		sg_sql_raw(&q, " AND \"tbl\" = ");
+		sg_sql_text(&q, c->table);
+		sg_sql_raw(&q, " AND \"sys_id\" = ");
+		sg_sql_text(&q, id);
+		sg_sql_raw(&q, " AND \"mod_count\" = -1 AND \"at\" >= ");
+		sg_sql_int(&q, sg_time_now() - NS_BS_PENDING_S);
+		e = sg_conn_exec(db, &q, first_text, &pending, NULL);
+		sg_sql_reset(&q);
+		if (!e && pending)
+			e = SG_ERR_BUSY;
+		free(pending);
+	}
 	const char *state = row_str(row, "state");
 	bool closed = ns_bs_closed(c->closed, state);
 	bool was_closed = seen_state && ns_bs_closed(c->closed, seen_state);
@@ -1382,9 +1435,14 @@ int ns_backsync_push(struct ns_state *st, struct ns_backsync *b, const char *con
 	if (e || unconfigured) {
 		if (db)
 			sg_conn_rollback(db);
-		*answer = unconfigured ? push_error("Invalid change", why)
-		                       : push_error("Service unavailable",
-		                                    "the state store cannot be written; try again");
+		*answer =
+		    unconfigured ? push_error("Invalid change", why)
+		    : e == SG_ERR_BUSY
+		        ? push_error("Service unavailable",
+		                     "nowsync's own write of a record in this push is on the "
+		                     "wire; send it again (Retry-After) to know if it is an echo")
+		        : push_error("Service unavailable",
+		                     "the state store cannot be written; try again");
 		return unconfigured ? 400 : 503;
 	}
 	e = sg_conn_commit(db);

@@ -38,6 +38,17 @@ sg_err ns_state_migrate_backsync(sg_conn *c);
  * version in result (its "sys_mod_count"): the poller does not echo it. */
 void ns_backsync_own(sg_conn *db, const char *connection, const char *table, const json_t *result);
 
+/* Marks (on) or unmarks a write of record sys_id by nowsync as on the wire:
+ * until its answer gives the version (ns_backsync_own), a change of that
+ * record pushed by the instance may be its echo, and is answered 503 with
+ * Retry-After, so the instance sends it again once the version is known. */
+void ns_backsync_own_pending(sg_conn *db, const char *connection, const char *table,
+                             const char *sys_id, bool on);
+
+/* How long a write's mark holds pushes back at most (a process killed
+ * between marking and unmarking leaves one). */
+#define NS_BS_PENDING_S 60
+
 /* ---- pure parts (unit-tested) ------------------------------------------------------- */
 
 /* "YYYY-MM-DD HH:MM:SS" (UTC) <-> epoch seconds. */

@@ -1051,9 +1051,11 @@ static enum outcome act(struct step *st, enum ns_action *ap, struct ns_link *l, 
 	}
 	snprintf(path, sizeof(path), "/api/now/table/%s/%s?sysparm_fields=sys_id,sys_mod_count",
 	         st->p->table, l->sys_id);
+	ns_backsync_own_pending(st->db, st->it->conn, st->p->table, l->sys_id, true);
 	enum outcome po = send_req(st, "PATCH", path, body);
 	if (po == OUT_OK) /* this version is nowsync's: back-sync does not echo it */
 		ns_backsync_own(st->db, st->it->conn, st->p->table, st->result);
+	ns_backsync_own_pending(st->db, st->it->conn, st->p->table, l->sys_id, false);
 	return po;
 }
 

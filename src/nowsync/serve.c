@@ -315,7 +315,8 @@ static enum MHD_Result finish(struct server *s, struct MHD_Connection *conn, str
 		json_t *answer = NULL;
 		int status = ns_backsync_push(s->st, s->backsync, r->tok.connection, root, &answer);
 		json_decref(root);
-		return send_json(conn, r, status, answer, NULL, NULL);
+		return send_json(conn, r, status, answer, status == 503 ? "Retry-After" : NULL,
+		                 status == 503 ? "1" : NULL);
 	}
 	struct ns_intake_ctx ctx = {
 	    .connection = r->tok.connection,

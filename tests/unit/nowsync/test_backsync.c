@@ -228,6 +228,47 @@ static void test_push_dedup_and_echo(void **state)
 	close_state(s);
 }
 
+/* A push that reaches nowsync before the answer to its own write of the record
+ * (the instance's rule is quicker than the PATCH's answer): held back with 503
+ * until the version is known, then an echo; someone else's version is queued. */
+static void test_push_during_own_write(void **state)
+{
+	(void)state;
+	struct ns_state *s = open_state();
+	add_backsync(s, true);
+	sg_conn *db = sg_store_conn(s->store);
+	json_t *a = NULL;
+	const char *v4 = "{\"table\":\"incident\",\"record\":{\"sys_id\":\"" ID1
+	                 "\",\"sys_mod_count\":4,\"sys_updated_on\":\"2024-05-01 10:00:04\"}}";
+	const char *v5 = "{\"table\":\"incident\",\"record\":{\"sys_id\":\"" ID1
+	                 "\",\"sys_mod_count\":5,\"sys_updated_on\":\"2024-05-01 10:00:05\"}}";
+	ns_backsync_own_pending(db, "main", "incident", ID1, true);
+	assert_int_equal(push(s, "main", v4, &a), 503);
+	assert_non_null(strstr(detail(a), "own write"));
+	json_decref(a);
+	/* another record is not held back */
+	assert_int_equal(push(s, "main",
+	                      "{\"table\":\"incident\",\"record\":{\"sys_id\":\"" ID2
+	                      "\",\"sys_mod_count\":1,\"sys_updated_on\":\"2024-05-01 10:00:04\"}}",
+	                      &a),
+	                 202);
+	assert_int_equal(num(a, "queued"), 1);
+	json_decref(a);
+	/* the answer: version 4 was nowsync's */
+	json_t *own = json_pack("{s:s, s:i}", "sys_id", ID1, "sys_mod_count", 4);
+	ns_backsync_own(db, "main", "incident", own);
+	json_decref(own);
+	ns_backsync_own_pending(db, "main", "incident", ID1, false);
+	assert_int_equal(push(s, "main", v4, &a), 202); /* sent again */
+	assert_int_equal(num(a, "echoes"), 1);
+	assert_int_equal(num(a, "queued"), 0);
+	json_decref(a);
+	assert_int_equal(push(s, "main", v5, &a), 202);
+	assert_int_equal(num(a, "queued"), 1);
+	json_decref(a);
+	close_state(s);
+}
+
 static void test_push_linked_only(void **state)
 {
 	(void)state;
@@ -276,6 +317,7 @@ int main(void)
 	    cmocka_unit_test(test_closed_and_verdicts),
 	    cmocka_unit_test(test_push_validation),
 	    cmocka_unit_test(test_push_dedup_and_echo),
+	    cmocka_unit_test(test_push_during_own_write),
 	    cmocka_unit_test(test_push_linked_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
