@@ -20,8 +20,11 @@ static const char *sql_fn(const char *fn)
 }
 
 /* Appends FN("t"."field") (COUNT(*) for count); false when the field is
- * not a stored field of t or the function is unknown. */
-static bool agg_expr(struct sg_sql *q, const struct sg_table *t, const char *fn, const char *field)
+ * not a stored field of t or the function is unknown.  SUM and AVG of a
+ * text column read its values as SQLite does, on either engine (the
+ * dialect's text_aggregate); number: a value to compare or sort by. */
+static bool agg_expr(struct sg_sql *q, const struct sg_dialect *d, const struct sg_table *t,
+                     const char *fn, const char *field, bool number)
 {
 	const char *f = sql_fn(fn);
 	if (!f)
@@ -33,6 +36,12 @@ static bool agg_expr(struct sg_sql *q, const struct sg_table *t, const char *fn,
 	const struct sg_field *fd = sg_table_field(t, field);
 	if (!fd || !sg_field_is_stored(fd))
 		return false;
+	enum sg_coltype col = sg_ftype_column(fd->type);
+	if (d->text_aggregate && (col == SG_COL_TEXT || col == SG_COL_ID) &&
+	    (!strcmp(f, "SUM") || !strcmp(f, "AVG"))) {
+		d->text_aggregate(q, f, "t", fd->element, number);
+		return true;
+	}
 	sg_sql_raw(q, f);
 	sg_sql_raw(q, "(");
 	sg_sql_qual(q, "t", fd->element);
@@ -119,6 +128,7 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 		sg_ctx_set_err(ctx, "%s", table);
 		return SG_ERR_INVALID_TABLE;
 	}
+	const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
 	struct sg_sql q, group;
 	sg_sql_init(&q);
 	sg_sql_init(&group);
@@ -146,7 +156,7 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 	for (size_t i = 0; i < r->naggs; i++) {
 		struct sg_sql_mark m = sg_sql_mark(&q);
 		sg_sql_raw(&q, any ? ", " : "");
-		r->aggs[i].valid = agg_expr(&q, t, r->aggs[i].fn, r->aggs[i].field);
+		r->aggs[i].valid = agg_expr(&q, d, t, r->aggs[i].fn, r->aggs[i].field, false);
 		if (!r->aggs[i].valid)
 			sg_sql_rewind(&q, m);
 		else
@@ -177,7 +187,7 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 		const struct sg_having *h = &r->having[i];
 		struct sg_sql_mark m = sg_sql_mark(&q);
 		sg_sql_raw(&q, first ? " HAVING " : " AND ");
-		if (!cmp_op(h->op) || !agg_expr(&q, t, h->fn, h->field)) {
+		if (!cmp_op(h->op) || !agg_expr(&q, d, t, h->fn, h->field, true)) {
 			sg_sql_rewind(&q, m);
 			continue;
 		}
@@ -201,12 +211,11 @@ sg_err sg_rec_aggregate(struct sg_ctx *ctx, const char *table, struct sg_agg_req
 					ok = true;
 				}
 			if (!ok)
-				ok = agg_expr(&q, t, o->key, o->field);
+				ok = agg_expr(&q, d, t, o->key, o->field, true);
 			if (!ok) {
 				sg_sql_rewind(&q, m);
 				continue;
 			}
-			const struct sg_dialect *d = sg_conn_dialect(ctx->conn);
 			sg_sql_raw(&q, o->desc ? d->order_desc : d->order_asc);
 			sg_sql_raw(&q, ", ");
 		}

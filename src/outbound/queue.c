@@ -413,16 +413,23 @@ static void claimable(struct sg_sql *q, const char *now)
 	sg_sql_raw(q, ") OR (q.\"state\" = 'processing' AND q.\"lease_until\" <= ");
 	sg_sql_text(q, now);
 	/* first in line for its key: no earlier row waiting or in flight, and
-	 * none in flight at all under a live lease.  Two NOT EXISTS, each a
-	 * seek in ix_ecc_queue_key_state (order_key, state, sequence): one
-	 * NOT EXISTS with an OR inside read every row of the key for every
-	 * due row, so a claim cost (rows due) x (rows of a key), quadratic in
-	 * a backlog. */
-	sg_sql_raw(q, ")) AND (COALESCE(q.\"order_key\", '') = '' OR (NOT EXISTS (SELECT 1 FROM " Q
-	              " o WHERE o.\"order_key\" = q.\"order_key\" AND o.\"state\" IN ('ready', "
-	              "'processing') AND o.\"sequence\" < q.\"sequence\" AND o.\"sys_id\" <> "
-	              "q.\"sys_id\") AND NOT EXISTS (SELECT 1 FROM " Q " o WHERE o.\"order_key\" = "
-	              "q.\"order_key\" AND o.\"state\" = 'processing' AND o.\"lease_until\" > ");
+	 * none in flight at all under a live lease.  Each test a seek in
+	 * ix_ecc_queue_key_state (order_key, state, sequence): one NOT EXISTS
+	 * with an OR inside read every row of the key for every due row, so a
+	 * claim cost (rows due) x (rows of a key), quadratic in a backlog.
+	 * "No earlier row" is written as the key's first sequence in each
+	 * state (MIN: a seek for the first index entry on either engine); as
+	 * NOT EXISTS (.. sequence < q.sequence), PostgreSQL read "state IN
+	 * (..)" as a filter, and with one state per EXISTS it expected many
+	 * matches and scanned the table, its delivered rows first. */
+	sg_sql_raw(q,
+	           ")) AND (COALESCE(q.\"order_key\", '') = '' OR (q.\"sequence\" <= "
+	           "COALESCE((SELECT MIN(o.\"sequence\") FROM " Q " o WHERE o.\"order_key\" = "
+	           "q.\"order_key\" AND o.\"state\" = 'ready'), q.\"sequence\") AND "
+	           "q.\"sequence\" <= COALESCE((SELECT MIN(o.\"sequence\") FROM " Q " o WHERE "
+	           "o.\"order_key\" = q.\"order_key\" AND o.\"state\" = 'processing'), "
+	           "q.\"sequence\") AND NOT EXISTS (SELECT 1 FROM " Q " o WHERE o.\"order_key\" = "
+	           "q.\"order_key\" AND o.\"state\" = 'processing' AND o.\"lease_until\" > ");
 	sg_sql_text(q, now);
 	sg_sql_raw(q, " AND o.\"sys_id\" <> q.\"sys_id\")))");
 }

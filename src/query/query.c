@@ -581,6 +581,38 @@ static void number_vs_text(struct compiler *c, const char *alias, const struct s
 	sg_sql_raw(c->out, below ? " IS NOT NULL OR NULL)" : " IS NULL AND NULL)");
 }
 
+/*
+ * "f OP g" where one column holds numbers and the other text, on an engine
+ * that will not compare them (the dialect's text_number): the text as SQLite
+ * reads it, a number when all of it is one (compared as numbers), else text,
+ * above every number; NULL on either side stays unknown.
+ */
+static void number_vs_text_column(struct compiler *c, const char *alias, const struct sg_field *f,
+                                  const char *sqlop, const struct sg_field *g)
+{
+	bool text_left = !is_number_column(f);
+	const struct sg_field *text = text_left ? f : g;
+	/* "num OP text" with text above: true for < <= !=; "text OP num" for > >= != */
+	bool holds = !strcmp(sqlop, " != ") || (text_left ? sqlop[1] == '>' : sqlop[1] == '<');
+	sg_sql_raw(c->out, "(CASE WHEN ");
+	column(c, alias, f);
+	sg_sql_raw(c->out, " IS NULL OR ");
+	column(c, alias, g);
+	sg_sql_raw(c->out, " IS NULL THEN NULL WHEN ");
+	c->env->dialect->text_number(c->out, alias, text->element);
+	sg_sql_raw(c->out, holds ? " IS NULL THEN TRUE ELSE " : " IS NULL THEN FALSE ELSE ");
+	if (text_left)
+		c->env->dialect->text_number(c->out, alias, text->element);
+	else
+		column(c, alias, f);
+	sg_sql_raw(c->out, sqlop);
+	if (text_left)
+		column(c, alias, g);
+	else
+		c->env->dialect->text_number(c->out, alias, text->element);
+	sg_sql_raw(c->out, " END)");
+}
+
 /* "(col OP ?)", with NULL rows included when the operator is a negation. */
 static void compare(struct compiler *c, const char *alias, const struct sg_field *f,
                     const char *sqlop, const char *value, bool or_null)
@@ -1116,6 +1148,10 @@ static bool compile_field(struct compiler *c, const struct sg_table *t, const ch
 		const struct sg_field *g = sg_table_field(t, v);
 		if (!g || !sg_field_is_stored(g))
 			return false;
+		if (is_number_column(f) != is_number_column(g) && c->env->dialect->text_number) {
+			number_vs_text_column(c, alias, f, field_ops[cond->op], g);
+			break;
+		}
 		sg_sql_raw(out, "(");
 		column(c, alias, f);
 		sg_sql_raw(out, field_ops[cond->op]);

@@ -82,6 +82,20 @@ struct sg_dialect {
 	 * one type and the planner may join through the reference's index.
 	 * NULL: the column as it is (the engine compares them as one type). */
 	void (*ref_key)(struct sg_sql *q, const char *alias);
+	/* Appends alias.col, a text column, as the number SQLite's numeric
+	 * affinity reads when it compares the column with a number column: the
+	 * value when the whole of it is one (blanks, sign, digits, point,
+	 * exponent), else NULL (text, above every number there).  NULL: the
+	 * engine converts so itself, the columns are compared as they are. */
+	void (*text_number)(struct sg_sql *q, const char *alias, const char *col);
+	/* Appends fn ("SUM" or "AVG") of alias.col, a text column, as SQLite's
+	 * sum() and avg() read text: each value's leading number, 0 when it has
+	 * none, NULL left out; a SUM of integers only is an integer, any other a
+	 * REAL written as SQLite writes one.  number: a DOUBLE PRECISION to
+	 * compare or sort by (HAVING, ORDER BY) instead.  NULL: fn(alias.col),
+	 * the engine reads the text so itself. */
+	void (*text_aggregate)(struct sg_sql *q, const char *fn, const char *alias, const char *col,
+	                       bool number);
 };
 
 extern const struct sg_dialect sg_dialect_sqlite;

@@ -231,6 +231,66 @@ static void pg_ref_key(struct sg_sql *q, const char *alias)
 	sg_sql_raw(q, ") COLLATE \"default\"");
 }
 
+/* SQLite's blanks (isspace in the C locale) and numbers, as ARE patterns. */
+#define PG_BLANKS "[ \\t\\n\\v\\f\\r]*"
+#define PG_NUMBER "[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?"
+
+static void text_of(struct sg_sql *q, const char *alias, const char *col)
+{
+	sg_sql_raw(q, "CAST(");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " AS TEXT)");
+}
+
+/* A comparison of bigint or double precision with text is a type error:
+ * the text goes in as NUMERIC when all of it is a number, which compares
+ * exactly with either. */
+static void pg_text_number(struct sg_sql *q, const char *alias, const char *col)
+{
+	sg_sql_raw(q, "(CASE WHEN ");
+	text_of(q, alias, col);
+	sg_sql_raw(q, " ~ '^" PG_BLANKS PG_NUMBER PG_BLANKS "$' THEN CAST(");
+	text_of(q, alias, col);
+	sg_sql_raw(q, " AS NUMERIC) END)");
+}
+
+/* A value's leading number as type (SQLite's sqlite3AtoF: "12abc" is 12),
+ * 0 when it has none; NULL stays NULL, so AVG counts as SQLite's does. */
+static void leading_number(struct sg_sql *q, const char *alias, const char *col, const char *type)
+{
+	sg_sql_raw(q, "CASE WHEN ");
+	sg_sql_qual(q, alias, col);
+	sg_sql_raw(q, " IS NOT NULL THEN CAST(COALESCE(substring(");
+	text_of(q, alias, col);
+	sg_sql_raw(q, " FROM '^" PG_BLANKS "(" PG_NUMBER ")'), '0') AS ");
+	sg_sql_raw(q, type);
+	sg_sql_raw(q, ") END");
+}
+
+/* PostgreSQL has no SUM or AVG of text.  SQLite's sum() adds integers as
+ * integers until a value is not one, then goes on in doubles; its result is
+ * written "%!.15g" (6.0, 0.3).  Here: every value an integer, the NUMERIC sum
+ * (exact, "6"); else the double sum through NUMERIC, which keeps 15
+ * significant digits as "%.15g" does, and ".0" added to a whole number. */
+static void pg_text_aggregate(struct sg_sql *q, const char *fn, const char *alias, const char *col,
+                              bool number)
+{
+	if (number || strcmp(fn, "SUM") != 0) {
+		sg_sql_raw(q, fn);
+		sg_sql_raw(q, "(");
+		leading_number(q, alias, col, "DOUBLE PRECISION");
+		sg_sql_raw(q, ")");
+		return;
+	}
+	sg_sql_raw(q, "CASE WHEN bool_and(");
+	text_of(q, alias, col);
+	sg_sql_raw(q, " ~ '^" PG_BLANKS "[+-]?[0-9]+" PG_BLANKS "$') THEN CAST(SUM(");
+	leading_number(q, alias, col, "NUMERIC");
+	sg_sql_raw(q, ") AS TEXT) ELSE regexp_replace(CAST(CAST(SUM(");
+	leading_number(q, alias, col, "DOUBLE PRECISION");
+	sg_sql_raw(q, ") AS NUMERIC) AS TEXT), '^(-?[0-9]+)$', '\\1.0') END");
+}
+
 const struct sg_dialect sg_dialect_pg = {
     .name = "postgresql",
     .like = " ILIKE ",
@@ -248,4 +308,6 @@ const struct sg_dialect sg_dialect_pg = {
     .claim_lock = pg_claim_lock,
     .notify = pg_notify,
     .ref_key = pg_ref_key,
+    .text_number = pg_text_number,
+    .text_aggregate = pg_text_aggregate,
 };

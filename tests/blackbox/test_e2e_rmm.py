@@ -93,11 +93,13 @@ def setup_sh(srv, product, tmp, skip=None):
     secret_file = os.path.join(tmp, "client_secret")
     with open(secret_file, "w") as f:
         f.write(CLIENT_SECRET + "\n")
-    env = dict(os.environ, NOWCTL=os.path.join(BIN, "nowctl"), NOWCTL_DATA=srv.data,
+    env = dict(os.environ, NOWCTL=os.path.join(BIN, "nowctl"),
                PRODUCT_URL=product.base, CLIENT_ID=product.client_id, CLIENT_SECRET_FILE=secret_file,
                SECRETS_OUT=os.path.join(tmp, "secrets"), SKIP_STEP=skip or "")
-    for k in ("NOWCTL_INSTANCE", "NOWCTL_USER", "NOWCTL_PASSWORD", "NOWCTL_DB"):
+    for k in ("NOWCTL_INSTANCE", "NOWCTL_USER", "NOWCTL_PASSWORD", "NOWCTL_DATA", "NOWCTL_DB"):
         env.pop(k, None)
+    # the instance's data directory, or its database on PostgreSQL (srv.where: --data DIR or --db URL)
+    env["NOWCTL_DB" if srv.where[0] == "--db" else "NOWCTL_DATA"] = srv.where[1]
     r = subprocess.run(["sh", os.path.join(EXAMPLE, "setup.sh")], env=env, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, (r.stdout, r.stderr)

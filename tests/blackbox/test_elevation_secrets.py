@@ -13,7 +13,7 @@ import stat
 import subprocess
 
 
-from conftest import BIN, PASSWORD, as_user
+from conftest import BIN, PASSWORD, as_user, sqlite_only
 
 ELEVATE = {"X-Snowglobe-Elevate": "security_admin"}
 
@@ -29,7 +29,7 @@ DELETE_FAILED = err("Operation Failed", "ACL Exception Delete Failed due to secu
 
 
 def offline(server, *args):
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", server.data, *args],
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *server.where, *args],
                        capture_output=True, text=True)
     assert r.returncode == 0, (args, r.stdout, r.stderr)
     return r
@@ -134,6 +134,7 @@ def secretbox_open(key, stored):
     return out.raw.decode()
 
 
+@sqlite_only("reads the key file beside the database and the stored value from the SQLite file")
 def test_password2_property_encrypted_at_rest(fresh):
     key_file = os.path.join(fresh.data, "keys", "instance.key")
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600

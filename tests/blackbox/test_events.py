@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import Server, nowctl, utc, wait_for
+from conftest import Server, nowctl, sqlite_only, utc, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +154,7 @@ def test_future_event_waits_for_process_on(srv):
     assert get(srv, "incident", inc, "short_description")["short_description"] == "later"
 
 
+@sqlite_only("counts the database file's writes (PRAGMA data_version)")
 def test_idle_instance_writes_nothing():
     s = Server(demo=False)
     try:

@@ -20,7 +20,7 @@ def pair():
 
 def importing(target, *args, offline=False, ok=True):
     env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD, NOWCTL_IMPORT_PASSWORD=PASSWORD)
-    where = ["--data", target.data] if offline else ["--instance", target.url, "--user", "admin"]
+    where = target.where if offline else ["--instance", target.url, "--user", "admin"]
     r = subprocess.run([os.path.join(BIN, "nowctl"), *where, "--json", "import-metadata", *args],
                        capture_output=True, text=True, env=env)
     if ok:
@@ -99,7 +99,7 @@ def test_import_by_url_then_from_a_saved_file(pair, tmp_path):
 def test_bad_source_and_usage(pair, tmp_path):
     real, mine = pair
     env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD, NOWCTL_IMPORT_PASSWORD="wrong")
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", mine.data, "import-metadata", "--from", real.url,
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *mine.where, "import-metadata", "--from", real.url,
                         "--user", "admin", "--tables", "incident"], capture_output=True, text=True, env=env)
     assert r.returncode == 1 and "HTTP 401" in r.stderr
     bad = tmp_path / "bad.json"

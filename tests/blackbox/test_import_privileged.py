@@ -23,7 +23,7 @@ UPDATE_FAILED = {"error": {"message": "Operation Failed",
 
 
 def offline(srv, *args):
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", srv.data, *args], capture_output=True, text=True)
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *srv.where, *args], capture_output=True, text=True)
     assert r.returncode == 0, (args, r.stdout, r.stderr)
 
 

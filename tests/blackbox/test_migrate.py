@@ -19,7 +19,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, PASSWORD, Server, free_port, nowctl
+from conftest import BIN, PASSWORD, Server, free_port, nowctl, sqlite_only
 from test_rest_message import Receiver
 
 VENDOR_PASSWORD = "Vendor-" + os.urandom(6).hex()
@@ -27,8 +27,9 @@ VENDOR_PASSWORD = "Vendor-" + os.urandom(6).hex()
 ROOT = os.path.join(os.path.dirname(__file__), "../..")
 CLUSTER = os.path.join(ROOT, "scripts/pg-cluster.sh")
 
-pytestmark = pytest.mark.skipif(not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not shutil.which("initdb"),
-                                reason="PostgreSQL server programs not installed")
+pytestmark = [pytest.mark.skipif(not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not shutil.which("initdb"),
+                                 reason="PostgreSQL server programs not installed"),
+              sqlite_only("its source is a SQLite data directory (migrate copies it to a cluster of its own)")]
 
 
 @pytest.fixture(scope="module")

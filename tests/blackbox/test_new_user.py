@@ -9,7 +9,7 @@ import tempfile
 
 import pytest
 
-from conftest import BIN, PASSWORD
+from conftest import BIN, PASSWORD, sqlite_only
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
@@ -45,6 +45,7 @@ def test_init_on_an_existing_instance_says_so(tmp_path):
     assert r.returncode == 1 and "already holds an instance" in r.stderr and "INTERNAL" not in r.stderr
 
 
+@sqlite_only("names the SQLite instance by --data DIR and sqlite:FILE")
 def test_a_flag_wins_over_the_environment(server):
     """--data and --db are used although NOWCTL_INSTANCE (or NOWCTL_DATA) is exported."""
     data = server.data

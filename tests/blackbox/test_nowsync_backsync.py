@@ -65,7 +65,7 @@ def utc_now():
 
 def script(server, source):
     """Scripts - Background, offline (as the system): one transaction for the whole loop."""
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", server.data, "script", "run", "-"],
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *server.where, "script", "run", "-"],
                        input=source, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     return r.stdout

@@ -263,7 +263,7 @@ def test_queue_is_for_admins_only(server):
 
 def script(srv, source):
     env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    r = subprocess.run([os.path.join(BIN, "nowctl"), "--data", srv.data, "script", "run", "-"],
+    r = subprocess.run([os.path.join(BIN, "nowctl"), *srv.where, "script", "run", "-"],
                        input=source, capture_output=True, text=True, env=env)
     return r
 

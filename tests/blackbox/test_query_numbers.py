@@ -52,3 +52,40 @@ def test_text_against_integer_column():
         assert numbers(srv, "priorityBETWEEN1@2") == where(lambda p: 1 <= p <= 2)
     finally:
         srv.stop()
+
+
+def test_sum_and_avg_of_a_string_field():
+    """The Aggregate API over a string field holding numbers reads each value's leading number
+    (0 when it has none, empty values left out), as SQLite's sum() and avg() do; a sum of
+    integers only is an integer, any other a number with a point.  HAVING and ORDER BY use the
+    same numbers."""
+    srv = Server()
+    try:
+        for cat, value in (("network", "3"), ("network", "4"), ("software", "2.5"),
+                           ("software", "abc"), ("software", "12abc"), ("hardware", "abc"),
+                           ("hardware", "")):
+            r = srv.post("/api/now/table/incident", json={"short_description": "aggtest", "category": cat,
+                                                          "correlation_id": value})
+            assert r.status_code == 201, r.text
+        base = {"sysparm_query": "short_description=aggtest", "sysparm_sum_fields": "correlation_id",
+                "sysparm_avg_fields": "correlation_id"}
+        r = srv.get("/api/now/stats/incident", params=base)
+        assert r.status_code == 200, r.text
+        stats = r.json()["result"]["stats"]
+        assert stats["sum"] == {"correlation_id": "21.5"}
+        assert stats["avg"] == {"correlation_id": "3.5833"}  # 21.5 over the 6 non-empty values
+
+        def groups(**extra):
+            r = srv.get("/api/now/stats/incident", params={**base, "sysparm_group_by": "category", **extra})
+            assert r.status_code == 200, r.text
+            return [(g["groupby_fields"][0]["value"], g["stats"]["sum"]["correlation_id"],
+                     g["stats"]["avg"]["correlation_id"]) for g in r.json()["result"]]
+
+        assert sorted(groups()) == [("hardware", "0.0", "0.0000"), ("network", "7", "3.5000"),
+                                    ("software", "14.5", "4.8333")]
+        assert [g[0] for g in groups(sysparm_order_by="SUM^correlation_id^DESC")] == [
+            "software", "network", "hardware"]
+        assert sorted(g[0] for g in groups(sysparm_having="sum^correlation_id^>^5")) == ["network", "software"]
+        assert [g[0] for g in groups(sysparm_having="avg^correlation_id^<^4")] == ["hardware", "network"]
+    finally:
+        srv.stop()

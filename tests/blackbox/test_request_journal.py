@@ -295,7 +295,7 @@ def test_journal_can_be_switched_off(sg):
 
 def expect(s, *args, offline=False):
     env = dict(os.environ, NOWCTL_PASSWORD=PASSWORD)
-    where = ["--data", s.data] if offline else ["--instance", s.url, "--user", "admin"]
+    where = s.where if offline else ["--instance", s.url, "--user", "admin"]
     return subprocess.run([os.path.join(BIN, "nowctl"), *where, "expect", *args],
                           capture_output=True, text=True, env=env)
 

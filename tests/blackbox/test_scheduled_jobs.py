@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import Server, nowctl, utc, wait_for
+from conftest import ON_PG, Server, nowctl, pg_cluster, utc, wait_for
 
 
 def period(seconds):
@@ -215,6 +215,7 @@ def test_jobs_without_a_queued_run_are_scheduled_at_start():
     import glob
     import os
     import sqlite3
+    import subprocess
     s = Server(demo=False, extra=["--job-workers", "0"])
     try:
         m = "offline-" + uuid.uuid4().hex[:8]
@@ -226,11 +227,19 @@ def test_jobs_without_a_queued_run_are_scheduled_at_start():
         s.kill()
         # their queued runs removed behind nowd's back (as records loaded by a process
         # without the scheduling rule would have none)
-        db = [f for f in glob.glob(os.path.join(s.data, "*")) if f.endswith((".db", ".sqlite", ".sqlite3"))][0]
-        con = sqlite3.connect(db)
-        con.execute("DELETE FROM sys_trigger WHERE document_key IN (?, ?)", (once, per))
-        con.commit()
-        con.close()
+        if ON_PG:
+            # the two sys_ids are nowd's own hex, passed to psql as quoted variables
+            r = subprocess.run([pg_cluster().psql, "-Xq", "-d", pg_cluster().database_url(s.dbname),
+                                "-v", "a=" + once, "-v", "b=" + per, "-v", "ON_ERROR_STOP=1"],
+                               input="DELETE FROM sys_trigger WHERE document_key IN (:'a', :'b');\n",
+                               capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+        else:
+            db = [f for f in glob.glob(os.path.join(s.data, "*")) if f.endswith((".db", ".sqlite", ".sqlite3"))][0]
+            con = sqlite3.connect(db)
+            con.execute("DELETE FROM sys_trigger WHERE document_key IN (?, ?)", (once, per))
+            con.commit()
+            con.close()
         s.extra = []
         s.start()
         # the periodic job is scheduled again and runs; the Once job's time has passed

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import PASSWORD, Server, as_user, nowctl, wait_for
+from conftest import PASSWORD, Server, as_user, nowctl, sqlite_only, wait_for
 
 INC = "/api/now/table/incident"
 
@@ -86,6 +86,7 @@ def test_names_bodies_and_rights(server):
     assert "init" in names(server)
 
 
+@sqlite_only("reads the snapshot files beside the database (on PostgreSQL: schemas, test_pg_instance.py)")
 def test_offline_commands_and_a_running_nowd(fresh):
     sid = incident(fresh, short_description="offline-before")
     r = nowctl(fresh, "snapshot", "save", "off1", offline=True)
@@ -246,6 +247,7 @@ class DeferredServer(Server):
         super().start(tls)
 
 
+@sqlite_only("--ephemeral copies a data directory; on PostgreSQL it is refused (test_pg_instance.py)")
 def test_ephemeral_leaves_the_data_directory_as_it_was(tmp_path):
     s = DeferredServer(extra=["--ephemeral"])
     before = digest(s.data)
