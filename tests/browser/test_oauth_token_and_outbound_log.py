@@ -15,8 +15,8 @@ from selenium.webdriver.support.ui import Select
 from conftest import console_errors, nowctl, sign_in
 from test_guide_client_credentials import follow, info, open_page, ready, record_id, submit_new, type_into, wait
 
-_spec = importlib.util.spec_from_file_location(
-    "sg_oauth_outbound", os.path.join(os.path.dirname(__file__), "..", "blackbox", "test_oauth_outbound.py"))
+_spec = importlib.util.spec_from_file_location(  # it imports no conftest: either suite may load it
+    "sg_oauth_provider", os.path.join(os.path.dirname(__file__), "..", "blackbox", "oauth_provider.py"))
 outbound = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(outbound)
 Provider, CLIENT_SECRET, OWNER_PASSWORD = outbound.Provider, outbound.CLIENT_SECRET, outbound.OWNER_PASSWORD
