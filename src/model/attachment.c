@@ -498,7 +498,7 @@ static sg_err store_chunks(sg_conn *c, struct sg_attach_writer *w)
 		sg_sql_raw(&q, ", ");
 		sg_sql_int(&q, pos);
 		sg_sql_raw(&q, ", ");
-		sg_sql_blob(&q, buf, (size_t)n);
+		sg_sql_blob_ref(&q, buf, (size_t)n); /* no copy per chunk */
 		sg_sql_raw(&q, ")");
 		err = sg_conn_exec(c, &q, NULL, NULL, NULL);
 		if (n < CHUNK)
