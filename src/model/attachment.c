@@ -75,6 +75,19 @@ static char *server_dir(char *ident)
 	return out;
 }
 
+/* "attachments" beside the database file path (malloc). */
+static char *beside_file(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return strdup("attachments");
+	size_t n = (size_t)(slash - path);
+	char *parent = strndup(path, n ? n : 1);
+	char *out = parent ? join(parent, "attachments") : NULL;
+	free(parent);
+	return out;
+}
+
 /* The content directory of m: "attachments" beside the database, in the
  * data directory (for sqlite:PATH, PATH's directory).  NULL when out of
  * memory or the instance has no directory (being created). */
@@ -92,14 +105,7 @@ static char *content_dir(const struct sg_model *m)
 		d += 7;
 	else
 		return join(d, "attachments");
-	const char *slash = strrchr(d, '/');
-	if (!slash)
-		return strdup("attachments");
-	size_t n = (size_t)(slash - d);
-	char *parent = strndup(d, n ? n : 1);
-	char *out = parent ? join(parent, "attachments") : NULL;
-	free(parent);
-	return out;
+	return beside_file(d);
 }
 
 /* Makes directory path (0700) when missing; SG_ERR_STORE (logged). */
@@ -450,12 +456,13 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
-/* Inserts the chunks of the placed content w into the content table, in a
- * write of its own, unless that hash is stored already (the lock is held). */
-static sg_err store_chunks(sg_conn *c, struct sg_attach_writer *w)
+/* Inserts the chunks of the content file of hash in dir into the content
+ * table, in a write (its own, or the caller's), unless that hash is stored
+ * already (the lock is held, or nothing else writes: a migration). */
+static sg_err store_chunks(sg_conn *c, const char *dir, const char *hash)
 {
 	char *sub, *file;
-	sg_err err = content_path(w->dir, w->hash, &sub, &file);
+	sg_err err = content_path(dir, hash, &sub, &file);
 	if (err)
 		return err;
 	int fd = -1;
@@ -468,7 +475,7 @@ static sg_err store_chunks(sg_conn *c, struct sg_attach_writer *w)
 	err = make_content_table(c);
 	if (!err) {
 		sg_sql_raw(&q, "SELECT 1 FROM \"" CONTENT_TABLE "\" WHERE \"hash\" = ");
-		sg_sql_text(&q, w->hash);
+		sg_sql_text(&q, hash);
 		sg_sql_raw(&q, " AND \"position\" = 0");
 		err = sg_conn_query_string(c, &q, &one);
 	}
@@ -494,7 +501,7 @@ static sg_err store_chunks(sg_conn *c, struct sg_attach_writer *w)
 		sg_sql_reset(&q);
 		sg_sql_raw(&q, "INSERT INTO \"" CONTENT_TABLE "\" (\"hash\", \"position\", "
 		               "\"data\") VALUES (");
-		sg_sql_text(&q, w->hash);
+		sg_sql_text(&q, hash);
 		sg_sql_raw(&q, ", ");
 		sg_sql_int(&q, pos);
 		sg_sql_raw(&q, ", ");
@@ -540,7 +547,7 @@ sg_err sg_attach_commit(struct sg_ctx *ctx, struct sg_attach_writer *w, json_t *
 	 * a row any node sees has its content there; the lock keeps a release
 	 * of the same content (no row yet) from deleting them in between. */
 	if (!err && content_in_db(ctx->model))
-		err = store_chunks(ctx->conn, w);
+		err = store_chunks(ctx->conn, w->dir, w->hash);
 	if (!err) {
 		struct sg_write_opts wo = {.allow_sys_fields = false};
 		err = sg_rec_insert(ctx, SG_ATTACH_TABLE, row, &wo, out_id);
@@ -727,6 +734,68 @@ sg_err sg_attach_open_content(struct sg_model *m, const char *hash, int *fd, lon
 	free(dir);
 	free(sub);
 	free(file);
+	return err;
+}
+
+static int collect_hash(void *ud, int ncol, const char *const *names, const char *const *vals)
+{
+	(void)names;
+	if (ncol == 1 && sg_attach_hash_valid(vals[0]))
+		json_array_append_new(ud, json_string(vals[0]));
+	return 0;
+}
+
+sg_err sg_attach_migrate(sg_conn *sc, const char *from_file, sg_conn *dc, const char *to_file,
+                         const char *table, struct sg_attach_migrated *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!from_file == !to_file)
+		return SG_ERR_OK; /* both files, or both servers: not copied here */
+	char *dir = beside_file(from_file ? from_file : to_file);
+	json_t *hashes = json_array();
+	struct sg_sql q;
+	sg_sql_init(&q);
+	sg_sql_raw(&q, "SELECT DISTINCT \"hash\" FROM ");
+	sg_sql_ident(&q, table);
+	sg_err err =
+	    dir && hashes ? sg_conn_exec(sc, &q, collect_hash, hashes, NULL) : SG_ERR_NOMEM;
+	sg_sql_cleanup(&q);
+	out->done = !err;
+	if (!err && to_file)
+		err = make_dir(dir);
+	if (!err && from_file) /* made here, empty, when the source has no content */
+		err = make_content_table(dc);
+	size_t i;
+	json_t *h;
+	json_array_foreach(hashes, i, h)
+	{
+		if (err)
+			break;
+		const char *hash = json_string_value(h);
+		char *sub, *file;
+		err = content_path(dir, hash, &sub, &file);
+		if (err)
+			break;
+		if (from_file && access(file, F_OK) != 0)
+			err = SG_ERR_NO_RECORD;
+		else if (from_file)
+			err = store_chunks(dc, dir, hash);
+		else
+			err = make_dir(sub) ? SG_ERR_STORE : fetch_locked(sc, dir, hash, sub, file);
+		if (err == SG_ERR_NO_RECORD) {
+			sg_log_warn(
+			    "attachment: content %s is referenced but not stored at the source",
+			    hash);
+			out->missing++;
+			err = SG_ERR_OK;
+		} else if (!err) {
+			out->copied++;
+		}
+		free(sub);
+		free(file);
+	}
+	json_decref(hashes);
+	free(dir);
 	return err;
 }
 
