@@ -271,6 +271,26 @@ def test_attachment_uploaded_on_one_node_is_served_by_another(attach_nodes):
     assert chunks(c, s_rec["hash"]) == 0
 
 
+def test_attachment_content_is_in_snapshots(attach_nodes):
+    """A snapshot (schemas in the database) carries the content table: content released after
+    it is back, on every node, once it is restored."""
+    c, d = attach_nodes
+    inc = c.post("/api/now/table/incident", json={"short_description": "snap"}).json()["result"]["sys_id"]
+    data = b"kept by the snapshot " + os.urandom(16)
+    rec = attach(c, inc, "snap.bin", data)
+    offline(c, "snapshot", "save", "att-snap")
+    try:
+        assert c.session.delete(f"{c.url}/api/now/attachment/{rec['sys_id']}").status_code == 204
+        assert chunks(c, rec["hash"]) == 0
+        assert d.get(f"/api/now/attachment/{rec['sys_id']}/file").status_code == 404
+        offline(c, "snapshot", "restore", "att-snap")
+        assert chunks(c, rec["hash"]) == 1
+        r = d.get(f"/api/now/attachment/{rec['sys_id']}/file")
+        assert r.status_code == 200 and r.content == data
+    finally:
+        offline(c, "snapshot", "delete", "att-snap")
+
+
 def test_attachment_content_that_does_not_match_its_hash_is_refused(attach_nodes):
     c, d = attach_nodes
     inc = c.post("/api/now/table/incident", json={"short_description": "tampered"}).json()["result"]["sys_id"]
