@@ -1,6 +1,7 @@
 /*
- * attachment.c - attachment content on disk (see attachment.h) and the
- * write rules that keep it in step with the sys_attachment rows.
+ * attachment.c - attachment content on disk and, on a database server, in
+ * the database (see attachment.h), and the write rules that keep it in step
+ * with the sys_attachment rows.
  */
 #include "model/attachment.h"
 

@@ -1,15 +1,24 @@
 /*
- * attachment.h - where attachment content lives: content-addressed files
- * beside the database, outside the sys_attachment rows that describe them.
+ * attachment.h - where attachment content lives: content-addressed files,
+ * outside the sys_attachment rows that describe them, and on a database
+ * server (PostgreSQL) chunks in the database as well.
  *
- * A file is <data dir>/attachments/<first two hex digits>/<SHA-256 hex>.
- * Content comes in through a writer (a temporary file in the same
- * directory, hashed as it is written), is fsynced and renamed into place,
- * and only then is its sys_attachment row committed: an acknowledged upload
- * is on disk.  Content no row references any more is removed once the
- * delete that released it has committed.  One lock file orders the
- * "rename, then commit the row" of an upload against the "no row, so
- * remove" of a release, across threads and processes (nowd and nowctl).
+ * A file is <content dir>/<first two hex digits>/<SHA-256 hex>, the
+ * content dir being attachments/ beside a SQLite database.  Content comes
+ * in through a writer (a temporary file in the same directory, hashed as it
+ * is written), is fsynced and renamed into place, and only then is its
+ * sys_attachment row committed: an acknowledged upload is on disk.  Content
+ * no row references any more is removed once the delete that released it
+ * has committed.  One lock file orders the "rename, then commit the row" of
+ * an upload against the "no row, so remove" of a release, across threads
+ * and processes (nowd and nowctl).
+ *
+ * On a database server several nodes serve one instance, so the content
+ * is in the database: sg_attachment_content (hash, position, data), chunks
+ * of 256 KiB, committed before the row; the folder (SNOWGLOBE_ATTACHMENTS
+ * or the data home) is each node's cache of it, filled on a miss and
+ * checked against the hash.  The lock is then the database's named lock of
+ * the hash (sg_conn_lock), which every node shares.
  */
 #ifndef SG_MODEL_ATTACHMENT_H
 #define SG_MODEL_ATTACHMENT_H
