@@ -352,14 +352,21 @@ static sg_err have_content_table(sg_conn *c, bool *out)
 	return err;
 }
 
-/* Deletes hash's chunks, in a write of its own (the lock is held). */
-static sg_err delete_chunks(sg_conn *c, const char *hash)
+/* Deletes hash's chunks unless a row references it (*used), in a write of
+ * its own: the check and the delete under the write lock every writer of
+ * every node takes, so no row (a snapshot's restore) comes in between; the
+ * hash's lock is held, so no upload does either. */
+static sg_err delete_chunks(struct sg_ctx *ctx, const char *hash, bool *used)
 {
+	*used = true;
+	sg_conn *c = ctx->conn;
 	sg_err err = sg_conn_begin(c, true);
 	if (err)
 		return err;
-	err = make_content_table(c);
-	if (!err) {
+	err = referenced(ctx, hash, used);
+	if (!err && !*used)
+		err = make_content_table(c);
+	if (!err && !*used) {
 		struct sg_sql q;
 		sg_sql_init(&q);
 		sg_sql_raw(&q, "DELETE FROM \"" CONTENT_TABLE "\" WHERE \"hash\" = ");
@@ -379,14 +386,10 @@ static sg_err delete_chunks(sg_conn *c, const char *hash)
 static sg_err release_locked(struct sg_ctx *ctx, const char *dir, const char *hash)
 {
 	bool used;
-	sg_err err = referenced(ctx, hash, &used);
+	sg_err err = content_in_db(ctx->model) ? delete_chunks(ctx, hash, &used)
+	                                       : referenced(ctx, hash, &used);
 	if (err || used)
 		return err;
-	if (content_in_db(ctx->model)) {
-		err = delete_chunks(ctx->conn, hash);
-		if (err)
-			return err;
-	}
 	char *sub, *file;
 	err = content_path(dir, hash, &sub, &file);
 	if (err)
