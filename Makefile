@@ -188,11 +188,11 @@ blackbox-pg: $(PROGS)
 
 # Every black-box file that passes on PostgreSQL (not in make test: ~23 min of files, ~12 min two at a time):
 # PG_BLACKBOX and the rest but test_outbound_queue_backlog (the drain is slower than its bound
-# there, docs/postgresql.md), the files whose every test is SQLite-only (test_attachment,
-# test_migrate) and test_pg_instance / test_pg_nodes (clusters of their own, run by make
-# blackbox).  Tests that read the SQLite files are skipped there, each with why.
+# there, docs/postgresql.md), the files whose every test is SQLite-only (test_migrate) and
+# test_pg_instance / test_pg_nodes (clusters of their own, run by make blackbox).  Tests that
+# read the SQLite files are skipped there, each with why.
 PG_BLACKBOX_FULL := $(PG_BLACKBOX) $(filter-out $(PG_BLACKBOX) test_outbound_queue_backlog \
-                    test_attachment test_migrate test_pg_instance test_pg_nodes, \
+                    test_migrate test_pg_instance test_pg_nodes, \
                     $(basename $(notdir $(wildcard tests/blackbox/test_*.py))))
 blackbox-pg-full: $(PROGS)
 	SG_TEST_DB=postgresql NOWD_BIN=$(abspath $(BUILD)/bin) $(PY) scripts/run-blackbox.py \

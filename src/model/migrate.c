@@ -5,8 +5,9 @@
  * The source is read inside one read transaction (one consistent moment);
  * the target is written inside one write transaction: its schema, then the
  * rows table by table in multi-row INSERTs (few round trips on a server),
- * then a count of every table at both ends.  Any failure rolls the target
- * back whole.
+ * then a count of every table at both ends, then the attachment content
+ * (sg_attach_migrate: files beside a SQLite database, chunks in a server's
+ * content table).  Any failure rolls the target's database back whole.
  */
 #include "model/migrate.h"
 
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "model/attachment.h"
 #include "model/internal.h"
 #include "store/store.h"
 
@@ -415,6 +417,13 @@ sg_err sg_model_migrate(const char *from, const char *to, bool force, sg_migrate
 			err = copy_table(sc, dc, d, d->list[i], d->list[i]->name, fn, ud, res);
 	if (!err)
 		err = copy_table(sc, dc, d, NULL, GEN_TABLE, fn, ud, res);
+	const struct sg_table *att = d ? sg_dict_table(d, SG_ATTACH_TABLE) : NULL;
+	if (!err && att) {
+		err = sg_attach_migrate(sc, res->from_file, dc, res->to_file, att->root->name,
+		                        &res->content);
+		if (err)
+			why(res, "the attachment content could not be copied");
+	}
 	if (!err) {
 		dst_open = false;
 		err = sg_conn_commit(dc);

@@ -11,7 +11,8 @@
  * (sys_number rows) are copied as stored -- password2 values stay sealed
  * under the instance key, which is not in the database -- and the rows of
  * each table are counted at both ends before the one target transaction
- * commits.
+ * commits.  Attachment content comes along from the files beside a SQLite
+ * source into a server's content table, or back (sg_attach_migrate).
  */
 #ifndef SG_MODEL_MIGRATE_H
 #define SG_MODEL_MIGRATE_H
@@ -20,6 +21,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "model/attachment.h"
 
 /* Called for each table copied, with its row count at each end. */
 typedef void (*sg_migrate_fn)(void *ud, const char *table, long long from_rows, long long to_rows);
@@ -30,6 +32,8 @@ struct sg_migrate_result {
 	char *from_file, *to_file;
 	size_t tables;
 	long long rows;
+	/* The attachment content copied (sg_attach_migrate). */
+	struct sg_attach_migrated content;
 	/* Why it was refused or failed, for the admin (never a URL). */
 	char why[256];
 };

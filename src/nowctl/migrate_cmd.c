@@ -6,8 +6,9 @@
  * after it starts).
  *
  * What is not in the database is said, not copied: the instance key (the
- * target needs the same one, or its password2 values no longer decrypt)
- * and the attachment content files.
+ * target needs the same one, or its password2 values no longer decrypt).
+ * Attachment content is copied between the files beside a SQLite database
+ * and a server's content table (model/attachment.h).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -152,10 +153,12 @@ int cmd_migrate(int argc, char **argv)
 		fprintf(stderr, "nowctl: migrate failed (%s): %s; the target is unchanged\n",
 		        sg_err_name(err), res.why);
 	} else if (json) {
-		json_t *out =
-		    json_pack("{s:O, s:I, s:I, s:s?, s:b}", "tables", r.tables, "table_count",
-		              (json_int_t)res.tables, "rows", (json_int_t)res.rows, "source_file",
-		              res.from_file, "key_from_env", sg_secret_key_from_env());
+		json_t *out = json_pack(
+		    "{s:O, s:I, s:I, s:s?, s:b, s:{s:b, s:I, s:I}}", "tables", r.tables,
+		    "table_count", (json_int_t)res.tables, "rows", (json_int_t)res.rows,
+		    "source_file", res.from_file, "key_from_env", sg_secret_key_from_env(),
+		    "attachment_content", "copied", res.content.done, "files",
+		    (json_int_t)res.content.copied, "missing", (json_int_t)res.content.missing);
 		char *s = out ? json_dumps(out, JSON_INDENT(2)) : NULL;
 		if (s)
 			puts(s);
@@ -164,11 +167,24 @@ int cmd_migrate(int argc, char **argv)
 	} else {
 		printf("copied %zu tables, %lld rows; row counts match\n", res.tables, res.rows);
 		say_key(&res);
-		if (res.from_file)
+		if (res.content.done)
+			printf("attachment content: %lld copied (%s)%s\n", res.content.copied,
+			       res.from_file ? "files beside the source into the database"
+			                     : "from the database into files beside the target",
+			       res.content.missing
+			           ? ", some referenced content missing at the source "
+			             "(see the warnings)"
+			           : "");
+		else if (res.from_file)
 			printf(
-			    "attachment content: files in the folder attachments/ beside %s, not "
-			    "in the database (see docs/OPERATIONS.md)\n",
+			    "attachment content: files in the folder attachments/ beside %s: copy "
+			    "that folder beside the target (see docs/OPERATIONS.md)\n",
 			    res.from_file);
+		else
+			printf(
+			    "attachment content: in the source's database (sg_attachment_content), "
+			    "not copied between two servers: use pg_dump -t "
+			    "sg_attachment_content\n");
 	}
 	json_decref(r.tables);
 	sg_migrate_result_cleanup(&res);

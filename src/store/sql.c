@@ -18,7 +18,8 @@ void sg_sql_init(struct sg_sql *q)
 void sg_sql_reset(struct sg_sql *q)
 {
 	for (size_t i = 0; i < q->nparams; i++)
-		free(q->params[i].text);
+		if (!q->params[i].borrowed)
+			free(q->params[i].text);
 	q->nparams = 0;
 	q->failed = q->nomem = false;
 	sg_buf_reset(&q->text);
@@ -115,6 +116,17 @@ void sg_sql_blob(struct sg_sql *q, const void *value, size_t len)
 	p->text[len] = '\0';
 	p->len = len;
 	p->kind = SG_PARAM_BLOB;
+}
+
+void sg_sql_blob_ref(struct sg_sql *q, const void *value, size_t len)
+{
+	struct sg_param *p = add_param(q);
+	if (!p)
+		return;
+	p->text = (char *)value;
+	p->len = len;
+	p->kind = SG_PARAM_BLOB;
+	p->borrowed = true;
 }
 
 void sg_sql_append(struct sg_sql *q, const struct sg_sql *src)

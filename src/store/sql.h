@@ -26,6 +26,7 @@ struct sg_param {
 	    *text; /* TEXT: the string; BLOB: len bytes (NUL-terminated too); owned by the sg_sql */
 	size_t len; /* BLOB: the length in bytes */
 	long long i;
+	bool borrowed; /* BLOB: text is the caller's (sg_sql_blob_ref), not freed */
 };
 
 /* A statement under construction: text plus parameters, sticky failure. */
@@ -54,6 +55,9 @@ void sg_sql_int(struct sg_sql *q, long long value);
 /* Appends '?' and binds len bytes at p (copied) as a BLOB; embedded NUL bytes
  * are kept.  A NULL p binds SQL NULL; len 0 with a p binds an empty BLOB. */
 void sg_sql_blob(struct sg_sql *q, const void *p, size_t len);
+/* The same without the copy: p (not NULL) must stay as it is until q is
+ * reset or freed.  For large values bound once (attachment chunks). */
+void sg_sql_blob_ref(struct sg_sql *q, const void *p, size_t len);
 
 /* Appends src's text and parameters to q. */
 void sg_sql_append(struct sg_sql *q, const struct sg_sql *src);

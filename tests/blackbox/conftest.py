@@ -74,6 +74,11 @@ if ON_PG:
     # nowctl and nowd alike (until keys are stored on PostgreSQL, another branch of issue 19).
     import base64
     os.environ.setdefault("SNOWGLOBE_KEY", base64.b64encode(os.urandom(32)).decode())
+    # The nodes' attachment caches (a folder per database under it), not the user's
+    # ~/.local/share: removed with the run.
+    _data_home = tempfile.mkdtemp(prefix="sg-bb-data-")
+    atexit.register(shutil.rmtree, _data_home, True)
+    os.environ["XDG_DATA_HOME"] = _data_home
 
 
 def pg_cluster():

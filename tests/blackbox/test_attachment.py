@@ -4,16 +4,19 @@ Shapes as reference section 3.2 gives them (every value a string, download_link,
 hex of the content in hash, Location on 201), the calls PySNC and Ansible make, the errors
 (missing table, record, rights, parameters; malformed multipart; too large: 413), the parent
 record's ACLs, the delete cascade, memory that does not grow with the file, and uploads that
-survive SIGKILL.
+survive SIGKILL.  On PostgreSQL too (SG_TEST_DB=postgresql, make blackbox-pg-full): content is
+in the database there, and content_files reads it from the content table.
 """
+import glob
 import hashlib
 import json
 import os
+import subprocess
 
 import pytest
 import requests
 
-from conftest import PASSWORD, Server, acked_across_sigkill, as_user, nowctl, sqlite_only
+from conftest import ON_PG, PASSWORD, Server, acked_across_sigkill, as_user, nowctl, pg_cluster
 
 FIELDS = {"average_image_color", "chunk_size_bytes", "compressed", "content_type", "created_by_name",
           "download_link", "encryption_context", "file_name", "hash", "image_height", "image_width",
@@ -28,10 +31,6 @@ NO_RECORD = {"error": {"message": "No Record found",
 def bad_param(detail):
     return {"error": {"message": "Invalid parameter", "detail": detail}, "status": "failure"}
 
-
-# Attachment content lives in files beside the SQLite database (m->data_dir/attachments); a
-# PostgreSQL store has no directory, so nowd cannot keep content there (issue 19: left).
-pytestmark = sqlite_only("attachment content is kept in files beside the SQLite database")
 
 @pytest.fixture(scope="module")
 def inst():
@@ -62,7 +61,26 @@ def upload(s, table, sys_id, name, data, ctype="text/plain", call=None, prefix="
     return s.post(prefix + "/attachment/file", params=params, data=data, headers=headers)
 
 
+def content_folder(s):
+    """The folder of s's content files: beside the SQLite database, or on PostgreSQL the
+    node's cache of the database's content ($XDG_DATA_HOME/snowglobe/attachments/HOST-PORT-DB)."""
+    if ON_PG:
+        found = glob.glob(os.path.join(os.environ["XDG_DATA_HOME"], "snowglobe", "attachments",
+                                       "*-" + s.dbname))
+        assert len(found) == 1, found
+        return found[0]
+    return os.path.join(s.data, "attachments")
+
+
 def content_files(s):
+    """The hashes of the content s keeps: files beside the SQLite database, or on PostgreSQL
+    the chunks in the database (the folder there is a cache)."""
+    if ON_PG:
+        r = subprocess.run([pg_cluster().psql, "-XAt", "-d", pg_cluster().database_url(s.dbname), "-c",
+                            "SELECT DISTINCT hash FROM sg_attachment_content"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return set(r.stdout.split())
     root = os.path.join(s.data, "attachments")
     return {f for d in os.listdir(root) if len(d) == 2 for f in os.listdir(os.path.join(root, d))}
 
@@ -252,7 +270,7 @@ def test_size_limit_is_the_attachment_property_with_413(fresh):
     assert r.status_code == 201
     assert fresh.get("/api/now/attachment", params={"table_sys_id": inc}).headers["X-Total-Count"] == "2"
     # no temporary file is left behind by the refusals
-    leftovers = [f for f in os.listdir(os.path.join(fresh.data, "attachments")) if f.startswith(".upload")]
+    leftovers = [f for f in os.listdir(content_folder(fresh)) if f.startswith(".upload")]
     assert not leftovers
 
 

@@ -3,11 +3,13 @@
 The source has the demo data, a table and a u_ field made through the dictionary, an OAuth
 application (its secret sealed under the instance key) and an attachment.  The copy goes to
 a throw-away cluster (scripts/pg-cluster.sh); nowd started on it must serve the same records,
-accept the application's client credentials; a REST message's password2 value opens with
+accept the application's client credentials and the attachment's content (copied into the
+database); a REST message's password2 value opens with
 the source's key (and not with another).  Skipped when PostgreSQL's server programs are not installed.
 """
 import base64
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -61,7 +63,7 @@ class PgNode:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.dir, "nowd.log"), "a+")
-        env = dict(os.environ, SNOWGLOBE_KEY=key_b64)
+        env = dict(os.environ, SNOWGLOBE_KEY=key_b64, XDG_DATA_HOME=self.dir)  # its attachment cache
         self.proc = subprocess.Popen([os.path.join(BIN, "nowd"), "--db", url, "--port", str(self.port)],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
         deadline = time.time() + 30
@@ -170,6 +172,7 @@ def test_migrated_instance_serves_the_same_records(source, cluster):
     # every table's count printed, the key file named, the URL never printed with a password
     assert "u_site_visit" in r.stdout and "sg_generation" in r.stdout
     assert "keys/instance.key" in r.stdout and "SNOWGLOBE_KEY" in r.stdout
+    assert "attachment content: 1 copied (files beside the source into the database)" in r.stdout
     node = PgNode(url, source.key)
     try:
         for table, want in source.expect.items():
@@ -188,7 +191,9 @@ def test_migrated_instance_serves_the_same_records(source, cluster):
         assert r.json()["result"]["number"] not in numbers and r.json()["result"]["number"] > max(numbers)
         meta = node.get(f"/api/now/attachment/{source.attachment}").json()["result"]
         assert meta["file_name"] == "note.txt" and meta["size_bytes"] == "15"
-        # (its content is a file beside the SQLite database, not in it: docs/OPERATIONS.md)
+        # its content, a file beside the SQLite database, is in the target's database now
+        r = node.get(f"/api/now/attachment/{source.attachment}/file")
+        assert r.status_code == 200 and r.content == b"migrated bytes\n"
         # the application's secret, sealed under the instance key, still matches
         cid, secret = source.app
         r = requests.post(node.url + "/oauth_token.do",
@@ -236,7 +241,13 @@ def test_back_to_sqlite(source, cluster):
     try:
         back = os.path.join(d, "back.db")
         r = migrate("--from", url, "--to", "sqlite:" + back, "--json")
-        assert json.loads(r.stdout)["table_count"] > 50
+        out = json.loads(r.stdout)
+        assert out["table_count"] > 50
+        # the content comes back out of the database into a file beside the new one
+        assert out["attachment_content"] == {"copied": True, "files": 1, "missing": 0}
+        digest = hashlib.sha256(b"migrated bytes\n").hexdigest()
+        with open(os.path.join(d, "attachments", digest[:2], digest), "rb") as f:
+            assert f.read() == b"migrated bytes\n"
         out = subprocess.run([os.path.join(BIN, "nowctl"), "--db", "sqlite:" + back, "--json", "table", "list", "u_site_visit"],
                              capture_output=True, text=True)
         assert out.returncode == 0 and "Rack 4 fan" in out.stdout, out.stderr

@@ -3,7 +3,8 @@
 it.  A change made through A is honoured by the very next request to B (properties, ACLs, roles,
 the dictionary, OAuth tokens issued and revoked); numbers stay unique while both nodes insert at
 once; queued outbound requests are delivered once with both nodes taking from the queue, and none
-is lost when one node is killed in the middle.
+is lost when one node is killed in the middle; attachment content uploaded through one node is
+served by another with a folder of its own.
 
 Skipped only when no initdb is installed (Debian's postgresql package)."""
 import base64
@@ -314,3 +315,104 @@ def test_outbound_queue_survives_sigkill_of_one_node(nodes):
         rec.stop()
         b.start()
         a.set_property("snowglobe.outbound.lease_seconds", "300")
+
+
+def psql(url, sql):
+    r = subprocess.run(["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def attach_nodes(cluster):
+    """Two more nodes, each with an attachments folder of its own (no shared mount).  Their
+    tests come last in this file: started earlier, they would take outbound items too."""
+    url, env, work = cluster
+    pair = []
+    for name in ("c", "d"):
+        folder = os.path.join(work, "attachments-" + name)
+        os.makedirs(folder)
+        n = Node(url, work, name, dict(env, SNOWGLOBE_ATTACHMENTS=folder))
+        n.folder = folder
+        pair.append(n)
+    yield pair
+    for n in pair:
+        if n.proc.poll() is None:
+            n.stop()
+
+
+def cached(node):
+    return {f for d in os.listdir(node.folder) if len(d) == 2 for f in os.listdir(os.path.join(node.folder, d))}
+
+
+def attach(node, inc, name, data):
+    r = node.post("/api/now/attachment/file", data=data, headers={"Content-Type": "application/octet-stream"},
+                  params={"table_name": "incident", "table_sys_id": inc, "file_name": name})
+    assert r.status_code == 201, r.text
+    return r.json()["result"]
+
+
+def chunks(node, digest):
+    return int(psql(node.db, "SELECT count(*) FROM sg_attachment_content WHERE hash = '%s'" % digest))
+
+
+def test_attachment_uploaded_on_one_node_is_served_by_another(attach_nodes):
+    """Content is in the database: uploaded through C, downloaded through D (whose folder is a
+    cache filled from the chunks), released through D (the chunks deleted)."""
+    c, d = attach_nodes
+    inc = c.post("/api/now/table/incident", json={"short_description": "attachments"}).json()["result"]["sys_id"]
+    small = b"over the wire\x00\xff\n"
+    big = os.urandom(3 * 1024 * 1024 + 5)  # 13 chunks of 256 KiB, the last one 5 bytes
+    s_rec, b_rec = attach(c, inc, "small.bin", small), attach(c, inc, "big.bin", big)
+    assert chunks(c, s_rec["hash"]) == 1 and chunks(c, b_rec["hash"]) == 13
+    assert cached(d) == set()
+    for rec, data in ((s_rec, small), (b_rec, big)):
+        r = d.get(f"/api/now/attachment/{rec['sys_id']}/file")
+        assert r.status_code == 200, r.text
+        assert r.content == data
+    assert cached(d) == {s_rec["hash"], b_rec["hash"]}
+    # the same content again, through D: stored once
+    again = attach(d, inc, "again.bin", big)
+    assert again["hash"] == b_rec["hash"] and chunks(c, b_rec["hash"]) == 13
+    # released through D: the chunks stay while a row references them, then go
+    assert d.session.delete(f"{d.url}/api/now/attachment/{b_rec['sys_id']}").status_code == 204
+    assert chunks(c, b_rec["hash"]) == 13
+    assert d.session.delete(f"{d.url}/api/now/attachment/{again['sys_id']}").status_code == 204
+    assert chunks(c, b_rec["hash"]) == 0
+    assert b_rec["hash"] not in cached(d)  # the releasing node's cache goes too
+    assert d.session.delete(f"{d.url}/api/now/attachment/{s_rec['sys_id']}").status_code == 204
+    assert chunks(c, s_rec["hash"]) == 0
+
+
+def test_attachment_content_is_in_snapshots(attach_nodes):
+    """A snapshot (schemas in the database) carries the content table: content released after
+    it is back, on every node, once it is restored."""
+    c, d = attach_nodes
+    inc = c.post("/api/now/table/incident", json={"short_description": "snap"}).json()["result"]["sys_id"]
+    data = b"kept by the snapshot " + os.urandom(16)
+    rec = attach(c, inc, "snap.bin", data)
+    offline(c, "snapshot", "save", "att-snap")
+    try:
+        assert c.session.delete(f"{c.url}/api/now/attachment/{rec['sys_id']}").status_code == 204
+        assert chunks(c, rec["hash"]) == 0
+        assert d.get(f"/api/now/attachment/{rec['sys_id']}/file").status_code == 404
+        offline(c, "snapshot", "restore", "att-snap")
+        assert chunks(c, rec["hash"]) == 1
+        r = d.get(f"/api/now/attachment/{rec['sys_id']}/file")
+        assert r.status_code == 200 and r.content == data
+    finally:
+        offline(c, "snapshot", "delete", "att-snap")
+
+
+def test_attachment_content_that_does_not_match_its_hash_is_refused(attach_nodes):
+    c, d = attach_nodes
+    inc = c.post("/api/now/table/incident", json={"short_description": "tampered"}).json()["result"]["sys_id"]
+    rec = attach(c, inc, "t.txt", b"the original content")
+    psql(c.db, "UPDATE sg_attachment_content SET data = 'x'::bytea WHERE hash = '%s'" % rec["hash"])
+    r = d.get(f"/api/now/attachment/{rec['sys_id']}/file")
+    assert r.status_code == 500, r.text
+    assert rec["hash"] not in cached(d)
+    assert "does not match its hash" in d.output()
+    r = c.get(f"/api/now/attachment/{rec['sys_id']}/file")  # the uploading node's cache
+    assert r.status_code == 200 and r.content == b"the original content"

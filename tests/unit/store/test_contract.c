@@ -628,6 +628,51 @@ static void blobs_keep_nul_bytes(void **state)
 	sg_sql_cleanup(&q);
 }
 
+/* sg_sql_blob_ref binds the caller's bytes as they are when q runs (no copy);
+ * appending q elsewhere copies them as they are then. */
+static void blob_refs_are_borrowed(void **state)
+{
+	struct fx *f = *state;
+	unsigned char buf[] = {1, 0, 2};
+	struct sg_sql q, copy;
+	sg_sql_init(&q);
+	sg_sql_init(&copy);
+	sg_sql_raw(&q, "INSERT INTO \"ct_t\" (\"sys_id\", \"data\") VALUES (");
+	sg_sql_text(&q, "copied");
+	sg_sql_raw(&q, ", ");
+	sg_sql_blob_ref(&q, buf, sizeof(buf));
+	sg_sql_raw(&q, ")");
+	sg_sql_append(&copy, &q);
+	buf[0] = 9;
+	assert_int_equal(sg_conn_exec(f->c, &copy, NULL, NULL, NULL), SG_ERR_OK);
+	sg_sql_reset(&q);
+	sg_sql_raw(&q, "INSERT INTO \"ct_t\" (\"sys_id\", \"data\") VALUES (");
+	sg_sql_text(&q, "borrowed");
+	sg_sql_raw(&q, ", ");
+	sg_sql_blob_ref(&q, buf, sizeof(buf));
+	sg_sql_raw(&q, ")");
+	buf[2] = 7;
+	assert_int_equal(sg_conn_exec(f->c, &q, NULL, NULL, NULL), SG_ERR_OK);
+	sg_sql_cleanup(&q);
+	sg_sql_cleanup(&copy);
+
+	static const unsigned char copied[] = {1, 0, 2}, borrowed[] = {9, 0, 7};
+	const char *ids[] = {"copied", "borrowed"};
+	const unsigned char *want[] = {copied, borrowed};
+	for (int i = 0; i < 2; i++) {
+		void *out = NULL;
+		size_t len = 0;
+		sg_sql_init(&q);
+		sg_sql_raw(&q, "SELECT \"data\" FROM \"ct_t\" WHERE \"sys_id\" = ");
+		sg_sql_text(&q, ids[i]);
+		assert_int_equal(sg_conn_query_blob(f->c, &q, &out, &len), SG_ERR_OK);
+		assert_int_equal(len, 3);
+		assert_memory_equal(out, want[i], 3);
+		free(out);
+		sg_sql_cleanup(&q);
+	}
+}
+
 /* ---- concurrency ----------------------------------------------------------- */
 
 #define WRITERS 4
@@ -763,6 +808,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(text_ignores_case_ids_do_not, setup, teardown),
 	    cmocka_unit_test_setup_teardown(dates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(blobs_keep_nul_bytes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(blob_refs_are_borrowed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(every_acknowledged_write_is_there, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store.contract", tests, group_setup, group_teardown);
