@@ -130,9 +130,11 @@ run: deps
 	@sh scripts/run.sh build/release/bin "$(DATA)" "$(LISTEN)" "$(PORT)" "$(DB)"
 
 # ---- tests ---------------------------------------------------------------
-# Measured on 2 cores (quiet): 18 min with the black-box files two at a time and the fuzz and
-# TSan builds serial, while the CPUs were half idle (many files wait on purpose: outages,
-# leases, schedules); hence three files at a time here and -j2 for every build.
+# Measured on 2 cores (quiet): 18 min with the fuzz and TSan builds serial, the CPUs half idle
+# (many black-box files wait on purpose: outages, leases, schedules); every build is -j2 now.
+# Three black-box files at a time took it to 12 min but exposed a race (test_pg_instance: a
+# POST answered 404 while a snapshot restore replaced the table), so it stays at two until
+# that is fixed.
 test: deps
 	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory -j2 MODE=asan all units
@@ -142,9 +144,9 @@ test: deps
 	@$(MAKE) --no-print-directory MODE=asan alloc
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory stress
-	@SG_BLACKBOX_JOBS=3 $(MAKE) --no-print-directory MODE=asan blackbox
+	@$(MAKE) --no-print-directory MODE=asan blackbox
 	@$(MAKE) --no-print-directory MODE=asan unit-pg
-	@SG_BLACKBOX_JOBS=3 $(MAKE) --no-print-directory MODE=asan blackbox-pg
+	@$(MAKE) --no-print-directory MODE=asan blackbox-pg
 	@$(MAKE) --no-print-directory MODE=asan browser
 
 units: $(UNIT_BIN) $(BUILD)/tests/alloc_fail
