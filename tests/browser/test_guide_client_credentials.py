@@ -14,6 +14,7 @@ import time
 import urllib.parse
 
 import requests
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -24,7 +25,10 @@ PROP = "glide.oauth.inbound.client.credential.grant_type.enabled"
 
 
 def wait(driver, cond, timeout=10):
-    return WebDriverWait(driver, timeout, poll_frequency=0.05).until(cond)
+    """Polls cond; an element replaced meanwhile (a page that reloads, as the elevation does
+    from a refused form) is looked up again at the next poll."""
+    return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(cond)
 
 
 def ready(driver):
