@@ -286,12 +286,10 @@ static bool is_sys_id(const char *s)
 	return true;
 }
 
-void ns_backsync_own(sg_conn *db, const char *connection, const char *table, const json_t *result)
+/* Inserts the ns_bs_own row (connection, table, sys_id, mod_count, now). */
+static sg_err own_insert(sg_conn *db, const char *connection, const char *table, const char *sys_id,
+                         long long mod_count)
 {
-	const char *id = row_str(result, "sys_id");
-	long long mc = row_mc(result);
-	if (!db || !is_sys_id(id) || mc < 0)
-		return;
 	struct sg_sql q;
 	sg_sql_init(&q);
 	sg_sql_raw(&q, "INSERT INTO \"ns_bs_own\" (\"connection\", \"tbl\", \"sys_id\", "
@@ -300,17 +298,27 @@ void ns_backsync_own(sg_conn *db, const char *connection, const char *table, con
 	sg_sql_raw(&q, ", ");
 	sg_sql_text(&q, table);
 	sg_sql_raw(&q, ", ");
-	sg_sql_text(&q, id);
+	sg_sql_text(&q, sys_id);
 	sg_sql_raw(&q, ", ");
-	sg_sql_int(&q, mc);
+	sg_sql_int(&q, mod_count);
 	sg_sql_raw(&q, ", ");
 	sg_sql_int(&q, sg_time_now());
 	sg_sql_raw(&q, ")");
 	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
+	sg_sql_cleanup(&q);
+	return e;
+}
+
+void ns_backsync_own(sg_conn *db, const char *connection, const char *table, const json_t *result)
+{
+	const char *id = row_str(result, "sys_id");
+	long long mc = row_mc(result);
+	if (!db || !is_sys_id(id) || mc < 0)
+		return;
+	sg_err e = own_insert(db, connection, table, id, mc);
 	if (e && e != SG_ERR_INVALID_INSERT)
 		sg_log_warn("nowsync: back-sync: cannot record an own write of %s: %s", id,
 		            sg_err_name(e));
-	sg_sql_cleanup(&q);
 }
 
 void ns_backsync_own_pending(sg_conn *db, const char *connection, const char *table,
@@ -329,20 +337,8 @@ void ns_backsync_own_pending(sg_conn *db, const char *connection, const char *ta
 	sg_sql_text(&q, sys_id);
 	sg_sql_raw(&q, " AND \"mod_count\" = -1");
 	sg_err e = sg_conn_exec(db, &q, NULL, NULL, NULL);
-	if (!e && on) {
-		sg_sql_reset(&q);
-		sg_sql_raw(&q, "INSERT INTO \"ns_bs_own\" (\"connection\", \"tbl\", \"sys_id\", "
-		               "\"mod_count\", \"at\") VALUES (");
-		sg_sql_text(&q, connection);
-		sg_sql_raw(&q, ", ");
-		sg_sql_text(&q, table);
-		sg_sql_raw(&q, ", ");
-		sg_sql_text(&q, sys_id);
-		sg_sql_raw(&q, ", -1, ");
-		sg_sql_int(&q, sg_time_now());
-		sg_sql_raw(&q, ")");
-		e = sg_conn_exec(db, &q, NULL, NULL, NULL);
-	}
+	if (!e && on)
+		e = own_insert(db, connection, table, sys_id, -1);
 	if (e && e != SG_ERR_INVALID_INSERT) /* without the mark, an echo may get through */
 		sg_log_warn("nowsync: back-sync: cannot %s the write of %s as on the wire: %s",
 		            on ? "mark" : "unmark", sys_id, sg_err_name(e));
